@@ -1,0 +1,48 @@
+#include "actors/store_reader.hpp"
+
+#include "persistence/store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace flowgate {
+
+namespace {
+
+struct store_reader_state {
+  // Declared so the state is no aggregate: CAF would try to build it from `self`.
+  store_reader_state() = default;
+
+  std::shared_ptr<read_session> session;
+  static inline const char* name = "flowgate.store_reader";
+};
+
+using reader_pointer = store_reader_actor::stateful_pointer<store_reader_state>;
+
+store_reader_actor::behavior_type store_reader(reader_pointer self,
+                                               std::shared_ptr<read_session> session) {
+  self->state.session = std::move(session);
+  auto& s = *self->state.session;
+  return {
+    [&s](const find_tenant& q) -> caf::result<tenant_record> { return s.apply(q); },
+    [&s](const list_tenants& q) -> caf::result<std::vector<tenant_record>> {
+      return s.apply(q);
+    },
+    [&s](const find_config& q) -> caf::result<config_document> { return s.apply(q); },
+    [&s](const find_runnable_version& q) -> caf::result<config_version> { return s.apply(q); },
+    [&s](const list_configs& q) -> caf::result<std::vector<config_summary>> {
+      return s.apply(q);
+    },
+    [&s](const read_schema_info& q) -> caf::result<schema_info> { return s.apply(q); },
+  };
+}
+
+} // namespace
+
+store_reader_actor spawn_store_reader(caf::actor_system& sys,
+                                      std::shared_ptr<read_session> session) {
+  return sys.spawn<caf::detached>(store_reader, std::move(session));
+}
+
+} // namespace flowgate

@@ -1,0 +1,163 @@
+#include "actors/store_writer.hpp"
+
+#include "messages/errors.hpp"
+#include "persistence/store.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <vector>
+
+namespace flowgate {
+
+namespace {
+
+/// One queued operation and the promise to answer after commit.
+class pending_write {
+public:
+  virtual ~pending_write() = default;
+  /// Applies the operation inside the open transaction; true on success.
+  virtual bool apply(write_session& session) = 0;
+  /// Answers the requester: the outcome, or `batch_error` if the whole
+  /// transaction failed.
+  virtual void finish(const caf::error* batch_error) = 0;
+};
+
+template <class Op, class R>
+class pending_op final : public pending_write {
+public:
+  pending_op(Op op, caf::typed_response_promise<R> rp)
+    : op_(std::move(op)), rp_(std::move(rp)) {
+  }
+
+  bool apply(write_session& session) override {
+    if (auto err = session.savepoint()) {
+      outcome_ = std::move(err);
+      return false;
+    }
+    outcome_ = session.apply(op_);
+    if (!outcome_) {
+      session.rollback_to_savepoint();
+      return false;
+    }
+    if (auto err = session.release_savepoint()) {
+      outcome_ = std::move(err);
+      return false;
+    }
+    return true;
+  }
+
+  void finish(const caf::error* batch_error) override {
+    if (batch_error != nullptr) {
+      rp_.deliver(*batch_error);
+    } else if (outcome_) {
+      rp_.deliver(std::move(*outcome_));
+    } else {
+      rp_.deliver(std::move(outcome_.error()));
+    }
+  }
+
+private:
+  Op op_;
+  caf::typed_response_promise<R> rp_;
+  caf::expected<R> outcome_{caf::error{}};
+};
+
+struct store_writer_state {
+  // Declared so the state is no aggregate: CAF would try to build it from `self`.
+  store_writer_state() = default;
+
+  std::shared_ptr<write_session> session;
+  std::vector<std::unique_ptr<pending_write>> batch;
+  bool flush_pending = false;
+  size_t max_batch = 4096;
+  writer_stats stats;
+  static inline const char* name = "flowgate.store_writer";
+};
+
+using writer_pointer = store_writer_actor::stateful_pointer<store_writer_state>;
+
+void flush(writer_pointer self) {
+  auto& st = self->state;
+  if (st.batch.empty()) {
+    return;
+  }
+  auto batch = std::move(st.batch);
+  st.batch.clear();
+  st.stats.batches += 1;
+  st.stats.operations += batch.size();
+  st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, batch.size());
+  auto err = st.session->begin();
+  // busy_timeout already waited; try a few more times before failing the batch.
+  for (int i = 0; err && code_of(err) == errc::store_busy && i < 3; ++i) {
+    st.stats.busy_retries += 1;
+    err = st.session->begin();
+  }
+  if (err) {
+    st.stats.failed_operations += batch.size();
+    for (auto& p : batch) {
+      p->finish(&err);
+    }
+    return;
+  }
+  for (auto& p : batch) {
+    if (!p->apply(*st.session)) {
+      st.stats.failed_operations += 1;
+    }
+  }
+  if (auto commit_err = st.session->commit()) {
+    st.stats.failed_operations += batch.size();
+    for (auto& p : batch) {
+      p->finish(&commit_err);
+    }
+    return;
+  }
+  for (auto& p : batch) {
+    p->finish(nullptr);
+  }
+}
+
+template <class R, class Op>
+caf::result<R> enqueue(writer_pointer self, Op&& op) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<R>();
+  st.batch.push_back(std::make_unique<pending_op<std::decay_t<Op>, R>>(std::forward<Op>(op), rp));
+  if (st.batch.size() >= st.max_batch) {
+    flush(self);
+  } else if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, flush_atom::value);
+  }
+  return rp;
+}
+
+store_writer_actor::behavior_type store_writer(writer_pointer self,
+                                               std::shared_ptr<write_session> session,
+                                               size_t max_batch) {
+  self->state.session = std::move(session);
+  self->state.max_batch = std::max<size_t>(max_batch, 1);
+  return {
+    [=](store_tenant& op) { return enqueue<tenant_record>(self, std::move(op)); },
+    [=](seed_tenants& op) { return enqueue<int64_t>(self, std::move(op)); },
+    [=](store_config& op) { return enqueue<config_stored>(self, std::move(op)); },
+    [=](activate_config& op) { return enqueue<config_activated>(self, std::move(op)); },
+    [=](reserve_step& op) { return enqueue<step_reservation>(self, std::move(op)); },
+    [=](stats_atom) { return self->state.stats; },
+    [=](flush_atom) {
+      self->state.flush_pending = false;
+      flush(self);
+    },
+  };
+}
+
+} // namespace
+
+store_writer_actor spawn_store_writer(caf::actor_system& sys,
+                                      std::shared_ptr<write_session> session,
+                                      size_t max_batch) {
+  return sys.spawn<caf::detached>(store_writer, std::move(session), max_batch);
+}
+
+} // namespace flowgate

@@ -1,0 +1,36 @@
+#pragma once
+
+/// `store_writer`: the single write connection of a process.
+///
+/// Protocol (messages/interfaces.hpp, `store_writer_actor`):
+/// - accepts the write operations of messages/store_messages.hpp
+///   (`store_tenant`, `seed_tenants`, `store_config`, `activate_config`,
+///   `reserve_step`) from any local actor; replies the operation's outcome
+///   or its error, and only after the transaction holding it committed.
+/// - `stats_atom` -> `writer_stats` (answered at once).
+/// Group commit: operations that arrive while a flush is pending join the
+/// same transaction; one `flush` self-message commits them all (at most
+/// `max_batch` operations per transaction). Each operation runs in its own
+/// savepoint, so a failing operation fails alone while the others commit.
+/// If BEGIN or COMMIT fails, every operation of that batch gets the error
+/// (`store_busy` is retriable). The actor runs detached (its own thread):
+/// commits block on fsync. If it dies, pending requests time out at the
+/// caller (CAF 0.17 has no broken promise); callers use finite timeouts.
+
+#include "messages/interfaces.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstddef>
+#include <memory>
+
+namespace flowgate {
+
+class write_session;
+
+/// Spawns a detached store_writer owning `session`.
+store_writer_actor spawn_store_writer(caf::actor_system& sys,
+                                      std::shared_ptr<write_session> session,
+                                      size_t max_batch = 4096);
+
+} // namespace flowgate

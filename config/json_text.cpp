@@ -1,0 +1,103 @@
+#include "config/json_text.hpp"
+
+#include "messages/errors.hpp"
+
+#include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <vector>
+
+namespace flowgate {
+
+caf::expected<boost::json::value> parse_json_document(std::string_view text, std::string_view what,
+                                                      size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    return make_error(errc::payload_too_large, std::string{what} + ": document is " +
+                                                 std::to_string(text.size()) +
+                                                 " bytes, the limit is " +
+                                                 std::to_string(max_bytes));
+  }
+  boost::json::parse_options opts;
+  opts.max_depth = max_json_depth;
+  boost::json::parser p({}, opts);
+  boost::system::error_code ec;
+  auto consumed = p.write_some(text.data(), text.size(), ec);
+  if (ec) {
+    return make_error(errc::malformed_json, std::string{what} + ": malformed JSON at byte " +
+                                              std::to_string(consumed) + ": " + ec.message());
+  }
+  // write_some stops after one complete value: anything but whitespace after it is an error.
+  auto rest = text.substr(consumed);
+  auto junk = rest.find_first_not_of(" \t\r\n");
+  if (junk != std::string_view::npos) {
+    return make_error(errc::malformed_json, std::string{what} + ": malformed JSON at byte " +
+                                              std::to_string(consumed + junk) +
+                                              ": unexpected text after the document");
+  }
+  return p.release();
+}
+
+namespace {
+
+void write_canonical(const boost::json::value& v, std::string& out) {
+  if (v.is_object()) {
+    const auto& obj = v.get_object();
+    std::vector<const boost::json::key_value_pair*> items;
+    items.reserve(obj.size());
+    for (const auto& kv : obj) {
+      items.push_back(&kv);
+    }
+    std::sort(items.begin(), items.end(),
+              [](auto* a, auto* b) { return a->key() < b->key(); });
+    out.push_back('{');
+    bool first = true;
+    for (auto* kv : items) {
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      out += boost::json::serialize(boost::json::value(kv->key()));
+      out.push_back(':');
+      write_canonical(kv->value(), out);
+    }
+    out.push_back('}');
+  } else if (v.is_array()) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& x : v.get_array()) {
+      if (!first) {
+        out.push_back(',');
+      }
+      first = false;
+      write_canonical(x, out);
+    }
+    out.push_back(']');
+  } else {
+    out += boost::json::serialize(v);
+  }
+}
+
+} // namespace
+
+std::string canonical_json(const boost::json::value& v) {
+  std::string out;
+  write_canonical(v, out);
+  return out;
+}
+
+std::string_view json_kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64: return "integer";
+    case boost::json::kind::double_: return "number";
+    case boost::json::kind::string: return "string";
+    case boost::json::kind::array: return "array";
+    case boost::json::kind::object: return "object";
+  }
+  return "value";
+}
+
+} // namespace flowgate

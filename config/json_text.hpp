@@ -1,0 +1,34 @@
+#pragma once
+
+/// Parsing user JSON with limits, and the canonical text flowgate stores.
+
+#include <boost/json/value.hpp>
+#include <caf/expected.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace flowgate {
+
+/// Default limit on a user document (FORMATS.md: 1 MiB).
+inline constexpr size_t default_max_document_bytes = size_t{1} << 20;
+
+/// JSON nesting allowed by the parser (node-tree depth is checked separately).
+inline constexpr size_t max_json_depth = 256;
+
+/// Parses `text` as one JSON value. `what` names the document in errors,
+/// e.g. "pipeline 'orders' v3". Errors: `payload_too_large` past
+/// `max_bytes`, `malformed_json` with the byte offset and the reason.
+[[nodiscard]] caf::expected<boost::json::value>
+parse_json_document(std::string_view text, std::string_view what,
+                    size_t max_bytes = default_max_document_bytes);
+
+/// Serialization with object keys sorted at every level: two documents
+/// that differ only in whitespace or key order have the same canonical text.
+std::string canonical_json(const boost::json::value& v);
+
+/// A short description of a JSON value's type ("string", "array", ...).
+std::string_view json_kind_name(const boost::json::value& v);
+
+} // namespace flowgate

@@ -1,0 +1,125 @@
+#include "config/node_settings.hpp"
+
+#include "config/tenant_config.hpp"
+#include "messages/errors.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+
+namespace flowgate {
+
+const char* to_string(sync_mode m) {
+  switch (m) {
+    case sync_mode::off: return "off";
+    case sync_mode::normal: return "normal";
+    case sync_mode::full: return "full";
+  }
+  return "full";
+}
+
+caf::expected<sync_mode> parse_sync_mode(const std::string& text) {
+  std::string t;
+  for (char c : text) {
+    t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (t == "off") {
+    return sync_mode::off;
+  }
+  if (t == "normal") {
+    return sync_mode::normal;
+  }
+  if (t == "full") {
+    return sync_mode::full;
+  }
+  return make_error(errc::invalid_argument,
+                    "synchronous mode '" + text + "' must be off, normal or full");
+}
+
+namespace {
+
+caf::expected<int64_t> parse_int(const char* var, const std::string& text, int64_t min,
+                                 int64_t max) {
+  int64_t x = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
+  if (ec != std::errc{} || end != text.data() + text.size() || x < min || x > max) {
+    return make_error(errc::invalid_argument, std::string{var} + "='" + text +
+                                                "' must be an integer from " +
+                                                std::to_string(min) + " to " +
+                                                std::to_string(max));
+  }
+  return x;
+}
+
+} // namespace
+
+caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
+  if (!lookup) {
+    lookup = [](const char* name) { return std::getenv(name); };
+  }
+  node_settings s;
+  auto get = [&](const char* name) -> std::string {
+    const char* v = lookup(name);
+    return v == nullptr ? std::string{} : std::string{v};
+  };
+  if (auto v = get("FLOWGATE_DB"); !v.empty()) {
+    s.db_path = v;
+  }
+  if (auto v = get("FLOWGATE_SYNCHRONOUS"); !v.empty()) {
+    auto m = parse_sync_mode(v);
+    if (!m) {
+      return make_error(errc::invalid_argument, "FLOWGATE_SYNCHRONOUS: " + describe(m.error()));
+    }
+    s.synchronous = *m;
+  }
+  struct int_var {
+    const char* name;
+    int64_t* target;
+    int64_t min;
+    int64_t max;
+  };
+  for (auto [name, target, min, max] :
+       {int_var{"FLOWGATE_BUSY_TIMEOUT_MS", &s.busy_timeout_ms, 0, 600'000},
+        int_var{"FLOWGATE_TENANT_MAX_CONCURRENT_RUNS", &s.tenant_max_concurrent_runs, 0,
+                1'000'000},
+        int_var{"FLOWGATE_MAX_DOCUMENT_BYTES", &s.max_document_bytes, 1024, int64_t{64} << 20},
+        int_var{"FLOWGATE_MAX_BATCH", &s.max_write_batch, 1, 1'000'000}}) {
+    if (auto v = get(name); !v.empty()) {
+      auto x = parse_int(name, v, min, max);
+      if (!x) {
+        return x.error();
+      }
+      *target = *x;
+    }
+  }
+  auto default_raw = get("FLOWGATE_DEFAULT_TENANT_ID");
+  auto default_id = normalize_tenant_id(default_raw, builtin_default_tenant_id);
+  if (!default_id) {
+    return make_error(errc::invalid_argument,
+                      "FLOWGATE_DEFAULT_TENANT_ID: " + describe(default_id.error()));
+  }
+  s.default_tenant_id = *default_id;
+  if (auto v = get("FLOWGATE_DEFAULT_CONFIG_VERSION"); !v.empty()) {
+    s.default_config_version = v;
+  }
+  auto ids = get("FLOWGATE_TENANT_IDS");
+  size_t pos = 0;
+  while (pos <= ids.size() && !ids.empty()) {
+    auto comma = ids.find(',', pos);
+    auto part = ids.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (part.find_first_not_of(" \t") != std::string::npos) {
+      auto id = normalize_tenant_id(part, s.default_tenant_id);
+      if (!id) {
+        return make_error(errc::invalid_argument, "FLOWGATE_TENANT_IDS: " + describe(id.error()));
+      }
+      s.bootstrap_tenant_ids.push_back(*id);
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    pos = comma + 1;
+  }
+  return s;
+}
+
+} // namespace flowgate

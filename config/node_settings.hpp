@@ -1,0 +1,52 @@
+#pragma once
+
+/// Settings of a flowgate node, read from the environment and overridden
+/// by command-line flags. Every variable is documented in README.md.
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace flowgate {
+
+/// SQLite's durability level for commits.
+enum class sync_mode : uint8_t { off, normal, full };
+
+const char* to_string(sync_mode m);
+
+/// Everything a node needs to start.
+struct node_settings {
+  /// FLOWGATE_DB: the SQLite file.
+  std::string db_path = "flowgate.db";
+  /// FLOWGATE_SYNCHRONOUS: off | normal | full.
+  sync_mode synchronous = sync_mode::full;
+  /// FLOWGATE_BUSY_TIMEOUT_MS: how long SQLite waits for another writer.
+  int64_t busy_timeout_ms = 5000;
+  /// FLOWGATE_DEFAULT_TENANT_ID: the tenant a blank id means.
+  std::string default_tenant_id;
+  /// FLOWGATE_TENANT_IDS: tenants created when the store has none.
+  std::vector<std::string> bootstrap_tenant_ids;
+  /// FLOWGATE_TENANT_MAX_CONCURRENT_RUNS: limit for tenants that set none (0 = unlimited).
+  int64_t tenant_max_concurrent_runs = 10;
+  /// FLOWGATE_DEFAULT_CONFIG_VERSION: the version run when a queue has no active one.
+  std::string default_config_version = "1";
+  /// FLOWGATE_MAX_DOCUMENT_BYTES: limit on pipeline and tenant documents.
+  int64_t max_document_bytes = int64_t{1} << 20;
+  /// FLOWGATE_MAX_BATCH: most operations the store writer commits at once.
+  int64_t max_write_batch = 4096;
+};
+
+/// Reads a variable; returns nullptr when unset. Injected for tests.
+using env_lookup = std::function<const char*(const char*)>;
+
+/// Settings from the environment (`std::getenv` by default). Errors
+/// (`invalid_argument`) name the variable and the reason.
+[[nodiscard]] caf::expected<node_settings> settings_from_environment(env_lookup lookup = {});
+
+/// Parses "off" / "normal" / "full" (any case).
+[[nodiscard]] caf::expected<sync_mode> parse_sync_mode(const std::string& text);
+
+} // namespace flowgate

@@ -1,0 +1,79 @@
+#pragma once
+
+/// flowgate's error codes and the helpers that build and read them.
+/// Every error that crosses an actor boundary is a `caf::error` in the
+/// `flowgate` category whose context holds one human-readable string that
+/// names the thing and the reason.
+
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace flowgate {
+
+/// Error codes of the `flowgate` category. Values are part of the wire
+/// format: append only.
+enum class errc : uint8_t {
+  none = 0,
+  /// A request argument is malformed (bad id, bad option).
+  invalid_argument = 1,
+  /// A JSON document does not parse.
+  malformed_json = 2,
+  /// A document parses but violates the format (FORMATS.md).
+  invalid_config = 3,
+  /// A document or payload exceeds its size limit.
+  payload_too_large = 4,
+  /// The tenant does not exist.
+  unknown_tenant = 5,
+  /// The (tenant, queue) has no config, and neither has the default tenant.
+  unknown_queue = 6,
+  /// The requested config version does not exist.
+  unknown_version = 7,
+  /// A stored version exists with different content.
+  version_conflict = 8,
+  /// A requested record does not exist.
+  not_found = 9,
+  /// The database is locked by another writer; retry later.
+  store_busy = 10,
+  /// Any other storage failure.
+  store_failure = 11,
+  /// The database was written by a newer flowgate.
+  schema_too_new = 12,
+  /// A write under a lease whose epoch is no longer current.
+  lease_lost = 13,
+  /// Admission refused: active-run quota exceeded.
+  quota_exceeded = 14,
+  /// Admission refused: the tenant is at its concurrency limit.
+  tenant_at_limit = 15,
+  /// A deadline passed before the request could be served.
+  deadline_exceeded = 16,
+  /// Stored history disagrees with what the engine decides.
+  nondeterminism = 17,
+  /// The run already ended.
+  run_finished = 18,
+  /// The step quota of the billing period is used up.
+  quota_exhausted = 19,
+  /// The component is shutting down.
+  shutting_down = 20,
+};
+
+/// Name of the code, e.g. "unknown_tenant".
+std::string to_string(errc x);
+
+/// An error without context.
+caf::error make_error(errc x);
+
+/// An error whose context says what went wrong, in a sentence.
+caf::error make_error(errc x, std::string what);
+
+/// The code of a flowgate error, or `errc::none` for other categories.
+errc code_of(const caf::error& e);
+
+/// The sentence of a flowgate error; for other errors a generic rendering.
+std::string describe(const caf::error& e);
+
+/// True for errors a caller may retry as they are (busy store, timeouts).
+bool is_retriable(const caf::error& e);
+
+} // namespace flowgate

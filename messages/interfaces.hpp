@@ -1,0 +1,55 @@
+#pragma once
+
+/// Typed actor interfaces of flowgate. Each actor's header documents its
+/// protocol; this file only names the handles so that actors can hold each
+/// other's handles without including each other.
+
+#include "messages/atoms.hpp"
+#include "messages/ids.hpp"
+#include "messages/store_messages.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace flowgate {
+
+struct config_snapshot;
+
+/// A parsed, validated, deeply immutable pipeline. Travels by pointer and
+/// therefore only inside one process.
+using config_snapshot_ptr = std::shared_ptr<const config_snapshot>;
+
+/// The single write connection of a process; group commit (actors/store_writer.hpp).
+using store_writer_actor = caf::typed_actor<
+  caf::replies_to<store_tenant>::with<tenant_record>,
+  caf::replies_to<seed_tenants>::with<int64_t>,
+  caf::replies_to<store_config>::with<config_stored>,
+  caf::replies_to<activate_config>::with<config_activated>,
+  caf::replies_to<reserve_step>::with<step_reservation>,
+  caf::replies_to<stats_atom>::with<writer_stats>,
+  caf::reacts_to<flush_atom>>;
+
+/// A read connection (actors/store_reader.hpp).
+using store_reader_actor = caf::typed_actor<
+  caf::replies_to<find_tenant>::with<tenant_record>,
+  caf::replies_to<list_tenants>::with<std::vector<tenant_record>>,
+  caf::replies_to<find_config>::with<config_document>,
+  caf::replies_to<find_runnable_version>::with<config_version>,
+  caf::replies_to<list_configs>::with<std::vector<config_summary>>,
+  caf::replies_to<read_schema_info>::with<schema_info>>;
+
+/// Versioned pipeline snapshots (actors/config_registry.hpp).
+using config_registry_actor = caf::typed_actor<
+  caf::replies_to<put_atom, tenant_id, queue_name, config_version, std::string>::with<
+    config_stored>,
+  caf::replies_to<get_atom, tenant_id, queue_name, config_version>::with<config_snapshot_ptr>,
+  caf::replies_to<activate_atom, tenant_id, queue_name, config_version>::with<config_activated>,
+  caf::replies_to<list_atom, tenant_id, queue_name>::with<std::vector<config_summary>>>;
+
+} // namespace flowgate
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowgate::config_snapshot_ptr)

@@ -1,0 +1,17 @@
+#pragma once
+
+/// Registers flowgate's message types and error category with an actor
+/// system config. Call once on every `caf::actor_system_config` that hosts
+/// flowgate actors (the same names on every node).
+
+namespace caf {
+class actor_system_config;
+} // namespace caf
+
+namespace flowgate {
+
+/// Adds every serializable flowgate message type and the `flowgate` error
+/// category (so `sys.render(e)` prints the sentence).
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace flowgate

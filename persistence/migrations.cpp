@@ -1,0 +1,235 @@
+#include "persistence/migrations.hpp"
+
+#include "messages/errors.hpp"
+
+namespace flowgate {
+
+namespace {
+
+struct migration {
+  int32_t version;
+  const char* name;
+  const char* sql;
+};
+
+const migration migrations[] = {
+  {1, "initial schema", R"sql(
+CREATE TABLE tenants (
+  tenant_id     TEXT PRIMARY KEY,
+  name          TEXT NOT NULL DEFAULT '',
+  tier          TEXT NOT NULL DEFAULT 'solo' CHECK (tier IN ('solo', 'pro', 'premium')),
+  config_json   TEXT NOT NULL DEFAULT '{}',
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE pipeline_configs (
+  tenant_id     TEXT NOT NULL REFERENCES tenants (tenant_id),
+  queue         TEXT NOT NULL,
+  version       TEXT NOT NULL,
+  checksum      TEXT NOT NULL,
+  pipeline_name TEXT NOT NULL,
+  document      TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, queue, version)
+) WITHOUT ROWID;
+
+CREATE TABLE active_configs (
+  tenant_id       TEXT NOT NULL,
+  queue           TEXT NOT NULL,
+  version         TEXT NOT NULL,
+  activated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, queue),
+  FOREIGN KEY (tenant_id, queue, version)
+    REFERENCES pipeline_configs (tenant_id, queue, version)
+) WITHOUT ROWID;
+
+CREATE TABLE runs (
+  run_id              INTEGER PRIMARY KEY,
+  tenant_id           TEXT NOT NULL REFERENCES tenants (tenant_id),
+  queue               TEXT NOT NULL,
+  config_tenant_id    TEXT NOT NULL,
+  config_version      TEXT NOT NULL,
+  config_checksum     TEXT NOT NULL,
+  status              TEXT NOT NULL CHECK (status IN
+                        ('PENDING', 'RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELED')),
+  wait_reason         TEXT,
+  node_path           TEXT NOT NULL DEFAULT '',
+  input               TEXT NOT NULL DEFAULT 'null',
+  output              TEXT,
+  error_type          TEXT,
+  error_message       TEXT,
+  idempotency_key     TEXT,
+  next_seq            INTEGER NOT NULL DEFAULT 1,
+  wake_at_ms          INTEGER NOT NULL DEFAULT 0,
+  lease_owner         TEXT,
+  lease_expires_at_ms INTEGER NOT NULL DEFAULT 0,
+  lease_epoch         INTEGER NOT NULL DEFAULT 0,
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  started_at_ms       INTEGER,
+  finished_at_ms      INTEGER
+);
+CREATE INDEX runs_due ON runs (status, wake_at_ms);
+CREATE INDEX runs_tenant_status ON runs (tenant_id, status);
+CREATE INDEX runs_lease_owner ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE run_events (
+  run_id        INTEGER NOT NULL,
+  seq           INTEGER NOT NULL,
+  tenant_id     TEXT NOT NULL,
+  event_type    TEXT NOT NULL,
+  node_path     TEXT NOT NULL DEFAULT '',
+  attempt       INTEGER NOT NULL DEFAULT 0,
+  payload       TEXT NOT NULL DEFAULT 'null',
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE run_steps (
+  run_id          INTEGER NOT NULL,
+  step_path       TEXT NOT NULL,
+  attempt         INTEGER NOT NULL,
+  tenant_id       TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN
+                    ('started', 'completed', 'failed', 'cut_off', 'canceled')),
+  period_start_ms INTEGER NOT NULL DEFAULT 0,
+  period_end_ms   INTEGER NOT NULL DEFAULT 0,
+  node_id         TEXT,
+  lease_epoch     INTEGER NOT NULL DEFAULT 0,
+  started_at_ms   INTEGER NOT NULL,
+  finished_at_ms  INTEGER,
+  error_type      TEXT,
+  error_message   TEXT,
+  PRIMARY KEY (run_id, step_path, attempt)
+) WITHOUT ROWID;
+CREATE INDEX run_steps_tenant_period ON run_steps (tenant_id, period_start_ms, period_end_ms);
+
+CREATE TABLE run_waits (
+  wait_id        INTEGER PRIMARY KEY,
+  run_id         INTEGER NOT NULL,
+  tenant_id      TEXT NOT NULL,
+  kind           TEXT NOT NULL CHECK (kind IN ('quota', 'event', 'timer', 'nondeterminism')),
+  node_path      TEXT NOT NULL,
+  event_name     TEXT,
+  wake_at_ms     INTEGER,
+  created_at_ms  INTEGER NOT NULL,
+  resolved_at_ms INTEGER,
+  resolution     TEXT
+);
+CREATE INDEX run_waits_open ON run_waits (kind, tenant_id, wait_id) WHERE resolved_at_ms IS NULL;
+CREATE INDEX run_waits_run ON run_waits (run_id);
+
+CREATE TABLE usage_periods (
+  tenant_id       TEXT NOT NULL,
+  period_start_ms INTEGER NOT NULL,
+  period_end_ms   INTEGER NOT NULL,
+  used_count      INTEGER NOT NULL DEFAULT 0 CHECK (used_count >= 0),
+  step_limit      INTEGER NOT NULL DEFAULT -1,
+  updated_at_ms   INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, period_start_ms, period_end_ms)
+) WITHOUT ROWID;
+
+CREATE TABLE subscriptions (
+  tenant_id               TEXT NOT NULL,
+  subscription_id         TEXT NOT NULL,
+  status                  TEXT NOT NULL,
+  current_period_start_ms INTEGER,
+  current_period_end_ms   INTEGER,
+  price_metadata          TEXT NOT NULL DEFAULT '{}',
+  product_metadata        TEXT NOT NULL DEFAULT '{}',
+  updated_at_ms           INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, subscription_id)
+) WITHOUT ROWID;
+
+CREATE TABLE nodes (
+  node_id         TEXT PRIMARY KEY,
+  address         TEXT NOT NULL DEFAULT '',
+  pid             INTEGER NOT NULL DEFAULT 0,
+  started_at_ms   INTEGER NOT NULL,
+  heartbeat_at_ms INTEGER NOT NULL,
+  stopped_at_ms   INTEGER
+) WITHOUT ROWID;
+)sql"},
+};
+
+} // namespace
+
+int32_t latest_schema_version() {
+  return migrations[std::size(migrations) - 1].version;
+}
+
+caf::expected<int32_t> schema_version(sqlite::connection& db) {
+  auto exists = db.query_int(
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  if (!exists) {
+    return exists.error();
+  }
+  if (*exists == 0) {
+    return 0;
+  }
+  auto v = db.query_int("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!v) {
+    return v.error();
+  }
+  return static_cast<int32_t>(*v);
+}
+
+caf::expected<std::vector<std::string>> migrate(sqlite::connection& db, int64_t now_ms) {
+  if (auto err = db.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                         " applied_at_ms INTEGER NOT NULL)")) {
+    return err;
+  }
+  auto current = schema_version(db);
+  if (!current) {
+    return current.error();
+  }
+  if (*current > latest_schema_version()) {
+    return make_error(errc::schema_too_new,
+                      "database '" + db.path() + "' has schema version " +
+                        std::to_string(*current) + ", newer than this flowgate supports (" +
+                        std::to_string(latest_schema_version()) +
+                        "); upgrade flowgate instead of opening it with an older binary");
+  }
+  std::vector<std::string> applied;
+  for (const auto& m : migrations) {
+    if (m.version <= *current) {
+      continue;
+    }
+    sqlite::transaction txn{db};
+    if (auto err = txn.begin()) {
+      return err;
+    }
+    // Re-check under the write lock: another process may have migrated meanwhile.
+    auto now_version = schema_version(db);
+    if (!now_version) {
+      return now_version.error();
+    }
+    if (*now_version >= m.version) {
+      continue;
+    }
+    if (auto err = db.exec(m.sql)) {
+      return make_error(errc::store_failure, "migration " + std::to_string(m.version) + " (" +
+                                               m.name + "): " + describe(err));
+    }
+    auto record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at_ms) "
+                             "VALUES (?1, ?2, ?3)");
+    if (!record) {
+      return record.error();
+    }
+    record->bind_all(int64_t{m.version}, std::string{m.name}, now_ms);
+    if (auto err = record->run()) {
+      return err;
+    }
+    if (auto err = txn.commit()) {
+      return err;
+    }
+    applied.push_back(std::to_string(m.version) + " " + m.name);
+  }
+  return applied;
+}
+
+} // namespace flowgate

@@ -1,0 +1,49 @@
+#pragma once
+
+/// Numbered schema migrations, applied on open and recorded in the
+/// `schema_migrations` table (version, name, applied_at_ms). A database
+/// whose recorded version is newer than this binary knows is refused with
+/// `errc::schema_too_new`: an old binary must never write a newer schema.
+///
+/// Tables (ARCHITECTURE.md §4); every tenant-scoped table has `tenant_id`:
+/// - tenants(tenant_id PK, name, tier, config_json, created/updated)
+/// - pipeline_configs(tenant_id, queue, version PK; checksum, pipeline_name,
+///   document, created) — immutable rows
+/// - active_configs(tenant_id, queue PK; version) — the queue's active version
+/// - runs(run_id PK; tenant_id, queue, pinned config_tenant_id (whose config:
+///   the default tenant's on fallback), config_version + checksum,
+///   status, wait_reason, node_path, input/output/error, next_seq,
+///   wake_at_ms, lease_owner / lease_expires_at_ms / lease_epoch, times)
+/// - run_events(run_id, seq PK; tenant_id, event_type, node_path, attempt,
+///   payload) — the append-only history, gap-free seq per run
+/// - run_steps(run_id, step_path, attempt PK; tenant_id, status, period,
+///   node_id, lease_epoch, times, error) — the step-attempt ledger
+/// - run_waits(wait_id PK; run_id, tenant_id, kind quota|event|timer|
+///   nondeterminism, node_path, event_name, wake_at_ms, resolved_at_ms)
+/// - usage_periods(tenant_id, period_start_ms, period_end_ms PK; used_count,
+///   step_limit) — the atomic counters
+/// - subscriptions(tenant_id, subscription_id PK; status, period, metadata)
+/// - nodes(node_id PK; address, pid, started/heartbeat/stopped times)
+
+#include "persistence/sqlite.hpp"
+
+#include <caf/expected.hpp>
+
+#include <string>
+#include <vector>
+
+namespace flowgate {
+
+/// The newest schema version this binary knows.
+int32_t latest_schema_version();
+
+/// Version recorded in the database (0 for an empty database).
+[[nodiscard]] caf::expected<int32_t> schema_version(sqlite::connection& db);
+
+/// Applies every missing migration, each in its own transaction. Returns the
+/// names of the migrations applied now (empty if the schema was current).
+/// Errors: `schema_too_new`, `store_busy`, `store_failure`.
+[[nodiscard]] caf::expected<std::vector<std::string>> migrate(sqlite::connection& db,
+                                                              int64_t now_ms);
+
+} // namespace flowgate

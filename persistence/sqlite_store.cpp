@@ -1,0 +1,419 @@
+#include "persistence/sqlite_store.hpp"
+
+#include "messages/errors.hpp"
+#include "persistence/migrations.hpp"
+#include "persistence/sqlite.hpp"
+
+namespace flowgate {
+
+namespace {
+
+/// Steps a statement expected to return at most one row; false if none.
+#define FLOWGATE_STEP_OR_RETURN(var, stmt)                                                         \
+  auto var = (stmt).step();                                                                        \
+  if (!var) {                                                                                      \
+    return var.error();                                                                            \
+  }
+
+class sqlite_write_session final : public write_session {
+public:
+  explicit sqlite_write_session(sqlite::connection db) : db_(std::move(db)) {
+  }
+
+  caf::error begin() override {
+    return db_.exec("BEGIN IMMEDIATE");
+  }
+
+  caf::error commit() override {
+    if (auto err = db_.exec("COMMIT")) {
+      rollback();
+      return err;
+    }
+    return {};
+  }
+
+  void rollback() override {
+    (void) db_.exec("ROLLBACK");
+  }
+
+  caf::error savepoint() override {
+    return db_.cached("SAVEPOINT op").run();
+  }
+
+  caf::error release_savepoint() override {
+    return db_.cached("RELEASE op").run();
+  }
+
+  void rollback_to_savepoint() override {
+    (void) db_.cached("ROLLBACK TO op").run();
+    (void) db_.cached("RELEASE op").run();
+  }
+
+  caf::expected<tenant_record> apply(const store_tenant& op) override {
+    auto& st = db_.cached(
+      "INSERT INTO tenants (tenant_id, name, tier, config_json, created_at_ms, updated_at_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+      "ON CONFLICT (tenant_id) DO UPDATE SET name = excluded.name, tier = excluded.tier, "
+      "config_json = excluded.config_json, updated_at_ms = excluded.updated_at_ms "
+      "RETURNING created_at_ms, updated_at_ms");
+    const auto& t = op.tenant;
+    st.bind_all(t.id.value, t.name, t.tier, t.config_json, op.now_ms);
+    FLOWGATE_STEP_OR_RETURN(row, st);
+    tenant_record out = t;
+    out.created_at_ms = st.column_int64(0);
+    out.updated_at_ms = st.column_int64(1);
+    st.reset();
+    return out;
+  }
+
+  caf::expected<int64_t> apply(const seed_tenants& op) override {
+    int64_t inserted = 0;
+    for (const auto& t : op.tenants) {
+      auto& st = db_.cached(
+        "INSERT OR IGNORE INTO tenants (tenant_id, name, tier, config_json, created_at_ms, "
+        "updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
+      st.bind_all(t.id.value, t.name, t.tier, t.config_json, op.now_ms);
+      if (auto err = st.run()) {
+        return err;
+      }
+      inserted += db_.changes();
+    }
+    return inserted;
+  }
+
+  caf::expected<config_stored> apply(const store_config& op) override {
+    const auto& c = op.config;
+    auto& tenant = db_.cached("SELECT 1 FROM tenants WHERE tenant_id = ?1");
+    tenant.bind_all(c.tenant.value);
+    FLOWGATE_STEP_OR_RETURN(has_tenant, tenant);
+    tenant.reset();
+    if (!*has_tenant) {
+      return make_error(errc::unknown_tenant, "tenant '" + c.tenant.value +
+                                                "' does not exist (create it with "
+                                                "'flowgate tenant put')");
+    }
+    config_stored out{c.tenant, c.queue, c.version, c.checksum, false, false};
+    auto& existing = db_.cached("SELECT checksum FROM pipeline_configs "
+                                "WHERE tenant_id = ?1 AND queue = ?2 AND version = ?3");
+    existing.bind_all(c.tenant.value, c.queue.value, c.version.value);
+    FLOWGATE_STEP_OR_RETURN(found, existing);
+    if (*found) {
+      auto stored = existing.column_text(0);
+      existing.reset();
+      if (stored != c.checksum) {
+        return make_error(errc::version_conflict,
+                          "tenant '" + c.tenant.value + "' queue '" + c.queue.value +
+                            "' version '" + c.version.value + "' is already stored as " + stored +
+                            "; stored versions are immutable, put the change under a new "
+                            "version");
+      }
+      return out;
+    }
+    existing.reset();
+    auto& insert = db_.cached(
+      "INSERT INTO pipeline_configs (tenant_id, queue, version, checksum, pipeline_name, "
+      "document, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    insert.bind_all(c.tenant.value, c.queue.value, c.version.value, c.checksum, c.pipeline_name,
+                    c.document, c.created_at_ms);
+    if (auto err = insert.run()) {
+      return err;
+    }
+    out.created = true;
+    auto& activate = db_.cached(
+      "INSERT OR IGNORE INTO active_configs (tenant_id, queue, version, activated_at_ms) "
+      "VALUES (?1, ?2, ?3, ?4)");
+    activate.bind_all(c.tenant.value, c.queue.value, c.version.value, c.created_at_ms);
+    if (auto err = activate.run()) {
+      return err;
+    }
+    out.activated = db_.changes() > 0;
+    return out;
+  }
+
+  caf::expected<config_activated> apply(const activate_config& op) override {
+    auto& exists = db_.cached("SELECT 1 FROM pipeline_configs "
+                              "WHERE tenant_id = ?1 AND queue = ?2 AND version = ?3");
+    exists.bind_all(op.tenant.value, op.queue.value, op.version.value);
+    FLOWGATE_STEP_OR_RETURN(found, exists);
+    exists.reset();
+    if (!*found) {
+      return make_error(errc::unknown_version, "tenant '" + op.tenant.value + "' queue '" +
+                                                 op.queue.value + "' has no version '" +
+                                                 op.version.value + "'");
+    }
+    config_activated out{op.tenant, op.queue, op.version, config_version{}};
+    auto& prev = db_.cached("SELECT version FROM active_configs WHERE tenant_id = ?1 AND queue = ?2");
+    prev.bind_all(op.tenant.value, op.queue.value);
+    FLOWGATE_STEP_OR_RETURN(had, prev);
+    if (*had) {
+      out.previous = config_version{prev.column_text(0)};
+    }
+    prev.reset();
+    auto& upsert = db_.cached(
+      "INSERT INTO active_configs (tenant_id, queue, version, activated_at_ms) "
+      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, queue) DO UPDATE SET "
+      "version = excluded.version, activated_at_ms = excluded.activated_at_ms");
+    upsert.bind_all(op.tenant.value, op.queue.value, op.version.value, op.now_ms);
+    if (auto err = upsert.run()) {
+      return err;
+    }
+    return out;
+  }
+
+  caf::expected<step_reservation> apply(const reserve_step& op) override {
+    step_reservation out;
+    out.limit = op.limit;
+    out.period_start_ms = op.period_start_ms;
+    out.period_end_ms = op.period_end_ms;
+    auto& seen = db_.cached(
+      "SELECT 1 FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
+    seen.bind_all(op.run.value, op.step_path, op.attempt);
+    FLOWGATE_STEP_OR_RETURN(duplicate, seen);
+    seen.reset();
+    auto& ensure = db_.cached(
+      "INSERT OR IGNORE INTO usage_periods (tenant_id, period_start_ms, period_end_ms, "
+      "used_count, step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+    ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    if (auto err = ensure.run()) {
+      return err;
+    }
+    if (*duplicate) {
+      auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                              "AND period_start_ms = ?2 AND period_end_ms = ?3");
+      used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+      FLOWGATE_STEP_OR_RETURN(row, used);
+      out.used = *row ? used.column_int64(0) : 0;
+      used.reset();
+      out.granted = true;
+      out.duplicate = true;
+      return out;
+    }
+    // The decision: count the attempt only while used < limit (or unlimited).
+    auto& take = db_.cached(
+      "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "
+      "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
+      "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
+    take.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    FLOWGATE_STEP_OR_RETURN(granted, take);
+    if (*granted) {
+      out.used = take.column_int64(0);
+    }
+    take.reset();
+    if (!*granted) {
+      auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                              "AND period_start_ms = ?2 AND period_end_ms = ?3");
+      used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+      FLOWGATE_STEP_OR_RETURN(row, used);
+      out.used = *row ? used.column_int64(0) : 0;
+      used.reset();
+      return out;
+    }
+    auto& ledger = db_.cached(
+      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+      "period_end_ms, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, ?6, ?7)");
+    ledger.bind_all(op.run.value, op.step_path, op.attempt, op.tenant.value, op.period_start_ms,
+                    op.period_end_ms, op.now_ms);
+    if (auto err = ledger.run()) {
+      return err;
+    }
+    out.granted = true;
+    return out;
+  }
+
+private:
+  sqlite::connection db_;
+};
+
+class sqlite_read_session final : public read_session {
+public:
+  explicit sqlite_read_session(sqlite::connection db) : db_(std::move(db)) {
+  }
+
+  caf::expected<tenant_record> apply(const find_tenant& q) override {
+    auto& st = db_.cached("SELECT tenant_id, name, tier, config_json, created_at_ms, "
+                          "updated_at_ms FROM tenants WHERE tenant_id = ?1");
+    st.bind_all(q.tenant.value);
+    FLOWGATE_STEP_OR_RETURN(row, st);
+    if (!*row) {
+      return make_error(errc::unknown_tenant, "tenant '" + q.tenant.value + "' does not exist");
+    }
+    auto out = read_tenant(st);
+    st.reset();
+    return out;
+  }
+
+  caf::expected<std::vector<tenant_record>> apply(const list_tenants& q) override {
+    auto& st = db_.cached("SELECT tenant_id, name, tier, config_json, created_at_ms, "
+                          "updated_at_ms FROM tenants ORDER BY tenant_id LIMIT ?1");
+    st.bind_all(int64_t{q.limit});
+    std::vector<tenant_record> out;
+    for (;;) {
+      FLOWGATE_STEP_OR_RETURN(row, st);
+      if (!*row) {
+        break;
+      }
+      out.push_back(read_tenant(st));
+    }
+    st.reset();
+    return out;
+  }
+
+  caf::expected<config_document> apply(const find_config& q) override {
+    auto& st = db_.cached(
+      "SELECT c.checksum, c.pipeline_name, c.document, c.created_at_ms, "
+      "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
+      "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
+      "WHERE c.tenant_id = ?1 AND c.queue = ?2 AND c.version = ?3");
+    st.bind_all(q.tenant.value, q.queue.value, q.version.value);
+    FLOWGATE_STEP_OR_RETURN(row, st);
+    if (!*row) {
+      return make_error(errc::unknown_version, "tenant '" + q.tenant.value + "' queue '" +
+                                                 q.queue.value + "' has no version '" +
+                                                 q.version.value + "'");
+    }
+    config_document out{q.tenant,          q.queue,           q.version,
+                        st.column_text(0), st.column_text(1), st.column_text(2),
+                        st.column_int64(3), st.column_int64(4) != 0};
+    st.reset();
+    return out;
+  }
+
+  caf::expected<config_version> apply(const find_runnable_version& q) override {
+    auto& active =
+      db_.cached("SELECT version FROM active_configs WHERE tenant_id = ?1 AND queue = ?2");
+    active.bind_all(q.tenant.value, q.queue.value);
+    FLOWGATE_STEP_OR_RETURN(row, active);
+    if (*row) {
+      config_version v{active.column_text(0)};
+      active.reset();
+      return v;
+    }
+    active.reset();
+    if (q.default_version.value.empty()) {
+      return config_version{};
+    }
+    auto& fallback = db_.cached("SELECT version FROM pipeline_configs "
+                                "WHERE tenant_id = ?1 AND queue = ?2 AND version = ?3");
+    fallback.bind_all(q.tenant.value, q.queue.value, q.default_version.value);
+    FLOWGATE_STEP_OR_RETURN(has_default, fallback);
+    fallback.reset();
+    return *has_default ? q.default_version : config_version{};
+  }
+
+  caf::expected<std::vector<config_summary>> apply(const list_configs& q) override {
+    auto& st = db_.cached(
+      "SELECT c.queue, c.version, c.checksum, c.pipeline_name, c.created_at_ms, "
+      "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
+      "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
+      "WHERE c.tenant_id = ?1 AND (?2 = '' OR c.queue = ?2) "
+      "ORDER BY c.queue, c.created_at_ms, c.version");
+    st.bind_all(q.tenant.value, q.queue.value);
+    std::vector<config_summary> out;
+    for (;;) {
+      FLOWGATE_STEP_OR_RETURN(row, st);
+      if (!*row) {
+        break;
+      }
+      out.push_back(config_summary{q.tenant, queue_name{st.column_text(0)},
+                                   config_version{st.column_text(1)}, st.column_text(2),
+                                   st.column_text(3), st.column_int64(4),
+                                   st.column_int64(5) != 0});
+    }
+    st.reset();
+    return out;
+  }
+
+  caf::expected<schema_info> apply(const read_schema_info&) override {
+    schema_info out;
+    out.path = db_.path();
+    auto version = schema_version(db_);
+    if (!version) {
+      return version.error();
+    }
+    out.version = *version;
+    out.latest_version = latest_schema_version();
+    auto mode = db_.query_text("PRAGMA journal_mode");
+    auto sync = db_.query_int("PRAGMA synchronous");
+    auto tenants = db_.query_int("SELECT count(*) FROM tenants");
+    auto configs = db_.query_int("SELECT count(*) FROM pipeline_configs");
+    auto runs = db_.query_int("SELECT count(*) FROM runs");
+    for (auto* e : {&sync, &tenants, &configs, &runs}) {
+      if (!*e) {
+        return e->error();
+      }
+    }
+    if (!mode) {
+      return mode.error();
+    }
+    out.journal_mode = *mode;
+    static const char* sync_names[] = {"off", "normal", "full", "extra"};
+    out.synchronous = *sync >= 0 && *sync <= 3 ? sync_names[*sync] : std::to_string(*sync);
+    out.tenants = *tenants;
+    out.configs = *configs;
+    out.runs = *runs;
+    return out;
+  }
+
+private:
+  static tenant_record read_tenant(const sqlite::statement& st) {
+    return tenant_record{tenant_id{st.column_text(0)}, st.column_text(1), st.column_text(2),
+                         st.column_text(3), st.column_int64(4), st.column_int64(5)};
+  }
+
+  sqlite::connection db_;
+};
+
+#undef FLOWGATE_STEP_OR_RETURN
+
+sqlite::open_options connection_options(const sqlite_store_options& opts) {
+  return sqlite::open_options{opts.path, opts.busy_timeout_ms, opts.synchronous, true};
+}
+
+} // namespace
+
+sqlite_store_options store_options_from(const node_settings& s) {
+  return sqlite_store_options{s.db_path, s.synchronous, s.busy_timeout_ms};
+}
+
+caf::expected<std::unique_ptr<write_session>>
+open_sqlite_writer(const sqlite_store_options& opts, int64_t now_ms,
+                   std::vector<std::string>* applied) {
+  auto db = sqlite::connection::open(connection_options(opts));
+  if (!db) {
+    return db.error();
+  }
+  auto done = migrate(*db, now_ms);
+  if (!done) {
+    return done.error();
+  }
+  if (applied != nullptr) {
+    *applied = std::move(*done);
+  }
+  return std::unique_ptr<write_session>{new sqlite_write_session(std::move(*db))};
+}
+
+caf::expected<std::unique_ptr<read_session>> open_sqlite_reader(const sqlite_store_options& opts) {
+  auto db = sqlite::connection::open(connection_options(opts));
+  if (!db) {
+    return db.error();
+  }
+  auto version = schema_version(*db);
+  if (!version) {
+    return version.error();
+  }
+  if (*version > latest_schema_version()) {
+    return make_error(errc::schema_too_new,
+                      "database '" + opts.path + "' has schema version " +
+                        std::to_string(*version) + ", newer than this flowgate supports (" +
+                        std::to_string(latest_schema_version()) + ")");
+  }
+  if (*version < latest_schema_version()) {
+    return make_error(errc::store_failure, "database '" + opts.path + "' has schema version " +
+                                             std::to_string(*version) + ", expected " +
+                                             std::to_string(latest_schema_version()) +
+                                             " (run 'flowgate db migrate')");
+  }
+  return std::unique_ptr<read_session>{new sqlite_read_session(std::move(*db))};
+}
+
+} // namespace flowgate

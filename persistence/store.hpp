@@ -1,0 +1,67 @@
+#pragma once
+
+/// The store interface: what the store actors need from a database backend.
+/// SQLite implements it today (persistence/sqlite_store.hpp); a PostgreSQL
+/// backend implements the same sessions.
+///
+/// Ordering and durability invariant: a `write_session` is used by exactly
+/// one actor (the process's `store_writer`). Operations applied between
+/// `begin` and `commit` become durable together at `commit`; nobody is told
+/// an operation succeeded before that. Each operation runs inside its own
+/// savepoint, so a failed operation leaves no trace and fails alone.
+/// Conditional operations (version immutability, quota `used < limit`)
+/// decide inside the transaction, so they stay exact across processes.
+
+#include "messages/store_messages.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace flowgate {
+
+/// The write side of a store. Not thread-safe: one owner.
+class write_session {
+public:
+  virtual ~write_session() = default;
+
+  // -- transaction control ------------------------------------------------------
+
+  /// Opens a write transaction (takes the write lock). Errors: `store_busy`.
+  [[nodiscard]] virtual caf::error begin() = 0;
+  [[nodiscard]] virtual caf::error commit() = 0;
+  virtual void rollback() = 0;
+
+  /// Marks the start of one operation inside the transaction.
+  [[nodiscard]] virtual caf::error savepoint() = 0;
+  /// Keeps the operation's writes.
+  [[nodiscard]] virtual caf::error release_savepoint() = 0;
+  /// Undoes the operation's writes (the transaction stays open).
+  virtual void rollback_to_savepoint() = 0;
+
+  // -- operations (see messages/store_messages.hpp) -------------------------------------
+  [[nodiscard]] virtual caf::expected<tenant_record> apply(const store_tenant& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const seed_tenants& op) = 0;
+  [[nodiscard]] virtual caf::expected<config_stored> apply(const store_config& op) = 0;
+  [[nodiscard]] virtual caf::expected<config_activated> apply(const activate_config& op) = 0;
+  [[nodiscard]] virtual caf::expected<step_reservation> apply(const reserve_step& op) = 0;
+};
+
+/// The read side of a store: its own connection, never blocked by the writer.
+class read_session {
+public:
+  virtual ~read_session() = default;
+
+  [[nodiscard]] virtual caf::expected<tenant_record> apply(const find_tenant& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<tenant_record>>
+  apply(const list_tenants& q) = 0;
+  [[nodiscard]] virtual caf::expected<config_document> apply(const find_config& q) = 0;
+  [[nodiscard]] virtual caf::expected<config_version> apply(const find_runnable_version& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<config_summary>>
+  apply(const list_configs& q) = 0;
+  [[nodiscard]] virtual caf::expected<schema_info> apply(const read_schema_info& q) = 0;
+};
+
+} // namespace flowgate

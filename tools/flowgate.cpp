@@ -1,0 +1,461 @@
+// The `flowgate` binary: admin commands over a node's store.
+// Exit codes: 0 success, 1 failure, 2 usage error. Errors go to stderr.
+
+#include "actors/node.hpp"
+#include "config/pipeline.hpp"
+#include "messages/errors.hpp"
+#include "messages/registration.hpp"
+#include "tools/cli_args.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace json = boost::json;
+using flowgate::cli::args;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+const char* const main_help = R"(flowgate - multi-tenant durable workflow runtime
+
+Usage: flowgate [--db PATH] [--json] <group> <command> [arguments]
+
+Groups and commands:
+  tenant put ID [FILE|-]       create or replace a tenant from its JSON config
+                               (FILE, '-' for stdin; none = all defaults)
+  tenant get ID                show a tenant
+  tenant list                  list tenants
+  config put --tenant T --queue Q --version V [FILE|-]
+                               validate and store a pipeline version (immutable;
+                               the first version of a queue becomes active)
+  config get --tenant T --queue Q [--version V]
+                               show the version a run would use (or V)
+  config list --tenant T [--queue Q]
+                               list stored versions
+  config activate --tenant T --queue Q --version V
+                               make V the queue's active version
+  db migrate                   create or upgrade the database schema
+  db info                      show schema version, journal mode, row counts
+
+Options:
+  --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
+  --synchronous MODE  off | normal | full (default: $FLOWGATE_SYNCHRONOUS or full)
+  --json              machine-readable output on stdout
+  --help, -h          help for flowgate or for a group/command
+
+A blank tenant id ("") means the default tenant ($FLOWGATE_DEFAULT_TENANT_ID, else
+00000000-0000-4000-8000-000000000000); ids are trimmed and lower-cased.
+Exit status: 0 on success, 1 on failure, 2 on usage errors.
+)";
+
+const char* const tenant_help = R"(Usage:
+  flowgate tenant put ID [FILE|-]   create or replace a tenant (JSON config; FORMATS.md)
+  flowgate tenant get ID            show one tenant
+  flowgate tenant list              list all tenants
+
+Tenant config fields (all optional): name, tier (solo|pro|premium),
+max_concurrent_runs, admission (queue|reject), admission_deadline_ms,
+quota {soft_limit, hard_limit}, weight, settings {...}, restrictions [...].
+Unknown fields are rejected.
+)";
+
+const char* const config_help = R"(Usage:
+  flowgate config put --tenant T --queue Q --version V [FILE|-]
+  flowgate config get --tenant T --queue Q [--version V]
+  flowgate config list --tenant T [--queue Q]
+  flowgate config activate --tenant T --queue Q --version V
+
+A stored (tenant, queue, version) is immutable: putting the same document again
+is a no-op, a different one is refused. 'config get' without --version shows
+the version a new run would use: the queue's active version, else the node
+default version ($FLOWGATE_DEFAULT_CONFIG_VERSION, 1); a tenant with no config
+for the queue falls back to the default tenant's.
+)";
+
+const char* const db_help = R"(Usage:
+  flowgate db migrate   create the database or apply pending schema migrations
+  flowgate db info      show path, schema version, journal mode and row counts
+
+Migrations are numbered and recorded in the database; a database written by a
+newer flowgate is refused.
+)";
+
+struct usage_error {
+  std::string message;
+};
+
+int fail(const std::string& message) {
+  std::cerr << "flowgate: error: " << message << "\n";
+  return exit_failure;
+}
+
+int fail(const caf::error& e) {
+  return fail(flowgate::describe(e) + " [" + flowgate::to_string(flowgate::code_of(e)) + "]");
+}
+
+std::string require(const args& a, const std::string& name) {
+  auto v = a.option(name);
+  if (!v) {
+    throw usage_error{"missing --" + name};
+  }
+  return *v;
+}
+
+/// Reads a document from FILE, '-' (stdin) or returns `fallback` if none given.
+std::string read_document(const args& a, size_t word_index, const std::string& fallback) {
+  std::string source;
+  if (auto f = a.option("file")) {
+    source = *f;
+  } else if (a.words.size() > word_index) {
+    source = a.words[word_index];
+  } else {
+    return fallback;
+  }
+  if (source == "-") {
+    return std::string{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  }
+  std::ifstream in{source, std::ios::binary};
+  if (!in) {
+    throw std::runtime_error("cannot read file '" + source + "'");
+  }
+  return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string format_time(int64_t ms) {
+  if (ms <= 0) {
+    return "-";
+  }
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json::object tenant_json(const flowgate::tenant_record& t) {
+  json::object o;
+  o["id"] = t.id.value;
+  o["name"] = t.name;
+  o["tier"] = t.tier;
+  boost::system::error_code ec;
+  auto cfg = json::parse(t.config_json, ec);
+  o["config"] = ec ? json::value(t.config_json) : cfg;
+  o["created_at"] = format_time(t.created_at_ms);
+  o["updated_at"] = format_time(t.updated_at_ms);
+  return o;
+}
+
+void print_json(const json::value& v) {
+  std::cout << json::serialize(v) << "\n";
+}
+
+// -- commands -------------------------------------------------------------------
+
+int tenant_command(flowgate::node& n, const args& a, bool as_json) {
+  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
+  if (cmd == "put") {
+    if (a.words.size() < 3) {
+      throw usage_error{"tenant put needs an ID (use \"\" for the default tenant)"};
+    }
+    auto doc = read_document(a, 3, "{}");
+    auto t = n.put_tenant(a.words[2], doc);
+    if (!t) {
+      return fail(t.error());
+    }
+    if (as_json) {
+      print_json(tenant_json(*t));
+    } else {
+      std::cout << "tenant " << t->id.value << " stored (tier " << t->tier << ")\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "get") {
+    if (a.words.size() < 3) {
+      throw usage_error{"tenant get needs an ID"};
+    }
+    auto t = n.get_tenant(a.words[2]);
+    if (!t) {
+      return fail(t.error());
+    }
+    if (as_json) {
+      print_json(tenant_json(*t));
+    } else {
+      std::cout << "id:      " << t->id.value << "\nname:    " << t->name
+                << "\ntier:    " << t->tier << "\nconfig:  " << t->config_json
+                << "\ncreated: " << format_time(t->created_at_ms)
+                << "\nupdated: " << format_time(t->updated_at_ms) << "\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "list") {
+    auto ts = n.list_tenants();
+    if (!ts) {
+      return fail(ts.error());
+    }
+    if (as_json) {
+      json::array arr;
+      for (const auto& t : *ts) {
+        arr.push_back(tenant_json(t));
+      }
+      print_json(arr);
+    } else {
+      std::printf("%-40s %-8s %s\n", "ID", "TIER", "NAME");
+      for (const auto& t : *ts) {
+        std::printf("%-40s %-8s %s\n", t.id.value.c_str(), t.tier.c_str(), t.name.c_str());
+      }
+    }
+    return exit_ok;
+  }
+  throw usage_error{cmd.empty() ? "tenant needs a command (put, get, list)"
+                                : "unknown tenant command '" + cmd + "'"};
+}
+
+json::object summary_json(const flowgate::config_summary& c) {
+  return json::object{{"tenant", c.tenant.value},      {"queue", c.queue.value},
+                      {"version", c.version.value},    {"checksum", c.checksum},
+                      {"pipeline", c.pipeline_name},   {"active", c.active},
+                      {"created_at", format_time(c.created_at_ms)}};
+}
+
+int config_command(flowgate::node& n, const args& a, bool as_json) {
+  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
+  if (cmd == "put") {
+    auto tenant = require(a, "tenant");
+    auto queue = require(a, "queue");
+    auto version = require(a, "version");
+    if (a.words.size() < 3 && !a.option("file")) {
+      throw usage_error{"config put needs a FILE (or '-' for stdin)"};
+    }
+    auto doc = read_document(a, 2, "");
+    auto stored = n.put_config(tenant, queue, version, std::move(doc));
+    if (!stored) {
+      return fail(stored.error());
+    }
+    if (as_json) {
+      print_json(json::object{{"tenant", stored->tenant.value},
+                              {"queue", stored->queue.value},
+                              {"version", stored->version.value},
+                              {"checksum", stored->checksum},
+                              {"created", stored->created},
+                              {"activated", stored->activated}});
+    } else {
+      std::cout << "config " << stored->tenant.value << "/" << stored->queue.value << " version "
+                << stored->version.value << " "
+                << (stored->created ? "stored" : "unchanged (identical content already stored)")
+                << (stored->activated ? ", active" : "") << "\nchecksum " << stored->checksum
+                << "\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "get") {
+    auto tenant = require(a, "tenant");
+    auto queue = require(a, "queue");
+    auto version = a.option("version").value_or("");
+    auto snap = n.get_config(tenant, queue, version);
+    if (!snap) {
+      return fail(snap.error());
+    }
+    const auto& s = **snap;
+    boost::system::error_code ec;
+    auto doc = json::parse(s.document, ec);
+    if (as_json) {
+      print_json(json::object{{"tenant", s.tenant},
+                              {"queue", s.queue},
+                              {"version", s.version},
+                              {"checksum", s.checksum},
+                              {"pipeline", s.definition.name},
+                              {"nodes", s.definition.node_count},
+                              {"document", doc}});
+    } else {
+      std::cout << "tenant:   " << s.tenant << "\nqueue:    " << s.queue
+                << "\nversion:  " << s.version << "\nchecksum: " << s.checksum
+                << "\npipeline: " << s.definition.name << " (" << s.definition.node_count
+                << " nodes)\n"
+                << s.document << "\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "list") {
+    auto tenant = require(a, "tenant");
+    auto xs = n.list_configs(tenant, a.option("queue").value_or(""));
+    if (!xs) {
+      return fail(xs.error());
+    }
+    if (as_json) {
+      json::array arr;
+      for (const auto& c : *xs) {
+        arr.push_back(summary_json(c));
+      }
+      print_json(arr);
+    } else {
+      std::printf("%-20s %-12s %-6s %-24s %s\n", "QUEUE", "VERSION", "ACTIVE", "PIPELINE",
+                  "CHECKSUM");
+      for (const auto& c : *xs) {
+        std::printf("%-20s %-12s %-6s %-24s %s\n", c.queue.value.c_str(),
+                    c.version.value.c_str(), c.active ? "yes" : "", c.pipeline_name.c_str(),
+                    c.checksum.substr(0, 19).c_str());
+      }
+    }
+    return exit_ok;
+  }
+  if (cmd == "activate") {
+    auto done = n.activate_config(require(a, "tenant"), require(a, "queue"),
+                                  require(a, "version"));
+    if (!done) {
+      return fail(done.error());
+    }
+    if (as_json) {
+      print_json(json::object{{"tenant", done->tenant.value},
+                              {"queue", done->queue.value},
+                              {"version", done->version.value},
+                              {"previous", done->previous.value}});
+    } else {
+      std::cout << "config " << done->tenant.value << "/" << done->queue.value << ": version "
+                << done->version.value << " active"
+                << (done->previous.value.empty() ? ""
+                                                 : " (was " + done->previous.value + ")")
+                << "\n";
+    }
+    return exit_ok;
+  }
+  throw usage_error{cmd.empty() ? "config needs a command (put, get, list, activate)"
+                                : "unknown config command '" + cmd + "'"};
+}
+
+int db_command(flowgate::node& n, const args& a, bool as_json) {
+  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
+  if (cmd == "migrate") {
+    const auto& applied = n.applied_migrations();
+    if (as_json) {
+      json::array arr;
+      for (const auto& m : applied) {
+        arr.push_back(json::value(m));
+      }
+      print_json(json::object{{"path", n.settings().db_path}, {"applied", arr}});
+    } else if (applied.empty()) {
+      std::cout << "database " << n.settings().db_path << " is up to date\n";
+    } else {
+      for (const auto& m : applied) {
+        std::cout << "applied migration " << m << "\n";
+      }
+    }
+    return exit_ok;
+  }
+  if (cmd == "info") {
+    auto info = n.db_info();
+    if (!info) {
+      return fail(info.error());
+    }
+    if (as_json) {
+      print_json(json::object{{"path", info->path},
+                              {"schema_version", info->version},
+                              {"latest_schema_version", info->latest_version},
+                              {"journal_mode", info->journal_mode},
+                              {"synchronous", info->synchronous},
+                              {"tenants", info->tenants},
+                              {"configs", info->configs},
+                              {"runs", info->runs}});
+    } else {
+      std::cout << "path:           " << info->path << "\nschema version: " << info->version
+                << " (latest " << info->latest_version << ")\njournal mode:   "
+                << info->journal_mode << "\nsynchronous:    " << info->synchronous
+                << "\ntenants:        " << info->tenants << "\nconfigs:        "
+                << info->configs << "\nruns:           " << info->runs << "\n";
+    }
+    return exit_ok;
+  }
+  throw usage_error{cmd.empty() ? "db needs a command (migrate, info)"
+                                : "unknown db command '" + cmd + "'"};
+}
+
+/// True for commands that may create the database file.
+bool may_create_database(const args& a) {
+  if (a.words.size() < 2) {
+    return false;
+  }
+  const auto& g = a.words[0];
+  const auto& c = a.words[1];
+  return (g == "db" && c == "migrate") || c == "put" || c == "activate";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string parse_error;
+  auto parsed = flowgate::cli::parse_args(argc, argv, parse_error);
+  if (!parsed) {
+    std::cerr << "flowgate: " << parse_error << "\n(see 'flowgate --help')\n";
+    return exit_usage;
+  }
+  const auto& a = *parsed;
+  const std::string group = a.words.empty() ? "" : a.words[0];
+  if (a.has_flag("help") || group.empty() || group == "help") {
+    if (group == "tenant") {
+      std::cout << tenant_help;
+    } else if (group == "config") {
+      std::cout << config_help;
+    } else if (group == "db") {
+      std::cout << db_help;
+    } else {
+      std::cout << main_help;
+    }
+    return group.empty() && !a.has_flag("help") ? exit_usage : exit_ok;
+  }
+  if (group != "tenant" && group != "config" && group != "db") {
+    std::cerr << "flowgate: unknown command group '" << group << "'\n(see 'flowgate --help')\n";
+    return exit_usage;
+  }
+  auto settings = flowgate::settings_from_environment();
+  if (!settings) {
+    return fail(settings.error());
+  }
+  if (auto db = a.option("db")) {
+    settings->db_path = *db;
+  }
+  if (auto sync = a.option("synchronous")) {
+    auto mode = flowgate::parse_sync_mode(*sync);
+    if (!mode) {
+      std::cerr << "flowgate: " << flowgate::describe(mode.error()) << "\n";
+      return exit_usage;
+    }
+    settings->synchronous = *mode;
+  }
+  if (!may_create_database(a) && !std::filesystem::exists(settings->db_path)) {
+    return fail("database '" + settings->db_path +
+                "' does not exist (create it with 'flowgate db migrate' or any put command)");
+  }
+  caf::actor_system_config cfg;
+  flowgate::register_types(cfg);
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  auto n = flowgate::node::start(sys, *settings);
+  if (!n) {
+    return fail(n.error());
+  }
+  bool as_json = a.has_flag("json");
+  try {
+    if (group == "tenant") {
+      return tenant_command(**n, a, as_json);
+    }
+    if (group == "config") {
+      return config_command(**n, a, as_json);
+    }
+    return db_command(**n, a, as_json);
+  } catch (const usage_error& e) {
+    std::cerr << "flowgate: " << e.message << "\n(see 'flowgate " << group << " --help')\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
