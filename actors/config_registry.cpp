@@ -86,7 +86,20 @@ caf::expected<config_snapshot_ptr> load_snapshot(registry_pointer self,
 }
 
 void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue_name queue,
-             config_version version, bool may_fall_back);
+             config_version version, bool may_fall_back, tenant_id fallback_from = {});
+
+/// Answers an error; after a fallback, says which tenant asked.
+void deliver_error(snapshot_promise& rp, caf::error err, const tenant_id& fallback_from,
+                   const queue_name& queue) {
+  if (fallback_from.value.empty() || code_of(err) == errc::none) {
+    rp.deliver(std::move(err));
+    return;
+  }
+  rp.deliver(make_error(code_of(err), "tenant '" + fallback_from.value +
+                                        "' has no config for queue '" + queue.value +
+                                        "' and the default tenant's cannot be used: " +
+                                        describe(err)));
+}
 
 /// Called when (tenant, queue) yields nothing: use the default tenant's
 /// config if the tenant has none at all for this queue.
@@ -105,13 +118,13 @@ void fall_back(registry_pointer self, snapshot_promise rp, tenant_id tenant, que
           return;
         }
         resolve(self, rp, tenant_id{self->state.settings.default_tenant_id}, queue, version,
-                false);
+                false, tenant);
       },
       [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
 void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue_name queue,
-             config_version version, bool may_fall_back) {
+             config_version version, bool may_fall_back, tenant_id fallback_from) {
   auto& st = self->state;
   if (version.value.empty()) {
     config_version fallback_version{st.settings.default_config_version};
@@ -121,7 +134,7 @@ void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue
       .then(
         [=](config_version& found) mutable {
           if (!found.value.empty()) {
-            resolve(self, rp, tenant, queue, std::move(found), may_fall_back);
+            resolve(self, rp, tenant, queue, std::move(found), may_fall_back, fallback_from);
             return;
           }
           auto err = make_error(errc::unknown_queue,
@@ -131,7 +144,7 @@ void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue
           if (may_fall_back) {
             fall_back(self, rp, tenant, queue, version, std::move(err));
           } else {
-            rp.deliver(std::move(err));
+            deliver_error(rp, std::move(err), fallback_from, queue);
           }
         },
         [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -156,7 +169,7 @@ void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue
         if (may_fall_back && code_of(err) == errc::unknown_version) {
           fall_back(self, rp, tenant, queue, version, std::move(err));
         } else {
-          rp.deliver(std::move(err));
+          deliver_error(rp, std::move(err), fallback_from, queue);
         }
       });
 }
