@@ -87,14 +87,12 @@ struct config_stored {
   std::string checksum;
   /// False if the identical document was already stored (a no-op).
   bool created = false;
-  /// True if this put made the version active (the queue had no active version).
-  bool activated = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, config_stored& x) {
   return f(caf::meta::type_name("flowgate::config_stored"), x.tenant, x.queue, x.version,
-           x.checksum, x.created, x.activated);
+           x.checksum, x.created);
 }
 
 /// Outcome of activating a config version.

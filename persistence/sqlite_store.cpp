@@ -92,7 +92,7 @@ public:
                                                 "' does not exist (create it with "
                                                 "'flowgate tenant put')");
     }
-    config_stored out{c.tenant, c.queue, c.version, c.checksum, false, false};
+    config_stored out{c.tenant, c.queue, c.version, c.checksum, false};
     auto& existing = db_.cached("SELECT checksum FROM pipeline_configs "
                                 "WHERE tenant_id = ?1 AND queue = ?2 AND version = ?3");
     existing.bind_all(c.tenant.value, c.queue.value, c.version.value);
@@ -119,14 +119,6 @@ public:
       return err;
     }
     out.created = true;
-    auto& activate = db_.cached(
-      "INSERT OR IGNORE INTO active_configs (tenant_id, queue, version, activated_at_ms) "
-      "VALUES (?1, ?2, ?3, ?4)");
-    activate.bind_all(c.tenant.value, c.queue.value, c.version.value, c.created_at_ms);
-    if (auto err = activate.run()) {
-      return err;
-    }
-    out.activated = db_.changes() > 0;
     return out;
   }
 

@@ -36,8 +36,7 @@ Groups and commands:
   tenant get ID                show a tenant
   tenant list                  list tenants
   config put --tenant T --queue Q --version V [FILE|-]
-                               validate and store a pipeline version (immutable;
-                               the first version of a queue becomes active)
+                               validate and store a pipeline version (immutable)
   config get --tenant T --queue Q [--version V]
                                show the version a run would use (or V)
   config list --tenant T [--queue Q]
@@ -247,13 +246,12 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
                               {"queue", stored->queue.value},
                               {"version", stored->version.value},
                               {"checksum", stored->checksum},
-                              {"created", stored->created},
-                              {"activated", stored->activated}});
+                              {"created", stored->created}});
     } else {
       std::cout << "config " << stored->tenant.value << "/" << stored->queue.value << " version "
                 << stored->version.value << " "
                 << (stored->created ? "stored" : "unchanged (identical content already stored)")
-                << (stored->activated ? ", active" : "") << "\nchecksum " << stored->checksum
+                << "\nchecksum " << stored->checksum
                 << "\n";
     }
     return exit_ok;

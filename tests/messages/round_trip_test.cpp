@@ -1,0 +1,130 @@
+// Every serializable message type survives CAF's binary serialization.
+
+#include "messages/errors.hpp"
+#include "messages/interfaces.hpp"
+#include "messages/registration.hpp"
+#include "tests/printing.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/deep_to_string.hpp>
+
+using namespace flowgate;
+
+namespace {
+
+struct fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+
+  static caf::actor_system_config& prepared(caf::actor_system_config& c) {
+    register_types(c);
+    return c;
+  }
+
+  fixture() : sys(prepared(cfg)) {
+  }
+
+  template <class T>
+  T round_trip(const T& x) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys, buf};
+    auto copy = x;
+    if (auto err = sink(copy)) {
+      BOOST_FAIL("serialize: " << sys.render(err));
+    }
+    T out;
+    caf::binary_deserializer source{sys, buf};
+    if (auto err = source(out)) {
+      BOOST_FAIL("deserialize: " << sys.render(err));
+    }
+    return out;
+  }
+
+  template <class T>
+  void check(const T& x) {
+    auto y = round_trip(x);
+    BOOST_TEST(caf::deep_to_string(x) == caf::deep_to_string(y));
+    // The message type is registered under a name: the network can carry it.
+    BOOST_TEST(sys.types().portable_name(caf::make_rtti_pair<T>()) != "");
+  }
+};
+
+tenant_record sample_tenant() {
+  return tenant_record{tenant_id{"acme"}, "Acme", "pro", R"({"tier":"pro"})", 1, 2};
+}
+
+config_document sample_document() {
+  return config_document{tenant_id{"acme"}, queue_name{"orders"}, config_version{"3"},
+                         "sha256:ab",       "orders",            "{}",
+                         42,                true};
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(round_trip, fixture)
+
+BOOST_AUTO_TEST_CASE(ids_round_trip) {
+  check(tenant_id{"acme"});
+  check(queue_name{"orders"});
+  check(config_version{"1.2"});
+  check(run_id{int64_t{9'000'000'000}});
+  check(node_id{"node-a"});
+  BOOST_TEST(round_trip(run_id{int64_t{77}}).value == 77);
+}
+
+BOOST_AUTO_TEST_CASE(records_round_trip) {
+  check(sample_tenant());
+  check(std::vector<tenant_record>{sample_tenant(), sample_tenant()});
+  check(sample_document());
+  check(config_summary{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "sha256:x", "p", 5,
+                       true});
+  check(std::vector<config_summary>{
+    config_summary{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "c", "p", 5, false}});
+  check(config_stored{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "c", true});
+  check(config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"},
+                         config_version{"1"}});
+  check(step_reservation{true, false, 3, 10, 100, 200});
+  check(schema_info{"x.db", 1, 1, "wal", "full", 1, 2, 3});
+  check(writer_stats{1, 2, 3, 4, 5});
+  auto doc = round_trip(sample_document());
+  BOOST_TEST(doc.checksum == "sha256:ab");
+  BOOST_TEST(doc.active);
+}
+
+BOOST_AUTO_TEST_CASE(operations_round_trip) {
+  check(store_tenant{sample_tenant(), 7});
+  check(seed_tenants{{sample_tenant()}, 7});
+  check(store_config{sample_document()});
+  check(activate_config{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, 9});
+  check(reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "items[2].reserve", 3, 10, 20, 5, 11});
+  check(find_tenant{tenant_id{"a"}});
+  check(list_tenants{5});
+  check(find_config{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}});
+  check(find_runnable_version{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}});
+  check(list_configs{tenant_id{"a"}, queue_name{"q"}});
+  check(read_schema_info{});
+  auto op = round_trip(reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "s", 3, 10, 20, -1, 11});
+  BOOST_TEST(op.step_path == "s");
+  BOOST_TEST(op.limit == -1);
+}
+
+BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {
+  auto err = make_error(errc::version_conflict, "tenant 'a' queue 'q' version '1' differs");
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  BOOST_REQUIRE(!sink(err));
+  caf::error out;
+  caf::binary_deserializer source{sys, buf};
+  BOOST_REQUIRE(!source(out));
+  BOOST_TEST(code_of(out) == errc::version_conflict);
+  BOOST_TEST(describe(out) == "tenant 'a' queue 'q' version '1' differs");
+  BOOST_TEST(sys.render(out).find("version_conflict") != std::string::npos);
+  BOOST_TEST(is_retriable(make_error(errc::store_busy)));
+  BOOST_TEST(!is_retriable(make_error(errc::invalid_config)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
