@@ -15,6 +15,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 
 namespace json = boost::json;
@@ -410,8 +412,20 @@ int main(int argc, char** argv) {
     }
     return group.empty() && !a.has_flag("help") ? exit_usage : exit_ok;
   }
-  if (group != "tenant" && group != "config" && group != "db") {
+  static const std::map<std::string, std::set<std::string>> commands = {
+    {"tenant", {"put", "get", "list"}},
+    {"config", {"put", "get", "list", "activate"}},
+    {"db", {"migrate", "info"}}};
+  auto known = commands.find(group);
+  if (known == commands.end()) {
     std::cerr << "flowgate: unknown command group '" << group << "'\n(see 'flowgate --help')\n";
+    return exit_usage;
+  }
+  if (a.words.size() < 2 || known->second.count(a.words[1]) == 0) {
+    std::cerr << "flowgate: "
+              << (a.words.size() < 2 ? group + " needs a command"
+                                     : "unknown " + group + " command '" + a.words[1] + "'")
+              << "\n(see 'flowgate " << group << " --help')\n";
     return exit_usage;
   }
   auto settings = flowgate::settings_from_environment();

@@ -1,0 +1,185 @@
+// Runs the real `flowgate` binary: exit codes, stdout/stderr, --json, and
+// that refused input leaves the database as it was.
+
+#include "tools/cli_args.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace {
+
+struct result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in{p};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct cli_fixture {
+  std::filesystem::path dir;
+
+  cli_fixture() {
+    std::random_device rd;
+    dir = std::filesystem::temp_directory_path() / ("flowgate-cli-" + std::to_string(rd()));
+    std::filesystem::create_directories(dir);
+  }
+  ~cli_fixture() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  /// Runs flowgate with `args` (shell words) in `dir`, with a clean flowgate environment.
+  result run(const std::string& args, const std::string& stdin_text = "") {
+    auto in = dir / "stdin";
+    std::ofstream(in) << stdin_text;
+    std::string cmd = "cd '" + dir.string() +
+                      "' && env -u FLOWGATE_DB -u FLOWGATE_DEFAULT_TENANT_ID "
+                      "-u FLOWGATE_TENANT_IDS timeout 60 " FLOWGATE_BINARY " " +
+                      args + " <stdin >stdout 2>stderr";
+    int status = std::system(cmd.c_str());
+    result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(dir / "stdout");
+    r.err = slurp(dir / "stderr");
+    return r;
+  }
+
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  }
+};
+
+const char* const pipeline = R"({"name": "demo", "root": {"sequence": [
+  {"id": "hello", "activity": "echo", "input": {"$ref": "/input"}}]}})";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cli_args)
+
+BOOST_AUTO_TEST_CASE(parses_options_anywhere) {
+  const char* argv[] = {"flowgate", "config", "--tenant=acme", "put", "--queue", "q", "-", "--json"};
+  std::string err;
+  auto a = flowgate::cli::parse_args(8, const_cast<char**>(argv), err);
+  BOOST_REQUIRE(a);
+  BOOST_TEST((a->words == std::vector<std::string>{"config", "put", "-"}));
+  BOOST_TEST(*a->option("tenant") == "acme");
+  BOOST_TEST(*a->option("queue") == "q");
+  BOOST_TEST(a->has_flag("json"));
+}
+
+BOOST_AUTO_TEST_CASE(rejects_unknown_and_incomplete_options) {
+  std::string err;
+  const char* unknown[] = {"flowgate", "--frobnicate"};
+  BOOST_TEST(!flowgate::cli::parse_args(2, const_cast<char**>(unknown), err));
+  BOOST_TEST(err == "unknown option --frobnicate");
+  const char* missing[] = {"flowgate", "tenant", "list", "--db"};
+  BOOST_TEST(!flowgate::cli::parse_args(4, const_cast<char**>(missing), err));
+  BOOST_TEST(err == "option --db needs a value");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(cli, cli_fixture)
+
+BOOST_AUTO_TEST_CASE(help_is_available_everywhere) {
+  auto r = run("--help");
+  BOOST_TEST(r.code == 0);
+  BOOST_TEST(r.out.find("Usage: flowgate") != std::string::npos);
+  for (const char* group : {"tenant", "config", "db"}) {
+    auto g = run(std::string{group} + " --help");
+    BOOST_TEST(g.code == 0);
+    BOOST_TEST(g.out.find(std::string{"flowgate "} + group) != std::string::npos);
+  }
+  auto none = run("");
+  BOOST_TEST(none.code == 2);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_text_on_stderr) {
+  for (const char* args : {"bogus", "tenant", "tenant frob", "config put --queue q --version 1 x",
+                           "--wat tenant list", "--synchronous sometimes db migrate"}) {
+    auto r = run(args);
+    BOOST_TEST_CHECK(r.code == 2, args);
+    BOOST_TEST_CHECK(!r.err.empty(), args);
+    BOOST_TEST_CHECK(r.out.empty(), args);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reading_a_missing_database_fails_without_creating_it) {
+  auto r = run("tenant list");
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(r.err.find("does not exist") != std::string::npos);
+  BOOST_TEST(!std::filesystem::exists(dir / "flowgate.db"));
+}
+
+BOOST_AUTO_TEST_CASE(tenant_and_config_round_trip_with_json_output) {
+  BOOST_TEST(run("db migrate").code == 0);
+  auto t = run("--json tenant put ' Acme ' -", R"({"name": "Acme", "tier": "pro"})");
+  BOOST_REQUIRE_MESSAGE(t.code == 0, t.err);
+  auto tj = boost::json::parse(t.out);
+  BOOST_TEST(tj.at("id").as_string() == "acme");
+  BOOST_TEST(tj.at("tier").as_string() == "pro");
+  write("p.json", pipeline);
+  auto put = run("--json config put --tenant acme --queue greet --version 1 p.json");
+  BOOST_REQUIRE_MESSAGE(put.code == 0, put.err);
+  BOOST_TEST(boost::json::parse(put.out).at("created").as_bool());
+  auto get = run("--json config get --tenant acme --queue greet");
+  BOOST_REQUIRE_MESSAGE(get.code == 0, get.err);
+  auto gj = boost::json::parse(get.out);
+  BOOST_TEST(gj.at("version").as_string() == "1");
+  BOOST_TEST(gj.at("pipeline").as_string() == "demo");
+  auto list = run("--json config list --tenant acme");
+  BOOST_TEST(boost::json::parse(list.out).as_array().size() == 1u);
+  auto act = run("config activate --tenant acme --queue greet --version 1");
+  BOOST_TEST(act.code == 0);
+  auto info = run("--json db info");
+  BOOST_TEST(boost::json::parse(info.out).at("configs").as_int64() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(refused_input_exits_1_names_the_problem_and_changes_nothing) {
+  BOOST_TEST(run("tenant put acme").code == 0);
+  write("p.json", pipeline);
+  BOOST_TEST(run("config put --tenant acme --queue greet --version 1 p.json").code == 0);
+  auto before = run("--json config list --tenant acme").out + run("--json tenant list").out;
+  struct refusal {
+    std::string args;
+    std::string input;
+    std::string says;
+  };
+  for (const auto& c : std::vector<refusal>{
+         {"tenant put acme -", R"({"tier": "gold"})", "tier must be"},
+         {"tenant put acme -", R"({"name": )", "malformed JSON"},
+         {"config put --tenant acme --queue greet --version 1 -",
+          R"({"name": "demo", "root": {"sequence": [{"id": "x", "activity": "y"}]}})",
+          "immutable"},
+         {"config put --tenant acme --queue greet --version 2 -", R"({"name": "d", "root": 1})",
+          "a node must be an object"},
+         {"config put --tenant nobody --queue greet --version 1 p.json", "",
+          "tenant 'nobody' does not exist"},
+         {"config put --tenant acme --queue greet --version 2 missing.json", "",
+          "cannot read file 'missing.json'"},
+         {"config activate --tenant acme --queue greet --version 9", "", "no version '9'"},
+         {"tenant get nobody", "", "tenant 'nobody' does not exist"},
+       }) {
+    auto r = run(c.args, c.input);
+    BOOST_TEST_CHECK(r.code == 1, c.args);
+    BOOST_TEST_CHECK(r.err.find(c.says) != std::string::npos, c.args << ": " << r.err);
+  }
+  auto after = run("--json config list --tenant acme").out + run("--json tenant list").out;
+  BOOST_TEST(before == after);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
