@@ -95,7 +95,8 @@ actor_result through_writer(caf::actor_system& sys, const options& o, int n, int
     sys, std::shared_ptr<write_session>{open_writer(o, fresh_db(o, "writer"))}, 4096);
   caf::scoped_actor self{sys};
   auto start = clock_type::now();
-  auto driver = self->spawn<caf::monitored>([=](caf::event_based_actor* drv) {
+  // One (unused) argument: CAF 0.17 misbehaves on argument-less function actors.
+  auto driver = self->spawn<caf::monitored>([=](caf::event_based_actor* drv, int) {
     auto next = std::make_shared<int>(0);
     auto done = std::make_shared<int>(0);
     auto issue = std::make_shared<std::function<void()>>();
@@ -119,7 +120,7 @@ actor_result through_writer(caf::actor_system& sys, const options& o, int n, int
     for (int i = 0; i < std::min(in_flight, n); ++i) {
       (*issue)();
     }
-  });
+  }, 0);
   self->receive([](const caf::down_msg&) {});
   std::chrono::duration<double> secs = clock_type::now() - start;
   actor_result out;

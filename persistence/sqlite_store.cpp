@@ -170,12 +170,11 @@ public:
       return err;
     }
     if (*duplicate) {
-      auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                              "AND period_start_ms = ?2 AND period_end_ms = ?3");
-      used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-      FLOWGATE_STEP_OR_RETURN(row, used);
-      out.used = *row ? used.column_int64(0) : 0;
-      used.reset();
+      auto used = used_count(op);
+      if (!used) {
+        return used.error();
+      }
+      out.used = *used;
       out.granted = true;
       out.duplicate = true;
       return out;
@@ -192,12 +191,11 @@ public:
     }
     take.reset();
     if (!*granted) {
-      auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                              "AND period_start_ms = ?2 AND period_end_ms = ?3");
-      used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-      FLOWGATE_STEP_OR_RETURN(row, used);
-      out.used = *row ? used.column_int64(0) : 0;
-      used.reset();
+      auto used = used_count(op);
+      if (!used) {
+        return used.error();
+      }
+      out.used = *used;
       return out;
     }
     auto& ledger = db_.cached(
@@ -213,6 +211,17 @@ public:
   }
 
 private:
+  /// The period's counter as it stands in this transaction.
+  caf::expected<int64_t> used_count(const reserve_step& op) {
+    auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                            "AND period_start_ms = ?2 AND period_end_ms = ?3");
+    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+    FLOWGATE_STEP_OR_RETURN(row, used);
+    auto out = *row ? used.column_int64(0) : 0;
+    used.reset();
+    return out;
+  }
+
   sqlite::connection db_;
 };
 
