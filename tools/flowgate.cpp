@@ -17,6 +17,7 @@
 #include <iterator>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <sstream>
 
 namespace json = boost::json;
@@ -218,8 +219,9 @@ int tenant_command(flowgate::node& n, const args& a, bool as_json) {
     }
     return exit_ok;
   }
-  throw usage_error{cmd.empty() ? "tenant needs a command (put, get, list)"
-                                : "unknown tenant command '" + cmd + "'"};
+  // main() checked the command against its table: reaching here means the
+  // table and this function disagree.
+  throw std::logic_error("tenant command '" + cmd + "' is in the table but not handled");
 }
 
 json::object summary_json(const flowgate::config_summary& c) {
@@ -329,8 +331,9 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
     }
     return exit_ok;
   }
-  throw usage_error{cmd.empty() ? "config needs a command (put, get, list, activate)"
-                                : "unknown config command '" + cmd + "'"};
+  // main() checked the command against its table: reaching here means the
+  // table and this function disagree.
+  throw std::logic_error("config command '" + cmd + "' is in the table but not handled");
 }
 
 int db_command(flowgate::node& n, const args& a, bool as_json) {
@@ -375,8 +378,9 @@ int db_command(flowgate::node& n, const args& a, bool as_json) {
     }
     return exit_ok;
   }
-  throw usage_error{cmd.empty() ? "db needs a command (migrate, info)"
-                                : "unknown db command '" + cmd + "'"};
+  // main() checked the command against its table: reaching here means the
+  // table and this function disagree.
+  throw std::logic_error("db command '" + cmd + "' is in the table but not handled");
 }
 
 /// True for commands that may create the database file.
@@ -412,6 +416,7 @@ int main(int argc, char** argv) {
     }
     return group.empty() && !a.has_flag("help") ? exit_usage : exit_ok;
   }
+  // The commands each group handles (tenant_command, config_command, db_command).
   static const std::map<std::string, std::set<std::string>> commands = {
     {"tenant", {"put", "get", "list"}},
     {"config", {"put", "get", "list", "activate"}},
@@ -422,8 +427,12 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   if (a.words.size() < 2 || known->second.count(a.words[1]) == 0) {
+    std::string list;
+    for (const auto& c : known->second) {
+      list += (list.empty() ? "" : ", ") + c;
+    }
     std::cerr << "flowgate: "
-              << (a.words.size() < 2 ? group + " needs a command"
+              << (a.words.size() < 2 ? group + " needs a command (" + list + ")"
                                      : "unknown " + group + " command '" + a.words[1] + "'")
               << "\n(see 'flowgate " << group << " --help')\n";
     return exit_usage;

@@ -50,21 +50,18 @@ struct node_fixture {
 
   /// Counts rows through an independent connection.
   int64_t count(const std::string& sql) {
-    auto c = sqlite::connection::open(sqlite::open_options{db.path, 5000, sync_mode::full, false});
-    BOOST_REQUIRE(c);
-    return *c->query_int(sql);
+    return *observer_connection(db.path).query_int(sql);
   }
 
   /// A fingerprint of all stored data, to prove bad input changed nothing.
   std::string store_fingerprint() {
-    auto c = sqlite::connection::open(sqlite::open_options{db.path, 5000, sync_mode::full, false});
-    BOOST_REQUIRE(c);
+    auto c = observer_connection(db.path);
     std::string out;
     for (const char* q :
          {"SELECT group_concat(tenant_id || tier || config_json || updated_at_ms) FROM tenants",
           "SELECT group_concat(tenant_id || queue || version || checksum) FROM pipeline_configs",
           "SELECT group_concat(tenant_id || queue || version) FROM active_configs"}) {
-      out += *c->query_text(q) + "|";
+      out += *c.query_text(q) + "|";
     }
     return out;
   }

@@ -61,9 +61,7 @@ struct writer_fixture {
 
   /// An independent connection: sees only committed data.
   sqlite::connection observer() {
-    auto c = sqlite::connection::open(sqlite::open_options{db.path, 5000, sync_mode::full, false});
-    BOOST_REQUIRE(c);
-    return std::move(*c);
+    return testing::observer_connection(db.path);
   }
 };
 
@@ -85,8 +83,7 @@ BOOST_AUTO_TEST_CASE(concurrent_writers_form_batches_and_every_reply_follows_its
   auto w = writer;
   for (int c = 0; c < clients; ++c) {
     spawn_client([c, path, w, &replies, &uncommitted, &failures](caf::event_based_actor* self) {
-      auto conn = std::make_shared<sqlite::connection>(std::move(
-        *sqlite::connection::open(sqlite::open_options{path, 5000, sync_mode::full, false})));
+      auto conn = std::make_shared<sqlite::connection>(testing::observer_connection(path));
       for (int i = 0; i < per_client; ++i) {
         int64_t run = c * 1000 + i;
         self->request(w, 30s, reservation(run, -1))

@@ -46,9 +46,7 @@ struct store_fixture {
   }
 
   int64_t count(const std::string& sql) {
-    auto c = sqlite::connection::open(sqlite::open_options{db.path, 1000, sync_mode::full, false});
-    BOOST_REQUIRE(c);
-    return *c->query_int(sql);
+    return *testing::observer_connection(db.path).query_int(sql);
   }
 };
 

@@ -1,6 +1,12 @@
 #pragma once
 
-// A database file in a fresh temporary directory, removed afterwards.
+// A database file in a fresh temporary directory, removed afterwards, and an
+// independent connection to it that sees only committed data.
+
+#include "messages/errors.hpp"
+#include "persistence/sqlite.hpp"
+
+#include <boost/test/unit_test.hpp>
 
 #include <filesystem>
 #include <random>
@@ -26,5 +32,12 @@ struct temp_db {
     std::filesystem::remove_all(dir, ec);
   }
 };
+
+/// A second connection to an existing database: what it sees is committed.
+inline sqlite::connection observer_connection(const std::string& path) {
+  auto c = sqlite::connection::open(sqlite::open_options{path, 5000, sync_mode::full, false});
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
+  return std::move(*c);
+}
 
 } // namespace flowgate::testing
