@@ -1,0 +1,641 @@
+#include "engine/engine.hpp"
+
+#include <boost/json.hpp>
+
+#include <map>
+
+namespace flowgate::engine {
+
+namespace json = boost::json;
+
+const char* to_string(command_kind k) {
+  switch (k) {
+    case command_kind::schedule_activity: return "schedule_activity";
+    case command_kind::start_timer: return "start_timer";
+    case command_kind::start_wait: return "start_wait";
+    case command_kind::complete_run: return "complete_run";
+    case command_kind::fail_run: return "fail_run";
+  }
+  return "unknown";
+}
+
+const char* to_string(run_state s) {
+  switch (s) {
+    case run_state::ready: return "ready";
+    case run_state::awaiting_activity: return "awaiting_activity";
+    case run_state::awaiting_timer: return "awaiting_timer";
+    case run_state::awaiting_event: return "awaiting_event";
+    case run_state::completed: return "completed";
+    case run_state::failed: return "failed";
+    case run_state::canceled: return "canceled";
+    case run_state::nondeterministic: return "nondeterministic";
+  }
+  return "unknown";
+}
+
+std::string describe(const nondeterminism& n) {
+  return "history event " + std::to_string(n.seq) + " is " + n.found +
+         ", but the pipeline expects " + n.expected;
+}
+
+event record(const command& cmd, int64_t seq, int64_t now_ms) {
+  event e;
+  e.seq = seq;
+  e.node_path = cmd.node_path;
+  e.attempt = cmd.attempt;
+  switch (cmd.kind) {
+    case command_kind::schedule_activity:
+      e.type = event_type::step_scheduled;
+      e.payload = json::object{{"activity", cmd.activity}, {"input", cmd.input},
+                               {"timeout_ms", cmd.timeout_ms}};
+      break;
+    case command_kind::start_timer:
+      e.type = event_type::timer_started;
+      e.payload = json::object{{"fire_at_ms", now_ms + cmd.delay_ms}, {"reason", cmd.reason}};
+      break;
+    case command_kind::start_wait:
+      e.type = event_type::wait_started;
+      e.payload = json::object{
+        {"event", cmd.event},
+        {"timeout_at_ms", cmd.wait_timeout_ms > 0 ? now_ms + cmd.wait_timeout_ms : 0}};
+      break;
+    case command_kind::complete_run:
+      e.type = event_type::run_completed;
+      e.payload = cmd.output;
+      break;
+    case command_kind::fail_run:
+      e.type = event_type::run_failed;
+      e.payload = json::object{{"type", cmd.error_type}, {"message", cmd.error_message}};
+      break;
+  }
+  return e;
+}
+
+namespace {
+
+int64_t int_field(const json::value& v, const char* key) {
+  if (const auto* obj = v.if_object()) {
+    if (const auto* x = obj->if_contains(key); x != nullptr && x->is_int64()) {
+      return x->get_int64();
+    }
+  }
+  return 0;
+}
+
+std::string string_field(const json::value& v, const char* key) {
+  if (const auto* obj = v.if_object()) {
+    if (const auto* x = obj->if_contains(key); x != nullptr && x->is_string()) {
+      return std::string{x->get_string()};
+    }
+  }
+  return {};
+}
+
+/// Outputs visible at a point of the walk.
+struct scope {
+  std::map<std::string, const json::value*> steps;
+  const json::value* item = nullptr;
+  int64_t index = -1;
+};
+
+/// How a node's walk ended.
+enum class outcome : uint8_t { done, stop, failed };
+
+class walker {
+public:
+  walker(const pipeline& p, const json::value& input, const std::vector<event>& history)
+    : pipeline_(p), input_(input), history_(history) {
+  }
+
+  decision run() {
+    if (history_.empty() || history_.front().type != event_type::run_started) {
+      conflict(history_.empty() ? 1 : history_.front().seq, "run_started",
+               history_.empty() ? "an empty history" : describe(history_.front()));
+      return std::move(out_);
+    }
+    pos_ = 1;
+    scope root_scope;
+    const json::value* result = nullptr;
+    switch (walk(pipeline_.root, "", root_scope, result)) {
+      case outcome::stop:
+        break;
+      case outcome::done: {
+        command cmd;
+        cmd.kind = command_kind::complete_run;
+        cmd.output = result != nullptr ? *result : json::value{};
+        finish(event_type::run_completed, std::move(cmd), run_state::completed);
+        break;
+      }
+      case outcome::failed: {
+        command cmd;
+        cmd.kind = command_kind::fail_run;
+        cmd.error_type = failure_type_;
+        cmd.error_message = failure_message_;
+        finish(event_type::run_failed, std::move(cmd), run_state::failed);
+        break;
+      }
+    }
+    if (out_.state != run_state::nondeterministic) {
+      out_.consumed = pos_;
+    }
+    return std::move(out_);
+  }
+
+private:
+  // -- the cursor ----------------------------------------------------------------
+
+  /// The next non-signal event (signals are buffered on the way), or
+  /// nullptr at the end of the history or after a cancellation.
+  const event* peek() {
+    while (pos_ < history_.size()) {
+      const auto& e = history_[pos_];
+      if (e.type == event_type::signal_received) {
+        signals_.push_back({&e, false});
+        ++pos_;
+        continue;
+      }
+      if (e.type == event_type::run_canceled) {
+        ++pos_;
+        out_.state = run_state::canceled;
+        out_.output = {};
+        out_.error_type = "canceled";
+        out_.error_message = string_field(e.payload, "reason");
+        stopped_ = true;
+        return nullptr;
+      }
+      return &e;
+    }
+    return nullptr;
+  }
+
+  static std::string label(event_type type, const std::string& path, int32_t attempt) {
+    event e;
+    e.type = type;
+    e.node_path = path;
+    e.attempt = attempt;
+    return describe(e);
+  }
+
+  void conflict(int64_t seq, std::string expected, std::string found) {
+    out_.state = run_state::nondeterministic;
+    out_.next.reset();
+    out_.conflict = nondeterminism{seq, std::move(expected), std::move(found)};
+    out_.consumed = pos_;
+    stopped_ = true;
+  }
+
+  int64_t next_seq() const {
+    return history_.empty() ? 1 : history_.back().seq + 1;
+  }
+
+  void emit(command cmd) {
+    out_.state = run_state::ready;
+    out_.next = std::move(cmd);
+    stopped_ = true;
+  }
+
+  enum class point : uint8_t { matched, end, stopped };
+
+  /// At a decision of `type` for (path, attempt): consumes the matching
+  /// event, or reports the end of the history (the caller emits the
+  /// command). A different event is a conflict.
+  point decision_point(event_type type, const std::string& path, int32_t attempt,
+                       const event** matched) {
+    const auto* e = peek();
+    if (stopped_) {
+      return point::stopped;
+    }
+    if (e == nullptr) {
+      return point::end;
+    }
+    if (e->type == type && e->node_path == path && e->attempt == attempt) {
+      ++pos_;
+      *matched = e;
+      return point::matched;
+    }
+    conflict(e->seq, label(type, path, attempt), describe(*e));
+    return point::stopped;
+  }
+
+  /// The command is only built when the history ends here.
+  template <class MakeCommand>
+  outcome decide_at(event_type type, const std::string& path, int32_t attempt,
+                    const event** matched, MakeCommand&& make) {
+    switch (decision_point(type, path, attempt, matched)) {
+      case point::matched: return outcome::done;
+      case point::stopped: return outcome::stop;
+      case point::end: break;
+    }
+    emit(make());
+    return outcome::stop;
+  }
+
+  /// Waits for one of `allowed` for (path, attempt). At the end of the
+  /// history the run awaits it (`state`).
+  const event* external(std::initializer_list<event_type> allowed, const std::string& path,
+                        int32_t attempt, run_state state, int64_t wake_at_ms,
+                        const std::string& event_name = {}) {
+    const auto* e = peek();
+    if (stopped_) {
+      return nullptr;
+    }
+    if (e == nullptr) {
+      out_.state = state;
+      out_.node_path = path;
+      out_.attempt = attempt;
+      out_.wake_at_ms = wake_at_ms;
+      out_.event = event_name;
+      stopped_ = true;
+      return nullptr;
+    }
+    for (auto type : allowed) {
+      if (e->type == type && e->node_path == path && e->attempt == attempt) {
+        ++pos_;
+        return e;
+      }
+    }
+    std::string expected;
+    for (auto type : allowed) {
+      expected += (expected.empty() ? "" : " or ") + label(type, path, attempt);
+    }
+    conflict(e->seq, expected, describe(*e));
+    return nullptr;
+  }
+
+  void finish(event_type type, command cmd, run_state final_state) {
+    const event* matched = nullptr;
+    auto output = cmd.output;
+    auto error_type = cmd.error_type;
+    auto error_message = cmd.error_message;
+    if (decide_at(type, "", 0, &matched, [&] { return std::move(cmd); }) != outcome::done) {
+      return;
+    }
+    // The run ended in the history: nothing may follow but signals.
+    if (const auto* extra = peek(); extra != nullptr) {
+      conflict(extra->seq, "nothing after the end of the run", describe(*extra));
+      return;
+    }
+    if (out_.state == run_state::canceled) {
+      conflict(history_[pos_ - 1].seq, "nothing after the end of the run", "run_canceled");
+      return;
+    }
+    out_.state = final_state;
+    out_.output = std::move(output);
+    out_.error_type = std::move(error_type);
+    out_.error_message = std::move(error_message);
+  }
+
+  outcome fail(std::string type, std::string message) {
+    failure_type_ = std::move(type);
+    failure_message_ = std::move(message);
+    return outcome::failed;
+  }
+
+  // -- references ----------------------------------------------------------------
+
+  /// Resolves a JSON pointer against the run's visible values.
+  const json::value* lookup(const std::string& ptr, const scope& sc, json::value& scratch) const {
+    auto segment_end = ptr.find('/', 1);
+    auto root = ptr.substr(1, segment_end == std::string::npos ? std::string::npos
+                                                                : segment_end - 1);
+    auto rest = segment_end == std::string::npos ? std::string{} : ptr.substr(segment_end);
+    const json::value* base = nullptr;
+    if (root == "input") {
+      base = &input_;
+    } else if (root == "item") {
+      base = sc.item;
+    } else if (root == "index") {
+      scratch = sc.index;
+      return sc.index >= 0 ? &scratch : nullptr;
+    } else if (root == "steps") {
+      // /steps/<id>/output/...
+      auto id_end = rest.find('/', 1);
+      auto id = rest.substr(1, id_end == std::string::npos ? std::string::npos : id_end - 1);
+      auto it = sc.steps.find(id);
+      if (it == sc.steps.end() || id_end == std::string::npos) {
+        return nullptr;
+      }
+      base = it->second;
+      rest = rest.substr(id_end); // "/output..."
+      rest = rest.substr(std::string{"/output"}.size());
+    }
+    if (base == nullptr) {
+      return nullptr;
+    }
+    if (rest.empty()) {
+      return base;
+    }
+    boost::system::error_code ec;
+    const auto* found = base->find_pointer(rest, ec);
+    return ec ? nullptr : found;
+  }
+
+  /// Substitutes `{"$ref": ...}` objects; false (with the failing pointer
+  /// in `missing`) if a reference has no value.
+  bool substitute(const json::value& tmpl, const scope& sc, json::value& out,
+                  std::string& missing) const {
+    if (const auto* obj = tmpl.if_object()) {
+      if (obj->size() == 1 && obj->contains("$ref") && obj->at("$ref").is_string()) {
+        std::string ptr{obj->at("$ref").get_string()};
+        json::value scratch;
+        const auto* v = lookup(ptr, sc, scratch);
+        if (v == nullptr) {
+          missing = ptr;
+          return false;
+        }
+        out = *v;
+        return true;
+      }
+      json::object o;
+      for (const auto& kv : *obj) {
+        json::value x;
+        if (!substitute(kv.value(), sc, x, missing)) {
+          return false;
+        }
+        o.emplace(kv.key(), std::move(x));
+      }
+      out = std::move(o);
+      return true;
+    }
+    if (const auto* arr = tmpl.if_array()) {
+      json::array a;
+      for (const auto& v : *arr) {
+        json::value x;
+        if (!substitute(v, sc, x, missing)) {
+          return false;
+        }
+        a.push_back(std::move(x));
+      }
+      out = std::move(a);
+      return true;
+    }
+    out = tmpl;
+    return true;
+  }
+
+  // -- nodes -------------------------------------------------------------------------
+
+  outcome walk(const pipeline_node& n, const std::string& prefix, scope& sc,
+               const json::value*& result) {
+    switch (n.kind) {
+      case node_kind::sequence:
+        for (const auto& child : n.children) {
+          auto o = walk(child, prefix, sc, result);
+          if (o != outcome::done) {
+            return o;
+          }
+        }
+        return outcome::done;
+      case node_kind::activity:
+        return walk_activity(n, prefix + n.id, sc, result);
+      case node_kind::for_each:
+        return walk_for_each(n, prefix + n.id, sc, result);
+      case node_kind::wait:
+        return n.event.empty() ? walk_timer(n, prefix + n.id, sc, result)
+                               : walk_event_wait(n, prefix + n.id, sc, result);
+    }
+    return outcome::stop;
+  }
+
+  outcome walk_activity(const pipeline_node& n, const std::string& path, scope& sc,
+                        const json::value*& result) {
+    for (int32_t attempt = 1;; ++attempt) {
+      if (attempt > 1) {
+        if (auto delay = n.retry.delay_before(attempt); delay > 0) {
+          const event* started = nullptr;
+          auto o = decide_at(event_type::timer_started, path, attempt, &started, [&] {
+            command cmd;
+            cmd.kind = command_kind::start_timer;
+            cmd.node_path = path;
+            cmd.attempt = attempt;
+            cmd.delay_ms = delay;
+            cmd.reason = "retry";
+            return cmd;
+          });
+          if (o != outcome::done) {
+            return o;
+          }
+          if (external({event_type::timer_fired}, path, attempt, run_state::awaiting_timer,
+                       int_field(started->payload, "fire_at_ms")) == nullptr) {
+            return outcome::stop;
+          }
+        }
+      }
+      // The input is resolved before the decision: a reference without a
+      // value fails the run instead of scheduling (also during replay).
+      const auto* next = peek();
+      if (stopped_) {
+        return outcome::stop;
+      }
+      bool matches = next != nullptr && next->type == event_type::step_scheduled &&
+                     next->node_path == path && next->attempt == attempt;
+      if (!matches) {
+        command cmd;
+        cmd.kind = command_kind::schedule_activity;
+        cmd.node_path = path;
+        cmd.attempt = attempt;
+        cmd.activity = n.activity;
+        cmd.timeout_ms = n.timeout_ms;
+        std::string missing;
+        if (!substitute(n.input, sc, cmd.input, missing)) {
+          return fail("bad_reference", "node '" + n.id + "': input reference '" + missing +
+                                         "' has no value");
+        }
+        if (next != nullptr) {
+          conflict(next->seq, label(event_type::step_scheduled, path, attempt), describe(*next));
+          return outcome::stop;
+        }
+        emit(std::move(cmd));
+        return outcome::stop;
+      }
+      ++pos_;
+      const auto* outcome_event =
+        external({event_type::step_completed, event_type::step_failed, event_type::step_cut_off},
+                 path, attempt, run_state::awaiting_activity, 0);
+      if (outcome_event == nullptr) {
+        return outcome::stop;
+      }
+      if (outcome_event->type == event_type::step_completed) {
+        sc.steps[n.id] = &outcome_event->payload;
+        result = &outcome_event->payload;
+        return outcome::done;
+      }
+      auto type = string_field(outcome_event->payload, "type");
+      auto message = string_field(outcome_event->payload, "message");
+      bool retryable = true;
+      if (const auto* obj = outcome_event->payload.if_object()) {
+        if (const auto* r = obj->if_contains("retryable"); r != nullptr && r->is_bool()) {
+          retryable = r->get_bool();
+        }
+      }
+      if (!retryable || !n.retry.is_retryable(type) || attempt >= n.retry.max_attempts) {
+        return fail(type, "node '" + n.id + "' attempt " + std::to_string(attempt) + ": " +
+                            message);
+      }
+    }
+  }
+
+  outcome walk_for_each(const pipeline_node& n, const std::string& path, scope& sc,
+                        const json::value*& result) {
+    json::value scratch;
+    const auto* items = lookup(n.items_pointer, sc, scratch);
+    if (items == nullptr) {
+      return fail("bad_reference", "node '" + n.id + "': for_each reference '" +
+                                     n.items_pointer + "' has no value");
+    }
+    if (!items->is_array()) {
+      return fail("bad_reference", "node '" + n.id + "': for_each reference '" +
+                                     n.items_pointer + "' is not an array");
+    }
+    // Keep the array alive: `scratch` may hold it, and item pointers refer into it.
+    const auto& array = items == &scratch ? owned(std::move(scratch)).get_array()
+                                          : items->get_array();
+    json::array outputs;
+    for (size_t i = 0; i < array.size(); ++i) {
+      scope inner = sc;
+      inner.item = &array[i];
+      inner.index = static_cast<int64_t>(i);
+      const json::value* body_result = nullptr;
+      auto o = walk(n.body(), path + "/" + std::to_string(i) + "/", inner, body_result);
+      if (o != outcome::done) {
+        return o;
+      }
+      outputs.push_back(body_result != nullptr ? *body_result : json::value{});
+    }
+    const auto& stored = owned(json::value(std::move(outputs)));
+    sc.steps[n.id] = &stored;
+    result = &stored;
+    return outcome::done;
+  }
+
+  outcome walk_timer(const pipeline_node& n, const std::string& path, scope& sc,
+                     const json::value*& result) {
+    const event* started = nullptr;
+    auto o = decide_at(event_type::timer_started, path, 0, &started, [&] {
+      command cmd;
+      cmd.kind = command_kind::start_timer;
+      cmd.node_path = path;
+      cmd.delay_ms = n.timer_ms;
+      cmd.reason = "timer";
+      return cmd;
+    });
+    if (o != outcome::done) {
+      return o;
+    }
+    if (external({event_type::timer_fired}, path, 0, run_state::awaiting_timer,
+                 int_field(started->payload, "fire_at_ms")) == nullptr) {
+      return outcome::stop;
+    }
+    const auto& out = owned(json::value{});
+    sc.steps[n.id] = &out;
+    result = &out;
+    return outcome::done;
+  }
+
+  outcome walk_event_wait(const pipeline_node& n, const std::string& path, scope& sc,
+                          const json::value*& result) {
+    const event* started = nullptr;
+    auto o = decide_at(event_type::wait_started, path, 1, &started, [&] {
+      command cmd;
+      cmd.kind = command_kind::start_wait;
+      cmd.node_path = path;
+      cmd.attempt = 1;
+      cmd.event = n.event;
+      cmd.wait_timeout_ms = n.wait_timeout_ms;
+      return cmd;
+    });
+    if (o != outcome::done) {
+      return o;
+    }
+    auto timeout_at = int_field(started->payload, "timeout_at_ms");
+    for (;;) {
+      if (const auto* payload = take_signal(n.event)) {
+        sc.steps[n.id] = payload;
+        result = payload;
+        return outcome::done;
+      }
+      auto buffered = signals_.size();
+      const auto* e = peek();
+      if (signals_.size() != buffered) {
+        continue; // peek buffered new signals: look at them first
+      }
+      if (stopped_) {
+        return outcome::stop;
+      }
+      if (e == nullptr) {
+        out_.state = run_state::awaiting_event;
+        out_.node_path = path;
+        out_.attempt = 1;
+        out_.wake_at_ms = timeout_at;
+        out_.event = n.event;
+        stopped_ = true;
+        return outcome::stop;
+      }
+      if (e->type == event_type::wait_timed_out && e->node_path == path) {
+        ++pos_;
+        if (n.on_timeout == wait_timeout_action::fail) {
+          return fail("wait_timeout", "node '" + n.id + "': no '" + n.event + "' event within " +
+                                        std::to_string(n.wait_timeout_ms) + " ms");
+        }
+        const auto& out = owned(json::value(json::object{{"timed_out", true}}));
+        sc.steps[n.id] = &out;
+        result = &out;
+        return outcome::done;
+      }
+      conflict(e->seq,
+               "signal_received '" + n.event + "' or " +
+                 label(event_type::wait_timed_out, path, 0),
+               describe(*e));
+      return outcome::stop;
+    }
+  }
+
+  /// The first unconsumed buffered signal named `name`: its payload.
+  const json::value* take_signal(const std::string& name) {
+    for (auto& s : signals_) {
+      if (!s.consumed && string_field(s.e->payload, "event") == name) {
+        s.consumed = true;
+        const auto* obj = s.e->payload.if_object();
+        if (obj != nullptr) {
+          if (const auto* p = obj->if_contains("payload")) {
+            return p;
+          }
+        }
+        return &owned(json::value{});
+      }
+    }
+    return nullptr;
+  }
+
+  /// Values computed by the walk (loop outputs) live as long as the walker.
+  const json::value& owned(json::value v) {
+    values_.push_back(std::make_unique<json::value>(std::move(v)));
+    return *values_.back();
+  }
+
+  struct buffered_signal {
+    const event* e;
+    bool consumed;
+  };
+
+  const pipeline& pipeline_;
+  const json::value& input_;
+  const std::vector<event>& history_;
+  size_t pos_ = 0;
+  bool stopped_ = false;
+  std::vector<buffered_signal> signals_;
+  std::vector<std::unique_ptr<json::value>> values_;
+  std::string failure_type_;
+  std::string failure_message_;
+  decision out_;
+};
+
+} // namespace
+
+decision decide(const pipeline& definition, const json::value& input,
+                const std::vector<event>& history) {
+  walker w{definition, input, history};
+  return w.run();
+}
+
+} // namespace flowgate::engine

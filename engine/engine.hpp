@@ -1,0 +1,126 @@
+#pragma once
+
+/// The deterministic core: `decide(pipeline, input, history)` walks the
+/// pipeline along the history and says what must happen next. Pure: no
+/// clock, no I/O, no randomness, no global state. The orchestrator records
+/// the returned command as the next history event, executes it, records
+/// the outcome, and asks again; recovery and `flowgate replay` run the same
+/// function over stored histories.
+///
+/// Rules (FORMATS.md): sequences run their children in order; an activity
+/// is retried under its retry policy (the delay before each retry is a
+/// durable timer in the history); a cut-off attempt (the process died while
+/// it ran) counts as a retryable failure of type `cut_off`; `for_each` runs
+/// its body once per item, in order; an event wait takes the first
+/// unconsumed signal of its name, also one that arrived before the wait
+/// started (signals are buffered); a timed-out wait continues with
+/// `{"timed_out": true}` or fails the run. A `run_canceled` event ends the
+/// run wherever it appears.
+///
+/// Non-determinism: a decision event in the history that differs from what
+/// the engine would decide at that sequence number, an external event that
+/// does not fit, or an event after the end of the run.
+
+#include "config/pipeline.hpp"
+#include "engine/history.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flowgate::engine {
+
+/// What the engine asks for next.
+enum class command_kind : uint8_t {
+  schedule_activity,
+  start_timer,
+  start_wait,
+  complete_run,
+  fail_run,
+};
+
+const char* to_string(command_kind k);
+
+/// One command. Fields are filled per kind.
+struct command {
+  command_kind kind = command_kind::complete_run;
+  std::string node_path;
+  int32_t attempt = 0;
+  // -- schedule_activity -----------------------------------------------------
+  std::string activity;
+  boost::json::value input;
+  int64_t timeout_ms = 0;
+  // -- start_timer -------------------------------------------------------------
+  int64_t delay_ms = 0;
+  /// `retry` (backoff before an attempt) or `timer` (a timer wait).
+  std::string reason;
+  // -- start_wait ----------------------------------------------------------------
+  std::string event;
+  /// 0 = wait without a timeout.
+  int64_t wait_timeout_ms = 0;
+  // -- complete_run / fail_run -------------------------------------------------
+  boost::json::value output;
+  std::string error_type;
+  std::string error_message;
+};
+
+/// The history event that records `cmd` at `seq`. `now_ms` turns relative
+/// delays into absolute times (the only place time enters, as an argument).
+event record(const command& cmd, int64_t seq, int64_t now_ms);
+
+/// Where the run stands after the history.
+enum class run_state : uint8_t {
+  /// `next` holds the command to record and execute.
+  ready,
+  /// An attempt is scheduled and has no outcome yet.
+  awaiting_activity,
+  /// A timer runs until `wake_at_ms`.
+  awaiting_timer,
+  /// An event wait; `wake_at_ms` is its timeout (0 = none).
+  awaiting_event,
+  completed,
+  failed,
+  canceled,
+  nondeterministic,
+};
+
+const char* to_string(run_state s);
+
+/// Where a history and the pipeline disagree.
+struct nondeterminism {
+  int64_t seq = 0;
+  std::string expected;
+  std::string found;
+};
+
+/// The engine's answer.
+struct decision {
+  run_state state = run_state::ready;
+  std::optional<command> next;
+  // -- awaiting_* --------------------------------------------------------------
+  std::string node_path;
+  int32_t attempt = 0;
+  int64_t wake_at_ms = 0;
+  std::string event;
+  // -- completed / failed / canceled ---------------------------------------------
+  boost::json::value output;
+  std::string error_type;
+  std::string error_message;
+  // -- nondeterministic --------------------------------------------------------
+  nondeterminism conflict;
+  /// Events of the history the walk used (all of them unless nondeterministic).
+  size_t consumed = 0;
+};
+
+/// Walks `definition` along `history` (which starts with `run_started`).
+decision decide(const pipeline& definition, const boost::json::value& input,
+                const std::vector<event>& history);
+
+/// One sentence for a non-determinism, e.g. `history event 5 is
+/// step_scheduled 'c'#1, but the pipeline expects step_scheduled 'b'#1`.
+std::string describe(const nondeterminism& n);
+
+} // namespace flowgate::engine

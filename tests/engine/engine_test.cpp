@@ -1,0 +1,460 @@
+#include "engine/engine.hpp"
+
+#include "config/pipeline_parser.hpp"
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <functional>
+
+namespace json = boost::json;
+using namespace flowgate;
+using namespace flowgate::engine;
+
+namespace {
+
+pipeline parse(const std::string& text) {
+  auto p = parse_pipeline_text(text, "1");
+  if (!p) {
+    BOOST_FAIL("pipeline does not parse: " + text);
+  }
+  return p->definition;
+}
+
+/// What a scripted activity answers: an output, or a failure.
+struct answer {
+  bool ok = true;
+  json::value output;
+  std::string type;
+  bool retryable = true;
+  bool cut_off = false;
+};
+
+answer ok(json::value v = nullptr) {
+  return answer{true, std::move(v), "", true, false};
+}
+answer failure(std::string type, bool retryable = true) {
+  return answer{false, nullptr, std::move(type), retryable, false};
+}
+
+/// A deterministic test driver: records each command, runs scripted
+/// activities, fires timers, and answers waits through `on_wait`.
+struct simulation {
+  simulation(pipeline p, json::value in) : definition(std::move(p)), input(std::move(in)) {
+  }
+
+  pipeline definition;
+  json::value input;
+  std::function<answer(const command&)> activity = [](const command&) { return ok(); };
+  /// Called when the run awaits an event; appends signals or a timeout to
+  /// `h` (returning false leaves the run waiting).
+  std::function<bool(simulation&, const decision&)> on_wait = [](simulation&, const decision&) {
+    return false;
+  };
+  std::vector<event> h;
+  int64_t now = 1'000;
+  std::vector<command> commands;
+
+  void append(event e) {
+    e.seq = static_cast<int64_t>(h.size()) + 1;
+    h.push_back(std::move(e));
+  }
+
+  void signal(const std::string& name, json::value payload) {
+    event e;
+    e.type = event_type::signal_received;
+    e.payload = json::object{{"event", name}, {"payload", std::move(payload)}};
+    append(std::move(e));
+  }
+
+  decision run(size_t max_rounds = 1000) {
+    if (h.empty()) {
+      event start;
+      start.type = event_type::run_started;
+      start.payload = input;
+      append(std::move(start));
+    }
+    for (size_t round = 0; round < max_rounds; ++round) {
+      auto d = decide(definition, input, h);
+      switch (d.state) {
+        case run_state::ready: {
+          commands.push_back(*d.next);
+          append(record(*d.next, 0, now));
+          if (d.next->kind == command_kind::schedule_activity) {
+            auto a = activity(*d.next);
+            event e;
+            e.node_path = d.next->node_path;
+            e.attempt = d.next->attempt;
+            if (a.ok) {
+              e.type = event_type::step_completed;
+              e.payload = a.output;
+            } else {
+              e.type = a.cut_off ? event_type::step_cut_off : event_type::step_failed;
+              e.payload = json::object{{"type", a.type}, {"message", "scripted"},
+                                       {"retryable", a.retryable}};
+            }
+            append(std::move(e));
+          }
+          break;
+        }
+        case run_state::awaiting_timer: {
+          BOOST_TEST(d.wake_at_ms >= now);
+          now = d.wake_at_ms;
+          event e;
+          e.type = event_type::timer_fired;
+          e.node_path = d.node_path;
+          e.attempt = d.attempt;
+          append(std::move(e));
+          break;
+        }
+        case run_state::awaiting_event:
+          if (!on_wait(*this, d)) {
+            return d;
+          }
+          break;
+        default:
+          return d;
+      }
+    }
+    BOOST_FAIL("run did not settle");
+    return {};
+  }
+
+  /// Replaying every prefix that ends before a decision reproduces it.
+  void check_replay() const {
+    for (size_t k = 1; k < h.size(); ++k) {
+      if (!is_decision(h[k].type)) {
+        continue;
+      }
+      std::vector<event> prefix{h.begin(), h.begin() + static_cast<ptrdiff_t>(k)};
+      auto d = decide(definition, input, prefix);
+      BOOST_TEST_REQUIRE((d.state == run_state::ready), "prefix " << k << ": " << to_string(d.state));
+      auto again = record(*d.next, h[k].seq, 0);
+      BOOST_TEST(to_string(again.type) == to_string(h[k].type));
+      BOOST_TEST(again.node_path == h[k].node_path);
+      BOOST_TEST(again.attempt == h[k].attempt);
+      if (again.type == event_type::step_scheduled || again.type == event_type::run_completed) {
+        BOOST_TEST(json::serialize(again.payload) == json::serialize(h[k].payload));
+      }
+    }
+    auto whole = decide(definition, input, h);
+    BOOST_TEST(whole.consumed == h.size());
+  }
+};
+
+std::vector<std::string> paths_of(const std::vector<command>& cmds, command_kind kind) {
+  std::vector<std::string> out;
+  for (const auto& c : cmds) {
+    if (c.kind == kind) {
+      out.push_back(c.node_path + "#" + std::to_string(c.attempt));
+    }
+  }
+  return out;
+}
+
+const char* two_steps = R"({"name":"p","root":{"sequence":[
+  {"id":"a","activity":"echo","input":{"x":{"$ref":"/input/x"}}},
+  {"id":"b","activity":"echo","input":{"prev":{"$ref":"/steps/a/output"}}}]}})";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(engine)
+
+BOOST_AUTO_TEST_CASE(sequence_runs_children_in_order_and_outputs_the_last) {
+  simulation s{parse(two_steps), json::parse(R"({"x":7})")};
+  s.activity = [](const command& c) { return ok(c.input); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == R"({"prev":{"x":7}})");
+  BOOST_TEST((paths_of(s.commands, command_kind::schedule_activity) ==
+              std::vector<std::string>{"a#1", "b#1"}));
+  for (size_t i = 0; i < s.h.size(); ++i) {
+    BOOST_TEST(s.h[i].seq == static_cast<int64_t>(i + 1));
+  }
+  BOOST_TEST(to_string(s.h.back().type) == "run_completed");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(retries_with_backoff_from_the_policy) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"flaky",
+    "retry":{"max_attempts":4,"initial_interval_ms":100,"backoff_coefficient":3.0,
+             "max_interval_ms":500}}]}})"),
+               nullptr};
+  s.activity = [](const command& c) { return c.attempt < 4 ? failure("Busy") : ok(42); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(d.output.as_int64() == 42);
+  BOOST_TEST((paths_of(s.commands, command_kind::schedule_activity) ==
+              std::vector<std::string>{"a#1", "a#2", "a#3", "a#4"}));
+  std::vector<int64_t> delays;
+  for (const auto& c : s.commands) {
+    if (c.kind == command_kind::start_timer) {
+      delays.push_back(c.delay_ms);
+    }
+  }
+  BOOST_TEST((delays == std::vector<int64_t>{100, 300, 500}));
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(non_retryable_types_fail_the_run_at_once) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x",
+    "retry":{"max_attempts":5,"non_retryable":["Invalid"]}}]}})"),
+               nullptr};
+  s.activity = [](const command&) { return failure("Invalid"); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "Invalid");
+  BOOST_TEST(paths_of(s.commands, command_kind::schedule_activity).size() == 1u);
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(an_error_flagged_not_retryable_is_not_retried) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x",
+    "retry":{"max_attempts":5}}]}})"),
+               nullptr};
+  s.activity = [](const command&) { return failure("Fatal", false); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(paths_of(s.commands, command_kind::schedule_activity).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(exhausted_attempts_fail_the_run_with_the_last_error) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x",
+    "retry":{"max_attempts":2,"initial_interval_ms":10}}]}})"),
+               nullptr};
+  s.activity = [](const command&) { return failure("Busy"); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "Busy");
+  BOOST_TEST(d.error_message.find("attempt 2") != std::string::npos);
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_retried_under_the_policy) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x",
+    "retry":{"max_attempts":2,"initial_interval_ms":10}}]}})"),
+               nullptr};
+  s.activity = [](const command& c) {
+    if (c.attempt == 1) {
+      answer a = failure("cut_off");
+      a.cut_off = true;
+      return a;
+    }
+    return ok("second");
+  };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(to_string(s.h[2].type) == "step_cut_off");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(for_each_runs_each_item_as_its_own_attempt_in_order) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"list","activity":"x"},
+    {"id":"items","for_each":{"$ref":"/steps/list/output/items"},
+     "do":{"id":"reserve","activity":"y","input":{"sku":{"$ref":"/item/sku"},"n":{"$ref":"/index"}}}}]}})"),
+               nullptr};
+  s.activity = [](const command& c) {
+    if (c.node_path == "list") {
+      return ok(json::parse(R"({"items":[{"sku":"a"},{"sku":"b"},{"sku":"c"}]})"));
+    }
+    return ok(c.input);
+  };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST((paths_of(s.commands, command_kind::schedule_activity) ==
+              std::vector<std::string>{"list#1", "items/0/reserve#1", "items/1/reserve#1",
+                                       "items/2/reserve#1"}));
+  BOOST_TEST(json::serialize(d.output) ==
+             R"([{"sku":"a","n":0},{"sku":"b","n":1},{"sku":"c","n":2}])");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(for_each_over_an_empty_array_outputs_an_empty_array) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"items","for_each":{"$ref":"/input/xs"},"do":{"id":"y","activity":"y"}}]}})"),
+               json::parse(R"({"xs":[]})")};
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == "[]");
+}
+
+BOOST_AUTO_TEST_CASE(for_each_over_a_non_array_fails_the_run) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"items","for_each":{"$ref":"/input/xs"},"do":{"id":"y","activity":"y"}}]}})"),
+               json::parse(R"({"xs":{"a":1}})")};
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "bad_reference");
+  BOOST_TEST(d.error_message.find("not an array") != std::string::npos);
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_reference_fails_the_run_naming_node_and_pointer) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"a","activity":"x","input":{"v":{"$ref":"/input/missing"}}}]}})"),
+               json::parse("{}")};
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_message == "node 'a': input reference '/input/missing' has no value");
+  s.check_replay();
+}
+
+const char* approval = R"({"name":"p","root":{"sequence":[
+  {"id":"a","activity":"x"},
+  {"id":"approval","wait":{"event":"approved","timeout_ms":5000,"on_timeout":"%s"}},
+  {"id":"ship","activity":"ship","input":{"by":{"$ref":"/steps/approval/output/by"}}}]}})";
+
+std::string approval_with(const char* on_timeout) {
+  std::string s = approval;
+  s.replace(s.find("%s"), 2, on_timeout);
+  return s;
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_completes_with_the_signal_payload) {
+  simulation s{parse(approval_with("fail")), nullptr};
+  s.activity = [](const command& c) { return ok(c.input); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "awaiting_event");
+  BOOST_TEST(d.event == "approved");
+  BOOST_TEST(d.wake_at_ms == s.now + 5000);
+  s.signal("other", nullptr);
+  BOOST_TEST(to_string(s.run().state) == "awaiting_event");
+  s.signal("approved", json::parse(R"({"by":"ann"})"));
+  d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == R"({"by":"ann"})");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_signal_sent_before_the_wait_is_buffered) {
+  simulation s{parse(approval_with("fail")), nullptr};
+  s.activity = [](const command& c) { return ok(c.input); };
+  event start;
+  start.type = event_type::run_started;
+  s.append(start);
+  s.signal("approved", json::parse(R"({"by":"early"})"));
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == R"({"by":"early"})");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_timeout_fails_or_continues_per_the_node) {
+  auto time_out = [](simulation& sim, const decision& d) {
+    event e;
+    e.type = event_type::wait_timed_out;
+    e.node_path = d.node_path;
+    sim.append(std::move(e));
+    return true;
+  };
+  simulation failing{parse(approval_with("fail")), nullptr};
+  failing.on_wait = time_out;
+  auto d = failing.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "wait_timeout");
+  failing.check_replay();
+
+  simulation going_on{parse(approval_with("continue")), nullptr};
+  going_on.on_wait = time_out;
+  going_on.activity = [](const command& c) { return ok(c.input); };
+  // /steps/approval/output/by does not exist on a timeout: the reference fails.
+  d = going_on.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "bad_reference");
+
+  simulation plain{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"w","wait":{"event":"go","timeout_ms":10,"on_timeout":"continue"}}]}})"),
+                   nullptr};
+  plain.on_wait = time_out;
+  d = plain.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == R"({"timed_out":true})");
+  plain.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_wait_fires_at_its_time) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"cool","wait":{"timer_ms":60000}},{"id":"a","activity":"x"}]}})"),
+               nullptr};
+  auto start = s.now;
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(s.now == start + 60000);
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(cancel_ends_the_run_wherever_it_appears) {
+  simulation s{parse(approval_with("fail")), nullptr};
+  BOOST_TEST(to_string(s.run().state) == "awaiting_event");
+  event cancel;
+  cancel.type = event_type::run_canceled;
+  cancel.payload = json::object{{"reason", "operator"}};
+  s.append(cancel);
+  auto d = decide(s.definition, s.input, s.h);
+  BOOST_TEST(to_string(d.state) == "canceled");
+  BOOST_TEST(d.error_message == "operator");
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_pipeline_is_detected_as_nondeterministic) {
+  simulation s{parse(two_steps), json::parse(R"({"x":1})")};
+  BOOST_TEST(to_string(s.run().state) == "completed");
+  auto changed = parse(R"({"name":"p","root":{"sequence":[
+    {"id":"a","activity":"echo"},{"id":"c","activity":"echo"}]}})");
+  auto d = decide(changed, s.input, s.h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.seq == 4);
+  BOOST_TEST(d.conflict.expected == "step_scheduled 'c'#1");
+  BOOST_TEST(d.conflict.found == "step_scheduled 'b'#1");
+  BOOST_TEST(describe(d.conflict) ==
+             "history event 4 is step_scheduled 'b'#1, but the pipeline expects "
+             "step_scheduled 'c'#1");
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_retry_policy_is_detected_as_nondeterministic) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x",
+    "retry":{"max_attempts":3,"initial_interval_ms":10}}]}})"),
+               nullptr};
+  s.activity = [](const command& c) { return c.attempt < 2 ? failure("Busy") : ok(); };
+  BOOST_TEST(to_string(s.run().state) == "completed");
+  auto no_retry = parse(R"({"name":"p","root":{"sequence":[{"id":"a","activity":"x"}]}})");
+  auto d = decide(no_retry, nullptr, s.h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.expected == "run_failed");
+  BOOST_TEST(d.conflict.found == "timer_started 'a'#2");
+}
+
+BOOST_AUTO_TEST_CASE(events_after_the_end_are_nondeterministic) {
+  simulation s{parse(two_steps), json::parse(R"({"x":1})")};
+  s.run();
+  event extra;
+  extra.type = event_type::timer_fired;
+  extra.node_path = "a";
+  s.append(extra);
+  auto d = decide(s.definition, s.input, s.h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.seq == static_cast<int64_t>(s.h.size()));
+}
+
+BOOST_AUTO_TEST_CASE(an_outcome_for_another_step_is_nondeterministic) {
+  simulation s{parse(two_steps), json::parse(R"({"x":1})")};
+  event start;
+  start.type = event_type::run_started;
+  s.append(start);
+  s.append(record(*decide(s.definition, s.input, s.h).next, 0, 0));
+  event wrong;
+  wrong.type = event_type::step_completed;
+  wrong.node_path = "b";
+  wrong.attempt = 1;
+  s.append(wrong);
+  auto d = decide(s.definition, s.input, s.h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.found == "step_completed 'b'#1");
+}
+
+BOOST_AUTO_TEST_CASE(a_history_must_start_with_run_started) {
+  auto d = decide(parse(two_steps), nullptr, {});
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
