@@ -1,10 +1,16 @@
 #include "actors/node.hpp"
 
+#include "actors/activity.hpp"
+#include "actors/activity_pool.hpp"
 #include "actors/config_registry.hpp"
+#include "actors/dispatcher.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/json_text.hpp"
+#include "config/pipeline.hpp"
 #include "config/tenant_config.hpp"
+#include "engine/engine.hpp"
 #include "messages/errors.hpp"
 #include "persistence/sqlite_store.hpp"
 
@@ -12,6 +18,11 @@
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/timestamp.hpp>
+
+#include <boost/json.hpp>
+
+#include <thread>
+#include <unistd.h>
 
 namespace flowgate {
 
@@ -34,7 +45,19 @@ node::node(caf::actor_system& sys, node_settings settings)
   : sys_(sys), settings_(std::move(settings)) {
 }
 
-caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_settings settings) {
+std::string default_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "node");
+  }
+  return std::string{host} + "-" + std::to_string(getpid());
+}
+
+caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_settings settings,
+                                                 node_options options) {
+  if (settings.node_id.empty()) {
+    settings.node_id = default_node_id();
+  }
   std::unique_ptr<node> n{new node(sys, std::move(settings))};
   auto opts = store_options_from(n->settings_);
   auto writer = open_sqlite_writer(opts, wall_clock_ms(), &n->applied_migrations_);
@@ -56,11 +79,21 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   if (auto err = n->bootstrap_tenants()) {
     return err;
   }
+  if (options.execute) {
+    auto activities = options.activities ? options.activities
+                                         : std::make_shared<const activity_registry>();
+    const auto& s = n->settings_;
+    n->pool_ = spawn_activity_pool(sys, std::move(activities), static_cast<int32_t>(s.workers),
+                                   s.activity_timeout_ms);
+    n->dispatcher_ =
+      spawn_dispatcher(sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_, n->pool_});
+  }
   return n;
 }
 
 node::~node() {
-  for (const auto& a : {caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
+  for (const auto& a : {caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
+                        caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
                         caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
@@ -175,6 +208,223 @@ caf::expected<std::vector<config_summary>> node::list_configs(std::string_view r
 
 caf::expected<schema_info> node::db_info() {
   return ask<schema_info>(sys_, request_timeout, reader_, read_schema_info{});
+}
+
+// -- runs --------------------------------------------------------------------------
+
+caf::expected<tenant_id> node::run_tenant(std::string_view raw) const {
+  if (raw.find_first_not_of(" \t") == std::string_view::npos) {
+    return tenant_id{};
+  }
+  return normalize_tenant(raw);
+}
+
+namespace {
+
+bool is_valid_label(const std::string& s, size_t max) {
+  if (s.empty() || s.size() > max) {
+    return false;
+  }
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-' || c == ':';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+caf::expected<run_created> node::start_run(std::string_view raw_tenant, const std::string& queue,
+                                           const std::string& input_json,
+                                           const std::string& version,
+                                           const std::string& idempotency_key) {
+  auto id = normalize_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  if (!idempotency_key.empty() && !is_valid_label(idempotency_key, 256)) {
+    return make_error(errc::invalid_argument,
+                      "idempotency key must match [A-Za-z0-9_.:-]{1,256}");
+  }
+  auto input = parse_json_document(input_json.empty() ? std::string_view{"null"} : input_json,
+                                   "run input", static_cast<size_t>(settings_.max_document_bytes));
+  if (!input) {
+    return input.error();
+  }
+  auto tenant = ask<tenant_record>(sys_, request_timeout, reader_, find_tenant{*id});
+  if (!tenant) {
+    return tenant.error();
+  }
+  auto snap = ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, *id,
+                                       queue_name{queue}, config_version{version});
+  if (!snap) {
+    return snap.error();
+  }
+  run_record r;
+  r.tenant = *id;
+  r.queue = queue_name{queue};
+  r.config_tenant = tenant_id{(*snap)->tenant};
+  r.version = config_version{(*snap)->version};
+  r.checksum = (*snap)->checksum;
+  r.input = boost::json::serialize(*input);
+  r.idempotency_key = idempotency_key;
+  if (dispatcher_) {
+    return ask<run_created>(sys_, request_timeout, dispatcher_, start_atom::value, std::move(r),
+                            std::move(*snap));
+  }
+  auto now = wall_clock_ms();
+  return ask<run_created>(sys_, request_timeout, writer_,
+                          create_run{std::move(r), node_id{}, 0, now});
+}
+
+caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int64_t run,
+                                                const std::string& event,
+                                                const std::string& payload_json) {
+  auto id = run_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  if (!is_valid_label(event, 128)) {
+    return make_error(errc::invalid_argument,
+                      "event name '" + event + "' must match [A-Za-z0-9_.:-]{1,128}");
+  }
+  auto payload =
+    parse_json_document(payload_json.empty() ? std::string_view{"null"} : payload_json,
+                        "signal payload", static_cast<size_t>(settings_.max_document_bytes));
+  if (!payload) {
+    return payload.error();
+  }
+  return ask<signal_accepted>(sys_, request_timeout, writer_,
+                              flowgate::signal_run{*id, run_id{run}, event,
+                                                   boost::json::serialize(*payload),
+                                                   wall_clock_ms()});
+}
+
+caf::expected<cancel_outcome> node::cancel_run(std::string_view raw_tenant, int64_t run,
+                                               const std::string& reason) {
+  auto id = run_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  return ask<cancel_outcome>(sys_, request_timeout, writer_,
+                             flowgate::cancel_run{*id, run_id{run},
+                                                  reason.empty() ? "canceled by operator"
+                                                                 : reason,
+                                                  wall_clock_ms()});
+}
+
+caf::expected<run_record> node::get_run(std::string_view raw_tenant, int64_t run) {
+  auto id = run_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  return ask<run_record>(sys_, request_timeout, reader_, find_run{*id, run_id{run}});
+}
+
+caf::expected<std::vector<run_record>> node::list_runs(std::string_view raw_tenant,
+                                                       const std::string& status,
+                                                       int64_t after_run, int32_t limit) {
+  auto id = run_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  static const char* statuses[] = {run_status::pending,   run_status::running,
+                                   run_status::waiting,   run_status::completed,
+                                   run_status::failed,    run_status::canceled};
+  if (!status.empty() &&
+      std::find(std::begin(statuses), std::end(statuses), status) == std::end(statuses)) {
+    return make_error(errc::invalid_argument,
+                      "status '" + status +
+                        "' must be PENDING, RUNNING, WAITING, COMPLETED, FAILED or CANCELED");
+  }
+  return ask<std::vector<run_record>>(sys_, request_timeout, reader_,
+                                      flowgate::list_runs{*id, status, after_run, limit});
+}
+
+caf::expected<std::vector<history_record>> node::run_history(std::string_view raw_tenant,
+                                                             int64_t run) {
+  auto r = get_run(raw_tenant, run);
+  if (!r) {
+    return r.error();
+  }
+  return ask<std::vector<history_record>>(sys_, request_timeout, reader_,
+                                          load_history{run_id{run}, 0});
+}
+
+caf::expected<run_record> node::wait_for_run(std::string_view raw_tenant, int64_t run,
+                                             std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto r = get_run(raw_tenant, run);
+    if (!r) {
+      return r.error();
+    }
+    if (run_status::is_terminal(r->status) || r->status == run_status::waiting) {
+      return r;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(errc::deadline_exceeded, "run " + std::to_string(run) + " is still " +
+                                                   r->status + " after " +
+                                                   std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+caf::expected<replay_report> node::replay(int64_t run) {
+  auto r = get_run("", run);
+  if (!r) {
+    return r.error();
+  }
+  replay_report out;
+  out.run = run;
+  out.tenant = r->tenant.value;
+  out.status = r->status;
+  auto records = ask<std::vector<history_record>>(sys_, request_timeout, reader_,
+                                                  load_history{run_id{run}, 0});
+  if (!records) {
+    return records.error();
+  }
+  out.events = static_cast<int64_t>(records->size());
+  auto snap = ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value,
+                                       r->config_tenant, r->queue, r->version);
+  if (!snap) {
+    out.deterministic = false;
+    out.message = "cannot load pinned config: " + describe(snap.error());
+    return out;
+  }
+  std::vector<engine::event> history;
+  for (const auto& rec : *records) {
+    auto type = engine::parse_event_type(rec.type);
+    boost::system::error_code ec;
+    auto payload = boost::json::parse(rec.payload, ec);
+    if (!type || ec) {
+      out.deterministic = false;
+      out.message = "history event " + std::to_string(rec.seq) + " is unreadable";
+      return out;
+    }
+    history.push_back(engine::event{rec.seq, *type, rec.node_path, rec.attempt, payload});
+  }
+  boost::system::error_code ec;
+  auto input = boost::json::parse(r->input, ec);
+  auto d = engine::decide((*snap)->definition, input, history);
+  out.engine_state = engine::to_string(d.state);
+  if (d.state == engine::run_state::nondeterministic) {
+    out.deterministic = false;
+    out.message = engine::describe(d.conflict);
+  }
+  return out;
+}
+
+caf::expected<int64_t> node::drain() {
+  if (!dispatcher_) {
+    return int64_t{0};
+  }
+  auto timeout = std::chrono::milliseconds{settings_.drain_timeout_ms} + request_timeout;
+  return ask<int64_t>(sys_, timeout, dispatcher_, drain_atom::value);
 }
 
 } // namespace flowgate

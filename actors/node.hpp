@@ -10,6 +10,12 @@
 /// always exists; when the store has no other tenant, the ids in
 /// `FLOWGATE_TENANT_IDS` (node_settings::bootstrap_tenant_ids) are created
 /// with an empty config. The destructor stops every actor it spawned.
+///
+/// An executing node (`node_options::execute`, e.g. `flowgate serve`) also
+/// runs an activity pool and a dispatcher: it claims runs, drives them and
+/// holds leases under `settings.node_id`. A non-executing node (admin
+/// tools) only reads and writes the store: the runs it starts are PENDING
+/// until an executing node claims them.
 
 #include "config/node_settings.hpp"
 #include "messages/interfaces.hpp"
@@ -25,12 +31,36 @@
 
 namespace flowgate {
 
+class activity_registry;
+
+/// How a node starts.
+struct node_options {
+  /// Claim and drive runs (dispatcher + activity pool).
+  bool execute = false;
+  /// Activities this node can run (the built-ins if null).
+  std::shared_ptr<const activity_registry> activities;
+};
+
+/// Outcome of replaying one stored run against the current pipeline and engine.
+struct replay_report {
+  int64_t run = 0;
+  std::string tenant;
+  std::string status;
+  int64_t events = 0;
+  /// False on non-determinism (or an unreadable history).
+  bool deterministic = true;
+  /// The engine's view after the history (`completed`, `awaiting_event`, ...).
+  std::string engine_state;
+  /// Empty, or the non-determinism / load error.
+  std::string message;
+};
+
 class node {
 public:
   /// Opens the store at `settings.db_path` and starts the node's actors.
   /// Errors: the store's (`schema_too_new`, `store_failure`, ...).
-  [[nodiscard]] static caf::expected<std::unique_ptr<node>> start(caf::actor_system& sys,
-                                                                  node_settings settings);
+  [[nodiscard]] static caf::expected<std::unique_ptr<node>>
+  start(caf::actor_system& sys, node_settings settings, node_options options = {});
 
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -43,6 +73,9 @@ public:
   store_writer_actor writer() const { return writer_; }
   store_reader_actor reader() const { return reader_; }
   config_registry_actor configs() const { return configs_; }
+  /// Null unless the node executes runs.
+  dispatcher_actor dispatcher() const { return dispatcher_; }
+  activity_pool_actor pool() const { return pool_; }
 
   // -- blocking API (each call waits at most `request_timeout`) --------------------
 
@@ -71,12 +104,53 @@ public:
 
   [[nodiscard]] caf::expected<schema_info> db_info();
 
+  // -- runs ------------------------------------------------------------------------
+  // A blank tenant means the default tenant when starting a run; for the
+  // calls that address an existing run it means "any tenant" (operators);
+  // a given tenant must own the run, else the run is reported not found.
+
+  /// Starts a run of (tenant, queue) pinned to `version` (empty: the
+  /// resolved version). `input_json`: any JSON value. With an
+  /// idempotency key that was used before, returns that run.
+  /// Errors: `unknown_tenant`, `unknown_queue`/`unknown_version`,
+  /// `malformed_json`, `payload_too_large`, `invalid_argument`.
+  [[nodiscard]] caf::expected<run_created> start_run(std::string_view raw_tenant,
+                                                     const std::string& queue,
+                                                     const std::string& input_json,
+                                                     const std::string& version = {},
+                                                     const std::string& idempotency_key = {});
+  /// Delivers event `event` with a JSON payload. Errors: `not_found`,
+  /// `run_finished`, `malformed_json`, `invalid_argument`.
+  [[nodiscard]] caf::expected<signal_accepted> signal_run(std::string_view raw_tenant, int64_t run,
+                                                          const std::string& event,
+                                                          const std::string& payload_json);
+  /// Cancels a run (at once, or at its next step boundary if a node drives it).
+  [[nodiscard]] caf::expected<cancel_outcome> cancel_run(std::string_view raw_tenant, int64_t run,
+                                                         const std::string& reason);
+  [[nodiscard]] caf::expected<run_record> get_run(std::string_view raw_tenant, int64_t run);
+  [[nodiscard]] caf::expected<std::vector<run_record>>
+  list_runs(std::string_view raw_tenant, const std::string& status, int64_t after_run,
+            int32_t limit);
+  [[nodiscard]] caf::expected<std::vector<history_record>> run_history(std::string_view raw_tenant,
+                                                                       int64_t run);
+  /// Polls the store until the run is finished or WAITING, or `timeout` passed
+  /// (then `deadline_exceeded`).
+  [[nodiscard]] caf::expected<run_record> wait_for_run(std::string_view raw_tenant, int64_t run,
+                                                       std::chrono::milliseconds timeout);
+  /// Replays a stored history against its pinned pipeline and this engine.
+  [[nodiscard]] caf::expected<replay_report> replay(int64_t run);
+  /// Stops claiming, lets attempts in flight finish (up to the drain
+  /// timeout), releases every lease. Returns the leases released.
+  [[nodiscard]] caf::expected<int64_t> drain();
+
   std::chrono::milliseconds request_timeout{15'000};
 
 private:
   node(caf::actor_system& sys, node_settings settings);
 
   [[nodiscard]] caf::error bootstrap_tenants();
+  /// Tenant filter for calls on existing runs: blank = any.
+  [[nodiscard]] caf::expected<tenant_id> run_tenant(std::string_view raw) const;
 
   caf::actor_system& sys_;
   node_settings settings_;
@@ -84,6 +158,8 @@ private:
   store_writer_actor writer_;
   store_reader_actor reader_;
   config_registry_actor configs_;
+  activity_pool_actor pool_;
+  dispatcher_actor dispatcher_;
 };
 
 } // namespace flowgate

@@ -35,6 +35,11 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
       return s.apply(q);
     },
     [&s](const read_schema_info& q) -> caf::result<schema_info> { return s.apply(q); },
+    [&s](const find_run& q) -> caf::result<run_record> { return s.apply(q); },
+    [&s](const list_runs& q) -> caf::result<std::vector<run_record>> { return s.apply(q); },
+    [&s](const load_history& q) -> caf::result<std::vector<history_record>> {
+      return s.apply(q);
+    },
   };
 }
 

@@ -144,6 +144,13 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
     [=](store_config& op) { return enqueue<config_stored>(self, std::move(op)); },
     [=](activate_config& op) { return enqueue<config_activated>(self, std::move(op)); },
     [=](reserve_step& op) { return enqueue<step_reservation>(self, std::move(op)); },
+    [=](create_run& op) { return enqueue<run_created>(self, std::move(op)); },
+    [=](claim_runs& op) { return enqueue<std::vector<run_record>>(self, std::move(op)); },
+    [=](renew_leases& op) { return enqueue<std::vector<run_id>>(self, std::move(op)); },
+    [=](release_leases& op) { return enqueue<int64_t>(self, std::move(op)); },
+    [=](append_history& op) { return enqueue<history_appended>(self, std::move(op)); },
+    [=](signal_run& op) { return enqueue<signal_accepted>(self, std::move(op)); },
+    [=](cancel_run& op) { return enqueue<cancel_outcome>(self, std::move(op)); },
     [=](stats_atom) { return self->state.stats; },
     [=](flush_atom) {
       self->state.flush_pending = false;

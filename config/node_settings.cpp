@@ -36,6 +36,17 @@ caf::expected<sync_mode> parse_sync_mode(const std::string& text) {
                     "synchronous mode '" + text + "' must be off, normal or full");
 }
 
+caf::expected<bool> parse_nondeterminism_policy(const std::string& text) {
+  if (text == "fail") {
+    return false;
+  }
+  if (text == "hold") {
+    return true;
+  }
+  return make_error(errc::invalid_argument,
+                    "non-determinism policy '" + text + "' must be fail or hold");
+}
+
 namespace {
 
 caf::expected<int64_t> parse_int(const char* var, const std::string& text, int64_t min,
@@ -83,7 +94,15 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
         int_var{"FLOWGATE_TENANT_MAX_CONCURRENT_RUNS", &s.tenant_max_concurrent_runs, 0,
                 1'000'000},
         int_var{"FLOWGATE_MAX_DOCUMENT_BYTES", &s.max_document_bytes, 1024, int64_t{64} << 20},
-        int_var{"FLOWGATE_MAX_BATCH", &s.max_write_batch, 1, 1'000'000}}) {
+        int_var{"FLOWGATE_MAX_BATCH", &s.max_write_batch, 1, 1'000'000},
+        int_var{"FLOWGATE_LEASE_TTL_MS", &s.lease_ttl_ms, 200, 3'600'000},
+        int_var{"FLOWGATE_POLL_MS", &s.poll_interval_ms, 1, 60'000},
+        int_var{"FLOWGATE_CLAIM_BATCH", &s.claim_batch, 1, 10'000},
+        int_var{"FLOWGATE_MAX_ACTIVE_RUNS", &s.max_active_runs, 1, 1'000'000},
+        int_var{"FLOWGATE_WORKERS", &s.workers, 1, 4096},
+        int_var{"FLOWGATE_ACTIVITY_TIMEOUT_MS", &s.activity_timeout_ms, 1, 86'400'000},
+        int_var{"FLOWGATE_HOLD_MS", &s.hold_timer_ms, 0, 3'600'000},
+        int_var{"FLOWGATE_DRAIN_MS", &s.drain_timeout_ms, 0, 3'600'000}}) {
     if (auto v = get(name); !v.empty()) {
       auto x = parse_int(name, v, min, max);
       if (!x) {
@@ -91,6 +110,15 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
       }
       *target = *x;
     }
+  }
+  s.node_id = get("FLOWGATE_NODE_ID");
+  if (auto v = get("FLOWGATE_ON_NONDETERMINISM"); !v.empty()) {
+    auto policy = parse_nondeterminism_policy(v);
+    if (!policy) {
+      return make_error(errc::invalid_argument,
+                        "FLOWGATE_ON_NONDETERMINISM: " + describe(policy.error()));
+    }
+    s.hold_on_nondeterminism = *policy;
   }
   auto default_raw = get("FLOWGATE_DEFAULT_TENANT_ID");
   auto default_id = normalize_tenant_id(default_raw, builtin_default_tenant_id);

@@ -37,6 +37,31 @@ struct node_settings {
   int64_t max_document_bytes = int64_t{1} << 20;
   /// FLOWGATE_MAX_BATCH: most operations the store writer commits at once.
   int64_t max_write_batch = 4096;
+
+  // -- execution (a node that runs work: `flowgate serve`, embedders) ------------
+
+  /// FLOWGATE_NODE_ID: this node's lease owner name (default: host-pid).
+  std::string node_id;
+  /// FLOWGATE_LEASE_TTL_MS: how long a run lease lasts without renewal.
+  int64_t lease_ttl_ms = 30'000;
+  /// FLOWGATE_POLL_MS: how often the dispatcher looks for claimable runs.
+  int64_t poll_interval_ms = 200;
+  /// FLOWGATE_CLAIM_BATCH: most runs claimed per poll.
+  int64_t claim_batch = 256;
+  /// FLOWGATE_MAX_ACTIVE_RUNS: most runs one node drives at once.
+  int64_t max_active_runs = 20'000;
+  /// FLOWGATE_WORKERS: activity worker threads.
+  int64_t workers = 8;
+  /// FLOWGATE_ACTIVITY_TIMEOUT_MS: start-to-close timeout of attempts that set none.
+  int64_t activity_timeout_ms = 300'000;
+  /// FLOWGATE_HOLD_MS: timers and retry delays up to this long are held in
+  /// memory; longer ones release the run (WAITING with a wake time).
+  int64_t hold_timer_ms = 2'000;
+  /// FLOWGATE_DRAIN_MS: how long a stopping node waits for attempts in flight.
+  int64_t drain_timeout_ms = 10'000;
+  /// FLOWGATE_ON_NONDETERMINISM: fail the run, or hold it (WAITING,
+  /// reason `nondeterminism`) for an operator.
+  bool hold_on_nondeterminism = false;
 };
 
 /// Reads a variable; returns nullptr when unset. Injected for tests.
@@ -45,6 +70,9 @@ using env_lookup = std::function<const char*(const char*)>;
 /// Settings from the environment (`std::getenv` by default). Errors
 /// (`invalid_argument`) name the variable and the reason.
 [[nodiscard]] caf::expected<node_settings> settings_from_environment(env_lookup lookup = {});
+
+/// Parses "fail" (false) / "hold" (true).
+[[nodiscard]] caf::expected<bool> parse_nondeterminism_policy(const std::string& text);
 
 /// Parses "off" / "normal" / "full" (any case).
 [[nodiscard]] caf::expected<sync_mode> parse_sync_mode(const std::string& text);

@@ -18,5 +18,23 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// A store_writer's self-message: commit the batch now.
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+/// Dispatcher: look for claimable runs now.
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// Dispatcher: extend the leases this node holds.
+using renew_atom = caf::atom_constant<caf::atom("renew")>;
+/// Orchestrator -> dispatcher: the run left this node (finished, paused, released).
+using done_atom = caf::atom_constant<caf::atom("done")>;
+/// Stop taking work, finish what is in flight, give the leases back.
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+/// Orchestrator's self-message: a held timer is due.
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+/// Dispatcher -> orchestrator: the lease could not be renewed.
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
+/// Start a new run.
+using start_atom = caf::atom_constant<caf::atom("start")>;
+/// Subscribe to `run_finished` notifications.
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+/// The drain deadline passed.
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 
 } // namespace flowgate

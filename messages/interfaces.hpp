@@ -6,10 +6,13 @@
 
 #include "messages/atoms.hpp"
 #include "messages/ids.hpp"
+#include "messages/execution_messages.hpp"
+#include "messages/run_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/actor.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <memory>
@@ -30,6 +33,13 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<store_config>::with<config_stored>,
   caf::replies_to<activate_config>::with<config_activated>,
   caf::replies_to<reserve_step>::with<step_reservation>,
+  caf::replies_to<create_run>::with<run_created>,
+  caf::replies_to<claim_runs>::with<std::vector<run_record>>,
+  caf::replies_to<renew_leases>::with<std::vector<run_id>>,
+  caf::replies_to<release_leases>::with<int64_t>,
+  caf::replies_to<append_history>::with<history_appended>,
+  caf::replies_to<signal_run>::with<signal_accepted>,
+  caf::replies_to<cancel_run>::with<cancel_outcome>,
   caf::replies_to<stats_atom>::with<writer_stats>,
   caf::reacts_to<flush_atom>>;
 
@@ -40,7 +50,10 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<find_config>::with<config_document>,
   caf::replies_to<find_runnable_version>::with<config_version>,
   caf::replies_to<list_configs>::with<std::vector<config_summary>>,
-  caf::replies_to<read_schema_info>::with<schema_info>>;
+  caf::replies_to<read_schema_info>::with<schema_info>,
+  caf::replies_to<find_run>::with<run_record>,
+  caf::replies_to<list_runs>::with<std::vector<run_record>>,
+  caf::replies_to<load_history>::with<std::vector<history_record>>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<
@@ -49,6 +62,27 @@ using config_registry_actor = caf::typed_actor<
   caf::replies_to<get_atom, tenant_id, queue_name, config_version>::with<config_snapshot_ptr>,
   caf::replies_to<activate_atom, tenant_id, queue_name, config_version>::with<config_activated>,
   caf::replies_to<list_atom, tenant_id, queue_name>::with<std::vector<config_summary>>>;
+
+/// Worker slots running activities, fair per tenant (actors/activity_pool.hpp).
+using activity_pool_actor =
+  caf::typed_actor<caf::replies_to<activity_request>::with<activity_result>,
+                   caf::replies_to<stats_atom>::with<pool_stats>>;
+
+/// One run's driver while this node holds its lease (actors/orchestrator.hpp).
+using orchestrator_actor = caf::typed_actor<caf::reacts_to<wake_atom>,
+                                            caf::reacts_to<lost_atom, lease_epoch>,
+                                            caf::reacts_to<drain_atom>>;
+
+/// Claims runs, spawns orchestrators, renews leases (actors/dispatcher.hpp).
+using dispatcher_actor = caf::typed_actor<
+  caf::replies_to<start_atom, run_record, config_snapshot_ptr>::with<run_created>,
+  caf::reacts_to<poll_atom>,
+  caf::reacts_to<renew_atom>,
+  caf::reacts_to<done_atom, run_id, std::string>,
+  caf::replies_to<drain_atom>::with<int64_t>,
+  caf::reacts_to<deadline_atom>,
+  caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
+  caf::replies_to<stats_atom>::with<dispatcher_stats>>;
 
 } // namespace flowgate
 

@@ -35,6 +35,35 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<find_runnable_version>("flowgate::find_runnable_version");
   cfg.add_message_type<list_configs>("flowgate::list_configs");
   cfg.add_message_type<read_schema_info>("flowgate::read_schema_info");
+  cfg.add_message_type<run_record>("flowgate::run_record");
+  cfg.add_message_type<history_record>("flowgate::history_record");
+  cfg.add_message_type<step_change>("flowgate::step_change");
+  cfg.add_message_type<run_change>("flowgate::run_change");
+  cfg.add_message_type<run_lease>("flowgate::run_lease");
+  cfg.add_message_type<run_created>("flowgate::run_created");
+  cfg.add_message_type<history_appended>("flowgate::history_appended");
+  cfg.add_message_type<signal_accepted>("flowgate::signal_accepted");
+  cfg.add_message_type<cancel_outcome>("flowgate::cancel_outcome");
+  cfg.add_message_type<create_run>("flowgate::create_run");
+  cfg.add_message_type<claim_runs>("flowgate::claim_runs");
+  cfg.add_message_type<renew_leases>("flowgate::renew_leases");
+  cfg.add_message_type<release_leases>("flowgate::release_leases");
+  cfg.add_message_type<append_history>("flowgate::append_history");
+  cfg.add_message_type<signal_run>("flowgate::signal_run");
+  cfg.add_message_type<cancel_run>("flowgate::cancel_run");
+  cfg.add_message_type<find_run>("flowgate::find_run");
+  cfg.add_message_type<list_runs>("flowgate::list_runs");
+  cfg.add_message_type<load_history>("flowgate::load_history");
+  cfg.add_message_type<std::vector<run_record>>("std::vector<flowgate::run_record>");
+  cfg.add_message_type<std::vector<history_record>>("std::vector<flowgate::history_record>");
+  cfg.add_message_type<std::vector<step_change>>("std::vector<flowgate::step_change>");
+  cfg.add_message_type<std::vector<run_lease>>("std::vector<flowgate::run_lease>");
+  cfg.add_message_type<std::vector<run_id>>("std::vector<flowgate::run_id>");
+  cfg.add_message_type<activity_request>("flowgate::activity_request");
+  cfg.add_message_type<activity_result>("flowgate::activity_result");
+  cfg.add_message_type<pool_stats>("flowgate::pool_stats");
+  cfg.add_message_type<run_finished>("flowgate::run_finished");
+  cfg.add_message_type<dispatcher_stats>("flowgate::dispatcher_stats");
   cfg.add_error_category(caf::atom("flowgate"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto name = to_string(static_cast<errc>(code));

@@ -153,6 +153,21 @@ CREATE TABLE nodes (
   stopped_at_ms   INTEGER
 ) WITHOUT ROWID;
 )sql"},
+  {2, "run inbox", R"sql(
+-- Signals and cancellations for a run, written by any process; the run's
+-- lease holder moves them into the history (consumed_seq = their event).
+CREATE TABLE run_signals (
+  signal_id     INTEGER PRIMARY KEY,
+  run_id        INTEGER NOT NULL REFERENCES runs (run_id),
+  tenant_id     TEXT NOT NULL,
+  kind          TEXT NOT NULL CHECK (kind IN ('signal', 'cancel')),
+  event_name    TEXT NOT NULL DEFAULT '',
+  payload       TEXT NOT NULL DEFAULT 'null',
+  created_at_ms INTEGER NOT NULL,
+  consumed_seq  INTEGER
+);
+CREATE INDEX run_signals_pending ON run_signals (run_id, signal_id) WHERE consumed_seq IS NULL;
+)sql"},
 };
 
 } // namespace

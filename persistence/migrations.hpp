@@ -24,6 +24,8 @@
 ///   step_limit) — the atomic counters
 /// - subscriptions(tenant_id, subscription_id PK; status, period, metadata)
 /// - nodes(node_id PK; address, pid, started/heartbeat/stopped times)
+/// - run_signals(signal_id PK; run_id, tenant_id, kind signal|cancel,
+///   event_name, payload, consumed_seq) — a run's inbox (migration 2)
 
 #include "persistence/sqlite.hpp"
 

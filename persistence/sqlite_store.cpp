@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/sqlite.hpp"
+#include "persistence/sqlite_runs.hpp"
 
 namespace flowgate {
 
@@ -210,6 +211,28 @@ public:
     return out;
   }
 
+  caf::expected<run_created> apply(const create_run& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<std::vector<run_record>> apply(const claim_runs& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<std::vector<run_id>> apply(const renew_leases& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<int64_t> apply(const release_leases& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<history_appended> apply(const append_history& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<signal_accepted> apply(const signal_run& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<cancel_outcome> apply(const cancel_run& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+
 private:
   /// The period's counter as it stands in this transaction.
   caf::expected<int64_t> used_count(const reserve_step& op) {
@@ -353,6 +376,16 @@ public:
     out.configs = *configs;
     out.runs = *runs;
     return out;
+  }
+
+  caf::expected<run_record> apply(const find_run& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<run_record>> apply(const list_runs& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<history_record>> apply(const load_history& q) override {
+    return sqlite_runs::apply(db_, q);
   }
 
 private:

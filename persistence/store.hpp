@@ -12,6 +12,7 @@
 /// Conditional operations (version immutability, quota `used < limit`)
 /// decide inside the transaction, so they stay exact across processes.
 
+#include "messages/run_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/error.hpp>
@@ -47,6 +48,15 @@ public:
   [[nodiscard]] virtual caf::expected<config_stored> apply(const store_config& op) = 0;
   [[nodiscard]] virtual caf::expected<config_activated> apply(const activate_config& op) = 0;
   [[nodiscard]] virtual caf::expected<step_reservation> apply(const reserve_step& op) = 0;
+
+  // -- runs, history and leases (messages/run_messages.hpp) -----------------------------
+  [[nodiscard]] virtual caf::expected<run_created> apply(const create_run& op) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const claim_runs& op) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<run_id>> apply(const renew_leases& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const release_leases& op) = 0;
+  [[nodiscard]] virtual caf::expected<history_appended> apply(const append_history& op) = 0;
+  [[nodiscard]] virtual caf::expected<signal_accepted> apply(const signal_run& op) = 0;
+  [[nodiscard]] virtual caf::expected<cancel_outcome> apply(const cancel_run& op) = 0;
 };
 
 /// The read side of a store: its own connection, never blocked by the writer.
@@ -62,6 +72,10 @@ public:
   [[nodiscard]] virtual caf::expected<std::vector<config_summary>>
   apply(const list_configs& q) = 0;
   [[nodiscard]] virtual caf::expected<schema_info> apply(const read_schema_info& q) = 0;
+  [[nodiscard]] virtual caf::expected<run_record> apply(const find_run& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const list_runs& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<history_record>>
+  apply(const load_history& q) = 0;
 };
 
 } // namespace flowgate

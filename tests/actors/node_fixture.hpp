@@ -41,9 +41,9 @@ struct node_fixture {
     return s;
   }
 
-  void restart(node_settings s) {
+  void restart(node_settings s, node_options options = {}) {
     n.reset();
-    auto started = node::start(*sys, std::move(s));
+    auto started = node::start(*sys, std::move(s), std::move(options));
     BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
     n = std::move(*started);
   }
@@ -70,6 +70,10 @@ struct node_fixture {
 inline std::string simple_pipeline(const std::string& activity) {
   return R"({"name": "p", "root": {"sequence": [{"id": "a", "activity": ")" + activity +
          R"("}]}})";
+}
+
+inline std::string simple_pipeline_for(const std::string& activity) {
+  return simple_pipeline(activity);
 }
 
 } // namespace flowgate::testing

@@ -1,0 +1,89 @@
+#pragma once
+
+/// Activities: the user code a run executes, registered by name. An
+/// activity receives the resolved input, the attempt number, the tenant id
+/// and the tenant's `settings` / `restrictions`, and returns an output or
+/// an error with a type and a retryable flag. It runs on a worker thread of
+/// the activity pool and may block. It must be safe to run more than once
+/// per attempt number only in the sense every durable runtime has: an
+/// attempt cut off by a crash is followed by a new attempt.
+
+#include "messages/ids.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flowgate {
+
+/// What an activity sees besides its input.
+struct activity_context {
+  tenant_id tenant;
+  run_id run;
+  std::string step_path;
+  int32_t attempt = 1;
+  /// The tenant config's `settings` object (empty if none).
+  boost::json::object settings;
+  /// The tenant config's `restrictions`.
+  std::vector<std::string> restrictions;
+};
+
+/// An activity's failure.
+struct activity_error {
+  std::string type;
+  std::string message;
+  bool retryable = true;
+};
+
+/// An activity's answer: an output, or an error.
+class activity_outcome {
+public:
+  /// Success with `output`.
+  static activity_outcome success(boost::json::value output = nullptr);
+  /// Failure.
+  static activity_outcome failure(std::string type, std::string message, bool retryable = true);
+
+  bool ok() const { return ok_; }
+  const boost::json::value& output() const { return output_; }
+  const activity_error& error() const { return error_; }
+
+private:
+  bool ok_ = true;
+  boost::json::value output_;
+  activity_error error_;
+};
+
+/// An activity. Exceptions it throws become retryable errors of type
+/// `exception`.
+using activity_fn =
+  std::function<activity_outcome(const boost::json::value& input, const activity_context& ctx)>;
+
+/// Activities by name. Built-ins: `noop` (output null), `echo` (output =
+/// input), `sleep` (input: milliseconds, or {"ms": N}), `fail` (input
+/// {"times": N, "type": T, "retryable": bool}: fails attempts 1..N with
+/// type T, default `Injected`, then outputs {"attempt": n}).
+class activity_registry {
+public:
+  /// A registry holding the built-ins.
+  activity_registry();
+
+  /// Registers (or replaces) an activity. Names: `[A-Za-z0-9_.-]{1,128}`.
+  /// Throws std::invalid_argument for a bad name or an empty function.
+  void add(const std::string& name, activity_fn fn);
+
+  /// The activity, or nullptr.
+  const activity_fn* find(const std::string& name) const;
+
+  /// Registered names, sorted.
+  std::vector<std::string> names() const;
+
+private:
+  std::map<std::string, activity_fn> activities_;
+};
+
+} // namespace flowgate

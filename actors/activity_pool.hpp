@@ -1,0 +1,36 @@
+#pragma once
+
+/// `activity_pool`: runs activity attempts on a bounded set of worker
+/// threads.
+///
+/// Protocol (messages/interfaces.hpp, `activity_pool_actor`):
+/// - `activity_request` -> `activity_result`, from orchestrators. The
+///   answer is an output or a typed error; an unknown activity is a
+///   non-retryable `unknown_activity` error, an activity that throws gives a
+///   retryable `exception` error, one that exceeds its start-to-close
+///   timeout a retryable `timeout` error (its worker is replaced and
+///   retired when the call returns, so a hung activity cannot eat the pool).
+/// - `stats_atom` -> `pool_stats`.
+/// Requests queue per tenant and are served round-robin across tenants, so
+/// one tenant's backlog does not delay another tenant's next attempt by
+/// more than one attempt per other tenant with work. Callers use a request
+/// timeout above the attempt's own timeout.
+
+#include "messages/interfaces.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <memory>
+
+namespace flowgate {
+
+class activity_registry;
+
+/// Spawns a pool with `workers` detached workers. `default_timeout_ms`
+/// applies to attempts that set no timeout.
+activity_pool_actor spawn_activity_pool(caf::actor_system& sys,
+                                        std::shared_ptr<const activity_registry> activities,
+                                        int32_t workers, int64_t default_timeout_ms);
+
+} // namespace flowgate

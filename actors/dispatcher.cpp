@@ -1,0 +1,305 @@
+#include "actors/dispatcher.hpp"
+
+#include "actors/log.hpp"
+#include "actors/orchestrator.hpp"
+#include "actors/wall_clock.hpp"
+#include "messages/errors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <map>
+#include <unordered_map>
+
+namespace flowgate {
+
+namespace {
+
+constexpr std::chrono::seconds store_timeout{30};
+
+struct held_run {
+  lease_epoch epoch = 0;
+  tenant_id tenant;
+  orchestrator_actor actor;
+};
+
+struct dispatcher_state {
+  // Declared so the state is no aggregate: CAF would try to build it from `self`.
+  dispatcher_state() = default;
+
+  dispatcher_setup setup;
+  std::unordered_map<int64_t, held_run> held;
+  std::map<caf::actor_addr, int64_t> by_actor;
+  std::vector<caf::actor> watchers;
+  bool claiming = false;
+  bool draining = false;
+  bool drain_answered = false;
+  caf::typed_response_promise<int64_t> drain_promise;
+  dispatcher_stats stats;
+  static inline const char* name = "flowgate.dispatcher";
+};
+
+using dispatcher_pointer = dispatcher_actor::stateful_pointer<dispatcher_state>;
+
+std::chrono::milliseconds ms(int64_t x) {
+  return std::chrono::milliseconds{x};
+}
+
+void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_ptr snapshot,
+               bool fresh) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  orchestrator_setup os;
+  os.run = run;
+  os.snapshot = std::move(snapshot);
+  os.fresh = fresh;
+  os.writer = st.setup.writer;
+  os.reader = st.setup.reader;
+  os.configs = st.setup.configs;
+  os.pool = st.setup.pool;
+  os.dispatcher = self;
+  os.node = node_id{s.node_id};
+  os.hold_timer_ms = s.hold_timer_ms;
+  os.activity_timeout_ms = s.activity_timeout_ms;
+  os.hold_on_nondeterminism = s.hold_on_nondeterminism;
+  auto actor = spawn_orchestrator(self->home_system(), std::move(os));
+  self->monitor(actor);
+  // Linked: orchestrators stop with their dispatcher (node shutdown).
+  self->link_to(actor);
+  st.by_actor[actor.address()] = run.id.value;
+  st.held[run.id.value] = held_run{run.epoch, run.tenant, actor};
+  st.stats.started += 1;
+  st.stats.active = static_cast<int64_t>(st.held.size());
+  if (st.draining) {
+    self->send(actor, drain_atom::value);
+  }
+}
+
+void forget(dispatcher_pointer self, int64_t run) {
+  auto& st = self->state;
+  auto it = st.held.find(run);
+  if (it == st.held.end()) {
+    return;
+  }
+  st.by_actor.erase(it->second.actor.address());
+  st.held.erase(it);
+  st.stats.active = static_cast<int64_t>(st.held.size());
+}
+
+void complete_drain(dispatcher_pointer self) {
+  auto& st = self->state;
+  if (st.drain_answered || !st.drain_promise.pending()) {
+    return;
+  }
+  st.drain_answered = true;
+  for (auto& [run, h] : st.held) {
+    caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
+  }
+  release_leases op{node_id{st.setup.settings.node_id}, {}, wall_clock_ms()};
+  self->request(st.setup.writer, store_timeout, std::move(op))
+    .then([=](int64_t n) mutable { self->state.drain_promise.deliver(n); },
+          [=](caf::error& err) mutable { self->state.drain_promise.deliver(std::move(err)); });
+}
+
+void schedule_poll(dispatcher_pointer self, bool at_once) {
+  if (self->state.draining) {
+    return;
+  }
+  if (at_once) {
+    self->send(self, poll_atom::value);
+  } else {
+    self->delayed_send(self, ms(self->state.setup.settings.poll_interval_ms), poll_atom::value);
+  }
+}
+
+void poll(dispatcher_pointer self) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  if (st.draining || st.claiming) {
+    return;
+  }
+  auto room = s.max_active_runs - static_cast<int64_t>(st.held.size());
+  if (room <= 0) {
+    schedule_poll(self, false);
+    return;
+  }
+  auto batch = static_cast<int32_t>(std::min(room, s.claim_batch));
+  auto now = wall_clock_ms();
+  st.claiming = true;
+  self->request(st.setup.writer, store_timeout,
+                claim_runs{node_id{s.node_id}, now, now + s.lease_ttl_ms, batch})
+    .then(
+      [=](std::vector<run_record>& runs) {
+        auto& state = self->state;
+        state.claiming = false;
+        state.stats.claimed += static_cast<int64_t>(runs.size());
+        for (const auto& r : runs) {
+          spawn_for(self, r, nullptr, false);
+        }
+        schedule_poll(self, static_cast<int32_t>(runs.size()) == batch);
+      },
+      [=](caf::error& err) {
+        self->state.claiming = false;
+        log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
+        schedule_poll(self, false);
+      });
+}
+
+void renew(dispatcher_pointer self) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  auto next = [self] {
+    if (!self->state.drain_answered) {
+      self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2),
+                         renew_atom::value);
+    }
+  };
+  if (st.held.empty()) {
+    next();
+    return;
+  }
+  renew_leases op;
+  op.owner = node_id{s.node_id};
+  op.now_ms = wall_clock_ms();
+  op.lease_expires_at_ms = op.now_ms + s.lease_ttl_ms;
+  for (const auto& [run, h] : st.held) {
+    op.leases.push_back(run_lease{run_id{run}, h.epoch});
+  }
+  auto sent = op.leases;
+  self->request(st.setup.writer, ms(s.lease_ttl_ms / 2), std::move(op))
+    .then(
+      [=](std::vector<run_id>& renewed) {
+        auto& state = self->state;
+        std::unordered_map<int64_t, bool> ok;
+        for (const auto& r : renewed) {
+          ok[r.value] = true;
+        }
+        for (const auto& l : sent) {
+          auto it = state.held.find(l.run.value);
+          if (ok.count(l.run.value) != 0 || it == state.held.end() ||
+              it->second.epoch != l.epoch) {
+            continue;
+          }
+          log_line("warn", "lease lost",
+                   {{"tenant", it->second.tenant.value},
+                    {"run", std::to_string(l.run.value)},
+                    {"epoch", std::to_string(l.epoch)}});
+          self->send(it->second.actor, lost_atom::value, l.epoch);
+          state.stats.lost += 1;
+          forget(self, l.run.value);
+        }
+        next();
+      },
+      [=](caf::error& err) {
+        log_line("warn", "renewing leases failed", {{"error", self->home_system().render(err)}});
+        next();
+      });
+}
+
+dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_setup setup) {
+  self->state.setup = std::move(setup);
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    // Orchestrators' exits are handled as down messages; anything else
+    // that is not a normal exit stops the dispatcher (and its orchestrators).
+    if (em.reason == caf::exit_reason::normal ||
+        self->state.by_actor.count(em.source) != 0) {
+      return;
+    }
+    self->quit(em.reason);
+  });
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.by_actor.find(dm.source);
+    if (it == st.by_actor.end()) {
+      return;
+    }
+    auto run = it->second;
+    auto epoch = st.held[run].epoch;
+    forget(self, run);
+    // It died without handing the run back: release the lease so that the
+    // run is replayed at once instead of after the TTL.
+    self->request(st.setup.writer, store_timeout,
+                  release_leases{node_id{st.setup.settings.node_id},
+                                 {run_lease{run_id{run}, epoch}}, wall_clock_ms()})
+      .then([](int64_t) {}, [](caf::error&) {});
+    if (st.draining && st.held.empty()) {
+      complete_drain(self);
+    }
+  });
+  self->send(self, poll_atom::value);
+  self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2), renew_atom::value);
+  return {
+    [=](start_atom, run_record& run, config_snapshot_ptr& snapshot) -> caf::result<run_created> {
+      auto& st = self->state;
+      const auto& s = st.setup.settings;
+      if (st.draining) {
+        return make_error(errc::shutting_down,
+                          "node '" + s.node_id + "' is stopping and takes no new runs");
+      }
+      auto now = wall_clock_ms();
+      bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs;
+      create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
+                    now + s.lease_ttl_ms, now};
+      auto rp = self->make_response_promise<run_created>();
+      self->request(st.setup.writer, store_timeout, std::move(op))
+        .then(
+          [=](run_created& created) mutable {
+            if (created.created && created.run.lease_owner == s.node_id) {
+              spawn_for(self, created.run, snapshot, true);
+            }
+            rp.deliver(std::move(created));
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](poll_atom) { poll(self); },
+    [=](renew_atom) { renew(self); },
+    [=](done_atom, run_id run, std::string& status) {
+      auto& st = self->state;
+      auto it = st.held.find(run.value);
+      if (it == st.held.end()) {
+        return;
+      }
+      auto tenant = it->second.tenant;
+      forget(self, run.value);
+      st.stats.finished += 1;
+      for (const auto& w : st.watchers) {
+        caf::anon_send(w, run_finished{run, tenant, status});
+      }
+      if (st.draining && st.held.empty()) {
+        complete_drain(self);
+      }
+    },
+    [=](drain_atom) -> caf::result<int64_t> {
+      auto& st = self->state;
+      st.drain_promise = self->make_response_promise<int64_t>();
+      if (!st.draining) {
+        st.draining = true;
+        st.stats.draining = true;
+        for (auto& [run, h] : st.held) {
+          self->send(h.actor, drain_atom::value);
+        }
+        self->delayed_send(self, ms(st.setup.settings.drain_timeout_ms), deadline_atom::value);
+      }
+      if (st.held.empty()) {
+        complete_drain(self);
+      }
+      return st.drain_promise;
+    },
+    [=](deadline_atom) { complete_drain(self); },
+    [=](watch_atom, caf::actor& watcher) {
+      self->state.watchers.push_back(std::move(watcher));
+      return ok_atom::value;
+    },
+    [=](stats_atom) { return self->state.stats; },
+  };
+}
+
+} // namespace
+
+dispatcher_actor spawn_dispatcher(caf::actor_system& sys, dispatcher_setup setup) {
+  return sys.spawn(dispatcher, std::move(setup));
+}
+
+} // namespace flowgate

@@ -1,0 +1,44 @@
+#pragma once
+
+/// `dispatcher`: one per executing node. Claims runs, spawns their
+/// orchestrators, and keeps their leases alive.
+///
+/// Protocol (messages/interfaces.hpp, `dispatcher_actor`):
+/// - `start_atom, run, snapshot` -> `run_created` (from the node API):
+///   creates the run, claimed by this node when it has room (else PENDING
+///   for any node), and starts its orchestrator. Answered after commit.
+/// - `poll_atom` (own timer, every `poll_interval_ms`; at once after a full
+///   batch): claims up to `claim_batch` due runs (ready, no live lease, wake
+///   time reached) while fewer than `max_active_runs` are active.
+/// - `renew_atom` (own timer, every TTL/2): renews all held leases in one
+///   store operation; a lease that was not renewed is lost: its
+///   orchestrator gets `lost_atom` and stops without writing.
+/// - `done_atom, run, status` (orchestrators): the run left this node.
+/// - `drain_atom` -> number of leases released: stop claiming, let
+///   orchestrators record their attempt in flight and hand runs back, then
+///   release every lease still held (at the latest after `drain_timeout_ms`).
+/// - `watch_atom, actor` -> ok: the actor receives `run_finished` for every
+///   run that leaves this node.
+/// - `stats_atom` -> `dispatcher_stats`.
+/// An orchestrator that dies without `done` has its lease released so the
+/// run is claimed again at once.
+
+#include "config/node_settings.hpp"
+#include "messages/interfaces.hpp"
+
+#include <caf/fwd.hpp>
+
+namespace flowgate {
+
+/// Everything a dispatcher needs.
+struct dispatcher_setup {
+  node_settings settings;
+  store_writer_actor writer;
+  store_reader_actor reader;
+  config_registry_actor configs;
+  activity_pool_actor pool;
+};
+
+dispatcher_actor spawn_dispatcher(caf::actor_system& sys, dispatcher_setup setup);
+
+} // namespace flowgate

@@ -1,0 +1,499 @@
+#include "actors/orchestrator.hpp"
+
+#include "actors/log.hpp"
+#include "actors/wall_clock.hpp"
+#include "config/pipeline.hpp"
+#include "engine/engine.hpp"
+#include "messages/errors.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <limits>
+#include <set>
+
+namespace flowgate {
+
+namespace {
+
+namespace json = boost::json;
+using engine::command_kind;
+using engine::event_type;
+using engine::run_state;
+
+constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
+constexpr std::chrono::seconds store_timeout{30};
+/// Beyond the attempt's own timeout, how long an attempt may queue in the pool.
+constexpr int64_t queue_allowance_ms = 600'000;
+
+history_record to_record(const engine::event& e, int64_t now_ms) {
+  return history_record{e.seq, engine::to_string(e.type), e.node_path, e.attempt,
+                        json::serialize(e.payload), now_ms};
+}
+
+caf::expected<engine::event> from_record(const history_record& r) {
+  auto type = engine::parse_event_type(r.type);
+  if (!type) {
+    return make_error(errc::nondeterminism, "history event " + std::to_string(r.seq) +
+                                              " has an unknown type '" + r.type + "'");
+  }
+  boost::system::error_code ec;
+  auto payload = json::parse(r.payload, ec);
+  if (ec) {
+    return make_error(errc::store_failure, "history event " + std::to_string(r.seq) +
+                                             " has a malformed payload");
+  }
+  return engine::event{r.seq, *type, r.node_path, r.attempt, std::move(payload)};
+}
+
+struct orchestrator_state {
+  // Declared so the state is no aggregate: CAF would try to build it from `self`.
+  orchestrator_state() = default;
+
+  orchestrator_setup setup;
+  json::value input;
+  std::vector<engine::event> history;
+  /// The stored history's next sequence number.
+  int64_t next_seq = 1;
+  std::string tenant_config = "{}";
+  std::string node_path;
+  /// Events and ledger changes to write with the next append.
+  std::vector<history_record> staged_events;
+  std::vector<step_change> staged_steps;
+  /// Attempts this orchestrator started (anything else without an outcome was cut off).
+  std::set<std::pair<std::string, int32_t>> dispatched;
+  bool writing = false;
+  bool in_flight = false;
+  /// True right after an append that took the inbox, before new local events.
+  bool inbox_fresh = false;
+  bool resolve_waits = true;
+  bool draining = false;
+  /// Snapshot, tenant and history are loaded.
+  bool loaded = false;
+  bool done = false;
+  static inline const char* name = "flowgate.orchestrator";
+};
+
+using orchestrator_pointer = orchestrator_actor::stateful_pointer<orchestrator_state>;
+
+log_fields run_fields(orchestrator_pointer self) {
+  const auto& r = self->state.setup.run;
+  return {{"tenant", r.tenant.value}, {"run", std::to_string(r.id.value)}};
+}
+
+/// Leaves the run to the dispatcher and exits.
+void finish(orchestrator_pointer self, const std::string& status) {
+  auto& st = self->state;
+  if (st.done) {
+    return;
+  }
+  st.done = true;
+  self->send(st.setup.dispatcher, done_atom::value, st.setup.run.id, status);
+  self->quit();
+}
+
+/// Stops after a failure that is not the run's own: the lease is left to
+/// expire (or was lost), and the run is replayed from the store later.
+void abandon(orchestrator_pointer self, const caf::error& err, const char* during) {
+  auto& st = self->state;
+  if (code_of(err) != errc::lease_lost) {
+    auto fields = run_fields(self);
+    fields.emplace_back("error", self->home_system().render(err));
+    log_line("warn", std::string{"orchestrator stops: "} + during, fields);
+  }
+  finish(self, code_of(err) == errc::lease_lost ? "lost" : "abandoned");
+  (void) st;
+}
+
+/// Adds an event to the local history and to the next append.
+void stage(orchestrator_pointer self, engine::event e, int64_t now_ms) {
+  auto& st = self->state;
+  e.seq = st.next_seq + static_cast<int64_t>(st.staged_events.size());
+  st.staged_events.push_back(to_record(e, now_ms));
+  st.history.push_back(std::move(e));
+  st.inbox_fresh = false;
+}
+
+void advance(orchestrator_pointer self);
+
+void dispatch(orchestrator_pointer self, const engine::command& cmd) {
+  auto& st = self->state;
+  st.in_flight = true;
+  st.dispatched.emplace(cmd.node_path, cmd.attempt);
+  activity_request req;
+  req.tenant = st.setup.run.tenant;
+  req.run = st.setup.run.id;
+  req.step_path = cmd.node_path;
+  req.attempt = cmd.attempt;
+  req.activity = cmd.activity;
+  req.input = json::serialize(cmd.input);
+  req.tenant_config = st.tenant_config;
+  req.timeout_ms = cmd.timeout_ms > 0 ? cmd.timeout_ms : st.setup.activity_timeout_ms;
+  auto path = cmd.node_path;
+  auto attempt = cmd.attempt;
+  auto on_result = [self, path, attempt](const activity_result& r) {
+    auto& s = self->state;
+    s.in_flight = false;
+    auto now = wall_clock_ms();
+    engine::event e;
+    e.node_path = path;
+    e.attempt = attempt;
+    if (r.ok) {
+      boost::system::error_code ec;
+      e.type = event_type::step_completed;
+      e.payload = json::parse(r.output, ec);
+      if (ec) {
+        e.payload = nullptr;
+      }
+      s.staged_steps.push_back(step_change{path, attempt, "completed", "", ""});
+    } else {
+      e.type = event_type::step_failed;
+      e.payload = json::object{{"type", r.error_type}, {"message", r.error_message},
+                               {"retryable", r.retryable}};
+      s.staged_steps.push_back(step_change{path, attempt, "failed", r.error_type,
+                                           r.error_message});
+    }
+    stage(self, std::move(e), now);
+    advance(self);
+  };
+  self->request(st.setup.pool, std::chrono::milliseconds{req.timeout_ms + queue_allowance_ms},
+                std::move(req))
+    .then([on_result](activity_result& r) { on_result(r); },
+          [self, on_result](caf::error& err) {
+            activity_result r;
+            r.ok = false;
+            r.error_type = "timeout";
+            r.error_message = "no answer from the activity pool: " +
+                              self->home_system().render(err);
+            on_result(r);
+          });
+}
+
+/// Decides as far as the history allows without waiting for the outside
+/// world, writes the result in one append, then acts on it.
+void advance(orchestrator_pointer self) {
+  auto& st = self->state;
+  if (!st.loaded || st.writing || st.in_flight || st.done) {
+    return;
+  }
+  const auto& definition = st.setup.snapshot->definition;
+  auto now = wall_clock_ms();
+  std::optional<engine::command> to_dispatch;
+  int64_t hold_until = 0;
+  run_change change;
+  bool sync_inbox = false;
+  auto release_as_running = [&] {
+    change.release_lease = true;
+    change.wake_at_ms = now;
+  };
+  for (bool settled = false; !settled;) {
+    auto d = engine::decide(definition, st.input, st.history);
+    if (!d.node_path.empty()) {
+      st.node_path = d.node_path;
+    }
+    switch (d.state) {
+      case run_state::ready: {
+        const auto& cmd = *d.next;
+        if (st.draining && (cmd.kind == command_kind::schedule_activity ||
+                            cmd.kind == command_kind::start_timer)) {
+          release_as_running();
+          settled = true;
+          break;
+        }
+        if (!cmd.node_path.empty()) {
+          st.node_path = cmd.node_path;
+        }
+        stage(self, engine::record(cmd, 0, now), now);
+        switch (cmd.kind) {
+          case command_kind::schedule_activity:
+            st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
+            to_dispatch = cmd;
+            settled = true;
+            break;
+          case command_kind::start_wait:
+            // Entering a wait is a step attempt of its own.
+            st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
+            st.staged_steps.push_back(
+              step_change{cmd.node_path, cmd.attempt, "completed", "", ""});
+            break;
+          case command_kind::start_timer:
+            break;
+          case command_kind::complete_run:
+            change.status = run_status::completed;
+            change.output = json::serialize(cmd.output);
+            settled = true;
+            break;
+          case command_kind::fail_run:
+            change.status = run_status::failed;
+            change.error_type = cmd.error_type;
+            change.error_message = cmd.error_message;
+            settled = true;
+            break;
+        }
+        break;
+      }
+      case run_state::awaiting_activity: {
+        if (st.dispatched.count({d.node_path, d.attempt}) != 0) {
+          settled = true;
+          break;
+        }
+        auto message = "attempt " + std::to_string(d.attempt) + " of '" + d.node_path +
+                       "' was cut off: the node driving the run stopped before recording "
+                       "its outcome";
+        engine::event e;
+        e.type = event_type::step_cut_off;
+        e.node_path = d.node_path;
+        e.attempt = d.attempt;
+        e.payload = json::object{{"type", "cut_off"}, {"message", message}, {"retryable", true}};
+        stage(self, std::move(e), now);
+        st.staged_steps.push_back(step_change{d.node_path, d.attempt, "cut_off", "cut_off",
+                                              message});
+        break;
+      }
+      case run_state::awaiting_timer:
+        if (d.wake_at_ms <= now) {
+          engine::event e;
+          e.type = event_type::timer_fired;
+          e.node_path = d.node_path;
+          e.attempt = d.attempt;
+          e.payload = json::object{};
+          stage(self, std::move(e), now);
+          break;
+        }
+        settled = true;
+        if (!st.draining && d.wake_at_ms - now <= st.setup.hold_timer_ms) {
+          hold_until = d.wake_at_ms;
+          break;
+        }
+        change.status = run_status::waiting;
+        change.wait_reason = d.attempt > 0 ? "retry" : "timer";
+        change.wake_at_ms = d.wake_at_ms;
+        change.release_lease = true;
+        change.open_wait = "timer";
+        break;
+      case run_state::awaiting_event:
+        settled = true;
+        if (!st.inbox_fresh) {
+          // A signal may be waiting in the inbox: read it before deciding
+          // to time out or to release the run.
+          sync_inbox = true;
+          break;
+        }
+        if (d.wake_at_ms != 0 && d.wake_at_ms <= now) {
+          {
+            // The inbox was just read: no signal came in time.
+            engine::event e;
+            e.type = event_type::wait_timed_out;
+            e.node_path = d.node_path;
+            e.payload = json::object{};
+            stage(self, std::move(e), now);
+            settled = false;
+          }
+          break;
+        }
+        change.status = run_status::waiting;
+        change.wait_reason = "event";
+        change.wake_at_ms = d.wake_at_ms != 0 ? d.wake_at_ms : never_ms;
+        change.release_lease = true;
+        change.open_wait = "event";
+        change.wait_event = d.event;
+        break;
+      case run_state::completed:
+      case run_state::failed:
+        change.status = d.state == run_state::completed ? run_status::completed
+                                                        : run_status::failed;
+        change.output = d.state == run_state::completed ? json::serialize(d.output) : "";
+        change.error_type = d.error_type;
+        change.error_message = d.error_message;
+        settled = true;
+        break;
+      case run_state::canceled:
+        change.status = run_status::canceled;
+        change.error_type = "canceled";
+        change.error_message = d.error_message.empty() ? "canceled" : d.error_message;
+        settled = true;
+        break;
+      case run_state::nondeterministic: {
+        auto message = "run " + std::to_string(st.setup.run.id.value) + ": " +
+                       engine::describe(d.conflict);
+        auto fields = run_fields(self);
+        fields.emplace_back("seq", std::to_string(d.conflict.seq));
+        log_line("error", "non-determinism: " + message, fields);
+        if (st.setup.hold_on_nondeterminism) {
+          change.status = run_status::waiting;
+          change.wait_reason = "nondeterminism";
+          change.wake_at_ms = never_ms;
+          change.release_lease = true;
+          change.open_wait = "nondeterminism";
+        } else {
+          change.status = run_status::failed;
+        }
+        change.error_type = "nondeterminism";
+        change.error_message = message;
+        settled = true;
+        break;
+      }
+    }
+  }
+  bool terminal = run_status::is_terminal(change.status);
+  bool leaving = terminal || change.release_lease;
+  if (st.staged_events.empty() && st.staged_steps.empty() && !leaving && !sync_inbox) {
+    if (hold_until != 0) {
+      self->delayed_send(self, std::chrono::milliseconds{hold_until - now}, wake_atom::value);
+    }
+    return;
+  }
+  change.node_path = st.node_path;
+  append_history op;
+  op.run = st.setup.run.id;
+  op.tenant = st.setup.run.tenant;
+  op.owner = st.setup.node;
+  op.epoch = st.setup.run.epoch;
+  op.expected_seq = st.next_seq;
+  op.events = std::move(st.staged_events);
+  op.steps = std::move(st.staged_steps);
+  st.staged_events.clear();
+  st.staged_steps.clear();
+  op.change = change;
+  op.resolve_waits = st.resolve_waits;
+  op.now_ms = now;
+  auto status = change.status.empty() ? std::string{run_status::running} : change.status;
+  st.writing = true;
+  self->request(st.setup.writer, store_timeout, std::move(op))
+    .then(
+      [=](history_appended& r) {
+        auto& s = self->state;
+        s.writing = false;
+        s.next_seq = r.next_seq;
+        s.resolve_waits = false;
+        if (leaving) {
+          finish(self, status);
+          return;
+        }
+        bool canceled = false;
+        for (const auto& rec : r.inbox) {
+          auto e = from_record(rec);
+          if (!e) {
+            abandon(self, e.error(), "reading its inbox");
+            return;
+          }
+          canceled = canceled || e->type == event_type::run_canceled;
+          s.history.push_back(std::move(*e));
+        }
+        s.inbox_fresh = true;
+        if (to_dispatch && !canceled) {
+          dispatch(self, *to_dispatch);
+        } else if (hold_until != 0 && r.inbox.empty()) {
+          self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(
+                                     hold_until - wall_clock_ms(), 0)},
+                             wake_atom::value);
+        } else {
+          advance(self);
+        }
+      },
+      [=](caf::error& err) {
+        self->state.writing = false;
+        abandon(self, err, "appending to the history");
+      });
+}
+
+void load_history_then_advance(orchestrator_pointer self) {
+  auto& st = self->state;
+  if (st.setup.fresh) {
+    engine::event start{1, event_type::run_started, "", 0, st.input};
+    st.history.push_back(std::move(start));
+    st.next_seq = 2;
+    st.loaded = true;
+    advance(self);
+    return;
+  }
+  self->request(st.setup.reader, store_timeout, load_history{st.setup.run.id, 0})
+    .then(
+      [=](std::vector<history_record>& records) {
+        auto& s = self->state;
+        for (const auto& r : records) {
+          auto e = from_record(r);
+          if (!e) {
+            abandon(self, e.error(), "loading the history");
+            return;
+          }
+          s.history.push_back(std::move(*e));
+        }
+        s.next_seq = s.history.empty() ? 1 : s.history.back().seq + 1;
+        if (s.next_seq != s.setup.run.next_seq) {
+          // A write committed after the claim read the row: take the store's word.
+          s.next_seq = std::max(s.next_seq, s.setup.run.next_seq);
+        }
+        s.loaded = true;
+        advance(self);
+      },
+      [=](caf::error& err) { abandon(self, err, "loading the history"); });
+}
+
+void load_tenant_then_history(orchestrator_pointer self) {
+  auto& st = self->state;
+  self->request(st.setup.reader, store_timeout, find_tenant{st.setup.run.tenant})
+    .then(
+      [=](tenant_record& t) {
+        self->state.tenant_config = t.config_json;
+        load_history_then_advance(self);
+      },
+      [=](caf::error& err) { abandon(self, err, "loading the tenant"); });
+}
+
+orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
+                                               orchestrator_setup setup) {
+  auto& st = self->state;
+  st.setup = std::move(setup);
+  st.node_path = st.setup.run.node_path;
+  boost::system::error_code ec;
+  st.input = json::parse(st.setup.run.input, ec);
+  if (ec) {
+    st.input = nullptr;
+  }
+  if (st.setup.snapshot) {
+    load_tenant_then_history(self);
+  } else {
+    const auto& r = st.setup.run;
+    self->request(st.setup.configs, store_timeout, get_atom::value, r.config_tenant, r.queue,
+                  r.version)
+      .then(
+        [=](config_snapshot_ptr& snap) {
+          if (snap->checksum != self->state.setup.run.checksum) {
+            abandon(self,
+                    make_error(errc::store_failure, "pinned config " + snap->version +
+                                                      " has checksum " + snap->checksum +
+                                                      ", the run was started with " +
+                                                      self->state.setup.run.checksum),
+                    "loading its config");
+            return;
+          }
+          self->state.setup.snapshot = std::move(snap);
+          load_tenant_then_history(self);
+        },
+        [=](caf::error& err) { abandon(self, err, "loading its config"); });
+  }
+  return {
+    [=](wake_atom) { advance(self); },
+    [=](lost_atom, lease_epoch epoch) {
+      if (epoch == self->state.setup.run.epoch) {
+        self->state.done = true;
+        self->quit();
+      }
+    },
+    [=](drain_atom) {
+      self->state.draining = true;
+      advance(self);
+    },
+  };
+}
+
+} // namespace
+
+orchestrator_actor spawn_orchestrator(caf::actor_system& sys, orchestrator_setup setup) {
+  return sys.spawn(orchestrator, std::move(setup));
+}
+
+} // namespace flowgate

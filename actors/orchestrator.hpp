@@ -1,0 +1,54 @@
+#pragma once
+
+/// `orchestrator`: drives one run while this node holds its lease.
+///
+/// Protocol (messages/interfaces.hpp, `orchestrator_actor`):
+/// - spawned by the dispatcher with a claimed run (and, for a run this node
+///   just created, its snapshot and a history of `run_started`);
+/// - `wake_atom` (self): a held timer is due;
+/// - `lost_atom, epoch` (dispatcher): the lease could not be renewed; the
+///   orchestrator stops at once without writing anything;
+/// - `drain_atom` (dispatcher): the node stops; the orchestrator finishes
+///   the attempt in flight, records it, and hands the run back.
+/// When the run completes, fails, is canceled, pauses (WAITING) or is handed
+/// back, it sends `done_atom, run, status` to the dispatcher and exits.
+///
+/// The loop: load the pinned snapshot, replay the history through
+/// `engine::decide`, record the next decision together with whatever the
+/// history lacks (one `append_history` per step), execute it, record the
+/// outcome. Every append is fenced by the lease epoch: a `lease_lost` reply
+/// stops the orchestrator without side effects. A step attempt that the
+/// history shows scheduled but without an outcome, and that this
+/// orchestrator did not start, was cut off by a crash: it is recorded as
+/// `step_cut_off` and retried under the node's retry policy. Event waits and
+/// timers longer than `hold_timer_ms` release the run (WAITING with a wake
+/// time) instead of holding an actor.
+
+#include "messages/interfaces.hpp"
+
+#include <caf/fwd.hpp>
+
+namespace flowgate {
+
+/// Everything an orchestrator needs.
+struct orchestrator_setup {
+  run_record run;
+  /// Null: load the pinned snapshot from the registry.
+  config_snapshot_ptr snapshot;
+  /// True for a run this node just created: its history is `run_started`.
+  bool fresh = false;
+  store_writer_actor writer;
+  store_reader_actor reader;
+  config_registry_actor configs;
+  activity_pool_actor pool;
+  dispatcher_actor dispatcher;
+  node_id node;
+  int64_t hold_timer_ms = 2'000;
+  int64_t activity_timeout_ms = 300'000;
+  bool hold_on_nondeterminism = false;
+};
+
+/// Spawns an orchestrator for `setup.run`.
+orchestrator_actor spawn_orchestrator(caf::actor_system& sys, orchestrator_setup setup);
+
+} // namespace flowgate

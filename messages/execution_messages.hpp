@@ -1,0 +1,97 @@
+#pragma once
+
+/// Messages of run execution: activity attempts between orchestrators and
+/// the activity pool, and what the dispatcher reports.
+
+#include "messages/ids.hpp"
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace flowgate {
+
+/// One activity attempt to execute.
+struct activity_request {
+  tenant_id tenant;
+  run_id run;
+  std::string step_path;
+  int32_t attempt = 1;
+  std::string activity;
+  /// JSON text of the resolved input.
+  std::string input = "null";
+  /// Canonical JSON of the tenant config (its `settings` and `restrictions`
+  /// are handed to the activity).
+  std::string tenant_config = "{}";
+  /// Start-to-close timeout.
+  int64_t timeout_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, activity_request& x) {
+  return f(caf::meta::type_name("flowgate::activity_request"), x.tenant, x.run, x.step_path,
+           x.attempt, x.activity, x.input, x.tenant_config, x.timeout_ms);
+}
+
+/// What an attempt produced.
+struct activity_result {
+  bool ok = false;
+  /// JSON text of the output (when ok).
+  std::string output = "null";
+  std::string error_type;
+  std::string error_message;
+  bool retryable = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, activity_result& x) {
+  return f(caf::meta::type_name("flowgate::activity_result"), x.ok, x.output, x.error_type,
+           x.error_message, x.retryable);
+}
+
+/// Counters of an activity pool.
+struct pool_stats {
+  int32_t workers = 0;
+  int32_t busy = 0;
+  int64_t queued = 0;
+  int64_t executed = 0;
+  int64_t timed_out = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
+  return f(caf::meta::type_name("flowgate::pool_stats"), x.workers, x.busy, x.queued,
+           x.executed, x.timed_out);
+}
+
+/// A run left a node's hands: finished, paused or handed back.
+struct run_finished {
+  run_id run;
+  tenant_id tenant;
+  /// The run's status as written (`RUNNING` when handed back).
+  std::string status;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_finished& x) {
+  return f(caf::meta::type_name("flowgate::run_finished"), x.run, x.tenant, x.status);
+}
+
+/// Counters of a dispatcher.
+struct dispatcher_stats {
+  int64_t active = 0;
+  int64_t claimed = 0;
+  int64_t started = 0;
+  int64_t finished = 0;
+  int64_t lost = 0;
+  bool draining = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
+  return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
+           x.finished, x.lost, x.draining);
+}
+
+} // namespace flowgate

@@ -1,0 +1,356 @@
+#pragma once
+
+/// Records and operations of runs, their history and their leases,
+/// exchanged with the store actors. Times are milliseconds since the Unix
+/// epoch taken by the sender from its clock (the store never reads one).
+///
+/// Fencing: every write made for a run under a lease names the owner and
+/// the epoch it holds (`append_history`); the store refuses it with
+/// `lease_lost` if the run's lease moved on.
+
+#include "messages/ids.hpp"
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flowgate {
+
+/// Run statuses as stored.
+namespace run_status {
+constexpr const char* pending = "PENDING";
+constexpr const char* running = "RUNNING";
+constexpr const char* waiting = "WAITING";
+constexpr const char* completed = "COMPLETED";
+constexpr const char* failed = "FAILED";
+constexpr const char* canceled = "CANCELED";
+
+/// True for COMPLETED, FAILED and CANCELED.
+inline bool is_terminal(const std::string& s) {
+  return s == completed || s == failed || s == canceled;
+}
+} // namespace run_status
+
+// -- records -----------------------------------------------------------------
+
+/// A run as stored.
+struct run_record {
+  run_id id;
+  tenant_id tenant;
+  queue_name queue;
+  /// Tenant whose config the run executes (the default tenant on fallback).
+  tenant_id config_tenant;
+  config_version version;
+  std::string checksum;
+  std::string status;
+  /// `event`, `timer`, `retry`, `nondeterminism` (`quota` later); empty if not waiting.
+  std::string wait_reason;
+  std::string node_path;
+  /// JSON texts.
+  std::string input;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
+  std::string idempotency_key;
+  int64_t next_seq = 1;
+  /// When the run is next due for a claim (a wait's wake time, a lease's expiry).
+  int64_t wake_at_ms = 0;
+  std::string lease_owner;
+  int64_t lease_expires_at_ms = 0;
+  lease_epoch epoch = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int64_t started_at_ms = 0;
+  int64_t finished_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_record& x) {
+  return f(caf::meta::type_name("flowgate::run_record"), x.id, x.tenant, x.queue, x.config_tenant,
+           x.version, x.checksum, x.status, x.wait_reason, x.node_path, x.input, x.output,
+           x.error_type, x.error_message, x.idempotency_key, x.next_seq, x.wake_at_ms,
+           x.lease_owner, x.lease_expires_at_ms, x.epoch, x.created_at_ms, x.updated_at_ms,
+           x.started_at_ms, x.finished_at_ms);
+}
+
+/// One history event as stored (engine/history.hpp documents the payloads).
+struct history_record {
+  int64_t seq = 0;
+  std::string type;
+  std::string node_path;
+  int32_t attempt = 0;
+  /// JSON text.
+  std::string payload = "null";
+  int64_t created_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_record& x) {
+  return f(caf::meta::type_name("flowgate::history_record"), x.seq, x.type, x.node_path,
+           x.attempt, x.payload, x.created_at_ms);
+}
+
+/// A change to the step-attempt ledger (`run_steps`).
+struct step_change {
+  std::string step_path;
+  int32_t attempt = 1;
+  /// `started` inserts the attempt (it must not exist); `completed`,
+  /// `failed`, `cut_off`, `canceled` finish a started one.
+  std::string status;
+  std::string error_type;
+  std::string error_message;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_change& x) {
+  return f(caf::meta::type_name("flowgate::step_change"), x.step_path, x.attempt, x.status,
+           x.error_type, x.error_message);
+}
+
+/// A change to the run row made together with an append.
+struct run_change {
+  /// New status (empty = unchanged).
+  std::string status;
+  std::string wait_reason;
+  std::string node_path;
+  /// For WAITING: when the run is due again (a far-future value = only on a signal).
+  int64_t wake_at_ms = 0;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
+  /// Give the lease up (pause, completion, failure, drain).
+  bool release_lease = false;
+  /// Opens a `run_waits` row of this kind (`event`, `timer`, `nondeterminism`).
+  std::string open_wait;
+  std::string wait_event;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_change& x) {
+  return f(caf::meta::type_name("flowgate::run_change"), x.status, x.wait_reason, x.node_path,
+           x.wake_at_ms, x.output, x.error_type, x.error_message, x.release_lease, x.open_wait,
+           x.wait_event);
+}
+
+/// A lease a node believes it holds.
+struct run_lease {
+  run_id run;
+  lease_epoch epoch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_lease& x) {
+  return f(caf::meta::type_name("flowgate::run_lease"), x.run, x.epoch);
+}
+
+/// Outcome of `create_run`.
+struct run_created {
+  run_record run;
+  /// False if the idempotency key named an existing run (returned as is).
+  bool created = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_created& x) {
+  return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created);
+}
+
+/// Outcome of `append_history`.
+struct history_appended {
+  int64_t next_seq = 0;
+  /// Signals and cancellations taken from the run's inbox and appended
+  /// after the requested events (their sequence numbers follow).
+  std::vector<history_record> inbox;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_appended& x) {
+  return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox);
+}
+
+/// Outcome of `signal_run`.
+struct signal_accepted {
+  run_id run;
+  int64_t signal_id = 0;
+  /// The run's status when the signal was stored.
+  std::string status;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, signal_accepted& x) {
+  return f(caf::meta::type_name("flowgate::signal_accepted"), x.run, x.signal_id, x.status);
+}
+
+/// Outcome of `cancel_run`.
+struct cancel_outcome {
+  run_record run;
+  /// True if the run is CANCELED now; false if its lease holder will
+  /// cancel it at its next step boundary.
+  bool canceled_now = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
+  return f(caf::meta::type_name("flowgate::cancel_outcome"), x.run, x.canceled_now);
+}
+
+// -- write operations (store_writer) -------------------------------------------
+
+/// Create a run (status PENDING, history `run_started` at seq 1), claimed at
+/// once by `owner` unless it is empty. With an idempotency key that exists
+/// for the tenant, the existing run is returned instead.
+struct create_run {
+  run_record run;
+  node_id owner;
+  int64_t lease_expires_at_ms = 0;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, create_run& x) {
+  return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.lease_expires_at_ms,
+           x.now_ms);
+}
+
+/// Claim up to `max_runs` due runs (ready, no live lease, wake time due):
+/// each claim increments the run's epoch in the same statement that checks
+/// the lease is free, so exactly one node wins each run.
+struct claim_runs {
+  node_id owner;
+  int64_t now_ms = 0;
+  int64_t lease_expires_at_ms = 0;
+  int32_t max_runs = 100;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
+  return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.now_ms,
+           x.lease_expires_at_ms, x.max_runs);
+}
+
+/// Extend the leases `owner` holds (epoch unchanged, not yet expired).
+/// Replies the runs renewed; the others are lost.
+struct renew_leases {
+  node_id owner;
+  std::vector<run_lease> leases;
+  int64_t now_ms = 0;
+  int64_t lease_expires_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, renew_leases& x) {
+  return f(caf::meta::type_name("flowgate::renew_leases"), x.owner, x.leases, x.now_ms,
+           x.lease_expires_at_ms);
+}
+
+/// Give leases up (all of `owner`'s when `leases` is empty): the runs are
+/// due at once for any node. Replies the number released.
+struct release_leases {
+  node_id owner;
+  std::vector<run_lease> leases;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_leases& x) {
+  return f(caf::meta::type_name("flowgate::release_leases"), x.owner, x.leases, x.now_ms);
+}
+
+/// Append events at `expected_seq` (gap-free), apply ledger and run
+/// changes, then (unless the lease is given up) move the run's inbox into
+/// the history. Fenced: fails with `lease_lost` unless `owner` holds the
+/// run's lease at `epoch`.
+struct append_history {
+  run_id run;
+  tenant_id tenant;
+  node_id owner;
+  lease_epoch epoch = 0;
+  int64_t expected_seq = 0;
+  std::vector<history_record> events;
+  std::vector<step_change> steps;
+  run_change change;
+  /// Resolve the run's open waits (it continues after one).
+  bool resolve_waits = false;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, append_history& x) {
+  return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner, x.epoch,
+           x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms);
+}
+
+/// Deliver a named event to a run's inbox; a run waiting for an event is
+/// made due. Errors: `not_found` (no such run for the tenant),
+/// `run_finished`.
+struct signal_run {
+  tenant_id tenant;
+  run_id run;
+  std::string event;
+  /// JSON text.
+  std::string payload = "null";
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, signal_run& x) {
+  return f(caf::meta::type_name("flowgate::signal_run"), x.tenant, x.run, x.event, x.payload,
+           x.now_ms);
+}
+
+/// Cancel a run: at once if no live lease holds it, else through its inbox.
+/// Errors: `not_found`, `run_finished`.
+struct cancel_run {
+  tenant_id tenant;
+  run_id run;
+  std::string reason;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cancel_run& x) {
+  return f(caf::meta::type_name("flowgate::cancel_run"), x.tenant, x.run, x.reason, x.now_ms);
+}
+
+// -- read operations (store_reader) ------------------------------------------
+
+/// One run (of `tenant`, unless it is empty). Error: `not_found`.
+struct find_run {
+  tenant_id tenant;
+  run_id run;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, find_run& x) {
+  return f(caf::meta::type_name("flowgate::find_run"), x.tenant, x.run);
+}
+
+/// Runs ordered by id (filters are optional: empty = any).
+struct list_runs {
+  tenant_id tenant;
+  std::string status;
+  /// Only runs with a larger id (paging).
+  int64_t after_run = 0;
+  int32_t limit = 100;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_runs& x) {
+  return f(caf::meta::type_name("flowgate::list_runs"), x.tenant, x.status, x.after_run,
+           x.limit);
+}
+
+/// A run's history from `after_seq + 1` on.
+struct load_history {
+  run_id run;
+  int64_t after_seq = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_history& x) {
+  return f(caf::meta::type_name("flowgate::load_history"), x.run, x.after_seq);
+}
+
+} // namespace flowgate

@@ -1,0 +1,549 @@
+#include "persistence/sqlite_runs.hpp"
+
+#include "messages/errors.hpp"
+
+#include <boost/json.hpp>
+
+namespace flowgate::sqlite_runs {
+
+namespace {
+
+namespace json = boost::json;
+
+#define FLOWGATE_RUN_COLUMNS                                                                       \
+  "run_id, tenant_id, queue, config_tenant_id, config_version, config_checksum, status, "          \
+  "coalesce(wait_reason, ''), node_path, input, coalesce(output, ''), coalesce(error_type, ''), "  \
+  "coalesce(error_message, ''), coalesce(idempotency_key, ''), next_seq, wake_at_ms, "             \
+  "coalesce(lease_owner, ''), lease_expires_at_ms, lease_epoch, created_at_ms, updated_at_ms, "    \
+  "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0)"
+
+run_record read_run(const sqlite::statement& st) {
+  run_record r;
+  r.id = run_id{st.column_int64(0)};
+  r.tenant = tenant_id{st.column_text(1)};
+  r.queue = queue_name{st.column_text(2)};
+  r.config_tenant = tenant_id{st.column_text(3)};
+  r.version = config_version{st.column_text(4)};
+  r.checksum = st.column_text(5);
+  r.status = st.column_text(6);
+  r.wait_reason = st.column_text(7);
+  r.node_path = st.column_text(8);
+  r.input = st.column_text(9);
+  r.output = st.column_text(10);
+  r.error_type = st.column_text(11);
+  r.error_message = st.column_text(12);
+  r.idempotency_key = st.column_text(13);
+  r.next_seq = st.column_int64(14);
+  r.wake_at_ms = st.column_int64(15);
+  r.lease_owner = st.column_text(16);
+  r.lease_expires_at_ms = st.column_int64(17);
+  r.epoch = st.column_int64(18);
+  r.created_at_ms = st.column_int64(19);
+  r.updated_at_ms = st.column_int64(20);
+  r.started_at_ms = st.column_int64(21);
+  r.finished_at_ms = st.column_int64(22);
+  return r;
+}
+
+/// Collects every row of a stepped statement, then resets it.
+template <class T, class Read>
+caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) {
+      st.reset();
+      return row.error();
+    }
+    if (!*row) {
+      break;
+    }
+    out.push_back(read(st));
+  }
+  st.reset();
+  return out;
+}
+
+/// The run row by id (any tenant).
+caf::expected<run_record> run_by_id(sqlite::connection& db, int64_t id) {
+  auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id = ?1");
+  st.bind_all(id);
+  auto rows = all_rows<run_record>(st, read_run);
+  if (!rows) {
+    return rows.error();
+  }
+  if (rows->empty()) {
+    return make_error(errc::not_found, "run " + std::to_string(id) + " does not exist");
+  }
+  return std::move(rows->front());
+}
+
+/// The run if it exists and belongs to `tenant` (any tenant if empty).
+caf::expected<run_record> tenant_run(sqlite::connection& db, const tenant_id& tenant,
+                                     const run_id& run) {
+  auto r = run_by_id(db, run.value);
+  if (!r || tenant.value.empty() || r->tenant == tenant) {
+    return r;
+  }
+  // Another tenant's run is reported exactly like a missing one.
+  return make_error(errc::not_found, "run " + std::to_string(run.value) +
+                                       " does not exist for tenant '" + tenant.value + "'");
+}
+
+caf::error insert_event(sqlite::connection& db, int64_t run, const std::string& tenant,
+                        const history_record& e, int64_t now_ms) {
+  auto& st = db.cached("INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, "
+                       "attempt, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  st.bind_all(run, e.seq, tenant, e.type, e.node_path, e.attempt, e.payload, now_ms);
+  return st.run();
+}
+
+caf::error resolve_waits(sqlite::connection& db, int64_t run, const char* resolution,
+                         int64_t now_ms) {
+  auto& st = db.cached("UPDATE run_waits SET resolved_at_ms = ?2, resolution = ?3 "
+                       "WHERE run_id = ?1 AND resolved_at_ms IS NULL");
+  st.bind_all(run, now_ms, resolution);
+  return st.run();
+}
+
+caf::expected<bool> has_inbox(sqlite::connection& db, int64_t run) {
+  auto& st = db.cached("SELECT 1 FROM run_signals WHERE run_id = ?1 AND consumed_seq IS NULL "
+                       "LIMIT 1");
+  st.bind_all(run);
+  auto row = st.step();
+  st.reset();
+  return row;
+}
+
+/// Moves the run's unconsumed inbox into its history from `seq` on.
+caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, int64_t run,
+                                                      const std::string& tenant, int64_t seq,
+                                                      int64_t now_ms) {
+  struct entry {
+    int64_t id;
+    std::string kind;
+    std::string event;
+    std::string payload;
+  };
+  auto& select = db.cached("SELECT signal_id, kind, event_name, payload FROM run_signals "
+                           "WHERE run_id = ?1 AND consumed_seq IS NULL ORDER BY signal_id");
+  select.bind_all(run);
+  auto entries = all_rows<entry>(select, [](const sqlite::statement& st) {
+    return entry{st.column_int64(0), st.column_text(1), st.column_text(2), st.column_text(3)};
+  });
+  if (!entries) {
+    return entries.error();
+  }
+  std::vector<history_record> out;
+  for (auto& e : *entries) {
+    history_record h;
+    h.seq = seq++;
+    h.created_at_ms = now_ms;
+    if (e.kind == "cancel") {
+      h.type = "run_canceled";
+      h.payload = json::serialize(json::object{{"reason", e.payload}});
+    } else {
+      h.type = "signal_received";
+      boost::system::error_code ec;
+      auto payload = json::parse(e.payload, ec);
+      h.payload = json::serialize(json::object{{"event", e.event}, {"payload", payload}});
+    }
+    if (auto err = insert_event(db, run, tenant, h, now_ms)) {
+      return err;
+    }
+    auto& consume = db.cached("UPDATE run_signals SET consumed_seq = ?2 WHERE signal_id = ?1");
+    consume.bind_all(e.id, h.seq);
+    if (auto err = consume.run()) {
+      return err;
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+caf::error check_unfinished(const run_record& r, const char* what) {
+  if (run_status::is_terminal(r.status)) {
+    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " +
+                                            r.status + "; " + what +
+                                            " only apply to unfinished runs");
+  }
+  return {};
+}
+
+} // namespace
+
+// -- writes --------------------------------------------------------------------
+
+caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
+  const auto& r = op.run;
+  if (!r.idempotency_key.empty()) {
+    auto& existing = db.cached("SELECT " FLOWGATE_RUN_COLUMNS
+                               " FROM runs WHERE tenant_id = ?1 AND idempotency_key = ?2");
+    existing.bind_all(r.tenant.value, r.idempotency_key);
+    auto rows = all_rows<run_record>(existing, read_run);
+    if (!rows) {
+      return rows.error();
+    }
+    if (!rows->empty()) {
+      return run_created{std::move(rows->front()), false};
+    }
+  }
+  auto& tenant = db.cached("SELECT 1 FROM tenants WHERE tenant_id = ?1");
+  tenant.bind_all(r.tenant.value);
+  auto known = tenant.step();
+  tenant.reset();
+  if (!known) {
+    return known.error();
+  }
+  if (!*known) {
+    return make_error(errc::unknown_tenant, "tenant '" + r.tenant.value + "' does not exist");
+  }
+  bool claimed = !op.owner.value.empty();
+  auto& insert = db.cached(
+    "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
+    "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
+    "lease_epoch, created_at_ms, updated_at_ms, started_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+    "?7, nullif(?8, ''), 2, ?9, nullif(?10, ''), ?11, ?12, ?13, ?13, ?14) RETURNING run_id");
+  insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value,
+                  r.checksum, claimed ? run_status::running : run_status::pending, r.input,
+                  r.idempotency_key, claimed ? op.lease_expires_at_ms : op.now_ms,
+                  op.owner.value, claimed ? op.lease_expires_at_ms : int64_t{0},
+                  int64_t{claimed ? 1 : 0}, op.now_ms);
+  if (claimed) {
+    insert.bind(14, op.now_ms);
+  } else {
+    insert.bind_null(14);
+  }
+  auto row = insert.step();
+  if (!row) {
+    insert.reset();
+    return row.error();
+  }
+  auto id = insert.column_int64(0);
+  insert.reset();
+  history_record started{1, "run_started", "", 0, r.input, op.now_ms};
+  if (auto err = insert_event(db, id, r.tenant.value, started, op.now_ms)) {
+    return err;
+  }
+  auto stored = run_by_id(db, id);
+  if (!stored) {
+    return stored.error();
+  }
+  return run_created{std::move(*stored), true};
+}
+
+caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim_runs& op) {
+  // The inner SELECT and the UPDATE run in one statement inside the write
+  // transaction: no other writer can claim the same rows in between.
+  auto& st = db.cached(
+    "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?1, "
+    "lease_expires_at_ms = ?3, wake_at_ms = ?3, lease_epoch = lease_epoch + 1, "
+    "updated_at_ms = ?2, started_at_ms = coalesce(started_at_ms, ?2) "
+    "WHERE run_id IN (SELECT run_id FROM runs WHERE status IN ('PENDING', 'RUNNING', 'WAITING') "
+    "AND wake_at_ms <= ?2 AND lease_expires_at_ms <= ?2 ORDER BY wake_at_ms, run_id LIMIT ?4) "
+    "RETURNING " FLOWGATE_RUN_COLUMNS);
+  st.bind_all(op.owner.value, op.now_ms, op.lease_expires_at_ms, op.max_runs);
+  return all_rows<run_record>(st, read_run);
+}
+
+caf::expected<std::vector<run_id>> apply(sqlite::connection& db, const renew_leases& op) {
+  std::vector<run_id> renewed;
+  for (const auto& l : op.leases) {
+    auto& st = db.cached("UPDATE runs SET lease_expires_at_ms = ?4, wake_at_ms = ?4 "
+                         "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
+                         "AND status = 'RUNNING' AND lease_expires_at_ms > ?5");
+    st.bind_all(l.run.value, op.owner.value, l.epoch, op.lease_expires_at_ms, op.now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    if (db.changes() == 1) {
+      renewed.push_back(l.run);
+    }
+  }
+  return renewed;
+}
+
+caf::expected<int64_t> apply(sqlite::connection& db, const release_leases& op) {
+  if (op.leases.empty()) {
+    auto& all = db.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
+                          "wake_at_ms = ?2, updated_at_ms = ?2 "
+                          "WHERE lease_owner = ?1 AND status = 'RUNNING'");
+    all.bind_all(op.owner.value, op.now_ms);
+    if (auto err = all.run()) {
+      return err;
+    }
+    return db.changes();
+  }
+  int64_t released = 0;
+  for (const auto& l : op.leases) {
+    auto& one = db.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
+                          "wake_at_ms = ?4, updated_at_ms = ?4 WHERE run_id = ?1 AND "
+                          "lease_owner = ?2 AND lease_epoch = ?3 AND status = 'RUNNING'");
+    one.bind_all(l.run.value, op.owner.value, l.epoch, op.now_ms);
+    if (auto err = one.run()) {
+      return err;
+    }
+    released += db.changes();
+  }
+  return released;
+}
+
+caf::expected<history_appended> apply(sqlite::connection& db, const append_history& op) {
+  auto& fence = db.cached("SELECT next_seq, coalesce(lease_owner, ''), lease_epoch, status, "
+                          "tenant_id FROM runs WHERE run_id = ?1");
+  fence.bind_all(op.run.value);
+  auto row = fence.step();
+  if (!row) {
+    fence.reset();
+    return row.error();
+  }
+  if (!*row) {
+    fence.reset();
+    return make_error(errc::not_found, "run " + std::to_string(op.run.value) + " does not exist");
+  }
+  auto next_seq = fence.column_int64(0);
+  auto owner = fence.column_text(1);
+  auto epoch = fence.column_int64(2);
+  auto status = fence.column_text(3);
+  auto tenant = fence.column_text(4);
+  fence.reset();
+  if (owner != op.owner.value || epoch != op.epoch || status != run_status::running) {
+    return make_error(errc::lease_lost,
+                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
+                        "' writes under lease epoch " + std::to_string(op.epoch) +
+                        ", but the run is " + status + " with lease epoch " +
+                        std::to_string(epoch) +
+                        (owner.empty() ? std::string{" and no owner"}
+                                       : " held by '" + owner + "'"));
+  }
+  if (next_seq != op.expected_seq) {
+    return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                             ": history is at sequence " +
+                                             std::to_string(next_seq) + ", the writer expected " +
+                                             std::to_string(op.expected_seq));
+  }
+  for (const auto& e : op.events) {
+    if (e.seq != next_seq) {
+      return make_error(errc::store_failure,
+                        "run " + std::to_string(op.run.value) + ": event " + e.type +
+                          " has sequence " + std::to_string(e.seq) + ", expected " +
+                          std::to_string(next_seq));
+    }
+    if (auto err = insert_event(db, op.run.value, tenant, e, op.now_ms)) {
+      return err;
+    }
+    ++next_seq;
+  }
+  for (const auto& s : op.steps) {
+    if (s.status == "started") {
+      auto& start = db.cached(
+        "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, node_id, "
+        "lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, ?6, ?7)");
+      start.bind_all(op.run.value, s.step_path, s.attempt, tenant, op.owner.value, op.epoch,
+                     op.now_ms);
+      if (auto err = start.run()) {
+        return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                                 ": step '" + s.step_path + "' attempt " +
+                                                 std::to_string(s.attempt) +
+                                                 " cannot start twice: " + describe(err));
+      }
+      continue;
+    }
+    auto& finish = db.cached(
+      "UPDATE run_steps SET status = ?4, finished_at_ms = ?5, error_type = nullif(?6, ''), "
+      "error_message = nullif(?7, '') WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3 "
+      "AND status = 'started'");
+    finish.bind_all(op.run.value, s.step_path, s.attempt, s.status, op.now_ms, s.error_type,
+                    s.error_message);
+    if (auto err = finish.run()) {
+      return err;
+    }
+    if (db.changes() != 1) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                               ": step '" + s.step_path + "' attempt " +
+                                               std::to_string(s.attempt) +
+                                               " is not started, cannot be " + s.status);
+    }
+  }
+  if (op.resolve_waits) {
+    if (auto err = resolve_waits(db, op.run.value, "continued", op.now_ms)) {
+      return err;
+    }
+  }
+  const auto& c = op.change;
+  bool terminal = run_status::is_terminal(c.status);
+  int64_t wake_at = c.wake_at_ms;
+  if (c.release_lease && !terminal) {
+    // A signal or cancel that arrived while the run was held makes it due now.
+    auto pending = has_inbox(db, op.run.value);
+    if (!pending) {
+      return pending.error();
+    }
+    if (*pending) {
+      wake_at = std::min(wake_at, op.now_ms);
+    }
+  }
+  if (!c.open_wait.empty()) {
+    auto& wait = db.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
+                           "event_name, wake_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, "
+                           "nullif(?5, ''), ?6, ?7)");
+    wait.bind_all(op.run.value, tenant, c.open_wait, c.node_path, c.wait_event, c.wake_at_ms,
+                  op.now_ms);
+    if (auto err = wait.run()) {
+      return err;
+    }
+  }
+  if (terminal) {
+    if (auto err = resolve_waits(db, op.run.value, "finished", op.now_ms)) {
+      return err;
+    }
+  }
+  if (c.status == run_status::canceled) {
+    // Attempts scheduled but not run (or running) when the cancel arrived.
+    auto& steps = db.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
+                            "WHERE run_id = ?1 AND status = 'started'");
+    steps.bind_all(op.run.value, op.now_ms);
+    if (auto err = steps.run()) {
+      return err;
+    }
+  }
+  history_appended out;
+  if (!c.release_lease && !terminal) {
+    auto inbox = take_inbox(db, op.run.value, tenant, next_seq, op.now_ms);
+    if (!inbox) {
+      return inbox.error();
+    }
+    next_seq += static_cast<int64_t>(inbox->size());
+    out.inbox = std::move(*inbox);
+  }
+  auto& update = db.cached(
+    "UPDATE runs SET next_seq = ?2, updated_at_ms = ?3, node_path = ?4, "
+    "status = coalesce(nullif(?5, ''), status), "
+    "wait_reason = CASE WHEN ?5 = '' THEN wait_reason ELSE nullif(?6, '') END, "
+    "output = coalesce(nullif(?7, ''), output), error_type = coalesce(nullif(?8, ''), error_type), "
+    "error_message = coalesce(nullif(?9, ''), error_message), "
+    "wake_at_ms = CASE WHEN ?10 THEN ?11 ELSE wake_at_ms END, "
+    "lease_owner = CASE WHEN ?10 THEN NULL ELSE lease_owner END, "
+    "lease_expires_at_ms = CASE WHEN ?10 THEN 0 ELSE lease_expires_at_ms END, "
+    "finished_at_ms = CASE WHEN ?12 THEN ?3 ELSE finished_at_ms END WHERE run_id = ?1");
+  update.bind_all(op.run.value, next_seq, op.now_ms, c.node_path, c.status, c.wait_reason,
+                  c.output, c.error_type, c.error_message, int64_t{c.release_lease || terminal},
+                  terminal ? int64_t{0} : wake_at, int64_t{terminal});
+  if (auto err = update.run()) {
+    return err;
+  }
+  out.next_seq = next_seq;
+  return out;
+}
+
+caf::expected<signal_accepted> apply(sqlite::connection& db, const signal_run& op) {
+  auto run = tenant_run(db, op.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (auto err = check_unfinished(*run, "signals")) {
+    return err;
+  }
+  auto& insert = db.cached("INSERT INTO run_signals (run_id, tenant_id, kind, event_name, "
+                           "payload, created_at_ms) VALUES (?1, ?2, 'signal', ?3, ?4, ?5) "
+                           "RETURNING signal_id");
+  insert.bind_all(op.run.value, run->tenant.value, op.event, op.payload, op.now_ms);
+  auto row = insert.step();
+  if (!row) {
+    insert.reset();
+    return row.error();
+  }
+  auto id = insert.column_int64(0);
+  insert.reset();
+  if (run->status == run_status::waiting && run->wait_reason == "event") {
+    auto& wake = db.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) WHERE run_id = ?1");
+    wake.bind_all(op.run.value, op.now_ms);
+    if (auto err = wake.run()) {
+      return err;
+    }
+  }
+  return signal_accepted{op.run, id, run->status};
+}
+
+caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op) {
+  auto run = tenant_run(db, op.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (auto err = check_unfinished(*run, "cancellations")) {
+    return err;
+  }
+  if (run->lease_expires_at_ms > op.now_ms) {
+    // A live lease holder drives the run: it takes the cancellation from the
+    // inbox at its next step boundary.
+    auto& insert = db.cached("INSERT INTO run_signals (run_id, tenant_id, kind, payload, "
+                             "created_at_ms) VALUES (?1, ?2, 'cancel', ?3, ?4)");
+    insert.bind_all(op.run.value, run->tenant.value, op.reason, op.now_ms);
+    if (auto err = insert.run()) {
+      return err;
+    }
+    return cancel_outcome{std::move(*run), false};
+  }
+  history_record e{run->next_seq, "run_canceled", "", 0,
+                   json::serialize(json::object{{"reason", op.reason}}), op.now_ms};
+  if (auto err = insert_event(db, op.run.value, run->tenant.value, e, op.now_ms)) {
+    return err;
+  }
+  auto& update = db.cached(
+    "UPDATE runs SET status = 'CANCELED', next_seq = next_seq + 1, wait_reason = NULL, "
+    "error_type = 'canceled', error_message = ?2, lease_owner = NULL, lease_expires_at_ms = 0, "
+    "wake_at_ms = 0, updated_at_ms = ?3, finished_at_ms = ?3 WHERE run_id = ?1");
+  update.bind_all(op.run.value, op.reason, op.now_ms);
+  if (auto err = update.run()) {
+    return err;
+  }
+  auto& steps = db.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
+                          "WHERE run_id = ?1 AND status = 'started'");
+  steps.bind_all(op.run.value, op.now_ms);
+  if (auto err = steps.run()) {
+    return err;
+  }
+  if (auto err = resolve_waits(db, op.run.value, "canceled", op.now_ms)) {
+    return err;
+  }
+  auto& consume = db.cached("UPDATE run_signals SET consumed_seq = 0 WHERE run_id = ?1 AND "
+                            "consumed_seq IS NULL");
+  consume.bind_all(op.run.value);
+  if (auto err = consume.run()) {
+    return err;
+  }
+  auto stored = run_by_id(db, op.run.value);
+  if (!stored) {
+    return stored.error();
+  }
+  return cancel_outcome{std::move(*stored), true};
+}
+
+// -- reads -----------------------------------------------------------------------
+
+caf::expected<run_record> apply(sqlite::connection& db, const find_run& q) {
+  return tenant_run(db, q.tenant, q.run);
+}
+
+caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const list_runs& q) {
+  auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id > ?1 "
+                       "AND (?2 = '' OR tenant_id = ?2) AND (?3 = '' OR status = ?3) "
+                       "ORDER BY run_id LIMIT ?4");
+  st.bind_all(q.after_run, q.tenant.value, q.status, q.limit);
+  return all_rows<run_record>(st, read_run);
+}
+
+caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {
+  auto& st = db.cached("SELECT seq, event_type, node_path, attempt, payload, created_at_ms "
+                       "FROM run_events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq");
+  st.bind_all(q.run.value, q.after_seq);
+  return all_rows<history_record>(st, [](const sqlite::statement& s) {
+    return history_record{s.column_int64(0), s.column_text(1), s.column_text(2),
+                          static_cast<int32_t>(s.column_int64(3)), s.column_text(4),
+                          s.column_int64(5)};
+  });
+}
+
+#undef FLOWGATE_RUN_COLUMNS
+
+} // namespace flowgate::sqlite_runs

@@ -1,0 +1,462 @@
+// Runs end to end on an executing node: engine + orchestrator + dispatcher
+// + activity pool + store, checked through an independent connection.
+
+#include "actors/activity.hpp"
+#include "actors/wall_clock.hpp"
+#include "tests/actors/node_fixture.hpp"
+#include "tests/printing.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <optional>
+#include <thread>
+
+using namespace flowgate;
+using namespace std::chrono_literals;
+using flowgate::testing::observer_connection;
+
+namespace {
+
+struct exec_fixture : flowgate::testing::node_fixture {
+  std::shared_ptr<activity_registry> activities = std::make_shared<activity_registry>();
+
+  exec_fixture() {
+    BOOST_REQUIRE(n->put_tenant("acme", "{}"));
+    start_executing(exec_settings());
+  }
+
+  node_settings exec_settings() const {
+    auto s = settings();
+    s.node_id = "test-node";
+    s.poll_interval_ms = 20;
+    s.lease_ttl_ms = 2'000;
+    s.hold_timer_ms = 200;
+    s.workers = 4;
+    return s;
+  }
+
+  void start_executing(node_settings s) {
+    restart(std::move(s), node_options{true, activities});
+  }
+
+  void put(const std::string& queue, const std::string& doc, const std::string& version = "1") {
+    auto stored = n->put_config("acme", queue, version, doc);
+    BOOST_REQUIRE_MESSAGE(stored, (stored ? "" : describe(stored.error())));
+  }
+
+  run_record run_to_rest(const std::string& queue, const std::string& input = "{}") {
+    auto started = n->start_run("acme", queue, input);
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
+    auto done = n->wait_for_run("acme", started->run.id.value, 20s);
+    BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
+    return *done;
+  }
+
+  std::string ledger(int64_t run) {
+    return *observer_connection(db.path)
+              .query_text("SELECT coalesce(group_concat(step_path || '#' || attempt || ':' || "
+                          "status, ' '), '') FROM (SELECT * FROM run_steps WHERE run_id = " +
+                          std::to_string(run) + " ORDER BY started_at_ms, step_path, attempt)");
+  }
+
+  /// Sequence numbers are 1..n without gaps.
+  void check_gap_free(int64_t run) {
+    auto c = observer_connection(db.path);
+    auto n_events = *c.query_int("SELECT count(*) FROM run_events WHERE run_id = " +
+                                 std::to_string(run));
+    auto max_seq = *c.query_int("SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = " +
+                                std::to_string(run));
+    auto next = *c.query_int("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(run));
+    BOOST_TEST(n_events == max_seq);
+    BOOST_TEST(next == max_seq + 1);
+  }
+};
+
+const char* echo_chain = R"({"name":"chain","root":{"sequence":[
+  {"id":"first","activity":"echo","input":{"order":{"$ref":"/input/order"}}},
+  {"id":"second","activity":"echo","input":{"prev":{"$ref":"/steps/first/output"}}}]}})";
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(execution, exec_fixture)
+
+BOOST_AUTO_TEST_CASE(runs_a_pipeline_to_completion_recording_every_attempt) {
+  put("orders", echo_chain);
+  auto r = run_to_rest("orders", R"({"order": 42})");
+  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.output == R"({"prev":{"order":42}})");
+  BOOST_TEST(r.version.value == "1");
+  BOOST_TEST(r.lease_owner.empty());
+  BOOST_TEST(ledger(r.id.value) == "first#1:completed second#1:completed");
+  check_gap_free(r.id.value);
+  auto h = n->run_history("acme", r.id.value);
+  BOOST_REQUIRE(h);
+  std::vector<std::string> types;
+  for (const auto& e : *h) {
+    types.push_back(e.type);
+  }
+  BOOST_TEST((types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
+                                                "step_scheduled", "step_completed",
+                                                "run_completed"}));
+  auto report = n->replay(r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  BOOST_TEST(report->engine_state == "completed");
+}
+
+BOOST_AUTO_TEST_CASE(registered_activities_see_input_attempt_and_tenant_settings) {
+  BOOST_REQUIRE(n->put_tenant("acme", R"({"settings": {"model": "llama3.2"}})"));
+  activities->add("describe", [](const boost::json::value& input, const activity_context& ctx) {
+    return activity_outcome::success(boost::json::object{
+      {"input", input}, {"attempt", ctx.attempt}, {"tenant", ctx.tenant.value},
+      {"model", ctx.settings.contains("model") ? ctx.settings.at("model") : nullptr}});
+  });
+  put("q", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"describe",
+    "input":{"x":{"$ref":"/input/x"}}}]}})");
+  auto r = run_to_rest("q", R"({"x": [1, 2]})");
+  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.output == R"({"input":{"x":[1,2]},"attempt":1,"tenant":"acme","model":"llama3.2"})");
+}
+
+BOOST_AUTO_TEST_CASE(retries_failed_attempts_and_records_each_in_the_ledger) {
+  put("flaky", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"fail",
+    "input":{"times":2,"type":"Busy"},"retry":{"max_attempts":3,"initial_interval_ms":10}}]}})");
+  auto r = run_to_rest("flaky");
+  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.output == R"({"attempt":3})");
+  BOOST_TEST(ledger(r.id.value) == "a#1:failed a#2:failed a#3:completed");
+  check_gap_free(r.id.value);
+}
+
+BOOST_AUTO_TEST_CASE(exhausted_retries_fail_the_run_with_the_error) {
+  put("hopeless", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"fail",
+    "input":{"times":9,"type":"Busy"},"retry":{"max_attempts":2,"initial_interval_ms":10}}]}})");
+  auto r = run_to_rest("hopeless");
+  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.error_type == "Busy");
+  BOOST_TEST(ledger(r.id.value) == "a#1:failed a#2:failed");
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_activity_fails_the_run_clearly) {
+  put("typo", flowgate::testing::simple_pipeline("no_such_activity"));
+  auto r = run_to_rest("typo");
+  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.error_type == "unknown_activity");
+  BOOST_TEST(r.error_message.find("no_such_activity") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(start_to_close_timeouts_are_enforced) {
+  put("slow", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"sleep",
+    "input":{"ms":3000},"timeout_ms":100}]}})");
+  auto r = run_to_rest("slow");
+  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.error_type == "timeout");
+}
+
+BOOST_AUTO_TEST_CASE(for_each_items_are_attempts_of_their_own) {
+  put("loop", R"({"name":"p","root":{"sequence":[{"id":"items","for_each":{"$ref":"/input/xs"},
+    "do":{"id":"double","activity":"echo","input":{"v":{"$ref":"/item"}}}}]}})");
+  auto r = run_to_rest("loop", R"({"xs": [1, 2, 3]})");
+  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.output == R"([{"v":1},{"v":2},{"v":3}])");
+  BOOST_TEST(ledger(r.id.value) ==
+             "items/0/double#1:completed items/1/double#1:completed items/2/double#1:completed");
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_releases_the_run_and_a_signal_resumes_it) {
+  put("approve", R"({"name":"p","root":{"sequence":[
+    {"id":"approval","wait":{"event":"approved"}},
+    {"id":"ship","activity":"echo","input":{"by":{"$ref":"/steps/approval/output/by"}}}]}})");
+  auto r = run_to_rest("approve");
+  BOOST_TEST(r.status == "WAITING");
+  BOOST_TEST(r.wait_reason == "event");
+  BOOST_TEST(r.lease_owner.empty());
+  BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'event' AND "
+                   "resolved_at_ms IS NULL") == 1);
+  auto sent = n->signal_run("acme", r.id.value, "approved", R"({"by": "ann"})");
+  BOOST_REQUIRE_MESSAGE(sent, (sent ? "" : describe(sent.error())));
+  std::optional<run_record> done;
+  for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+    std::this_thread::sleep_for(20ms);
+    auto got = n->get_run("acme", r.id.value);
+    BOOST_REQUIRE(got);
+    done = *got;
+  }
+  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->output == R"({"by":"ann"})");
+  BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE resolved_at_ms IS NULL") == 0);
+  BOOST_TEST(ledger(r.id.value) == "approval#1:completed ship#1:completed");
+  check_gap_free(r.id.value);
+}
+
+BOOST_AUTO_TEST_CASE(a_wait_times_out_and_continues) {
+  put("maybe", R"({"name":"p","root":{"sequence":[
+    {"id":"w","wait":{"event":"go","timeout_ms":300,"on_timeout":"continue"}}]}})");
+  auto r = run_to_rest("maybe");
+  if (r.status == "WAITING") {
+    std::optional<run_record> done;
+    for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+      std::this_thread::sleep_for(20ms);
+      done = *n->get_run("acme", r.id.value);
+    }
+    r = *done;
+  }
+  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.output == R"({"timed_out":true})");
+}
+
+BOOST_AUTO_TEST_CASE(long_timers_release_the_run_and_come_back) {
+  put("nap", R"({"name":"p","root":{"sequence":[{"id":"cool","wait":{"timer_ms":400}},
+    {"id":"a","activity":"noop"}]}})");
+  auto started = n->start_run("acme", "nap", "{}");
+  BOOST_REQUIRE(started);
+  auto paused = n->wait_for_run("acme", started->run.id.value, 5s);
+  BOOST_REQUIRE(paused);
+  BOOST_TEST(paused->status == "WAITING");
+  BOOST_TEST(paused->wait_reason == "timer");
+  std::optional<run_record> done;
+  for (int i = 0; i < 500 && (!done || done->status != "COMPLETED"); ++i) {
+    std::this_thread::sleep_for(20ms);
+    done = *n->get_run("acme", started->run.id.value);
+  }
+  BOOST_TEST(done->status == "COMPLETED");
+}
+
+BOOST_AUTO_TEST_CASE(bad_run_input_is_refused_and_nothing_is_stored) {
+  put("orders", echo_chain);
+  auto check = [&](caf::expected<run_created> r, errc code, const std::string& needle) {
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(code_of(r.error()) == code);
+    BOOST_TEST(describe(r.error()).find(needle) != std::string::npos, describe(r.error()));
+  };
+  check(n->start_run("nobody", "orders", "{}"), errc::unknown_tenant, "nobody");
+  check(n->start_run("acme", "nope", "{}"), errc::unknown_queue, "nope");
+  check(n->start_run("acme", "orders", "{}", "v9"), errc::unknown_version, "v9");
+  check(n->start_run("acme", "orders", "{\"a\": "), errc::malformed_json, "run input");
+  check(n->start_run("acme", "orders", std::string(2 << 20, ' ') + "1"), errc::payload_too_large,
+        "run input");
+  check(n->start_run("acme", "orders", "{}", "", "bad key!"), errc::invalid_argument,
+        "idempotency");
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 0);
+  BOOST_TEST(count("SELECT count(*) FROM run_events") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(signals_to_unknown_or_finished_runs_are_refused) {
+  put("orders", echo_chain);
+  auto r = run_to_rest("orders", R"({"order": 1})");
+  auto unknown = n->signal_run("acme", 999, "go", "{}");
+  BOOST_REQUIRE(!unknown);
+  BOOST_TEST(code_of(unknown.error()) == errc::not_found);
+  auto finished = n->signal_run("acme", r.id.value, "go", "{}");
+  BOOST_REQUIRE(!finished);
+  BOOST_TEST(code_of(finished.error()) == errc::run_finished);
+  BOOST_TEST(describe(finished.error()).find("COMPLETED") != std::string::npos);
+  BOOST_REQUIRE(n->put_tenant("other", "{}"));
+  auto foreign = n->signal_run("other", r.id.value, "go", "{}");
+  BOOST_REQUIRE(!foreign);
+  BOOST_TEST(code_of(foreign.error()) == errc::not_found);
+  auto malformed = n->signal_run("acme", r.id.value, "go", "{");
+  BOOST_REQUIRE(!malformed);
+  BOOST_TEST(code_of(malformed.error()) == errc::malformed_json);
+  auto bad_name = n->signal_run("acme", r.id.value, "", "{}");
+  BOOST_REQUIRE(!bad_name);
+  BOOST_TEST(code_of(bad_name.error()) == errc::invalid_argument);
+  BOOST_TEST(count("SELECT count(*) FROM run_signals") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_ends_a_waiting_run_at_once) {
+  put("approve", R"({"name":"p","root":{"sequence":[{"id":"w","wait":{"event":"x"}}]}})");
+  auto r = run_to_rest("approve");
+  BOOST_REQUIRE(r.status == "WAITING");
+  auto c = n->cancel_run("acme", r.id.value, "no longer needed");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->canceled_now);
+  BOOST_TEST(c->run.status == "CANCELED");
+  auto again = n->cancel_run("acme", r.id.value, "");
+  BOOST_REQUIRE(!again);
+  BOOST_TEST(code_of(again.error()) == errc::run_finished);
+  check_gap_free(r.id.value);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_of_a_running_run_takes_effect_at_the_next_step) {
+  put("slow", R"({"name":"p","root":{"sequence":[
+    {"id":"a","activity":"sleep","input":{"ms":300}},{"id":"b","activity":"noop"}]}})");
+  auto started = n->start_run("acme", "slow", "{}");
+  BOOST_REQUIRE(started);
+  std::this_thread::sleep_for(100ms);
+  auto c = n->cancel_run("acme", started->run.id.value, "stop");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(!c->canceled_now);
+  auto done = n->wait_for_run("acme", started->run.id.value, 10s);
+  BOOST_REQUIRE(done);
+  BOOST_TEST(done->status == "CANCELED");
+  // The attempt in flight was recorded. b#1 was scheduled in the same commit
+  // that picked the cancel up: it is recorded as canceled and never ran.
+  BOOST_TEST(ledger(started->run.id.value) == "a#1:completed b#1:canceled");
+  check_gap_free(started->run.id.value);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_epoch_is_fenced_off_and_its_orchestrator_stops) {
+  put("slow", R"({"name":"p","root":{"sequence":[
+    {"id":"a","activity":"sleep","input":{"ms":400}},{"id":"b","activity":"noop"}]}})");
+  auto started = n->start_run("acme", "slow", "{}");
+  BOOST_REQUIRE(started);
+  auto id = std::to_string(started->run.id.value);
+  std::this_thread::sleep_for(100ms);
+  // Another node takes the run over while attempt a#1 runs here.
+  auto c = observer_connection(db.path);
+  BOOST_REQUIRE(!c.exec("UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1, "
+                        "lease_expires_at_ms = 9000000000000, wake_at_ms = 9000000000000 "
+                        "WHERE run_id = " + id));
+  auto events_before = count("SELECT count(*) FROM run_events WHERE run_id = " + id);
+  std::this_thread::sleep_for(800ms);
+  // The outcome of a#1 was refused (lease_lost): nothing written, b never scheduled.
+  BOOST_TEST(count("SELECT count(*) FROM run_events WHERE run_id = " + id) == events_before);
+  BOOST_TEST(ledger(started->run.id.value) == "a#1:started");
+  BOOST_TEST(*c.query_text("SELECT lease_owner FROM runs WHERE run_id = " + id) == "thief");
+  caf::scoped_actor self{*sys};
+  dispatcher_stats stats;
+  self->request(n->dispatcher(), 5s, stats_atom::value)
+    .receive([&](dispatcher_stats& s) { stats = s; }, [](caf::error&) {});
+  BOOST_TEST(stats.active == 0);
+
+  // The same through the store directly: a write under the old epoch fails.
+  append_history op;
+  op.run = started->run.id;
+  op.tenant = tenant_id{"acme"};
+  op.owner = node_id{"test-node"};
+  op.epoch = started->run.epoch;
+  op.expected_seq = events_before + 1;
+  op.now_ms = wall_clock_ms();
+  caf::error refused;
+  self->request(n->writer(), 5s, op)
+    .receive([](history_appended&) {}, [&](caf::error& e) { refused = e; });
+  BOOST_TEST(code_of(refused) == errc::lease_lost);
+  BOOST_TEST(describe(refused).find("thief") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_expires) {
+  put("retry", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"echo","input":7,
+    "retry":{"max_attempts":2,"initial_interval_ms":10}}]}})");
+  // A node that died after starting attempt a#1: its lease expires soon.
+  caf::scoped_actor self{*sys};
+  auto snap = n->get_config("acme", "retry", "1");
+  BOOST_REQUIRE(snap);
+  run_record r;
+  r.tenant = tenant_id{"acme"};
+  r.queue = queue_name{"retry"};
+  r.config_tenant = tenant_id{"acme"};
+  r.version = config_version{"1"};
+  r.checksum = (*snap)->checksum;
+  r.input = "{}";
+  auto now = wall_clock_ms();
+  run_created created;
+  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now})
+    .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  append_history op;
+  op.run = created.run.id;
+  op.tenant = r.tenant;
+  op.owner = node_id{"dead"};
+  op.epoch = created.run.epoch;
+  op.expected_seq = 2;
+  op.events.push_back(history_record{2, "step_scheduled", "a", 1,
+                                     R"({"activity":"echo","input":7,"timeout_ms":0})", now});
+  op.steps.push_back(step_change{"a", 1, "started", "", ""});
+  op.now_ms = now;
+  self->request(n->writer(), 5s, op)
+    .receive([](history_appended&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  auto done = n->wait_for_run("acme", created.run.id.value, 10s);
+  while (done && done->status == "RUNNING") {
+    done = n->wait_for_run("acme", created.run.id.value, 10s);
+  }
+  BOOST_REQUIRE(done);
+  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->epoch == 2);
+  BOOST_TEST(ledger(created.run.id.value) == "a#1:cut_off a#2:completed");
+  check_gap_free(created.run.id.value);
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
+  put("approve", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+    {"id":"w","wait":{"event":"x"}}]}})");
+  auto r = run_to_rest("approve");
+  BOOST_REQUIRE(r.status == "WAITING");
+  auto id = std::to_string(r.id.value);
+  auto c = observer_connection(db.path);
+  BOOST_REQUIRE(!c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id +
+                        " AND seq = 2"));
+  auto report = n->replay(r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(!report->deterministic);
+  BOOST_TEST(report->message ==
+             "history event 2 is step_scheduled 'zzz'#1, but the pipeline expects "
+             "step_scheduled 'a'#1");
+  BOOST_REQUIRE(n->signal_run("acme", r.id.value, "x", "{}"));
+  std::optional<run_record> done;
+  for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+    std::this_thread::sleep_for(20ms);
+    done = *n->get_run("acme", r.id.value);
+  }
+  BOOST_TEST(done->status == "FAILED");
+  BOOST_TEST(done->error_type == "nondeterminism");
+  BOOST_TEST(done->error_message.find("history event 2") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(nondeterminism_can_hold_the_run_for_an_operator) {
+  auto s = exec_settings();
+  s.hold_on_nondeterminism = true;
+  start_executing(s);
+  put("approve", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+    {"id":"w","wait":{"event":"x"}}]}})");
+  auto r = run_to_rest("approve");
+  auto c = observer_connection(db.path);
+  BOOST_REQUIRE(!c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " +
+                        std::to_string(r.id.value) + " AND seq = 2"));
+  BOOST_REQUIRE(n->signal_run("acme", r.id.value, "x", "{}"));
+  std::optional<run_record> held;
+  for (int i = 0; i < 500 && (!held || held->wait_reason != "nondeterminism"); ++i) {
+    std::this_thread::sleep_for(20ms);
+    held = *n->get_run("acme", r.id.value);
+  }
+  BOOST_TEST(held->status == "WAITING");
+  BOOST_TEST(held->wait_reason == "nondeterminism");
+  BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'nondeterminism'") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(drain_finishes_attempts_in_flight_and_hands_runs_back) {
+  put("slow", R"({"name":"p","root":{"sequence":[
+    {"id":"a","activity":"sleep","input":{"ms":300}},{"id":"b","activity":"noop"}]}})");
+  auto started = n->start_run("acme", "slow", "{}");
+  BOOST_REQUIRE(started);
+  std::this_thread::sleep_for(100ms);
+  auto released = n->drain();
+  BOOST_REQUIRE(released);
+  auto r = n->get_run("acme", started->run.id.value);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->status == "RUNNING");
+  BOOST_TEST(r->lease_owner.empty());
+  BOOST_TEST(ledger(r->id.value) == "a#1:completed");
+  // Another node picks it up and finishes.
+  auto s = exec_settings();
+  s.node_id = "second";
+  start_executing(s);
+  auto done = n->wait_for_run("acme", r->id.value, 10s);
+  BOOST_REQUIRE(done);
+  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(ledger(r->id.value) == "a#1:completed b#1:completed");
+}
+
+BOOST_AUTO_TEST_CASE(idempotency_keys_return_the_existing_run) {
+  put("orders", echo_chain);
+  auto a = n->start_run("acme", "orders", R"({"order": 1})", "", "order-1");
+  auto b = n->start_run("acme", "orders", R"({"order": 1})", "", "order-1");
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(b);
+  BOOST_TEST(a->created);
+  BOOST_TEST(!b->created);
+  BOOST_TEST(a->run.id.value == b->run.id.value);
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
