@@ -6,6 +6,8 @@
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "tools/cli_args.hpp"
+#include "tools/cli_common.hpp"
+#include "tools/run_commands.hpp"
 
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
@@ -22,12 +24,10 @@
 
 namespace json = boost::json;
 using flowgate::cli::args;
+using namespace flowgate::cli;
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
 
 const char* const main_help = R"(flowgate - multi-tenant durable workflow runtime
 
@@ -48,6 +48,10 @@ Groups and commands:
                                make V the queue's active version
   db migrate                   create or upgrade the database schema
   db info                      show schema version, journal mode, row counts
+  serve [options]              run a node: claim, drive and execute runs
+  run start|status|list|history|signal|cancel|wait
+                               start and inspect runs (see 'flowgate run --help')
+  replay RUN|--all             re-run stored histories, report non-determinism
 
 Options:
   --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
@@ -92,59 +96,6 @@ Migrations are numbered and recorded in the database; a database written by a
 newer flowgate is refused.
 )";
 
-struct usage_error {
-  std::string message;
-};
-
-int fail(const std::string& message) {
-  std::cerr << "flowgate: error: " << message << "\n";
-  return exit_failure;
-}
-
-int fail(const caf::error& e) {
-  return fail(flowgate::describe(e) + " [" + flowgate::to_string(flowgate::code_of(e)) + "]");
-}
-
-std::string require(const args& a, const std::string& name) {
-  auto v = a.option(name);
-  if (!v) {
-    throw usage_error{"missing --" + name};
-  }
-  return *v;
-}
-
-/// Reads a document from FILE, '-' (stdin) or returns `fallback` if none given.
-std::string read_document(const args& a, size_t word_index, const std::string& fallback) {
-  std::string source;
-  if (auto f = a.option("file")) {
-    source = *f;
-  } else if (a.words.size() > word_index) {
-    source = a.words[word_index];
-  } else {
-    return fallback;
-  }
-  if (source == "-") {
-    return std::string{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
-  }
-  std::ifstream in{source, std::ios::binary};
-  if (!in) {
-    throw std::runtime_error("cannot read file '" + source + "'");
-  }
-  return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string format_time(int64_t ms) {
-  if (ms <= 0) {
-    return "-";
-  }
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json::object tenant_json(const flowgate::tenant_record& t) {
   json::object o;
   o["id"] = t.id.value;
@@ -158,9 +109,6 @@ json::object tenant_json(const flowgate::tenant_record& t) {
   return o;
 }
 
-void print_json(const json::value& v) {
-  std::cout << json::serialize(v) << "\n";
-}
 
 // -- commands -------------------------------------------------------------------
 
@@ -385,6 +333,9 @@ int db_command(flowgate::node& n, const args& a, bool as_json) {
 
 /// True for commands that may create the database file.
 bool may_create_database(const args& a) {
+  if (!a.words.empty() && a.words[0] == "serve") {
+    return true;
+  }
   if (a.words.size() < 2) {
     return false;
   }
@@ -411,6 +362,12 @@ int main(int argc, char** argv) {
       std::cout << config_help;
     } else if (group == "db") {
       std::cout << db_help;
+    } else if (group == "serve") {
+      std::cout << serve_help;
+    } else if (group == "run") {
+      std::cout << run_help;
+    } else if (group == "replay") {
+      std::cout << replay_help;
     } else {
       std::cout << main_help;
     }
@@ -420,13 +377,16 @@ int main(int argc, char** argv) {
   static const std::map<std::string, std::set<std::string>> commands = {
     {"tenant", {"put", "get", "list"}},
     {"config", {"put", "get", "list", "activate"}},
-    {"db", {"migrate", "info"}}};
+    {"db", {"migrate", "info"}},
+    {"run", {"start", "status", "list", "history", "signal", "cancel", "wait"}}};
+  // Single-word commands.
+  bool single = group == "serve" || group == "replay";
   auto known = commands.find(group);
-  if (known == commands.end()) {
+  if (known == commands.end() && !single) {
     std::cerr << "flowgate: unknown command group '" << group << "'\n(see 'flowgate --help')\n";
     return exit_usage;
   }
-  if (a.words.size() < 2 || known->second.count(a.words[1]) == 0) {
+  if (!single && (a.words.size() < 2 || known->second.count(a.words[1]) == 0)) {
     std::string list;
     for (const auto& c : known->second) {
       list += (list.empty() ? "" : ", ") + c;
@@ -452,20 +412,43 @@ int main(int argc, char** argv) {
     }
     settings->synchronous = *mode;
   }
+  if (group == "serve") {
+    try {
+      apply_serve_flags(a, *settings);
+    } catch (const usage_error& e) {
+      std::cerr << "flowgate: " << e.message << "\n(see 'flowgate serve --help')\n";
+      return exit_usage;
+    }
+    // Block the stop signals before CAF starts its threads: they inherit the
+    // mask, and serve_command takes the signals with sigwait.
+    auto set = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
   if (!may_create_database(a) && !std::filesystem::exists(settings->db_path)) {
     return fail("database '" + settings->db_path +
                 "' does not exist (create it with 'flowgate db migrate' or any put command)");
   }
   caf::actor_system_config cfg;
   flowgate::register_types(cfg);
-  cfg.set("scheduler.max-threads", 2);
+  if (group != "serve") {
+    cfg.set("scheduler.max-threads", 2);
+  }
   caf::actor_system sys{cfg};
+  bool as_json = a.has_flag("json");
+  if (group == "serve") {
+    return serve_command(sys, *settings, as_json);
+  }
   auto n = flowgate::node::start(sys, *settings);
   if (!n) {
     return fail(n.error());
   }
-  bool as_json = a.has_flag("json");
   try {
+    if (group == "run") {
+      return run_command(**n, a, as_json);
+    }
+    if (group == "replay") {
+      return replay_command(**n, a, as_json);
+    }
     if (group == "tenant") {
       return tenant_command(**n, a, as_json);
     }

@@ -1,0 +1,423 @@
+#include "tools/run_commands.hpp"
+
+#include "actors/activity.hpp"
+#include "actors/node.hpp"
+#include "tools/cli_common.hpp"
+
+#include <boost/json.hpp>
+#include <caf/actor_system.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+namespace flowgate::cli {
+
+namespace json = boost::json;
+
+const char* const serve_help = R"(Usage: flowgate serve [options]
+
+Runs a node: claims due runs from the database, drives them, executes their
+activities, and holds their leases. Several serve processes (on one host or
+sharing the database file) split the work; a run is driven by one lease
+holder at a time, and the runs of a process that dies are taken over once
+their leases expire. SIGINT/SIGTERM stop claiming, let attempts in flight
+finish (up to --drain-ms), record them and release every lease.
+
+Activities available: the built-ins noop, echo, sleep, fail (embed flowgate
+as a library to register your own).
+
+Options (defaults from the environment, then the built-in value):
+  --node-id ID             lease owner name ($FLOWGATE_NODE_ID, host-pid)
+  --lease-ttl-ms N         lease lifetime; renewed every N/2 ($FLOWGATE_LEASE_TTL_MS, 30000)
+  --poll-ms N              how often to look for claimable runs ($FLOWGATE_POLL_MS, 200)
+  --workers N              activity worker threads ($FLOWGATE_WORKERS, 8)
+  --max-active N           most runs driven at once ($FLOWGATE_MAX_ACTIVE_RUNS, 20000)
+  --hold-ms N              timers up to N ms are held in memory, longer ones
+                           release the run ($FLOWGATE_HOLD_MS, 2000)
+  --drain-ms N             how long stopping waits for attempts ($FLOWGATE_DRAIN_MS, 10000)
+  --on-nondeterminism P    fail | hold a run whose history no longer matches
+                           its pipeline ($FLOWGATE_ON_NONDETERMINISM, fail)
+  --db PATH, --synchronous MODE, --json   as for every command
+
+Limits: per-tenant concurrency limits are not enforced yet (issue: tenant
+admission); every run a node claims runs.
+)";
+
+const char* const run_help = R"(Usage:
+  flowgate run start --tenant T --queue Q [--input JSON | --input-file F]
+                     [--config-version V] [--idempotency-key K] [--wait [--timeout-ms N]]
+  flowgate run status RUN [--tenant T]
+  flowgate run list [--tenant T] [--status S] [--after RUN] [--limit N]
+  flowgate run history RUN [--tenant T]
+  flowgate run signal RUN --event E [--payload JSON] [--tenant T]
+  flowgate run cancel RUN [--reason TEXT] [--tenant T]
+  flowgate run wait RUN [--tenant T] [--timeout-ms N]
+
+'run start' pins the run to --config-version, else to the version resolved
+now (the queue's active version, else the node default version, else the
+default tenant's); the pinned version and its checksum are stored on the run.
+The run is PENDING until a 'flowgate serve' node claims it. --wait polls
+until the run finishes or waits (default timeout 60000 ms).
+With --tenant, a run of another tenant is reported as not found.
+Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED.
+A signal is delivered to the first wait for that event, also if it arrives
+before the run reaches the wait. Cancel ends a run at once when no node is
+driving it, else at its next step boundary.
+)";
+
+const char* const replay_help = R"(Usage: flowgate replay RUN | --all [--tenant T]
+
+Re-runs stored histories through this binary's engine against each run's
+pinned pipeline and reports non-determinism: a history event that the
+engine would not produce at that sequence number. Run it before deploying a
+new flowgate on a database with live runs. Exit status 1 if any run is
+non-deterministic.
+)";
+
+namespace {
+
+json::object run_json(const run_record& r) {
+  auto parsed = [](const std::string& text) -> json::value {
+    if (text.empty()) {
+      return nullptr;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    return ec ? json::value(text) : v;
+  };
+  json::object o{{"run", r.id.value},
+                 {"tenant", r.tenant.value},
+                 {"queue", r.queue.value},
+                 {"config_tenant", r.config_tenant.value},
+                 {"config_version", r.version.value},
+                 {"config_checksum", r.checksum},
+                 {"status", r.status},
+                 {"wait_reason", r.wait_reason},
+                 {"node_path", r.node_path},
+                 {"input", parsed(r.input)},
+                 {"output", parsed(r.output)},
+                 {"error_type", r.error_type},
+                 {"error_message", r.error_message},
+                 {"idempotency_key", r.idempotency_key},
+                 {"next_seq", r.next_seq},
+                 {"lease_owner", r.lease_owner},
+                 {"lease_epoch", r.epoch},
+                 {"created_at", format_time(r.created_at_ms)},
+                 {"started_at", format_time(r.started_at_ms)},
+                 {"finished_at", format_time(r.finished_at_ms)}};
+  return o;
+}
+
+void print_run(const run_record& r) {
+  std::cout << "run:      " << r.id.value << "\ntenant:   " << r.tenant.value
+            << "\nqueue:    " << r.queue.value << "\nconfig:   " << r.config_tenant.value << "/"
+            << r.queue.value << " version " << r.version.value << " (" << r.checksum.substr(0, 19)
+            << ")\nstatus:   " << r.status
+            << (r.wait_reason.empty() ? "" : " (waiting: " + r.wait_reason + ")")
+            << "\nnode:     " << (r.node_path.empty() ? "-" : r.node_path)
+            << "\ninput:    " << r.input;
+  if (!r.output.empty()) {
+    std::cout << "\noutput:   " << r.output;
+  }
+  if (!r.error_type.empty()) {
+    std::cout << "\nerror:    " << r.error_type << ": " << r.error_message;
+  }
+  std::cout << "\nlease:    " << (r.lease_owner.empty() ? "-" : r.lease_owner) << " (epoch "
+            << r.epoch << ")\ncreated:  " << format_time(r.created_at_ms)
+            << "\nfinished: " << format_time(r.finished_at_ms) << "\n";
+}
+
+int64_t run_word(const args& a, const char* command) {
+  if (a.words.size() < 3) {
+    throw usage_error{std::string{"run "} + command + " needs a RUN id"};
+  }
+  const auto& w = a.words[2];
+  int64_t x = 0;
+  auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), x);
+  if (ec != std::errc{} || end != w.data() + w.size() || x <= 0) {
+    throw usage_error{"RUN must be a positive integer, got '" + w + "'"};
+  }
+  return x;
+}
+
+int print_run_result(const caf::expected<run_record>& r, bool as_json) {
+  if (!r) {
+    return fail(r.error());
+  }
+  if (as_json) {
+    print_json(run_json(*r));
+  } else {
+    print_run(*r);
+  }
+  return exit_ok;
+}
+
+} // namespace
+
+void apply_serve_flags(const args& a, node_settings& s) {
+  if (auto id = a.option("node-id")) {
+    if (id->empty() || id->size() > 128) {
+      throw usage_error{"--node-id must have 1 to 128 characters"};
+    }
+    s.node_id = *id;
+  }
+  s.lease_ttl_ms = int_option(a, "lease-ttl-ms", s.lease_ttl_ms, 200, 3'600'000);
+  s.poll_interval_ms = int_option(a, "poll-ms", s.poll_interval_ms, 1, 60'000);
+  s.workers = int_option(a, "workers", s.workers, 1, 4096);
+  s.max_active_runs = int_option(a, "max-active", s.max_active_runs, 1, 1'000'000);
+  s.hold_timer_ms = int_option(a, "hold-ms", s.hold_timer_ms, 0, 3'600'000);
+  s.drain_timeout_ms = int_option(a, "drain-ms", s.drain_timeout_ms, 0, 3'600'000);
+  if (auto p = a.option("on-nondeterminism")) {
+    auto policy = parse_nondeterminism_policy(*p);
+    if (!policy) {
+      throw usage_error{describe(policy.error())};
+    }
+    s.hold_on_nondeterminism = *policy;
+  }
+}
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+int serve_command(caf::actor_system& sys, const node_settings& settings, bool as_json) {
+  auto n = node::start(sys, settings, node_options{true, nullptr});
+  if (!n) {
+    return fail(n.error());
+  }
+  const auto& s = (*n)->settings();
+  if (as_json) {
+    print_json(json::object{{"event", "serving"}, {"node_id", s.node_id}, {"db", s.db_path},
+                            {"pid", static_cast<int64_t>(getpid())},
+                            {"lease_ttl_ms", s.lease_ttl_ms}, {"workers", s.workers}});
+  } else {
+    std::cout << "flowgate serve: node " << s.node_id << " on " << s.db_path << " (pid "
+              << getpid() << ", lease ttl " << s.lease_ttl_ms << " ms, " << s.workers
+              << " workers); stop with SIGINT or SIGTERM" << std::endl;
+  }
+  auto set = stop_signals();
+  int sig = 0;
+  sigwait(&set, &sig);
+  if (!as_json) {
+    std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+              << ", draining" << std::endl;
+  }
+  auto released = (*n)->drain();
+  if (!released) {
+    return fail(released.error());
+  }
+  if (as_json) {
+    print_json(json::object{{"event", "stopped"}, {"released_leases", *released}});
+  } else {
+    std::cout << "flowgate serve: stopped, " << *released << " leases released" << std::endl;
+  }
+  return exit_ok;
+}
+
+int run_command(node& n, const args& a, bool as_json) {
+  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
+  auto tenant = a.option("tenant").value_or("");
+  if (cmd == "start") {
+    auto t = require(a, "tenant");
+    auto queue = require(a, "queue");
+    if (a.option("input") && a.option("input-file")) {
+      throw usage_error{"give --input or --input-file, not both"};
+    }
+    std::string input = a.option("input").value_or("null");
+    if (auto f = a.option("input-file")) {
+      input = read_file(*f);
+    }
+    auto created = n.start_run(t, queue, input, a.option("config-version").value_or(""),
+                               a.option("idempotency-key").value_or(""));
+    if (!created) {
+      return fail(created.error());
+    }
+    if (a.has_flag("wait")) {
+      auto timeout = int_option(a, "timeout-ms", 60'000, 1, 86'400'000);
+      auto done = n.wait_for_run(t, created->run.id.value, std::chrono::milliseconds{timeout});
+      return print_run_result(done, as_json);
+    }
+    if (as_json) {
+      auto o = run_json(created->run);
+      o["created"] = created->created;
+      print_json(o);
+    } else {
+      std::cout << "run " << created->run.id.value
+                << (created->created ? " started" : " exists (idempotency key)") << ": "
+                << created->run.tenant.value << "/" << created->run.queue.value << " version "
+                << created->run.version.value << ", " << created->run.status << "\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "status") {
+    return print_run_result(n.get_run(tenant, run_word(a, "status")), as_json);
+  }
+  if (cmd == "wait") {
+    auto id = run_word(a, "wait");
+    auto timeout = int_option(a, "timeout-ms", 60'000, 1, 86'400'000);
+    return print_run_result(n.wait_for_run(tenant, id, std::chrono::milliseconds{timeout}),
+                            as_json);
+  }
+  if (cmd == "list") {
+    auto limit = static_cast<int32_t>(int_option(a, "limit", 100, 1, 100'000));
+    auto after = int_option(a, "after", 0, 0, INT64_MAX);
+    auto runs = n.list_runs(tenant, a.option("status").value_or(""), after, limit);
+    if (!runs) {
+      return fail(runs.error());
+    }
+    if (as_json) {
+      json::array arr;
+      for (const auto& r : *runs) {
+        arr.push_back(run_json(r));
+      }
+      print_json(arr);
+    } else {
+      std::printf("%-8s %-24s %-16s %-8s %-10s %-20s %s\n", "RUN", "TENANT", "QUEUE", "VERSION",
+                  "STATUS", "NODE", "CREATED");
+      for (const auto& r : *runs) {
+        std::printf("%-8lld %-24s %-16s %-8s %-10s %-20s %s\n",
+                    static_cast<long long>(r.id.value), r.tenant.value.c_str(),
+                    r.queue.value.c_str(), r.version.value.c_str(), r.status.c_str(),
+                    r.node_path.empty() ? "-" : r.node_path.c_str(),
+                    format_time(r.created_at_ms).c_str());
+      }
+    }
+    return exit_ok;
+  }
+  if (cmd == "history") {
+    auto events = n.run_history(tenant, run_word(a, "history"));
+    if (!events) {
+      return fail(events.error());
+    }
+    if (as_json) {
+      json::array arr;
+      for (const auto& e : *events) {
+        boost::system::error_code ec;
+        auto payload = json::parse(e.payload, ec);
+        arr.push_back(json::object{{"seq", e.seq},
+                                   {"type", e.type},
+                                   {"node_path", e.node_path},
+                                   {"attempt", e.attempt},
+                                   {"payload", ec ? json::value(e.payload) : payload},
+                                   {"at", format_time(e.created_at_ms)}});
+      }
+      print_json(arr);
+    } else {
+      std::printf("%-5s %-16s %-24s %-7s %s\n", "SEQ", "EVENT", "NODE", "ATTEMPT", "PAYLOAD");
+      for (const auto& e : *events) {
+        auto payload = e.payload.size() > 80 ? e.payload.substr(0, 77) + "..." : e.payload;
+        std::printf("%-5lld %-16s %-24s %-7s %s\n", static_cast<long long>(e.seq),
+                    e.type.c_str(), e.node_path.empty() ? "-" : e.node_path.c_str(),
+                    e.attempt > 0 ? std::to_string(e.attempt).c_str() : "-", payload.c_str());
+      }
+    }
+    return exit_ok;
+  }
+  if (cmd == "signal") {
+    auto id = run_word(a, "signal");
+    auto sent = n.signal_run(tenant, id, require(a, "event"), a.option("payload").value_or("null"));
+    if (!sent) {
+      return fail(sent.error());
+    }
+    if (as_json) {
+      print_json(json::object{{"run", id}, {"signal_id", sent->signal_id},
+                              {"status", sent->status}});
+    } else {
+      std::cout << "signal delivered to run " << id << " (run is " << sent->status << ")\n";
+    }
+    return exit_ok;
+  }
+  if (cmd == "cancel") {
+    auto id = run_word(a, "cancel");
+    auto c = n.cancel_run(tenant, id, a.option("reason").value_or(""));
+    if (!c) {
+      return fail(c.error());
+    }
+    if (as_json) {
+      auto o = run_json(c->run);
+      o["canceled_now"] = c->canceled_now;
+      print_json(o);
+    } else if (c->canceled_now) {
+      std::cout << "run " << id << " canceled\n";
+    } else {
+      std::cout << "run " << id << " is being driven by " << c->run.lease_owner
+                << "; it cancels at its next step boundary\n";
+    }
+    return exit_ok;
+  }
+  throw std::logic_error("run command '" + cmd + "' is in the table but not handled");
+}
+
+int replay_command(node& n, const args& a, bool as_json) {
+  std::vector<int64_t> ids;
+  if (a.has_flag("all")) {
+    if (a.words.size() > 1) {
+      throw usage_error{"give RUN or --all, not both"};
+    }
+    int64_t after = 0;
+    for (;;) {
+      auto page = n.list_runs(a.option("tenant").value_or(""), "", after, 1000);
+      if (!page) {
+        return fail(page.error());
+      }
+      if (page->empty()) {
+        break;
+      }
+      for (const auto& r : *page) {
+        ids.push_back(r.id.value);
+      }
+      after = page->back().id.value;
+    }
+  } else {
+    if (a.words.size() < 2) {
+      throw usage_error{"replay needs a RUN id or --all"};
+    }
+    const auto& w = a.words[1];
+    int64_t x = 0;
+    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), x);
+    if (ec != std::errc{} || end != w.data() + w.size() || x <= 0) {
+      throw usage_error{"RUN must be a positive integer, got '" + w + "'"};
+    }
+    ids.push_back(x);
+  }
+  int64_t bad = 0;
+  json::array reports;
+  for (auto id : ids) {
+    auto r = n.replay(id);
+    if (!r) {
+      return fail(r.error());
+    }
+    bad += r->deterministic ? 0 : 1;
+    if (as_json) {
+      reports.push_back(json::object{{"run", r->run},
+                                     {"tenant", r->tenant},
+                                     {"status", r->status},
+                                     {"events", r->events},
+                                     {"deterministic", r->deterministic},
+                                     {"engine_state", r->engine_state},
+                                     {"message", r->message}});
+    } else {
+      std::cout << "run " << r->run << " (" << r->tenant << ", " << r->status << ", "
+                << r->events << " events): "
+                << (r->deterministic ? "ok, " + r->engine_state
+                                     : "NON-DETERMINISTIC: " + r->message)
+                << "\n";
+    }
+  }
+  if (as_json) {
+    print_json(json::object{{"runs", static_cast<int64_t>(ids.size())},
+                            {"nondeterministic", bad},
+                            {"reports", reports}});
+  } else {
+    std::cout << ids.size() << " runs replayed, " << bad << " non-deterministic\n";
+  }
+  return bad == 0 ? exit_ok : exit_failure;
+}
+
+} // namespace flowgate::cli
