@@ -182,4 +182,72 @@ BOOST_AUTO_TEST_CASE(refused_input_exits_1_names_the_problem_and_changes_nothing
   BOOST_TEST(before == after);
 }
 
+BOOST_AUTO_TEST_CASE(run_commands_have_help_and_usage_errors) {
+  for (const char* group : {"run", "serve", "replay"}) {
+    auto g = run(std::string{group} + " --help");
+    BOOST_TEST(g.code == 0);
+    BOOST_TEST(g.out.find(std::string{"flowgate "} + group) != std::string::npos);
+  }
+  BOOST_TEST(run("tenant put acme").code == 0);
+  for (const char* args : {"run", "run frob", "run status abc", "run status", "replay",
+                           "serve --workers 0", "serve --on-nondeterminism maybe",
+                           "run start --queue q", "run list --limit x"}) {
+    auto r = run(args);
+    BOOST_TEST_CHECK(r.code == 2, args << ": " << r.err);
+    BOOST_TEST_CHECK(!r.err.empty(), args);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(run_start_refuses_bad_input_and_stores_nothing) {
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  struct bad {
+    const char* args;
+    const char* code;
+  };
+  for (auto [args, code] :
+       {bad{"run start --tenant nobody --queue q", "unknown_tenant"},
+        bad{"run start --tenant acme --queue other", "unknown_queue"},
+        bad{"run start --tenant acme --queue q --config-version 7", "unknown_version"},
+        bad{"run start --tenant acme --queue q --input '{\"a\":'", "malformed_json"},
+        bad{"run status 999", "not_found"},
+        bad{"run signal 999 --event go", "not_found"},
+        bad{"run cancel 999", "not_found"}}) {
+    auto r = run(args);
+    BOOST_TEST_CHECK(r.code == 1, args);
+    BOOST_TEST_CHECK(r.err.find(code) != std::string::npos, args << ": " << r.err);
+  }
+  auto info = run("--json db info");
+  BOOST_TEST(boost::json::parse(info.out).at("runs").as_int64() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly) {
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  auto started = run("--json run start --tenant acme --queue q --input '{\"x\": 1}'");
+  BOOST_TEST(started.code == 0, started.err);
+  auto doc = boost::json::parse(started.out);
+  BOOST_TEST(doc.at("status").as_string() == "PENDING");
+  BOOST_TEST(doc.at("config_version").as_string() == "1");
+  auto id = std::to_string(doc.at("run").as_int64());
+  auto status = run("--json run status " + id + " --tenant acme");
+  BOOST_TEST(status.code == 0);
+  BOOST_TEST(boost::json::parse(status.out).at("input").at("x").as_int64() == 1);
+  auto foreign = run("run status " + id + " --tenant other");
+  BOOST_TEST(foreign.code == 1);
+  auto history = run("--json run history " + id);
+  BOOST_TEST(history.code == 0);
+  BOOST_TEST(boost::json::parse(history.out).as_array().size() == 1u);
+  auto replay = run("replay --all");
+  BOOST_TEST(replay.code == 0, replay.err);
+  BOOST_TEST(replay.out.find("1 runs replayed, 0 non-deterministic") != std::string::npos);
+  auto list = run("--json run list --status PENDING");
+  BOOST_TEST(boost::json::parse(list.out).as_array().size() == 1u);
+  auto cancel = run("run cancel " + id);
+  BOOST_TEST(cancel.code == 0);
+  BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
