@@ -54,12 +54,15 @@ bool is_valid_activity_name(const std::string& name) {
 } // namespace
 
 activity_registry::activity_registry() {
-  add("noop", [](const json::value&, const activity_context&) {
-    return activity_outcome::success();
-  });
-  add("echo", [](const json::value& input, const activity_context&) {
-    return activity_outcome::success(input);
-  });
+  add(
+    "noop", [](const json::value&, const activity_context&) { return activity_outcome::success(); },
+    activity_mode::inline_fast);
+  add(
+    "echo",
+    [](const json::value& input, const activity_context&) {
+      return activity_outcome::success(input);
+    },
+    activity_mode::inline_fast);
   add("sleep", [](const json::value& input, const activity_context&) {
     auto ms = int_in(input, "ms", 0);
     if (ms < 0 || ms > 24 * 3600 * 1000) {
@@ -88,10 +91,10 @@ activity_registry::activity_registry() {
                                        retryable);
     }
     return activity_outcome::success(json::object{{"attempt", ctx.attempt}});
-  });
+  }, activity_mode::inline_fast);
 }
 
-void activity_registry::add(const std::string& name, activity_fn fn) {
+void activity_registry::add(const std::string& name, activity_fn fn, activity_mode mode) {
   if (!is_valid_activity_name(name)) {
     throw std::invalid_argument("activity name '" + name +
                                 "' must match [A-Za-z0-9_.-]{1,128}");
@@ -99,12 +102,17 @@ void activity_registry::add(const std::string& name, activity_fn fn) {
   if (!fn) {
     throw std::invalid_argument("activity '" + name + "' has no function");
   }
-  activities_[name] = std::move(fn);
+  activities_[name] = entry{std::move(fn), mode};
 }
 
 const activity_fn* activity_registry::find(const std::string& name) const {
   auto it = activities_.find(name);
-  return it == activities_.end() ? nullptr : &it->second;
+  return it == activities_.end() ? nullptr : &it->second.fn;
+}
+
+bool activity_registry::is_inline(const std::string& name) const {
+  auto it = activities_.find(name);
+  return it != activities_.end() && it->second.mode == activity_mode::inline_fast;
 }
 
 std::vector<std::string> activity_registry::names() const {

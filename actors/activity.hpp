@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,6 +64,13 @@ private:
 using activity_fn =
   std::function<activity_outcome(const boost::json::value& input, const activity_context& ctx)>;
 
+/// How an activity runs. `blocking` (the default): on a worker thread of
+/// the pool, with the start-to-close timeout enforced. `inline_fast`: in
+/// the pool actor itself, without a thread hop; only for short functions
+/// that never block (no I/O, no sleeping), like the built-ins noop, echo
+/// and fail. Timeouts cannot interrupt an inline activity.
+enum class activity_mode : uint8_t { blocking, inline_fast };
+
 /// Activities by name. Built-ins: `noop` (output null), `echo` (output =
 /// input), `sleep` (input: milliseconds, or {"ms": N}), `fail` (input
 /// {"times": N, "type": T, "retryable": bool}: fails attempts 1..N with
@@ -74,16 +82,24 @@ public:
 
   /// Registers (or replaces) an activity. Names: `[A-Za-z0-9_.-]{1,128}`.
   /// Throws std::invalid_argument for a bad name or an empty function.
-  void add(const std::string& name, activity_fn fn);
+  void add(const std::string& name, activity_fn fn,
+           activity_mode mode = activity_mode::blocking);
 
   /// The activity, or nullptr.
   const activity_fn* find(const std::string& name) const;
+
+  /// True if `name` is registered as `inline_fast`.
+  bool is_inline(const std::string& name) const;
 
   /// Registered names, sorted.
   std::vector<std::string> names() const;
 
 private:
-  std::map<std::string, activity_fn> activities_;
+  struct entry {
+    activity_fn fn;
+    activity_mode mode = activity_mode::blocking;
+  };
+  std::map<std::string, entry> activities_;
 };
 
 } // namespace flowgate

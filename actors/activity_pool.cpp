@@ -196,6 +196,10 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
   return {
     [=](activity_request& req) -> caf::result<activity_result> {
       auto& s = self->state;
+      if (s.activities->is_inline(req.activity)) {
+        s.stats.executed += 1;
+        return execute(*s.activities, req);
+      }
       auto rp = self->make_response_promise<activity_result>();
       auto tenant = req.tenant.value;
       auto& queue = s.queues[tenant];

@@ -11,6 +11,7 @@
 ///   timeout a retryable `timeout` error (its worker is replaced and
 ///   retired when the call returns, so a hung activity cannot eat the pool).
 /// - `stats_atom` -> `pool_stats`.
+/// Activities registered `inline_fast` run in the pool actor at once.
 /// Requests queue per tenant and are served round-robin across tenants, so
 /// one tenant's backlog does not delay another tenant's next attempt by
 /// more than one attempt per other tenant with work. Callers use a request

@@ -29,7 +29,11 @@ struct dispatcher_state {
   dispatcher_state() = default;
 
   dispatcher_setup setup;
-  std::unordered_map<int64_t, held_run> held;
+  /// Runs this node drives. Shared: the exit functor that stops the
+  /// orchestrators runs after CAF destroyed the state.
+  std::shared_ptr<std::unordered_map<int64_t, held_run>> held_runs =
+    std::make_shared<std::unordered_map<int64_t, held_run>>();
+  std::unordered_map<int64_t, held_run>& held = *held_runs;
   std::map<caf::actor_addr, int64_t> by_actor;
   std::vector<caf::actor> watchers;
   bool claiming = false;
@@ -64,9 +68,9 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.activity_timeout_ms = s.activity_timeout_ms;
   os.hold_on_nondeterminism = s.hold_on_nondeterminism;
   auto actor = spawn_orchestrator(self->home_system(), std::move(os));
+  // Monitored, not linked: a link puts an attachable on the dispatcher per
+  // run, and CAF 0.17 removes attachables by a linear scan.
   self->monitor(actor);
-  // Linked: orchestrators stop with their dispatcher (node shutdown).
-  self->link_to(actor);
   st.by_actor[actor.address()] = run.id.value;
   st.held[run.id.value] = held_run{run.epoch, run.tenant, actor};
   st.stats.started += 1;
@@ -199,14 +203,11 @@ void renew(dispatcher_pointer self) {
 
 dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_setup setup) {
   self->state.setup = std::move(setup);
-  self->set_exit_handler([=](caf::exit_msg& em) {
-    // Orchestrators' exits are handled as down messages; anything else
-    // that is not a normal exit stops the dispatcher (and its orchestrators).
-    if (em.reason == caf::exit_reason::normal ||
-        self->state.by_actor.count(em.source) != 0) {
-      return;
+  // Orchestrators stop with their dispatcher (node shutdown).
+  self->attach_functor([held = self->state.held_runs] {
+    for (auto& [run, h] : *held) {
+      caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
     }
-    self->quit(em.reason);
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;

@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <chrono>
 #include <vector>
 
 namespace flowgate {
@@ -86,6 +87,12 @@ void flush(writer_pointer self) {
   }
   auto batch = std::move(st.batch);
   st.batch.clear();
+  auto started = std::chrono::steady_clock::now();
+  auto micros_since = [](std::chrono::steady_clock::time_point t) {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - t)
+                                   .count());
+  };
   st.stats.batches += 1;
   st.stats.operations += batch.size();
   st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, batch.size());
@@ -107,7 +114,11 @@ void flush(writer_pointer self) {
       st.stats.failed_operations += 1;
     }
   }
-  if (auto commit_err = st.session->commit()) {
+  auto committing = std::chrono::steady_clock::now();
+  auto commit_err = st.session->commit();
+  st.stats.commit_us += micros_since(committing);
+  st.stats.busy_us += micros_since(started);
+  if (commit_err) {
     st.stats.failed_operations += batch.size();
     for (auto& p : batch) {
       p->finish(&commit_err);

@@ -155,12 +155,15 @@ struct writer_stats {
   uint64_t failed_operations = 0;
   uint64_t largest_batch = 0;
   uint64_t busy_retries = 0;
+  /// Time spent applying operations and committing, and in COMMIT alone (µs).
+  uint64_t busy_us = 0;
+  uint64_t commit_us = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
-           x.failed_operations, x.largest_batch, x.busy_retries);
+           x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us);
 }
 
 // -- write operations (store_writer) -------------------------------------------

@@ -167,6 +167,9 @@ CREATE TABLE run_signals (
   consumed_seq  INTEGER
 );
 CREATE INDEX run_signals_pending ON run_signals (run_id, signal_id) WHERE consumed_seq IS NULL;
+-- 1 while the run has unconsumed inbox entries: appends check it in the row
+-- they update anyway instead of querying run_signals every time.
+ALTER TABLE runs ADD COLUMN inbox_pending INTEGER NOT NULL DEFAULT 0;
 )sql"},
 };
 

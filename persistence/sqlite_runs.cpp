@@ -106,15 +106,6 @@ caf::error resolve_waits(sqlite::connection& db, int64_t run, const char* resolu
   return st.run();
 }
 
-caf::expected<bool> has_inbox(sqlite::connection& db, int64_t run) {
-  auto& st = db.cached("SELECT 1 FROM run_signals WHERE run_id = ?1 AND consumed_seq IS NULL "
-                       "LIMIT 1");
-  st.bind_all(run);
-  auto row = st.step();
-  st.reset();
-  return row;
-}
-
 /// Moves the run's unconsumed inbox into its history from `seq` on.
 caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, int64_t run,
                                                       const std::string& tenant, int64_t seq,
@@ -159,6 +150,29 @@ caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, in
     out.push_back(std::move(h));
   }
   return out;
+}
+
+/// Why an append's fenced update matched no row.
+caf::error refused_append(sqlite::connection& db, const append_history& op) {
+  auto r = run_by_id(db, op.run.value);
+  if (!r) {
+    return r.error();
+  }
+  if (r->lease_owner != op.owner.value || r->epoch != op.epoch ||
+      r->status != run_status::running) {
+    return make_error(errc::lease_lost,
+                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
+                        "' writes under lease epoch " + std::to_string(op.epoch) +
+                        ", but the run is " + r->status + " with lease epoch " +
+                        std::to_string(r->epoch) +
+                        (r->lease_owner.empty() ? std::string{" and no owner"}
+                                                : " held by '" + r->lease_owner + "'"));
+  }
+  return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                           ": history is at sequence " +
+                                           std::to_string(r->next_seq) +
+                                           ", the writer expected " +
+                                           std::to_string(op.expected_seq));
 }
 
 caf::error check_unfinished(const run_record& r, const char* what) {
@@ -289,39 +303,42 @@ caf::expected<int64_t> apply(sqlite::connection& db, const release_leases& op) {
 }
 
 caf::expected<history_appended> apply(sqlite::connection& db, const append_history& op) {
-  auto& fence = db.cached("SELECT next_seq, coalesce(lease_owner, ''), lease_epoch, status, "
-                          "tenant_id FROM runs WHERE run_id = ?1");
-  fence.bind_all(op.run.value);
-  auto row = fence.step();
+  const auto& c = op.change;
+  bool terminal = run_status::is_terminal(c.status);
+  bool leaving = terminal || c.release_lease;
+  auto events = static_cast<int64_t>(op.events.size());
+  // The fence and the run update in one statement: it only matches while
+  // `owner` holds the lease at `epoch` and the history is where it expects.
+  auto& update = db.cached(
+    "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
+    "status = coalesce(nullif(?9, ''), status), "
+    "wait_reason = CASE WHEN ?9 = '' THEN wait_reason ELSE nullif(?10, '') END, "
+    "output = coalesce(nullif(?11, ''), output), "
+    "error_type = coalesce(nullif(?12, ''), error_type), "
+    "error_message = coalesce(nullif(?13, ''), error_message), "
+    "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
+    "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
+    "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
+    "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
+    "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
+    "AND next_seq = ?5 RETURNING tenant_id, inbox_pending");
+  update.bind_all(op.run.value, op.owner.value, op.epoch, run_status::running, op.expected_seq,
+                  events, op.now_ms, c.node_path, c.status, c.wait_reason, c.output,
+                  c.error_type, c.error_message, int64_t{leaving},
+                  terminal ? int64_t{0} : c.wake_at_ms, int64_t{terminal});
+  auto row = update.step();
   if (!row) {
-    fence.reset();
+    update.reset();
     return row.error();
   }
   if (!*row) {
-    fence.reset();
-    return make_error(errc::not_found, "run " + std::to_string(op.run.value) + " does not exist");
+    update.reset();
+    return refused_append(db, op);
   }
-  auto next_seq = fence.column_int64(0);
-  auto owner = fence.column_text(1);
-  auto epoch = fence.column_int64(2);
-  auto status = fence.column_text(3);
-  auto tenant = fence.column_text(4);
-  fence.reset();
-  if (owner != op.owner.value || epoch != op.epoch || status != run_status::running) {
-    return make_error(errc::lease_lost,
-                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
-                        "' writes under lease epoch " + std::to_string(op.epoch) +
-                        ", but the run is " + status + " with lease epoch " +
-                        std::to_string(epoch) +
-                        (owner.empty() ? std::string{" and no owner"}
-                                       : " held by '" + owner + "'"));
-  }
-  if (next_seq != op.expected_seq) {
-    return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                             ": history is at sequence " +
-                                             std::to_string(next_seq) + ", the writer expected " +
-                                             std::to_string(op.expected_seq));
-  }
+  auto tenant = update.column_text(0);
+  bool inbox_pending = update.column_int64(1) != 0;
+  update.reset();
+  auto next_seq = op.expected_seq;
   for (const auto& e : op.events) {
     if (e.seq != next_seq) {
       return make_error(errc::store_failure,
@@ -365,22 +382,10 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
                                                " is not started, cannot be " + s.status);
     }
   }
-  if (op.resolve_waits) {
-    if (auto err = resolve_waits(db, op.run.value, "continued", op.now_ms)) {
+  if (op.resolve_waits || terminal) {
+    if (auto err = resolve_waits(db, op.run.value, terminal ? "finished" : "continued",
+                                 op.now_ms)) {
       return err;
-    }
-  }
-  const auto& c = op.change;
-  bool terminal = run_status::is_terminal(c.status);
-  int64_t wake_at = c.wake_at_ms;
-  if (c.release_lease && !terminal) {
-    // A signal or cancel that arrived while the run was held makes it due now.
-    auto pending = has_inbox(db, op.run.value);
-    if (!pending) {
-      return pending.error();
-    }
-    if (*pending) {
-      wake_at = std::min(wake_at, op.now_ms);
     }
   }
   if (!c.open_wait.empty()) {
@@ -390,11 +395,6 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     wait.bind_all(op.run.value, tenant, c.open_wait, c.node_path, c.wait_event, c.wake_at_ms,
                   op.now_ms);
     if (auto err = wait.run()) {
-      return err;
-    }
-  }
-  if (terminal) {
-    if (auto err = resolve_waits(db, op.run.value, "finished", op.now_ms)) {
       return err;
     }
   }
@@ -408,31 +408,31 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     }
   }
   history_appended out;
-  if (!c.release_lease && !terminal) {
-    auto inbox = take_inbox(db, op.run.value, tenant, next_seq, op.now_ms);
-    if (!inbox) {
-      return inbox.error();
-    }
-    next_seq += static_cast<int64_t>(inbox->size());
-    out.inbox = std::move(*inbox);
-  }
-  auto& update = db.cached(
-    "UPDATE runs SET next_seq = ?2, updated_at_ms = ?3, node_path = ?4, "
-    "status = coalesce(nullif(?5, ''), status), "
-    "wait_reason = CASE WHEN ?5 = '' THEN wait_reason ELSE nullif(?6, '') END, "
-    "output = coalesce(nullif(?7, ''), output), error_type = coalesce(nullif(?8, ''), error_type), "
-    "error_message = coalesce(nullif(?9, ''), error_message), "
-    "wake_at_ms = CASE WHEN ?10 THEN ?11 ELSE wake_at_ms END, "
-    "lease_owner = CASE WHEN ?10 THEN NULL ELSE lease_owner END, "
-    "lease_expires_at_ms = CASE WHEN ?10 THEN 0 ELSE lease_expires_at_ms END, "
-    "finished_at_ms = CASE WHEN ?12 THEN ?3 ELSE finished_at_ms END WHERE run_id = ?1");
-  update.bind_all(op.run.value, next_seq, op.now_ms, c.node_path, c.status, c.wait_reason,
-                  c.output, c.error_type, c.error_message, int64_t{c.release_lease || terminal},
-                  terminal ? int64_t{0} : wake_at, int64_t{terminal});
-  if (auto err = update.run()) {
-    return err;
-  }
   out.next_seq = next_seq;
+  if (inbox_pending && !terminal) {
+    if (leaving) {
+      // A signal or cancel arrived while the run was held: due again now.
+      auto& wake = db.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) "
+                             "WHERE run_id = ?1");
+      wake.bind_all(op.run.value, op.now_ms);
+      if (auto err = wake.run()) {
+        return err;
+      }
+    } else {
+      auto inbox = take_inbox(db, op.run.value, tenant, next_seq, op.now_ms);
+      if (!inbox) {
+        return inbox.error();
+      }
+      out.next_seq += static_cast<int64_t>(inbox->size());
+      out.inbox = std::move(*inbox);
+      auto& moved = db.cached("UPDATE runs SET next_seq = ?2, inbox_pending = 0 "
+                              "WHERE run_id = ?1");
+      moved.bind_all(op.run.value, out.next_seq);
+      if (auto err = moved.run()) {
+        return err;
+      }
+    }
+  }
   return out;
 }
 
@@ -455,12 +455,14 @@ caf::expected<signal_accepted> apply(sqlite::connection& db, const signal_run& o
   }
   auto id = insert.column_int64(0);
   insert.reset();
-  if (run->status == run_status::waiting && run->wait_reason == "event") {
-    auto& wake = db.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) WHERE run_id = ?1");
-    wake.bind_all(op.run.value, op.now_ms);
-    if (auto err = wake.run()) {
-      return err;
-    }
+  // A run waiting for an event is due at once; any other run reads its
+  // inbox at its next append.
+  auto& mark = db.cached("UPDATE runs SET inbox_pending = 1, wake_at_ms = CASE WHEN ?3 "
+                         "THEN min(wake_at_ms, ?2) ELSE wake_at_ms END WHERE run_id = ?1");
+  mark.bind_all(op.run.value, op.now_ms,
+                int64_t{run->status == run_status::waiting && run->wait_reason == "event"});
+  if (auto err = mark.run()) {
+    return err;
   }
   return signal_accepted{op.run, id, run->status};
 }
@@ -482,6 +484,11 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
     if (auto err = insert.run()) {
       return err;
     }
+    auto& mark = db.cached("UPDATE runs SET inbox_pending = 1 WHERE run_id = ?1");
+    mark.bind_all(op.run.value);
+    if (auto err = mark.run()) {
+      return err;
+    }
     return cancel_outcome{std::move(*run), false};
   }
   history_record e{run->next_seq, "run_canceled", "", 0,
@@ -492,6 +499,7 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
   auto& update = db.cached(
     "UPDATE runs SET status = 'CANCELED', next_seq = next_seq + 1, wait_reason = NULL, "
     "error_type = 'canceled', error_message = ?2, lease_owner = NULL, lease_expires_at_ms = 0, "
+    "inbox_pending = 0, "
     "wake_at_ms = 0, updated_at_ms = ?3, finished_at_ms = ?3 WHERE run_id = ?1");
   update.bind_all(op.run.value, op.reason, op.now_ms);
   if (auto err = update.run()) {

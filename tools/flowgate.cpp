@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 failure, 2 usage error. Errors go to stderr.
 
 #include "actors/node.hpp"
+#include "actors/scheduler_threads.hpp"
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
@@ -430,9 +431,9 @@ int main(int argc, char** argv) {
   }
   caf::actor_system_config cfg;
   flowgate::register_types(cfg);
-  if (group != "serve") {
-    cfg.set("scheduler.max-threads", 2);
-  }
+  // Admin commands need little; serve leaves a core to the store writer.
+  cfg.set("scheduler.max-threads",
+          group == "serve" ? static_cast<int>(flowgate::scheduler_threads()) : 2);
   caf::actor_system sys{cfg};
   bool as_json = a.has_flag("json");
   if (group == "serve") {

@@ -112,6 +112,76 @@ BOOST_AUTO_TEST_CASE(operations_round_trip) {
   BOOST_TEST(op.limit == -1);
 }
 
+BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
+  run_record r;
+  r.id = run_id{int64_t{42}};
+  r.tenant = tenant_id{"acme"};
+  r.queue = queue_name{"orders"};
+  r.config_tenant = tenant_id{"default"};
+  r.version = config_version{"3"};
+  r.checksum = "sha256:ab";
+  r.status = "WAITING";
+  r.wait_reason = "event";
+  r.node_path = "items/2/reserve";
+  r.input = R"({"a":1})";
+  r.output = "null";
+  r.error_type = "Busy";
+  r.error_message = "busy";
+  r.idempotency_key = "k-1";
+  r.next_seq = 9;
+  r.wake_at_ms = 100;
+  r.lease_owner = "n1";
+  r.lease_expires_at_ms = 200;
+  r.epoch = 4;
+  r.created_at_ms = 1;
+  r.updated_at_ms = 2;
+  r.started_at_ms = 3;
+  r.finished_at_ms = 4;
+  check(r);
+  BOOST_TEST(round_trip(r).node_path == "items/2/reserve");
+  history_record h{5, "step_completed", "a", 2, R"({"x":1})", 77};
+  check(h);
+  check(step_change{"a", 2, "failed", "Busy", "busy"});
+  run_change c;
+  c.status = "WAITING";
+  c.wait_reason = "timer";
+  c.wake_at_ms = 5;
+  c.release_lease = true;
+  c.open_wait = "timer";
+  check(c);
+  check(run_lease{run_id{int64_t{1}}, 3});
+  check(run_created{r, true});
+  check(history_appended{10, {h}});
+  check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
+  check(cancel_outcome{r, false});
+  check(create_run{r, node_id{"n1"}, 9, 8});
+  check(claim_runs{node_id{"n1"}, 1, 2, 3});
+  check(renew_leases{node_id{"n1"}, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
+  check(release_leases{node_id{"n1"}, {}, 4});
+  append_history a;
+  a.run = run_id{int64_t{1}};
+  a.tenant = tenant_id{"acme"};
+  a.owner = node_id{"n1"};
+  a.epoch = 2;
+  a.expected_seq = 5;
+  a.events = {h};
+  a.steps = {step_change{"a", 1, "started", "", ""}};
+  a.change = c;
+  a.resolve_waits = true;
+  a.now_ms = 6;
+  check(a);
+  check(signal_run{tenant_id{"acme"}, run_id{int64_t{1}}, "approved", R"({"by":"ann"})", 3});
+  check(cancel_run{tenant_id{"acme"}, run_id{int64_t{1}}, "stop", 3});
+  check(find_run{tenant_id{"acme"}, run_id{int64_t{1}}});
+  check(list_runs{tenant_id{"acme"}, "RUNNING", 10, 50});
+  check(load_history{run_id{int64_t{1}}, 4});
+  check(activity_request{tenant_id{"acme"}, run_id{int64_t{1}}, "a", 2, "echo", "[1]", "{}", 100});
+  check(activity_result{false, "null", "Busy", "busy", true});
+  check(pool_stats{8, 2, 3, 4, 5});
+  check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, "COMPLETED"});
+  check(dispatcher_stats{1, 2, 3, 4, 5, true});
+}
+
 BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {
   auto err = make_error(errc::version_conflict, "tenant 'a' queue 'q' version '1' differs");
   std::vector<char> buf;

@@ -1,0 +1,357 @@
+// Load benchmark: an embedded executing node on a fresh database; R runs of
+// an S-step `noop` pipeline spread over T tenants are submitted (a bounded
+// window in flight), and the benchmark waits for all of them. Every step is
+// committed durably (`synchronous` as given, FULL by default).
+//
+// Prints runs/s, step attempts/s, p50/p99 of run latency (submit -> run
+// finished, measured in-process) and of step latency (ledger started ->
+// finished, millisecond resolution), peak RSS, and the settings.
+
+#include "actors/node.hpp"
+#include "actors/scheduler_threads.hpp"
+#include "actors/wall_clock.hpp"
+#include "config/node_settings.hpp"
+#include "config/pipeline.hpp"
+#include "messages/errors.hpp"
+#include "messages/registration.hpp"
+#include "persistence/sqlite.hpp"
+
+#include <caf/all.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace flowgate;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  int64_t runs = 20'000;
+  int64_t steps = 3;
+  int64_t tenants = 100;
+  int64_t window = 2'000;
+  int64_t workers = 8;
+  std::string synchronous = "full";
+  std::string db;
+};
+
+const char* const help = R"(Usage: flowgate-bench [options]
+
+  --runs R          runs to submit (20000)
+  --steps S         noop steps per run (3)
+  --tenants T       tenants the runs are spread over (100)
+  --window N        submissions in flight (2000)
+  --workers N       activity workers (8)
+  --synchronous M   off | normal | full (full)
+  --db PATH         database file (default: a fresh temporary file, removed after)
+)";
+
+long peak_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty()) {
+    return 0;
+  }
+  std::sort(xs.begin(), xs.end());
+  auto i = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
+  return xs[i];
+}
+
+struct bench_result {
+  std::vector<double> run_latency_ms;
+  int64_t completed = 0;
+  int64_t failed = 0;
+};
+
+using finished_atom = caf::atom_constant<caf::atom("finished")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+
+struct submission {
+  run_record run;
+  config_snapshot_ptr snapshot;
+};
+
+struct submitter_state {
+  submitter_state() = default;
+  std::vector<submission> todo;
+  size_t next = 0;
+  int64_t in_flight = 0;
+  int64_t window = 0;
+  std::unordered_map<int64_t, clock_type::time_point> started;
+  std::unordered_map<int64_t, std::pair<clock_type::time_point, std::string>> early;
+  bench_result result;
+  int64_t finished = 0;
+  caf::response_promise done;
+  static inline const char* name = "bench.submitter";
+};
+
+caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_actor dispatcher,
+                        std::vector<submission> todo, int64_t window) {
+  self->state.todo = std::move(todo);
+  self->state.window = window;
+  auto account = [self](int64_t run, clock_type::time_point t0, clock_type::time_point t1,
+                        const std::string& status) {
+    auto& st = self->state;
+    st.result.run_latency_ms.push_back(
+      std::chrono::duration<double, std::milli>(t1 - t0).count());
+    (status == run_status::completed ? st.result.completed : st.result.failed) += 1;
+    st.finished += 1;
+    (void) run;
+    if (st.finished == static_cast<int64_t>(st.todo.size()) && st.done.pending()) {
+      st.done.deliver(caf::make_message(st.result.completed));
+    }
+  };
+  return {
+    [=](submit_atom) {
+      auto& st = self->state;
+      while (st.in_flight < st.window && st.next < st.todo.size()) {
+        auto& s = st.todo[st.next++];
+        st.in_flight += 1;
+        auto t0 = clock_type::now();
+        self->request(dispatcher, std::chrono::seconds{120}, start_atom::value, s.run, s.snapshot)
+          .then(
+            [=](run_created& c) {
+              auto& state = self->state;
+              state.in_flight -= 1;
+              auto id = c.run.id.value;
+              if (auto e = state.early.find(id); e != state.early.end()) {
+                account(id, t0, e->second.first, e->second.second);
+                state.early.erase(e);
+              } else {
+                state.started[id] = t0;
+              }
+              self->send(self, submit_atom::value);
+            },
+            [=](caf::error& err) {
+              std::cerr << "submit failed: " << self->home_system().render(err) << "\n";
+              self->quit(err);
+            });
+      }
+    },
+    [=](const run_finished& f) {
+      auto& st = self->state;
+      auto now = clock_type::now();
+      auto it = st.started.find(f.run.value);
+      if (it == st.started.end()) {
+        st.early[f.run.value] = {now, f.status};
+        return;
+      }
+      account(f.run.value, it->second, now, f.status);
+      st.started.erase(it);
+    },
+    [=](finished_atom) {
+      auto& st = self->state;
+      st.done = self->make_response_promise();
+      if (st.finished == static_cast<int64_t>(st.todo.size())) {
+        st.done.deliver(caf::make_message(st.result.completed));
+      }
+      return st.done;
+    },
+    [=](get_atom) { return caf::make_message(self->state.result.run_latency_ms); },
+  };
+}
+
+bool parse(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << help;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "flowgate-bench: " << a << " needs a value\n" << help;
+      return false;
+    }
+    std::string v = argv[++i];
+    auto num = [&](int64_t& out, int64_t min) {
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      if (ec != std::errc{} || end != v.data() + v.size() || out < min) {
+        std::cerr << "flowgate-bench: " << a << " must be an integer >= " << min << "\n";
+        return false;
+      }
+      return true;
+    };
+    bool ok = true;
+    if (a == "--runs") {
+      ok = num(o.runs, 1);
+    } else if (a == "--steps") {
+      ok = num(o.steps, 1);
+    } else if (a == "--tenants") {
+      ok = num(o.tenants, 1);
+    } else if (a == "--window") {
+      ok = num(o.window, 1);
+    } else if (a == "--workers") {
+      ok = num(o.workers, 1);
+    } else if (a == "--synchronous") {
+      o.synchronous = v;
+    } else if (a == "--db") {
+      o.db = v;
+    } else {
+      std::cerr << "flowgate-bench: unknown option " << a << "\n" << help;
+      return false;
+    }
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  if (!parse(argc, argv, o)) {
+    return 2;
+  }
+  auto sync = parse_sync_mode(o.synchronous);
+  if (!sync) {
+    std::cerr << "flowgate-bench: " << describe(sync.error()) << "\n";
+    return 2;
+  }
+  bool temporary = o.db.empty();
+  auto dir = std::filesystem::temp_directory_path() /
+             ("flowgate-bench-" + std::to_string(wall_clock_ms()));
+  if (temporary) {
+    std::filesystem::create_directories(dir);
+    o.db = (dir / "bench.db").string();
+  } else {
+    std::filesystem::remove(o.db);
+  }
+  node_settings s;
+  s.db_path = o.db;
+  s.synchronous = *sync;
+  s.default_tenant_id = "default";
+  s.node_id = "bench";
+  s.workers = o.workers;
+  s.max_active_runs = std::max<int64_t>(o.runs, 1);
+  s.poll_interval_ms = 50;
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  // As `flowgate serve`: leave a core to the store writer's thread.
+  cfg.set("scheduler.max-threads", static_cast<int>(scheduler_threads()));
+  caf::actor_system sys{cfg};
+  int rc = 0;
+  {
+    auto n = node::start(sys, s, node_options{true, nullptr});
+    if (!n) {
+      std::cerr << "flowgate-bench: " << describe(n.error()) << "\n";
+      return 1;
+    }
+    std::string steps;
+    for (int64_t i = 0; i < o.steps; ++i) {
+      steps += (i == 0 ? "" : ",") + std::string{R"({"id":"s)"} + std::to_string(i) +
+               R"(","activity":"noop"})";
+    }
+    auto doc = R"({"name":"bench","root":{"sequence":[)" + steps + "]}}";
+    std::vector<config_snapshot_ptr> snaps;
+    for (int64_t t = 0; t < o.tenants; ++t) {
+      auto id = "tenant-" + std::to_string(t);
+      if (!(*n)->put_tenant(id, "{}") || !(*n)->put_config(id, "bench", "1", doc)) {
+        std::cerr << "flowgate-bench: set-up failed\n";
+        return 1;
+      }
+      auto snap = (*n)->get_config(id, "bench", "1");
+      if (!snap) {
+        std::cerr << "flowgate-bench: " << describe(snap.error()) << "\n";
+        return 1;
+      }
+      snaps.push_back(*snap);
+    }
+    std::vector<submission> todo;
+    todo.reserve(static_cast<size_t>(o.runs));
+    for (int64_t i = 0; i < o.runs; ++i) {
+      const auto& snap = snaps[static_cast<size_t>(i % o.tenants)];
+      run_record r;
+      r.tenant = tenant_id{snap->tenant};
+      r.queue = queue_name{"bench"};
+      r.config_tenant = tenant_id{snap->tenant};
+      r.version = config_version{"1"};
+      r.checksum = snap->checksum;
+      r.input = "{\"i\":" + std::to_string(i) + "}";
+      todo.push_back(submission{std::move(r), snap});
+    }
+    auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window);
+    caf::scoped_actor self{sys};
+    self->request((*n)->dispatcher(), std::chrono::seconds{10}, watch_atom::value, sub)
+      .receive([](ok_atom) {}, [](caf::error&) {});
+    auto t0 = clock_type::now();
+    self->send(sub, submit_atom::value);
+    int64_t completed = 0;
+    self->request(sub, std::chrono::seconds{1800}, finished_atom::value)
+      .receive([&](int64_t c) { completed = c; },
+               [&](caf::error& e) { std::cerr << "flowgate-bench: " << sys.render(e) << "\n"; });
+    auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+    std::vector<double> latencies;
+    self->request(sub, std::chrono::seconds{10}, get_atom::value)
+      .receive([&](std::vector<double>& xs) { latencies = std::move(xs); }, [](caf::error&) {});
+    writer_stats ws;
+    self->request((*n)->writer(), std::chrono::seconds{10}, stats_atom::value)
+      .receive([&](writer_stats& w) { ws = w; }, [](caf::error&) {});
+    caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+    // Step latency from the ledger (ms resolution).
+    auto c = sqlite::connection::open(sqlite::open_options{o.db, 5000, sync_mode::normal, false});
+    std::vector<double> step_ms;
+    int64_t attempts = 0;
+    if (c) {
+      auto st = c->prepare("SELECT finished_at_ms - started_at_ms FROM run_steps");
+      if (st) {
+        while (true) {
+          auto row = st->step();
+          if (!row || !*row) {
+            break;
+          }
+          step_ms.push_back(static_cast<double>(st->column_int64(0)));
+        }
+      }
+      attempts = static_cast<int64_t>(step_ms.size());
+    }
+    std::printf("flowgate-bench: runs=%lld steps=%lld tenants=%lld window=%lld workers=%lld "
+                "synchronous=%s max_batch=%lld\n",
+                static_cast<long long>(o.runs), static_cast<long long>(o.steps),
+                static_cast<long long>(o.tenants), static_cast<long long>(o.window),
+                static_cast<long long>(o.workers), o.synchronous.c_str(),
+                static_cast<long long>(s.max_write_batch));
+    std::printf("  completed        %lld of %lld runs in %.2f s\n",
+                static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
+    std::printf("  runs/s           %.0f\n", static_cast<double>(completed) / elapsed);
+    std::printf("  step attempts/s  %.0f (%lld attempts)\n",
+                static_cast<double>(attempts) / elapsed, static_cast<long long>(attempts));
+    std::printf("  run latency ms   p50 %.1f  p99 %.1f\n", percentile(latencies, 0.5),
+                percentile(latencies, 0.99));
+    std::printf("  step latency ms  p50 %.0f  p99 %.0f (ledger, ms resolution)\n",
+                percentile(step_ms, 0.5), percentile(step_ms, 0.99));
+    std::printf("  writer           %llu transactions, %llu operations, avg batch %.1f, "
+                "largest %llu\n",
+                static_cast<unsigned long long>(ws.batches),
+                static_cast<unsigned long long>(ws.operations),
+                ws.batches ? static_cast<double>(ws.operations) / static_cast<double>(ws.batches)
+                           : 0.0,
+                static_cast<unsigned long long>(ws.largest_batch));
+    std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",
+                100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
+                100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));
+    std::printf("  peak RSS         %.1f MB\n", static_cast<double>(peak_rss_kb()) / 1024.0);
+    rc = completed == o.runs ? 0 : 1;
+  }
+  if (temporary) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return rc;
+}
