@@ -355,14 +355,16 @@ caf::expected<std::vector<history_record>> node::run_history(std::string_view ra
 }
 
 caf::expected<run_record> node::wait_for_run(std::string_view raw_tenant, int64_t run,
-                                             std::chrono::milliseconds timeout) {
+                                             std::chrono::milliseconds timeout,
+                                             bool stop_at_waiting) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto r = get_run(raw_tenant, run);
     if (!r) {
       return r.error();
     }
-    if (run_status::is_terminal(r->status) || r->status == run_status::waiting) {
+    if (run_status::is_terminal(r->status) ||
+        (stop_at_waiting && r->status == run_status::waiting)) {
       return r;
     }
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -133,10 +133,11 @@ public:
             int32_t limit);
   [[nodiscard]] caf::expected<std::vector<history_record>> run_history(std::string_view raw_tenant,
                                                                        int64_t run);
-  /// Polls the store until the run is finished or WAITING, or `timeout` passed
-  /// (then `deadline_exceeded`).
+  /// Polls the store until the run is finished (or WAITING, if
+  /// `stop_at_waiting`), or `timeout` passed (then `deadline_exceeded`).
   [[nodiscard]] caf::expected<run_record> wait_for_run(std::string_view raw_tenant, int64_t run,
-                                                       std::chrono::milliseconds timeout);
+                                                       std::chrono::milliseconds timeout,
+                                                       bool stop_at_waiting = true);
   /// Replays a stored history against its pinned pipeline and this engine.
   [[nodiscard]] caf::expected<replay_report> replay(int64_t run);
   /// Stops claiming, lets attempts in flight finish (up to the drain

@@ -58,8 +58,9 @@ const char* const run_help = R"(Usage:
 'run start' pins the run to --config-version, else to the version resolved
 now (the queue's active version, else the node default version, else the
 default tenant's); the pinned version and its checksum are stored on the run.
-The run is PENDING until a 'flowgate serve' node claims it. --wait polls
-until the run finishes or waits (default timeout 60000 ms).
+The run is PENDING until a 'flowgate serve' node claims it. 'run start --wait'
+polls until the run finishes or waits (WAITING); 'run wait' until it
+finishes (both: --timeout-ms, default 60000; exit 1 on timeout).
 With --tenant, a run of another tenant is reported as not found.
 Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED.
 A signal is delivered to the first wait for that event, also if it arrives
@@ -261,8 +262,8 @@ int run_command(node& n, const args& a, bool as_json) {
   if (cmd == "wait") {
     auto id = run_word(a, "wait");
     auto timeout = int_option(a, "timeout-ms", 60'000, 1, 86'400'000);
-    return print_run_result(n.wait_for_run(tenant, id, std::chrono::milliseconds{timeout}),
-                            as_json);
+    return print_run_result(
+      n.wait_for_run(tenant, id, std::chrono::milliseconds{timeout}, false), as_json);
   }
   if (cmd == "list") {
     auto limit = static_cast<int32_t>(int_option(a, "limit", 100, 1, 100'000));
