@@ -152,6 +152,15 @@ caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, in
   return out;
 }
 
+/// Attempts scheduled but not finished when a run is canceled (never run,
+/// or their result will be ignored).
+caf::error cancel_started_steps(sqlite::connection& db, int64_t run, int64_t now_ms) {
+  auto& st = db.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
+                       "WHERE run_id = ?1 AND status = 'started'");
+  st.bind_all(run, now_ms);
+  return st.run();
+}
+
 /// Why an append's fenced update matched no row.
 caf::error refused_append(sqlite::connection& db, const append_history& op) {
   auto r = run_by_id(db, op.run.value);
@@ -399,11 +408,7 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     }
   }
   if (c.status == run_status::canceled) {
-    // Attempts scheduled but not run (or running) when the cancel arrived.
-    auto& steps = db.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
-                            "WHERE run_id = ?1 AND status = 'started'");
-    steps.bind_all(op.run.value, op.now_ms);
-    if (auto err = steps.run()) {
+    if (auto err = cancel_started_steps(db, op.run.value, op.now_ms)) {
       return err;
     }
   }
@@ -505,10 +510,7 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
   if (auto err = update.run()) {
     return err;
   }
-  auto& steps = db.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
-                          "WHERE run_id = ?1 AND status = 'started'");
-  steps.bind_all(op.run.value, op.now_ms);
-  if (auto err = steps.run()) {
+  if (auto err = cancel_started_steps(db, op.run.value, op.now_ms)) {
     return err;
   }
   if (auto err = resolve_waits(db, op.run.value, "canceled", op.now_ms)) {

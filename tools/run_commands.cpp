@@ -130,17 +130,21 @@ void print_run(const run_record& r) {
             << "\nfinished: " << format_time(r.finished_at_ms) << "\n";
 }
 
-int64_t run_word(const args& a, const char* command) {
-  if (a.words.size() < 3) {
-    throw usage_error{std::string{"run "} + command + " needs a RUN id"};
-  }
-  const auto& w = a.words[2];
+/// A RUN word: a positive integer, else a usage error.
+int64_t parse_run_id(const std::string& w) {
   int64_t x = 0;
   auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), x);
   if (ec != std::errc{} || end != w.data() + w.size() || x <= 0) {
     throw usage_error{"RUN must be a positive integer, got '" + w + "'"};
   }
   return x;
+}
+
+int64_t run_word(const args& a, const char* command) {
+  if (a.words.size() < 3) {
+    throw usage_error{std::string{"run "} + command + " needs a RUN id"};
+  }
+  return parse_run_id(a.words[2]);
 }
 
 int print_run_result(const caf::expected<run_record>& r, bool as_json) {
@@ -379,13 +383,7 @@ int replay_command(node& n, const args& a, bool as_json) {
     if (a.words.size() < 2) {
       throw usage_error{"replay needs a RUN id or --all"};
     }
-    const auto& w = a.words[1];
-    int64_t x = 0;
-    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), x);
-    if (ec != std::errc{} || end != w.data() + w.size() || x <= 0) {
-      throw usage_error{"RUN must be a positive integer, got '" + w + "'"};
-    }
-    ids.push_back(x);
+    ids.push_back(parse_run_id(a.words[1]));
   }
   int64_t bad = 0;
   json::array reports;
