@@ -3,8 +3,11 @@
 #include "actors/log.hpp"
 #include "actors/orchestrator.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/pipeline.hpp"
+#include "engine/engine.hpp"
 #include "messages/errors.hpp"
 
+#include <boost/json.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -51,13 +54,14 @@ std::chrono::milliseconds ms(int64_t x) {
 }
 
 void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_ptr snapshot,
-               bool fresh) {
+               bool fresh, std::optional<engine::command> first = std::nullopt) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   orchestrator_setup os;
   os.run = run;
   os.snapshot = std::move(snapshot);
   os.fresh = fresh;
+  os.first_command = std::move(first);
   os.writer = st.setup.writer;
   os.reader = st.setup.reader;
   os.configs = st.setup.configs;
@@ -78,6 +82,24 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   if (st.draining) {
     self->send(actor, drain_atom::value);
   }
+}
+
+/// The first decision of a new run if it is an activity attempt.
+std::optional<engine::command> first_activity(const config_snapshot& snap,
+                                              const std::string& input_text) {
+  boost::system::error_code ec;
+  auto input = boost::json::parse(input_text, ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  std::vector<engine::event> history{engine::event{1, engine::event_type::run_started, "", 0,
+                                                   input}};
+  auto d = engine::decide(snap.definition, input, history);
+  if (d.state == engine::run_state::ready &&
+      d.next->kind == engine::command_kind::schedule_activity) {
+    return d.next;
+  }
+  return std::nullopt;
 }
 
 void forget(dispatcher_pointer self, int64_t run) {
@@ -241,13 +263,27 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       auto now = wall_clock_ms();
       bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs;
       create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
-                    now + s.lease_ttl_ms, now};
+                    now + s.lease_ttl_ms, now, {}, {}};
+      // A run this node drives records its first activity attempt in the
+      // same commit that creates it.
+      std::optional<engine::command> first;
+      if (claim) {
+        first = first_activity(*snapshot, op.run.input);
+        if (first) {
+          auto e = engine::record(*first, 2, now);
+          op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path,
+                                                   e.attempt, boost::json::serialize(e.payload),
+                                                   now});
+          op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "",
+                                               ""});
+        }
+      }
       auto rp = self->make_response_promise<run_created>();
       self->request(st.setup.writer, store_timeout, std::move(op))
         .then(
           [=](run_created& created) mutable {
             if (created.created && created.run.lease_owner == s.node_id) {
-              spawn_for(self, created.run, snapshot, true);
+              spawn_for(self, created.run, snapshot, true, first);
             }
             rp.deliver(std::move(created));
           },

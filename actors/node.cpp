@@ -277,7 +277,7 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
   }
   auto now = wall_clock_ms();
   return ask<run_created>(sys_, request_timeout, writer_,
-                          create_run{std::move(r), node_id{}, 0, now});
+                          create_run{std::move(r), node_id{}, 0, now, {}, {}});
 }
 
 caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int64_t run,

@@ -406,6 +406,13 @@ void load_history_then_advance(orchestrator_pointer self) {
     st.history.push_back(std::move(start));
     st.next_seq = 2;
     st.loaded = true;
+    if (const auto& first = st.setup.first_command) {
+      st.history.push_back(engine::record(*first, 2, st.setup.run.created_at_ms));
+      st.next_seq = 3;
+      st.node_path = first->node_path;
+      dispatch(self, *first);
+      return;
+    }
     advance(self);
     return;
   }

@@ -24,9 +24,12 @@
 /// timers longer than `hold_timer_ms` release the run (WAITING with a wake
 /// time) instead of holding an actor.
 
+#include "engine/engine.hpp"
 #include "messages/interfaces.hpp"
 
 #include <caf/fwd.hpp>
+
+#include <optional>
 
 namespace flowgate {
 
@@ -35,8 +38,11 @@ struct orchestrator_setup {
   run_record run;
   /// Null: load the pinned snapshot from the registry.
   config_snapshot_ptr snapshot;
-  /// True for a run this node just created: its history is `run_started`.
+  /// True for a run this node just created: its history is `run_started`,
+  /// followed by `first_command` if the creation recorded one.
   bool fresh = false;
+  /// The first activity attempt, recorded with the run's creation: dispatch it.
+  std::optional<engine::command> first_command;
   store_writer_actor writer;
   store_reader_actor reader;
   config_registry_actor configs;

@@ -199,19 +199,23 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 // -- write operations (store_writer) -------------------------------------------
 
 /// Create a run (status PENDING, history `run_started` at seq 1), claimed at
-/// once by `owner` unless it is empty. With an idempotency key that exists
-/// for the tenant, the existing run is returned instead.
+/// once by `owner` unless it is empty. A claimed run may carry its first
+/// decision (`first_events` from seq 2, with their ledger rows): one commit
+/// instead of two. With an idempotency key that exists for the tenant, the
+/// existing run is returned instead (and nothing is written).
 struct create_run {
   run_record run;
   node_id owner;
   int64_t lease_expires_at_ms = 0;
   int64_t now_ms = 0;
+  std::vector<history_record> first_events;
+  std::vector<step_change> first_steps;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.lease_expires_at_ms,
-           x.now_ms);
+           x.now_ms, x.first_events, x.first_steps);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):

@@ -222,11 +222,17 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     return make_error(errc::unknown_tenant, "tenant '" + r.tenant.value + "' does not exist");
   }
   bool claimed = !op.owner.value.empty();
+  if (!claimed && !op.first_events.empty()) {
+    return make_error(errc::invalid_argument,
+                      "a run created without an owner cannot carry decisions");
+  }
+  auto first_next_seq = 2 + static_cast<int64_t>(op.first_events.size());
   auto& insert = db.cached(
     "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
     "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
-    "lease_epoch, created_at_ms, updated_at_ms, started_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-    "?7, nullif(?8, ''), 2, ?9, nullif(?10, ''), ?11, ?12, ?13, ?13, ?14) RETURNING run_id");
+    "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path) VALUES (?1, ?2, ?3, ?4, "
+    "?5, ?6, ?7, nullif(?8, ''), ?15, ?9, nullif(?10, ''), ?11, ?12, ?13, ?13, ?14, ?16) "
+    "RETURNING run_id");
   insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value,
                   r.checksum, claimed ? run_status::running : run_status::pending, r.input,
                   r.idempotency_key, claimed ? op.lease_expires_at_ms : op.now_ms,
@@ -237,6 +243,8 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   } else {
     insert.bind_null(14);
   }
+  insert.bind(15, first_next_seq);
+  insert.bind(16, op.first_events.empty() ? std::string{} : op.first_events.back().node_path);
   auto row = insert.step();
   if (!row) {
     insert.reset();
@@ -247,6 +255,25 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   history_record started{1, "run_started", "", 0, r.input, op.now_ms};
   if (auto err = insert_event(db, id, r.tenant.value, started, op.now_ms)) {
     return err;
+  }
+  int64_t seq = 2;
+  for (const auto& e : op.first_events) {
+    if (e.seq != seq++) {
+      return make_error(errc::invalid_argument, "first events of a new run must be numbered "
+                                                "from 2 without gaps");
+    }
+    if (auto err = insert_event(db, id, r.tenant.value, e, op.now_ms)) {
+      return err;
+    }
+  }
+  for (const auto& s : op.first_steps) {
+    auto& start = db.cached(
+      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, node_id, "
+      "lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, 1, ?6)");
+    start.bind_all(id, s.step_path, s.attempt, r.tenant.value, op.owner.value, op.now_ms);
+    if (auto err = start.run()) {
+      return err;
+    }
   }
   auto stored = run_by_id(db, id);
   if (!stored) {
