@@ -441,9 +441,11 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
   }
   history_appended out;
   out.next_seq = next_seq;
-  if (inbox_pending && !terminal) {
+  if (inbox_pending && !terminal && c.wait_reason != "nondeterminism") {
     if (leaving) {
       // A signal or cancel arrived while the run was held: due again now.
+      // Not a run held for an operator: it would be claimed and held again
+      // in a loop (a cancel then applies at once, without a live lease).
       auto& wake = db.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) "
                              "WHERE run_id = ?1");
       wake.bind_all(op.run.value, op.now_ms);

@@ -421,7 +421,10 @@ BOOST_AUTO_TEST_CASE(nondeterminism_can_hold_the_run_for_an_operator) {
   }
   BOOST_TEST(held->status == "WAITING");
   BOOST_TEST(held->wait_reason == "nondeterminism");
+  // Held means held: not claimed again (the unread signal does not wake it).
+  std::this_thread::sleep_for(300ms);
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'nondeterminism'") == 1);
+  BOOST_TEST(n->get_run("acme", r.id.value)->epoch == held->epoch);
 }
 
 BOOST_AUTO_TEST_CASE(drain_finishes_attempts_in_flight_and_hands_runs_back) {
