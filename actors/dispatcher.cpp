@@ -122,7 +122,7 @@ void complete_drain(dispatcher_pointer self) {
   for (auto& [run, h] : st.held) {
     caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
   }
-  release_leases op{node_id{st.setup.settings.node_id}, {}, wall_clock_ms()};
+  release_leases op{node_id{st.setup.settings.node_id}, {}, 0};
   self->request(st.setup.writer, store_timeout, std::move(op))
     .then([=](int64_t n) mutable { self->state.drain_promise.deliver(n); },
           [=](caf::error& err) mutable { self->state.drain_promise.deliver(std::move(err)); });
@@ -154,7 +154,8 @@ void poll(dispatcher_pointer self) {
   auto now = wall_clock_ms();
   st.claiming = true;
   self->request(st.setup.writer, store_timeout,
-                claim_runs{node_id{s.node_id}, now, now + s.lease_ttl_ms, batch})
+                claim_runs{node_id{s.node_id}, 0, now + s.lease_ttl_ms, batch,
+                           s.tenant_max_concurrent_runs})
     .then(
       [=](std::vector<run_record>& runs) {
         auto& state = self->state;
@@ -187,8 +188,8 @@ void renew(dispatcher_pointer self) {
   }
   renew_leases op;
   op.owner = node_id{s.node_id};
-  op.now_ms = wall_clock_ms();
-  op.lease_expires_at_ms = op.now_ms + s.lease_ttl_ms;
+  op.now_ms = 0; // stamped by the writer at commit
+  op.lease_expires_at_ms = wall_clock_ms() + s.lease_ttl_ms;
   for (const auto& [run, h] : st.held) {
     op.leases.push_back(run_lease{run_id{run}, h.epoch});
   }
@@ -244,7 +245,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
     // run is replayed at once instead of after the TTL.
     self->request(st.setup.writer, store_timeout,
                   release_leases{node_id{st.setup.settings.node_id},
-                                 {run_lease{run_id{run}, epoch}}, wall_clock_ms()})
+                                 {run_lease{run_id{run}, epoch}}, 0})
       .then([](int64_t) {}, [](caf::error&) {});
     if (st.draining && st.held.empty()) {
       complete_drain(self);
@@ -263,7 +264,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       auto now = wall_clock_ms();
       bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs;
       create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
-                    now + s.lease_ttl_ms, now, {}, {}};
+                    now + s.lease_ttl_ms, 0, {}, {}, s.tenant_max_concurrent_runs};
       // A run this node drives records its first activity attempt in the
       // same commit that creates it.
       std::optional<engine::command> first;

@@ -275,9 +275,9 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
     return ask<run_created>(sys_, request_timeout, dispatcher_, start_atom::value, std::move(r),
                             std::move(*snap));
   }
-  auto now = wall_clock_ms();
   return ask<run_created>(sys_, request_timeout, writer_,
-                          create_run{std::move(r), node_id{}, 0, now, {}, {}});
+                          create_run{std::move(r), node_id{}, 0, 0, {}, {},
+                                     settings_.tenant_max_concurrent_runs});
 }
 
 caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int64_t run,
@@ -299,8 +299,7 @@ caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int
   }
   return ask<signal_accepted>(sys_, request_timeout, writer_,
                               flowgate::signal_run{*id, run_id{run}, event,
-                                                   boost::json::serialize(*payload),
-                                                   wall_clock_ms()});
+                                                   boost::json::serialize(*payload), 0});
 }
 
 caf::expected<cancel_outcome> node::cancel_run(std::string_view raw_tenant, int64_t run,
@@ -313,7 +312,7 @@ caf::expected<cancel_outcome> node::cancel_run(std::string_view raw_tenant, int6
                              flowgate::cancel_run{*id, run_id{run},
                                                   reason.empty() ? "canceled by operator"
                                                                  : reason,
-                                                  wall_clock_ms()});
+                                                  0});
 }
 
 caf::expected<run_record> node::get_run(std::string_view raw_tenant, int64_t run) {

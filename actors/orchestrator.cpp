@@ -358,7 +358,7 @@ void advance(orchestrator_pointer self) {
   st.staged_steps.clear();
   op.change = change;
   op.resolve_waits = st.resolve_waits;
-  op.now_ms = now;
+  op.now_ms = 0; // stamped by the writer at commit
   auto status = change.status.empty() ? std::string{run_status::running} : change.status;
   st.writing = true;
   self->request(st.setup.writer, store_timeout, std::move(op))

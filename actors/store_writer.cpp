@@ -1,5 +1,6 @@
 #include "actors/store_writer.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "messages/errors.hpp"
 #include "persistence/store.hpp"
 
@@ -20,7 +21,8 @@ class pending_write {
 public:
   virtual ~pending_write() = default;
   /// Applies the operation inside the open transaction; true on success.
-  virtual bool apply(write_session& session) = 0;
+  /// `now_ms`: the writer's clock, read under the write lock.
+  virtual bool apply(write_session& session, int64_t now_ms) = 0;
   /// Answers the requester: the outcome, or `batch_error` if the whole
   /// transaction failed.
   virtual void finish(const caf::error* batch_error) = 0;
@@ -33,7 +35,15 @@ public:
     : op_(std::move(op)), rp_(std::move(rp)) {
   }
 
-  bool apply(write_session& session) override {
+  bool apply(write_session& session, int64_t now_ms) override {
+    // An operation that leaves its time at 0 is stamped with the commit's
+    // time, read after BEGIN IMMEDIATE: recorded times then follow commit
+    // order, also across processes sharing the database.
+    if constexpr (requires { op_.now_ms; }) {
+      if (op_.now_ms == 0) {
+        op_.now_ms = now_ms;
+      }
+    }
     if (auto err = session.savepoint()) {
       outcome_ = std::move(err);
       return false;
@@ -109,8 +119,9 @@ void flush(writer_pointer self) {
     }
     return;
   }
+  auto now = wall_clock_ms();
   for (auto& p : batch) {
-    if (!p->apply(*st.session)) {
+    if (!p->apply(*st.session, now)) {
       st.stats.failed_operations += 1;
     }
   }

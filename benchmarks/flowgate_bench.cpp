@@ -42,6 +42,8 @@ struct options {
   int64_t tenants = 100;
   int64_t window = 2'000;
   int64_t workers = 8;
+  /// Per-tenant concurrency limit (0 = unlimited).
+  int64_t tenant_limit = 0;
   std::string synchronous = "full";
   std::string db;
 };
@@ -53,6 +55,8 @@ const char* const help = R"(Usage: flowgate-bench [options]
   --tenants T       tenants the runs are spread over (100)
   --window N        submissions in flight (2000)
   --workers N       activity workers (8)
+  --tenant-limit N  max_concurrent_runs of every tenant (0 = unlimited, the default);
+                    reports the highest number of runs of one tenant running at once
   --synchronous M   off | normal | full (full)
   --db PATH         database file (default: a fresh temporary file, removed after)
 )";
@@ -197,6 +201,8 @@ bool parse(int argc, char** argv, options& o) {
       ok = num(o.window, 1);
     } else if (a == "--workers") {
       ok = num(o.workers, 1);
+    } else if (a == "--tenant-limit") {
+      ok = num(o.tenant_limit, 0);
     } else if (a == "--synchronous") {
       o.synchronous = v;
     } else if (a == "--db") {
@@ -240,6 +246,7 @@ int main(int argc, char** argv) {
   s.node_id = "bench";
   s.workers = o.workers;
   s.max_active_runs = std::max<int64_t>(o.runs, 1);
+  s.tenant_max_concurrent_runs = o.tenant_limit;
   s.poll_interval_ms = 50;
   caf::actor_system_config cfg;
   register_types(cfg);
@@ -262,7 +269,10 @@ int main(int argc, char** argv) {
     std::vector<config_snapshot_ptr> snaps;
     for (int64_t t = 0; t < o.tenants; ++t) {
       auto id = "tenant-" + std::to_string(t);
-      if (!(*n)->put_tenant(id, "{}") || !(*n)->put_config(id, "bench", "1", doc)) {
+      auto tenant_config = o.tenant_limit > 0 ? R"({"max_concurrent_runs": )" +
+                                                  std::to_string(o.tenant_limit) + "}"
+                                              : std::string{"{}"};
+      if (!(*n)->put_tenant(id, tenant_config) || !(*n)->put_config(id, "bench", "1", doc)) {
         std::cerr << "flowgate-bench: set-up failed\n";
         return 1;
       }
@@ -321,11 +331,40 @@ int main(int argc, char** argv) {
       }
       attempts = static_cast<int64_t>(step_ms.size());
     }
+    // Highest number of one tenant's runs RUNNING at once, from the runs'
+    // [started, finished) spans (ms resolution; a finish and a start in the
+    // same millisecond do not overlap).
+    int64_t max_per_tenant = 0;
+    if (c) {
+      auto st = c->prepare("SELECT tenant_id, started_at_ms, finished_at_ms FROM runs "
+                           "WHERE finished_at_ms IS NOT NULL ORDER BY tenant_id");
+      std::map<std::string, std::vector<std::pair<int64_t, int>>> spans;
+      if (st) {
+        while (true) {
+          auto row = st->step();
+          if (!row || !*row) {
+            break;
+          }
+          auto& v = spans[st->column_text(0)];
+          v.emplace_back(st->column_int64(1), +1);
+          v.emplace_back(st->column_int64(2), -1);
+        }
+      }
+      for (auto& [tenant, v] : spans) {
+        std::sort(v.begin(), v.end()); // at equal times -1 (finish) sorts before +1
+        int64_t now_running = 0;
+        for (auto& [t, d] : v) {
+          now_running += d;
+          max_per_tenant = std::max(max_per_tenant, now_running);
+        }
+      }
+    }
     std::printf("flowgate-bench: runs=%lld steps=%lld tenants=%lld window=%lld workers=%lld "
-                "synchronous=%s max_batch=%lld\n",
+                "tenant_limit=%lld synchronous=%s max_batch=%lld\n",
                 static_cast<long long>(o.runs), static_cast<long long>(o.steps),
                 static_cast<long long>(o.tenants), static_cast<long long>(o.window),
-                static_cast<long long>(o.workers), o.synchronous.c_str(),
+                static_cast<long long>(o.workers), static_cast<long long>(o.tenant_limit),
+                o.synchronous.c_str(),
                 static_cast<long long>(s.max_write_batch));
     std::printf("  completed        %lld of %lld runs in %.2f s\n",
                 static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
@@ -343,6 +382,8 @@ int main(int argc, char** argv) {
                 ws.batches ? static_cast<double>(ws.operations) / static_cast<double>(ws.batches)
                            : 0.0,
                 static_cast<unsigned long long>(ws.largest_batch));
+    std::printf("  max running/tenant %lld (limit %s)\n", static_cast<long long>(max_per_tenant),
+                o.tenant_limit > 0 ? std::to_string(o.tenant_limit).c_str() : "none");
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",
                 100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
                 100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));

@@ -203,6 +203,14 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 /// decision (`first_events` from seq 2, with their ledger rows): one commit
 /// instead of two. With an idempotency key that exists for the tenant, the
 /// existing run is returned instead (and nothing is written).
+///
+/// Admission, decided inside the transaction from the tenant's stored
+/// config: `quota_exceeded` if the tenant's active (unfinished) runs are at
+/// its `quota.hard_limit` or at its `quota.soft_limit` plus a 5% burst;
+/// at its concurrency limit (`max_concurrent_runs`, else `default_limit`;
+/// 0 = unlimited; counted over live leased RUNNING runs of every process),
+/// `tenant_at_limit` in `reject` mode, else the run is created PENDING
+/// (unclaimed, without `first_events`) and waits for a permit.
 struct create_run {
   run_record run;
   node_id owner;
@@ -210,28 +218,34 @@ struct create_run {
   int64_t now_ms = 0;
   std::vector<history_record> first_events;
   std::vector<step_change> first_steps;
+  int64_t default_limit = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.lease_expires_at_ms,
-           x.now_ms, x.first_events, x.first_steps);
+           x.now_ms, x.first_events, x.first_steps, x.default_limit);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):
 /// each claim increments the run's epoch in the same statement that checks
-/// the lease is free, so exactly one node wins each run.
+/// the lease is free, so exactly one node wins each run. A run is skipped
+/// while its tenant has as many live leased RUNNING runs (all processes) as
+/// its concurrency limit (`max_concurrent_runs` from the stored tenant
+/// config, else `default_limit`; 0 = unlimited): limits hold cluster-wide
+/// and a changed limit applies at the next claim.
 struct claim_runs {
   node_id owner;
   int64_t now_ms = 0;
   int64_t lease_expires_at_ms = 0;
   int32_t max_runs = 100;
+  int64_t default_limit = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.now_ms,
-           x.lease_expires_at_ms, x.max_runs);
+           x.lease_expires_at_ms, x.max_runs, x.default_limit);
 }
 
 /// Extend the leases `owner` holds (epoch unchanged, not yet expired).

@@ -5,9 +5,10 @@
 /// (SQLite today, PostgreSQL later) can implement them, and so that they can
 /// be serialized if a store ever lives in another process.
 ///
-/// Times are milliseconds since the Unix epoch (UTC), taken by the sender
-/// from its actor clock: the store never reads the clock, which keeps
-/// store behaviour reproducible in tests.
+/// Times are milliseconds since the Unix epoch (UTC). The store never reads
+/// the clock: an operation carries its `now_ms`, or leaves it at 0 and the
+/// `store_writer` stamps it with its clock read under the write lock, so
+/// that recorded times follow commit order (also across processes).
 
 #include "messages/ids.hpp"
 

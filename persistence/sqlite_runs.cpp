@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <map>
+
 namespace flowgate::sqlite_runs {
 
 namespace {
@@ -152,6 +154,65 @@ caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, in
   return out;
 }
 
+/// A tenant's admission settings as stored (FORMATS.md "Tenant").
+struct tenant_limits {
+  /// Concurrent RUNNING runs allowed; 0 = unlimited.
+  int64_t max_running = 0;
+  bool reject = false;
+  /// Active-run limits; 0 = none.
+  int64_t soft = 0;
+  int64_t hard = 0;
+};
+
+/// The tenant's limits; `unknown_tenant` if it does not exist.
+caf::expected<tenant_limits> limits_of(sqlite::connection& db, const std::string& tenant,
+                                       int64_t default_limit) {
+  auto& st = db.cached(
+    "SELECT coalesce(json_extract(config_json, '$.max_concurrent_runs'), -1), "
+    "coalesce(json_extract(config_json, '$.admission'), 'queue'), "
+    "coalesce(json_extract(config_json, '$.quota.soft_limit'), 0), "
+    "coalesce(json_extract(config_json, '$.quota.hard_limit'), 0) "
+    "FROM tenants WHERE tenant_id = ?1");
+  st.bind_all(tenant);
+  auto row = st.step();
+  if (!row) {
+    st.reset();
+    return row.error();
+  }
+  if (!*row) {
+    st.reset();
+    return make_error(errc::unknown_tenant, "tenant '" + tenant + "' does not exist");
+  }
+  tenant_limits out;
+  auto max = st.column_int64(0);
+  out.max_running = max < 0 ? default_limit : max;
+  out.reject = st.column_text(1) == "reject";
+  out.soft = st.column_int64(2);
+  out.hard = st.column_int64(3);
+  st.reset();
+  return out;
+}
+
+/// Live leased RUNNING runs of a tenant, over every process.
+caf::expected<int64_t> live_running(sqlite::connection& db, const std::string& tenant,
+                                    int64_t now_ms) {
+  auto& st = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
+                       "AND lease_expires_at_ms > ?2");
+  st.bind_all(tenant, now_ms);
+  auto row = st.step();
+  auto n = row && *row ? st.column_int64(0) : 0;
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
+  return n;
+}
+
+/// The highest number of active runs the soft limit allows: soft + 5%.
+int64_t soft_cap(int64_t soft) {
+  return soft + soft * 5 / 100;
+}
+
 /// Attempts scheduled but not finished when a run is canceled (never run,
 /// or their result will be ignored).
 caf::error cancel_started_steps(sqlite::connection& db, int64_t run, int64_t now_ms) {
@@ -211,22 +272,57 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return run_created{std::move(rows->front()), false};
     }
   }
-  auto& tenant = db.cached("SELECT 1 FROM tenants WHERE tenant_id = ?1");
-  tenant.bind_all(r.tenant.value);
-  auto known = tenant.step();
-  tenant.reset();
-  if (!known) {
-    return known.error();
+  auto limits = limits_of(db, r.tenant.value, op.default_limit);
+  if (!limits) {
+    return limits.error();
   }
-  if (!*known) {
-    return make_error(errc::unknown_tenant, "tenant '" + r.tenant.value + "' does not exist");
+  if (limits->soft > 0 || limits->hard > 0) {
+    auto& active = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status IN "
+                             "('PENDING', 'RUNNING', 'WAITING')");
+    active.bind_all(r.tenant.value);
+    auto row = active.step();
+    auto n = row && *row ? active.column_int64(0) : 0;
+    active.reset();
+    if (!row) {
+      return row.error();
+    }
+    if (limits->hard > 0 && n >= limits->hard) {
+      return make_error(errc::quota_exceeded,
+                        "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                          " active runs, at its hard limit of " + std::to_string(limits->hard));
+    }
+    if (limits->soft > 0 && n >= soft_cap(limits->soft)) {
+      return make_error(errc::quota_exceeded,
+                        "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                          " active runs, at its soft limit of " + std::to_string(limits->soft) +
+                          " plus the 5% burst (" + std::to_string(soft_cap(limits->soft)) + ")");
+    }
   }
-  bool claimed = !op.owner.value.empty();
-  if (!claimed && !op.first_events.empty()) {
+  bool at_limit = false;
+  if (limits->max_running > 0) {
+    auto live = live_running(db, r.tenant.value, op.now_ms);
+    if (!live) {
+      return live.error();
+    }
+    at_limit = *live >= limits->max_running;
+    if (at_limit && limits->reject) {
+      return make_error(errc::tenant_at_limit,
+                        "tenant '" + r.tenant.value + "' is running " + std::to_string(*live) +
+                          " of its " + std::to_string(limits->max_running) +
+                          " concurrent runs and its admission mode is 'reject'");
+    }
+  }
+  // At its limit, a run waits PENDING (unclaimed) for a permit.
+  bool claimed = !op.owner.value.empty() && !at_limit;
+  if (op.owner.value.empty() && !op.first_events.empty()) {
     return make_error(errc::invalid_argument,
                       "a run created without an owner cannot carry decisions");
   }
-  auto first_next_seq = 2 + static_cast<int64_t>(op.first_events.size());
+  static const std::vector<history_record> no_events;
+  static const std::vector<step_change> no_steps;
+  const auto& first_events = claimed ? op.first_events : no_events;
+  const auto& first_steps = claimed ? op.first_steps : no_steps;
+  auto first_next_seq = 2 + static_cast<int64_t>(first_events.size());
   auto& insert = db.cached(
     "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
     "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
@@ -236,15 +332,16 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value,
                   r.checksum, claimed ? run_status::running : run_status::pending, r.input,
                   r.idempotency_key, claimed ? op.lease_expires_at_ms : op.now_ms,
-                  op.owner.value, claimed ? op.lease_expires_at_ms : int64_t{0},
-                  int64_t{claimed ? 1 : 0}, op.now_ms);
+                  claimed ? op.owner.value : std::string{},
+                  claimed ? op.lease_expires_at_ms : int64_t{0}, int64_t{claimed ? 1 : 0},
+                  op.now_ms);
   if (claimed) {
     insert.bind(14, op.now_ms);
   } else {
     insert.bind_null(14);
   }
   insert.bind(15, first_next_seq);
-  insert.bind(16, op.first_events.empty() ? std::string{} : op.first_events.back().node_path);
+  insert.bind(16, first_events.empty() ? std::string{} : first_events.back().node_path);
   auto row = insert.step();
   if (!row) {
     insert.reset();
@@ -257,7 +354,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     return err;
   }
   int64_t seq = 2;
-  for (const auto& e : op.first_events) {
+  for (const auto& e : first_events) {
     if (e.seq != seq++) {
       return make_error(errc::invalid_argument, "first events of a new run must be numbered "
                                                 "from 2 without gaps");
@@ -266,7 +363,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return err;
     }
   }
-  for (const auto& s : op.first_steps) {
+  for (const auto& s : first_steps) {
     auto& start = db.cached(
       "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, node_id, "
       "lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, 1, ?6)");
@@ -283,17 +380,74 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
 }
 
 caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim_runs& op) {
-  // The inner SELECT and the UPDATE run in one statement inside the write
-  // transaction: no other writer can claim the same rows in between.
-  auto& st = db.cached(
-    "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?1, "
-    "lease_expires_at_ms = ?3, wake_at_ms = ?3, lease_epoch = lease_epoch + 1, "
-    "updated_at_ms = ?2, started_at_ms = coalesce(started_at_ms, ?2) "
-    "WHERE run_id IN (SELECT run_id FROM runs WHERE status IN ('PENDING', 'RUNNING', 'WAITING') "
-    "AND wake_at_ms <= ?2 AND lease_expires_at_ms <= ?2 ORDER BY wake_at_ms, run_id LIMIT ?4) "
-    "RETURNING " FLOWGATE_RUN_COLUMNS);
-  st.bind_all(op.owner.value, op.now_ms, op.lease_expires_at_ms, op.max_runs);
-  return all_rows<run_record>(st, read_run);
+  // Due runs of tenants below their concurrency limit, oldest due first.
+  // The limit check is repeated per claim below, since claims in this batch
+  // count too; all of it inside the write transaction, so it is exact across
+  // processes sharing the database.
+  auto& candidates = db.cached(
+    "SELECT c.run_id, c.tenant_id FROM (SELECT r.run_id, r.tenant_id, r.wake_at_ms, "
+    "CASE WHEN coalesce(json_extract(t.config_json, '$.max_concurrent_runs'), -1) < 0 "
+    "THEN ?2 ELSE json_extract(t.config_json, '$.max_concurrent_runs') END AS lim "
+    "FROM runs r JOIN tenants t ON t.tenant_id = r.tenant_id "
+    "WHERE r.status IN ('PENDING', 'RUNNING', 'WAITING') AND r.wake_at_ms <= ?1 "
+    "AND r.lease_expires_at_ms <= ?1) AS c "
+    "WHERE c.lim = 0 OR (SELECT count(*) FROM runs x WHERE x.tenant_id = c.tenant_id "
+    "AND x.status = 'RUNNING' AND x.lease_expires_at_ms > ?1) < c.lim "
+    "ORDER BY c.wake_at_ms, c.run_id LIMIT ?3");
+  candidates.bind_all(op.now_ms, op.default_limit, int64_t{op.max_runs} * 8);
+  struct candidate {
+    int64_t run;
+    std::string tenant;
+  };
+  auto rows = all_rows<candidate>(candidates, [](const sqlite::statement& st) {
+    return candidate{st.column_int64(0), st.column_text(1)};
+  });
+  if (!rows) {
+    return rows.error();
+  }
+  struct budget {
+    int64_t limit = 0;
+    int64_t live = 0;
+  };
+  std::map<std::string, budget> budgets;
+  std::vector<run_record> out;
+  for (const auto& c : *rows) {
+    if (static_cast<int32_t>(out.size()) >= op.max_runs) {
+      break;
+    }
+    auto it = budgets.find(c.tenant);
+    if (it == budgets.end()) {
+      auto limits = limits_of(db, c.tenant, op.default_limit);
+      if (!limits) {
+        return limits.error();
+      }
+      auto live = live_running(db, c.tenant, op.now_ms);
+      if (!live) {
+        return live.error();
+      }
+      it = budgets.emplace(c.tenant, budget{limits->max_running, *live}).first;
+    }
+    auto& b = it->second;
+    if (b.limit > 0 && b.live >= b.limit) {
+      continue;
+    }
+    auto& claim = db.cached(
+      "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "
+      "lease_expires_at_ms = ?4, wake_at_ms = ?4, lease_epoch = lease_epoch + 1, "
+      "updated_at_ms = ?3, started_at_ms = coalesce(started_at_ms, ?3) "
+      "WHERE run_id = ?1 AND status IN ('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 "
+      "AND lease_expires_at_ms <= ?3 RETURNING " FLOWGATE_RUN_COLUMNS);
+    claim.bind_all(c.run, op.owner.value, op.now_ms, op.lease_expires_at_ms);
+    auto claimed = all_rows<run_record>(claim, read_run);
+    if (!claimed) {
+      return claimed.error();
+    }
+    if (!claimed->empty()) {
+      b.live += 1;
+      out.push_back(std::move(claimed->front()));
+    }
+  }
+  return out;
 }
 
 caf::expected<std::vector<run_id>> apply(sqlite::connection& db, const renew_leases& op) {

@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   r.input = "{}";
   auto now = wall_clock_ms();
   run_created created;
-  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now, {}, {}})
+  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now, {}, {}, 0})
     .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   append_history op;
   op.run = created.run.id;

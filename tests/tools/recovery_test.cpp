@@ -100,8 +100,13 @@ struct cluster_fixture {
   }
 
   /// Puts a tenant and a 3-step pipeline of sleeps that retries cut-off attempts.
-  void prepare(int64_t sleep_ms) {
-    BOOST_REQUIRE(flowgate("tenant put acme") == 0);
+  void prepare(int64_t sleep_ms, const std::string& tenant_config = "") {
+    if (tenant_config.empty()) {
+      BOOST_REQUIRE(flowgate("tenant put acme") == 0);
+    } else {
+      std::ofstream(db.dir / "t.json") << tenant_config;
+      BOOST_REQUIRE(flowgate("tenant put acme '" + (db.dir / "t.json").string() + "'") == 0);
+    }
     std::ofstream(db.dir / "p.json")
       << R"({"name":"steps","root":{"sequence":[)"
       << R"({"id":"one","activity":"sleep","input":{"ms":)" << sleep_ms
@@ -227,6 +232,22 @@ BOOST_AUTO_TEST_CASE(sigterm_records_attempts_in_flight_and_releases_leases) {
   BOOST_TEST(next->stop(SIGTERM, 10s) == 0);
   check_invariants();
   BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'cut_off'") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_never_exceed_a_tenant_limit_together) {
+  prepare(30, R"({"max_concurrent_runs": 2})");
+  start_runs(30);
+  auto a = serve("a", 5000);
+  auto b = serve("b", 5000);
+  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 30, 60s));
+  BOOST_TEST(a->stop(SIGTERM, 10s) == 0);
+  BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
+  check_invariants();
+  // No three runs of the tenant were ever running at once (run spans, ms).
+  BOOST_TEST(query("SELECT count(*) FROM runs a JOIN runs b ON a.run_id < b.run_id JOIN runs c "
+                   "ON b.run_id < c.run_id WHERE max(a.started_at_ms, b.started_at_ms, "
+                   "c.started_at_ms) < min(a.finished_at_ms, b.finished_at_ms, "
+                   "c.finished_at_ms)") == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

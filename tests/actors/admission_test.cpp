@@ -1,0 +1,242 @@
+// Tenant concurrency limits and soft/hard active-run limits, end to end on
+// an executing node. A probe activity measures how many runs of a tenant
+// execute at once (test code; the runtime itself holds no lock).
+
+#include "actors/activity.hpp"
+#include "actors/wall_clock.hpp"
+#include "tests/actors/node_fixture.hpp"
+#include "tests/printing.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+using namespace flowgate;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Concurrency per tenant as the activities see it.
+struct probe {
+  std::mutex mtx;
+  std::map<std::string, int> now;
+  std::map<std::string, int> max;
+  std::atomic<int> phase{0};
+  std::map<std::pair<int, std::string>, int> max_in_phase;
+
+  void enter(const std::string& tenant) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto n = ++now[tenant];
+    max[tenant] = std::max(max[tenant], n);
+    auto& m = max_in_phase[{phase.load(), tenant}];
+    m = std::max(m, n);
+  }
+  void leave(const std::string& tenant) {
+    std::lock_guard<std::mutex> guard{mtx};
+    --now[tenant];
+  }
+  int highest() {
+    std::lock_guard<std::mutex> guard{mtx};
+    int out = 0;
+    for (auto& [t, m] : max) {
+      out = std::max(out, m);
+    }
+    return out;
+  }
+  int highest_in(int p) {
+    std::lock_guard<std::mutex> guard{mtx};
+    int out = 0;
+    for (auto& [key, m] : max_in_phase) {
+      if (key.first == p) {
+        out = std::max(out, m);
+      }
+    }
+    return out;
+  }
+};
+
+struct admission_fixture : flowgate::testing::node_fixture {
+  std::shared_ptr<activity_registry> activities = std::make_shared<activity_registry>();
+  std::shared_ptr<probe> seen = std::make_shared<probe>();
+
+  admission_fixture() {
+    activities->add("probe", [p = seen](const boost::json::value& input,
+                                        const activity_context& ctx) {
+      p->enter(ctx.tenant.value);
+      std::this_thread::sleep_for(std::chrono::milliseconds{input.as_int64()});
+      p->leave(ctx.tenant.value);
+      return activity_outcome::success();
+    });
+    auto s = settings();
+    s.node_id = "admission";
+    s.poll_interval_ms = 10;
+    s.workers = 16;
+    s.tenant_max_concurrent_runs = 10;
+    restart(s, node_options{true, activities});
+  }
+
+  void tenant(const std::string& id, const std::string& config) {
+    auto t = n->put_tenant(id, config);
+    BOOST_REQUIRE_MESSAGE(t, (t ? "" : describe(t.error())));
+    auto c = n->put_config(id, "q", "1", R"({"name":"p","root":{"sequence":[
+      {"id":"work","activity":"probe","input":{"$ref":"/input/ms"}}]}})");
+    BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
+  }
+
+  int64_t start(const std::string& tenant_id, int ms) {
+    auto r = n->start_run(tenant_id, "q", R"({"ms": )" + std::to_string(ms) + "}");
+    BOOST_REQUIRE_MESSAGE(r, (r ? "" : describe(r.error())));
+    return r->run.id.value;
+  }
+
+  bool all_completed(int64_t expected, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == expected) {
+        return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(admission, admission_fixture)
+
+BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
+  for (int t = 0; t < 50; ++t) {
+    tenant("t" + std::to_string(t), R"({"max_concurrent_runs": 2})");
+  }
+  // Eight submitters at once: the tenants' queues fill up.
+  std::vector<std::thread> submitters;
+  std::atomic<int> failures{0};
+  for (int k = 0; k < 8; ++k) {
+    submitters.emplace_back([this, k, &failures] {
+      for (int i = k; i < 2000; i += 8) {
+        auto r = n->start_run("t" + std::to_string(i % 50), "q",
+                              R"({"ms": )" + std::to_string(5 + (i * 7) % 31) + "}");
+        failures += r ? 0 : 1;
+      }
+    });
+  }
+  for (auto& t : submitters) {
+    t.join();
+  }
+  BOOST_REQUIRE(failures == 0);
+  BOOST_REQUIRE(all_completed(2000, 120s));
+  BOOST_TEST(seen->highest() <= 2);
+  BOOST_TEST(seen->highest() == 2); // the limit was reached, not just respected
+  // The ledger agrees: no tenant ever had more than 2 attempts open at once.
+  BOOST_TEST(count("SELECT count(*) FROM run_steps a JOIN run_steps b ON a.tenant_id = "
+                   "b.tenant_id AND a.run_id < b.run_id AND a.started_at_ms < b.finished_at_ms "
+                   "AND b.started_at_ms < a.finished_at_ms JOIN run_steps c ON c.tenant_id = "
+                   "a.tenant_id AND b.run_id < c.run_id AND c.started_at_ms < a.finished_at_ms "
+                   "AND a.started_at_ms < c.finished_at_ms AND c.started_at_ms < b.finished_at_ms "
+                   "AND b.started_at_ms < c.finished_at_ms AND max(a.started_at_ms, "
+                   "b.started_at_ms, c.started_at_ms) < min(a.finished_at_ms, b.finished_at_ms, "
+                   "c.finished_at_ms)") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {
+  tenant("solo", R"({"max_concurrent_runs": 1})");
+  auto a = start("solo", 150);
+  auto b = start("solo", 10);
+  auto c = start("solo", 10);
+  BOOST_TEST(n->get_run("solo", a)->status == "RUNNING");
+  BOOST_TEST(n->get_run("solo", b)->status == "PENDING");
+  BOOST_TEST(n->get_run("solo", c)->status == "PENDING");
+  BOOST_REQUIRE(all_completed(3, 30s));
+  BOOST_TEST(seen->highest() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(reject_mode_refuses_a_run_over_the_limit_and_stores_nothing) {
+  tenant("strict", R"({"max_concurrent_runs": 1, "admission": "reject"})");
+  start("strict", 400);
+  auto refused = n->start_run("strict", "q", R"({"ms": 1})");
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(code_of(refused.error()) == errc::tenant_at_limit);
+  BOOST_TEST(describe(refused.error()) ==
+             "tenant 'strict' is running 1 of its 1 concurrent runs and its admission mode is "
+             "'reject'");
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+  BOOST_REQUIRE(all_completed(1, 30s));
+  start("strict", 1); // a permit is free again
+  BOOST_REQUIRE(all_completed(2, 30s));
+}
+
+BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
+  // Runs that wait for an event stay active.
+  auto waiting = R"({"name":"p","root":{"sequence":[{"id":"w","wait":{"event":"go"}}]}})";
+  BOOST_REQUIRE(n->put_tenant("soft", R"({"quota": {"soft_limit": 20}})"));
+  BOOST_REQUIRE(n->put_config("soft", "w", "1", waiting));
+  for (int i = 0; i < 21; ++i) {
+    BOOST_REQUIRE(n->start_run("soft", "w", "{}")); // 20 + 5% burst
+  }
+  auto over = n->start_run("soft", "w", "{}");
+  BOOST_REQUIRE(!over);
+  BOOST_TEST(code_of(over.error()) == errc::quota_exceeded);
+  BOOST_TEST(describe(over.error()) ==
+             "tenant 'soft' has 21 active runs, at its soft limit of 20 plus the 5% burst (21)");
+  BOOST_REQUIRE(n->put_tenant("hard", R"({"quota": {"hard_limit": 3}})"));
+  BOOST_REQUIRE(n->put_config("hard", "w", "1", waiting));
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(n->start_run("hard", "w", "{}"));
+  }
+  auto at_hard = n->start_run("hard", "w", "{}");
+  BOOST_REQUIRE(!at_hard);
+  BOOST_TEST(describe(at_hard.error()) == "tenant 'hard' has 3 active runs, at its hard limit of 3");
+  // Finishing a run makes room.
+  auto runs = n->list_runs("hard", "", 0, 10);
+  BOOST_REQUIRE(runs);
+  BOOST_REQUIRE(n->cancel_run("hard", runs->front().id.value, ""));
+  BOOST_TEST(n->start_run("hard", "w", "{}").engaged());
+}
+
+BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
+  tenant("grow", R"({"max_concurrent_runs": 1})");
+  for (int i = 0; i < 24; ++i) {
+    start("grow", 40);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") < 3 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  seen->phase = 1;
+  BOOST_REQUIRE(n->put_tenant("grow", R"({"max_concurrent_runs": 3})"));
+  BOOST_REQUIRE(all_completed(24, 60s));
+  BOOST_TEST(seen->highest_in(0) == 1);
+  BOOST_TEST(seen->highest_in(1) <= 3);
+  BOOST_TEST(seen->highest_in(1) >= 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
+  tenant("single", R"({"max_concurrent_runs": 1})");
+  // A run held by a node that died: it counts until its lease expires.
+  auto snap = n->get_config("single", "q", "1");
+  BOOST_REQUIRE(snap);
+  run_record r;
+  r.tenant = tenant_id{"single"};
+  r.queue = queue_name{"q"};
+  r.config_tenant = tenant_id{"single"};
+  r.version = config_version{"1"};
+  r.checksum = (*snap)->checksum;
+  r.input = R"({"ms": 1})";
+  auto now = wall_clock_ms();
+  caf::scoped_actor self{*sys};
+  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 400, now, {}, {}, 0})
+    .receive([](run_created&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  auto waiting = start("single", 1);
+  BOOST_TEST(n->get_run("single", waiting)->status == "PENDING");
+  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_TEST(seen->highest() == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
