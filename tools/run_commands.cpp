@@ -41,8 +41,15 @@ Options (defaults from the environment, then the built-in value):
                            its pipeline ($FLOWGATE_ON_NONDETERMINISM, fail)
   --db PATH, --synchronous MODE, --json   as for every command
 
-Limits: per-tenant concurrency limits are not enforced yet (issue: tenant
-admission); every run a node claims runs.
+Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
+$FLOWGATE_TENANT_MAX_CONCURRENT_RUNS, 10; 0 = unlimited) is checked in the
+database transaction that claims a run, counting the tenant's live leased
+RUNNING runs of every process on the database, so it holds across processes.
+Runs over the limit wait PENDING ('queue') or are refused at start with
+tenant_at_limit ('reject'); quota.soft_limit (+5% burst) and
+quota.hard_limit refuse new runs with quota_exceeded. Limits are read from
+the stored tenant config at each claim: 'flowgate tenant put' applies them
+without a restart.
 )";
 
 const char* const run_help = R"(Usage:
