@@ -283,6 +283,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       self->request(st.setup.writer, store_timeout, std::move(op))
         .then(
           [=](run_created& created) mutable {
+            if (auto refused = rejection_error(created)) {
+              rp.deliver(std::move(refused));
+              return;
+            }
             if (created.created && created.run.lease_owner == s.node_id) {
               spawn_for(self, created.run, snapshot, true, first);
             }

@@ -275,9 +275,25 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
     return ask<run_created>(sys_, request_timeout, dispatcher_, start_atom::value, std::move(r),
                             std::move(*snap));
   }
-  return ask<run_created>(sys_, request_timeout, writer_,
+  auto created = ask<run_created>(sys_, request_timeout, writer_,
                           create_run{std::move(r), node_id{}, 0, 0, {}, {},
                                      settings_.tenant_max_concurrent_runs});
+  if (created) {
+    if (auto refused = rejection_error(*created)) {
+      return refused;
+    }
+  }
+  return created;
+}
+
+caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {
+  auto id = run_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  return ask<std::vector<flowgate::tenant_stats>>(
+    sys_, request_timeout, reader_,
+    read_tenant_stats{*id, wall_clock_ms(), settings_.tenant_max_concurrent_runs});
 }
 
 caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int64_t run,

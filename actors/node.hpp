@@ -138,6 +138,9 @@ public:
   [[nodiscard]] caf::expected<run_record> wait_for_run(std::string_view raw_tenant, int64_t run,
                                                        std::chrono::milliseconds timeout,
                                                        bool stop_at_waiting = true);
+  /// Admission limits, usage and refusals per tenant (blank = all tenants).
+  [[nodiscard]] caf::expected<std::vector<flowgate::tenant_stats>>
+  tenant_stats(std::string_view raw_tenant);
   /// Replays a stored history against its pinned pipeline and this engine.
   [[nodiscard]] caf::expected<replay_report> replay(int64_t run);
   /// Stops claiming, lets attempts in flight finish (up to the drain

@@ -40,6 +40,9 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const load_history& q) -> caf::result<std::vector<history_record>> {
       return s.apply(q);
     },
+    [&s](const read_tenant_stats& q) -> caf::result<std::vector<tenant_stats>> {
+      return s.apply(q);
+    },
   };
 }
 

@@ -53,7 +53,8 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<read_schema_info>::with<schema_info>,
   caf::replies_to<find_run>::with<run_record>,
   caf::replies_to<list_runs>::with<std::vector<run_record>>,
-  caf::replies_to<load_history>::with<std::vector<history_record>>>;
+  caf::replies_to<load_history>::with<std::vector<history_record>>,
+  caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<

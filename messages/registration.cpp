@@ -64,6 +64,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pool_stats>("flowgate::pool_stats");
   cfg.add_message_type<run_finished>("flowgate::run_finished");
   cfg.add_message_type<dispatcher_stats>("flowgate::dispatcher_stats");
+  cfg.add_message_type<tenant_stats>("flowgate::tenant_stats");
+  cfg.add_message_type<std::vector<tenant_stats>>("std::vector<flowgate::tenant_stats>");
+  cfg.add_message_type<read_tenant_stats>("flowgate::read_tenant_stats");
   cfg.add_error_category(caf::atom("flowgate"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto name = to_string(static_cast<errc>(code));

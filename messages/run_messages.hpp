@@ -8,6 +8,7 @@
 /// the epoch it holds (`append_history`); the store refuses it with
 /// `lease_lost` if the run's lease moved on.
 
+#include "messages/errors.hpp"
 #include "messages/ids.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -150,11 +151,54 @@ struct run_created {
   run_record run;
   /// False if the idempotency key named an existing run (returned as is).
   bool created = false;
+  /// Non-empty if admission refused the run (nothing was created; the
+  /// refusal was counted): `tenant_at_limit`, `soft_limit` or `hard_limit`.
+  std::string rejection;
+  /// The refusal with the counts.
+  std::string rejection_message;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_created& x) {
-  return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created);
+  return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created, x.rejection,
+           x.rejection_message);
+}
+
+/// The error for a refused start (`tenant_at_limit` or `quota_exceeded`
+/// with the counts); none if the run was admitted.
+inline caf::error rejection_error(const run_created& c) {
+  if (c.rejection.empty()) {
+    return {};
+  }
+  return make_error(c.rejection == "tenant_at_limit" ? errc::tenant_at_limit
+                                                     : errc::quota_exceeded,
+                    c.rejection_message);
+}
+
+/// Admission limits and usage of one tenant (`flowgate tenant stats`).
+struct tenant_stats {
+  tenant_id tenant;
+  /// Live leased RUNNING runs, over every process: the permits in use.
+  int64_t running = 0;
+  /// PENDING runs: waiting for a permit or a node.
+  int64_t queued = 0;
+  int64_t waiting = 0;
+  /// Effective concurrency limit (0 = unlimited).
+  int64_t limit = 0;
+  std::string admission;
+  int64_t soft_limit = 0;
+  int64_t hard_limit = 0;
+  /// New runs refused, by reason.
+  int64_t rejected_at_limit = 0;
+  int64_t rejected_soft = 0;
+  int64_t rejected_hard = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
+  return f(caf::meta::type_name("flowgate::tenant_stats"), x.tenant, x.running, x.queued,
+           x.waiting, x.limit, x.admission, x.soft_limit, x.hard_limit, x.rejected_at_limit,
+           x.rejected_soft, x.rejected_hard);
 }
 
 /// Outcome of `append_history`.
@@ -358,6 +402,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, list_runs& x) {
   return f(caf::meta::type_name("flowgate::list_runs"), x.tenant, x.status, x.after_run,
            x.limit);
+}
+
+/// Admission stats of one tenant (or all, when `tenant` is empty).
+struct read_tenant_stats {
+  tenant_id tenant;
+  int64_t now_ms = 0;
+  /// The node default for tenants that set no limit.
+  int64_t default_limit = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_tenant_stats& x) {
+  return f(caf::meta::type_name("flowgate::read_tenant_stats"), x.tenant, x.now_ms,
+           x.default_limit);
 }
 
 /// A run's history from `after_seq + 1` on.

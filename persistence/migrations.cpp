@@ -171,6 +171,17 @@ CREATE INDEX run_signals_pending ON run_signals (run_id, signal_id) WHERE consum
 -- they update anyway instead of querying run_signals every time.
 ALTER TABLE runs ADD COLUMN inbox_pending INTEGER NOT NULL DEFAULT 0;
 )sql"},
+  {3, "admission counters", R"sql(
+-- New runs refused per tenant and reason (tenant_at_limit, soft_limit,
+-- hard_limit), counted in the transaction that decided.
+CREATE TABLE tenant_rejections (
+  tenant_id     TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  rejected      INTEGER NOT NULL DEFAULT 0,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, reason)
+) WITHOUT ROWID;
+)sql"},
 };
 
 } // namespace

@@ -26,6 +26,7 @@
 /// - nodes(node_id PK; address, pid, started/heartbeat/stopped times)
 /// - run_signals(signal_id PK; run_id, tenant_id, kind signal|cancel,
 ///   event_name, payload, consumed_seq) — a run's inbox (migration 2)
+/// - tenant_rejections(tenant_id, reason PK; rejected) — refused starts (migration 3)
 
 #include "persistence/sqlite.hpp"
 

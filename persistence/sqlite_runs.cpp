@@ -208,6 +208,22 @@ caf::expected<int64_t> live_running(sqlite::connection& db, const std::string& t
   return n;
 }
 
+/// Counts a refused start and answers it (the caller turns it into an error).
+caf::expected<run_created> refuse(sqlite::connection& db, const std::string& tenant,
+                                  const char* reason, std::string message, int64_t now_ms) {
+  auto& st = db.cached("INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
+                       "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
+                       "rejected = rejected + 1, updated_at_ms = excluded.updated_at_ms");
+  st.bind_all(tenant, reason, now_ms);
+  if (auto err = st.run()) {
+    return err;
+  }
+  run_created out;
+  out.rejection = reason;
+  out.rejection_message = std::move(message);
+  return out;
+}
+
 /// The highest number of active runs the soft limit allows: soft + 5%.
 int64_t soft_cap(int64_t soft) {
   return soft + soft * 5 / 100;
@@ -269,7 +285,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return rows.error();
     }
     if (!rows->empty()) {
-      return run_created{std::move(rows->front()), false};
+      return run_created{std::move(rows->front()), false, {}, {}};
     }
   }
   auto limits = limits_of(db, r.tenant.value, op.default_limit);
@@ -287,15 +303,17 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return row.error();
     }
     if (limits->hard > 0 && n >= limits->hard) {
-      return make_error(errc::quota_exceeded,
-                        "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
-                          " active runs, at its hard limit of " + std::to_string(limits->hard));
+      return refuse(db, r.tenant.value, "hard_limit",
+                    "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                      " active runs, at its hard limit of " + std::to_string(limits->hard),
+                    op.now_ms);
     }
     if (limits->soft > 0 && n >= soft_cap(limits->soft)) {
-      return make_error(errc::quota_exceeded,
-                        "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
-                          " active runs, at its soft limit of " + std::to_string(limits->soft) +
-                          " plus the 5% burst (" + std::to_string(soft_cap(limits->soft)) + ")");
+      return refuse(db, r.tenant.value, "soft_limit",
+                    "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                      " active runs, at its soft limit of " + std::to_string(limits->soft) +
+                      " plus the 5% burst (" + std::to_string(soft_cap(limits->soft)) + ")",
+                    op.now_ms);
     }
   }
   bool at_limit = false;
@@ -306,10 +324,11 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     }
     at_limit = *live >= limits->max_running;
     if (at_limit && limits->reject) {
-      return make_error(errc::tenant_at_limit,
-                        "tenant '" + r.tenant.value + "' is running " + std::to_string(*live) +
-                          " of its " + std::to_string(limits->max_running) +
-                          " concurrent runs and its admission mode is 'reject'");
+      return refuse(db, r.tenant.value, "tenant_at_limit",
+                    "tenant '" + r.tenant.value + "' is running " + std::to_string(*live) +
+                      " of its " + std::to_string(limits->max_running) +
+                      " concurrent runs and its admission mode is 'reject'",
+                    op.now_ms);
     }
   }
   // At its limit, a run waits PENDING (unclaimed) for a permit.
@@ -376,7 +395,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   if (!stored) {
     return stored.error();
   }
-  return run_created{std::move(*stored), true};
+  return run_created{std::move(*stored), true, {}, {}};
 }
 
 caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim_runs& op) {
@@ -724,6 +743,48 @@ caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const list_
                        "ORDER BY run_id LIMIT ?4");
   st.bind_all(q.after_run, q.tenant.value, q.status, q.limit);
   return all_rows<run_record>(st, read_run);
+}
+
+caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
+                                                const read_tenant_stats& q) {
+  auto& st = db.cached(
+    "SELECT t.tenant_id, "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'RUNNING' "
+    "AND r.lease_expires_at_ms > ?2), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'PENDING'), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'WAITING'), "
+    "coalesce(json_extract(t.config_json, '$.max_concurrent_runs'), -1), "
+    "coalesce(json_extract(t.config_json, '$.admission'), 'queue'), "
+    "coalesce(json_extract(t.config_json, '$.quota.soft_limit'), 0), "
+    "coalesce(json_extract(t.config_json, '$.quota.hard_limit'), 0), "
+    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
+    "AND x.reason = 'tenant_at_limit'), 0), "
+    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
+    "AND x.reason = 'soft_limit'), 0), "
+    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
+    "AND x.reason = 'hard_limit'), 0) "
+    "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
+  st.bind_all(q.tenant.value, q.now_ms);
+  auto rows = all_rows<tenant_stats>(st, [&q](const sqlite::statement& s) {
+    tenant_stats x;
+    x.tenant = tenant_id{s.column_text(0)};
+    x.running = s.column_int64(1);
+    x.queued = s.column_int64(2);
+    x.waiting = s.column_int64(3);
+    auto limit = s.column_int64(4);
+    x.limit = limit < 0 ? q.default_limit : limit;
+    x.admission = s.column_text(5);
+    x.soft_limit = s.column_int64(6);
+    x.hard_limit = s.column_int64(7);
+    x.rejected_at_limit = s.column_int64(8);
+    x.rejected_soft = s.column_int64(9);
+    x.rejected_hard = s.column_int64(10);
+    return x;
+  });
+  if (rows && rows->empty() && !q.tenant.value.empty()) {
+    return make_error(errc::unknown_tenant, "tenant '" + q.tenant.value + "' does not exist");
+  }
+  return rows;
 }
 
 caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {

@@ -38,5 +38,7 @@ namespace flowgate::sqlite_runs {
                                                            const list_runs& q);
 [[nodiscard]] caf::expected<std::vector<history_record>> apply(sqlite::connection& db,
                                                                const load_history& q);
+[[nodiscard]] caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
+                                                             const read_tenant_stats& q);
 
 } // namespace flowgate::sqlite_runs

@@ -387,6 +387,9 @@ public:
   caf::expected<std::vector<history_record>> apply(const load_history& q) override {
     return sqlite_runs::apply(db_, q);
   }
+  caf::expected<std::vector<tenant_stats>> apply(const read_tenant_stats& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
 
 private:
   static tenant_record read_tenant(const sqlite::statement& st) {

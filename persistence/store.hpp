@@ -76,6 +76,8 @@ public:
   [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const list_runs& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<history_record>>
   apply(const load_history& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<tenant_stats>>
+  apply(const read_tenant_stats& q) = 0;
 };
 
 } // namespace flowgate

@@ -69,6 +69,9 @@ const char* const tenant_help = R"(Usage:
   flowgate tenant put ID [FILE|-]   create or replace a tenant (JSON config; FORMATS.md)
   flowgate tenant get ID            show one tenant
   flowgate tenant list              list all tenants
+  flowgate tenant stats [ID]        admission per tenant: running (permits in use, over
+                                    every process), queued (PENDING), waiting, limits,
+                                    and new runs refused by reason
 
 Tenant config fields (all optional): name, tier (solo|pro|premium),
 max_concurrent_runs, admission (queue|reject), admission_deadline_ms,
@@ -164,6 +167,44 @@ int tenant_command(flowgate::node& n, const args& a, bool as_json) {
       std::printf("%-40s %-8s %s\n", "ID", "TIER", "NAME");
       for (const auto& t : *ts) {
         std::printf("%-40s %-8s %s\n", t.id.value.c_str(), t.tier.c_str(), t.name.c_str());
+      }
+    }
+    return exit_ok;
+  }
+  if (cmd == "stats") {
+    auto xs = n.tenant_stats(a.words.size() > 2 ? a.words[2] : "");
+    if (!xs) {
+      return fail(xs.error());
+    }
+    if (as_json) {
+      json::array arr;
+      for (const auto& x : *xs) {
+        arr.push_back(json::object{
+          {"tenant", x.tenant.value},     {"running", x.running},
+          {"queued", x.queued},           {"waiting", x.waiting},
+          {"limit", x.limit},             {"permits_free", x.limit > 0 ? std::max<int64_t>(
+                                                              x.limit - x.running, 0)
+                                                                       : -1},
+          {"admission", x.admission},     {"soft_limit", x.soft_limit},
+          {"hard_limit", x.hard_limit},
+          {"rejected", json::object{{"tenant_at_limit", x.rejected_at_limit},
+                                    {"soft_limit", x.rejected_soft},
+                                    {"hard_limit", x.rejected_hard}}}});
+      }
+      print_json(arr);
+    } else {
+      std::printf("%-40s %7s %7s %7s %6s %-9s %5s %5s %s\n", "TENANT", "RUNNING", "QUEUED",
+                  "WAITING", "LIMIT", "ADMISSION", "SOFT", "HARD",
+                  "REJECTED (at_limit/soft/hard)");
+      for (const auto& x : *xs) {
+        std::printf("%-40s %7lld %7lld %7lld %6s %-9s %5lld %5lld %lld/%lld/%lld\n",
+                    x.tenant.value.c_str(), static_cast<long long>(x.running),
+                    static_cast<long long>(x.queued), static_cast<long long>(x.waiting),
+                    x.limit > 0 ? std::to_string(x.limit).c_str() : "-", x.admission.c_str(),
+                    static_cast<long long>(x.soft_limit), static_cast<long long>(x.hard_limit),
+                    static_cast<long long>(x.rejected_at_limit),
+                    static_cast<long long>(x.rejected_soft),
+                    static_cast<long long>(x.rejected_hard));
       }
     }
     return exit_ok;
@@ -376,7 +417,7 @@ int main(int argc, char** argv) {
   }
   // The commands each group handles (tenant_command, config_command, db_command).
   static const std::map<std::string, std::set<std::string>> commands = {
-    {"tenant", {"put", "get", "list"}},
+    {"tenant", {"put", "get", "list", "stats"}},
     {"config", {"put", "get", "list", "activate"}},
     {"db", {"migrate", "info"}},
     {"run", {"start", "status", "list", "history", "signal", "cancel", "wait"}}};

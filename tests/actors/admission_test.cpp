@@ -166,6 +166,13 @@ BOOST_AUTO_TEST_CASE(reject_mode_refuses_a_run_over_the_limit_and_stores_nothing
              "tenant 'strict' is running 1 of its 1 concurrent runs and its admission mode is "
              "'reject'");
   BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+  auto stats = n->tenant_stats("strict");
+  BOOST_REQUIRE(stats);
+  BOOST_REQUIRE(stats->size() == 1u);
+  BOOST_TEST(stats->front().running == 1);
+  BOOST_TEST(stats->front().limit == 1);
+  BOOST_TEST(stats->front().admission == "reject");
+  BOOST_TEST(stats->front().rejected_at_limit == 1);
   BOOST_REQUIRE(all_completed(1, 30s));
   start("strict", 1); // a permit is free again
   BOOST_REQUIRE(all_completed(2, 30s));
@@ -192,6 +199,18 @@ BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
   auto at_hard = n->start_run("hard", "w", "{}");
   BOOST_REQUIRE(!at_hard);
   BOOST_TEST(describe(at_hard.error()) == "tenant 'hard' has 3 active runs, at its hard limit of 3");
+  auto stats = n->tenant_stats("");
+  BOOST_REQUIRE(stats);
+  for (const auto& x : *stats) {
+    if (x.tenant.value == "soft") {
+      BOOST_TEST(x.rejected_soft == 1);
+      BOOST_TEST(x.waiting == 21);
+      BOOST_TEST(x.soft_limit == 20);
+    } else if (x.tenant.value == "hard") {
+      BOOST_TEST(x.rejected_hard == 1);
+      BOOST_TEST(x.hard_limit == 3);
+    }
+  }
   // Finishing a run makes room.
   auto runs = n->list_runs("hard", "", 0, 10);
   BOOST_REQUIRE(runs);
@@ -235,6 +254,9 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
     .receive([](run_created&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto waiting = start("single", 1);
   BOOST_TEST(n->get_run("single", waiting)->status == "PENDING");
+  auto stats = n->tenant_stats("single");
+  BOOST_REQUIRE(stats);
+  BOOST_TEST(stats->front().queued >= 1); // until the dead holder's lease expires
   BOOST_REQUIRE(all_completed(2, 30s));
   BOOST_TEST(seen->highest() == 1);
 }

@@ -150,7 +150,9 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   c.open_wait = "timer";
   check(c);
   check(run_lease{run_id{int64_t{1}}, 3});
-  check(run_created{r, true});
+  check(run_created{r, false, "soft_limit", "tenant 'a' has 21 active runs"});
+  check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
+  check(read_tenant_stats{tenant_id{"a"}, 10, 2});
   check(history_appended{10, {h}});
   check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
   check(cancel_outcome{r, false});

@@ -250,4 +250,27 @@ BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly
   BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(tenant_stats_shows_limits_and_refusals) {
+  write("t.json", R"({"max_concurrent_runs": 3, "admission": "reject",
+                      "quota": {"soft_limit": 1, "hard_limit": 5}})");
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme t.json").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  BOOST_TEST(run("run start --tenant acme --queue q").code == 0);
+  auto refused = run("run start --tenant acme --queue q");
+  BOOST_TEST(refused.code == 1);
+  BOOST_TEST(refused.err.find("quota_exceeded") != std::string::npos, refused.err);
+  auto stats = run("--json tenant stats acme");
+  BOOST_TEST(stats.code == 0, stats.err);
+  auto x = boost::json::parse(stats.out).as_array().at(0);
+  BOOST_TEST(x.at("queued").as_int64() == 1);
+  BOOST_TEST(x.at("limit").as_int64() == 3);
+  BOOST_TEST(x.at("admission").as_string() == "reject");
+  BOOST_TEST(x.at("rejected").at("soft_limit").as_int64() == 1);
+  auto all = run("tenant stats");
+  BOOST_TEST(all.code == 0);
+  BOOST_TEST(all.out.find("acme") != std::string::npos);
+  BOOST_TEST(run("tenant stats nobody").code == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
