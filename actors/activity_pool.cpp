@@ -89,6 +89,23 @@ worker_actor::behavior_type activity_worker(worker_actor::pointer,
   };
 }
 
+/// The tenant config's `weight` (1 to 1000; default 1).
+int64_t weight_of(const std::string& tenant_config) {
+  if (tenant_config.find("\"weight\"") == std::string::npos) {
+    return 1;
+  }
+  boost::system::error_code ec;
+  auto config = json::parse(tenant_config, ec);
+  if (ec || !config.is_object()) {
+    return 1;
+  }
+  const auto* w = config.get_object().if_contains("weight");
+  if (w == nullptr || !w->is_int64()) {
+    return 1;
+  }
+  return std::clamp<int64_t>(w->get_int64(), 1, 1000);
+}
+
 struct job {
   activity_request request;
   caf::typed_response_promise<activity_result> promise;
@@ -108,6 +125,10 @@ struct activity_pool_state {
   /// Per-tenant FIFO queues and the round-robin order of tenants with work.
   std::map<std::string, std::deque<job>> queues;
   std::deque<std::string> turn;
+  /// Weighted round-robin: a tenant at the front of `turn` starts up to its
+  /// weight (tenant config `weight`, default 1) attempts before the next.
+  std::map<std::string, int64_t> weights;
+  int64_t served_in_turn = 0;
   pool_stats stats;
   static inline const char* name = "flowgate.activity_pool";
 };
@@ -123,15 +144,19 @@ worker_actor spawn_worker(pool_pointer self) {
 void dispatch(pool_pointer self) {
   auto& st = self->state;
   while (!st.idle.empty() && !st.turn.empty()) {
-    auto tenant = std::move(st.turn.front());
-    st.turn.pop_front();
+    auto tenant = st.turn.front();
     auto& queue = st.queues[tenant];
     auto next = std::move(queue.front());
     queue.pop_front();
+    st.served_in_turn += 1;
     if (queue.empty()) {
       st.queues.erase(tenant);
-    } else {
+      st.turn.pop_front();
+      st.served_in_turn = 0;
+    } else if (st.served_in_turn >= st.weights[tenant]) {
+      st.turn.pop_front();
       st.turn.push_back(tenant);
+      st.served_in_turn = 0;
     }
     st.stats.queued -= 1;
     auto worker = st.idle.back();
@@ -202,6 +227,7 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
       }
       auto rp = self->make_response_promise<activity_result>();
       auto tenant = req.tenant.value;
+      s.weights[tenant] = weight_of(req.tenant_config);
       auto& queue = s.queues[tenant];
       if (queue.empty()) {
         s.turn.push_back(tenant);

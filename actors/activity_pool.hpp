@@ -12,9 +12,11 @@
 ///   retired when the call returns, so a hung activity cannot eat the pool).
 /// - `stats_atom` -> `pool_stats`.
 /// Activities registered `inline_fast` run in the pool actor at once.
-/// Requests queue per tenant and are served round-robin across tenants, so
-/// one tenant's backlog does not delay another tenant's next attempt by
-/// more than one attempt per other tenant with work. Callers use a request
+/// Requests queue per tenant and are served weighted round-robin across
+/// tenants (a tenant starts up to its config's `weight`, default 1, attempts
+/// per turn), so one tenant's backlog delays another tenant's next attempt
+/// by at most the sum of the other tenants' weights (plus the attempts
+/// already running), never by the backlog. Callers use a request
 /// timeout above the attempt's own timeout.
 
 #include "messages/interfaces.hpp"
