@@ -286,6 +286,66 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
   return created;
 }
 
+caf::expected<subscription_record> node::put_subscription(std::string_view raw_tenant,
+                                                          std::string_view text) {
+  auto id = normalize_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
+  }
+  auto parsed = parse_subscription_text(text);
+  if (!parsed) {
+    return parsed.error();
+  }
+  subscription_record rec{*id,
+                          parsed->id,
+                          parsed->status,
+                          parsed->period_start_ms,
+                          parsed->period_end_ms,
+                          parsed->price_metadata,
+                          parsed->product_metadata,
+                          0};
+  return ask<subscription_record>(sys_, request_timeout, writer_,
+                                  store_subscription{std::move(rec), 0});
+}
+
+caf::expected<std::vector<subscription_record>>
+node::list_subscriptions(std::string_view raw_tenant) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  return ask<std::vector<subscription_record>>(sys_, request_timeout, reader_,
+                                               flowgate::list_subscriptions{t->id});
+}
+
+caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  auto subs = list_subscriptions(t->id.value);
+  if (!subs) {
+    return subs.error();
+  }
+  std::vector<subscription> plain;
+  for (const auto& x : *subs) {
+    plain.push_back(subscription{x.id, x.status, x.period_start_ms, x.period_end_ms,
+                                 x.price_metadata, x.product_metadata});
+  }
+  quota_summary out;
+  out.tenant = t->id.value;
+  out.tier = t->tier;
+  out.period = resolve_billing_period(plain, t->tier, wall_clock_ms());
+  auto used = ask<int64_t>(sys_, request_timeout, reader_,
+                           find_usage{t->id, out.period.start_ms, out.period.end_ms});
+  if (!used) {
+    return used.error();
+  }
+  out.used = *used;
+  out.remaining = out.period.limit < 0 ? -1 : std::max<int64_t>(out.period.limit - out.used, 0);
+  return out;
+}
+
 caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {
   auto id = run_tenant(raw_tenant);
   if (!id) {

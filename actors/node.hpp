@@ -17,6 +17,7 @@
 /// tools) only reads and writes the store: the runs it starts are PENDING
 /// until an executing node claims them.
 
+#include "config/billing.hpp"
 #include "config/node_settings.hpp"
 #include "messages/interfaces.hpp"
 
@@ -53,6 +54,17 @@ struct replay_report {
   std::string engine_state;
   /// Empty, or the non-determinism / load error.
   std::string message;
+};
+
+/// A tenant's step quota in force now (`flowgate quota summary`).
+struct quota_summary {
+  std::string tenant;
+  std::string tier;
+  billing_period period;
+  /// Step attempts counted in the period.
+  int64_t used = 0;
+  /// -1 = unlimited.
+  int64_t remaining = -1;
 };
 
 class node {
@@ -138,6 +150,16 @@ public:
   [[nodiscard]] caf::expected<run_record> wait_for_run(std::string_view raw_tenant, int64_t run,
                                                        std::chrono::milliseconds timeout,
                                                        bool stop_at_waiting = true);
+  // -- billing ---------------------------------------------------------------------
+
+  /// Stores a subscription document (FORMATS.md) for a tenant.
+  [[nodiscard]] caf::expected<subscription_record> put_subscription(std::string_view raw_tenant,
+                                                                    std::string_view text);
+  [[nodiscard]] caf::expected<std::vector<subscription_record>>
+  list_subscriptions(std::string_view raw_tenant);
+  /// The period, limit (with their sources) and usage in force now.
+  [[nodiscard]] caf::expected<quota_summary> summarize_quota(std::string_view raw_tenant);
+
   /// Admission limits, usage and refusals per tenant (blank = all tenants).
   [[nodiscard]] caf::expected<std::vector<flowgate::tenant_stats>>
   tenant_stats(std::string_view raw_tenant);

@@ -43,6 +43,10 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const read_tenant_stats& q) -> caf::result<std::vector<tenant_stats>> {
       return s.apply(q);
     },
+    [&s](const list_subscriptions& q) -> caf::result<std::vector<subscription_record>> {
+      return s.apply(q);
+    },
+    [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
   };
 }
 

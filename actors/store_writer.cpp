@@ -173,6 +173,7 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
     [=](append_history& op) { return enqueue<history_appended>(self, std::move(op)); },
     [=](signal_run& op) { return enqueue<signal_accepted>(self, std::move(op)); },
     [=](cancel_run& op) { return enqueue<cancel_outcome>(self, std::move(op)); },
+    [=](store_subscription& op) { return enqueue<subscription_record>(self, std::move(op)); },
     [=](stats_atom) { return self->state.stats; },
     [=](flush_atom) {
       self->state.flush_pending = false;

@@ -40,6 +40,7 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<append_history>::with<history_appended>,
   caf::replies_to<signal_run>::with<signal_accepted>,
   caf::replies_to<cancel_run>::with<cancel_outcome>,
+  caf::replies_to<store_subscription>::with<subscription_record>,
   caf::replies_to<stats_atom>::with<writer_stats>,
   caf::reacts_to<flush_atom>>;
 
@@ -54,7 +55,9 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<find_run>::with<run_record>,
   caf::replies_to<list_runs>::with<std::vector<run_record>>,
   caf::replies_to<load_history>::with<std::vector<history_record>>,
-  caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>>;
+  caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>,
+  caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
+  caf::replies_to<find_usage>::with<int64_t>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<

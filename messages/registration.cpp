@@ -67,6 +67,12 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<tenant_stats>("flowgate::tenant_stats");
   cfg.add_message_type<std::vector<tenant_stats>>("std::vector<flowgate::tenant_stats>");
   cfg.add_message_type<read_tenant_stats>("flowgate::read_tenant_stats");
+  cfg.add_message_type<subscription_record>("flowgate::subscription_record");
+  cfg.add_message_type<std::vector<subscription_record>>(
+    "std::vector<flowgate::subscription_record>");
+  cfg.add_message_type<store_subscription>("flowgate::store_subscription");
+  cfg.add_message_type<list_subscriptions>("flowgate::list_subscriptions");
+  cfg.add_message_type<find_usage>("flowgate::find_usage");
   cfg.add_error_category(caf::atom("flowgate"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto name = to_string(static_cast<errc>(code));

@@ -404,6 +404,62 @@ typename Inspector::result_type inspect(Inspector& f, list_runs& x) {
            x.limit);
 }
 
+/// A tenant's billing subscription as stored (FORMATS.md "Subscription").
+struct subscription_record {
+  tenant_id tenant;
+  std::string id;
+  std::string status;
+  /// 0 = missing.
+  int64_t period_start_ms = 0;
+  int64_t period_end_ms = 0;
+  /// Canonical JSON objects.
+  std::string price_metadata = "{}";
+  std::string product_metadata = "{}";
+  int64_t updated_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subscription_record& x) {
+  return f(caf::meta::type_name("flowgate::subscription_record"), x.tenant, x.id, x.status,
+           x.period_start_ms, x.period_end_ms, x.price_metadata, x.product_metadata,
+           x.updated_at_ms);
+}
+
+/// Insert or replace a subscription (by tenant and id). `unknown_tenant`
+/// if the tenant does not exist.
+struct store_subscription {
+  subscription_record subscription;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, store_subscription& x) {
+  return f(caf::meta::type_name("flowgate::store_subscription"), x.subscription, x.now_ms);
+}
+
+/// A tenant's subscriptions, by id.
+struct list_subscriptions {
+  tenant_id tenant;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_subscriptions& x) {
+  return f(caf::meta::type_name("flowgate::list_subscriptions"), x.tenant);
+}
+
+/// Step attempts counted in one usage period (0 if none yet).
+struct find_usage {
+  tenant_id tenant;
+  int64_t period_start_ms = 0;
+  int64_t period_end_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, find_usage& x) {
+  return f(caf::meta::type_name("flowgate::find_usage"), x.tenant, x.period_start_ms,
+           x.period_end_ms);
+}
+
 /// Admission stats of one tenant (or all, when `tenant` is empty).
 struct read_tenant_stats {
   tenant_id tenant;

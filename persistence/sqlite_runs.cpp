@@ -731,6 +731,30 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
   return cancel_outcome{std::move(*stored), true};
 }
 
+caf::expected<subscription_record> apply(sqlite::connection& db, const store_subscription& op) {
+  const auto& x = op.subscription;
+  auto limits = limits_of(db, x.tenant.value, 0); // also checks that the tenant exists
+  if (!limits) {
+    return limits.error();
+  }
+  auto& st = db.cached(
+    "INSERT INTO subscriptions (tenant_id, subscription_id, status, current_period_start_ms, "
+    "current_period_end_ms, price_metadata, product_metadata, updated_at_ms) VALUES (?1, ?2, ?3, "
+    "nullif(?4, 0), nullif(?5, 0), ?6, ?7, ?8) ON CONFLICT (tenant_id, subscription_id) DO "
+    "UPDATE SET status = excluded.status, current_period_start_ms = "
+    "excluded.current_period_start_ms, current_period_end_ms = excluded.current_period_end_ms, "
+    "price_metadata = excluded.price_metadata, product_metadata = excluded.product_metadata, "
+    "updated_at_ms = excluded.updated_at_ms");
+  st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms,
+              x.price_metadata, x.product_metadata, op.now_ms);
+  if (auto err = st.run()) {
+    return err;
+  }
+  auto out = x;
+  out.updated_at_ms = op.now_ms;
+  return out;
+}
+
 // -- reads -----------------------------------------------------------------------
 
 caf::expected<run_record> apply(sqlite::connection& db, const find_run& q) {
@@ -785,6 +809,33 @@ caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
     return make_error(errc::unknown_tenant, "tenant '" + q.tenant.value + "' does not exist");
   }
   return rows;
+}
+
+caf::expected<std::vector<subscription_record>> apply(sqlite::connection& db,
+                                                      const list_subscriptions& q) {
+  auto& st = db.cached("SELECT subscription_id, status, coalesce(current_period_start_ms, 0), "
+                       "coalesce(current_period_end_ms, 0), price_metadata, product_metadata, "
+                       "updated_at_ms FROM subscriptions WHERE tenant_id = ?1 "
+                       "ORDER BY subscription_id");
+  st.bind_all(q.tenant.value);
+  return all_rows<subscription_record>(st, [&q](const sqlite::statement& s) {
+    return subscription_record{q.tenant,          s.column_text(0),  s.column_text(1),
+                               s.column_int64(2), s.column_int64(3), s.column_text(4),
+                               s.column_text(5),  s.column_int64(6)};
+  });
+}
+
+caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q) {
+  auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 AND "
+                       "period_start_ms = ?2 AND period_end_ms = ?3");
+  st.bind_all(q.tenant.value, q.period_start_ms, q.period_end_ms);
+  auto row = st.step();
+  auto used = row && *row ? st.column_int64(0) : 0;
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
+  return used;
 }
 
 caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {

@@ -31,6 +31,8 @@ namespace flowgate::sqlite_runs {
                                                     const append_history& op);
 [[nodiscard]] caf::expected<signal_accepted> apply(sqlite::connection& db, const signal_run& op);
 [[nodiscard]] caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op);
+[[nodiscard]] caf::expected<subscription_record> apply(sqlite::connection& db,
+                                                       const store_subscription& op);
 
 // -- reads -----------------------------------------------------------------------
 [[nodiscard]] caf::expected<run_record> apply(sqlite::connection& db, const find_run& q);
@@ -40,5 +42,8 @@ namespace flowgate::sqlite_runs {
                                                                const load_history& q);
 [[nodiscard]] caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
                                                              const read_tenant_stats& q);
+[[nodiscard]] caf::expected<std::vector<subscription_record>>
+apply(sqlite::connection& db, const list_subscriptions& q);
+[[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q);
 
 } // namespace flowgate::sqlite_runs

@@ -232,6 +232,9 @@ public:
   caf::expected<cancel_outcome> apply(const cancel_run& op) override {
     return sqlite_runs::apply(db_, op);
   }
+  caf::expected<subscription_record> apply(const store_subscription& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
 
 private:
   /// The period's counter as it stands in this transaction.
@@ -388,6 +391,12 @@ public:
     return sqlite_runs::apply(db_, q);
   }
   caf::expected<std::vector<tenant_stats>> apply(const read_tenant_stats& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<subscription_record>> apply(const list_subscriptions& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<int64_t> apply(const find_usage& q) override {
     return sqlite_runs::apply(db_, q);
   }
 

@@ -57,6 +57,8 @@ public:
   [[nodiscard]] virtual caf::expected<history_appended> apply(const append_history& op) = 0;
   [[nodiscard]] virtual caf::expected<signal_accepted> apply(const signal_run& op) = 0;
   [[nodiscard]] virtual caf::expected<cancel_outcome> apply(const cancel_run& op) = 0;
+  [[nodiscard]] virtual caf::expected<subscription_record>
+  apply(const store_subscription& op) = 0;
 };
 
 /// The read side of a store: its own connection, never blocked by the writer.
@@ -78,6 +80,9 @@ public:
   apply(const load_history& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<tenant_stats>>
   apply(const read_tenant_stats& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<subscription_record>>
+  apply(const list_subscriptions& q) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const find_usage& q) = 0;
 };
 
 } // namespace flowgate

@@ -53,6 +53,9 @@ Groups and commands:
   run start|status|list|history|signal|cancel|wait
                                start and inspect runs (see 'flowgate run --help')
   replay RUN|--all             re-run stored histories, report non-determinism
+  subscription set|get --tenant T [FILE|-]
+                               a tenant's billing subscriptions
+  quota summary --tenant T     billing period, step limit, used and remaining
 
 Options:
   --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
@@ -383,7 +386,7 @@ bool may_create_database(const args& a) {
   }
   const auto& g = a.words[0];
   const auto& c = a.words[1];
-  return (g == "db" && c == "migrate") || c == "put" || c == "activate";
+  return (g == "db" && c == "migrate") || c == "put" || c == "activate" || c == "set";
 }
 
 } // namespace
@@ -410,6 +413,10 @@ int main(int argc, char** argv) {
       std::cout << run_help;
     } else if (group == "replay") {
       std::cout << replay_help;
+    } else if (group == "subscription") {
+      std::cout << subscription_help;
+    } else if (group == "quota") {
+      std::cout << quota_help;
     } else {
       std::cout << main_help;
     }
@@ -420,7 +427,9 @@ int main(int argc, char** argv) {
     {"tenant", {"put", "get", "list", "stats"}},
     {"config", {"put", "get", "list", "activate"}},
     {"db", {"migrate", "info"}},
-    {"run", {"start", "status", "list", "history", "signal", "cancel", "wait"}}};
+    {"run", {"start", "status", "list", "history", "signal", "cancel", "wait"}},
+    {"subscription", {"set", "get"}},
+    {"quota", {"summary"}}};
   // Single-word commands.
   bool single = group == "serve" || group == "replay";
   auto known = commands.find(group);
@@ -490,6 +499,12 @@ int main(int argc, char** argv) {
     }
     if (group == "replay") {
       return replay_command(**n, a, as_json);
+    }
+    if (group == "subscription") {
+      return subscription_command(**n, a, as_json);
+    }
+    if (group == "quota") {
+      return quota_command(**n, a, as_json);
     }
     if (group == "tenant") {
       return tenant_command(**n, a, as_json);

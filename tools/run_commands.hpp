@@ -18,6 +18,8 @@ namespace flowgate::cli {
 extern const char* const serve_help;
 extern const char* const run_help;
 extern const char* const replay_help;
+extern const char* const subscription_help;
+extern const char* const quota_help;
 
 /// Applies serve's flags to `settings`; usage errors throw `usage_error`.
 void apply_serve_flags(const args& a, node_settings& settings);
@@ -31,5 +33,7 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
 
 int run_command(node& n, const args& a, bool as_json);
 int replay_command(node& n, const args& a, bool as_json);
+int subscription_command(node& n, const args& a, bool as_json);
+int quota_command(node& n, const args& a, bool as_json);
 
 } // namespace flowgate::cli

@@ -153,6 +153,11 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(run_created{r, false, "soft_limit", "tenant 'a' has 21 active runs"});
   check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
   check(read_tenant_stats{tenant_id{"a"}, 10, 2});
+  subscription_record sub{tenant_id{"a"}, "sub_1", "active", 1, 2, R"({"x":"1"})", "{}", 3};
+  check(sub);
+  check(store_subscription{sub, 4});
+  check(list_subscriptions{tenant_id{"a"}});
+  check(find_usage{tenant_id{"a"}, 1, 2});
   check(history_appended{10, {h}});
   check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
   check(cancel_outcome{r, false});

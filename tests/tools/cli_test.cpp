@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -271,6 +272,43 @@ BOOST_AUTO_TEST_CASE(tenant_stats_shows_limits_and_refusals) {
   BOOST_TEST(all.code == 0);
   BOOST_TEST(all.out.find("acme") != std::string::npos);
   BOOST_TEST(run("tenant stats nobody").code == 1);
+}
+
+BOOST_AUTO_TEST_CASE(subscriptions_set_the_period_and_limit_of_quota_summary) {
+  BOOST_TEST(run("tenant put acme").code == 0);
+  auto calendar = boost::json::parse(run("--json quota summary --tenant acme").out);
+  BOOST_TEST(calendar.at("period_source").as_string() == "calendar month");
+  BOOST_TEST(calendar.at("limit").as_int64() == 150);
+  BOOST_TEST(calendar.at("limit_source").as_string() == "tier default");
+  // A period around now, whatever the date the test runs on.
+  auto now = std::time(nullptr);
+  auto iso = [](std::time_t t) {
+    char buf[32];
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string{buf};
+  };
+  write("s.json", R"({"id": "sub_1", "status": "active", "current_period_start": ")" +
+                    iso(now - 86400) + R"(", "current_period_end": ")" + iso(now + 86400) +
+                    R"(", "price_metadata": {"workflow_step_limit": "lots"},
+                    "product_metadata": {"workflow_step_limit": "300"}})");
+  BOOST_TEST(run("subscription set --tenant acme s.json").code == 0);
+  auto q = boost::json::parse(run("--json quota summary --tenant acme").out);
+  BOOST_TEST(q.at("period_source").as_string() == "subscription sub_1");
+  BOOST_TEST(q.at("period_start").as_string() == iso(now - 86400));
+  BOOST_TEST(q.at("limit").as_int64() == 300);
+  BOOST_TEST(q.at("limit_source").as_string() == "product metadata");
+  BOOST_TEST(q.at("used").as_int64() == 0);
+  BOOST_TEST(q.at("warnings").as_array().size() == 1u);
+  auto listed = boost::json::parse(run("--json subscription get --tenant acme").out);
+  BOOST_TEST(listed.as_array().size() == 1u);
+  auto bad = run("subscription set --tenant acme -", R"({"id": "x", "status": "active", "extra": 1})");
+  BOOST_TEST(bad.code == 1);
+  BOOST_TEST(bad.err.find("unknown field 'extra'") != std::string::npos, bad.err);
+  BOOST_TEST(run("subscription set --tenant nobody s.json").code == 1);
+  BOOST_TEST(boost::json::parse(run("--json subscription get --tenant acme").out).as_array().size() ==
+             1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
