@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <map>
+#include <set>
 #include <unordered_map>
 
 namespace flowgate {
@@ -39,6 +40,8 @@ struct dispatcher_state {
   std::unordered_map<int64_t, held_run>& held = *held_runs;
   std::map<caf::actor_addr, int64_t> by_actor;
   std::vector<caf::actor> watchers;
+  /// Tenants whose permits freed since the last targeted claim.
+  std::set<std::string> freed;
   bool claiming = false;
   bool draining = false;
   bool drain_answered = false;
@@ -139,10 +142,16 @@ void schedule_poll(dispatcher_pointer self, bool at_once) {
   }
 }
 
+void admit_freed(dispatcher_pointer self);
+
 void poll(dispatcher_pointer self) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
-  if (st.draining || st.claiming) {
+  if (st.draining) {
+    return;
+  }
+  if (st.claiming) {
+    schedule_poll(self, false); // a targeted claim is in flight
     return;
   }
   auto room = s.max_active_runs - static_cast<int64_t>(st.held.size());
@@ -155,7 +164,7 @@ void poll(dispatcher_pointer self) {
   st.claiming = true;
   self->request(st.setup.writer, store_timeout,
                 claim_runs{node_id{s.node_id}, 0, now + s.lease_ttl_ms, batch,
-                           s.tenant_max_concurrent_runs})
+                           s.tenant_max_concurrent_runs, {}})
     .then(
       [=](std::vector<run_record>& runs) {
         auto& state = self->state;
@@ -165,11 +174,47 @@ void poll(dispatcher_pointer self) {
           spawn_for(self, r, nullptr, false);
         }
         schedule_poll(self, static_cast<int32_t>(runs.size()) == batch);
+        admit_freed(self);
       },
       [=](caf::error& err) {
         self->state.claiming = false;
         log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
         schedule_poll(self, false);
+      });
+}
+
+/// Claims queued runs of tenants whose permits just freed, at once rather
+/// than at the next poll. One claim in flight at a time; tenants freed
+/// meanwhile go into the next one.
+void admit_freed(dispatcher_pointer self) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  auto room = s.max_active_runs - static_cast<int64_t>(st.held.size());
+  if (st.draining || st.claiming || st.freed.empty() || room <= 0) {
+    return;
+  }
+  claim_runs op{node_id{s.node_id}, 0, wall_clock_ms() + s.lease_ttl_ms,
+                static_cast<int32_t>(std::min(room, s.claim_batch)),
+                s.tenant_max_concurrent_runs, {}};
+  for (const auto& t : st.freed) {
+    op.tenants.emplace_back(t);
+  }
+  st.freed.clear();
+  st.claiming = true;
+  self->request(st.setup.writer, store_timeout, std::move(op))
+    .then(
+      [=](std::vector<run_record>& runs) {
+        auto& state = self->state;
+        state.claiming = false;
+        state.stats.claimed += static_cast<int64_t>(runs.size());
+        for (const auto& r : runs) {
+          spawn_for(self, r, nullptr, false);
+        }
+        admit_freed(self);
+      },
+      [=](caf::error& err) {
+        self->state.claiming = false;
+        log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
       });
 }
 
@@ -306,6 +351,9 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       auto tenant = it->second.tenant;
       forget(self, run.value);
       st.stats.finished += 1;
+      // The tenant's permit is free: a queued run of it may start now.
+      st.freed.insert(tenant.value);
+      admit_freed(self);
       for (const auto& w : st.watchers) {
         caf::anon_send(w, run_finished{run, tenant, status});
       }

@@ -284,12 +284,14 @@ struct claim_runs {
   int64_t lease_expires_at_ms = 0;
   int32_t max_runs = 100;
   int64_t default_limit = 0;
+  /// Only runs of these tenants (a permit of theirs just freed); empty = any.
+  std::vector<tenant_id> tenants;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.now_ms,
-           x.lease_expires_at_ms, x.max_runs, x.default_limit);
+           x.lease_expires_at_ms, x.max_runs, x.default_limit, x.tenants);
 }
 
 /// Extend the leases `owner` holds (epoch unchanged, not yet expired).

@@ -413,14 +413,33 @@ caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim
     "WHERE c.lim = 0 OR (SELECT count(*) FROM runs x WHERE x.tenant_id = c.tenant_id "
     "AND x.status = 'RUNNING' AND x.lease_expires_at_ms > ?1) < c.lim "
     "ORDER BY c.wake_at_ms, c.run_id LIMIT ?3");
-  candidates.bind_all(op.now_ms, op.default_limit, int64_t{op.max_runs} * 8);
   struct candidate {
     int64_t run;
     std::string tenant;
   };
-  auto rows = all_rows<candidate>(candidates, [](const sqlite::statement& st) {
+  auto read_candidate = [](const sqlite::statement& st) {
     return candidate{st.column_int64(0), st.column_text(1)};
-  });
+  };
+  caf::expected<std::vector<candidate>> rows{std::vector<candidate>{}};
+  if (op.tenants.empty()) {
+    candidates.bind_all(op.now_ms, op.default_limit, int64_t{op.max_runs} * 8);
+    rows = all_rows<candidate>(candidates, read_candidate);
+  } else {
+    // Targeted: the due runs of tenants whose permits just freed (index
+    // runs_tenant_status), instead of a scan over every due run.
+    for (const auto& t : op.tenants) {
+      auto& of_tenant = db.cached(
+        "SELECT run_id, tenant_id FROM runs WHERE tenant_id = ?1 AND status IN ('PENDING', "
+        "'RUNNING', 'WAITING') AND wake_at_ms <= ?2 AND lease_expires_at_ms <= ?2 "
+        "ORDER BY wake_at_ms, run_id LIMIT ?3");
+      of_tenant.bind_all(t.value, op.now_ms, int64_t{op.max_runs});
+      auto some = all_rows<candidate>(of_tenant, read_candidate);
+      if (!some) {
+        return some.error();
+      }
+      rows->insert(rows->end(), some->begin(), some->end());
+    }
+  }
   if (!rows) {
     return rows.error();
   }

@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
   check(cancel_outcome{r, false});
   check(create_run{r, node_id{"n1"}, 9, 8, {history_record{2, "step_scheduled", "a", 1, "{}", 8}}, {step_change{"a", 1, "started", "", ""}}, 10});
-  check(claim_runs{node_id{"n1"}, 1, 2, 3, 10});
+  check(claim_runs{node_id{"n1"}, 1, 2, 3, 10, {tenant_id{"a"}}});
   check(renew_leases{node_id{"n1"}, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
   check(release_leases{node_id{"n1"}, {}, 4});
   append_history a;
