@@ -144,6 +144,16 @@ void schedule_poll(dispatcher_pointer self, bool at_once) {
 
 void admit_freed(dispatcher_pointer self);
 
+/// Ends a claim: counts the runs it won and starts their orchestrators.
+void take_claimed(dispatcher_pointer self, const std::vector<run_record>& runs) {
+  auto& st = self->state;
+  st.claiming = false;
+  st.stats.claimed += static_cast<int64_t>(runs.size());
+  for (const auto& r : runs) {
+    spawn_for(self, r, nullptr, false);
+  }
+}
+
 void poll(dispatcher_pointer self) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
@@ -167,12 +177,7 @@ void poll(dispatcher_pointer self) {
                            s.tenant_max_concurrent_runs, {}})
     .then(
       [=](std::vector<run_record>& runs) {
-        auto& state = self->state;
-        state.claiming = false;
-        state.stats.claimed += static_cast<int64_t>(runs.size());
-        for (const auto& r : runs) {
-          spawn_for(self, r, nullptr, false);
-        }
+        take_claimed(self, runs);
         schedule_poll(self, static_cast<int32_t>(runs.size()) == batch);
         admit_freed(self);
       },
@@ -204,12 +209,7 @@ void admit_freed(dispatcher_pointer self) {
   self->request(st.setup.writer, store_timeout, std::move(op))
     .then(
       [=](std::vector<run_record>& runs) {
-        auto& state = self->state;
-        state.claiming = false;
-        state.stats.claimed += static_cast<int64_t>(runs.size());
-        for (const auto& r : runs) {
-          spawn_for(self, r, nullptr, false);
-        }
+        take_claimed(self, runs);
         admit_freed(self);
       },
       [=](caf::error& err) {

@@ -66,6 +66,18 @@ caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
   return out;
 }
 
+/// The first column of a bound statement's first row as an integer (0 if
+/// there is no row), then resets it.
+caf::expected<int64_t> first_int(sqlite::statement& st) {
+  auto row = st.step();
+  auto value = row && *row ? st.column_int64(0) : 0;
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
+  return value;
+}
+
 /// The run row by id (any tenant).
 caf::expected<run_record> run_by_id(sqlite::connection& db, int64_t id) {
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id = ?1");
@@ -199,13 +211,7 @@ caf::expected<int64_t> live_running(sqlite::connection& db, const std::string& t
   auto& st = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
                        "AND lease_expires_at_ms > ?2");
   st.bind_all(tenant, now_ms);
-  auto row = st.step();
-  auto n = row && *row ? st.column_int64(0) : 0;
-  st.reset();
-  if (!row) {
-    return row.error();
-  }
-  return n;
+  return first_int(st);
 }
 
 /// Counts a refused start and answers it (the caller turns it into an error).
@@ -296,12 +302,11 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     auto& active = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status IN "
                              "('PENDING', 'RUNNING', 'WAITING')");
     active.bind_all(r.tenant.value);
-    auto row = active.step();
-    auto n = row && *row ? active.column_int64(0) : 0;
-    active.reset();
-    if (!row) {
-      return row.error();
+    auto active_runs = first_int(active);
+    if (!active_runs) {
+      return active_runs.error();
     }
+    auto n = *active_runs;
     if (limits->hard > 0 && n >= limits->hard) {
       return refuse(db, r.tenant.value, "hard_limit",
                     "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
@@ -848,13 +853,7 @@ caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q) {
   auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 AND "
                        "period_start_ms = ?2 AND period_end_ms = ?3");
   st.bind_all(q.tenant.value, q.period_start_ms, q.period_end_ms);
-  auto row = st.step();
-  auto used = row && *row ? st.column_int64(0) : 0;
-  st.reset();
-  if (!row) {
-    return row.error();
-  }
-  return used;
+  return first_int(st);
 }
 
 caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {
