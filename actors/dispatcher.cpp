@@ -57,7 +57,8 @@ std::chrono::milliseconds ms(int64_t x) {
 }
 
 void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_ptr snapshot,
-               bool fresh, std::optional<engine::command> first = std::nullopt) {
+               bool fresh, std::optional<engine::command> first = std::nullopt,
+               quota_terms terms = {}) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   orchestrator_setup os;
@@ -69,6 +70,8 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.reader = st.setup.reader;
   os.configs = st.setup.configs;
   os.pool = st.setup.pool;
+  os.accountant = st.setup.accountant;
+  os.terms = std::move(terms);
   os.dispatcher = self;
   os.node = node_id{s.node_id};
   os.hold_timer_ms = s.hold_timer_ms;
@@ -269,6 +272,45 @@ void renew(dispatcher_pointer self) {
       });
 }
 
+/// Creates a run (claimed by this node if it has room) and starts its
+/// orchestrator; answers `rp` after commit.
+void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapshot,
+            quota_terms terms, caf::typed_response_promise<run_created> rp) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  auto now = wall_clock_ms();
+  bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs && !st.draining;
+  create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
+                now + s.lease_ttl_ms, 0, {}, {}, s.tenant_max_concurrent_runs, terms};
+  // A run this node drives records its first activity attempt in the
+  // same commit that creates it.
+  std::optional<engine::command> first;
+  if (claim) {
+    first = first_activity(*snapshot, op.run.input);
+    if (first) {
+      auto e = engine::record(*first, 2, now);
+      op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path,
+                                               e.attempt, boost::json::serialize(e.payload),
+                                               now});
+      op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "",
+                                           ""});
+    }
+  }
+  self->request(st.setup.writer, store_timeout, std::move(op))
+    .then(
+      [=](run_created& created) mutable {
+        if (auto refused = rejection_error(created)) {
+          rp.deliver(std::move(refused));
+          return;
+        }
+        if (created.created && created.run.lease_owner == self->state.setup.settings.node_id) {
+          spawn_for(self, created.run, snapshot, true, first, terms);
+        }
+        rp.deliver(std::move(created));
+      },
+      [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
 dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_setup setup) {
   self->state.setup = std::move(setup);
   // Orchestrators stop with their dispatcher (node shutdown).
@@ -306,36 +348,14 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         return make_error(errc::shutting_down,
                           "node '" + s.node_id + "' is stopping and takes no new runs");
       }
-      auto now = wall_clock_ms();
-      bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs;
-      create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
-                    now + s.lease_ttl_ms, 0, {}, {}, s.tenant_max_concurrent_runs};
-      // A run this node drives records its first activity attempt in the
-      // same commit that creates it.
-      std::optional<engine::command> first;
-      if (claim) {
-        first = first_activity(*snapshot, op.run.input);
-        if (first) {
-          auto e = engine::record(*first, 2, now);
-          op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path,
-                                                   e.attempt, boost::json::serialize(e.payload),
-                                                   now});
-          op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "",
-                                               ""});
-        }
-      }
       auto rp = self->make_response_promise<run_created>();
-      self->request(st.setup.writer, store_timeout, std::move(op))
+      // The run's first attempt is reserved under the tenant's terms in the
+      // commit that creates it.
+      auto tenant = run.tenant;
+      self->request(st.setup.accountant, store_timeout, get_atom::value, tenant)
         .then(
-          [=](run_created& created) mutable {
-            if (auto refused = rejection_error(created)) {
-              rp.deliver(std::move(refused));
-              return;
-            }
-            if (created.created && created.run.lease_owner == s.node_id) {
-              spawn_for(self, created.run, snapshot, true, first);
-            }
-            rp.deliver(std::move(created));
+          [=](quota_terms& terms) mutable {
+            create(self, std::move(run), std::move(snapshot), std::move(terms), rp);
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;

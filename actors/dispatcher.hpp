@@ -37,6 +37,7 @@ struct dispatcher_setup {
   store_reader_actor reader;
   config_registry_actor configs;
   activity_pool_actor pool;
+  quota_accountant_actor accountant;
 };
 
 dispatcher_actor spawn_dispatcher(caf::actor_system& sys, dispatcher_setup setup);

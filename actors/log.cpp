@@ -5,10 +5,44 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace flowgate {
 
+namespace {
+
+int rank(const char* level) {
+  if (std::strcmp(level, "debug") == 0) {
+    return 0;
+  }
+  if (std::strcmp(level, "info") == 0) {
+    return 1;
+  }
+  if (std::strcmp(level, "warn") == 0) {
+    return 2;
+  }
+  return 3;
+}
+
+int threshold() {
+  static const int value = [] {
+    const char* env = std::getenv("FLOWGATE_LOG_LEVEL");
+    return env != nullptr && *env != '\0' ? rank(env) : 1;
+  }();
+  return value;
+}
+
+} // namespace
+
+bool log_enabled(const char* level) {
+  return rank(level) >= threshold();
+}
+
 void log_line(const char* level, const std::string& message, const log_fields& fields) {
+  if (!log_enabled(level)) {
+    return;
+  }
   boost::json::object line{{"ts_ms", wall_clock_ms()}, {"level", level}, {"msg", message}};
   for (const auto& [k, v] : fields) {
     line[k] = v;

@@ -12,7 +12,11 @@ namespace flowgate {
 
 using log_fields = std::vector<std::pair<std::string, std::string>>;
 
-/// Writes one line. `level`: debug, info, warn, error.
+/// True if lines of `level` are written: `FLOWGATE_LOG_LEVEL` (debug, info,
+/// warn, error; default info) is the lowest level written.
+bool log_enabled(const char* level);
+
+/// Writes one line if its level is enabled. `level`: debug, info, warn, error.
 void log_line(const char* level, const std::string& message, const log_fields& fields = {});
 
 } // namespace flowgate

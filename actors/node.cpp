@@ -4,6 +4,8 @@
 #include "actors/activity_pool.hpp"
 #include "actors/config_registry.hpp"
 #include "actors/dispatcher.hpp"
+#include "actors/quota_accountant.hpp"
+#include "actors/resume_scanner.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/wall_clock.hpp"
@@ -79,20 +81,27 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   if (auto err = n->bootstrap_tenants()) {
     return err;
   }
+  const auto& s = n->settings_;
+  n->accountant_ =
+    spawn_quota_accountant(sys, accountant_setup{n->writer_, n->reader_, s.quota_terms_ttl_ms});
   if (options.execute) {
     auto activities = options.activities ? options.activities
                                          : std::make_shared<const activity_registry>();
-    const auto& s = n->settings_;
     n->pool_ = spawn_activity_pool(sys, std::move(activities), static_cast<int32_t>(s.workers),
                                    s.activity_timeout_ms);
-    n->dispatcher_ =
-      spawn_dispatcher(sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_, n->pool_});
+    n->dispatcher_ = spawn_dispatcher(
+      sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_, n->pool_, n->accountant_});
+    n->scanner_ = spawn_resume_scanner(
+      sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
+                         s.quota_scan_interval_ms, static_cast<int32_t>(s.quota_scan_batch)});
   }
   return n;
 }
 
 node::~node() {
-  for (const auto& a : {caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
+  for (const auto& a : {caf::actor_cast<caf::actor>(scanner_),
+                        caf::actor_cast<caf::actor>(accountant_),
+                        caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
                         caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
                         caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
@@ -146,8 +155,12 @@ caf::expected<tenant_record> node::put_tenant(std::string_view raw_id,
   }
   tenant_record rec{*id, parsed->config.name, to_string(parsed->config.tier),
                     parsed->canonical_text, 0, 0};
-  return ask<tenant_record>(sys_, request_timeout, writer_,
-                            store_tenant{std::move(rec), wall_clock_ms()});
+  auto stored = ask<tenant_record>(sys_, request_timeout, writer_,
+                                   store_tenant{std::move(rec), wall_clock_ms()});
+  if (stored) {
+    caf::anon_send(accountant_, put_atom::value, *id); // the tier may have changed
+  }
+  return stored;
 }
 
 caf::expected<tenant_record> node::get_tenant(std::string_view raw_id) {
@@ -277,7 +290,7 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
   }
   auto created = ask<run_created>(sys_, request_timeout, writer_,
                           create_run{std::move(r), node_id{}, 0, 0, {}, {},
-                                     settings_.tenant_max_concurrent_runs});
+                                     settings_.tenant_max_concurrent_runs, {}});
   if (created) {
     if (auto refused = rejection_error(*created)) {
       return refused;
@@ -304,8 +317,12 @@ caf::expected<subscription_record> node::put_subscription(std::string_view raw_t
                           parsed->price_metadata,
                           parsed->product_metadata,
                           0};
-  return ask<subscription_record>(sys_, request_timeout, writer_,
-                                  store_subscription{std::move(rec), 0});
+  auto stored = ask<subscription_record>(sys_, request_timeout, writer_,
+                                         store_subscription{std::move(rec), 0});
+  if (stored) {
+    caf::anon_send(accountant_, put_atom::value, *id);
+  }
+  return stored;
 }
 
 caf::expected<std::vector<subscription_record>>
@@ -318,24 +335,28 @@ node::list_subscriptions(std::string_view raw_tenant) {
                                                flowgate::list_subscriptions{t->id});
 }
 
+caf::expected<quota_terms> node::quota_terms_of(const tenant_id& tenant, bool fresh) {
+  if (fresh) {
+    caf::anon_send(accountant_, put_atom::value, tenant);
+  }
+  return ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
+}
+
 caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
   auto t = get_tenant(raw_tenant);
   if (!t) {
     return t.error();
   }
-  auto subs = list_subscriptions(t->id.value);
-  if (!subs) {
-    return subs.error();
-  }
-  std::vector<subscription> plain;
-  for (const auto& x : *subs) {
-    plain.push_back(subscription{x.id, x.status, x.period_start_ms, x.period_end_ms,
-                                 x.price_metadata, x.product_metadata});
+  auto terms = quota_terms_of(t->id, true);
+  if (!terms) {
+    return terms.error();
   }
   quota_summary out;
   out.tenant = t->id.value;
   out.tier = t->tier;
-  out.period = resolve_billing_period(plain, t->tier, wall_clock_ms());
+  out.period = billing_period{terms->period_start_ms, terms->period_end_ms,
+                              terms->period_source,   terms->limit,
+                              terms->limit_source,    terms->warnings};
   auto used = ask<int64_t>(sys_, request_timeout, reader_,
                            find_usage{t->id, out.period.start_ms, out.period.end_ms});
   if (!used) {
@@ -344,6 +365,51 @@ caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) 
   out.used = *used;
   out.remaining = out.period.limit < 0 ? -1 : std::max<int64_t>(out.period.limit - out.used, 0);
   return out;
+}
+
+caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int64_t run) {
+  if (raw_tenant.empty()) {
+    return make_error(errc::invalid_argument, "resuming a run needs the tenant it belongs to");
+  }
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  auto terms = quota_terms_of(t->id, true);
+  if (!terms) {
+    return terms.error();
+  }
+  auto out = ask<resume_outcome>(sys_, request_timeout, writer_,
+                                 flowgate::resume_run{run_id{run}, std::move(*terms), 0});
+  if (out && out->resumed && dispatcher_) {
+    caf::anon_send(dispatcher_, poll_atom::value);
+  }
+  return out;
+}
+
+caf::expected<int64_t> node::scan_quota_waits() {
+  if (!scanner_) {
+    return make_error(errc::invalid_argument, "this node does not execute runs");
+  }
+  return ask<int64_t>(sys_, request_timeout, scanner_, wake_atom::value);
+}
+
+caf::expected<usage_reconciliation> node::reconcile_quota(std::string_view raw_tenant,
+                                                          int64_t period_start_ms) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  reconcile_usage q{t->id, period_start_ms, 0};
+  if (period_start_ms == 0) {
+    auto terms = quota_terms_of(t->id, true);
+    if (!terms) {
+      return terms.error();
+    }
+    q.period_start_ms = terms->period_start_ms;
+    q.period_end_ms = terms->period_end_ms;
+  }
+  return ask<usage_reconciliation>(sys_, request_timeout, reader_, q);
 }
 
 caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {

@@ -159,6 +159,19 @@ public:
   list_subscriptions(std::string_view raw_tenant);
   /// The period, limit (with their sources) and usage in force now.
   [[nodiscard]] caf::expected<quota_summary> summarize_quota(std::string_view raw_tenant);
+  /// An operator's resume of a run paused on quota. The tenant must own the
+  /// run (else `not_found`) and the run must wait on quota (else
+  /// `invalid_argument`). Without quota left the outcome is not resumed and
+  /// carries used, limit and period.
+  [[nodiscard]] caf::expected<resume_outcome> resume_run(std::string_view raw_tenant, int64_t run);
+  /// One resume scan now (what the periodic scanner does); the runs resumed.
+  [[nodiscard]] caf::expected<int64_t> scan_quota_waits();
+  /// Usage counter vs ledger of the period starting at `period_start_ms`
+  /// (0 = the current period). Errors: `not_found` for an unknown period.
+  [[nodiscard]] caf::expected<usage_reconciliation> reconcile_quota(std::string_view raw_tenant,
+                                                                    int64_t period_start_ms = 0);
+  /// The tenant's quota terms from the accountant (`fresh`: resolved anew).
+  [[nodiscard]] caf::expected<quota_terms> quota_terms_of(const tenant_id& tenant, bool fresh);
 
   /// Admission limits, usage and refusals per tenant (blank = all tenants).
   [[nodiscard]] caf::expected<std::vector<flowgate::tenant_stats>>
@@ -186,6 +199,8 @@ private:
   config_registry_actor configs_;
   activity_pool_actor pool_;
   dispatcher_actor dispatcher_;
+  quota_accountant_actor accountant_;
+  resume_scanner_actor scanner_;
 };
 
 } // namespace flowgate

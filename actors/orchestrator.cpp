@@ -2,6 +2,7 @@
 
 #include "actors/log.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/billing.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
 #include "messages/errors.hpp"
@@ -25,6 +26,8 @@ using engine::run_state;
 
 constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
 constexpr std::chrono::seconds store_timeout{30};
+/// Terms older than this are asked for again before an attempt starts.
+constexpr int64_t terms_max_age_ms = 1'000;
 /// Beyond the attempt's own timeout, how long an attempt may queue in the pool.
 constexpr int64_t queue_allowance_ms = 600'000;
 
@@ -73,6 +76,8 @@ struct orchestrator_state {
   /// Snapshot, tenant and history are loaded.
   bool loaded = false;
   bool done = false;
+  quota_terms terms;
+  int64_t terms_at_ms = 0;
   static inline const char* name = "flowgate.orchestrator";
 };
 
@@ -169,6 +174,28 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
                               self->home_system().render(err);
             on_result(r);
           });
+}
+
+/// The store cut the append before a step the quota does not cover: the
+/// run is WAITING on quota now and no longer this node's.
+void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
+  auto fields = run_fields(self);
+  fields.emplace_back("period_start", format_rfc3339(x.period_start_ms));
+  fields.emplace_back("period_end", format_rfc3339(x.period_end_ms));
+  fields.emplace_back("step", x.node_path);
+  fields.emplace_back("used", std::to_string(x.used));
+  fields.emplace_back("limit", std::to_string(x.limit));
+  log_line("warn", "step quota exhausted: run paused", fields);
+  finish(self, run_status::waiting);
+}
+
+void log_reserved(orchestrator_pointer self) {
+  const auto& t = self->state.terms;
+  auto fields = run_fields(self);
+  fields.emplace_back("period_start", format_rfc3339(t.period_start_ms));
+  fields.emplace_back("period_end", format_rfc3339(t.period_end_ms));
+  fields.emplace_back("step", self->state.node_path);
+  log_line("debug", "step reservation granted", fields);
 }
 
 /// Decides as far as the history allows without waiting for the outside
@@ -346,6 +373,10 @@ void advance(orchestrator_pointer self) {
     return;
   }
   change.node_path = st.node_path;
+  bool starts_attempt = false;
+  for (const auto& sc : st.staged_steps) {
+    starts_attempt = starts_attempt || sc.status == "started";
+  }
   append_history op;
   op.run = st.setup.run.id;
   op.tenant = st.setup.run.tenant;
@@ -361,13 +392,21 @@ void advance(orchestrator_pointer self) {
   op.now_ms = 0; // stamped by the writer at commit
   auto status = change.status.empty() ? std::string{run_status::running} : change.status;
   st.writing = true;
-  self->request(st.setup.writer, store_timeout, std::move(op))
+  auto write = [=](append_history a) {
+    self->request(self->state.setup.writer, store_timeout, std::move(a))
     .then(
       [=](history_appended& r) {
         auto& s = self->state;
         s.writing = false;
         s.next_seq = r.next_seq;
         s.resolve_waits = false;
+        if (r.quota_paused) {
+          paused_on_quota(self, r.exhausted);
+          return;
+        }
+        if (starts_attempt && log_enabled("debug")) {
+          log_reserved(self);
+        }
         if (leaving) {
           finish(self, status);
           return;
@@ -396,6 +435,29 @@ void advance(orchestrator_pointer self) {
       [=](caf::error& err) {
         self->state.writing = false;
         abandon(self, err, "appending to the history");
+      });
+  };
+  if (!starts_attempt) {
+    write(std::move(op));
+    return;
+  }
+  // The attempt is reserved under the tenant's current terms.
+  if (st.terms.period_end_ms > now && now - st.terms_at_ms < terms_max_age_ms) {
+    op.quota = st.terms;
+    write(std::move(op));
+    return;
+  }
+  self->request(st.setup.accountant, store_timeout, get_atom::value, st.setup.run.tenant)
+    .then(
+      [=](quota_terms& t) mutable {
+        self->state.terms = t;
+        self->state.terms_at_ms = wall_clock_ms();
+        op.quota = std::move(t);
+        write(std::move(op));
+      },
+      [=](caf::error& err) {
+        self->state.writing = false;
+        abandon(self, err, "asking for its quota terms");
       });
 }
 
@@ -455,6 +517,10 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
   auto& st = self->state;
   st.setup = std::move(setup);
   st.node_path = st.setup.run.node_path;
+  if (st.setup.terms.period_end_ms != 0) {
+    st.terms = st.setup.terms;
+    st.terms_at_ms = wall_clock_ms();
+  }
   boost::system::error_code ec;
   st.input = json::parse(st.setup.run.input, ec);
   if (ec) {

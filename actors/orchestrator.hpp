@@ -13,6 +13,11 @@
 /// When the run completes, fails, is canceled, pauses (WAITING) or is handed
 /// back, it sends `done_atom, run, status` to the dispatcher and exits.
 ///
+/// Every step attempt (activity attempts and wait entries) is reserved
+/// against the tenant's quota in the append that schedules it; if the quota
+/// is used up the store cuts the append there and pauses the run (WAITING,
+/// reason `quota`), and the orchestrator exits.
+///
 /// The loop: load the pinned snapshot, replay the history through
 /// `engine::decide`, record the next decision together with whatever the
 /// history lacks (one `append_history` per step), execute it, record the
@@ -47,6 +52,10 @@ struct orchestrator_setup {
   store_reader_actor reader;
   config_registry_actor configs;
   activity_pool_actor pool;
+  quota_accountant_actor accountant;
+  /// The tenant's quota terms if the spawner has them (fresh runs); asked
+  /// from the accountant otherwise, and again when older than a second.
+  quota_terms terms;
   dispatcher_actor dispatcher;
   node_id node;
   int64_t hold_timer_ms = 2'000;

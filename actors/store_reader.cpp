@@ -47,6 +47,10 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
       return s.apply(q);
     },
     [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
+    [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> {
+      return s.apply(q);
+    },
+    [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },
   };
 }
 

@@ -166,6 +166,11 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
     [=](store_config& op) { return enqueue<config_stored>(self, std::move(op)); },
     [=](activate_config& op) { return enqueue<config_activated>(self, std::move(op)); },
     [=](reserve_step& op) { return enqueue<step_reservation>(self, std::move(op)); },
+    [=](reserve_steps& op) {
+      return enqueue<std::vector<step_reservation>>(self, std::move(op));
+    },
+    [=](resume_quota_waits& op) { return enqueue<int64_t>(self, std::move(op)); },
+    [=](resume_run& op) { return enqueue<resume_outcome>(self, std::move(op)); },
     [=](create_run& op) { return enqueue<run_created>(self, std::move(op)); },
     [=](claim_runs& op) { return enqueue<std::vector<run_record>>(self, std::move(op)); },
     [=](renew_leases& op) { return enqueue<std::vector<run_id>>(self, std::move(op)); },

@@ -62,6 +62,18 @@ struct node_settings {
   /// FLOWGATE_ON_NONDETERMINISM: fail the run, or hold it (WAITING,
   /// reason `nondeterminism`) for an operator.
   bool hold_on_nondeterminism = false;
+
+  // -- step quota ------------------------------------------------------------------
+
+  /// FLOWGATE_QUOTA_SCAN_MS: how often quota-paused runs are considered for
+  /// resuming (0 = never on a timer; `flowgate quota scan` still works).
+  int64_t quota_scan_interval_ms = 300'000;
+  /// FLOWGATE_QUOTA_SCAN_BATCH: most waits one tenant resumes per scan.
+  int64_t quota_scan_batch = 100;
+  /// FLOWGATE_QUOTA_TERMS_TTL_MS: how long a tenant's resolved billing
+  /// period and limit are cached (changes made by other processes apply
+  /// within this time; this process's own changes apply at once).
+  int64_t quota_terms_ttl_ms = 10'000;
 };
 
 /// Reads a variable; returns nullptr when unset. Injected for tests.

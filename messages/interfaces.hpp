@@ -33,6 +33,9 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<store_config>::with<config_stored>,
   caf::replies_to<activate_config>::with<config_activated>,
   caf::replies_to<reserve_step>::with<step_reservation>,
+  caf::replies_to<reserve_steps>::with<std::vector<step_reservation>>,
+  caf::replies_to<resume_quota_waits>::with<int64_t>,
+  caf::replies_to<resume_run>::with<resume_outcome>,
   caf::replies_to<create_run>::with<run_created>,
   caf::replies_to<claim_runs>::with<std::vector<run_record>>,
   caf::replies_to<renew_leases>::with<std::vector<run_id>>,
@@ -57,7 +60,9 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<load_history>::with<std::vector<history_record>>,
   caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>,
   caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
-  caf::replies_to<find_usage>::with<int64_t>>;
+  caf::replies_to<find_usage>::with<int64_t>,
+  caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
+  caf::replies_to<reconcile_usage>::with<usage_reconciliation>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<
@@ -87,6 +92,17 @@ using dispatcher_actor = caf::typed_actor<
   caf::reacts_to<deadline_atom>,
   caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
   caf::replies_to<stats_atom>::with<dispatcher_stats>>;
+
+/// Step-quota terms and reservations per tenant (actors/quota_accountant.hpp).
+using quota_accountant_actor = caf::typed_actor<
+  caf::replies_to<get_atom, tenant_id>::with<quota_terms>,
+  caf::replies_to<reserve_step>::with<step_reservation>,
+  caf::reacts_to<put_atom, tenant_id>,
+  caf::replies_to<stats_atom>::with<accountant_stats>>;
+
+/// Resumes quota-paused runs (actors/resume_scanner.hpp).
+using resume_scanner_actor =
+  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
 
 } // namespace flowgate
 

@@ -73,6 +73,19 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<store_subscription>("flowgate::store_subscription");
   cfg.add_message_type<list_subscriptions>("flowgate::list_subscriptions");
   cfg.add_message_type<find_usage>("flowgate::find_usage");
+  cfg.add_message_type<quota_terms>("flowgate::quota_terms");
+  cfg.add_message_type<quota_exhausted>("flowgate::quota_exhausted");
+  cfg.add_message_type<resume_quota_waits>("flowgate::resume_quota_waits");
+  cfg.add_message_type<resume_run>("flowgate::resume_run");
+  cfg.add_message_type<resume_outcome>("flowgate::resume_outcome");
+  cfg.add_message_type<list_quota_tenants>("flowgate::list_quota_tenants");
+  cfg.add_message_type<reconcile_usage>("flowgate::reconcile_usage");
+  cfg.add_message_type<usage_reconciliation>("flowgate::usage_reconciliation");
+  cfg.add_message_type<accountant_stats>("flowgate::accountant_stats");
+  cfg.add_message_type<reserve_steps>("flowgate::reserve_steps");
+  cfg.add_message_type<std::vector<step_reservation>>("std::vector<flowgate::step_reservation>");
+  cfg.add_message_type<std::vector<reserve_step>>("std::vector<flowgate::reserve_step>");
+  cfg.add_message_type<std::vector<tenant_id>>("std::vector<flowgate::tenant_id>");
   cfg.add_error_category(caf::atom("flowgate"),
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            auto name = to_string(static_cast<errc>(code));

@@ -10,6 +10,7 @@
 
 #include "messages/errors.hpp"
 #include "messages/ids.hpp"
+#include "messages/quota_messages.hpp"
 
 #include <caf/meta/type_name.hpp>
 
@@ -46,7 +47,8 @@ struct run_record {
   config_version version;
   std::string checksum;
   std::string status;
-  /// `event`, `timer`, `retry`, `nondeterminism` (`quota` later); empty if not waiting.
+  /// `event`, `timer`, `retry`, `nondeterminism`, `quota`, `resumed` (a quota
+  /// wait resumed, due to be claimed); empty if not waiting.
   std::string wait_reason;
   std::string node_path;
   /// JSON texts.
@@ -207,11 +209,17 @@ struct history_appended {
   /// Signals and cancellations taken from the run's inbox and appended
   /// after the requested events (their sequence numbers follow).
   std::vector<history_record> inbox;
+  /// True when a step attempt in the append found the quota used up: the
+  /// append was cut before that attempt's scheduling event, and the run is
+  /// now WAITING on quota (lease released). `exhausted` says where and why.
+  bool quota_paused = false;
+  quota_exhausted exhausted;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_appended& x) {
-  return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox);
+  return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox,
+           x.quota_paused, x.exhausted);
 }
 
 /// Outcome of `signal_run`.
@@ -263,12 +271,15 @@ struct create_run {
   std::vector<history_record> first_events;
   std::vector<step_change> first_steps;
   int64_t default_limit = 0;
+  /// Terms under which `first_steps` are reserved. If the quota is used up
+  /// the run is created WAITING on quota at the first step, without it.
+  quota_terms quota;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.lease_expires_at_ms,
-           x.now_ms, x.first_events, x.first_steps, x.default_limit);
+           x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):
@@ -338,12 +349,16 @@ struct append_history {
   /// Resolve the run's open waits (it continues after one).
   bool resolve_waits = false;
   int64_t now_ms = 0;
+  /// Terms under which each `started` step is reserved (one unit each, in
+  /// order). The first one refused cuts the append before the event that
+  /// scheduled it and pauses the run on quota instead of `change`.
+  quota_terms quota;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_history& x) {
   return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner, x.epoch,
-           x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms);
+           x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms, x.quota);
 }
 
 /// Deliver a named event to a run's inbox; a run waiting for an event is

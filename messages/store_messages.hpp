@@ -239,6 +239,20 @@ typename Inspector::result_type inspect(Inspector& f, reserve_step& x) {
            x.attempt, x.period_start_ms, x.period_end_ms, x.limit, x.now_ms);
 }
 
+/// Several reservations in one operation (the `quota_accountant` batches
+/// them); each is decided as `reserve_step` is, in order, in one
+/// transaction. Replies one outcome per reservation.
+struct reserve_steps {
+  std::vector<reserve_step> steps;
+  /// Time for steps that leave theirs at 0.
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reserve_steps& x) {
+  return f(caf::meta::type_name("flowgate::reserve_steps"), x.steps, x.now_ms);
+}
+
 // -- read operations (store_reader) ------------------------------------------
 
 /// Look up one tenant; `not_found` if absent.

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <map>
 
 namespace flowgate::sqlite_runs {
@@ -280,6 +282,104 @@ caf::error check_unfinished(const run_record& r, const char* what) {
 
 // -- writes --------------------------------------------------------------------
 
+caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_step& op,
+                                        const std::string& node, int64_t epoch) {
+  step_reservation out;
+  out.limit = op.limit;
+  out.period_start_ms = op.period_start_ms;
+  out.period_end_ms = op.period_end_ms;
+  if (op.period_end_ms <= op.period_start_ms) {
+    return make_error(errc::invalid_argument,
+                      "run " + std::to_string(op.run.value) + ": step '" + op.step_path +
+                        "' attempt " + std::to_string(op.attempt) +
+                        " has no usage period to be reserved against");
+  }
+  auto& seen = db.cached(
+    "SELECT 1 FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
+  seen.bind_all(op.run.value, op.step_path, op.attempt);
+  auto duplicate = first_int(seen);
+  if (!duplicate) {
+    return duplicate.error();
+  }
+  auto& ensure = db.cached(
+    "INSERT OR IGNORE INTO usage_periods (tenant_id, period_start_ms, period_end_ms, "
+    "used_count, step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+  ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+  if (auto err = ensure.run()) {
+    return err;
+  }
+  auto& used = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                         "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  if (*duplicate != 0) {
+    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+    auto n = first_int(used);
+    if (!n) {
+      return n.error();
+    }
+    out.used = *n;
+    out.granted = true;
+    out.duplicate = true;
+    return out;
+  }
+  // The decision: count the attempt only while used < limit (or unlimited).
+  auto& take = db.cached(
+    "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "
+    "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
+    "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
+  take.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+  auto granted = first_int(take);
+  if (!granted) {
+    return granted.error();
+  }
+  if (*granted == 0) {
+    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+    auto n = first_int(used);
+    if (!n) {
+      return n.error();
+    }
+    out.used = *n;
+    return out;
+  }
+  out.used = *granted;
+  auto& ledger = db.cached(
+    "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+    "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, "
+    "?6, nullif(?7, ''), ?8, ?9)");
+  ledger.bind_all(op.run.value, op.step_path, op.attempt, op.tenant.value, op.period_start_ms,
+                  op.period_end_ms, node, epoch, op.now_ms);
+  if (auto err = ledger.run()) {
+    return err;
+  }
+  out.granted = true;
+  return out;
+}
+
+namespace {
+
+constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
+
+reserve_step reservation_of(const quota_terms& q, const tenant_id& tenant, int64_t run,
+                            const step_change& s, int64_t now_ms) {
+  return reserve_step{tenant, run_id{run}, s.step_path, s.attempt, q.period_start_ms,
+                      q.period_end_ms, q.limit, now_ms};
+}
+
+quota_exhausted exhausted_of(const reserve_step& r, const step_reservation& out) {
+  return quota_exhausted{r.tenant, r.run, r.step_path, out.used, out.limit,
+                         out.period_start_ms, out.period_end_ms};
+}
+
+/// The quota wait row of a paused run.
+caf::error open_quota_wait(sqlite::connection& db, int64_t run, const std::string& tenant,
+                           const std::string& node_path, int64_t now_ms) {
+  auto& wait = db.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
+                         "created_at_ms) VALUES (?1, ?2, 'quota', ?3, ?4)");
+  wait.bind_all(run, tenant, node_path, now_ms);
+  return wait.run();
+}
+
+} // namespace
+
 caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   const auto& r = op.run;
   if (!r.idempotency_key.empty()) {
@@ -377,6 +477,33 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   if (auto err = insert_event(db, id, r.tenant.value, started, op.now_ms)) {
     return err;
   }
+  // The first attempt is reserved before its event is written: without
+  // quota the run is created paused on quota at that step instead.
+  for (const auto& s : first_steps) {
+    auto want = reservation_of(op.quota, r.tenant, id, s, op.now_ms);
+    auto got = reserve(db, want, op.owner.value, 1);
+    if (!got) {
+      return got.error();
+    }
+    if (!got->granted) {
+      auto& pause = db.cached(
+        "UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
+        "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0 "
+        "WHERE run_id = ?1");
+      pause.bind_all(id, s.step_path, never_ms);
+      if (auto err = pause.run()) {
+        return err;
+      }
+      if (auto err = open_quota_wait(db, id, r.tenant.value, s.step_path, op.now_ms)) {
+        return err;
+      }
+      auto stored = run_by_id(db, id);
+      if (!stored) {
+        return stored.error();
+      }
+      return run_created{std::move(*stored), true, {}, {}};
+    }
+  }
   int64_t seq = 2;
   for (const auto& e : first_events) {
     if (e.seq != seq++) {
@@ -384,15 +511,6 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
                                                 "from 2 without gaps");
     }
     if (auto err = insert_event(db, id, r.tenant.value, e, op.now_ms)) {
-      return err;
-    }
-  }
-  for (const auto& s : first_steps) {
-    auto& start = db.cached(
-      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, node_id, "
-      "lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, 1, ?6)");
-    start.bind_all(id, s.step_path, s.attempt, r.tenant.value, op.owner.value, op.now_ms);
-    if (auto err = start.run()) {
       return err;
     }
   }
@@ -535,11 +653,87 @@ caf::expected<int64_t> apply(sqlite::connection& db, const release_leases& op) {
   return released;
 }
 
+/// A run just paused on quota with a pending inbox: a cancellation in it
+/// applies now (the run holds no lease any more); signals wait.
+caf::expected<history_appended> cancel_paused(sqlite::connection& db, const append_history& op,
+                                              history_appended out) {
+  auto& pending = db.cached("SELECT payload FROM run_signals WHERE run_id = ?1 AND "
+                            "consumed_seq IS NULL AND kind = 'cancel' ORDER BY signal_id LIMIT 1");
+  pending.bind_all(op.run.value);
+  auto row = pending.step();
+  auto reason = row && *row ? pending.column_text(0) : std::string{};
+  pending.reset();
+  if (!row) {
+    return row.error();
+  }
+  if (!*row) {
+    return out;
+  }
+  auto canceled = apply(db, cancel_run{op.tenant, op.run, reason, op.now_ms});
+  if (!canceled) {
+    return canceled.error();
+  }
+  out.next_seq = canceled->run.next_seq;
+  return out;
+}
+
 caf::expected<history_appended> apply(sqlite::connection& db, const append_history& op) {
-  const auto& c = op.change;
+  // Reservations first, in order: the first attempt refused cuts the append
+  // before the event that scheduled it and pauses the run on quota. (An
+  // error further down rolls the reservations back with the savepoint.)
+  const std::vector<history_record>* append_events = &op.events;
+  const std::vector<step_change>* append_steps = &op.steps;
+  const run_change* change = &op.change;
+  std::vector<history_record> cut_events;
+  std::vector<step_change> cut_steps;
+  run_change pause;
+  history_appended out;
+  for (size_t i = 0; i < op.steps.size(); ++i) {
+    const auto& s = op.steps[i];
+    if (s.status != "started") {
+      continue;
+    }
+    auto want = reservation_of(op.quota, op.tenant, op.run.value, s, op.now_ms);
+    auto got = reserve(db, want, op.owner.value, op.epoch);
+    if (!got) {
+      return got.error();
+    }
+    if (got->duplicate) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                               ": step '" + s.step_path + "' attempt " +
+                                               std::to_string(s.attempt) +
+                                               " cannot start twice");
+    }
+    if (got->granted) {
+      continue;
+    }
+    auto at = std::find_if(op.events.begin(), op.events.end(), [&](const history_record& e) {
+      return (e.type == "step_scheduled" || e.type == "wait_started") &&
+             e.node_path == s.step_path && e.attempt == s.attempt;
+    });
+    if (at == op.events.end()) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                               ": no event schedules step '" + s.step_path +
+                                               "' attempt " + std::to_string(s.attempt));
+    }
+    cut_events.assign(op.events.begin(), at);
+    cut_steps.assign(op.steps.begin(), op.steps.begin() + static_cast<std::ptrdiff_t>(i));
+    pause.status = run_status::waiting;
+    pause.wait_reason = "quota";
+    pause.node_path = s.step_path;
+    pause.wake_at_ms = never_ms;
+    pause.release_lease = true;
+    append_events = &cut_events;
+    append_steps = &cut_steps;
+    change = &pause;
+    out.quota_paused = true;
+    out.exhausted = exhausted_of(want, *got);
+    break;
+  }
+  const auto& c = *change;
   bool terminal = run_status::is_terminal(c.status);
   bool leaving = terminal || c.release_lease;
-  auto events = static_cast<int64_t>(op.events.size());
+  auto events = static_cast<int64_t>(append_events->size());
   // The fence and the run update in one statement: it only matches while
   // `owner` holds the lease at `epoch` and the history is where it expects.
   auto& update = db.cached(
@@ -572,7 +766,7 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
   bool inbox_pending = update.column_int64(1) != 0;
   update.reset();
   auto next_seq = op.expected_seq;
-  for (const auto& e : op.events) {
+  for (const auto& e : *append_events) {
     if (e.seq != next_seq) {
       return make_error(errc::store_failure,
                         "run " + std::to_string(op.run.value) + ": event " + e.type +
@@ -584,20 +778,9 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     }
     ++next_seq;
   }
-  for (const auto& s : op.steps) {
+  for (const auto& s : *append_steps) {
     if (s.status == "started") {
-      auto& start = db.cached(
-        "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, node_id, "
-        "lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, ?6, ?7)");
-      start.bind_all(op.run.value, s.step_path, s.attempt, tenant, op.owner.value, op.epoch,
-                     op.now_ms);
-      if (auto err = start.run()) {
-        return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                                 ": step '" + s.step_path + "' attempt " +
-                                                 std::to_string(s.attempt) +
-                                                 " cannot start twice: " + describe(err));
-      }
-      continue;
+      continue; // its ledger row was written with its reservation
     }
     auto& finish = db.cached(
       "UPDATE run_steps SET status = ?4, finished_at_ms = ?5, error_type = nullif(?6, ''), "
@@ -621,6 +804,11 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
       return err;
     }
   }
+  if (out.quota_paused) {
+    if (auto err = open_quota_wait(db, op.run.value, tenant, c.node_path, op.now_ms)) {
+      return err;
+    }
+  }
   if (!c.open_wait.empty()) {
     auto& wait = db.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
                            "event_name, wake_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, "
@@ -636,8 +824,12 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
       return err;
     }
   }
-  history_appended out;
   out.next_seq = next_seq;
+  if (inbox_pending && out.quota_paused) {
+    // Without quota the run cannot take its inbox: signals stay there until
+    // it resumes, a cancellation applies at once (no live lease now).
+    return cancel_paused(db, op, std::move(out));
+  }
   if (inbox_pending && !terminal && c.wait_reason != "nondeterminism") {
     if (leaving) {
       // A signal or cancel arrived while the run was held: due again now.
@@ -779,6 +971,135 @@ caf::expected<subscription_record> apply(sqlite::connection& db, const store_sub
   return out;
 }
 
+// -- quota -------------------------------------------------------------------------
+
+caf::expected<std::vector<step_reservation>> apply(sqlite::connection& db,
+                                                   const reserve_steps& op) {
+  std::vector<step_reservation> out;
+  out.reserve(op.steps.size());
+  for (auto r : op.steps) {
+    if (r.now_ms == 0) {
+      r.now_ms = op.now_ms;
+    }
+    auto got = reserve(db, r, std::string{}, 0);
+    if (!got) {
+      return got.error();
+    }
+    out.push_back(*got);
+  }
+  return out;
+}
+
+namespace {
+
+/// The period's counter as it stands in this transaction (0 without a row).
+caf::expected<int64_t> used_in(sqlite::connection& db, const quota_terms& t) {
+  auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                       "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  st.bind_all(t.tenant.value, t.period_start_ms, t.period_end_ms);
+  return first_int(st);
+}
+
+/// Resolves the run's open quota wait (exactly once) and makes it due.
+/// Returns false if another resume got there first.
+caf::expected<bool> resume_paused(sqlite::connection& db, int64_t run, int64_t now_ms) {
+  auto& wait = db.cached("UPDATE run_waits SET resolved_at_ms = ?2, resolution = 'resumed' "
+                         "WHERE run_id = ?1 AND kind = 'quota' AND resolved_at_ms IS NULL");
+  wait.bind_all(run, now_ms);
+  if (auto err = wait.run()) {
+    return err;
+  }
+  if (db.changes() == 0) {
+    return false;
+  }
+  auto& due = db.cached("UPDATE runs SET wait_reason = 'resumed', wake_at_ms = ?2, "
+                        "updated_at_ms = ?2 WHERE run_id = ?1 AND status = 'WAITING' "
+                        "AND wait_reason = 'quota'");
+  due.bind_all(run, now_ms);
+  if (auto err = due.run()) {
+    return err;
+  }
+  return db.changes() == 1;
+}
+
+} // namespace
+
+caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& op) {
+  const auto& t = op.terms;
+  if (t.period_end_ms <= t.period_start_ms) {
+    return make_error(errc::invalid_argument, "resuming quota waits of tenant '" +
+                                                t.tenant.value + "' needs a usage period");
+  }
+  int64_t room = op.max_runs;
+  if (t.limit >= 0) {
+    auto used = used_in(db, t);
+    if (!used) {
+      return used.error();
+    }
+    // Runs resumed earlier that have not reserved their step yet count too.
+    auto& resumed = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 "
+                              "AND status = 'WAITING' AND wait_reason = 'resumed'");
+    resumed.bind_all(t.tenant.value);
+    auto pending = first_int(resumed);
+    if (!pending) {
+      return pending.error();
+    }
+    room = std::min(room, t.limit - *used - *pending);
+  }
+  if (room <= 0) {
+    return int64_t{0};
+  }
+  auto& waits = db.cached("SELECT run_id FROM run_waits WHERE kind = 'quota' AND tenant_id = ?1 "
+                          "AND resolved_at_ms IS NULL ORDER BY wait_id LIMIT ?2");
+  waits.bind_all(t.tenant.value, room);
+  auto runs = all_rows<int64_t>(waits, [](const sqlite::statement& st) {
+    return st.column_int64(0);
+  });
+  if (!runs) {
+    return runs.error();
+  }
+  int64_t resumed = 0;
+  for (auto run : *runs) {
+    auto ok = resume_paused(db, run, op.now_ms);
+    if (!ok) {
+      return ok.error();
+    }
+    resumed += *ok ? 1 : 0;
+  }
+  return resumed;
+}
+
+caf::expected<resume_outcome> apply(sqlite::connection& db, const resume_run& op) {
+  const auto& t = op.terms;
+  auto run = tenant_run(db, t.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (run->status != run_status::waiting || run->wait_reason != "quota") {
+    auto state = run->status + (run->wait_reason.empty() ? "" : " (" + run->wait_reason + ")");
+    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) +
+                                                " is " + state + ", not waiting on quota");
+  }
+  resume_outcome out;
+  if (t.limit >= 0) {
+    auto used = used_in(db, t);
+    if (!used) {
+      return used.error();
+    }
+    if (*used >= t.limit) {
+      out.exhausted = quota_exhausted{t.tenant, op.run, run->node_path, *used, t.limit,
+                                      t.period_start_ms, t.period_end_ms};
+      return out;
+    }
+  }
+  auto ok = resume_paused(db, op.run.value, op.now_ms);
+  if (!ok) {
+    return ok.error();
+  }
+  out.resumed = *ok;
+  return out;
+}
+
 // -- reads -----------------------------------------------------------------------
 
 caf::expected<run_record> apply(sqlite::connection& db, const find_run& q) {
@@ -868,5 +1189,59 @@ caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const l
 }
 
 #undef FLOWGATE_RUN_COLUMNS
+
+caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db,
+                                            const list_quota_tenants& q) {
+  auto& st = db.cached("SELECT DISTINCT tenant_id FROM run_waits WHERE kind = 'quota' "
+                       "AND resolved_at_ms IS NULL ORDER BY tenant_id LIMIT ?1");
+  st.bind_all(int64_t{q.limit});
+  return all_rows<tenant_id>(st, [](const sqlite::statement& row) {
+    return tenant_id{row.column_text(0)};
+  });
+}
+
+caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcile_usage& q) {
+  usage_reconciliation out{q.tenant, q.period_start_ms, q.period_end_ms, 0, 0, 0, false};
+  if (q.period_end_ms == 0) {
+    // The period that starts there (counter or ledger rows name it).
+    auto& end = db.cached(
+      "SELECT max(e) FROM (SELECT period_end_ms AS e FROM usage_periods WHERE tenant_id = ?1 "
+      "AND period_start_ms = ?2 UNION ALL SELECT period_end_ms FROM run_steps "
+      "WHERE tenant_id = ?1 AND period_start_ms = ?2)");
+    end.bind_all(q.tenant.value, q.period_start_ms);
+    auto found = first_int(end);
+    if (!found) {
+      return found.error();
+    }
+    if (*found == 0) {
+      return make_error(errc::not_found, "tenant '" + q.tenant.value +
+                                           "' has no usage period starting at " +
+                                           std::to_string(q.period_start_ms) + " ms");
+    }
+    out.period_end_ms = *found;
+  }
+  auto& counter = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                            "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  counter.bind_all(q.tenant.value, out.period_start_ms, out.period_end_ms);
+  auto row = counter.step();
+  if (row && *row) {
+    out.counter = counter.column_int64(0);
+    out.counter_exists = true;
+  }
+  counter.reset();
+  if (!row) {
+    return row.error();
+  }
+  auto& ledger = db.cached("SELECT count(*) FROM run_steps WHERE tenant_id = ?1 "
+                           "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  ledger.bind_all(q.tenant.value, out.period_start_ms, out.period_end_ms);
+  auto n = first_int(ledger);
+  if (!n) {
+    return n.error();
+  }
+  out.ledger = *n;
+  out.drift = out.counter - out.ledger;
+  return out;
+}
 
 } // namespace flowgate::sqlite_runs

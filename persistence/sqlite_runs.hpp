@@ -12,6 +12,7 @@
 /// `runs.next_seq` is the next number and moves with every append.
 
 #include "messages/run_messages.hpp"
+#include "messages/store_messages.hpp"
 #include "persistence/sqlite.hpp"
 
 #include <caf/expected.hpp>
@@ -34,6 +35,16 @@ namespace flowgate::sqlite_runs {
 [[nodiscard]] caf::expected<subscription_record> apply(sqlite::connection& db,
                                                        const store_subscription& op);
 
+/// Reserves one step attempt (see `reserve_step`); the ledger row names
+/// `node` and `epoch`. Used by every operation that starts an attempt.
+[[nodiscard]] caf::expected<step_reservation> reserve(sqlite::connection& db,
+                                                      const reserve_step& op,
+                                                      const std::string& node, int64_t epoch);
+[[nodiscard]] caf::expected<std::vector<step_reservation>> apply(sqlite::connection& db,
+                                                                 const reserve_steps& op);
+[[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& op);
+[[nodiscard]] caf::expected<resume_outcome> apply(sqlite::connection& db, const resume_run& op);
+
 // -- reads -----------------------------------------------------------------------
 [[nodiscard]] caf::expected<run_record> apply(sqlite::connection& db, const find_run& q);
 [[nodiscard]] caf::expected<std::vector<run_record>> apply(sqlite::connection& db,
@@ -45,5 +56,9 @@ namespace flowgate::sqlite_runs {
 [[nodiscard]] caf::expected<std::vector<subscription_record>>
 apply(sqlite::connection& db, const list_subscriptions& q);
 [[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q);
+[[nodiscard]] caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db,
+                                                          const list_quota_tenants& q);
+[[nodiscard]] caf::expected<usage_reconciliation> apply(sqlite::connection& db,
+                                                        const reconcile_usage& q);
 
 } // namespace flowgate::sqlite_runs

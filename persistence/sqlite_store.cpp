@@ -154,61 +154,16 @@ public:
   }
 
   caf::expected<step_reservation> apply(const reserve_step& op) override {
-    step_reservation out;
-    out.limit = op.limit;
-    out.period_start_ms = op.period_start_ms;
-    out.period_end_ms = op.period_end_ms;
-    auto& seen = db_.cached(
-      "SELECT 1 FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
-    seen.bind_all(op.run.value, op.step_path, op.attempt);
-    FLOWGATE_STEP_OR_RETURN(duplicate, seen);
-    seen.reset();
-    auto& ensure = db_.cached(
-      "INSERT OR IGNORE INTO usage_periods (tenant_id, period_start_ms, period_end_ms, "
-      "used_count, step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
-    ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
-    if (auto err = ensure.run()) {
-      return err;
-    }
-    if (*duplicate) {
-      auto used = used_count(op);
-      if (!used) {
-        return used.error();
-      }
-      out.used = *used;
-      out.granted = true;
-      out.duplicate = true;
-      return out;
-    }
-    // The decision: count the attempt only while used < limit (or unlimited).
-    auto& take = db_.cached(
-      "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "
-      "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
-      "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
-    take.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
-    FLOWGATE_STEP_OR_RETURN(granted, take);
-    if (*granted) {
-      out.used = take.column_int64(0);
-    }
-    take.reset();
-    if (!*granted) {
-      auto used = used_count(op);
-      if (!used) {
-        return used.error();
-      }
-      out.used = *used;
-      return out;
-    }
-    auto& ledger = db_.cached(
-      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
-      "period_end_ms, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, ?6, ?7)");
-    ledger.bind_all(op.run.value, op.step_path, op.attempt, op.tenant.value, op.period_start_ms,
-                    op.period_end_ms, op.now_ms);
-    if (auto err = ledger.run()) {
-      return err;
-    }
-    out.granted = true;
-    return out;
+    return sqlite_runs::reserve(db_, op, std::string{}, 0);
+  }
+  caf::expected<std::vector<step_reservation>> apply(const reserve_steps& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<int64_t> apply(const resume_quota_waits& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<resume_outcome> apply(const resume_run& op) override {
+    return sqlite_runs::apply(db_, op);
   }
 
   caf::expected<run_created> apply(const create_run& op) override {
@@ -237,17 +192,6 @@ public:
   }
 
 private:
-  /// The period's counter as it stands in this transaction.
-  caf::expected<int64_t> used_count(const reserve_step& op) {
-    auto& used = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                            "AND period_start_ms = ?2 AND period_end_ms = ?3");
-    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-    FLOWGATE_STEP_OR_RETURN(row, used);
-    auto out = *row ? used.column_int64(0) : 0;
-    used.reset();
-    return out;
-  }
-
   sqlite::connection db_;
 };
 
@@ -394,6 +338,12 @@ public:
     return sqlite_runs::apply(db_, q);
   }
   caf::expected<std::vector<subscription_record>> apply(const list_subscriptions& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<tenant_id>> apply(const list_quota_tenants& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<usage_reconciliation> apply(const reconcile_usage& q) override {
     return sqlite_runs::apply(db_, q);
   }
   caf::expected<int64_t> apply(const find_usage& q) override {

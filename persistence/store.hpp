@@ -48,6 +48,10 @@ public:
   [[nodiscard]] virtual caf::expected<config_stored> apply(const store_config& op) = 0;
   [[nodiscard]] virtual caf::expected<config_activated> apply(const activate_config& op) = 0;
   [[nodiscard]] virtual caf::expected<step_reservation> apply(const reserve_step& op) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<step_reservation>>
+  apply(const reserve_steps& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const resume_quota_waits& op) = 0;
+  [[nodiscard]] virtual caf::expected<resume_outcome> apply(const resume_run& op) = 0;
 
   // -- runs, history and leases (messages/run_messages.hpp) -----------------------------
   [[nodiscard]] virtual caf::expected<run_created> apply(const create_run& op) = 0;
@@ -83,6 +87,9 @@ public:
   [[nodiscard]] virtual caf::expected<std::vector<subscription_record>>
   apply(const list_subscriptions& q) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const find_usage& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<tenant_id>>
+  apply(const list_quota_tenants& q) = 0;
+  [[nodiscard]] virtual caf::expected<usage_reconciliation> apply(const reconcile_usage& q) = 0;
 };
 
 } // namespace flowgate

@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   r.input = "{}";
   auto now = wall_clock_ms();
   run_created created;
-  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now, {}, {}, 0})
+  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now, {}, {}, 0, {}})
     .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   append_history op;
   op.run = created.run.id;
@@ -364,6 +364,9 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
                                      R"({"activity":"echo","input":7,"timeout_ms":0})", now});
   op.steps.push_back(step_change{"a", 1, "started", "", ""});
   op.now_ms = now;
+  auto terms = n->quota_terms_of(tenant_id{"acme"}, false);
+  BOOST_REQUIRE(terms);
+  op.quota = *terms;
   self->request(n->writer(), 5s, op)
     .receive([](history_appended&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto done = n->wait_for_run("acme", created.run.id.value, 10s);
