@@ -87,6 +87,7 @@ public:
   config_registry_actor configs() const { return configs_; }
   /// Null unless the node executes runs.
   dispatcher_actor dispatcher() const { return dispatcher_; }
+  quota_accountant_actor accountant() const { return accountant_; }
   activity_pool_actor pool() const { return pool_; }
 
   // -- blocking API (each call waits at most `request_timeout`) --------------------

@@ -1000,12 +1000,14 @@ caf::expected<int64_t> used_in(sqlite::connection& db, const quota_terms& t) {
   return first_int(st);
 }
 
-/// Resolves the run's open quota wait (exactly once) and makes it due.
-/// Returns false if another resume got there first.
+/// Marks the run's open quota wait `resuming` (exactly once) and makes the
+/// run due. The wait stays open, and counts against the quota left, until
+/// the run's next append (which reserves the step) resolves it. Returns
+/// false if another resume got there first.
 caf::expected<bool> resume_paused(sqlite::connection& db, int64_t run, int64_t now_ms) {
-  auto& wait = db.cached("UPDATE run_waits SET resolved_at_ms = ?2, resolution = 'resumed' "
-                         "WHERE run_id = ?1 AND kind = 'quota' AND resolved_at_ms IS NULL");
-  wait.bind_all(run, now_ms);
+  auto& wait = db.cached("UPDATE run_waits SET resolution = 'resuming' WHERE run_id = ?1 "
+                         "AND kind = 'quota' AND resolved_at_ms IS NULL AND resolution IS NULL");
+  wait.bind_all(run);
   if (auto err = wait.run()) {
     return err;
   }
@@ -1037,8 +1039,9 @@ caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& o
       return used.error();
     }
     // Runs resumed earlier that have not reserved their step yet count too.
-    auto& resumed = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 "
-                              "AND status = 'WAITING' AND wait_reason = 'resumed'");
+    auto& resumed = db.cached("SELECT count(*) FROM run_waits WHERE kind = 'quota' "
+                              "AND tenant_id = ?1 AND resolved_at_ms IS NULL "
+                              "AND resolution = 'resuming'");
     resumed.bind_all(t.tenant.value);
     auto pending = first_int(resumed);
     if (!pending) {
@@ -1050,7 +1053,8 @@ caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& o
     return int64_t{0};
   }
   auto& waits = db.cached("SELECT run_id FROM run_waits WHERE kind = 'quota' AND tenant_id = ?1 "
-                          "AND resolved_at_ms IS NULL ORDER BY wait_id LIMIT ?2");
+                          "AND resolved_at_ms IS NULL AND resolution IS NULL "
+                          "ORDER BY wait_id LIMIT ?2");
   waits.bind_all(t.tenant.value, room);
   auto runs = all_rows<int64_t>(waits, [](const sqlite::statement& st) {
     return st.column_int64(0);
