@@ -2,6 +2,7 @@
 
 #include "actors/log.hpp"
 #include "actors/orchestrator.hpp"
+#include "actors/quota_accountant.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
@@ -302,6 +303,13 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
         if (auto refused = rejection_error(created)) {
           rp.deliver(std::move(refused));
           return;
+        }
+        if (created.created && created.run.wait_reason == "quota") {
+          auto fields = period_fields(terms);
+          fields.emplace_back("run", std::to_string(created.run.id.value));
+          fields.emplace_back("step", created.run.node_path);
+          fields.emplace_back("limit", std::to_string(terms.limit));
+          log_line("warn", "step quota exhausted: run created paused", fields);
         }
         if (created.created && created.run.lease_owner == self->state.setup.settings.node_id) {
           spawn_for(self, created.run, snapshot, true, first, terms);

@@ -91,10 +91,12 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
                                    s.activity_timeout_ms);
     n->dispatcher_ = spawn_dispatcher(
       sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_, n->pool_, n->accountant_});
-    n->scanner_ = spawn_resume_scanner(
-      sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
-                         s.quota_scan_interval_ms, static_cast<int32_t>(s.quota_scan_batch)});
   }
+  // A node that does not execute scans only when asked (`flowgate quota scan`).
+  n->scanner_ = spawn_resume_scanner(
+    sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
+                       options.execute ? s.quota_scan_interval_ms : 0,
+                       static_cast<int32_t>(s.quota_scan_batch)});
   return n;
 }
 
@@ -388,9 +390,6 @@ caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int6
 }
 
 caf::expected<int64_t> node::scan_quota_waits() {
-  if (!scanner_) {
-    return make_error(errc::invalid_argument, "this node does not execute runs");
-  }
   return ask<int64_t>(sys_, request_timeout, scanner_, wake_atom::value);
 }
 

@@ -39,7 +39,7 @@ void finish_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc) {
   if (--sc->open != 0) {
     return;
   }
-  if (sc->resumed > 0) {
+  if (sc->resumed > 0 && self->state.setup.dispatcher) {
     self->send(self->state.setup.dispatcher, poll_atom::value);
   }
   sc->done(sc->resumed, sc->full);

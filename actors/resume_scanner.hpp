@@ -24,6 +24,7 @@ struct scanner_setup {
   store_writer_actor writer;
   store_reader_actor reader;
   quota_accountant_actor accountant;
+  /// Told to poll after runs were resumed (none on a node that does not execute).
   dispatcher_actor dispatcher;
   /// 0 = no periodic scans (only on `wake_atom`).
   int64_t interval_ms = 300'000;

@@ -50,12 +50,15 @@ Groups and commands:
   db migrate                   create or upgrade the database schema
   db info                      show schema version, journal mode, row counts
   serve [options]              run a node: claim, drive and execute runs
-  run start|status|list|history|signal|cancel|wait
+  run start|status|list|history|signal|cancel|wait|resume
                                start and inspect runs (see 'flowgate run --help')
   replay RUN|--all             re-run stored histories, report non-determinism
   subscription set|get --tenant T [FILE|-]
                                a tenant's billing subscriptions
   quota summary --tenant T     billing period, step limit, used and remaining
+  quota reconcile --tenant T [--period START]
+                               usage counter vs ledger, and the drift
+  quota scan                   resume quota-paused runs that have quota now
 
 Options:
   --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
@@ -427,9 +430,9 @@ int main(int argc, char** argv) {
     {"tenant", {"put", "get", "list", "stats"}},
     {"config", {"put", "get", "list", "activate"}},
     {"db", {"migrate", "info"}},
-    {"run", {"start", "status", "list", "history", "signal", "cancel", "wait"}},
+    {"run", {"start", "status", "list", "history", "signal", "cancel", "wait", "resume"}},
     {"subscription", {"set", "get"}},
-    {"quota", {"summary"}}};
+    {"quota", {"summary", "reconcile", "scan"}}};
   // Single-word commands.
   bool single = group == "serve" || group == "replay";
   auto known = commands.find(group);

@@ -62,6 +62,7 @@ const char* const run_help = R"(Usage:
   flowgate run signal RUN --event E [--payload JSON] [--tenant T]
   flowgate run cancel RUN [--reason TEXT] [--tenant T]
   flowgate run wait RUN [--tenant T] [--timeout-ms N]
+  flowgate run resume RUN --tenant T
 
 'run start' pins the run to --config-version, else to the version resolved
 now (the queue's active version, else the node default version, else the
@@ -74,6 +75,10 @@ Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED.
 A signal is delivered to the first wait for that event, also if it arrives
 before the run reaches the wait. Cancel ends a run at once when no node is
 driving it, else at its next step boundary.
+'run resume' resumes a run paused on quota (WAITING, reason quota) if the
+tenant owns it and has quota left; the resumed step still reserves its
+quota. Without quota it prints used, limit and period and exits 1
+(quota_exhausted); with --json that answer is on stdout.
 )";
 
 const char* const replay_help = R"(Usage: flowgate replay RUN | --all [--tenant T]
@@ -102,12 +107,25 @@ now, else the UTC calendar month. See 'flowgate quota summary'.
 
 const char* const quota_help = R"(Usage:
   flowgate quota summary --tenant T
+  flowgate quota reconcile --tenant T [--period START]
+  flowgate quota scan
 
 Shows the billing period in force (and where it comes from: a subscription
 or the calendar month), the step limit (from price metadata, else product
 metadata, else the tier default: solo 150, pro 750, premium 10000), the
 steps used in the period, what remains, and warnings about ignored
 subscriptions or metadata.
+
+Every step attempt (each retry, each for_each item, each entry into a wait)
+is reserved before it starts, in the same transaction as its ledger row.
+When the quota is used up the run pauses (WAITING, reason quota) at that
+step. 'flowgate serve' resumes paused runs every $FLOWGATE_QUOTA_SCAN_MS
+(300000) ms, per tenant no more than its quota left; 'quota scan' runs one
+such scan now, and 'flowgate run resume' resumes one run.
+
+'quota reconcile' compares the period's usage counter with the ledger
+(run_steps rows reserved in the period): the current period, or the one
+starting at START (RFC 3339). Exit status 1 if they differ (drift).
 )";
 
 namespace {
@@ -389,6 +407,40 @@ int run_command(node& n, const args& a, bool as_json) {
     }
     return exit_ok;
   }
+  if (cmd == "resume") {
+    auto id = run_word(a, "resume");
+    auto r = n.resume_run(require(a, "tenant"), id);
+    if (!r) {
+      return fail(r.error());
+    }
+    if (r->resumed) {
+      if (as_json) {
+        print_json(json::object{{"run", id}, {"resumed", true}});
+      } else {
+        std::cout << "run " << id << " resumed: a node continues it at its next poll\n";
+      }
+      return exit_ok;
+    }
+    const auto& x = r->exhausted;
+    auto limit = x.limit < 0 ? std::string{"unlimited"} : std::to_string(x.limit);
+    if (as_json) {
+      print_json(json::object{{"run", id},
+                              {"resumed", false},
+                              {"error", "quota_exhausted"},
+                              {"tenant", x.tenant.value},
+                              {"node_path", x.node_path},
+                              {"used", x.used},
+                              {"limit", x.limit < 0 ? json::value("unlimited")
+                                                    : json::value(x.limit)},
+                              {"period_start", format_rfc3339(x.period_start_ms)},
+                              {"period_end", format_rfc3339(x.period_end_ms)}});
+      return exit_failure;
+    }
+    return fail("tenant '" + x.tenant.value + "' has used " + std::to_string(x.used) + " of " +
+                limit + " step attempts in its period " + format_rfc3339(x.period_start_ms) +
+                " .. " + format_rfc3339(x.period_end_ms) + "; run " + std::to_string(id) +
+                " stays paused at '" + x.node_path + "' [quota_exhausted]");
+  }
   throw std::logic_error("run command '" + cmd + "' is in the table but not handled");
 }
 
@@ -442,7 +494,53 @@ int subscription_command(node& n, const args& a, bool as_json) {
   return exit_ok;
 }
 
+int quota_reconcile(node& n, const args& a, bool as_json) {
+  int64_t start = 0;
+  if (auto p = a.option("period")) {
+    auto parsed = parse_rfc3339(*p);
+    if (!parsed) {
+      throw usage_error{"--period: " + describe(parsed.error())};
+    }
+    start = *parsed;
+  }
+  auto r = n.reconcile_quota(require(a, "tenant"), start);
+  if (!r) {
+    return fail(r.error());
+  }
+  if (as_json) {
+    print_json(json::object{{"tenant", r->tenant.value},
+                            {"period_start", format_rfc3339(r->period_start_ms)},
+                            {"period_end", format_rfc3339(r->period_end_ms)},
+                            {"counter", r->counter},
+                            {"ledger", r->ledger},
+                            {"drift", r->drift}});
+  } else {
+    std::cout << "tenant:  " << r->tenant.value << "\nperiod:  "
+              << format_rfc3339(r->period_start_ms) << " .. " << format_rfc3339(r->period_end_ms)
+              << "\ncounter: " << r->counter << (r->counter_exists ? "" : " (no counter row)")
+              << "\nledger:  " << r->ledger << "\ndrift:   " << r->drift
+              << (r->drift == 0 ? " (in agreement)" : " (counter and ledger differ)") << "\n";
+  }
+  return r->drift == 0 ? exit_ok : exit_failure;
+}
+
 int quota_command(node& n, const args& a, bool as_json) {
+  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
+  if (cmd == "reconcile") {
+    return quota_reconcile(n, a, as_json);
+  }
+  if (cmd == "scan") {
+    auto resumed = n.scan_quota_waits();
+    if (!resumed) {
+      return fail(resumed.error());
+    }
+    if (as_json) {
+      print_json(json::object{{"resumed", *resumed}});
+    } else {
+      std::cout << *resumed << " runs resumed from quota waits\n";
+    }
+    return exit_ok;
+  }
   auto q = n.summarize_quota(require(a, "tenant"));
   if (!q) {
     return fail(q.error());

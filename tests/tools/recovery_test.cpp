@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
@@ -246,6 +247,81 @@ BOOST_AUTO_TEST_CASE(two_processes_never_exceed_a_tenant_limit_together) {
                    "ON b.run_id < c.run_id WHERE max(a.started_at_ms, b.started_at_ms, "
                    "c.started_at_ms) < min(a.finished_at_ms, b.finished_at_ms, "
                    "c.finished_at_ms)") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(two_processes_reserve_exactly_the_step_quota_together) {
+  prepare(30);
+  // 20 runs of 3 steps against a limit of 25 step attempts this month.
+  auto month = [] {
+    auto now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char start[64];
+    char end[64];
+    std::snprintf(start, sizeof start, "%04d-%02d-01T00:00:00Z", tm.tm_year + 1900, tm.tm_mon + 1);
+    int y = tm.tm_mon == 11 ? tm.tm_year + 1901 : tm.tm_year + 1900;
+    int m = tm.tm_mon == 11 ? 1 : tm.tm_mon + 2;
+    std::snprintf(end, sizeof end, "%04d-%02d-01T00:00:00Z", y, m);
+    return std::make_pair(std::string{start}, std::string{end});
+  }();
+  auto subscription = [&](const std::string& limit) {
+    std::ofstream(db.dir / "s.json")
+      << R"({"id":"sub_1","status":"active","current_period_start":")" << month.first
+      << R"(","current_period_end":")" << month.second
+      << R"(","price_metadata":{"workflow_step_limit":")" << limit << R"("}})";
+    return flowgate("subscription set --tenant acme '" + (db.dir / "s.json").string() + "'");
+  };
+  BOOST_REQUIRE(subscription("25") == 0);
+  start_runs(20);
+  // Short terms cache so that the subscription change below reaches both
+  // processes quickly; no periodic scan (the CLI scans); small claims so
+  // that both processes take runs.
+  setenv("FLOWGATE_QUOTA_TERMS_TTL_MS", "100", 1);
+  setenv("FLOWGATE_QUOTA_SCAN_MS", "0", 1);
+  setenv("FLOWGATE_CLAIM_BATCH", "2", 1);
+  setenv("FLOWGATE_MAX_ACTIVE_RUNS", "4", 1);
+  auto a = serve("a", 5000);
+  auto b = serve("b", 5000);
+  for (const char* v : {"FLOWGATE_QUOTA_TERMS_TTL_MS", "FLOWGATE_QUOTA_SCAN_MS",
+                        "FLOWGATE_CLAIM_BATCH", "FLOWGATE_MAX_ACTIVE_RUNS"}) {
+    unsetenv(v);
+  }
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED' OR wait_reason "
+                           "= 'quota'", 20, 60s));
+  BOOST_TEST(query("SELECT used_count FROM usage_periods") == 25);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps") == 25);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status != 'completed'") == 0);
+  // Both processes reserved some of them.
+  BOOST_TEST(query("SELECT count(DISTINCT node_id) FROM run_steps") == 2);
+  auto paused = query("SELECT min(run_id) FROM runs WHERE wait_reason = 'quota'");
+  BOOST_REQUIRE(paused > 0);
+  // A manual resume without quota: exit 1 and the structured answer.
+  auto answer = (db.dir / "resume.json").string();
+  std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' run resume " +
+                    std::to_string(paused) + " --tenant acme --json >'" + answer + "' 2>/dev/null";
+  int status = std::system(cmd.c_str());
+  BOOST_TEST(WEXITSTATUS(status) == 1);
+  std::ifstream in{answer};
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  BOOST_TEST(text.find(R"("error":"quota_exhausted")") != std::string::npos, text);
+  BOOST_TEST(text.find(R"("used":25)") != std::string::npos, text);
+  BOOST_TEST(text.find(R"("limit":25)") != std::string::npos, text);
+  BOOST_TEST(text.find(month.first) != std::string::npos, text);
+  BOOST_TEST(flowgate("quota reconcile --tenant acme") == 0);
+  // Unlimited now: one scan resumes every paused run and both finish them.
+  BOOST_REQUIRE(subscription("unlimited") == 0);
+  std::this_thread::sleep_for(300ms);
+  BOOST_TEST(flowgate("quota scan") == 0);
+  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s));
+  BOOST_TEST(a->stop(SIGTERM, 10s) == 0);
+  BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
+  check_invariants();
+  BOOST_TEST(query("SELECT used_count FROM usage_periods") == 60);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps") == 60);
+  BOOST_TEST(flowgate("quota reconcile --tenant acme") == 0);
+  // A tampered counter shows as drift (exit 1).
+  BOOST_REQUIRE(!observer_connection(db.path).exec("UPDATE usage_periods SET used_count = 61"));
+  BOOST_TEST(flowgate("quota reconcile --tenant acme") == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
