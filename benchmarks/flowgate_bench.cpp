@@ -10,11 +10,13 @@
 #include "actors/node.hpp"
 #include "actors/scheduler_threads.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/billing.hpp"
 #include "config/node_settings.hpp"
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "persistence/sqlite.hpp"
+#include "persistence/sqlite_store.hpp"
 
 #include <caf/all.hpp>
 
@@ -46,6 +48,8 @@ struct options {
   int64_t tenant_limit = 0;
   std::string synchronous = "full";
   std::string db;
+  /// Measure step reservations instead of runs.
+  bool quota = false;
 };
 
 const char* const help = R"(Usage: flowgate-bench [options]
@@ -59,6 +63,13 @@ const char* const help = R"(Usage: flowgate-bench [options]
                     reports the highest number of runs of one tenant running at once
   --synchronous M   off | normal | full (full)
   --db PATH         database file (default: a fresh temporary file, removed after)
+  --quota           measure step-quota reservations instead of runs: --runs
+                    reservations through the quota_accountant with --window in
+                    flight (batched into one store operation per writer turn),
+                    next to one transaction per reservation, in the same run
+
+Every bench tenant gets an unlimited subscription (usage is still counted),
+so runs never pause on quota; --quota uses a limit above the reservations.
 )";
 
 long peak_rss_kb() {
@@ -177,6 +188,10 @@ bool parse(int argc, char** argv, options& o) {
       std::cout << help;
       std::exit(0);
     }
+    if (a == "--quota") {
+      o.quota = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::cerr << "flowgate-bench: " << a << " needs a value\n" << help;
       return false;
@@ -218,6 +233,105 @@ bool parse(int argc, char** argv, options& o) {
   return true;
 }
 
+
+/// A subscription for the current UTC calendar month with a step limit.
+std::string month_subscription(const std::string& limit) {
+  auto [start, end] = calendar_month(wall_clock_ms());
+  return R"({"id":"bench","status":"active","current_period_start":")" + format_rfc3339(start) +
+         R"(","current_period_end":")" + format_rfc3339(end) +
+         R"(","price_metadata":{"workflow_step_limit":")" + limit + R"("}})";
+}
+
+/// Step reservations through the quota_accountant (batched) next to one
+/// transaction per reservation, on the same database in the same run.
+int quota_bench(const options& o, caf::actor_system& sys, node& n, const node_settings& s) {
+  auto window = std::max<int64_t>(o.window, 1);
+  caf::scoped_actor self{sys};
+  auto accountant = n.accountant();
+  auto key = [&](int64_t i) {
+    return reserve_step{tenant_id{"tenant-" + std::to_string(i % o.tenants)}, run_id{i + 1}, "s",
+                        1, 0, 0, -1, 0};
+  };
+  auto writer_now = [&] {
+    writer_stats w;
+    self->request(n.writer(), std::chrono::seconds{10}, stats_atom::value)
+      .receive([&](writer_stats& x) { w = x; }, [](caf::error&) {});
+    return w;
+  };
+  auto before = writer_now();
+  int64_t sent = 0;
+  int64_t granted = 0;
+  int64_t answered = 0;
+  bool failed = false;
+  auto t0 = clock_type::now();
+  for (; sent < std::min(window, o.runs); ++sent) {
+    self->send(accountant, key(sent));
+  }
+  while (answered < o.runs && !failed) {
+    self->receive(
+      [&](step_reservation& r) {
+        ++answered;
+        granted += r.granted ? 1 : 0;
+        if (sent < o.runs) {
+          self->send(accountant, key(sent++));
+        }
+      },
+      [&](caf::error& e) {
+        std::cerr << "flowgate-bench: " << sys.render(e) << "\n";
+        failed = true;
+      });
+  }
+  auto batched_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  accountant_stats as;
+  self->request(accountant, std::chrono::seconds{10}, stats_atom::value)
+    .receive([&](accountant_stats& x) { as = x; }, [](caf::error&) {});
+  auto ws = writer_now();
+  ws.busy_us -= before.busy_us;
+  ws.commit_us -= before.commit_us;
+  // One transaction per reservation: the same store code, its own connection.
+  auto terms = n.quota_terms_of(tenant_id{"tenant-0"}, false);
+  auto session = open_sqlite_writer(store_options_from(s), wall_clock_ms());
+  if (failed || !terms || !session) {
+    std::cerr << "flowgate-bench: quota set-up failed\n";
+    return 1;
+  }
+  int64_t single = std::min<int64_t>(o.runs, 2'000);
+  auto t1 = clock_type::now();
+  for (int64_t i = 0; i < single; ++i) {
+    auto r = key(i);
+    r.tenant = tenant_id{"tenant-0"};
+    r.run = run_id{int64_t{1'000'000'000} + i};
+    r.period_start_ms = terms->period_start_ms;
+    r.period_end_ms = terms->period_end_ms;
+    r.limit = terms->limit;
+    r.now_ms = wall_clock_ms();
+    if ((*session)->begin() || !(*session)->apply(r) || (*session)->commit()) {
+      std::cerr << "flowgate-bench: a single reservation failed\n";
+      return 1;
+    }
+  }
+  auto single_s = std::chrono::duration<double>(clock_type::now() - t1).count();
+  auto batched_rate = static_cast<double>(o.runs) / batched_s;
+  auto single_rate = static_cast<double>(single) / single_s;
+  std::printf("flowgate-bench --quota: reservations=%lld tenants=%lld window=%lld "
+              "synchronous=%s\n",
+              static_cast<long long>(o.runs), static_cast<long long>(o.tenants),
+              static_cast<long long>(window), o.synchronous.c_str());
+  std::printf("  batched via quota_accountant  %.0f reservations/s (%lld granted, %lld store "
+              "operations, avg %.1f per operation)\n",
+              batched_rate, static_cast<long long>(granted), static_cast<long long>(as.batches),
+              as.batches ? static_cast<double>(as.reservations) / static_cast<double>(as.batches)
+                         : 0.0);
+  std::printf("  writer busy                   %.0f%% of the batched phase (commit/fsync %.0f%%)\n",
+              100.0 * static_cast<double>(ws.busy_us) / (batched_s * 1e6),
+              100.0 * static_cast<double>(ws.commit_us) / (batched_s * 1e6));
+  std::printf("  one transaction each          %.0f reservations/s (%lld reservations)\n",
+              single_rate, static_cast<long long>(single));
+  std::printf("  ratio                         %.1fx\n", batched_rate / single_rate);
+  std::printf("  peak RSS                      %.1f MB\n",
+              static_cast<double>(peak_rss_kb()) / 1024.0);
+  return granted == o.runs ? 0 : 1;
+}
 } // namespace
 
 int main(int argc, char** argv) {
@@ -255,7 +369,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   int rc = 0;
   {
-    auto n = node::start(sys, s, node_options{true, nullptr});
+    auto n = node::start(sys, s, node_options{!o.quota, nullptr});
     if (!n) {
       std::cerr << "flowgate-bench: " << describe(n.error()) << "\n";
       return 1;
@@ -272,7 +386,8 @@ int main(int argc, char** argv) {
       auto tenant_config = o.tenant_limit > 0 ? R"({"max_concurrent_runs": )" +
                                                   std::to_string(o.tenant_limit) + "}"
                                               : std::string{"{}"};
-      if (!(*n)->put_tenant(id, tenant_config) || !(*n)->put_config(id, "bench", "1", doc)) {
+      if (!(*n)->put_tenant(id, tenant_config) || !(*n)->put_config(id, "bench", "1", doc) ||
+          !(*n)->put_subscription(id, month_subscription(o.quota ? "1000000000" : "unlimited"))) {
         std::cerr << "flowgate-bench: set-up failed\n";
         return 1;
       }
@@ -282,6 +397,15 @@ int main(int argc, char** argv) {
         return 1;
       }
       snaps.push_back(*snap);
+    }
+    if (o.quota) {
+      rc = quota_bench(o, sys, **n, s);
+      n->reset();
+      if (temporary) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+      return rc;
     }
     std::vector<submission> todo;
     todo.reserve(static_cast<size_t>(o.runs));

@@ -133,7 +133,8 @@ struct usage_reconciliation {
   int64_t period_end_ms = 0;
   /// `usage_periods.used_count` (0 if the period has no row).
   int64_t counter = 0;
-  /// `run_steps` rows reserved in the period.
+  /// `run_steps` rows of the tenant's runs reserved in the period
+  /// (reservations made for no stored run, e.g. by a benchmark, are not seen).
   int64_t ledger = 0;
   /// counter - ledger.
   int64_t drift = 0;

@@ -294,29 +294,36 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
                         "' attempt " + std::to_string(op.attempt) +
                         " has no usage period to be reserved against");
   }
-  auto& seen = db.cached(
-    "SELECT 1 FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
-  seen.bind_all(op.run.value, op.step_path, op.attempt);
-  auto duplicate = first_int(seen);
-  if (!duplicate) {
-    return duplicate.error();
-  }
-  auto& ensure = db.cached(
-    "INSERT OR IGNORE INTO usage_periods (tenant_id, period_start_ms, period_end_ms, "
-    "used_count, step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
-  ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
-  if (auto err = ensure.run()) {
+  auto used_now = [&]() -> caf::expected<std::pair<bool, int64_t>> {
+    auto& used = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                           "AND period_start_ms = ?2 AND period_end_ms = ?3");
+    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
+    auto row = used.step();
+    std::pair<bool, int64_t> got{row && *row, row && *row ? used.column_int64(0) : 0};
+    used.reset();
+    if (!row) {
+      return row.error();
+    }
+    return got;
+  };
+  // The ledger row first: it is keyed by (run, step, attempt), so an
+  // attempt reserved before (a replay, a retried request) is found here and
+  // not counted again. Two statements in the common case.
+  auto& ledger = db.cached(
+    "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+    "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, "
+    "?6, nullif(?7, ''), ?8, ?9) ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
+  ledger.bind_all(op.run.value, op.step_path, op.attempt, op.tenant.value, op.period_start_ms,
+                  op.period_end_ms, node, epoch, op.now_ms);
+  if (auto err = ledger.run()) {
     return err;
   }
-  auto& used = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                         "AND period_start_ms = ?2 AND period_end_ms = ?3");
-  if (*duplicate != 0) {
-    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-    auto n = first_int(used);
-    if (!n) {
-      return n.error();
+  if (db.changes() == 0) {
+    auto used = used_now();
+    if (!used) {
+      return used.error();
     }
-    out.used = *n;
+    out.used = used->second;
     out.granted = true;
     out.duplicate = true;
     return out;
@@ -326,31 +333,43 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
     "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "
     "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
     "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
-  take.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
-  auto granted = first_int(take);
-  if (!granted) {
-    return granted.error();
-  }
-  if (*granted == 0) {
-    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-    auto n = first_int(used);
-    if (!n) {
-      return n.error();
+  for (int round = 0; round < 2; ++round) {
+    take.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    auto granted = take.step();
+    auto count = granted && *granted ? take.column_int64(0) : 0;
+    take.reset();
+    if (!granted) {
+      return granted.error();
     }
-    out.used = *n;
-    return out;
+    if (*granted) {
+      out.used = count;
+      out.granted = true;
+      return out;
+    }
+    auto used = used_now();
+    if (!used) {
+      return used.error();
+    }
+    if (used->first || round > 0) {
+      out.used = used->second;
+      break; // at the limit
+    }
+    // The period's first reservation: create its counter, then decide.
+    auto& ensure = db.cached(
+      "INSERT INTO usage_periods (tenant_id, period_start_ms, period_end_ms, used_count, "
+      "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+    ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    if (auto err = ensure.run()) {
+      return err;
+    }
   }
-  out.used = *granted;
-  auto& ledger = db.cached(
-    "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
-    "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, "
-    "?6, nullif(?7, ''), ?8, ?9)");
-  ledger.bind_all(op.run.value, op.step_path, op.attempt, op.tenant.value, op.period_start_ms,
-                  op.period_end_ms, node, epoch, op.now_ms);
-  if (auto err = ledger.run()) {
+  // Refused: the attempt does not start, so it has no ledger row.
+  auto& undo = db.cached(
+    "DELETE FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
+  undo.bind_all(op.run.value, op.step_path, op.attempt);
+  if (auto err = undo.run()) {
     return err;
   }
-  out.granted = true;
   return out;
 }
 
@@ -1208,10 +1227,8 @@ caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcil
   usage_reconciliation out{q.tenant, q.period_start_ms, q.period_end_ms, 0, 0, 0, false};
   if (q.period_end_ms == 0) {
     // The period that starts there (counter or ledger rows name it).
-    auto& end = db.cached(
-      "SELECT max(e) FROM (SELECT period_end_ms AS e FROM usage_periods WHERE tenant_id = ?1 "
-      "AND period_start_ms = ?2 UNION ALL SELECT period_end_ms FROM run_steps "
-      "WHERE tenant_id = ?1 AND period_start_ms = ?2)");
+    auto& end = db.cached("SELECT max(period_end_ms) FROM usage_periods WHERE tenant_id = ?1 "
+                          "AND period_start_ms = ?2");
     end.bind_all(q.tenant.value, q.period_start_ms);
     auto found = first_int(end);
     if (!found) {
@@ -1236,8 +1253,10 @@ caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcil
   if (!row) {
     return row.error();
   }
-  auto& ledger = db.cached("SELECT count(*) FROM run_steps WHERE tenant_id = ?1 "
-                           "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  // Through the tenant's runs: the ledger's key starts with run_id.
+  auto& ledger = db.cached("SELECT count(*) FROM runs r JOIN run_steps s ON s.run_id = r.run_id "
+                           "WHERE r.tenant_id = ?1 AND s.tenant_id = ?1 "
+                           "AND s.period_start_ms = ?2 AND s.period_end_ms = ?3");
   ledger.bind_all(q.tenant.value, out.period_start_ms, out.period_end_ms);
   auto n = first_int(ledger);
   if (!n) {
