@@ -1,5 +1,6 @@
 #include "persistence/sqlite_runs.hpp"
 
+#include "config/billing.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -1237,7 +1238,7 @@ caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcil
     if (*found == 0) {
       return make_error(errc::not_found, "tenant '" + q.tenant.value +
                                            "' has no usage period starting at " +
-                                           std::to_string(q.period_start_ms) + " ms");
+                                           format_rfc3339(q.period_start_ms));
     }
     out.period_end_ms = *found;
   }

@@ -16,7 +16,8 @@ const std::set<std::string>& value_options() {
     "synchronous",  "limit",           "node-id",       "lease-ttl-ms", "poll-ms",
     "workers",      "max-active",      "hold-ms",       "drain-ms",    "on-nondeterminism",
     "input",        "input-file",      "config-version", "idempotency-key", "event",
-    "payload",      "reason",          "status",        "after",       "timeout-ms"};
+    "payload",      "reason",          "status",        "after",       "timeout-ms",
+    "period",       "quota-scan-ms"};
   return xs;
 }
 

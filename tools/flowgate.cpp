@@ -451,6 +451,11 @@ int main(int argc, char** argv) {
               << "\n(see 'flowgate " << group << " --help')\n";
     return exit_usage;
   }
+  // Admin commands log warnings and errors only (a serving node: info),
+  // unless FLOWGATE_LOG_LEVEL says otherwise.
+  if (group != "serve") {
+    setenv("FLOWGATE_LOG_LEVEL", "warn", 0);
+  }
   auto settings = flowgate::settings_from_environment();
   if (!settings) {
     return fail(settings.error());

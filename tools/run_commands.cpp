@@ -40,6 +40,9 @@ Options (defaults from the environment, then the built-in value):
   --drain-ms N             how long stopping waits for attempts ($FLOWGATE_DRAIN_MS, 10000)
   --on-nondeterminism P    fail | hold a run whose history no longer matches
                            its pipeline ($FLOWGATE_ON_NONDETERMINISM, fail)
+  --quota-scan-ms N        how often runs paused on step quota are resumed, per
+                           tenant up to its quota left; 0 = never on a timer
+                           ($FLOWGATE_QUOTA_SCAN_MS, 300000)
   --db PATH, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
@@ -51,6 +54,10 @@ tenant_at_limit ('reject'); quota.soft_limit (+5% burst) and
 quota.hard_limit refuse new runs with quota_exceeded. Limits are read from
 the stored tenant config at each claim: 'flowgate tenant put' applies them
 without a restart.
+
+Step quota: every step attempt is reserved against the tenant's billing
+period in the transaction that schedules it (exact across processes); a run
+without quota pauses (WAITING, reason quota). See 'flowgate quota --help'.
 )";
 
 const char* const run_help = R"(Usage:
@@ -225,6 +232,8 @@ void apply_serve_flags(const args& a, node_settings& s) {
   s.max_active_runs = int_option(a, "max-active", s.max_active_runs, 1, 1'000'000);
   s.hold_timer_ms = int_option(a, "hold-ms", s.hold_timer_ms, 0, 3'600'000);
   s.drain_timeout_ms = int_option(a, "drain-ms", s.drain_timeout_ms, 0, 3'600'000);
+  s.quota_scan_interval_ms =
+    int_option(a, "quota-scan-ms", s.quota_scan_interval_ms, 0, 86'400'000);
   if (auto p = a.option("on-nondeterminism")) {
     auto policy = parse_nondeterminism_policy(*p);
     if (!policy) {

@@ -311,4 +311,34 @@ BOOST_AUTO_TEST_CASE(subscriptions_set_the_period_and_limit_of_quota_summary) {
              1u);
 }
 
+BOOST_AUTO_TEST_CASE(quota_commands_answer_and_refuse_clearly) {
+  BOOST_TEST(run("tenant put acme").code == 0);
+  // A run that is not paused on quota cannot be resumed; the tenant is required.
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 -",
+                 R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"}]}})")
+               .code == 0);
+  auto started = boost::json::parse(run("--json run start --tenant acme --queue q").out);
+  auto id = std::to_string(started.at("run").as_int64());
+  auto pending = run("run resume " + id + " --tenant acme");
+  BOOST_TEST(pending.code == 1);
+  BOOST_TEST(pending.err.find("not waiting on quota") != std::string::npos, pending.err);
+  BOOST_TEST(run("run resume " + id).code == 2);
+  BOOST_TEST(run("run resume 999 --tenant acme").code == 1);
+  // Reconcile: the current period (no usage yet), a period that has no usage, a bad time.
+  auto rec = boost::json::parse(run("--json quota reconcile --tenant acme").out);
+  BOOST_TEST(rec.at("drift").as_int64() == 0);
+  BOOST_TEST(rec.at("counter").as_int64() == 0);
+  auto none = run("quota reconcile --tenant acme --period 2020-01-01T00:00:00Z");
+  BOOST_TEST(none.code == 1);
+  BOOST_TEST(none.err.find("no usage period starting at 2020-01-01T00:00:00Z") !=
+               std::string::npos,
+             none.err);
+  BOOST_TEST(run("quota reconcile --tenant acme --period yesterday").code == 2);
+  BOOST_TEST(run("quota reconcile --tenant nobody").code == 1);
+  auto scan = boost::json::parse(run("--json quota scan").out);
+  BOOST_TEST(scan.at("resumed").as_int64() == 0);
+  // Admin commands do not log info lines (the calendar fallback) to stderr.
+  BOOST_TEST(run("quota summary --tenant acme").err.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
