@@ -82,6 +82,10 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   // Monitored, not linked: a link puts an attachable on the dispatcher per
   // run, and CAF 0.17 removes attachables by a linear scan.
   self->monitor(actor);
+  // The run holds one of its tenant's permits here; the limiter monitors
+  // the holder too.
+  self->send(st.setup.limiters, hold_atom::value, run.tenant, run.id,
+             caf::actor_cast<caf::actor>(actor));
   st.by_actor[actor.address()] = run.id.value;
   st.held[run.id.value] = held_run{run.epoch, run.tenant, actor};
   st.stats.started += 1;
@@ -116,6 +120,7 @@ void forget(dispatcher_pointer self, int64_t run) {
     return;
   }
   st.by_actor.erase(it->second.actor.address());
+  self->send(st.setup.limiters, release_atom::value, it->second.tenant, run_id{run});
   st.held.erase(it);
   st.stats.active = static_cast<int64_t>(st.held.size());
 }
@@ -273,6 +278,31 @@ void renew(dispatcher_pointer self) {
       });
 }
 
+/// The run was queued at its tenant's limit: the starter waits for its
+/// admission up to the tenant's admission deadline (enforced by the
+/// limiter), then gets the run as it stands (RUNNING if admitted here or
+/// elsewhere, else still PENDING and queued).
+void park(dispatcher_pointer self, run_created created,
+          caf::typed_response_promise<run_created> rp) {
+  auto& st = self->state;
+  auto deadline = wall_clock_ms() + created.queued_deadline_ms;
+  auto tenant = created.run.tenant;
+  auto run = created.run.id;
+  auto answer = [=]() mutable {
+    self->request(self->state.setup.reader, store_timeout, find_run{tenant, run})
+      .then(
+        [=](run_record& now) mutable {
+          created.run = std::move(now);
+          rp.deliver(std::move(created));
+        },
+        [=](caf::error&) mutable { rp.deliver(std::move(created)); });
+  };
+  self->request(st.setup.limiters, ms(created.queued_deadline_ms) + store_timeout,
+                park_atom::value, tenant, run, deadline)
+    .then([=](admission_wait&) mutable { answer(); },
+          [=](caf::error&) mutable { answer(); });
+}
+
 /// Creates a run (claimed by this node if it has room) and starts its
 /// orchestrator; answers `rp` after commit.
 void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapshot,
@@ -313,6 +343,11 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
         }
         if (created.created && created.run.lease_owner == self->state.setup.settings.node_id) {
           spawn_for(self, created.run, snapshot, true, first, terms);
+        }
+        if (created.created && created.queued_deadline_ms > 0 &&
+            created.run.status == run_status::pending) {
+          park(self, std::move(created), rp);
+          return;
         }
         rp.deliver(std::move(created));
       },

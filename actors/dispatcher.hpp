@@ -38,6 +38,7 @@ struct dispatcher_setup {
   config_registry_actor configs;
   activity_pool_actor pool;
   quota_accountant_actor accountant;
+  tenant_directory_actor limiters;
 };
 
 dispatcher_actor spawn_dispatcher(caf::actor_system& sys, dispatcher_setup setup);

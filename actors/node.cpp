@@ -6,6 +6,7 @@
 #include "actors/dispatcher.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
+#include "actors/tenant_limiter.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/wall_clock.hpp"
@@ -89,8 +90,10 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
                                          : std::make_shared<const activity_registry>();
     n->pool_ = spawn_activity_pool(sys, std::move(activities), static_cast<int32_t>(s.workers),
                                    s.activity_timeout_ms);
-    n->dispatcher_ = spawn_dispatcher(
-      sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_, n->pool_, n->accountant_});
+    n->limiters_ = spawn_tenant_directory(sys);
+    n->dispatcher_ = spawn_dispatcher(sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_,
+                                                            n->pool_, n->accountant_,
+                                                            n->limiters_});
   }
   // A node that does not execute scans only when asked (`flowgate quota scan`).
   n->scanner_ = spawn_resume_scanner(
@@ -102,6 +105,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
 
 node::~node() {
   for (const auto& a : {caf::actor_cast<caf::actor>(scanner_),
+                        caf::actor_cast<caf::actor>(limiters_),
                         caf::actor_cast<caf::actor>(accountant_),
                         caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
                         caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
@@ -287,8 +291,10 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
   r.input = boost::json::serialize(*input);
   r.idempotency_key = idempotency_key;
   if (dispatcher_) {
-    return ask<run_created>(sys_, request_timeout, dispatcher_, start_atom::value, std::move(r),
-                            std::move(*snap));
+    // A run queued at its tenant's limit is answered by its admission
+    // deadline (at most an hour, enforced by the node).
+    return ask<run_created>(sys_, request_timeout + std::chrono::hours{1}, dispatcher_,
+                            start_atom::value, std::move(r), std::move(*snap));
   }
   auto created = ask<run_created>(sys_, request_timeout, writer_,
                           create_run{std::move(r), node_id{}, 0, 0, {}, {},
@@ -387,6 +393,14 @@ caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int6
     caf::anon_send(dispatcher_, poll_atom::value);
   }
   return out;
+}
+
+caf::expected<std::vector<limiter_stats>> node::limiter_stats() {
+  if (!limiters_) {
+    return std::vector<flowgate::limiter_stats>{};
+  }
+  return ask<std::vector<flowgate::limiter_stats>>(sys_, request_timeout, limiters_,
+                                                   stats_atom::value);
 }
 
 caf::expected<int64_t> node::scan_quota_waits() {

@@ -165,6 +165,9 @@ public:
   /// `invalid_argument`). Without quota left the outcome is not resumed and
   /// carries used, limit and period.
   [[nodiscard]] caf::expected<resume_outcome> resume_run(std::string_view raw_tenant, int64_t run);
+  /// This node's tenant limiters: permits held here, starters parked for
+  /// admission, admissions after a wait, deadlines passed, holders that died.
+  [[nodiscard]] caf::expected<std::vector<flowgate::limiter_stats>> limiter_stats();
   /// One resume scan now (what the periodic scanner does); the runs resumed.
   [[nodiscard]] caf::expected<int64_t> scan_quota_waits();
   /// Usage counter vs ledger of the period starting at `period_start_ms`
@@ -202,6 +205,7 @@ private:
   dispatcher_actor dispatcher_;
   quota_accountant_actor accountant_;
   resume_scanner_actor scanner_;
+  tenant_directory_actor limiters_;
 };
 
 } // namespace flowgate

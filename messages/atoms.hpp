@@ -34,7 +34,15 @@ using lost_atom = caf::atom_constant<caf::atom("lost")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 /// Subscribe to `run_finished` notifications.
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
-/// The drain deadline passed.
+/// The drain deadline passed (also: a parked admission's deadline).
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+/// A run holds a concurrency permit of its tenant on this node.
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
+/// A run gave its permit back.
+using release_atom = caf::atom_constant<caf::atom("release")>;
+/// Wait (with a deadline) until a queued run is admitted.
+using park_atom = caf::atom_constant<caf::atom("park")>;
+/// An actor with nothing to do may stop.
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
 
 } // namespace flowgate

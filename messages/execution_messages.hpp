@@ -94,4 +94,35 @@ typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
            x.finished, x.lost, x.draining);
 }
 
+/// Answer to a parked admission (`park_atom`): the run was admitted on
+/// this node, or the deadline passed first (the run stays queued).
+struct admission_wait {
+  bool admitted = false;
+  bool timed_out = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admission_wait& x) {
+  return f(caf::meta::type_name("flowgate::admission_wait"), x.admitted, x.timed_out);
+}
+
+/// One tenant's limiter on this node.
+struct limiter_stats {
+  tenant_id tenant;
+  /// Runs of the tenant this node drives (permits held here).
+  int64_t held = 0;
+  /// Starters waiting for their queued run to be admitted.
+  int64_t parked = 0;
+  int64_t admitted_after_wait = 0;
+  int64_t timed_out = 0;
+  /// Holders that died without giving their permit back.
+  int64_t holders_died = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, limiter_stats& x) {
+  return f(caf::meta::type_name("flowgate::limiter_stats"), x.tenant, x.held, x.parked,
+           x.admitted_after_wait, x.timed_out, x.holders_died);
+}
+
 } // namespace flowgate

@@ -74,6 +74,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<list_subscriptions>("flowgate::list_subscriptions");
   cfg.add_message_type<find_usage>("flowgate::find_usage");
   cfg.add_message_type<quota_terms>("flowgate::quota_terms");
+  cfg.add_message_type<admission_wait>("flowgate::admission_wait");
+  cfg.add_message_type<limiter_stats>("flowgate::limiter_stats");
+  cfg.add_message_type<std::vector<limiter_stats>>("std::vector<flowgate::limiter_stats>");
   cfg.add_message_type<quota_exhausted>("flowgate::quota_exhausted");
   cfg.add_message_type<resume_quota_waits>("flowgate::resume_quota_waits");
   cfg.add_message_type<resume_run>("flowgate::resume_run");

@@ -158,12 +158,16 @@ struct run_created {
   std::string rejection;
   /// The refusal with the counts.
   std::string rejection_message;
+  /// > 0 if the run was created PENDING because its tenant is at its
+  /// concurrency limit (queue mode): the tenant's `admission_deadline_ms`,
+  /// how long a starter may wait for it to be admitted.
+  int64_t queued_deadline_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_created& x) {
   return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created, x.rejection,
-           x.rejection_message);
+           x.rejection_message, x.queued_deadline_ms);
 }
 
 /// The error for a refused start (`tenant_at_limit` or `quota_exceeded`

@@ -177,6 +177,8 @@ struct tenant_limits {
   /// Active-run limits; 0 = none.
   int64_t soft = 0;
   int64_t hard = 0;
+  /// How long a starter may wait for a queued run's admission.
+  int64_t deadline_ms = 30'000;
 };
 
 /// The tenant's limits; `unknown_tenant` if it does not exist.
@@ -186,7 +188,8 @@ caf::expected<tenant_limits> limits_of(sqlite::connection& db, const std::string
     "SELECT coalesce(json_extract(config_json, '$.max_concurrent_runs'), -1), "
     "coalesce(json_extract(config_json, '$.admission'), 'queue'), "
     "coalesce(json_extract(config_json, '$.quota.soft_limit'), 0), "
-    "coalesce(json_extract(config_json, '$.quota.hard_limit'), 0) "
+    "coalesce(json_extract(config_json, '$.quota.hard_limit'), 0), "
+    "coalesce(json_extract(config_json, '$.admission_deadline_ms'), 30000) "
     "FROM tenants WHERE tenant_id = ?1");
   st.bind_all(tenant);
   auto row = st.step();
@@ -204,6 +207,7 @@ caf::expected<tenant_limits> limits_of(sqlite::connection& db, const std::string
   out.reject = st.column_text(1) == "reject";
   out.soft = st.column_int64(2);
   out.hard = st.column_int64(3);
+  out.deadline_ms = st.column_int64(4);
   st.reset();
   return out;
 }
@@ -411,7 +415,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return rows.error();
     }
     if (!rows->empty()) {
-      return run_created{std::move(rows->front()), false, {}, {}};
+      return run_created{std::move(rows->front()), false, {}, {}, 0};
     }
   }
   auto limits = limits_of(db, r.tenant.value, op.default_limit);
@@ -521,7 +525,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       if (!stored) {
         return stored.error();
       }
-      return run_created{std::move(*stored), true, {}, {}};
+      return run_created{std::move(*stored), true, {}, {}, 0};
     }
   }
   int64_t seq = 2;
@@ -538,7 +542,8 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   if (!stored) {
     return stored.error();
   }
-  return run_created{std::move(*stored), true, {}, {}};
+  return run_created{std::move(*stored), true, {}, {},
+                     at_limit && !op.owner.value.empty() ? limits->deadline_ms : 0};
 }
 
 caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim_runs& op) {

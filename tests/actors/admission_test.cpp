@@ -112,7 +112,9 @@ BOOST_FIXTURE_TEST_SUITE(admission, admission_fixture)
 
 BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
   for (int t = 0; t < 50; ++t) {
-    tenant("t" + std::to_string(t), R"({"max_concurrent_runs": 2})");
+    // Starters do not wait for admission here (1 ms deadline): the storm
+    // keeps every tenant's queue full.
+    tenant("t" + std::to_string(t), R"({"max_concurrent_runs": 2, "admission_deadline_ms": 1})");
   }
   // Eight submitters at once: the tenants' queues fill up.
   std::vector<std::thread> submitters;
@@ -145,7 +147,7 @@ BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
 }
 
 BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {
-  tenant("solo", R"({"max_concurrent_runs": 1})");
+  tenant("solo", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
   auto a = start("solo", 150);
   auto b = start("solo", 10);
   auto c = start("solo", 10);
@@ -219,7 +221,7 @@ BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
-  tenant("grow", R"({"max_concurrent_runs": 1})");
+  tenant("grow", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
   for (int i = 0; i < 24; ++i) {
     start("grow", 40);
   }
@@ -229,7 +231,7 @@ BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
     std::this_thread::sleep_for(5ms);
   }
   seen->phase = 1;
-  BOOST_REQUIRE(n->put_tenant("grow", R"({"max_concurrent_runs": 3})"));
+  BOOST_REQUIRE(n->put_tenant("grow", R"({"max_concurrent_runs": 3, "admission_deadline_ms": 1})"));
   BOOST_REQUIRE(all_completed(24, 60s));
   BOOST_TEST(seen->highest_in(0) == 1);
   BOOST_TEST(seen->highest_in(1) <= 3);
@@ -237,7 +239,7 @@ BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
 }
 
 BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
-  tenant("single", R"({"max_concurrent_runs": 1})");
+  tenant("single", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
   // A run held by a node that died: it counts until its lease expires.
   auto snap = n->get_config("single", "q", "1");
   BOOST_REQUIRE(snap);
@@ -259,6 +261,71 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
   BOOST_TEST(stats->front().queued >= 1); // until the dead holder's lease expires
   BOOST_REQUIRE(all_completed(2, 30s));
   BOOST_TEST(seen->highest() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_starter_waits_for_admission_up_to_the_deadline) {
+  tenant("waits", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 20000})");
+  auto first = start("waits", 200);
+  BOOST_TEST(n->get_run("waits", first)->status == "RUNNING");
+  // The second start is parked in the tenant's limiter until the first
+  // run gives its permit back, then answered with the run admitted.
+  auto second = n->start_run("waits", "q", R"({"ms": 10})");
+  BOOST_REQUIRE_MESSAGE(second, (second ? "" : describe(second.error())));
+  BOOST_TEST(second->run.status != "PENDING");
+  BOOST_TEST(n->get_run("waits", first)->status == "COMPLETED");
+  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_TEST(seen->highest() == 1);
+  auto stats = n->limiter_stats();
+  BOOST_REQUIRE(stats);
+  BOOST_REQUIRE(stats->size() == 1u);
+  BOOST_TEST(stats->front().tenant.value == "waits");
+  BOOST_TEST(stats->front().admitted_after_wait == 1);
+  BOOST_TEST(stats->front().timed_out == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_missed_deadline_leaves_the_run_pending_and_queued) {
+  tenant("late", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 100})");
+  auto first = start("late", 1500);
+  // Parked for 100 ms while the first run holds the only permit: answered
+  // at the deadline with the run still PENDING.
+  auto second = n->start_run("late", "q", R"({"ms": 10})");
+  BOOST_REQUIRE_MESSAGE(second, (second ? "" : describe(second.error())));
+  BOOST_TEST(second->run.status == "PENDING");
+  BOOST_TEST(n->get_run("late", first)->status == "RUNNING");
+  auto stats = n->limiter_stats();
+  BOOST_REQUIRE(stats);
+  BOOST_TEST(stats->front().timed_out == 1);
+  BOOST_TEST(stats->front().parked == 0);
+  // Never lost: it runs once the permit frees.
+  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_TEST(seen->highest() == 1);
+  BOOST_TEST(n->limiter_stats()->front().admitted_after_wait == 0);
+}
+
+BOOST_AUTO_TEST_CASE(limiters_track_the_permits_held_on_this_node) {
+  tenant("held", R"({"max_concurrent_runs": 2, "admission_deadline_ms": 1})");
+  start("held", 800);
+  start("held", 800);
+  start("held", 10);
+  auto stats = n->limiter_stats();
+  BOOST_REQUIRE(stats);
+  BOOST_REQUIRE(stats->size() == 1u);
+  BOOST_TEST(stats->front().held == 2);
+  BOOST_REQUIRE(all_completed(3, 30s));
+  // All permits given back once the runs finished (the release follows
+  // the commit that finished the run).
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int64_t held = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto now = n->limiter_stats();
+    BOOST_REQUIRE(now);
+    held = now->empty() ? 0 : now->front().held;
+    if (held == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(held == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -150,7 +150,9 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   c.open_wait = "timer";
   check(c);
   check(run_lease{run_id{int64_t{1}}, 3});
-  check(run_created{r, false, "soft_limit", "tenant 'a' has 21 active runs"});
+  check(run_created{r, false, "soft_limit", "tenant 'a' has 21 active runs", 30000});
+  check(admission_wait{true, false});
+  check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
   check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
   check(read_tenant_stats{tenant_id{"a"}, 10, 2});
   subscription_record sub{tenant_id{"a"}, "sub_1", "active", 1, 2, R"({"x":"1"})", "{}", 3};

@@ -1,0 +1,252 @@
+#include "actors/tenant_limiter.hpp"
+
+#include "actors/wall_clock.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace flowgate {
+
+namespace {
+
+struct parked_start {
+  int64_t deadline_ms = 0;
+  caf::typed_response_promise<admission_wait> promise;
+};
+
+struct limiter_state {
+  // Declared so the state is no aggregate: CAF would try to build it from `self`.
+  limiter_state() = default;
+
+  int64_t idle_ms = 30'000;
+  limiter_stats stats;
+  std::unordered_map<int64_t, caf::actor_addr> holders;
+  std::map<caf::actor_addr, int64_t> by_holder;
+  /// Parked starters by run, and their arrival order.
+  std::unordered_map<int64_t, parked_start> parked;
+  std::deque<int64_t> order;
+  /// Bumped by every message: an idle check from before is stale.
+  int64_t generation = 0;
+  static inline const char* name = "flowgate.tenant_limiter";
+};
+
+using limiter_pointer = tenant_limiter_actor::stateful_pointer<limiter_state>;
+
+void update_counts(limiter_pointer self) {
+  auto& st = self->state;
+  st.stats.held = static_cast<int64_t>(st.holders.size());
+  st.stats.parked = static_cast<int64_t>(st.parked.size());
+}
+
+/// After any change: stop later if there is nothing left to look after.
+void touch(limiter_pointer self) {
+  auto& st = self->state;
+  update_counts(self);
+  st.generation += 1;
+  if (st.holders.empty() && st.parked.empty()) {
+    self->delayed_send(self, std::chrono::milliseconds{st.idle_ms}, idle_atom::value,
+                       st.generation);
+  }
+}
+
+void drop_holder(limiter_pointer self, int64_t run) {
+  auto& st = self->state;
+  auto it = st.holders.find(run);
+  if (it == st.holders.end()) {
+    return;
+  }
+  self->demonitor(it->second);
+  st.by_holder.erase(it->second);
+  st.holders.erase(it);
+}
+
+tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tenant,
+                                            int64_t idle_ms) {
+  self->state.stats.tenant = std::move(tenant);
+  self->state.idle_ms = idle_ms;
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.by_holder.find(dm.source);
+    if (it == st.by_holder.end()) {
+      return;
+    }
+    st.holders.erase(it->second);
+    st.by_holder.erase(it);
+    st.stats.holders_died += 1;
+    touch(self);
+  });
+  touch(self);
+  return {
+    [=](hold_atom, run_id run, caf::actor& holder) {
+      auto& st = self->state;
+      drop_holder(self, run.value);
+      self->monitor(holder);
+      st.holders[run.value] = holder.address();
+      st.by_holder[holder.address()] = run.value;
+      // A starter waiting for exactly this run: it is admitted.
+      auto p = st.parked.find(run.value);
+      if (p != st.parked.end()) {
+        p->second.promise.deliver(admission_wait{true, false});
+        st.parked.erase(p);
+        st.order.erase(std::find(st.order.begin(), st.order.end(), run.value));
+        st.stats.admitted_after_wait += 1;
+      }
+      touch(self);
+    },
+    [=](release_atom, run_id run) {
+      drop_holder(self, run.value);
+      touch(self);
+    },
+    [=](park_atom, run_id run, int64_t deadline_ms) -> caf::result<admission_wait> {
+      auto& st = self->state;
+      if (st.holders.count(run.value) != 0) {
+        return admission_wait{true, false}; // admitted before the starter asked
+      }
+      auto rp = self->make_response_promise<admission_wait>();
+      auto now = wall_clock_ms();
+      if (deadline_ms <= now || st.parked.count(run.value) != 0) {
+        st.stats.timed_out += 1;
+        rp.deliver(admission_wait{false, true});
+        return rp;
+      }
+      st.parked[run.value] = parked_start{deadline_ms, rp};
+      st.order.push_back(run.value);
+      self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now},
+                         deadline_atom::value, run);
+      touch(self);
+      return rp;
+    },
+    [=](deadline_atom, run_id run) {
+      auto& st = self->state;
+      auto p = st.parked.find(run.value);
+      if (p == st.parked.end()) {
+        return; // admitted in time
+      }
+      p->second.promise.deliver(admission_wait{false, true});
+      st.parked.erase(p);
+      st.order.erase(std::find(st.order.begin(), st.order.end(), run.value));
+      st.stats.timed_out += 1;
+      touch(self);
+    },
+    [=](idle_atom, int64_t generation) {
+      auto& st = self->state;
+      if (generation == st.generation && st.holders.empty() && st.parked.empty()) {
+        self->quit();
+      }
+    },
+    [=](stats_atom) {
+      update_counts(self);
+      return self->state.stats;
+    },
+  };
+}
+
+struct directory_state {
+  directory_state() = default;
+
+  int64_t idle_ms = 30'000;
+  /// Shared: the exit functor that stops the limiters runs after CAF
+  /// destroyed the state.
+  std::shared_ptr<std::unordered_map<std::string, tenant_limiter_actor>> limiters_ptr =
+    std::make_shared<std::unordered_map<std::string, tenant_limiter_actor>>();
+  std::unordered_map<std::string, tenant_limiter_actor>& limiters = *limiters_ptr;
+  std::map<caf::actor_addr, std::string> by_limiter;
+  static inline const char* name = "flowgate.tenant_directory";
+};
+
+using directory_pointer = tenant_directory_actor::stateful_pointer<directory_state>;
+
+tenant_limiter_actor limiter_for(directory_pointer self, const tenant_id& tenant) {
+  auto& st = self->state;
+  auto it = st.limiters.find(tenant.value);
+  if (it != st.limiters.end()) {
+    return it->second;
+  }
+  auto l = self->home_system().spawn(limiter, tenant, st.idle_ms);
+  self->monitor(l);
+  st.limiters.emplace(tenant.value, l);
+  st.by_limiter[l.address()] = tenant.value;
+  return l;
+}
+
+tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t idle_ms) {
+  self->state.idle_ms = idle_ms;
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.by_limiter.find(dm.source);
+    if (it != st.by_limiter.end()) {
+      st.limiters.erase(it->second);
+      st.by_limiter.erase(it);
+    }
+  });
+  // Limiters stop with the directory (node shutdown).
+  self->attach_functor([all = self->state.limiters_ptr] {
+    for (auto& [t, l] : *all) {
+      caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+    }
+  });
+  return {
+    [=](hold_atom, tenant_id& tenant, run_id run, caf::actor& holder) {
+      auto l = limiter_for(self, tenant);
+      self->send(l, hold_atom::value, run, std::move(holder));
+    },
+    [=](release_atom, tenant_id& tenant, run_id run) {
+      auto it = self->state.limiters.find(tenant.value);
+      if (it != self->state.limiters.end()) {
+        self->send(it->second, release_atom::value, run);
+      }
+    },
+    [=](park_atom, tenant_id& tenant, run_id run,
+        int64_t deadline_ms) -> caf::result<admission_wait> {
+      auto l = limiter_for(self, tenant);
+      auto rp = self->make_response_promise<admission_wait>();
+      auto wait = std::max<int64_t>(deadline_ms - wall_clock_ms(), 0);
+      self->request(l, std::chrono::milliseconds{wait + 10'000}, park_atom::value, run, deadline_ms)
+        .then([rp](admission_wait& w) mutable { rp.deliver(w); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](stats_atom) -> caf::result<std::vector<limiter_stats>> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<std::vector<limiter_stats>>();
+      if (st.limiters.empty()) {
+        rp.deliver(std::vector<limiter_stats>{});
+        return rp;
+      }
+      auto out = std::make_shared<std::vector<limiter_stats>>();
+      auto left = std::make_shared<size_t>(st.limiters.size());
+      auto one_done = [=]() mutable {
+        if (--*left == 0) {
+          std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) {
+            return a.tenant.value < b.tenant.value;
+          });
+          rp.deliver(std::move(*out));
+        }
+      };
+      for (auto& [t, l] : st.limiters) {
+        self->request(l, std::chrono::seconds{5}, stats_atom::value)
+          .then([=](limiter_stats& s) mutable {
+                  out->push_back(std::move(s));
+                  one_done();
+                },
+                [=](caf::error&) mutable { one_done(); });
+      }
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+tenant_directory_actor spawn_tenant_directory(caf::actor_system& sys, int64_t idle_ms) {
+  return sys.spawn(directory, idle_ms);
+}
+
+} // namespace flowgate
