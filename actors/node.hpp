@@ -124,9 +124,13 @@ public:
 
   /// Starts a run of (tenant, queue) pinned to `version` (empty: the
   /// resolved version). `input_json`: any JSON value. With an
-  /// idempotency key that was used before, returns that run.
+  /// idempotency key that was used before, returns that run. On an
+  /// executing node a run queued at its tenant's concurrency limit is
+  /// answered when it is admitted or at the tenant's admission deadline
+  /// (then still PENDING and queued); in reject mode the start fails.
   /// Errors: `unknown_tenant`, `unknown_queue`/`unknown_version`,
-  /// `malformed_json`, `payload_too_large`, `invalid_argument`.
+  /// `malformed_json`, `payload_too_large`, `invalid_argument`,
+  /// `tenant_at_limit`, `quota_exceeded`.
   [[nodiscard]] caf::expected<run_created> start_run(std::string_view raw_tenant,
                                                      const std::string& queue,
                                                      const std::string& input_json,

@@ -50,7 +50,10 @@ $FLOWGATE_TENANT_MAX_CONCURRENT_RUNS, 10; 0 = unlimited) is checked in the
 database transaction that claims a run, counting the tenant's live leased
 RUNNING runs of every process on the database, so it holds across processes.
 Runs over the limit wait PENDING ('queue') or are refused at start with
-tenant_at_limit ('reject'); quota.soft_limit (+5% burst) and
+tenant_at_limit ('reject'). In 'queue' mode the starter waits in the
+tenant's limiter (FIFO) up to the tenant's admission_deadline_ms (30000)
+for the run to be admitted; past it the answer is the run still PENDING,
+and it stays queued until a permit frees; quota.soft_limit (+5% burst) and
 quota.hard_limit refuse new runs with quota_exceeded. Limits are read from
 the stored tenant config at each claim: 'flowgate tenant put' applies them
 without a restart.
