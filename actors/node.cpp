@@ -350,7 +350,8 @@ caf::expected<quota_terms> node::quota_terms_of(const tenant_id& tenant, bool fr
   return ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
 }
 
-caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
+caf::expected<std::pair<tenant_record, quota_terms>>
+node::tenant_terms(std::string_view raw_tenant) {
   auto t = get_tenant(raw_tenant);
   if (!t) {
     return t.error();
@@ -359,6 +360,17 @@ caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) 
   if (!terms) {
     return terms.error();
   }
+  return std::make_pair(std::move(*t), std::move(*terms));
+}
+
+caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
+  auto both = tenant_terms(raw_tenant);
+  if (!both) {
+    return both.error();
+  }
+  auto& [tenant, found] = *both;
+  const auto* t = &tenant;
+  const auto* terms = &found;
   quota_summary out;
   out.tenant = t->id.value;
   out.tier = t->tier;
@@ -379,16 +391,12 @@ caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int6
   if (raw_tenant.empty()) {
     return make_error(errc::invalid_argument, "resuming a run needs the tenant it belongs to");
   }
-  auto t = get_tenant(raw_tenant);
-  if (!t) {
-    return t.error();
-  }
-  auto terms = quota_terms_of(t->id, true);
-  if (!terms) {
-    return terms.error();
+  auto both = tenant_terms(raw_tenant);
+  if (!both) {
+    return both.error();
   }
   auto out = ask<resume_outcome>(sys_, request_timeout, writer_,
-                                 flowgate::resume_run{run_id{run}, std::move(*terms), 0});
+                                 flowgate::resume_run{run_id{run}, std::move(both->second), 0});
   if (out && out->resumed && dispatcher_) {
     caf::anon_send(dispatcher_, poll_atom::value);
   }

@@ -196,6 +196,9 @@ private:
   node(caf::actor_system& sys, node_settings settings);
 
   [[nodiscard]] caf::error bootstrap_tenants();
+  /// The tenant and its quota terms, resolved anew.
+  [[nodiscard]] caf::expected<std::pair<tenant_record, quota_terms>>
+  tenant_terms(std::string_view raw_tenant);
   /// Tenant filter for calls on existing runs: blank = any.
   [[nodiscard]] caf::expected<tenant_id> run_tenant(std::string_view raw) const;
 

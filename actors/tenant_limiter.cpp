@@ -7,7 +7,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -29,9 +28,9 @@ struct limiter_state {
   limiter_stats stats;
   std::unordered_map<int64_t, caf::actor_addr> holders;
   std::map<caf::actor_addr, int64_t> by_holder;
-  /// Parked starters by run, and their arrival order.
+  /// Parked starters by run. (Admission order is the store's: a tenant's
+  /// queued runs are claimed oldest first.)
   std::unordered_map<int64_t, parked_start> parked;
-  std::deque<int64_t> order;
   /// Bumped by every message: an idle check from before is stale.
   int64_t generation = 0;
   static inline const char* name = "flowgate.tenant_limiter";
@@ -54,6 +53,18 @@ void touch(limiter_pointer self) {
     self->delayed_send(self, std::chrono::milliseconds{st.idle_ms}, idle_atom::value,
                        st.generation);
   }
+}
+
+/// Answers the starter parked for `run`, if any (exactly once).
+void answer_parked(limiter_pointer self, int64_t run, bool admitted) {
+  auto& st = self->state;
+  auto p = st.parked.find(run);
+  if (p == st.parked.end()) {
+    return;
+  }
+  p->second.promise.deliver(admission_wait{admitted, !admitted});
+  st.parked.erase(p);
+  (admitted ? st.stats.admitted_after_wait : st.stats.timed_out) += 1;
 }
 
 void drop_holder(limiter_pointer self, int64_t run) {
@@ -91,13 +102,7 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
       st.holders[run.value] = holder.address();
       st.by_holder[holder.address()] = run.value;
       // A starter waiting for exactly this run: it is admitted.
-      auto p = st.parked.find(run.value);
-      if (p != st.parked.end()) {
-        p->second.promise.deliver(admission_wait{true, false});
-        st.parked.erase(p);
-        st.order.erase(std::find(st.order.begin(), st.order.end(), run.value));
-        st.stats.admitted_after_wait += 1;
-      }
+      answer_parked(self, run.value, true);
       touch(self);
     },
     [=](release_atom, run_id run) {
@@ -117,22 +122,14 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         return rp;
       }
       st.parked[run.value] = parked_start{deadline_ms, rp};
-      st.order.push_back(run.value);
       self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now},
                          deadline_atom::value, run);
       touch(self);
       return rp;
     },
     [=](deadline_atom, run_id run) {
-      auto& st = self->state;
-      auto p = st.parked.find(run.value);
-      if (p == st.parked.end()) {
-        return; // admitted in time
-      }
-      p->second.promise.deliver(admission_wait{false, true});
-      st.parked.erase(p);
-      st.order.erase(std::find(st.order.begin(), st.order.end(), run.value));
-      st.stats.timed_out += 1;
+      // Still parked (not admitted in time): the run stays queued.
+      answer_parked(self, run.value, false);
       touch(self);
     },
     [=](idle_atom, int64_t generation) {
