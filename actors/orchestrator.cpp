@@ -246,6 +246,12 @@ void advance(orchestrator_pointer self) {
               step_change{cmd.node_path, cmd.attempt, "completed", "", ""});
             break;
           case command_kind::start_timer:
+            if (cmd.reason == "timer") {
+              // Entering a timer wait is a step attempt too (a retry's
+              // backoff is not: it belongs to the attempt that follows).
+              st.staged_steps.push_back(step_change{cmd.node_path, 1, "started", "", ""});
+              st.staged_steps.push_back(step_change{cmd.node_path, 1, "completed", "", ""});
+            }
             break;
           case command_kind::complete_run:
             change.status = run_status::completed;

@@ -733,8 +733,13 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
       continue;
     }
     auto at = std::find_if(op.events.begin(), op.events.end(), [&](const history_record& e) {
-      return (e.type == "step_scheduled" || e.type == "wait_started") &&
-             e.node_path == s.step_path && e.attempt == s.attempt;
+      if (e.node_path != s.step_path) {
+        return false;
+      }
+      // A timer wait's event has attempt 0; its ledger attempt is 1.
+      return ((e.type == "step_scheduled" || e.type == "wait_started") &&
+              e.attempt == s.attempt) ||
+             (e.type == "timer_started" && e.attempt == 0 && s.attempt == 1);
     });
     if (at == op.events.end()) {
       return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +

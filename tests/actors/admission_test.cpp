@@ -3,6 +3,7 @@
 // execute at once (test code; the runtime itself holds no lock).
 
 #include "actors/activity.hpp"
+#include "actors/tenant_limiter.hpp"
 #include "actors/wall_clock.hpp"
 #include "tests/actors/node_fixture.hpp"
 #include "tests/printing.hpp"
@@ -326,6 +327,45 @@ BOOST_AUTO_TEST_CASE(limiters_track_the_permits_held_on_this_node) {
     std::this_thread::sleep_for(10ms);
   }
   BOOST_TEST(held == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
+  // The directory and its limiter on their own, with a stand-in holder.
+  auto directory = spawn_tenant_directory(*sys, 60'000);
+  auto holder = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](int) {}};
+  });
+  caf::scoped_actor self{*sys};
+  self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{7}}, holder);
+  self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{8}},
+             caf::actor_cast<caf::actor>(self));
+  auto stats = [&] {
+    limiter_stats out;
+    self->request(directory, 5s, stats_atom::value)
+      .receive([&](std::vector<limiter_stats>& xs) { out = xs.at(0); },
+               [](caf::error& e) { BOOST_FAIL(describe(e)); });
+    return out;
+  };
+  BOOST_TEST(stats().held == 2);
+  caf::anon_send_exit(holder, caf::exit_reason::kill);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (stats().held != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto after = stats();
+  BOOST_TEST(after.held == 1);
+  BOOST_TEST(after.holders_died == 1);
+  // A release gives the other permit back; a parked starter of a run that
+  // is already held is admitted at once.
+  self->send(directory, release_atom::value, tenant_id{"x"}, run_id{int64_t{8}});
+  self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
+             caf::actor_cast<caf::actor>(self));
+  self->request(directory, 5s, park_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
+                wall_clock_ms() + 5'000)
+    .receive([](admission_wait& w) { BOOST_TEST(w.admitted); },
+             [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  BOOST_TEST(stats().held == 1);
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
