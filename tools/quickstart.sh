@@ -40,6 +40,8 @@ echo "== flowgate run wait $run"
 "$fg" --db "$db" run wait "$run" --timeout-ms 20000
 echo "== flowgate run history $run"
 "$fg" --db "$db" run history "$run"
+echo "== flowgate quota summary --tenant acme (every step attempt above was reserved)"
+"$fg" --db "$db" quota summary --tenant acme
 echo "== stopping serve (pid $serve_pid)"
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
