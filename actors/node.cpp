@@ -368,17 +368,15 @@ caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) 
   if (!both) {
     return both.error();
   }
-  auto& [tenant, found] = *both;
-  const auto* t = &tenant;
-  const auto* terms = &found;
+  const auto& [t, terms] = *both;
   quota_summary out;
-  out.tenant = t->id.value;
-  out.tier = t->tier;
-  out.period = billing_period{terms->period_start_ms, terms->period_end_ms,
-                              terms->period_source,   terms->limit,
-                              terms->limit_source,    terms->warnings};
+  out.tenant = t.id.value;
+  out.tier = t.tier;
+  out.period = billing_period{terms.period_start_ms, terms.period_end_ms,
+                              terms.period_source,   terms.limit,
+                              terms.limit_source,    terms.warnings};
   auto used = ask<int64_t>(sys_, request_timeout, reader_,
-                           find_usage{t->id, out.period.start_ms, out.period.end_ms});
+                           find_usage{t.id, out.period.start_ms, out.period.end_ms});
   if (!used) {
     return used.error();
   }

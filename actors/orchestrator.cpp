@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <set>
 
@@ -379,10 +380,8 @@ void advance(orchestrator_pointer self) {
     return;
   }
   change.node_path = st.node_path;
-  bool starts_attempt = false;
-  for (const auto& sc : st.staged_steps) {
-    starts_attempt = starts_attempt || sc.status == "started";
-  }
+  bool starts_attempt = std::any_of(st.staged_steps.begin(), st.staged_steps.end(),
+                                    [](const step_change& sc) { return sc.status == "started"; });
   append_history op;
   op.run = st.setup.run.id;
   op.tenant = st.setup.run.tenant;

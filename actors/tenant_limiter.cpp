@@ -15,11 +15,6 @@ namespace flowgate {
 
 namespace {
 
-struct parked_start {
-  int64_t deadline_ms = 0;
-  caf::typed_response_promise<admission_wait> promise;
-};
-
 struct limiter_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
   limiter_state() = default;
@@ -28,9 +23,10 @@ struct limiter_state {
   limiter_stats stats;
   std::unordered_map<int64_t, caf::actor_addr> holders;
   std::map<caf::actor_addr, int64_t> by_holder;
-  /// Parked starters by run. (Admission order is the store's: a tenant's
-  /// queued runs are claimed oldest first.)
-  std::unordered_map<int64_t, parked_start> parked;
+  /// Parked starters by run; their deadlines are pending `deadline_atom`
+  /// messages. (Admission order is the store's: a tenant's queued runs are
+  /// claimed oldest first.)
+  std::unordered_map<int64_t, caf::typed_response_promise<admission_wait>> parked;
   /// Bumped by every message: an idle check from before is stale.
   int64_t generation = 0;
   static inline const char* name = "flowgate.tenant_limiter";
@@ -62,7 +58,7 @@ void answer_parked(limiter_pointer self, int64_t run, bool admitted) {
   if (p == st.parked.end()) {
     return;
   }
-  p->second.promise.deliver(admission_wait{admitted, !admitted});
+  p->second.deliver(admission_wait{admitted, !admitted});
   st.parked.erase(p);
   (admitted ? st.stats.admitted_after_wait : st.stats.timed_out) += 1;
 }
@@ -121,7 +117,7 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         rp.deliver(admission_wait{false, true});
         return rp;
       }
-      st.parked[run.value] = parked_start{deadline_ms, rp};
+      st.parked.emplace(run.value, rp);
       self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now},
                          deadline_atom::value, run);
       touch(self);

@@ -81,6 +81,28 @@ caf::expected<int64_t> first_int(sqlite::statement& st) {
   return value;
 }
 
+/// A usage period's counter as it stands in this transaction.
+struct usage_counter {
+  /// Whether the period has a `usage_periods` row yet.
+  bool exists = false;
+  /// Its `used_count` (0 without a row).
+  int64_t used = 0;
+};
+
+caf::expected<usage_counter> counter_of(sqlite::connection& db, const std::string& tenant,
+                                        int64_t period_start_ms, int64_t period_end_ms) {
+  auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                       "AND period_start_ms = ?2 AND period_end_ms = ?3");
+  st.bind_all(tenant, period_start_ms, period_end_ms);
+  auto row = st.step();
+  usage_counter out{row && *row, row && *row ? st.column_int64(0) : 0};
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
+  return out;
+}
+
 /// The run row by id (any tenant).
 caf::expected<run_record> run_by_id(sqlite::connection& db, int64_t id) {
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id = ?1");
@@ -299,17 +321,8 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
                         "' attempt " + std::to_string(op.attempt) +
                         " has no usage period to be reserved against");
   }
-  auto used_now = [&]() -> caf::expected<std::pair<bool, int64_t>> {
-    auto& used = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                           "AND period_start_ms = ?2 AND period_end_ms = ?3");
-    used.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms);
-    auto row = used.step();
-    std::pair<bool, int64_t> got{row && *row, row && *row ? used.column_int64(0) : 0};
-    used.reset();
-    if (!row) {
-      return row.error();
-    }
-    return got;
+  auto used_now = [&] {
+    return counter_of(db, op.tenant.value, op.period_start_ms, op.period_end_ms);
   };
   // The ledger row first: it is keyed by (run, step, attempt), so an
   // attempt reserved before (a replay, a retried request) is found here and
@@ -328,7 +341,7 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
     if (!used) {
       return used.error();
     }
-    out.used = used->second;
+    out.used = used->used;
     out.granted = true;
     out.duplicate = true;
     return out;
@@ -355,8 +368,8 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
     if (!used) {
       return used.error();
     }
-    if (used->first || round > 0) {
-      out.used = used->second;
+    if (used->exists || round > 0) {
+      out.used = used->used;
       break; // at the limit
     }
     // The period's first reservation: create its counter, then decide.
@@ -753,6 +766,7 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     pause.node_path = s.step_path;
     pause.wake_at_ms = never_ms;
     pause.release_lease = true;
+    pause.open_wait = "quota";
     append_events = &cut_events;
     append_steps = &cut_steps;
     change = &pause;
@@ -831,11 +845,6 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
   if (op.resolve_waits || terminal) {
     if (auto err = resolve_waits(db, op.run.value, terminal ? "finished" : "continued",
                                  op.now_ms)) {
-      return err;
-    }
-  }
-  if (out.quota_paused) {
-    if (auto err = open_quota_wait(db, op.run.value, tenant, c.node_path, op.now_ms)) {
       return err;
     }
   }
@@ -1022,14 +1031,6 @@ caf::expected<std::vector<step_reservation>> apply(sqlite::connection& db,
 
 namespace {
 
-/// The period's counter as it stands in this transaction (0 without a row).
-caf::expected<int64_t> used_in(sqlite::connection& db, const quota_terms& t) {
-  auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                       "AND period_start_ms = ?2 AND period_end_ms = ?3");
-  st.bind_all(t.tenant.value, t.period_start_ms, t.period_end_ms);
-  return first_int(st);
-}
-
 /// Marks the run's open quota wait `resuming` (exactly once) and makes the
 /// run due. The wait stays open, and counts against the quota left, until
 /// the run's next append (which reserves the step) resolves it. Returns
@@ -1064,7 +1065,7 @@ caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& o
   }
   int64_t room = op.max_runs;
   if (t.limit >= 0) {
-    auto used = used_in(db, t);
+    auto used = counter_of(db, t.tenant.value, t.period_start_ms, t.period_end_ms);
     if (!used) {
       return used.error();
     }
@@ -1077,7 +1078,7 @@ caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& o
     if (!pending) {
       return pending.error();
     }
-    room = std::min(room, t.limit - *used - *pending);
+    room = std::min(room, t.limit - used->used - *pending);
   }
   if (room <= 0) {
     return int64_t{0};
@@ -1116,12 +1117,12 @@ caf::expected<resume_outcome> apply(sqlite::connection& db, const resume_run& op
   }
   resume_outcome out;
   if (t.limit >= 0) {
-    auto used = used_in(db, t);
+    auto used = counter_of(db, t.tenant.value, t.period_start_ms, t.period_end_ms);
     if (!used) {
       return used.error();
     }
-    if (*used >= t.limit) {
-      out.exhausted = quota_exhausted{t.tenant, op.run, run->node_path, *used, t.limit,
+    if (used->used >= t.limit) {
+      out.exhausted = quota_exhausted{t.tenant, op.run, run->node_path, used->used, t.limit,
                                       t.period_start_ms, t.period_end_ms};
       return out;
     }
@@ -1205,10 +1206,11 @@ caf::expected<std::vector<subscription_record>> apply(sqlite::connection& db,
 }
 
 caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q) {
-  auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 AND "
-                       "period_start_ms = ?2 AND period_end_ms = ?3");
-  st.bind_all(q.tenant.value, q.period_start_ms, q.period_end_ms);
-  return first_int(st);
+  auto counter = counter_of(db, q.tenant.value, q.period_start_ms, q.period_end_ms);
+  if (!counter) {
+    return counter.error();
+  }
+  return counter->used;
 }
 
 caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {
@@ -1252,18 +1254,12 @@ caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcil
     }
     out.period_end_ms = *found;
   }
-  auto& counter = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                            "AND period_start_ms = ?2 AND period_end_ms = ?3");
-  counter.bind_all(q.tenant.value, out.period_start_ms, out.period_end_ms);
-  auto row = counter.step();
-  if (row && *row) {
-    out.counter = counter.column_int64(0);
-    out.counter_exists = true;
+  auto counter = counter_of(db, q.tenant.value, out.period_start_ms, out.period_end_ms);
+  if (!counter) {
+    return counter.error();
   }
-  counter.reset();
-  if (!row) {
-    return row.error();
-  }
+  out.counter = counter->used;
+  out.counter_exists = counter->exists;
   // Through the tenant's runs: the ledger's key starts with run_id.
   auto& ledger = db.cached("SELECT count(*) FROM runs r JOIN run_steps s ON s.run_id = r.run_id "
                            "WHERE r.tenant_id = ?1 AND s.tenant_id = ?1 "
