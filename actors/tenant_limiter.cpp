@@ -29,6 +29,11 @@ struct limiter_state {
   std::unordered_map<int64_t, caf::typed_response_promise<admission_wait>> parked;
   /// Bumped by every message: an idle check from before is stale.
   int64_t generation = 0;
+  /// Messages the directory routed here (hold, release, park): the
+  /// directory stops an idle limiter only when it routed no more than that.
+  int64_t routed = 0;
+  /// Weak: the directory holds the limiter, not the other way round.
+  caf::actor_addr directory;
   static inline const char* name = "flowgate.tenant_limiter";
 };
 
@@ -75,9 +80,10 @@ void drop_holder(limiter_pointer self, int64_t run) {
 }
 
 tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tenant,
-                                            int64_t idle_ms) {
+                                            int64_t idle_ms, tenant_directory_actor directory) {
   self->state.stats.tenant = std::move(tenant);
   self->state.idle_ms = idle_ms;
+  self->state.directory = directory.address();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto it = st.by_holder.find(dm.source);
@@ -93,6 +99,7 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
   return {
     [=](hold_atom, run_id run, caf::actor& holder) {
       auto& st = self->state;
+      st.routed += 1;
       drop_holder(self, run.value);
       self->monitor(holder);
       st.holders[run.value] = holder.address();
@@ -102,11 +109,13 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
       touch(self);
     },
     [=](release_atom, run_id run) {
+      self->state.routed += 1;
       drop_holder(self, run.value);
       touch(self);
     },
     [=](park_atom, run_id run, int64_t deadline_ms) -> caf::result<admission_wait> {
       auto& st = self->state;
+      st.routed += 1;
       if (st.holders.count(run.value) != 0) {
         return admission_wait{true, false}; // admitted before the starter asked
       }
@@ -130,8 +139,17 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
     },
     [=](idle_atom, int64_t generation) {
       auto& st = self->state;
+      // Not quit on its own: a hold or park the directory routed here in
+      // the meantime would be lost. The directory stops this limiter if it
+      // routed nothing since (the counts match), else the new message
+      // arrives, touches, and the check repeats.
       if (generation == st.generation && st.holders.empty() && st.parked.empty()) {
-        self->quit();
+        auto d = caf::actor_cast<tenant_directory_actor>(st.directory);
+        if (!d) {
+          self->quit(); // the node is stopping: nothing routes here any more
+          return;
+        }
+        self->send(d, idle_atom::value, st.stats.tenant, st.routed);
       }
     },
     [=](stats_atom) {
@@ -151,6 +169,8 @@ struct directory_state {
     std::make_shared<std::unordered_map<std::string, tenant_limiter_actor>>();
   std::unordered_map<std::string, tenant_limiter_actor>& limiters = *limiters_ptr;
   std::map<caf::actor_addr, std::string> by_limiter;
+  /// Messages routed to each tenant's current limiter.
+  std::unordered_map<std::string, int64_t> routed;
   static inline const char* name = "flowgate.tenant_directory";
 };
 
@@ -162,11 +182,31 @@ tenant_limiter_actor limiter_for(directory_pointer self, const tenant_id& tenant
   if (it != st.limiters.end()) {
     return it->second;
   }
-  auto l = self->home_system().spawn(limiter, tenant, st.idle_ms);
+  auto l = self->home_system().spawn(limiter, tenant, st.idle_ms,
+                                     caf::actor_cast<tenant_directory_actor>(self));
   self->monitor(l);
   st.limiters.emplace(tenant.value, l);
   st.by_limiter[l.address()] = tenant.value;
+  st.routed[tenant.value] = 0;
   return l;
+}
+
+/// The tenant's limiter (spawned if needed) for one message, counted.
+tenant_limiter_actor route(directory_pointer self, const tenant_id& tenant) {
+  auto l = limiter_for(self, tenant);
+  self->state.routed[tenant.value] += 1;
+  return l;
+}
+
+void forget(directory_pointer self, const std::string& tenant) {
+  auto& st = self->state;
+  auto it = st.limiters.find(tenant);
+  if (it == st.limiters.end()) {
+    return;
+  }
+  st.by_limiter.erase(it->second.address());
+  st.limiters.erase(it);
+  st.routed.erase(tenant);
 }
 
 tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t idle_ms) {
@@ -175,8 +215,7 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
     auto& st = self->state;
     auto it = st.by_limiter.find(dm.source);
     if (it != st.by_limiter.end()) {
-      st.limiters.erase(it->second);
-      st.by_limiter.erase(it);
+      forget(self, it->second);
     }
   });
   // Limiters stop with the directory (node shutdown).
@@ -187,18 +226,29 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
   });
   return {
     [=](hold_atom, tenant_id& tenant, run_id run, caf::actor& holder) {
-      auto l = limiter_for(self, tenant);
-      self->send(l, hold_atom::value, run, std::move(holder));
+      self->send(route(self, tenant), hold_atom::value, run, std::move(holder));
     },
     [=](release_atom, tenant_id& tenant, run_id run) {
-      auto it = self->state.limiters.find(tenant.value);
-      if (it != self->state.limiters.end()) {
-        self->send(it->second, release_atom::value, run);
+      if (self->state.limiters.count(tenant.value) != 0) {
+        self->send(route(self, tenant), release_atom::value, run);
       }
+    },
+    [=](idle_atom, tenant_id& tenant, int64_t routed) {
+      // The limiter was idle having handled `routed` messages. Equal to what
+      // was sent to it: nothing is in flight, so stopping it loses nothing.
+      auto& st = self->state;
+      auto it = st.limiters.find(tenant.value);
+      if (it == st.limiters.end() || st.routed[tenant.value] != routed) {
+        return;
+      }
+      auto l = it->second;
+      forget(self, tenant.value);
+      self->demonitor(l.address());
+      self->send_exit(l, caf::exit_reason::user_shutdown);
     },
     [=](park_atom, tenant_id& tenant, run_id run,
         int64_t deadline_ms) -> caf::result<admission_wait> {
-      auto l = limiter_for(self, tenant);
+      auto l = route(self, tenant);
       auto rp = self->make_response_promise<admission_wait>();
       auto wait = std::max<int64_t>(deadline_ms - wall_clock_ms(), 0);
       self->request(l, std::chrono::milliseconds{wait + 10'000}, park_atom::value, run, deadline_ms)

@@ -114,6 +114,7 @@ using tenant_directory_actor = caf::typed_actor<
   caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
   caf::reacts_to<release_atom, tenant_id, run_id>,
   caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
+  caf::reacts_to<idle_atom, tenant_id, int64_t>,
   caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
 
 /// Resumes quota-paused runs (actors/resume_scanner.hpp).

@@ -369,4 +369,43 @@ BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(an_idle_limiter_stops_without_losing_what_was_routed_to_it) {
+  // Limiters stop after 1 ms without work, again and again, while holds
+  // and releases keep coming at varying gaps: none is lost in a stop.
+  auto directory = spawn_tenant_directory(*sys, 1);
+  caf::scoped_actor self{*sys};
+  auto holder = caf::actor_cast<caf::actor>(self);
+  auto held = [&] {
+    int64_t out = 0;
+    self->request(directory, 5s, stats_atom::value)
+      .receive(
+        [&](std::vector<limiter_stats>& xs) {
+          for (auto& x : xs) {
+            out += x.tenant.value == "x" ? x.held : 0;
+          }
+        },
+        [](caf::error& e) { BOOST_FAIL(describe(e)); });
+    return out;
+  };
+  int lost = 0;
+  for (int64_t i = 0; i < 300; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds{(i * 397) % 2500});
+    self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{i}, holder);
+    lost += held() == 1 ? 0 : 1;
+    self->send(directory, release_atom::value, tenant_id{"x"}, run_id{i});
+  }
+  BOOST_TEST(lost == 0);
+  // Once idle, it does stop.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  size_t limiters = 1;
+  while (limiters != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    self->request(directory, 5s, stats_atom::value)
+      .receive([&](std::vector<limiter_stats>& xs) { limiters = xs.size(); },
+               [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  }
+  BOOST_TEST(limiters == 0u);
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
