@@ -406,12 +406,16 @@ quota_exhausted exhausted_of(const reserve_step& r, const step_reservation& out)
                          out.period_start_ms, out.period_end_ms};
 }
 
-/// The quota wait row of a paused run.
-caf::error open_quota_wait(sqlite::connection& db, int64_t run, const std::string& tenant,
-                           const std::string& node_path, int64_t now_ms) {
+/// Opens a wait of a run (a `run_waits` row): `event_name` empty for waits
+/// that are not on an event; `wake_at_ms` when a scan may wake it (the
+/// far future for waits only something else resolves).
+caf::error open_wait_row(sqlite::connection& db, int64_t run, const std::string& tenant,
+                         const std::string& kind, const std::string& node_path,
+                         const std::string& event_name, int64_t wake_at_ms, int64_t now_ms) {
   auto& wait = db.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
-                         "created_at_ms) VALUES (?1, ?2, 'quota', ?3, ?4)");
-  wait.bind_all(run, tenant, node_path, now_ms);
+                         "event_name, wake_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, "
+                         "nullif(?5, ''), ?6, ?7)");
+  wait.bind_all(run, tenant, kind, node_path, event_name, wake_at_ms, now_ms);
   return wait.run();
 }
 
@@ -531,7 +535,8 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       if (auto err = pause.run()) {
         return err;
       }
-      if (auto err = open_quota_wait(db, id, r.tenant.value, s.step_path, op.now_ms)) {
+      if (auto err = open_wait_row(db, id, r.tenant.value, "quota", s.step_path, "", never_ms,
+                                   op.now_ms)) {
         return err;
       }
       auto stored = run_by_id(db, id);
@@ -849,12 +854,8 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     }
   }
   if (!c.open_wait.empty()) {
-    auto& wait = db.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
-                           "event_name, wake_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, "
-                           "nullif(?5, ''), ?6, ?7)");
-    wait.bind_all(op.run.value, tenant, c.open_wait, c.node_path, c.wait_event, c.wake_at_ms,
-                  op.now_ms);
-    if (auto err = wait.run()) {
+    if (auto err = open_wait_row(db, op.run.value, tenant, c.open_wait, c.node_path,
+                                 c.wait_event, c.wake_at_ms, op.now_ms)) {
       return err;
     }
   }
