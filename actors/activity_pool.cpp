@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace flowgate {
@@ -129,6 +130,8 @@ struct activity_pool_state {
   /// weight (tenant config `weight`, default 1) attempts before the next.
   std::map<std::string, int64_t> weights;
   int64_t served_in_turn = 0;
+  /// Attempts running per tenant (tenants with none are not in it).
+  std::map<std::string, int32_t> busy_of;
   pool_stats stats;
   static inline const char* name = "flowgate.activity_pool";
 };
@@ -141,26 +144,106 @@ worker_actor spawn_worker(pool_pointer self) {
   return w;
 }
 
-void dispatch(pool_pointer self) {
+void done_for(pool_pointer self, const std::string& tenant) {
+  auto& busy = self->state.busy_of;
+  if (auto it = busy.find(tenant); it != busy.end() && --it->second == 0) {
+    busy.erase(it);
+  }
+}
+
+/// Takes `tenant`'s next job; a tenant whose queue empties leaves the turn.
+job take(pool_pointer self, const std::string& tenant) {
   auto& st = self->state;
-  while (!st.idle.empty() && !st.turn.empty()) {
-    auto tenant = st.turn.front();
-    auto& queue = st.queues[tenant];
-    auto next = std::move(queue.front());
-    queue.pop_front();
-    st.served_in_turn += 1;
-    if (queue.empty()) {
-      st.queues.erase(tenant);
-      st.turn.pop_front();
-      st.served_in_turn = 0;
-    } else if (st.served_in_turn >= st.weights[tenant]) {
-      st.turn.pop_front();
-      st.turn.push_back(tenant);
+  auto& queue = st.queues[tenant];
+  auto next = std::move(queue.front());
+  queue.pop_front();
+  if (queue.empty()) {
+    st.queues.erase(tenant);
+    if (st.turn.front() == tenant) {
       st.served_in_turn = 0;
     }
+    st.turn.erase(std::find(st.turn.begin(), st.turn.end(), tenant));
+  }
+  return next;
+}
+
+/// With every worker busy: the first tenant in turn order running fewer
+/// attempts than its share of the pool (size x weight / the weights of
+/// all tenants with work, at least 1) while another runs more than its
+/// own. Slow attempts cannot be interrupted, so instead of waiting for
+/// them that tenant gets an extra worker, at most `size` extra in all.
+std::optional<std::string> below_share(pool_pointer self) {
+  auto& st = self->state;
+  if (st.all->size() >= 2 * static_cast<size_t>(st.size)) {
+    return std::nullopt;
+  }
+  int64_t total = 0;
+  for (auto& [t, n] : st.busy_of) {
+    total += st.weights[t];
+  }
+  for (auto& t : st.turn) {
+    total += st.busy_of.count(t) == 0 ? st.weights[t] : 0;
+  }
+  auto share = [&](const std::string& t) {
+    return std::max<int64_t>(1, st.size * st.weights[t] / std::max<int64_t>(total, 1));
+  };
+  bool someone_over = false;
+  for (auto& [t, n] : st.busy_of) {
+    someone_over = someone_over || n > share(t);
+  }
+  if (!someone_over) {
+    return std::nullopt;
+  }
+  for (auto& t : st.turn) {
+    auto it = st.busy_of.find(t);
+    if ((it == st.busy_of.end() ? 0 : it->second) < share(t)) {
+      return t;
+    }
+  }
+  return std::nullopt;
+}
+
+/// A worker is done with an attempt: back to idle, or retired if the pool
+/// is above its size (it was lent).
+void give_back(pool_pointer self, const worker_actor& worker) {
+  auto& st = self->state;
+  if (st.all->size() > static_cast<size_t>(st.size)) {
+    caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
+    auto& all = *st.all;
+    all.erase(std::remove(all.begin(), all.end(), worker), all.end());
+  } else {
+    st.idle.push_back(worker);
+  }
+  st.stats.workers = static_cast<int32_t>(st.all->size());
+}
+
+void dispatch(pool_pointer self) {
+  auto& st = self->state;
+  while (!st.turn.empty()) {
+    std::string tenant;
+    worker_actor worker;
+    if (!st.idle.empty()) {
+      // Weighted round-robin over the tenants with work.
+      tenant = st.turn.front();
+      st.served_in_turn += 1;
+      if (st.queues[tenant].size() > 1 && st.served_in_turn >= st.weights[tenant]) {
+        st.turn.pop_front();
+        st.turn.push_back(tenant);
+        st.served_in_turn = 0;
+      }
+      worker = st.idle.back();
+      st.idle.pop_back();
+    } else if (auto lent = below_share(self)) {
+      tenant = *lent;
+      worker = spawn_worker(self);
+      st.stats.workers = static_cast<int32_t>(st.all->size());
+      st.stats.lent += 1;
+    } else {
+      return;
+    }
+    auto next = take(self, tenant);
+    st.busy_of[tenant] += 1;
     st.stats.queued -= 1;
-    auto worker = st.idle.back();
-    st.idle.pop_back();
     st.stats.busy += 1;
     auto timeout = next.request.timeout_ms > 0 ? next.request.timeout_ms : st.default_timeout_ms;
     auto activity = next.request.activity;
@@ -171,7 +254,8 @@ void dispatch(pool_pointer self) {
           auto& s = self->state;
           s.stats.busy -= 1;
           s.stats.executed += 1;
-          s.idle.push_back(worker);
+          done_for(self, tenant);
+          give_back(self, worker);
           rp.deliver(std::move(r));
           dispatch(self);
         },
@@ -179,12 +263,17 @@ void dispatch(pool_pointer self) {
           auto& s = self->state;
           s.stats.busy -= 1;
           s.stats.executed += 1;
+          done_for(self, tenant);
           // The worker may still be inside the activity: retire it (it exits
-          // once the call returns) and put a fresh one in its place.
+          // once the call returns) and put a fresh one in its place, unless
+          // it was lent.
           caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
           auto& all = *s.all;
           all.erase(std::remove(all.begin(), all.end(), worker), all.end());
-          s.idle.push_back(spawn_worker(self));
+          if (all.size() < static_cast<size_t>(s.size)) {
+            s.idle.push_back(spawn_worker(self));
+          }
+          s.stats.workers = static_cast<int32_t>(all.size());
           if (err == caf::sec::request_timeout) {
             s.stats.timed_out += 1;
             rp.deliver(error_result("timeout",

@@ -16,8 +16,14 @@
 /// tenants (a tenant starts up to its config's `weight`, default 1, attempts
 /// per turn), so one tenant's backlog delays another tenant's next attempt
 /// by at most the sum of the other tenants' weights (plus the attempts
-/// already running), never by the backlog. Callers use a request
-/// timeout above the attempt's own timeout.
+/// already running), never by the backlog.
+/// Slow attempts cannot be interrupted, so a tenant's slow attempts could
+/// hold every worker while another tenant waits. When all workers are busy,
+/// a waiting tenant running fewer attempts than its share (size x weight /
+/// the weights of the tenants with work, at least 1) while another tenant
+/// runs more than its own gets an extra worker at once, at most `size`
+/// extra in all; an extra worker is retired when its attempt ends.
+/// Callers use a request timeout above the attempt's own timeout.
 
 #include "messages/interfaces.hpp"
 

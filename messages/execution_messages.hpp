@@ -52,17 +52,21 @@ typename Inspector::result_type inspect(Inspector& f, activity_result& x) {
 
 /// Counters of an activity pool.
 struct pool_stats {
+  /// Workers now: the configured size, plus extra ones lent to tenants
+  /// below their share while others hold more (retired when they finish).
   int32_t workers = 0;
   int32_t busy = 0;
   int64_t queued = 0;
   int64_t executed = 0;
   int64_t timed_out = 0;
+  /// Attempts started on an extra worker.
+  int64_t lent = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
   return f(caf::meta::type_name("flowgate::pool_stats"), x.workers, x.busy, x.queued,
-           x.executed, x.timed_out);
+           x.executed, x.timed_out, x.lent);
 }
 
 /// A run left a node's hands: finished, paused or handed back.

@@ -52,7 +52,19 @@ struct pool_fixture {
       s->push_back(ctx.tenant.value);
       return activity_outcome::success();
     });
+    reg->add("quick", [](const boost::json::value&, const activity_context&) {
+      return activity_outcome::success();
+    });
     pool = spawn_activity_pool(*sys, reg, 2, 10'000);
+  }
+
+  pool_stats stats() {
+    caf::scoped_actor self{*sys};
+    pool_stats out;
+    self->request(pool, 30s, stats_atom::value)
+      .receive([&](pool_stats& st) { out = st; },
+               [](caf::error& e) { BOOST_FAIL(describe(e)); });
+    return out;
   }
 
   ~pool_fixture() {
@@ -97,11 +109,7 @@ struct pool_fixture {
     }
     // The pool handles its mailbox in order: once it answers this, it holds
     // every request above.
-    pool_stats queued;
-    self->request(pool, 30s, stats_atom::value)
-      .receive([&](pool_stats& st) { queued = st; },
-               [](caf::error& e) { BOOST_FAIL(describe(e)); });
-    BOOST_TEST(queued.queued == heavy + light - 1);
+    BOOST_TEST(stats().queued == heavy + light - 1);
     open_gate();
     int answered = 0;
     self->receive_for(answered, heavy + light)([](activity_result&) {});
@@ -176,6 +184,37 @@ BOOST_AUTO_TEST_CASE(errors_are_typed) {
   // The pool still has its workers after a timeout.
   auto fine = ask(request("a", "record"));
   BOOST_TEST(fine.ok);
+}
+
+BOOST_AUTO_TEST_CASE(slow_attempts_of_one_tenant_do_not_hold_another_back) {
+  // a's 4 attempts block (the gate is shut): 2 take both workers, 2 queue.
+  caf::scoped_actor self{*sys};
+  for (int i = 0; i < 4; ++i) {
+    self->send(pool, request("a", "record"));
+  }
+  auto st = stats();
+  BOOST_TEST(st.busy == 2);
+  BOOST_TEST(st.queued == 2);
+  // Alone, a gets no extra worker: it holds its whole share.
+  BOOST_TEST(st.workers == 2);
+  BOOST_TEST(st.lent == 0);
+  // b arrives: a runs 2 against a share of 1, b none. b's attempt runs at
+  // once on an extra worker, while a's are still stuck.
+  auto quick = ask(request("b", "quick"));
+  BOOST_TEST(quick.ok);
+  st = stats();
+  BOOST_TEST(st.lent == 1);
+  BOOST_TEST(st.busy == 2);
+  BOOST_TEST(st.queued == 2);
+  // The extra worker was retired when b's attempt ended.
+  BOOST_TEST(st.workers == 2);
+  open_gate();
+  int answered = 0;
+  self->receive_for(answered, 4)([](activity_result& r) { BOOST_TEST(r.ok); });
+  st = stats();
+  BOOST_TEST(st.workers == 2);
+  BOOST_TEST(st.busy == 0);
+  BOOST_TEST(st.executed == 5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

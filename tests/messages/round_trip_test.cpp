@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(load_history{run_id{int64_t{1}}, 4});
   check(activity_request{tenant_id{"acme"}, run_id{int64_t{1}}, "a", 2, "echo", "[1]", "{}", 100});
   check(activity_result{false, "null", "Busy", "busy", true});
-  check(pool_stats{8, 2, 3, 4, 5});
+  check(pool_stats{8, 2, 3, 4, 5, 6});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, "COMPLETED"});
   check(dispatcher_stats{1, 2, 3, 4, 5, true});
 }
