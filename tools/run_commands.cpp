@@ -33,7 +33,9 @@ Options (defaults from the environment, then the built-in value):
   --node-id ID             lease owner name ($FLOWGATE_NODE_ID, host-pid)
   --lease-ttl-ms N         lease lifetime; renewed every N/2 ($FLOWGATE_LEASE_TTL_MS, 30000)
   --poll-ms N              how often to look for claimable runs ($FLOWGATE_POLL_MS, 200)
-  --workers N              activity worker threads ($FLOWGATE_WORKERS, 8)
+  --workers N              activity worker threads ($FLOWGATE_WORKERS, 8); up to N
+                           extra ones while one tenant's slow activities hold
+                           every worker and another tenant waits
   --max-active N           most runs driven at once ($FLOWGATE_MAX_ACTIVE_RUNS, 20000)
   --hold-ms N              timers up to N ms are held in memory, longer ones
                            release the run ($FLOWGATE_HOLD_MS, 2000)
