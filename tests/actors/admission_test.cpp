@@ -149,7 +149,8 @@ BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
 
 BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {
   tenant("solo", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
-  auto a = start("solo", 150);
+  // a runs long enough that b and c are surely still queued when checked.
+  auto a = start("solo", 1000);
   auto b = start("solo", 10);
   auto c = start("solo", 10);
   BOOST_TEST(n->get_run("solo", a)->status == "RUNNING");
@@ -266,7 +267,7 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
 
 BOOST_AUTO_TEST_CASE(a_starter_waits_for_admission_up_to_the_deadline) {
   tenant("waits", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 20000})");
-  auto first = start("waits", 200);
+  auto first = start("waits", 600);
   BOOST_TEST(n->get_run("waits", first)->status == "RUNNING");
   // The second start is parked in the tenant's limiter until the first
   // run gives its permit back, then answered with the run admitted.

@@ -280,8 +280,9 @@ BOOST_AUTO_TEST_CASE(cancel_ends_a_waiting_run_at_once) {
 }
 
 BOOST_AUTO_TEST_CASE(cancel_of_a_running_run_takes_effect_at_the_next_step) {
+  // a sleeps long enough that the cancel 100 ms in surely finds it running.
   put("slow", R"({"name":"p","root":{"sequence":[
-    {"id":"a","activity":"sleep","input":{"ms":300}},{"id":"b","activity":"noop"}]}})");
+    {"id":"a","activity":"sleep","input":{"ms":1000}},{"id":"b","activity":"noop"}]}})");
   auto started = n->start_run("acme", "slow", "{}");
   BOOST_REQUIRE(started);
   std::this_thread::sleep_for(100ms);
