@@ -262,13 +262,10 @@ void renew(dispatcher_pointer self) {
               it->second.epoch != l.epoch) {
             continue;
           }
-          log_line("warn", "lease lost",
-                   {{"tenant", it->second.tenant.value},
-                    {"run", std::to_string(l.run.value)},
-                    {"epoch", std::to_string(l.epoch)}});
+          // Not renewed: lost, or released a moment ago by the run's own
+          // last append (its done message is on the way). The orchestrator
+          // knows which; it answers with done "lost" if it was lost.
           self->send(it->second.actor, lost_atom::value, l.epoch);
-          state.stats.lost += 1;
-          forget(self, l.run.value);
         }
         next();
       },
@@ -413,7 +410,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       }
       auto tenant = it->second.tenant;
       forget(self, run.value);
-      st.stats.finished += 1;
+      (status == "lost" ? st.stats.lost : st.stats.finished) += 1;
       // The tenant's permit is free: a queued run of it may start now.
       st.freed.insert(tenant.value);
       admit_freed(self);

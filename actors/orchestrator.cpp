@@ -556,10 +556,18 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
   return {
     [=](wake_atom) { advance(self); },
     [=](lost_atom, lease_epoch epoch) {
-      if (epoch == self->state.setup.run.epoch) {
-        self->state.done = true;
-        self->quit();
+      // The dispatcher could not renew the lease. With an append in flight
+      // that append decides (the store refuses it under a lost lease; a
+      // last append that released the lease is what made the renewal miss).
+      // Otherwise the lease is gone: stop, the run is another node's.
+      const auto& now = self->state;
+      if (epoch != now.setup.run.epoch || now.done || now.writing) {
+        return;
       }
+      auto fields = run_fields(self);
+      fields.emplace_back("epoch", std::to_string(epoch));
+      log_line("warn", "lease lost", fields);
+      finish(self, "lost");
     },
     [=](drain_atom) {
       self->state.draining = true;

@@ -20,6 +20,7 @@
 
 #include <caf/all.hpp>
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +28,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <string>
@@ -50,6 +53,11 @@ struct options {
   std::string db;
   /// Measure step reservations instead of runs.
   bool quota = false;
+  /// Runs end in an event wait: measure the memory of WAITING runs, then
+  /// signal them all.
+  bool waiting = false;
+  /// --waiting: seconds of rest before each memory reading.
+  int64_t settle_s = 0;
 };
 
 const char* const help = R"(Usage: flowgate-bench [options]
@@ -67,6 +75,15 @@ const char* const help = R"(Usage: flowgate-bench [options]
                     reservations through the quota_accountant with --window in
                     flight (batched into one store operation per writer turn),
                     next to one transaction per reservation, in the same run
+  --waiting         each run ends in a wait for the event "go": submits --runs
+                    runs until all are WAITING and reports the node's memory
+                    then against before (after malloc_trim: resident and heap
+                    in use), then signals every run (--window in flight) and
+                    reports signals/s and runs completed/s
+  --settle-s N      with --waiting: rest N seconds before each memory reading (0).
+                    A finished request's timeout timer keeps its actor's memory
+                    until it expires (CAF 0.17; store requests use 30 s), so
+                    the memory at rest shows after about 35 s
 
 Every bench tenant gets an unlimited subscription (usage is still counted),
 so runs never pause on quota; --quota uses a limit above the reservations.
@@ -76,6 +93,29 @@ long peak_rss_kb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
+}
+
+/// Memory in use now: freed heap handed back to the system first.
+struct memory_now {
+  double rss_mb = 0;
+  double heap_mb = 0;
+  /// Of the heap: SQLite's page caches and statements (bounded per connection).
+  double sqlite_mb = 0;
+};
+
+memory_now measure_memory() {
+  malloc_trim(0);
+  memory_now m;
+  m.heap_mb = static_cast<double>(mallinfo2().uordblks) / (1024.0 * 1024.0);
+  m.sqlite_mb = static_cast<double>(sqlite::memory_used()) / (1024.0 * 1024.0);
+  std::ifstream status{"/proc/self/status"};
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      m.rss_mb = std::stod(line.substr(6)) / 1024.0;
+    }
+  }
+  return m;
 }
 
 double percentile(std::vector<double> xs, double p) {
@@ -95,6 +135,7 @@ struct bench_result {
 
 using finished_atom = caf::atom_constant<caf::atom("finished")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using ids_atom = caf::atom_constant<caf::atom("ids")>;
 
 struct submission {
   run_record run;
@@ -111,20 +152,24 @@ struct submitter_state {
   std::unordered_map<int64_t, std::pair<clock_type::time_point, std::string>> early;
   bench_result result;
   int64_t finished = 0;
+  /// The status a run reaches when it went well (COMPLETED, or WAITING).
+  std::string expect;
+  std::vector<std::pair<std::string, int64_t>> ids;
   caf::response_promise done;
   static inline const char* name = "bench.submitter";
 };
 
 caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_actor dispatcher,
-                        std::vector<submission> todo, int64_t window) {
+                        std::vector<submission> todo, int64_t window, std::string expect) {
   self->state.todo = std::move(todo);
   self->state.window = window;
+  self->state.expect = std::move(expect);
   auto account = [self](int64_t run, clock_type::time_point t0, clock_type::time_point t1,
                         const std::string& status) {
     auto& st = self->state;
     st.result.run_latency_ms.push_back(
       std::chrono::duration<double, std::milli>(t1 - t0).count());
-    (status == run_status::completed ? st.result.completed : st.result.failed) += 1;
+    (status == st.expect ? st.result.completed : st.result.failed) += 1;
     st.finished += 1;
     (void) run;
     if (st.finished == static_cast<int64_t>(st.todo.size()) && st.done.pending()) {
@@ -144,6 +189,7 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
               auto& state = self->state;
               state.in_flight -= 1;
               auto id = c.run.id.value;
+              state.ids.emplace_back(c.run.tenant.value, id);
               if (auto e = state.early.find(id); e != state.early.end()) {
                 account(id, t0, e->second.first, e->second.second);
                 state.early.erase(e);
@@ -178,6 +224,72 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
       return st.done;
     },
     [=](get_atom) { return caf::make_message(self->state.result.run_latency_ms); },
+    [=](ids_atom) { return caf::make_message(self->state.ids); },
+  };
+}
+
+struct signaler_state {
+  signaler_state() = default;
+  std::vector<std::pair<std::string, int64_t>> todo;
+  size_t next = 0;
+  int64_t in_flight = 0;
+  int64_t window = 0;
+  int64_t finished = 0;
+  int64_t completed = 0;
+  clock_type::time_point accepted_all;
+  caf::response_promise done;
+  static inline const char* name = "bench.signaler";
+};
+
+/// Signals "go" to every run, `window` requests in flight, and counts the
+/// runs that finish (it is a dispatcher watcher).
+caf::behavior signaler(caf::stateful_actor<signaler_state>* self, store_writer_actor writer,
+                       std::vector<std::pair<std::string, int64_t>> todo, int64_t window) {
+  self->state.todo = std::move(todo);
+  self->state.window = window;
+  auto check_done = [self] {
+    auto& st = self->state;
+    if (st.finished == static_cast<int64_t>(st.todo.size()) && st.done.pending()) {
+      st.done.deliver(caf::make_message(st.completed));
+    }
+  };
+  return {
+    [=](submit_atom) {
+      auto& st = self->state;
+      while (st.in_flight < st.window && st.next < st.todo.size()) {
+        auto& [tenant, id] = st.todo[st.next++];
+        st.in_flight += 1;
+        self->request(writer, std::chrono::seconds{120},
+                      signal_run{tenant_id{tenant}, run_id{id}, "go", "null", 0})
+          .then(
+            [=](signal_accepted&) {
+              auto& state = self->state;
+              state.in_flight -= 1;
+              if (state.next == state.todo.size() && state.in_flight == 0) {
+                state.accepted_all = clock_type::now();
+              }
+              self->send(self, submit_atom::value);
+            },
+            [=](caf::error& err) {
+              std::cerr << "signal failed: " << self->home_system().render(err) << "\n";
+              self->quit(err);
+            });
+      }
+    },
+    [=](const run_finished& f) {
+      auto& st = self->state;
+      st.finished += 1;
+      st.completed += f.status == run_status::completed ? 1 : 0;
+      check_done();
+    },
+    [=](finished_atom) {
+      self->state.done = self->make_response_promise();
+      check_done();
+      return self->state.done;
+    },
+    [=](get_atom) {
+      return std::chrono::duration<double>(self->state.accepted_all.time_since_epoch()).count();
+    },
   };
 }
 
@@ -190,6 +302,10 @@ bool parse(int argc, char** argv, options& o) {
     }
     if (a == "--quota") {
       o.quota = true;
+      continue;
+    }
+    if (a == "--waiting") {
+      o.waiting = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -216,6 +332,8 @@ bool parse(int argc, char** argv, options& o) {
       ok = num(o.window, 1);
     } else if (a == "--workers") {
       ok = num(o.workers, 1);
+    } else if (a == "--settle-s") {
+      ok = num(o.settle_s, 0);
     } else if (a == "--tenant-limit") {
       ok = num(o.tenant_limit, 0);
     } else if (a == "--synchronous") {
@@ -334,6 +452,66 @@ int quota_bench(const options& o, caf::actor_system& sys, node& n, const node_se
 }
 } // namespace
 
+/// `--waiting`: every run reached WAITING; the memory that costs, then the
+/// signals that finish them.
+int waiting_report(const options& o, caf::actor_system& sys, node& n, int64_t waiting,
+                   double elapsed, memory_now before,
+                   std::vector<std::pair<std::string, int64_t>> ids) {
+  caf::scoped_actor self{sys};
+  dispatcher_stats ds;
+  self->request(n.dispatcher(), std::chrono::seconds{10}, stats_atom::value)
+    .receive([&](dispatcher_stats& x) { ds = x; }, [](caf::error&) {});
+  std::this_thread::sleep_for(std::chrono::seconds{o.settle_s});
+  auto with_waiting = measure_memory();
+  auto ids_mb = static_cast<double>(ids.capacity() * sizeof(ids[0])) / (1024.0 * 1024.0);
+  auto total = static_cast<int64_t>(ids.size());
+  auto sig = sys.spawn(signaler, n.writer(), std::move(ids), o.window);
+  self->request(n.dispatcher(), std::chrono::seconds{10}, watch_atom::value, sig)
+    .receive([](ok_atom) {}, [](caf::error&) {});
+  auto t0 = clock_type::now();
+  self->send(sig, submit_atom::value);
+  int64_t completed = 0;
+  self->request(sig, std::chrono::seconds{1800}, finished_atom::value)
+    .receive([&](int64_t c) { completed = c; },
+             [&](caf::error& e) { std::cerr << "flowgate-bench: " << sys.render(e) << "\n"; });
+  auto finished_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  double accepted_at = 0;
+  self->request(sig, std::chrono::seconds{10}, get_atom::value)
+    .receive([&](double x) { accepted_at = x; }, [](caf::error&) {});
+  self->send_exit(sig, caf::exit_reason::user_shutdown);
+  self->wait_for(sig);
+  std::this_thread::sleep_for(std::chrono::seconds{o.settle_s});
+  auto after = measure_memory();
+  auto accepted_s =
+    accepted_at - std::chrono::duration<double>(t0.time_since_epoch()).count();
+  std::printf("flowgate-bench --waiting: runs=%lld steps=%lld tenants=%lld window=%lld "
+              "synchronous=%s settle=%llds\n",
+              static_cast<long long>(o.runs), static_cast<long long>(o.steps),
+              static_cast<long long>(o.tenants), static_cast<long long>(o.window),
+              o.synchronous.c_str(), static_cast<long long>(o.settle_s));
+  std::printf("  waiting          %lld of %lld runs WAITING in %.2f s (%.0f runs/s); "
+              "runs in memory then: %lld\n",
+              static_cast<long long>(waiting), static_cast<long long>(o.runs), elapsed,
+              static_cast<double>(waiting) / elapsed, static_cast<long long>(ds.active));
+  std::printf("  memory           before: RSS %.1f MB, heap in use %.1f MB (SQLite %.1f MB)\n",
+              before.rss_mb, before.heap_mb, before.sqlite_mb);
+  std::printf("                   with the runs WAITING: RSS %.1f MB, heap in use %.1f MB "
+              "(SQLite %.1f MB, the bench's list of run ids %.1f MB)\n",
+              with_waiting.rss_mb, with_waiting.heap_mb, with_waiting.sqlite_mb, ids_mb);
+  std::printf("                   after all completed: RSS %.1f MB, heap in use %.1f MB "
+              "(SQLite %.1f MB)\n",
+              after.rss_mb, after.heap_mb, after.sqlite_mb);
+  std::printf("  signals          %lld accepted in %.2f s (%.0f/s)\n",
+              static_cast<long long>(total), accepted_s,
+              static_cast<double>(total) / accepted_s);
+  std::printf("  completed        %lld of %lld runs in %.2f s after the first signal "
+              "(%.0f runs/s)\n",
+              static_cast<long long>(completed), static_cast<long long>(total), finished_s,
+              static_cast<double>(completed) / finished_s);
+  std::printf("  peak RSS         %.1f MB\n", static_cast<double>(peak_rss_kb()) / 1024.0);
+  return waiting == o.runs && completed == total ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) {
@@ -379,6 +557,9 @@ int main(int argc, char** argv) {
       steps += (i == 0 ? "" : ",") + std::string{R"({"id":"s)"} + std::to_string(i) +
                R"(","activity":"noop"})";
     }
+    if (o.waiting) {
+      steps += R"(,{"id":"w","wait":{"event":"go"}})";
+    }
     auto doc = R"({"name":"bench","root":{"sequence":[)" + steps + "]}}";
     std::vector<config_snapshot_ptr> snaps;
     for (int64_t t = 0; t < o.tenants; ++t) {
@@ -420,7 +601,9 @@ int main(int argc, char** argv) {
       r.input = "{\"i\":" + std::to_string(i) + "}";
       todo.push_back(submission{std::move(r), snap});
     }
-    auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window);
+    auto before = measure_memory();
+    auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
+                         std::string{o.waiting ? run_status::waiting : run_status::completed});
     caf::scoped_actor self{sys};
     self->request((*n)->dispatcher(), std::chrono::seconds{10}, watch_atom::value, sub)
       .receive([](ok_atom) {}, [](caf::error&) {});
@@ -437,7 +620,22 @@ int main(int argc, char** argv) {
     writer_stats ws;
     self->request((*n)->writer(), std::chrono::seconds{10}, stats_atom::value)
       .receive([&](writer_stats& w) { ws = w; }, [](caf::error&) {});
-    caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+    std::vector<std::pair<std::string, int64_t>> ids;
+    self->request(sub, std::chrono::seconds{10}, ids_atom::value)
+      .receive([&](std::vector<std::pair<std::string, int64_t>>& xs) { ids = std::move(xs); },
+               [](caf::error&) {});
+    // Gone before memory is measured: its submissions are the bench's, not the node's.
+    self->send_exit(sub, caf::exit_reason::user_shutdown);
+    self->wait_for(sub);
+    if (o.waiting) {
+      rc = waiting_report(o, sys, **n, completed, elapsed, before, std::move(ids));
+      n->reset();
+      if (temporary) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+      return rc;
+    }
     // Step latency from the ledger (ms resolution).
     auto c = sqlite::connection::open(sqlite::open_options{o.db, 5000, sync_mode::normal, false});
     std::vector<double> step_ms;

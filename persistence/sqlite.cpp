@@ -9,6 +9,10 @@
 
 namespace flowgate::sqlite {
 
+int64_t memory_used() {
+  return sqlite3_memory_used();
+}
+
 caf::error translate(int rc, sqlite3* db, std::string_view what) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string text = std::string{what} + ": " + detail;

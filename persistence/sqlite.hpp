@@ -28,6 +28,9 @@ namespace flowgate::sqlite {
 /// Turns a SQLite result code into a flowgate error; `what` says what was attempted.
 caf::error translate(int rc, sqlite3* db, std::string_view what);
 
+/// Heap bytes SQLite holds now in this process (page caches, statements).
+int64_t memory_used();
+
 /// How to open a database.
 struct open_options {
   std::string path;
