@@ -588,6 +588,8 @@ int main(int argc, char** argv) {
       }
       return rc;
     }
+    // The node at rest, before the bench builds its submissions.
+    auto before = measure_memory();
     std::vector<submission> todo;
     todo.reserve(static_cast<size_t>(o.runs));
     for (int64_t i = 0; i < o.runs; ++i) {
@@ -601,7 +603,6 @@ int main(int argc, char** argv) {
       r.input = "{\"i\":" + std::to_string(i) + "}";
       todo.push_back(submission{std::move(r), snap});
     }
-    auto before = measure_memory();
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
                          std::string{o.waiting ? run_status::waiting : run_status::completed});
     caf::scoped_actor self{sys};
