@@ -140,8 +140,20 @@ using pool_pointer = activity_pool_actor::stateful_pointer<activity_pool_state>;
 
 worker_actor spawn_worker(pool_pointer self) {
   auto w = self->home_system().spawn<caf::detached>(activity_worker, self->state.activities);
-  self->state.all->push_back(w);
+  auto& st = self->state;
+  st.all->push_back(w);
+  st.stats.workers = static_cast<int32_t>(st.all->size());
   return w;
+}
+
+/// Stops `worker` (it exits once its current call returns) and drops it
+/// from the pool.
+void retire(pool_pointer self, const worker_actor& worker) {
+  auto& st = self->state;
+  caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
+  auto& all = *st.all;
+  all.erase(std::remove(all.begin(), all.end(), worker), all.end());
+  st.stats.workers = static_cast<int32_t>(all.size());
 }
 
 void done_for(pool_pointer self, const std::string& tenant) {
@@ -208,13 +220,10 @@ std::optional<std::string> below_share(pool_pointer self) {
 void give_back(pool_pointer self, const worker_actor& worker) {
   auto& st = self->state;
   if (st.all->size() > static_cast<size_t>(st.size)) {
-    caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
-    auto& all = *st.all;
-    all.erase(std::remove(all.begin(), all.end(), worker), all.end());
+    retire(self, worker);
   } else {
     st.idle.push_back(worker);
   }
-  st.stats.workers = static_cast<int32_t>(st.all->size());
 }
 
 void dispatch(pool_pointer self) {
@@ -236,7 +245,6 @@ void dispatch(pool_pointer self) {
     } else if (auto lent = below_share(self)) {
       tenant = *lent;
       worker = spawn_worker(self);
-      st.stats.workers = static_cast<int32_t>(st.all->size());
       st.stats.lent += 1;
     } else {
       return;
@@ -267,13 +275,10 @@ void dispatch(pool_pointer self) {
           // The worker may still be inside the activity: retire it (it exits
           // once the call returns) and put a fresh one in its place, unless
           // it was lent.
-          caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
-          auto& all = *s.all;
-          all.erase(std::remove(all.begin(), all.end(), worker), all.end());
-          if (all.size() < static_cast<size_t>(s.size)) {
+          retire(self, worker);
+          if (s.all->size() < static_cast<size_t>(s.size)) {
             s.idle.push_back(spawn_worker(self));
           }
-          s.stats.workers = static_cast<int32_t>(all.size());
           if (err == caf::sec::request_timeout) {
             s.stats.timed_out += 1;
             rp.deliver(error_result("timeout",
@@ -298,7 +303,6 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
   st.activities = std::move(acts);
   st.default_timeout_ms = default_timeout_ms;
   st.size = std::max(workers, 1);
-  st.stats.workers = st.size;
   for (int32_t i = 0; i < st.size; ++i) {
     st.idle.push_back(spawn_worker(self));
   }
