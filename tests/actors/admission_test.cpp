@@ -76,7 +76,12 @@ struct admission_fixture : flowgate::testing::node_fixture {
     auto s = settings();
     s.node_id = "admission";
     s.poll_interval_ms = 10;
-    s.workers = 16;
+    // A worker for every permit of the storm (50 tenants x 2): an admitted
+    // run's attempt starts at once instead of queueing behind the other
+    // tenants' turns, so each tenant's two permits are surely used together
+    // (with 16 workers the round-robin left "the limit was reached" to luck;
+    // it failed once under the sanitizers).
+    s.workers = 112;
     s.tenant_max_concurrent_runs = 10;
     restart(s, node_options{true, activities});
   }
