@@ -44,6 +44,12 @@ struct dispatcher_state {
   /// Tenants whose permits freed since the last targeted claim.
   std::set<std::string> freed;
   bool claiming = false;
+  /// A general poll arrived while a claim was in flight: run it next.
+  bool poll_pending = false;
+  /// Round-robin cursor over tenants (the store's `last_tenant`).
+  tenant_id claim_cursor;
+  /// This incarnation lost its registration: it drives nothing any more.
+  bool fenced = false;
   bool draining = false;
   bool drain_answered = false;
   caf::typed_response_promise<int64_t> drain_promise;
@@ -75,6 +81,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.terms = std::move(terms);
   os.dispatcher = self;
   os.node = node_id{s.node_id};
+  os.incarnation = st.setup.incarnation;
   os.hold_timer_ms = s.hold_timer_ms;
   os.activity_timeout_ms = s.activity_timeout_ms;
   os.hold_on_nondeterminism = s.hold_on_nondeterminism;
@@ -134,14 +141,14 @@ void complete_drain(dispatcher_pointer self) {
   for (auto& [run, h] : st.held) {
     caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
   }
-  release_leases op{node_id{st.setup.settings.node_id}, {}, 0};
+  release_leases op{node_id{st.setup.settings.node_id}, st.setup.incarnation, {}, 0};
   self->request(st.setup.writer, store_timeout, std::move(op))
     .then([=](int64_t n) mutable { self->state.drain_promise.deliver(n); },
           [=](caf::error& err) mutable { self->state.drain_promise.deliver(std::move(err)); });
 }
 
 void schedule_poll(dispatcher_pointer self, bool at_once) {
-  if (self->state.draining) {
+  if (self->state.draining || self->state.fenced) {
     return;
   }
   if (at_once) {
@@ -153,24 +160,50 @@ void schedule_poll(dispatcher_pointer self, bool at_once) {
 
 void admit_freed(dispatcher_pointer self);
 
-/// Ends a claim: counts the runs it won and starts their orchestrators.
-void take_claimed(dispatcher_pointer self, const std::vector<run_record>& runs) {
+/// A claim of up to `batch` runs (of `tenants` only, if not empty) from
+/// the round-robin cursor.
+claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_id> tenants) {
+  auto& st = self->state;
+  const auto& s = st.setup.settings;
+  claim_runs op;
+  op.owner = node_id{s.node_id};
+  op.incarnation = st.setup.incarnation;
+  op.lease_ttl_ms = s.lease_ttl_ms;
+  op.max_runs = batch;
+  op.default_limit = s.tenant_max_concurrent_runs;
+  op.tenants = std::move(tenants);
+  op.after_tenant = st.claim_cursor;
+  return op;
+}
+
+void poll(dispatcher_pointer self);
+
+/// Ends a claim: counts the runs it won, starts their orchestrators, and
+/// runs the claim that waited for this one.
+void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
   auto& st = self->state;
   st.claiming = false;
-  st.stats.claimed += static_cast<int64_t>(runs.size());
-  for (const auto& r : runs) {
+  if (!claimed.last_tenant.value.empty()) {
+    st.claim_cursor = claimed.last_tenant;
+  }
+  st.stats.claimed += static_cast<int64_t>(claimed.runs.size());
+  for (const auto& r : claimed.runs) {
     spawn_for(self, r, nullptr, false);
+  }
+  if (st.poll_pending) {
+    st.poll_pending = false;
+    poll(self);
   }
 }
 
 void poll(dispatcher_pointer self) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
-  if (st.draining) {
+  if (st.draining || st.fenced) {
     return;
   }
   if (st.claiming) {
-    schedule_poll(self, false); // a targeted claim is in flight
+    st.poll_pending = true; // runs when the claim in flight returns
     return;
   }
   auto room = s.max_active_runs - static_cast<int64_t>(st.held.size());
@@ -179,15 +212,13 @@ void poll(dispatcher_pointer self) {
     return;
   }
   auto batch = static_cast<int32_t>(std::min(room, s.claim_batch));
-  auto now = wall_clock_ms();
   st.claiming = true;
-  self->request(st.setup.writer, store_timeout,
-                claim_runs{node_id{s.node_id}, 0, now + s.lease_ttl_ms, batch,
-                           s.tenant_max_concurrent_runs, {}})
+  self->request(st.setup.writer, store_timeout, claim_op(self, batch, {}))
     .then(
-      [=](std::vector<run_record>& runs) {
-        take_claimed(self, runs);
-        schedule_poll(self, static_cast<int32_t>(runs.size()) == batch);
+      [=](runs_claimed& claimed) {
+        auto n = static_cast<int32_t>(claimed.runs.size());
+        take_claimed(self, claimed);
+        schedule_poll(self, n == batch);
         admit_freed(self);
       },
       [=](caf::error& err) {
@@ -204,21 +235,21 @@ void admit_freed(dispatcher_pointer self) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   auto room = s.max_active_runs - static_cast<int64_t>(st.held.size());
-  if (st.draining || st.claiming || st.freed.empty() || room <= 0) {
+  if (st.draining || st.fenced || st.claiming || st.freed.empty() || room <= 0) {
     return;
   }
-  claim_runs op{node_id{s.node_id}, 0, wall_clock_ms() + s.lease_ttl_ms,
-                static_cast<int32_t>(std::min(room, s.claim_batch)),
-                s.tenant_max_concurrent_runs, {}};
+  std::vector<tenant_id> tenants;
   for (const auto& t : st.freed) {
-    op.tenants.emplace_back(t);
+    tenants.emplace_back(t);
   }
   st.freed.clear();
   st.claiming = true;
-  self->request(st.setup.writer, store_timeout, std::move(op))
+  self->request(st.setup.writer, store_timeout,
+                claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)),
+                         std::move(tenants)))
     .then(
-      [=](std::vector<run_record>& runs) {
-        take_claimed(self, runs);
+      [=](runs_claimed& claimed) {
+        take_claimed(self, claimed);
         admit_freed(self);
       },
       [=](caf::error& err) {
@@ -227,23 +258,54 @@ void admit_freed(dispatcher_pointer self) {
       });
 }
 
+/// This incarnation is no longer registered: its leases are void in the
+/// store (every write is fenced by the incarnation), so it stops driving
+/// runs and claims nothing more.
+void fence(dispatcher_pointer self, const caf::error& why) {
+  auto& st = self->state;
+  if (st.fenced) {
+    return;
+  }
+  st.fenced = true;
+  st.stats.fenced = true;
+  log_line("error", "node fenced: its registration was taken over; stopping every run it drove",
+           {{"node", st.setup.settings.node_id},
+            {"incarnation", std::to_string(st.setup.incarnation)},
+            {"error", describe(why)}});
+  std::vector<int64_t> runs;
+  for (auto& [run, h] : st.held) {
+    caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
+    runs.push_back(run);
+  }
+  for (auto run : runs) {
+    forget(self, run);
+  }
+  if (st.setup.on_fenced) {
+    st.setup.on_fenced(why);
+  }
+  if (st.draining) {
+    complete_drain(self);
+  }
+}
+
 void renew(dispatcher_pointer self) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   auto next = [self] {
-    if (!self->state.drain_answered) {
+    if (!self->state.drain_answered && !self->state.fenced) {
       self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2),
                          renew_atom::value);
     }
   };
-  if (st.held.empty()) {
-    next();
+  if (st.fenced) {
     return;
   }
+  // Also with no lease held: the renewal is the node's heartbeat.
   renew_leases op;
   op.owner = node_id{s.node_id};
+  op.incarnation = st.setup.incarnation;
   op.now_ms = 0; // stamped by the writer at commit
-  op.lease_expires_at_ms = wall_clock_ms() + s.lease_ttl_ms;
+  op.lease_ttl_ms = s.lease_ttl_ms;
   for (const auto& [run, h] : st.held) {
     op.leases.push_back(run_lease{run_id{run}, h.epoch});
   }
@@ -270,6 +332,10 @@ void renew(dispatcher_pointer self) {
         next();
       },
       [=](caf::error& err) {
+        if (code_of(err) == errc::lease_lost) {
+          fence(self, err);
+          return;
+        }
         log_line("warn", "renewing leases failed", {{"error", self->home_system().render(err)}});
         next();
       });
@@ -307,9 +373,15 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
   auto& st = self->state;
   const auto& s = st.setup.settings;
   auto now = wall_clock_ms();
-  bool claim = static_cast<int64_t>(st.held.size()) < s.max_active_runs && !st.draining;
-  create_run op{std::move(run), claim ? node_id{s.node_id} : node_id{},
-                now + s.lease_ttl_ms, 0, {}, {}, s.tenant_max_concurrent_runs, terms};
+  bool claim =
+    static_cast<int64_t>(st.held.size()) < s.max_active_runs && !st.draining && !st.fenced;
+  create_run op;
+  op.run = std::move(run);
+  op.owner = claim ? node_id{s.node_id} : node_id{};
+  op.incarnation = claim ? st.setup.incarnation : 0;
+  op.lease_ttl_ms = s.lease_ttl_ms;
+  op.default_limit = s.tenant_max_concurrent_runs;
+  op.quota = terms;
   // A run this node drives records its first activity attempt in the
   // same commit that creates it.
   std::optional<engine::command> first;
@@ -371,7 +443,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
     // It died without handing the run back: release the lease so that the
     // run is replayed at once instead of after the TTL.
     self->request(st.setup.writer, store_timeout,
-                  release_leases{node_id{st.setup.settings.node_id},
+                  release_leases{node_id{st.setup.settings.node_id}, st.setup.incarnation,
                                  {run_lease{run_id{run}, epoch}}, 0})
       .then([](int64_t) {}, [](caf::error&) {});
     if (st.draining && st.held.empty()) {

@@ -9,10 +9,18 @@
 ///   for any node), and starts its orchestrator. Answered after commit.
 /// - `poll_atom` (own timer, every `poll_interval_ms`; at once after a full
 ///   batch): claims up to `claim_batch` due runs (ready, no live lease, wake
-///   time reached) while fewer than `max_active_runs` are active.
-/// - `renew_atom` (own timer, every TTL/2): renews all held leases in one
-///   store operation; a lease that was not renewed is lost: its
-///   orchestrator gets `lost_atom` and stops without writing.
+///   time reached) while fewer than `max_active_runs` are active, in the
+///   store's claim order (takeovers, then woken runs, then new runs;
+///   round-robin over tenants from the cursor the previous claim returned).
+///   One claim is in flight at a time; a poll that finds one in flight runs
+///   right after it instead of a poll interval later.
+/// - `renew_atom` (own timer, every TTL/2, also with no lease held): the
+///   node's heartbeat and the renewal of all held leases in one store
+///   operation; a lease that was not renewed is lost: its orchestrator gets
+///   `lost_atom` and stops without writing. If the store says this
+///   incarnation is no longer registered (a newer process took the node
+///   id), the node is fenced: every orchestrator stops, nothing is claimed
+///   any more, and `on_fenced` is called once.
 /// - `done_atom, run, status` (orchestrators): the run left this node.
 /// - `drain_atom` -> number of leases released: stop claiming, let
 ///   orchestrators record their attempt in flight and hand runs back, then
@@ -28,11 +36,17 @@
 
 #include <caf/fwd.hpp>
 
+#include <functional>
+
 namespace flowgate {
 
 /// Everything a dispatcher needs.
 struct dispatcher_setup {
   node_settings settings;
+  /// This process's registration (`register_node`); every lease carries it.
+  int64_t incarnation = 0;
+  /// Called once (on the dispatcher's thread) when the node is fenced.
+  std::function<void(const caf::error&)> on_fenced;
   store_writer_actor writer;
   store_reader_actor reader;
   config_registry_actor configs;

@@ -4,6 +4,7 @@
 #include "actors/activity_pool.hpp"
 #include "actors/config_registry.hpp"
 #include "actors/dispatcher.hpp"
+#include "actors/log.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
 #include "actors/tenant_limiter.hpp"
@@ -26,6 +27,8 @@
 
 #include <thread>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
 
 namespace flowgate {
 
@@ -91,9 +94,20 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     n->pool_ = spawn_activity_pool(sys, std::move(activities), static_cast<int32_t>(s.workers),
                                    s.activity_timeout_ms);
     n->limiters_ = spawn_tenant_directory(sys);
-    n->dispatcher_ = spawn_dispatcher(sys, dispatcher_setup{s, n->writer_, n->reader_, n->configs_,
-                                                            n->pool_, n->accountant_,
-                                                            n->limiters_});
+    if (auto err = n->register_membership()) {
+      return err;
+    }
+    dispatcher_setup ds;
+    ds.settings = s;
+    ds.incarnation = n->incarnation_;
+    ds.on_fenced = std::move(options.on_fenced);
+    ds.writer = n->writer_;
+    ds.reader = n->reader_;
+    ds.configs = n->configs_;
+    ds.pool = n->pool_;
+    ds.accountant = n->accountant_;
+    ds.limiters = n->limiters_;
+    n->dispatcher_ = spawn_dispatcher(sys, std::move(ds));
   }
   // A node that does not execute scans only when asked (`flowgate quota scan`).
   n->scanner_ = spawn_resume_scanner(
@@ -104,6 +118,12 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
 }
 
 node::~node() {
+  if (incarnation_ > 0) {
+    // Marks the registration stopped so the id can be reused at once; the
+    // leases are left to expire (drain() hands them back first).
+    (void) ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,
+                        stop_node{node_id{settings_.node_id}, incarnation_, 0});
+  }
   for (const auto& a : {caf::actor_cast<caf::actor>(scanner_),
                         caf::actor_cast<caf::actor>(limiters_),
                         caf::actor_cast<caf::actor>(accountant_),
@@ -231,11 +251,11 @@ caf::expected<schema_info> node::db_info() {
 
 // -- runs --------------------------------------------------------------------------
 
-caf::expected<tenant_id> node::run_tenant(std::string_view raw) const {
-  if (raw.find_first_not_of(" \t") == std::string_view::npos) {
+caf::expected<tenant_id> node::run_tenant(const tenant_scope& scope) const {
+  if (scope.all) {
     return tenant_id{};
   }
-  return normalize_tenant(raw);
+  return normalize_tenant(scope.tenant);
 }
 
 namespace {
@@ -296,9 +316,10 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
     return ask<run_created>(sys_, request_timeout + std::chrono::hours{1}, dispatcher_,
                             start_atom::value, std::move(r), std::move(*snap));
   }
-  auto created = ask<run_created>(sys_, request_timeout, writer_,
-                          create_run{std::move(r), node_id{}, 0, 0, {}, {},
-                                     settings_.tenant_max_concurrent_runs, {}});
+  create_run op;
+  op.run = std::move(r);
+  op.default_limit = settings_.tenant_max_concurrent_runs;
+  auto created = ask<run_created>(sys_, request_timeout, writer_, std::move(op));
   if (created) {
     if (auto refused = rejection_error(*created)) {
       return refused;
@@ -432,7 +453,10 @@ caf::expected<usage_reconciliation> node::reconcile_quota(std::string_view raw_t
 }
 
 caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {
-  auto id = run_tenant(raw_tenant);
+  // A listing: blank = every tenant.
+  auto id = raw_tenant.find_first_not_of(" \t") == std::string_view::npos
+              ? caf::expected<tenant_id>{tenant_id{}}
+              : normalize_tenant(raw_tenant);
   if (!id) {
     return id.error();
   }
@@ -441,10 +465,10 @@ caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw
     read_tenant_stats{*id, wall_clock_ms(), settings_.tenant_max_concurrent_runs});
 }
 
-caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int64_t run,
+caf::expected<signal_accepted> node::signal_run(const tenant_scope& scope, int64_t run,
                                                 const std::string& event,
                                                 const std::string& payload_json) {
-  auto id = run_tenant(raw_tenant);
+  auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
@@ -463,9 +487,9 @@ caf::expected<signal_accepted> node::signal_run(std::string_view raw_tenant, int
                                                    boost::json::serialize(*payload), 0});
 }
 
-caf::expected<cancel_outcome> node::cancel_run(std::string_view raw_tenant, int64_t run,
+caf::expected<cancel_outcome> node::cancel_run(const tenant_scope& scope, int64_t run,
                                                const std::string& reason) {
-  auto id = run_tenant(raw_tenant);
+  auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
@@ -476,18 +500,18 @@ caf::expected<cancel_outcome> node::cancel_run(std::string_view raw_tenant, int6
                                                   0});
 }
 
-caf::expected<run_record> node::get_run(std::string_view raw_tenant, int64_t run) {
-  auto id = run_tenant(raw_tenant);
+caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) {
+  auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
   return ask<run_record>(sys_, request_timeout, reader_, find_run{*id, run_id{run}});
 }
 
-caf::expected<std::vector<run_record>> node::list_runs(std::string_view raw_tenant,
+caf::expected<std::vector<run_record>> node::list_runs(const tenant_scope& scope,
                                                        const std::string& status,
                                                        int64_t after_run, int32_t limit) {
-  auto id = run_tenant(raw_tenant);
+  auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
@@ -504,9 +528,9 @@ caf::expected<std::vector<run_record>> node::list_runs(std::string_view raw_tena
                                       flowgate::list_runs{*id, status, after_run, limit});
 }
 
-caf::expected<std::vector<history_record>> node::run_history(std::string_view raw_tenant,
+caf::expected<std::vector<history_record>> node::run_history(const tenant_scope& scope,
                                                              int64_t run) {
-  auto r = get_run(raw_tenant, run);
+  auto r = get_run(scope, run);
   if (!r) {
     return r.error();
   }
@@ -514,12 +538,12 @@ caf::expected<std::vector<history_record>> node::run_history(std::string_view ra
                                           load_history{run_id{run}, 0});
 }
 
-caf::expected<run_record> node::wait_for_run(std::string_view raw_tenant, int64_t run,
+caf::expected<run_record> node::wait_for_run(const tenant_scope& scope, int64_t run,
                                              std::chrono::milliseconds timeout,
                                              bool stop_at_waiting) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto r = get_run(raw_tenant, run);
+    auto r = get_run(scope, run);
     if (!r) {
       return r.error();
     }
@@ -536,8 +560,8 @@ caf::expected<run_record> node::wait_for_run(std::string_view raw_tenant, int64_
   }
 }
 
-caf::expected<replay_report> node::replay(int64_t run) {
-  auto r = get_run("", run);
+caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run) {
+  auto r = get_run(scope, run);
   if (!r) {
     return r.error();
   }
@@ -579,6 +603,42 @@ caf::expected<replay_report> node::replay(int64_t run) {
     out.message = engine::describe(d.conflict);
   }
   return out;
+}
+
+caf::expected<std::vector<node_record>> node::list_nodes() {
+  return ask<std::vector<node_record>>(sys_, request_timeout, reader_, flowgate::list_nodes{});
+}
+
+caf::error node::register_membership() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) {
+    host[0] = '\0';
+  }
+  register_node op{node_id{settings_.node_id}, host, static_cast<int64_t>(getpid()), "",
+                   settings_.lease_ttl_ms, 0};
+  auto inc = ask<int64_t>(sys_, request_timeout, writer_, op);
+  if (!inc && code_of(inc.error()) == errc::node_id_in_use) {
+    // On this host a registration's process can be checked: a killed one
+    // (its heartbeat not yet expired) is replaced at once.
+    auto nodes = list_nodes();
+    if (nodes) {
+      for (const auto& x : *nodes) {
+        if (x.node == op.node && x.host == op.host && x.pid != getpid() && x.pid > 0 &&
+            kill(static_cast<pid_t>(x.pid), 0) != 0 && errno == ESRCH) {
+          op.replaces_pid = x.pid;
+          inc = ask<int64_t>(sys_, request_timeout, writer_, op);
+        }
+      }
+    }
+  }
+  if (!inc) {
+    return inc.error();
+  }
+  incarnation_ = *inc;
+  log_line("info", "node registered", {{"node", settings_.node_id},
+                                       {"incarnation", std::to_string(incarnation_)},
+                                       {"pid", std::to_string(getpid())}});
+  return {};
 }
 
 caf::expected<int64_t> node::drain() {

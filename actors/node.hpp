@@ -13,7 +13,12 @@
 ///
 /// An executing node (`node_options::execute`, e.g. `flowgate serve`) also
 /// runs an activity pool and a dispatcher: it claims runs, drives them and
-/// holds leases under `settings.node_id`. A non-executing node (admin
+/// holds leases under `settings.node_id`. It registers in the store's
+/// `nodes` table first (membership): a live registration of the same id
+/// refuses the start (`node_id_in_use`), otherwise this process gets the
+/// id's next incarnation, which fences every lease it takes. Its heartbeat
+/// is written with every lease renewal; `drain()` or the destructor marks
+/// it stopped (the destructor leaves its leases to expire, like a crash). A non-executing node (admin
 /// tools) only reads and writes the store: the runs it starts are PENDING
 /// until an executing node claims them.
 
@@ -25,6 +30,7 @@
 #include <caf/fwd.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +46,9 @@ struct node_options {
   bool execute = false;
   /// Activities this node can run (the built-ins if null).
   std::shared_ptr<const activity_registry> activities;
+  /// Called once if a newer process took this node's id (the node stops
+  /// driving runs; `flowgate serve` exits). Runs on an actor's thread.
+  std::function<void(const caf::error&)> on_fenced = nullptr;
 };
 
 /// Outcome of replaying one stored run against the current pipeline and engine.
@@ -79,6 +88,8 @@ public:
   ~node();
 
   const node_settings& settings() const { return settings_; }
+  /// This process's incarnation of its node id (0 unless executing).
+  int64_t incarnation() const { return incarnation_; }
   /// Migrations applied when this node opened the store.
   const std::vector<std::string>& applied_migrations() const { return applied_migrations_; }
 
@@ -118,9 +129,10 @@ public:
   [[nodiscard]] caf::expected<schema_info> db_info();
 
   // -- runs ------------------------------------------------------------------------
-  // A blank tenant means the default tenant when starting a run; for the
-  // calls that address an existing run it means "any tenant" (operators);
-  // a given tenant must own the run, else the run is reported not found.
+  // A blank tenant means the default tenant everywhere. Calls on existing
+  // runs take a `tenant_scope`: a tenant (which must own the run, else the
+  // run is reported exactly like a missing one) or, explicitly,
+  // `tenant_scope::all_tenants()` for operators.
 
   /// Starts a run of (tenant, queue) pinned to `version` (empty: the
   /// resolved version). `input_json`: any JSON value. With an
@@ -138,21 +150,21 @@ public:
                                                      const std::string& idempotency_key = {});
   /// Delivers event `event` with a JSON payload. Errors: `not_found`,
   /// `run_finished`, `malformed_json`, `invalid_argument`.
-  [[nodiscard]] caf::expected<signal_accepted> signal_run(std::string_view raw_tenant, int64_t run,
+  [[nodiscard]] caf::expected<signal_accepted> signal_run(const tenant_scope& scope, int64_t run,
                                                           const std::string& event,
                                                           const std::string& payload_json);
   /// Cancels a run (at once, or at its next step boundary if a node drives it).
-  [[nodiscard]] caf::expected<cancel_outcome> cancel_run(std::string_view raw_tenant, int64_t run,
+  [[nodiscard]] caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
                                                          const std::string& reason);
-  [[nodiscard]] caf::expected<run_record> get_run(std::string_view raw_tenant, int64_t run);
+  [[nodiscard]] caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
   [[nodiscard]] caf::expected<std::vector<run_record>>
-  list_runs(std::string_view raw_tenant, const std::string& status, int64_t after_run,
+  list_runs(const tenant_scope& scope, const std::string& status, int64_t after_run,
             int32_t limit);
-  [[nodiscard]] caf::expected<std::vector<history_record>> run_history(std::string_view raw_tenant,
+  [[nodiscard]] caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope,
                                                                        int64_t run);
   /// Polls the store until the run is finished (or WAITING, if
   /// `stop_at_waiting`), or `timeout` passed (then `deadline_exceeded`).
-  [[nodiscard]] caf::expected<run_record> wait_for_run(std::string_view raw_tenant, int64_t run,
+  [[nodiscard]] caf::expected<run_record> wait_for_run(const tenant_scope& scope, int64_t run,
                                                        std::chrono::milliseconds timeout,
                                                        bool stop_at_waiting = true);
   // -- billing ---------------------------------------------------------------------
@@ -185,7 +197,11 @@ public:
   [[nodiscard]] caf::expected<std::vector<flowgate::tenant_stats>>
   tenant_stats(std::string_view raw_tenant);
   /// Replays a stored history against its pinned pipeline and this engine.
-  [[nodiscard]] caf::expected<replay_report> replay(int64_t run);
+  /// A run outside `scope` is `not_found`, like a missing one.
+  [[nodiscard]] caf::expected<replay_report> replay(const tenant_scope& scope, int64_t run);
+  /// Every registered serving node: live or not, incarnation, heartbeat,
+  /// runs held (`flowgate cluster status`).
+  [[nodiscard]] caf::expected<std::vector<node_record>> list_nodes();
   /// Stops claiming, lets attempts in flight finish (up to the drain
   /// timeout), releases every lease. Returns the leases released.
   [[nodiscard]] caf::expected<int64_t> drain();
@@ -199,11 +215,14 @@ private:
   /// The tenant and its quota terms, resolved anew.
   [[nodiscard]] caf::expected<std::pair<tenant_record, quota_terms>>
   tenant_terms(std::string_view raw_tenant);
-  /// Tenant filter for calls on existing runs: blank = any.
-  [[nodiscard]] caf::expected<tenant_id> run_tenant(std::string_view raw) const;
+  /// The store's tenant filter for a scope: empty = every tenant.
+  [[nodiscard]] caf::expected<tenant_id> run_tenant(const tenant_scope& scope) const;
+  /// Registers this executing process in `nodes` (membership).
+  [[nodiscard]] caf::error register_membership();
 
   caf::actor_system& sys_;
   node_settings settings_;
+  int64_t incarnation_ = 0;
   std::vector<std::string> applied_migrations_;
   store_writer_actor writer_;
   store_reader_actor reader_;

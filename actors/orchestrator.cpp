@@ -386,6 +386,7 @@ void advance(orchestrator_pointer self) {
   op.run = st.setup.run.id;
   op.tenant = st.setup.run.tenant;
   op.owner = st.setup.node;
+  op.incarnation = st.setup.incarnation;
   op.epoch = st.setup.run.epoch;
   op.expected_seq = st.next_seq;
   op.events = std::move(st.staged_events);

@@ -58,6 +58,8 @@ struct orchestrator_setup {
   quota_terms terms;
   dispatcher_actor dispatcher;
   node_id node;
+  /// The node's incarnation: appends are fenced by it too.
+  int64_t incarnation = 0;
   int64_t hold_timer_ms = 2'000;
   int64_t activity_timeout_ms = 300'000;
   bool hold_on_nondeterminism = false;

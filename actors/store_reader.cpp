@@ -1,5 +1,7 @@
 #include "actors/store_reader.hpp"
 
+#include "actors/wall_clock.hpp"
+
 #include "persistence/store.hpp"
 
 #include <caf/actor_system.hpp>
@@ -51,6 +53,12 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
       return s.apply(q);
     },
     [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },
+    [&s](list_nodes& q) -> caf::result<std::vector<node_record>> {
+      if (q.now_ms == 0) {
+        q.now_ms = wall_clock_ms();
+      }
+      return s.apply(q);
+    },
   };
 }
 

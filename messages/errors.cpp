@@ -38,6 +38,7 @@ std::string to_string(errc x) {
     case errc::run_finished: return "run_finished";
     case errc::quota_exhausted: return "quota_exhausted";
     case errc::shutting_down: return "shutting_down";
+    case errc::node_id_in_use: return "node_id_in_use";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

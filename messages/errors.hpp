@@ -56,6 +56,8 @@ enum class errc : uint8_t {
   quota_exhausted = 19,
   /// The component is shutting down.
   shutting_down = 20,
+  /// A serving node with this id is live already (another process).
+  node_id_in_use = 21,
 };
 
 /// Name of the code, e.g. "unknown_tenant".

@@ -90,12 +90,14 @@ struct dispatcher_stats {
   int64_t finished = 0;
   int64_t lost = 0;
   bool draining = false;
+  /// This incarnation lost its registration and drives nothing.
+  bool fenced = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
-           x.finished, x.lost, x.draining);
+           x.finished, x.lost, x.draining, x.fenced);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace flowgate {
@@ -60,6 +61,33 @@ using node_id = strong_id<node_id_tag, std::string>;
 
 /// Epoch of a run's lease; every write under a lease is conditional on it.
 using lease_epoch = int64_t;
+
+/// Whose runs a request may address: one tenant (a blank id means the
+/// default tenant, as everywhere) or, only when asked for explicitly, every
+/// tenant (operator access). Another tenant's run is answered exactly like
+/// a missing one.
+struct tenant_scope {
+  tenant_scope() = default;
+  tenant_scope(const char* raw) : tenant(raw) {}
+  tenant_scope(std::string raw) : tenant(std::move(raw)) {}
+  tenant_scope(std::string_view raw) : tenant(raw) {}
+
+  /// Operator access to every tenant.
+  static tenant_scope all_tenants() {
+    tenant_scope s;
+    s.all = true;
+    return s;
+  }
+
+  bool all = false;
+  /// The raw tenant id (normalized by the receiver); ignored when `all`.
+  std::string tenant;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_scope& x) {
+  return f(caf::meta::type_name("flowgate::tenant_scope"), x.all, x.tenant);
+}
 
 } // namespace flowgate
 

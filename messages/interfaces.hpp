@@ -37,7 +37,9 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<resume_quota_waits>::with<int64_t>,
   caf::replies_to<resume_run>::with<resume_outcome>,
   caf::replies_to<create_run>::with<run_created>,
-  caf::replies_to<claim_runs>::with<std::vector<run_record>>,
+  caf::replies_to<claim_runs>::with<runs_claimed>,
+  caf::replies_to<register_node>::with<int64_t>,
+  caf::replies_to<stop_node>::with<int64_t>,
   caf::replies_to<renew_leases>::with<std::vector<run_id>>,
   caf::replies_to<release_leases>::with<int64_t>,
   caf::replies_to<append_history>::with<history_appended>,
@@ -62,7 +64,8 @@ using store_reader_actor = caf::typed_actor<
   caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
   caf::replies_to<find_usage>::with<int64_t>,
   caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
-  caf::replies_to<reconcile_usage>::with<usage_reconciliation>>;
+  caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
+  caf::replies_to<list_nodes>::with<std::vector<node_record>>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<

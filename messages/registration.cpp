@@ -14,6 +14,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<config_version>("flowgate::config_version");
   cfg.add_message_type<run_id>("flowgate::run_id");
   cfg.add_message_type<node_id>("flowgate::node_id");
+  cfg.add_message_type<tenant_scope>("flowgate::tenant_scope");
   cfg.add_message_type<tenant_record>("flowgate::tenant_record");
   cfg.add_message_type<std::vector<tenant_record>>("std::vector<flowgate::tenant_record>");
   cfg.add_message_type<config_document>("flowgate::config_document");
@@ -46,6 +47,12 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<cancel_outcome>("flowgate::cancel_outcome");
   cfg.add_message_type<create_run>("flowgate::create_run");
   cfg.add_message_type<claim_runs>("flowgate::claim_runs");
+  cfg.add_message_type<runs_claimed>("flowgate::runs_claimed");
+  cfg.add_message_type<register_node>("flowgate::register_node");
+  cfg.add_message_type<stop_node>("flowgate::stop_node");
+  cfg.add_message_type<node_record>("flowgate::node_record");
+  cfg.add_message_type<std::vector<node_record>>("std::vector<flowgate::node_record>");
+  cfg.add_message_type<list_nodes>("flowgate::list_nodes");
   cfg.add_message_type<renew_leases>("flowgate::renew_leases");
   cfg.add_message_type<release_leases>("flowgate::release_leases");
   cfg.add_message_type<append_history>("flowgate::append_history");

@@ -63,6 +63,8 @@ struct run_record {
   std::string lease_owner;
   int64_t lease_expires_at_ms = 0;
   lease_epoch epoch = 0;
+  /// The lease holder's incarnation (see `register_node`); 0 without a lease.
+  int64_t lease_incarnation = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int64_t started_at_ms = 0;
@@ -74,8 +76,8 @@ typename Inspector::result_type inspect(Inspector& f, run_record& x) {
   return f(caf::meta::type_name("flowgate::run_record"), x.id, x.tenant, x.queue, x.config_tenant,
            x.version, x.checksum, x.status, x.wait_reason, x.node_path, x.input, x.output,
            x.error_type, x.error_message, x.idempotency_key, x.next_seq, x.wake_at_ms,
-           x.lease_owner, x.lease_expires_at_ms, x.epoch, x.created_at_ms, x.updated_at_ms,
-           x.started_at_ms, x.finished_at_ms);
+           x.lease_owner, x.lease_expires_at_ms, x.epoch, x.lease_incarnation, x.created_at_ms,
+           x.updated_at_ms, x.started_at_ms, x.finished_at_ms);
 }
 
 /// One history event as stored (engine/history.hpp documents the payloads).
@@ -270,7 +272,10 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 struct create_run {
   run_record run;
   node_id owner;
-  int64_t lease_expires_at_ms = 0;
+  /// The owner's incarnation: the lease is fenced by it too.
+  int64_t incarnation = 0;
+  /// The lease lasts this long from the store's clock at commit.
+  int64_t lease_ttl_ms = 0;
   int64_t now_ms = 0;
   std::vector<history_record> first_events;
   std::vector<step_change> first_steps;
@@ -282,8 +287,8 @@ struct create_run {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, create_run& x) {
-  return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.lease_expires_at_ms,
-           x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota);
+  return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.incarnation,
+           x.lease_ttl_ms, x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):
@@ -293,48 +298,156 @@ typename Inspector::result_type inspect(Inspector& f, create_run& x) {
 /// its concurrency limit (`max_concurrent_runs` from the stored tenant
 /// config, else `default_limit`; 0 = unlimited): limits hold cluster-wide
 /// and a changed limit applies at the next claim.
+///
+/// Order (docs/run-model.md): runs taken over from a dead owner or handed
+/// back (RUNNING without a live lease) first, then woken or resumed runs
+/// (WAITING, due), then new runs (PENDING); within each class round-robin
+/// over tenants, each tenant taking up to its config `weight` per round,
+/// starting after `after_tenant` (the previous claim's `last_tenant`). With several live nodes a node takes at
+/// most its share of a limited tenant's permits (limit / live nodes,
+/// rounded up), so nodes share the work.
 struct claim_runs {
   node_id owner;
+  int64_t incarnation = 0;
   int64_t now_ms = 0;
-  int64_t lease_expires_at_ms = 0;
+  /// Each claimed lease lasts this long from the store's clock at commit.
+  int64_t lease_ttl_ms = 0;
   int32_t max_runs = 100;
   int64_t default_limit = 0;
   /// Only runs of these tenants (a permit of theirs just freed); empty = any.
   std::vector<tenant_id> tenants;
+  /// Round-robin cursor: the tenant served last by the previous claim.
+  tenant_id after_tenant;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
-  return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.now_ms,
-           x.lease_expires_at_ms, x.max_runs, x.default_limit, x.tenants);
+  return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.incarnation, x.now_ms,
+           x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant);
 }
 
-/// Extend the leases `owner` holds (epoch unchanged, not yet expired).
-/// Replies the runs renewed; the others are lost.
+/// What a claim won, and where the next one starts its round-robin.
+struct runs_claimed {
+  std::vector<run_record> runs;
+  /// The tenant served last (empty if none); the next claim starts after it.
+  tenant_id last_tenant;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
+  return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant);
+}
+
+/// Extend the leases `owner` holds (epoch and incarnation unchanged, not
+/// yet expired) to the store's clock + `lease_ttl_ms`, and write the node's
+/// heartbeat in the same transaction. Replies the runs renewed; the others
+/// are lost. Fails with `lease_lost` if the node's registration is no longer
+/// `incarnation` (a newer process took the id, or this one was stopped):
+/// such a process must stop driving runs.
 struct renew_leases {
   node_id owner;
+  int64_t incarnation = 0;
   std::vector<run_lease> leases;
   int64_t now_ms = 0;
-  int64_t lease_expires_at_ms = 0;
+  int64_t lease_ttl_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, renew_leases& x) {
-  return f(caf::meta::type_name("flowgate::renew_leases"), x.owner, x.leases, x.now_ms,
-           x.lease_expires_at_ms);
+  return f(caf::meta::type_name("flowgate::renew_leases"), x.owner, x.incarnation, x.leases,
+           x.now_ms, x.lease_ttl_ms);
 }
 
-/// Give leases up (all of `owner`'s when `leases` is empty): the runs are
-/// due at once for any node. Replies the number released.
+/// Give leases up: the runs are due at once for any node, taken over
+/// before any queued run. With `leases` empty, every lease of (`owner`,
+/// `incarnation`) is released and the node's registration is marked
+/// stopped (a drain). Another incarnation's leases are never touched.
+/// Replies the number released.
 struct release_leases {
   node_id owner;
+  int64_t incarnation = 0;
   std::vector<run_lease> leases;
   int64_t now_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, release_leases& x) {
-  return f(caf::meta::type_name("flowgate::release_leases"), x.owner, x.leases, x.now_ms);
+  return f(caf::meta::type_name("flowgate::release_leases"), x.owner, x.incarnation, x.leases,
+           x.now_ms);
+}
+
+/// Register a serving node (membership). Refused with `node_id_in_use` if
+/// a registration of `node` is live (heartbeat within its TTL, not
+/// stopped); otherwise the row is (re)written with the next incarnation,
+/// which every lease this process takes carries.
+struct register_node {
+  node_id node;
+  std::string host;
+  int64_t pid = 0;
+  std::string address;
+  /// Heartbeats come every TTL/2; a registration is live for one TTL.
+  int64_t ttl_ms = 0;
+  int64_t now_ms = 0;
+  /// A live-looking registration by this pid on `host` is taken over: the
+  /// caller saw on this host that the process is gone (killed before its
+  /// registration expired).
+  int64_t replaces_pid = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, register_node& x) {
+  return f(caf::meta::type_name("flowgate::register_node"), x.node, x.host, x.pid, x.address,
+           x.ttl_ms, x.now_ms, x.replaces_pid);
+}
+
+/// Mark a registration stopped (its id may be taken at once) without
+/// touching its leases: they expire as after a crash. Replies 1 if the
+/// registration was this incarnation's and live, else 0.
+struct stop_node {
+  node_id node;
+  int64_t incarnation = 0;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stop_node& x) {
+  return f(caf::meta::type_name("flowgate::stop_node"), x.node, x.incarnation, x.now_ms);
+}
+
+/// One node's registration as `flowgate cluster status` shows it.
+struct node_record {
+  node_id node;
+  int64_t incarnation = 0;
+  std::string host;
+  int64_t pid = 0;
+  std::string address;
+  int64_t ttl_ms = 0;
+  int64_t started_at_ms = 0;
+  int64_t heartbeat_at_ms = 0;
+  /// 0 while not stopped.
+  int64_t stopped_at_ms = 0;
+  /// Not stopped and heartbeat within its TTL (by the reader's clock).
+  bool live = false;
+  /// Runs whose live lease this incarnation holds.
+  int64_t held_runs = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_record& x) {
+  return f(caf::meta::type_name("flowgate::node_record"), x.node, x.incarnation, x.host, x.pid,
+           x.address, x.ttl_ms, x.started_at_ms, x.heartbeat_at_ms, x.stopped_at_ms, x.live,
+           x.held_runs);
+}
+
+/// Every registered node (read side).
+struct list_nodes {
+  /// 0 = the reader's clock.
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, list_nodes& x) {
+  return f(caf::meta::type_name("flowgate::list_nodes"), x.now_ms);
 }
 
 /// Append events at `expected_seq` (gap-free), apply ledger and run
@@ -345,6 +458,7 @@ struct append_history {
   run_id run;
   tenant_id tenant;
   node_id owner;
+  int64_t incarnation = 0;
   lease_epoch epoch = 0;
   int64_t expected_seq = 0;
   std::vector<history_record> events;
@@ -361,8 +475,8 @@ struct append_history {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_history& x) {
-  return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner, x.epoch,
-           x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms, x.quota);
+  return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner,
+           x.incarnation, x.epoch, x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms, x.quota);
 }
 
 /// Deliver a named event to a run's inbox; a run waiting for an event is

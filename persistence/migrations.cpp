@@ -190,6 +190,22 @@ CREATE TABLE tenant_rejections (
 -- ledger's primary key, which starts with run_id).
 DROP INDEX IF EXISTS run_steps_tenant_period;
 )sql"},
+  {5, "membership and claim order", R"sql(
+-- Node membership: each start of a serving process takes the next
+-- incarnation of its node id; leases carry it, so a duplicate or stale
+-- process can never renew, release or append under another's lease.
+ALTER TABLE nodes ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN ttl_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lease_incarnation INTEGER NOT NULL DEFAULT 0;
+-- Claims probe each tenant's due runs per status class in wake order
+-- (runs_tenant_status was a prefix of this index).
+DROP INDEX IF EXISTS runs_tenant_status;
+CREATE INDEX runs_tenant_due ON runs (tenant_id, status, wake_at_ms);
+CREATE INDEX runs_lease_holder ON runs (lease_owner, lease_incarnation)
+  WHERE lease_owner IS NOT NULL;
+DROP INDEX IF EXISTS runs_lease_owner;
+)sql"},
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "persistence/sqlite_runs.hpp"
 
 #include "config/billing.hpp"
+#include "config/tenant_config.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <unordered_map>
 
 namespace flowgate::sqlite_runs {
 
@@ -20,7 +22,7 @@ namespace json = boost::json;
   "coalesce(wait_reason, ''), node_path, input, coalesce(output, ''), coalesce(error_type, ''), "  \
   "coalesce(error_message, ''), coalesce(idempotency_key, ''), next_seq, wake_at_ms, "             \
   "coalesce(lease_owner, ''), lease_expires_at_ms, lease_epoch, created_at_ms, updated_at_ms, "    \
-  "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0)"
+  "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0), lease_incarnation"
 
 run_record read_run(const sqlite::statement& st) {
   run_record r;
@@ -47,6 +49,7 @@ run_record read_run(const sqlite::statement& st) {
   r.updated_at_ms = st.column_int64(20);
   r.started_at_ms = st.column_int64(21);
   r.finished_at_ms = st.column_int64(22);
+  r.lease_incarnation = st.column_int64(23);
   return r;
 }
 
@@ -124,9 +127,9 @@ caf::expected<run_record> tenant_run(sqlite::connection& db, const tenant_id& te
   if (!r || tenant.value.empty() || r->tenant == tenant) {
     return r;
   }
-  // Another tenant's run is reported exactly like a missing one.
-  return make_error(errc::not_found, "run " + std::to_string(run.value) +
-                                       " does not exist for tenant '" + tenant.value + "'");
+  // Another tenant's run is reported exactly like a missing one (same code,
+  // same sentence): a tenant cannot tell which ids exist.
+  return make_error(errc::not_found, "run " + std::to_string(run.value) + " does not exist");
 }
 
 caf::error insert_event(sqlite::connection& db, int64_t run, const std::string& tenant,
@@ -191,7 +194,8 @@ caf::expected<std::vector<history_record>> take_inbox(sqlite::connection& db, in
   return out;
 }
 
-/// A tenant's admission settings as stored (FORMATS.md "Tenant").
+/// A tenant's admission settings, resolved from its stored config
+/// (FORMATS.md "Tenant") by the config parser, never by SQL.
 struct tenant_limits {
   /// Concurrent RUNNING runs allowed; 0 = unlimited.
   int64_t max_running = 0;
@@ -201,18 +205,46 @@ struct tenant_limits {
   int64_t hard = 0;
   /// How long a starter may wait for a queued run's admission.
   int64_t deadline_ms = 30'000;
+  /// Turns per claim round.
+  int64_t weight = 1;
 };
+
+/// The limits of a stored config text; cached per tenant while the text is
+/// unchanged (claims and creations read them for every run).
+caf::expected<tenant_limits> limits_of_text(const std::string& tenant, const std::string& text,
+                                            int64_t default_limit) {
+  struct cached {
+    std::string text;
+    tenant_config config;
+  };
+  thread_local std::unordered_map<std::string, cached> cache;
+  auto it = cache.find(tenant);
+  if (it == cache.end() || it->second.text != text) {
+    auto parsed = parse_tenant_config_text(text, tenant);
+    if (!parsed) {
+      return make_error(errc::invalid_config, "tenant '" + tenant + "': stored config: " +
+                                                describe(parsed.error()));
+    }
+    if (cache.size() > 100'000) {
+      cache.clear();
+    }
+    it = cache.insert_or_assign(tenant, cached{text, std::move(parsed->config)}).first;
+  }
+  const auto& c = it->second.config;
+  tenant_limits out;
+  out.max_running = c.max_concurrent_runs < 0 ? default_limit : c.max_concurrent_runs;
+  out.reject = c.admission == admission_mode::reject;
+  out.soft = c.soft_limit;
+  out.hard = c.hard_limit;
+  out.deadline_ms = c.admission_deadline_ms;
+  out.weight = std::max<int64_t>(1, c.weight);
+  return out;
+}
 
 /// The tenant's limits; `unknown_tenant` if it does not exist.
 caf::expected<tenant_limits> limits_of(sqlite::connection& db, const std::string& tenant,
                                        int64_t default_limit) {
-  auto& st = db.cached(
-    "SELECT coalesce(json_extract(config_json, '$.max_concurrent_runs'), -1), "
-    "coalesce(json_extract(config_json, '$.admission'), 'queue'), "
-    "coalesce(json_extract(config_json, '$.quota.soft_limit'), 0), "
-    "coalesce(json_extract(config_json, '$.quota.hard_limit'), 0), "
-    "coalesce(json_extract(config_json, '$.admission_deadline_ms'), 30000) "
-    "FROM tenants WHERE tenant_id = ?1");
+  auto& st = db.cached("SELECT config_json FROM tenants WHERE tenant_id = ?1");
   st.bind_all(tenant);
   auto row = st.step();
   if (!row) {
@@ -223,15 +255,9 @@ caf::expected<tenant_limits> limits_of(sqlite::connection& db, const std::string
     st.reset();
     return make_error(errc::unknown_tenant, "tenant '" + tenant + "' does not exist");
   }
-  tenant_limits out;
-  auto max = st.column_int64(0);
-  out.max_running = max < 0 ? default_limit : max;
-  out.reject = st.column_text(1) == "reject";
-  out.soft = st.column_int64(2);
-  out.hard = st.column_int64(3);
-  out.deadline_ms = st.column_int64(4);
+  auto text = st.column_text(0);
   st.reset();
-  return out;
+  return limits_of_text(tenant, text, default_limit);
 }
 
 /// Live leased RUNNING runs of a tenant, over every process.
@@ -280,14 +306,17 @@ caf::error refused_append(sqlite::connection& db, const append_history& op) {
     return r.error();
   }
   if (r->lease_owner != op.owner.value || r->epoch != op.epoch ||
-      r->status != run_status::running) {
+      r->lease_incarnation != op.incarnation || r->status != run_status::running) {
     return make_error(errc::lease_lost,
                       "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
-                        "' writes under lease epoch " + std::to_string(op.epoch) +
+                        "' (incarnation " + std::to_string(op.incarnation) +
+                        ") writes under lease epoch " + std::to_string(op.epoch) +
                         ", but the run is " + r->status + " with lease epoch " +
                         std::to_string(r->epoch) +
-                        (r->lease_owner.empty() ? std::string{" and no owner"}
-                                                : " held by '" + r->lease_owner + "'"));
+                        (r->lease_owner.empty()
+                           ? std::string{" and no owner"}
+                           : " held by '" + r->lease_owner + "' (incarnation " +
+                               std::to_string(r->lease_incarnation) + ")"));
   }
   return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
                                            ": history is at sequence " +
@@ -488,18 +517,19 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   const auto& first_events = claimed ? op.first_events : no_events;
   const auto& first_steps = claimed ? op.first_steps : no_steps;
   auto first_next_seq = 2 + static_cast<int64_t>(first_events.size());
+  // The lease's length is the caller's, its start the store's clock.
+  auto expires = op.now_ms + op.lease_ttl_ms;
   auto& insert = db.cached(
     "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
     "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
-    "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path) VALUES (?1, ?2, ?3, ?4, "
-    "?5, ?6, ?7, nullif(?8, ''), ?15, ?9, nullif(?10, ''), ?11, ?12, ?13, ?13, ?14, ?16) "
-    "RETURNING run_id");
+    "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), ?15, ?9, nullif(?10, ''), ?11, ?12, "
+    "?13, ?13, ?14, ?16, ?17) RETURNING run_id");
   insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value,
                   r.checksum, claimed ? run_status::running : run_status::pending, r.input,
-                  r.idempotency_key, claimed ? op.lease_expires_at_ms : op.now_ms,
-                  claimed ? op.owner.value : std::string{},
-                  claimed ? op.lease_expires_at_ms : int64_t{0}, int64_t{claimed ? 1 : 0},
-                  op.now_ms);
+                  r.idempotency_key, claimed ? expires : op.now_ms,
+                  claimed ? op.owner.value : std::string{}, claimed ? expires : int64_t{0},
+                  int64_t{claimed ? 1 : 0}, op.now_ms);
   if (claimed) {
     insert.bind(14, op.now_ms);
   } else {
@@ -507,6 +537,7 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   }
   insert.bind(15, first_next_seq);
   insert.bind(16, first_events.empty() ? std::string{} : first_events.back().node_path);
+  insert.bind(17, claimed ? op.incarnation : int64_t{0});
   auto row = insert.step();
   if (!row) {
     insert.reset();
@@ -529,8 +560,8 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     if (!got->granted) {
       auto& pause = db.cached(
         "UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
-        "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0 "
-        "WHERE run_id = ?1");
+        "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
+        "lease_incarnation = 0 WHERE run_id = ?1");
       pause.bind_all(id, s.step_path, never_ms);
       if (auto err = pause.run()) {
         return err;
@@ -564,103 +595,211 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
                      at_limit && !op.owner.value.empty() ? limits->deadline_ms : 0};
 }
 
-caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const claim_runs& op) {
-  // Due runs of tenants below their concurrency limit, oldest due first.
-  // The limit check is repeated per claim below, since claims in this batch
-  // count too; all of it inside the write transaction, so it is exact across
-  // processes sharing the database.
-  auto& candidates = db.cached(
-    "SELECT c.run_id, c.tenant_id FROM (SELECT r.run_id, r.tenant_id, r.wake_at_ms, "
-    "CASE WHEN coalesce(json_extract(t.config_json, '$.max_concurrent_runs'), -1) < 0 "
-    "THEN ?2 ELSE json_extract(t.config_json, '$.max_concurrent_runs') END AS lim "
-    "FROM runs r JOIN tenants t ON t.tenant_id = r.tenant_id "
-    "WHERE r.status IN ('PENDING', 'RUNNING', 'WAITING') AND r.wake_at_ms <= ?1 "
-    "AND r.lease_expires_at_ms <= ?1) AS c "
-    "WHERE c.lim = 0 OR (SELECT count(*) FROM runs x WHERE x.tenant_id = c.tenant_id "
-    "AND x.status = 'RUNNING' AND x.lease_expires_at_ms > ?1) < c.lim "
-    "ORDER BY c.wake_at_ms, c.run_id LIMIT ?3");
-  struct candidate {
-    int64_t run;
-    std::string tenant;
-  };
-  auto read_candidate = [](const sqlite::statement& st) {
-    return candidate{st.column_int64(0), st.column_text(1)};
-  };
-  caf::expected<std::vector<candidate>> rows{std::vector<candidate>{}};
-  if (op.tenants.empty()) {
-    candidates.bind_all(op.now_ms, op.default_limit, int64_t{op.max_runs} * 8);
-    rows = all_rows<candidate>(candidates, read_candidate);
-  } else {
-    // Targeted: the due runs of tenants whose permits just freed (index
-    // runs_tenant_status), instead of a scan over every due run.
-    for (const auto& t : op.tenants) {
-      auto& of_tenant = db.cached(
-        "SELECT run_id, tenant_id FROM runs WHERE tenant_id = ?1 AND status IN ('PENDING', "
-        "'RUNNING', 'WAITING') AND wake_at_ms <= ?2 AND lease_expires_at_ms <= ?2 "
-        "ORDER BY wake_at_ms, run_id LIMIT ?3");
-      of_tenant.bind_all(t.value, op.now_ms, int64_t{op.max_runs});
-      auto some = all_rows<candidate>(of_tenant, read_candidate);
-      if (!some) {
-        return some.error();
-      }
-      rows->insert(rows->end(), some->begin(), some->end());
-    }
+namespace {
+
+/// Claim classes in claim order (docs/run-model.md): a RUNNING run without
+/// a live lease was taken over from a dead owner or handed back; a due
+/// WAITING run was woken or resumed; a PENDING run is new.
+constexpr const char* claim_classes[] = {"RUNNING", "WAITING", "PENDING"};
+
+/// Serving nodes whose registration is live (at least 1: the claimer).
+caf::expected<int64_t> live_node_count(sqlite::connection& db, int64_t now_ms) {
+  auto& st = db.cached("SELECT count(*) FROM nodes WHERE incarnation > 0 AND stopped_at_ms IS "
+                       "NULL AND heartbeat_at_ms + ttl_ms > ?1");
+  st.bind_all(now_ms);
+  auto n = first_int(st);
+  if (!n) {
+    return n.error();
   }
-  if (!rows) {
-    return rows.error();
+  return std::max<int64_t>(1, *n);
+}
+
+/// Marks (node, incarnation) stopped; 1 if it was live.
+caf::expected<int64_t> mark_stopped(sqlite::connection& db, const node_id& node,
+                                    int64_t incarnation, int64_t now_ms) {
+  auto& stop = db.cached("UPDATE nodes SET stopped_at_ms = ?3 WHERE node_id = ?1 AND "
+                         "incarnation = ?2 AND stopped_at_ms IS NULL");
+  stop.bind_all(node.value, incarnation, now_ms);
+  if (auto err = stop.run()) {
+    return err;
   }
-  struct budget {
-    int64_t limit = 0;
-    int64_t live = 0;
-  };
-  std::map<std::string, budget> budgets;
-  std::vector<run_record> out;
-  for (const auto& c : *rows) {
-    if (static_cast<int32_t>(out.size()) >= op.max_runs) {
-      break;
+  return db.changes();
+}
+
+/// One tenant's turn in a claim.
+struct claim_slot {
+  std::string tenant;
+  std::string config_text;
+  bool resolved = false;
+  int64_t weight = 1;
+  /// Permits this claim may still take for the tenant; -1 = unlimited.
+  int64_t budget = -1;
+  /// Per class: no due run left.
+  bool drained[std::size(claim_classes)] = {};
+};
+
+/// Resolves a slot's weight and budget: the tenant's limit less its live
+/// runs (every process), and at most this node's share of the limit less
+/// what this node holds of it.
+caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, int64_t live_nodes,
+                        claim_slot& slot) {
+  slot.resolved = true;
+  auto limits = limits_of_text(slot.tenant, slot.config_text, op.default_limit);
+  if (!limits) {
+    return limits.error();
+  }
+  slot.weight = limits->weight;
+  if (limits->max_running <= 0) {
+    return {};
+  }
+  auto live = live_running(db, slot.tenant, op.now_ms);
+  if (!live) {
+    return live.error();
+  }
+  slot.budget = std::max<int64_t>(0, limits->max_running - *live);
+  if (live_nodes > 1 && slot.budget > 0) {
+    auto share = (limits->max_running + live_nodes - 1) / live_nodes;
+    auto& mine = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = "
+                           "'RUNNING' AND lease_expires_at_ms > ?2 AND lease_owner = ?3 AND "
+                           "lease_incarnation = ?4");
+    mine.bind_all(slot.tenant, op.now_ms, op.owner.value, op.incarnation);
+    auto held = first_int(mine);
+    if (!held) {
+      return held.error();
     }
-    auto it = budgets.find(c.tenant);
-    if (it == budgets.end()) {
-      auto limits = limits_of(db, c.tenant, op.default_limit);
-      if (!limits) {
-        return limits.error();
+    slot.budget = std::min(slot.budget, std::max<int64_t>(0, share - *held));
+  }
+  return {};
+}
+
+} // namespace
+
+caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) {
+  runs_claimed out;
+  if (op.max_runs <= 0) {
+    return out;
+  }
+  // The tenants in round-robin order, starting after the cursor.
+  std::vector<claim_slot> slots;
+  {
+    auto& st = db.cached("SELECT tenant_id, config_json FROM tenants ORDER BY tenant_id");
+    auto rows = all_rows<claim_slot>(st, [](const sqlite::statement& row) {
+      claim_slot slot;
+      slot.tenant = row.column_text(0);
+      slot.config_text = row.column_text(1);
+      return slot;
+    });
+    if (!rows) {
+      return rows.error();
+    }
+    slots = std::move(*rows);
+  }
+  if (!op.tenants.empty()) {
+    std::erase_if(slots, [&](const claim_slot& slot) {
+      return std::none_of(op.tenants.begin(), op.tenants.end(),
+                          [&](const tenant_id& t) { return t.value == slot.tenant; });
+    });
+  }
+  auto first = std::upper_bound(slots.begin(), slots.end(), op.after_tenant.value,
+                                [](const std::string& after, const claim_slot& slot) {
+                                  return after < slot.tenant;
+                                });
+  std::rotate(slots.begin(), first, slots.end());
+  auto live_nodes = live_node_count(db, op.now_ms);
+  if (!live_nodes) {
+    return live_nodes.error();
+  }
+  auto expires = op.now_ms + op.lease_ttl_ms;
+  auto full = [&] { return static_cast<int32_t>(out.runs.size()) >= op.max_runs; };
+  for (size_t cls = 0; cls < std::size(claim_classes) && !full(); ++cls) {
+    // Rounds over the tenants; each takes up to its weight per round.
+    for (bool progress = true; progress && !full();) {
+      progress = false;
+      for (auto& slot : slots) {
+        if (full()) {
+          break;
+        }
+        if (!slot.resolved) {
+          if (auto err = resolve_slot(db, op, *live_nodes, slot)) {
+            return err;
+          }
+        }
+        if (slot.budget == 0 || slot.drained[cls]) {
+          continue;
+        }
+        auto want = std::min<int64_t>(slot.weight, op.max_runs - out.runs.size());
+        if (slot.budget > 0) {
+          want = std::min(want, slot.budget);
+        }
+        // Due runs of the class, oldest wake first (index runs_tenant_due).
+        // A RUNNING run's wake time is its lease expiry.
+        auto& due = db.cached("SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
+                              "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
+                              "ORDER BY wake_at_ms, run_id LIMIT ?4");
+        due.bind_all(slot.tenant, claim_classes[cls], op.now_ms, want);
+        auto ids = all_rows<int64_t>(due, [](const sqlite::statement& row) {
+          return row.column_int64(0);
+        });
+        if (!ids) {
+          return ids.error();
+        }
+        if (static_cast<int64_t>(ids->size()) < want) {
+          slot.drained[cls] = true;
+        }
+        for (auto id : *ids) {
+          auto& claim = db.cached(
+            "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "
+            "lease_incarnation = ?5, lease_expires_at_ms = ?4, wake_at_ms = ?4, "
+            "lease_epoch = lease_epoch + 1, updated_at_ms = ?3, "
+            "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND status IN "
+            "('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
+            "RETURNING " FLOWGATE_RUN_COLUMNS);
+          claim.bind_all(id, op.owner.value, op.now_ms, expires, op.incarnation);
+          auto claimed = all_rows<run_record>(claim, read_run);
+          if (!claimed) {
+            return claimed.error();
+          }
+          if (claimed->empty()) {
+            continue;
+          }
+          out.runs.push_back(std::move(claimed->front()));
+          out.last_tenant = tenant_id{slot.tenant};
+          progress = true;
+          if (slot.budget > 0) {
+            slot.budget -= 1;
+          }
+        }
       }
-      auto live = live_running(db, c.tenant, op.now_ms);
-      if (!live) {
-        return live.error();
-      }
-      it = budgets.emplace(c.tenant, budget{limits->max_running, *live}).first;
-    }
-    auto& b = it->second;
-    if (b.limit > 0 && b.live >= b.limit) {
-      continue;
-    }
-    auto& claim = db.cached(
-      "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "
-      "lease_expires_at_ms = ?4, wake_at_ms = ?4, lease_epoch = lease_epoch + 1, "
-      "updated_at_ms = ?3, started_at_ms = coalesce(started_at_ms, ?3) "
-      "WHERE run_id = ?1 AND status IN ('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 "
-      "AND lease_expires_at_ms <= ?3 RETURNING " FLOWGATE_RUN_COLUMNS);
-    claim.bind_all(c.run, op.owner.value, op.now_ms, op.lease_expires_at_ms);
-    auto claimed = all_rows<run_record>(claim, read_run);
-    if (!claimed) {
-      return claimed.error();
-    }
-    if (!claimed->empty()) {
-      b.live += 1;
-      out.push_back(std::move(claimed->front()));
     }
   }
   return out;
 }
 
 caf::expected<std::vector<run_id>> apply(sqlite::connection& db, const renew_leases& op) {
+  // The heartbeat first: a process whose registration was taken over (or
+  // stopped) renews nothing.
+  if (op.incarnation > 0) {
+    auto& beat = db.cached("UPDATE nodes SET heartbeat_at_ms = ?3 WHERE node_id = ?1 AND "
+                           "incarnation = ?2 AND stopped_at_ms IS NULL");
+    beat.bind_all(op.owner.value, op.incarnation, op.now_ms);
+    if (auto err = beat.run()) {
+      return err;
+    }
+    if (db.changes() != 1) {
+      return make_error(errc::lease_lost, "node '" + op.owner.value + "' incarnation " +
+                                            std::to_string(op.incarnation) +
+                                            " is no longer registered (stopped, or its id was "
+                                            "taken by a newer process): it holds no leases");
+    }
+  }
   std::vector<run_id> renewed;
+  auto expires = op.now_ms + op.lease_ttl_ms;
   for (const auto& l : op.leases) {
     auto& st = db.cached("UPDATE runs SET lease_expires_at_ms = ?4, wake_at_ms = ?4 "
                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
-                         "AND status = 'RUNNING' AND lease_expires_at_ms > ?5");
-    st.bind_all(l.run.value, op.owner.value, l.epoch, op.lease_expires_at_ms, op.now_ms);
+                         "AND lease_incarnation = ?6 AND status = 'RUNNING' "
+                         "AND lease_expires_at_ms > ?5");
+    st.bind_all(l.run.value, op.owner.value, l.epoch, expires, op.now_ms, op.incarnation);
     if (auto err = st.run()) {
       return err;
     }
@@ -674,26 +813,81 @@ caf::expected<std::vector<run_id>> apply(sqlite::connection& db, const renew_lea
 caf::expected<int64_t> apply(sqlite::connection& db, const release_leases& op) {
   if (op.leases.empty()) {
     auto& all = db.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
-                          "wake_at_ms = ?2, updated_at_ms = ?2 "
-                          "WHERE lease_owner = ?1 AND status = 'RUNNING'");
-    all.bind_all(op.owner.value, op.now_ms);
+                          "lease_incarnation = 0, wake_at_ms = ?3, updated_at_ms = ?3 "
+                          "WHERE lease_owner = ?1 AND lease_incarnation = ?2 "
+                          "AND status = 'RUNNING'");
+    all.bind_all(op.owner.value, op.incarnation, op.now_ms);
     if (auto err = all.run()) {
       return err;
     }
-    return db.changes();
+    auto released = db.changes();
+    if (auto stopped = mark_stopped(db, op.owner, op.incarnation, op.now_ms); !stopped) {
+      return stopped.error();
+    }
+    return released;
   }
   int64_t released = 0;
   for (const auto& l : op.leases) {
     auto& one = db.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
-                          "wake_at_ms = ?4, updated_at_ms = ?4 WHERE run_id = ?1 AND "
-                          "lease_owner = ?2 AND lease_epoch = ?3 AND status = 'RUNNING'");
-    one.bind_all(l.run.value, op.owner.value, l.epoch, op.now_ms);
+                          "lease_incarnation = 0, wake_at_ms = ?4, updated_at_ms = ?4 "
+                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
+                          "AND lease_incarnation = ?5 AND status = 'RUNNING'");
+    one.bind_all(l.run.value, op.owner.value, l.epoch, op.now_ms, op.incarnation);
     if (auto err = one.run()) {
       return err;
     }
     released += db.changes();
   }
   return released;
+}
+
+caf::expected<int64_t> apply(sqlite::connection& db, const stop_node& op) {
+  return mark_stopped(db, op.node, op.incarnation, op.now_ms);
+}
+
+caf::expected<int64_t> apply(sqlite::connection& db, const register_node& op) {
+  auto& current = db.cached("SELECT incarnation, pid, host, heartbeat_at_ms, ttl_ms, "
+                            "stopped_at_ms IS NULL FROM nodes WHERE node_id = ?1");
+  current.bind_all(op.node.value);
+  auto row = current.step();
+  if (!row) {
+    current.reset();
+    return row.error();
+  }
+  int64_t incarnation = 0;
+  if (*row) {
+    incarnation = current.column_int64(0);
+    auto pid = current.column_int64(1);
+    auto host = current.column_text(2);
+    auto heartbeat = current.column_int64(3);
+    auto ttl = current.column_int64(4);
+    bool running = current.column_int64(5) != 0;
+    current.reset();
+    bool gone = op.replaces_pid != 0 && pid == op.replaces_pid && host == op.host;
+    if (running && incarnation > 0 && heartbeat + ttl > op.now_ms && !gone) {
+      return make_error(errc::node_id_in_use,
+                        "node id '" + op.node.value + "' is in use by a live process (pid " +
+                          std::to_string(pid) + (host.empty() ? "" : " on " + host) +
+                          ", incarnation " + std::to_string(incarnation) + ", heartbeat " +
+                          std::to_string(op.now_ms - heartbeat) +
+                          " ms ago); stop it or give this node another --node-id");
+    }
+  } else {
+    current.reset();
+  }
+  auto& put = db.cached(
+    "INSERT INTO nodes (node_id, address, pid, started_at_ms, heartbeat_at_ms, stopped_at_ms, "
+    "incarnation, host, ttl_ms) VALUES (?1, ?2, ?3, ?4, ?4, NULL, ?5, ?6, ?7) "
+    "ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, pid = excluded.pid, "
+    "started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, "
+    "stopped_at_ms = NULL, incarnation = excluded.incarnation, host = excluded.host, "
+    "ttl_ms = excluded.ttl_ms");
+  put.bind_all(op.node.value, op.address, op.pid, op.now_ms, incarnation + 1, op.host,
+               op.ttl_ms);
+  if (auto err = put.run()) {
+    return err;
+  }
+  return incarnation + 1;
 }
 
 /// A run just paused on quota with a pending inbox: a cancellation in it
@@ -795,13 +989,14 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
     "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
     "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
+    "lease_incarnation = CASE WHEN ?14 THEN 0 ELSE lease_incarnation END, "
     "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
     "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
-    "AND next_seq = ?5 RETURNING tenant_id, inbox_pending");
+    "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
   update.bind_all(op.run.value, op.owner.value, op.epoch, run_status::running, op.expected_seq,
                   events, op.now_ms, c.node_path, c.status, c.wait_reason, c.output,
                   c.error_type, c.error_message, int64_t{leaving},
-                  terminal ? int64_t{0} : c.wake_at_ms, int64_t{terminal});
+                  terminal ? int64_t{0} : c.wake_at_ms, int64_t{terminal}, op.incarnation);
   auto row = update.step();
   if (!row) {
     update.reset();
@@ -962,6 +1157,7 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
   auto& update = db.cached(
     "UPDATE runs SET status = 'CANCELED', next_seq = next_seq + 1, wait_reason = NULL, "
     "error_type = 'canceled', error_message = ?2, lease_owner = NULL, lease_expires_at_ms = 0, "
+    "lease_incarnation = 0, "
     "inbox_pending = 0, "
     "wake_at_ms = 0, updated_at_ms = ?3, finished_at_ms = ?3 WHERE run_id = ?1");
   update.bind_all(op.run.value, op.reason, op.now_ms);
@@ -1158,10 +1354,7 @@ caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
     "AND r.lease_expires_at_ms > ?2), "
     "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'PENDING'), "
     "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'WAITING'), "
-    "coalesce(json_extract(t.config_json, '$.max_concurrent_runs'), -1), "
-    "coalesce(json_extract(t.config_json, '$.admission'), 'queue'), "
-    "coalesce(json_extract(t.config_json, '$.quota.soft_limit'), 0), "
-    "coalesce(json_extract(t.config_json, '$.quota.hard_limit'), 0), "
+    "t.config_json, "
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
     "AND x.reason = 'tenant_at_limit'), 0), "
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
@@ -1170,22 +1363,30 @@ caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
     "AND x.reason = 'hard_limit'), 0) "
     "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
   st.bind_all(q.tenant.value, q.now_ms);
-  auto rows = all_rows<tenant_stats>(st, [&q](const sqlite::statement& s) {
+  caf::error bad_config;
+  auto rows = all_rows<tenant_stats>(st, [&q, &bad_config](const sqlite::statement& s) {
     tenant_stats x;
     x.tenant = tenant_id{s.column_text(0)};
     x.running = s.column_int64(1);
     x.queued = s.column_int64(2);
     x.waiting = s.column_int64(3);
-    auto limit = s.column_int64(4);
-    x.limit = limit < 0 ? q.default_limit : limit;
-    x.admission = s.column_text(5);
-    x.soft_limit = s.column_int64(6);
-    x.hard_limit = s.column_int64(7);
-    x.rejected_at_limit = s.column_int64(8);
-    x.rejected_soft = s.column_int64(9);
-    x.rejected_hard = s.column_int64(10);
+    auto limits = limits_of_text(x.tenant.value, s.column_text(4), q.default_limit);
+    if (limits) {
+      x.limit = limits->max_running;
+      x.admission = limits->reject ? "reject" : "queue";
+      x.soft_limit = limits->soft;
+      x.hard_limit = limits->hard;
+    } else if (!bad_config) {
+      bad_config = limits.error();
+    }
+    x.rejected_at_limit = s.column_int64(5);
+    x.rejected_soft = s.column_int64(6);
+    x.rejected_hard = s.column_int64(7);
     return x;
   });
+  if (bad_config) {
+    return bad_config;
+  }
   if (rows && rows->empty() && !q.tenant.value.empty()) {
     return make_error(errc::unknown_tenant, "tenant '" + q.tenant.value + "' does not exist");
   }
@@ -1226,6 +1427,31 @@ caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const l
 }
 
 #undef FLOWGATE_RUN_COLUMNS
+
+caf::expected<std::vector<node_record>> apply(sqlite::connection& db, const list_nodes& q) {
+  auto& st = db.cached(
+    "SELECT n.node_id, n.incarnation, n.host, n.pid, n.address, n.ttl_ms, n.started_at_ms, "
+    "n.heartbeat_at_ms, coalesce(n.stopped_at_ms, 0), "
+    "(SELECT count(*) FROM runs r WHERE r.lease_owner = n.node_id AND r.lease_incarnation = "
+    "n.incarnation AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?1) "
+    "FROM nodes n ORDER BY n.node_id");
+  st.bind_all(q.now_ms);
+  return all_rows<node_record>(st, [&q](const sqlite::statement& row) {
+    node_record x;
+    x.node = node_id{row.column_text(0)};
+    x.incarnation = row.column_int64(1);
+    x.host = row.column_text(2);
+    x.pid = row.column_int64(3);
+    x.address = row.column_text(4);
+    x.ttl_ms = row.column_int64(5);
+    x.started_at_ms = row.column_int64(6);
+    x.heartbeat_at_ms = row.column_int64(7);
+    x.stopped_at_ms = row.column_int64(8);
+    x.held_runs = row.column_int64(9);
+    x.live = x.stopped_at_ms == 0 && x.heartbeat_at_ms + x.ttl_ms > q.now_ms;
+    return x;
+  });
+}
 
 caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db,
                                             const list_quota_tenants& q) {

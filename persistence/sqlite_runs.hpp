@@ -23,8 +23,9 @@ namespace flowgate::sqlite_runs {
 
 // -- writes --------------------------------------------------------------------
 [[nodiscard]] caf::expected<run_created> apply(sqlite::connection& db, const create_run& op);
-[[nodiscard]] caf::expected<std::vector<run_record>> apply(sqlite::connection& db,
-                                                           const claim_runs& op);
+[[nodiscard]] caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op);
+[[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const register_node& op);
+[[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const stop_node& op);
 [[nodiscard]] caf::expected<std::vector<run_id>> apply(sqlite::connection& db,
                                                        const renew_leases& op);
 [[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const release_leases& op);
@@ -60,5 +61,7 @@ apply(sqlite::connection& db, const list_subscriptions& q);
                                                           const list_quota_tenants& q);
 [[nodiscard]] caf::expected<usage_reconciliation> apply(sqlite::connection& db,
                                                         const reconcile_usage& q);
+[[nodiscard]] caf::expected<std::vector<node_record>> apply(sqlite::connection& db,
+                                                            const list_nodes& q);
 
 } // namespace flowgate::sqlite_runs

@@ -169,7 +169,13 @@ public:
   caf::expected<run_created> apply(const create_run& op) override {
     return sqlite_runs::apply(db_, op);
   }
-  caf::expected<std::vector<run_record>> apply(const claim_runs& op) override {
+  caf::expected<runs_claimed> apply(const claim_runs& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<int64_t> apply(const register_node& op) override {
+    return sqlite_runs::apply(db_, op);
+  }
+  caf::expected<int64_t> apply(const stop_node& op) override {
     return sqlite_runs::apply(db_, op);
   }
   caf::expected<std::vector<run_id>> apply(const renew_leases& op) override {
@@ -344,6 +350,9 @@ public:
     return sqlite_runs::apply(db_, q);
   }
   caf::expected<usage_reconciliation> apply(const reconcile_usage& q) override {
+    return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<node_record>> apply(const list_nodes& q) override {
     return sqlite_runs::apply(db_, q);
   }
   caf::expected<int64_t> apply(const find_usage& q) override {

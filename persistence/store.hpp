@@ -55,7 +55,9 @@ public:
 
   // -- runs, history and leases (messages/run_messages.hpp) -----------------------------
   [[nodiscard]] virtual caf::expected<run_created> apply(const create_run& op) = 0;
-  [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const claim_runs& op) = 0;
+  [[nodiscard]] virtual caf::expected<runs_claimed> apply(const claim_runs& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const register_node& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const stop_node& op) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<run_id>> apply(const renew_leases& op) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const release_leases& op) = 0;
   [[nodiscard]] virtual caf::expected<history_appended> apply(const append_history& op) = 0;
@@ -90,6 +92,7 @@ public:
   [[nodiscard]] virtual caf::expected<std::vector<tenant_id>>
   apply(const list_quota_tenants& q) = 0;
   [[nodiscard]] virtual caf::expected<usage_reconciliation> apply(const reconcile_usage& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<node_record>> apply(const list_nodes& q) = 0;
 };
 
 } // namespace flowgate

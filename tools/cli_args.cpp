@@ -22,7 +22,7 @@ const std::set<std::string>& value_options() {
 }
 
 const std::set<std::string>& known_flags() {
-  static const std::set<std::string> xs = {"json", "help", "all", "wait"};
+  static const std::set<std::string> xs = {"json", "help", "all", "wait", "all-tenants"};
   return xs;
 }
 

@@ -8,6 +8,7 @@
 #include "messages/registration.hpp"
 #include "tools/cli_args.hpp"
 #include "tools/cli_common.hpp"
+#include "tools/cluster_commands.hpp"
 #include "tools/run_commands.hpp"
 
 #include <boost/json.hpp>
@@ -59,6 +60,7 @@ Groups and commands:
   quota reconcile --tenant T [--period START]
                                usage counter vs ledger, and the drift
   quota scan                   resume quota-paused runs that have quota now
+  cluster status               serving nodes: live or dead, incarnation, runs held
 
 Options:
   --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
@@ -420,6 +422,8 @@ int main(int argc, char** argv) {
       std::cout << subscription_help;
     } else if (group == "quota") {
       std::cout << quota_help;
+    } else if (group == "cluster") {
+      std::cout << cluster_help;
     } else {
       std::cout << main_help;
     }
@@ -432,7 +436,8 @@ int main(int argc, char** argv) {
     {"db", {"migrate", "info"}},
     {"run", {"start", "status", "list", "history", "signal", "cancel", "wait", "resume"}},
     {"subscription", {"set", "get"}},
-    {"quota", {"summary", "reconcile", "scan"}}};
+    {"quota", {"summary", "reconcile", "scan"}},
+    {"cluster", {"status"}}};
   // Single-word commands.
   bool single = group == "serve" || group == "replay";
   auto known = commands.find(group);
@@ -513,6 +518,9 @@ int main(int argc, char** argv) {
     }
     if (group == "quota") {
       return quota_command(**n, a, as_json);
+    }
+    if (group == "cluster") {
+      return cluster_command(**n, a, as_json);
     }
     if (group == "tenant") {
       return tenant_command(**n, a, as_json);

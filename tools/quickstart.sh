@@ -35,11 +35,11 @@ echo "== flowgate run start --tenant acme --queue demo --wait"
   --input '{"order": "A-1", "items": [{"sku": "x"}, {"sku": "y"}]}' --wait --timeout-ms 20000
 run=$("$fg" --db "$db" --json run list --tenant acme --status WAITING | sed -n 's/.*"run":\([0-9]*\).*/\1/p' | tail -n 1)
 echo "== flowgate run signal $run --event approved"
-"$fg" --db "$db" run signal "$run" --event approved --payload '{"by": "ann"}'
+"$fg" --db "$db" run signal "$run" --tenant acme --event approved --payload '{"by": "ann"}'
 echo "== flowgate run wait $run"
-"$fg" --db "$db" run wait "$run" --timeout-ms 20000
+"$fg" --db "$db" run wait "$run" --tenant acme --timeout-ms 20000
 echo "== flowgate run history $run"
-"$fg" --db "$db" run history "$run"
+"$fg" --db "$db" run history "$run" --tenant acme
 echo "== flowgate quota summary --tenant acme (every step attempt above was reserved)"
 "$fg" --db "$db" quota summary --tenant acme
 echo "== stopping serve (pid $serve_pid)"

@@ -8,7 +8,9 @@
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
 
+#include <atomic>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <unistd.h>
@@ -68,12 +70,12 @@ without quota pauses (WAITING, reason quota). See 'flowgate quota --help'.
 const char* const run_help = R"(Usage:
   flowgate run start --tenant T --queue Q [--input JSON | --input-file F]
                      [--config-version V] [--idempotency-key K] [--wait [--timeout-ms N]]
-  flowgate run status RUN [--tenant T]
-  flowgate run list [--tenant T] [--status S] [--after RUN] [--limit N]
-  flowgate run history RUN [--tenant T]
-  flowgate run signal RUN --event E [--payload JSON] [--tenant T]
-  flowgate run cancel RUN [--reason TEXT] [--tenant T]
-  flowgate run wait RUN [--tenant T] [--timeout-ms N]
+  flowgate run status RUN [--tenant T | --all-tenants]
+  flowgate run list [--tenant T | --all-tenants] [--status S] [--after RUN] [--limit N]
+  flowgate run history RUN [--tenant T | --all-tenants]
+  flowgate run signal RUN --event E [--payload JSON] [--tenant T | --all-tenants]
+  flowgate run cancel RUN [--reason TEXT] [--tenant T | --all-tenants]
+  flowgate run wait RUN [--tenant T | --all-tenants] [--timeout-ms N]
   flowgate run resume RUN --tenant T
 
 'run start' pins the run to --config-version, else to the version resolved
@@ -82,7 +84,10 @@ default tenant's); the pinned version and its checksum are stored on the run.
 The run is PENDING until a 'flowgate serve' node claims it. 'run start --wait'
 polls until the run finishes or waits (WAITING); 'run wait' until it
 finishes (both: --timeout-ms, default 60000; exit 1 on timeout).
-With --tenant, a run of another tenant is reported as not found.
+Scope: the commands on existing runs see one tenant's runs: --tenant T, or
+the default tenant without it (a blank id is the default tenant too); a run
+of another tenant is reported exactly like a missing one. Operators reach
+every tenant's runs with --all-tenants, never by leaving the flag out.
 Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED.
 A signal is delivered to the first wait for that event, also if it arrives
 before the run reaches the wait. Cancel ends a run at once when no node is
@@ -93,7 +98,7 @@ quota. Without quota it prints used, limit and period and exits 1
 (quota_exhausted); with --json that answer is on stdout.
 )";
 
-const char* const replay_help = R"(Usage: flowgate replay RUN | --all [--tenant T]
+const char* const replay_help = R"(Usage: flowgate replay RUN | --all [--tenant T | --all-tenants]
 
 Re-runs stored histories through this binary's engine against each run's
 pinned pipeline and reports non-determinism: a history event that the
@@ -257,23 +262,39 @@ sigset_t stop_signals() {
 }
 
 int serve_command(caf::actor_system& sys, const node_settings& settings, bool as_json) {
-  auto n = node::start(sys, settings, node_options{true, nullptr});
+  // A fenced node (a newer process took its id) stops serving: the handler
+  // records why and wakes the sigwait below.
+  static std::atomic<bool> fenced{false};
+  node_options opts;
+  opts.execute = true;
+  opts.on_fenced = [](const caf::error&) {
+    fenced = true;
+    kill(getpid(), SIGTERM);
+  };
+  auto n = node::start(sys, settings, std::move(opts));
   if (!n) {
     return fail(n.error());
   }
   const auto& s = (*n)->settings();
   if (as_json) {
-    print_json(json::object{{"event", "serving"}, {"node_id", s.node_id}, {"db", s.db_path},
+    print_json(json::object{{"event", "serving"}, {"node_id", s.node_id},
+                            {"incarnation", (*n)->incarnation()}, {"db", s.db_path},
                             {"pid", static_cast<int64_t>(getpid())},
                             {"lease_ttl_ms", s.lease_ttl_ms}, {"workers", s.workers}});
   } else {
-    std::cout << "flowgate serve: node " << s.node_id << " on " << s.db_path << " (pid "
+    std::cout << "flowgate serve: node " << s.node_id << " (incarnation "
+              << (*n)->incarnation() << ") on " << s.db_path << " (pid "
               << getpid() << ", lease ttl " << s.lease_ttl_ms << " ms, " << s.workers
               << " workers); stop with SIGINT or SIGTERM" << std::endl;
   }
   auto set = stop_signals();
   int sig = 0;
   sigwait(&set, &sig);
+  if (fenced) {
+    return fail("node '" + s.node_id + "' incarnation " + std::to_string((*n)->incarnation()) +
+                " was fenced: a newer process registered the same node id, so this one "
+                "stopped driving runs (see the log)");
+  }
   if (!as_json) {
     std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
               << ", draining" << std::endl;
@@ -290,9 +311,19 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
   return exit_ok;
 }
 
+tenant_scope scope_of(const args& a) {
+  if (a.has_flag("all-tenants")) {
+    if (a.option("tenant")) {
+      throw usage_error{"give --tenant or --all-tenants, not both"};
+    }
+    return tenant_scope::all_tenants();
+  }
+  return tenant_scope{a.option("tenant").value_or("")};
+}
+
 int run_command(node& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
-  auto tenant = a.option("tenant").value_or("");
+  auto tenant = scope_of(a);
   if (cmd == "start") {
     auto t = require(a, "tenant");
     auto queue = require(a, "queue");
@@ -592,6 +623,7 @@ int quota_command(node& n, const args& a, bool as_json) {
 }
 
 int replay_command(node& n, const args& a, bool as_json) {
+  auto scope = scope_of(a);
   std::vector<int64_t> ids;
   if (a.has_flag("all")) {
     if (a.words.size() > 1) {
@@ -599,7 +631,7 @@ int replay_command(node& n, const args& a, bool as_json) {
     }
     int64_t after = 0;
     for (;;) {
-      auto page = n.list_runs(a.option("tenant").value_or(""), "", after, 1000);
+      auto page = n.list_runs(scope, "", after, 1000);
       if (!page) {
         return fail(page.error());
       }
@@ -620,7 +652,7 @@ int replay_command(node& n, const args& a, bool as_json) {
   int64_t bad = 0;
   json::array reports;
   for (auto id : ids) {
-    auto r = n.replay(id);
+    auto r = n.replay(scope, id);
     if (!r) {
       return fail(r.error());
     }

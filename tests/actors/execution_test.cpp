@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(runs_a_pipeline_to_completion_recording_every_attempt) {
   BOOST_TEST((types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
                                                 "step_scheduled", "step_completed",
                                                 "run_completed"}));
-  auto report = n->replay(r.id.value);
+  auto report = n->replay("acme", r.id.value);
   BOOST_REQUIRE(report);
   BOOST_TEST(report->deterministic);
   BOOST_TEST(report->engine_state == "completed");
@@ -353,7 +353,7 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   r.input = "{}";
   auto now = wall_clock_ms();
   run_created created;
-  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, now + 300, now, {}, {}, 0, {}})
+  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, 0, 300, now, {}, {}, 0, {}})
     .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   append_history op;
   op.run = created.run.id;
@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
   auto c = observer_connection(db.path);
   BOOST_REQUIRE(!c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id +
                         " AND seq = 2"));
-  auto report = n->replay(r.id.value);
+  auto report = n->replay("acme", r.id.value);
   BOOST_REQUIRE(report);
   BOOST_TEST(!report->deterministic);
   BOOST_TEST(report->message ==

@@ -182,7 +182,7 @@ BOOST_AUTO_TEST_CASE(retries_items_and_wait_entries_count_once_each) {
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE step_path = 'flaky'") == 3);
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE step_path LIKE 'items/%'") == 3);
   // Replaying the history counts nothing.
-  auto replayed = n->replay(run);
+  auto replayed = n->replay("acme", run);
   BOOST_REQUIRE(replayed);
   BOOST_TEST(replayed->deterministic);
   BOOST_TEST(used("acme") == 9);

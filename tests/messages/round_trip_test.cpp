@@ -132,6 +132,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   r.wake_at_ms = 100;
   r.lease_owner = "n1";
   r.lease_expires_at_ms = 200;
+  r.lease_incarnation = 6;
   r.epoch = 4;
   r.created_at_ms = 1;
   r.updated_at_ms = 2;
@@ -175,14 +176,23 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(reserve_steps{{reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "x", 1, 1, 2, 3, 4}}, 5});
   check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
   check(cancel_outcome{r, false});
-  check(create_run{r, node_id{"n1"}, 9, 8, {history_record{2, "step_scheduled", "a", 1, "{}", 8}}, {step_change{"a", 1, "started", "", ""}}, 10, terms});
-  check(claim_runs{node_id{"n1"}, 1, 2, 3, 10, {tenant_id{"a"}}});
-  check(renew_leases{node_id{"n1"}, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
-  check(release_leases{node_id{"n1"}, {}, 4});
+  check(create_run{r, node_id{"n1"}, 3, 9, 8, {history_record{2, "step_scheduled", "a", 1, "{}", 8}}, {step_change{"a", 1, "started", "", ""}}, 10, terms});
+  check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
+  check(runs_claimed{{r}, tenant_id{"b"}});
+  check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
+  check(release_leases{node_id{"n1"}, 2, {}, 4});
+  check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
+  check(stop_node{node_id{"n1"}, 2, 8});
+  check(node_record{node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3});
+  check(std::vector<node_record>{node_record{}});
+  check(list_nodes{9});
+  check(tenant_scope{"acme"});
+  check(tenant_scope::all_tenants());
   append_history a;
   a.run = run_id{int64_t{1}};
   a.tenant = tenant_id{"acme"};
   a.owner = node_id{"n1"};
+  a.incarnation = 4;
   a.epoch = 2;
   a.expected_seq = 5;
   a.events = {h};
@@ -201,7 +211,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, "COMPLETED"});
-  check(dispatcher_stats{1, 2, 3, 4, 5, true});
+  check(dispatcher_stats{1, 2, 3, 4, 5, true, true});
 }
 
 BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {

@@ -238,17 +238,62 @@ BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly
   BOOST_TEST(boost::json::parse(status.out).at("input").at("x").as_int64() == 1);
   auto foreign = run("run status " + id + " --tenant other");
   BOOST_TEST(foreign.code == 1);
-  auto history = run("--json run history " + id);
+  auto history = run("--json run history " + id + " --all-tenants");
   BOOST_TEST(history.code == 0);
   BOOST_TEST(boost::json::parse(history.out).as_array().size() == 1u);
-  auto replay = run("replay --all");
+  auto replay = run("replay --all --tenant acme");
   BOOST_TEST(replay.code == 0, replay.err);
   BOOST_TEST(replay.out.find("1 runs replayed, 0 non-deterministic") != std::string::npos);
-  auto list = run("--json run list --status PENDING");
+  auto list = run("--json run list --status PENDING --all-tenants");
   BOOST_TEST(boost::json::parse(list.out).as_array().size() == 1u);
-  auto cancel = run("run cancel " + id);
+  auto cancel = run("run cancel " + id + " --tenant acme");
   BOOST_TEST(cancel.code == 0);
   BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(another_tenants_run_is_answered_like_a_missing_one) {
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme").code == 0);
+  BOOST_TEST(run("tenant put other").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  BOOST_TEST(run("config put --tenant '' --queue q --version 1 p.json").code == 0);
+  auto started = run("--json run start --tenant acme --queue q");
+  BOOST_REQUIRE(started.code == 0);
+  auto id = std::to_string(boost::json::parse(started.out).at("run").as_int64());
+  // The same code and the same sentence (but for the id) for a foreign run
+  // and a missing one, for every command that addresses a run.
+  for (const char* cmd : {"run status", "run history", "run signal", "run cancel", "run wait",
+                          "run resume", "replay"}) {
+    std::string extra = std::string{cmd} == "run signal" ? " --event go" : "";
+    auto foreign = run(std::string{cmd} + " " + id + " --tenant other" + extra);
+    auto missing = run(std::string{cmd} + " 999 --tenant other" + extra);
+    BOOST_TEST_CHECK(foreign.code == 1, cmd);
+    BOOST_TEST_CHECK(missing.code == 1, cmd);
+    auto masked = foreign.err;
+    masked.replace(masked.find(id), id.size(), "999");
+    BOOST_TEST_CHECK(masked == missing.err, cmd << ": '" << foreign.err << "' vs '"
+                                                << missing.err << "'");
+    BOOST_TEST_CHECK(foreign.err.find("not_found") != std::string::npos, cmd << foreign.err);
+  }
+  // Without --tenant, and with a blank one, the scope is the default tenant:
+  // acme's run is not found, and cancel does not reach it.
+  BOOST_TEST(run("run status " + id).code == 1);
+  BOOST_TEST(run("run cancel " + id + " --tenant ''").code == 1);
+  auto replayed = run("replay --all");
+  BOOST_TEST(replayed.out.find("0 runs replayed") != std::string::npos, replayed.out);
+  BOOST_TEST(run("--json run list").out == "[]\n");
+  // A run of the default tenant is found without a flag and with a blank one.
+  auto mine = run("--json run start --tenant '' --queue q");
+  BOOST_REQUIRE(mine.code == 0);
+  auto mine_id = std::to_string(boost::json::parse(mine.out).at("run").as_int64());
+  BOOST_TEST(run("run status " + mine_id).code == 0);
+  BOOST_TEST(run("run status " + mine_id + " --tenant ''").code == 0);
+  // Operators are explicit.
+  auto all = run("--json run list --all-tenants");
+  BOOST_TEST(boost::json::parse(all.out).as_array().size() == 2u);
+  BOOST_TEST(run("replay " + id + " --all-tenants").code == 0);
+  BOOST_TEST(run("run status " + id + " --all-tenants --tenant acme").code == 2);
+  BOOST_TEST(run("--json run status " + id + " --tenant acme").code == 0);
 }
 
 BOOST_AUTO_TEST_CASE(tenant_stats_shows_limits_and_refusals) {

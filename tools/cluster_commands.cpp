@@ -1,0 +1,87 @@
+// `flowgate cluster status`: the nodes table (membership), with each node's
+// liveness by heartbeat and the runs whose live lease it holds.
+
+#include "tools/cluster_commands.hpp"
+
+#include "actors/node.hpp"
+#include "actors/wall_clock.hpp"
+#include "tools/cli_common.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace flowgate::cli {
+
+namespace json = boost::json;
+
+const char* const cluster_help = R"(Usage: flowgate cluster status [--json]
+
+Lists every node that ever served on this database: its id, state, the
+incarnation of its latest process (each 'flowgate serve' start takes the
+next one; leases carry it, so an older or duplicate process can never
+renew, release or append), host and pid, the runs whose live lease it
+holds, and its last heartbeat (written with every lease renewal, every
+lease TTL / 2).
+
+States: live (heartbeat within its lease TTL), dead (heartbeat older: its
+leases expire and other nodes take its runs over first), stopped (drained or
+shut down).
+)";
+
+namespace {
+
+const char* state_of(const node_record& x) {
+  if (x.stopped_at_ms != 0) {
+    return "stopped";
+  }
+  return x.live ? "live" : "dead";
+}
+
+} // namespace
+
+int cluster_command(node& n, const args& a, bool as_json) {
+  // main() admits only the commands in its table.
+  (void) a;
+  auto nodes = n.list_nodes();
+  if (!nodes) {
+    return fail(nodes.error());
+  }
+  auto now = wall_clock_ms();
+  if (as_json) {
+    json::array out;
+    for (const auto& x : *nodes) {
+      out.push_back(json::object{{"node_id", x.node.value},
+                                 {"state", state_of(x)},
+                                 {"live", x.live},
+                                 {"incarnation", x.incarnation},
+                                 {"host", x.host},
+                                 {"pid", x.pid},
+                                 {"address", x.address},
+                                 {"lease_ttl_ms", x.ttl_ms},
+                                 {"held_runs", x.held_runs},
+                                 {"started_at", format_time(x.started_at_ms)},
+                                 {"heartbeat_at", format_time(x.heartbeat_at_ms)},
+                                 {"heartbeat_age_ms", now - x.heartbeat_at_ms},
+                                 {"stopped_at", format_time(x.stopped_at_ms)}});
+    }
+    print_json(json::object{{"nodes", out}});
+    return exit_ok;
+  }
+  if (nodes->empty()) {
+    std::cout << "no node has served on this database\n";
+    return exit_ok;
+  }
+  std::printf("%-24s %-8s %5s %-20s %8s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID",
+              "HELD", "HEARTBEAT");
+  for (const auto& x : *nodes) {
+    auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
+    std::printf("%-24s %-8s %5lld %-20s %8lld %6lld %12s\n", x.node.value.c_str(), state_of(x),
+                static_cast<long long>(x.incarnation), x.host.c_str(),
+                static_cast<long long>(x.pid), static_cast<long long>(x.held_runs), age.c_str());
+  }
+  return exit_ok;
+}
+
+} // namespace flowgate::cli
