@@ -173,6 +173,9 @@ claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_i
   op.default_limit = s.tenant_max_concurrent_runs;
   op.tenants = std::move(tenants);
   op.after_tenant = st.claim_cursor;
+  // Other nodes poll as often: a run due for two of their polls was theirs
+  // to take and may be taken here beyond this node's share.
+  op.spread_grace_ms = std::max<int64_t>(100, 2 * s.poll_interval_ms);
   return op;
 }
 

@@ -303,9 +303,13 @@ typename Inspector::result_type inspect(Inspector& f, create_run& x) {
 /// back (RUNNING without a live lease) first, then woken or resumed runs
 /// (WAITING, due), then new runs (PENDING); within each class round-robin
 /// over tenants, each tenant taking up to its config `weight` per round,
-/// starting after `after_tenant` (the previous claim's `last_tenant`). With several live nodes a node takes at
-/// most its share of a limited tenant's permits (limit / live nodes,
-/// rounded up), so nodes share the work.
+/// starting after `after_tenant` (the previous claim's `last_tenant`).
+/// With several live nodes a node takes a limited tenant's runs within its
+/// share of the permits (limit / live nodes, the remainder rotating over
+/// the nodes by tenant and by second) while another node with a share has
+/// claimed within `spread_grace_ms` (it is polling and has room); when none
+/// has, it takes what the limit allows. Nodes share the work and no permit
+/// stays unused. Each claim records its time on the claimer's registration.
 struct claim_runs {
   node_id owner;
   int64_t incarnation = 0;
@@ -318,12 +322,14 @@ struct claim_runs {
   std::vector<tenant_id> tenants;
   /// Round-robin cursor: the tenant served last by the previous claim.
   tenant_id after_tenant;
+  int64_t spread_grace_ms = 500;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.incarnation, x.now_ms,
-           x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant);
+           x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant,
+           x.spread_grace_ms);
 }
 
 /// What a claim won, and where the next one starts its round-robin.

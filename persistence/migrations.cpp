@@ -197,6 +197,9 @@ DROP INDEX IF EXISTS run_steps_tenant_period;
 ALTER TABLE nodes ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN host TEXT NOT NULL DEFAULT '';
 ALTER TABLE nodes ADD COLUMN ttl_ms INTEGER NOT NULL DEFAULT 0;
+-- A node's last claim: nodes that are claiming take their own share of a
+-- limited tenant's permits; the others leave it to them.
+ALTER TABLE nodes ADD COLUMN claimed_at_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN lease_incarnation INTEGER NOT NULL DEFAULT 0;
 -- Claims probe each tenant's due runs per status class in wake order
 -- (runs_tenant_status was a prefix of this index).

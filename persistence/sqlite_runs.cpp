@@ -602,16 +602,50 @@ namespace {
 /// WAITING run was woken or resumed; a PENDING run is new.
 constexpr const char* claim_classes[] = {"RUNNING", "WAITING", "PENDING"};
 
-/// Serving nodes whose registration is live (at least 1: the claimer).
-caf::expected<int64_t> live_node_count(sqlite::connection& db, int64_t now_ms) {
-  auto& st = db.cached("SELECT count(*) FROM nodes WHERE incarnation > 0 AND stopped_at_ms IS "
-                       "NULL AND heartbeat_at_ms + ttl_ms > ?1");
-  st.bind_all(now_ms);
-  auto n = first_int(st);
-  if (!n) {
-    return n.error();
+/// Where the claiming node stands among the live serving nodes.
+struct node_rank {
+  /// Live serving nodes (at least 1).
+  int64_t live = 1;
+  /// The claimer's position among them by id; -1 if it is not registered
+  /// (then it takes no share limit).
+  int64_t index = -1;
+  /// Per live node: it claimed within the spread grace (it is polling and
+  /// has room), so it takes its own share.
+  std::vector<bool> active;
+};
+
+/// Records this claim on the claimer's registration, then ranks it.
+caf::expected<node_rank> rank_of(sqlite::connection& db, const claim_runs& op) {
+  auto& mark = db.cached("UPDATE nodes SET claimed_at_ms = ?3 WHERE node_id = ?1 AND "
+                         "incarnation = ?2");
+  mark.bind_all(op.owner.value, op.incarnation, op.now_ms);
+  if (auto err = mark.run()) {
+    return err;
   }
-  return std::max<int64_t>(1, *n);
+  auto& st = db.cached("SELECT node_id, incarnation, claimed_at_ms FROM nodes WHERE "
+                       "incarnation > 0 AND stopped_at_ms IS NULL AND heartbeat_at_ms + ttl_ms "
+                       "> ?1 ORDER BY node_id");
+  st.bind_all(op.now_ms);
+  node_rank out;
+  out.live = 0;
+  for (;;) {
+    auto row = st.step();
+    if (!row) {
+      st.reset();
+      return row.error();
+    }
+    if (!*row) {
+      break;
+    }
+    if (st.column_text(0) == op.owner.value && st.column_int64(1) == op.incarnation) {
+      out.index = out.live;
+    }
+    out.active.push_back(st.column_int64(2) >= op.now_ms - op.spread_grace_ms);
+    ++out.live;
+  }
+  st.reset();
+  out.live = std::max<int64_t>(1, out.live);
+  return out;
 }
 
 /// Marks (node, incarnation) stopped; 1 if it was live.
@@ -634,14 +668,20 @@ struct claim_slot {
   int64_t weight = 1;
   /// Permits this claim may still take for the tenant; -1 = unlimited.
   int64_t budget = -1;
+  /// Of those, within this node's share; -1 = no share limit.
+  int64_t share = -1;
   /// Per class: no due run left.
   bool drained[std::size(claim_classes)] = {};
 };
 
 /// Resolves a slot's weight and budget: the tenant's limit less its live
-/// runs (every process), and at most this node's share of the limit less
-/// what this node holds of it.
-caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, int64_t live_nodes,
+/// runs (every process); and this node's share of the limit less what this
+/// node holds of it. Shares: limit / live nodes each, and the remainder to
+/// nodes chosen by rotation (by tenant and by second), so over time every
+/// node gets its part even when the limit is below the node count. Beyond
+/// its share a node takes runs only while no other node with a share is
+/// claiming (idle or full), so no permit stays unused.
+caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, const node_rank& rank,
                         claim_slot& slot) {
   slot.resolved = true;
   auto limits = limits_of_text(slot.tenant, slot.config_text, op.default_limit);
@@ -657,8 +697,21 @@ caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, int64_t li
     return live.error();
   }
   slot.budget = std::max<int64_t>(0, limits->max_running - *live);
-  if (live_nodes > 1 && slot.budget > 0) {
-    auto share = (limits->max_running + live_nodes - 1) / live_nodes;
+  if (rank.live > 1 && rank.index >= 0 && slot.budget > 0) {
+    auto limit = limits->max_running;
+    auto turn = static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) +
+                op.now_ms / 1000;
+    auto share_of = [&](int64_t index) {
+      return limit / rank.live + ((index + turn) % rank.live < limit % rank.live ? 1 : 0);
+    };
+    auto others_claiming = false;
+    for (int64_t i = 0; i < static_cast<int64_t>(rank.active.size()); ++i) {
+      others_claiming = others_claiming || (i != rank.index && rank.active[i] && share_of(i) > 0);
+    }
+    if (!others_claiming) {
+      return {};
+    }
+    auto share = share_of(rank.index);
     auto& mine = db.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = "
                            "'RUNNING' AND lease_expires_at_ms > ?2 AND lease_owner = ?3 AND "
                            "lease_incarnation = ?4");
@@ -667,7 +720,7 @@ caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, int64_t li
     if (!held) {
       return held.error();
     }
-    slot.budget = std::min(slot.budget, std::max<int64_t>(0, share - *held));
+    slot.share = std::max<int64_t>(0, share - *held);
   }
   return {};
 }
@@ -705,9 +758,9 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
                                   return after < slot.tenant;
                                 });
   std::rotate(slots.begin(), first, slots.end());
-  auto live_nodes = live_node_count(db, op.now_ms);
-  if (!live_nodes) {
-    return live_nodes.error();
+  auto rank = rank_of(db, op);
+  if (!rank) {
+    return rank.error();
   }
   auto expires = op.now_ms + op.lease_ttl_ms;
   auto full = [&] { return static_cast<int32_t>(out.runs.size()) >= op.max_runs; };
@@ -720,7 +773,7 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
           break;
         }
         if (!slot.resolved) {
-          if (auto err = resolve_slot(db, op, *live_nodes, slot)) {
+          if (auto err = resolve_slot(db, op, *rank, slot)) {
             return err;
           }
         }
@@ -733,6 +786,12 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
         }
         // Due runs of the class, oldest wake first (index runs_tenant_due).
         // A RUNNING run's wake time is its lease expiry.
+        if (slot.share >= 0) {
+          want = std::min(want, slot.share);
+          if (want == 0) {
+            continue; // the other nodes' share
+          }
+        }
         auto& due = db.cached("SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
                               "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
                               "ORDER BY wake_at_ms, run_id LIMIT ?4");
@@ -767,6 +826,9 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
           progress = true;
           if (slot.budget > 0) {
             slot.budget -= 1;
+          }
+          if (slot.share > 0) {
+            slot.share -= 1;
           }
         }
       }

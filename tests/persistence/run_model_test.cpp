@@ -1,0 +1,385 @@
+// The run model's ownership and scheduling rules at the store: membership
+// (one live process per node id, leases fenced by incarnation) and the claim
+// order (takeovers first, round-robin over tenants, a node's share). Time is
+// an input: every operation carries its `now_ms`.
+
+#include "messages/errors.hpp"
+#include "persistence/sqlite.hpp"
+#include "persistence/sqlite_store.hpp"
+#include "tests/persistence/temp_db.hpp"
+#include "tests/printing.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+using namespace flowgate;
+
+namespace {
+
+constexpr int64_t ttl = 1000;
+
+struct run_model_fixture {
+  testing::temp_db db;
+  sqlite_store_options opts{db.path, sync_mode::normal, 1000};
+  std::unique_ptr<write_session> writer;
+  std::unique_ptr<read_session> reader;
+
+  run_model_fixture() {
+    auto w = open_sqlite_writer(opts, 1);
+    BOOST_REQUIRE(w);
+    writer = std::move(*w);
+    auto r = open_sqlite_reader(opts);
+    BOOST_REQUIRE(r);
+    reader = std::move(*r);
+  }
+
+  template <class Op>
+  auto write(const Op& op) {
+    BOOST_REQUIRE(!writer->begin());
+    auto out = writer->apply(op);
+    BOOST_REQUIRE(!writer->commit());
+    return out;
+  }
+
+  void add_tenant(const std::string& id, const std::string& config = "{}") {
+    BOOST_REQUIRE(
+      write(store_tenant{tenant_record{tenant_id{id}, "", "solo", config, 0, 0}, 5}));
+  }
+
+  int64_t count(const std::string& sql) {
+    return *testing::observer_connection(db.path).query_int(sql);
+  }
+
+  /// A PENDING run of `tenant` created at `now`.
+  int64_t queue_run(const std::string& tenant, int64_t now) {
+    create_run op;
+    op.run.tenant = tenant_id{tenant};
+    op.run.queue = queue_name{"q"};
+    op.run.config_tenant = tenant_id{tenant};
+    op.run.version = config_version{"1"};
+    op.run.checksum = "c";
+    op.run.input = "{}";
+    op.now_ms = now;
+    auto created = write(op);
+    BOOST_REQUIRE(created);
+    BOOST_REQUIRE(created->created);
+    return created->run.id.value;
+  }
+
+  int64_t join(const std::string& node, int64_t now, int64_t ttl_ms = ttl) {
+    auto inc = write(register_node{node_id{node}, "host-a", 100, "", ttl_ms, now, 0});
+    BOOST_REQUIRE_MESSAGE(inc, (inc ? "" : describe(inc.error())));
+    return *inc;
+  }
+
+  runs_claimed claim(const std::string& node, int64_t incarnation, int64_t now, int32_t max,
+                     const std::string& after = "", int64_t grace = 10'000) {
+    claim_runs op;
+    op.spread_grace_ms = grace;
+    op.owner = node_id{node};
+    op.incarnation = incarnation;
+    op.now_ms = now;
+    op.lease_ttl_ms = ttl;
+    op.max_runs = max;
+    op.after_tenant = tenant_id{after};
+    auto out = write(op);
+    BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+    return std::move(*out);
+  }
+};
+
+std::vector<std::string> tenants_of(const runs_claimed& c) {
+  std::vector<std::string> out;
+  for (const auto& r : c.runs) {
+    out.push_back(r.tenant.value);
+  }
+  return out;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(run_model, run_model_fixture)
+
+// -- membership --------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_live_node_id_is_refused_and_a_stopped_or_dead_one_taken_over) {
+  BOOST_TEST(join("n1", 1000) == 1);
+  auto twice = write(register_node{node_id{"n1"}, "host-b", 200, "", ttl, 1500, 0});
+  BOOST_REQUIRE(!twice);
+  BOOST_TEST(code_of(twice.error()) == errc::node_id_in_use);
+  BOOST_TEST(describe(twice.error()).find("pid 100 on host-a") != std::string::npos,
+             describe(twice.error()));
+  // The refusal wrote nothing.
+  BOOST_TEST(count("SELECT pid FROM nodes WHERE node_id = 'n1'") == 100);
+  // Stopped: taken at once, with the next incarnation.
+  BOOST_TEST(*write(stop_node{node_id{"n1"}, 1, 1600}) == 1);
+  BOOST_TEST(join("n1", 1700) == 2);
+  // Dead: a heartbeat older than its TTL.
+  BOOST_TEST(join("n1", 1700 + ttl) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_gone_pid_on_the_same_host_is_replaced) {
+  BOOST_TEST(join("n1", 1000) == 1);
+  // Another host cannot claim that pid 100 is gone.
+  auto elsewhere = write(register_node{node_id{"n1"}, "host-b", 7, "", ttl, 1100, 100});
+  BOOST_REQUIRE(!elsewhere);
+  auto here = write(register_node{node_id{"n1"}, "host-a", 7, "", ttl, 1100, 100});
+  BOOST_REQUIRE(here);
+  BOOST_TEST(*here == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
+  add_tenant("t");
+  auto old_inc = join("n1", 1000);
+  auto id = queue_run("t", 1000);
+  auto won = claim("n1", old_inc, 1000, 10);
+  BOOST_REQUIRE_EQUAL(won.runs.size(), 1u);
+  auto epoch = won.runs[0].epoch;
+  BOOST_TEST(won.runs[0].lease_incarnation == old_inc);
+  // The process stalls past its TTL; a new process takes the id and the run.
+  auto new_inc = join("n1", 1000 + ttl + 1);
+  BOOST_TEST(new_inc == old_inc + 1);
+  auto taken = claim("n1", new_inc, 1000 + ttl + 1, 10);
+  BOOST_REQUIRE_EQUAL(taken.runs.size(), 1u);
+  auto new_epoch = taken.runs[0].epoch;
+  // The stale process wakes up: its heartbeat is refused, so it renews nothing.
+  auto renewed = write(renew_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}},
+                                    2100, ttl});
+  BOOST_REQUIRE(!renewed);
+  BOOST_TEST(code_of(renewed.error()) == errc::lease_lost);
+  // Its release (even naming the current epoch) and its drain touch nothing.
+  BOOST_TEST(*write(release_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}},
+                                   2100}) == 0);
+  BOOST_TEST(*write(release_leases{node_id{"n1"}, old_inc, {}, 2100}) == 0);
+  BOOST_TEST(count("SELECT lease_incarnation FROM runs WHERE run_id = " + std::to_string(id)) ==
+             new_inc);
+  // Its append under either epoch is refused with lease_lost.
+  for (auto e : {epoch, new_epoch}) {
+    append_history op;
+    op.run = run_id{id};
+    op.tenant = tenant_id{"t"};
+    op.owner = node_id{"n1"};
+    op.incarnation = old_inc;
+    op.epoch = e;
+    op.expected_seq = 2;
+    op.now_ms = 2100;
+    op.change.status = "COMPLETED";
+    auto refused = write(op);
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
+    BOOST_TEST(describe(refused.error()).find("incarnation " + std::to_string(new_inc)) !=
+               std::string::npos);
+  }
+  // The current incarnation renews (and heartbeats) and drains.
+  auto ok = write(renew_leases{node_id{"n1"}, new_inc, {run_lease{run_id{id}, new_epoch}},
+                               2100, ttl});
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(ok->size() == 1u);
+  BOOST_TEST(count("SELECT lease_expires_at_ms FROM runs WHERE run_id = " + std::to_string(id)) ==
+             2100 + ttl);
+  BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 2100);
+  BOOST_TEST(*write(release_leases{node_id{"n1"}, new_inc, {}, 2200}) == 1);
+  BOOST_TEST(count("SELECT count(*) FROM nodes WHERE stopped_at_ms = 2200") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_lease_length_is_the_callers_its_start_the_stores_clock) {
+  add_tenant("t");
+  queue_run("t", 1000);
+  auto won = claim("n1", 0, 5000, 1);
+  BOOST_REQUIRE_EQUAL(won.runs.size(), 1u);
+  BOOST_TEST(won.runs[0].lease_expires_at_ms == 5000 + ttl);
+}
+
+BOOST_AUTO_TEST_CASE(cluster_listing_shows_liveness_and_held_runs) {
+  add_tenant("t");
+  auto a = join("a", 1000);
+  join("b", 1000);
+  queue_run("t", 1000);
+  queue_run("t", 1000);
+  BOOST_TEST(claim("a", a, 1000, 10).runs.size() == 2u);
+  auto nodes = reader->apply(list_nodes{1500});
+  BOOST_REQUIRE(nodes);
+  BOOST_REQUIRE_EQUAL(nodes->size(), 2u);
+  BOOST_TEST((*nodes)[0].node.value == "a");
+  BOOST_TEST((*nodes)[0].live);
+  BOOST_TEST((*nodes)[0].held_runs == 2);
+  BOOST_TEST((*nodes)[1].held_runs == 0);
+  auto later = reader->apply(list_nodes{1000 + ttl + 1});
+  BOOST_REQUIRE(later);
+  BOOST_TEST(!(*later)[0].live);
+  BOOST_TEST((*later)[0].held_runs == 0); // its leases expired too
+}
+
+// -- claim order -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(takeovers_come_before_woken_runs_and_woken_before_new) {
+  add_tenant("t", R"({"max_concurrent_runs": 1})");
+  // Queued first: new runs, then a run that a dead node held.
+  auto n1 = queue_run("t", 100);
+  auto n2 = queue_run("t", 110);
+  create_run held;
+  held.run.tenant = tenant_id{"t"};
+  held.run.queue = queue_name{"q"};
+  held.run.config_tenant = tenant_id{"t"};
+  held.run.version = config_version{"1"};
+  held.run.checksum = "c";
+  held.owner = node_id{"dead"};
+  held.lease_ttl_ms = 300;
+  held.now_ms = 500;
+  auto h = write(held);
+  BOOST_REQUIRE(h);
+  auto dead_run = h->run.id.value;
+  BOOST_TEST(h->run.status == "RUNNING");
+  // The lease is live: the tenant is at its limit, nothing to claim.
+  BOOST_TEST(claim("n", 0, 700, 10).runs.empty());
+  // After expiry the takeover goes first, although the new runs are older.
+  auto first = claim("n", 0, 900, 1);
+  BOOST_REQUIRE_EQUAL(first.runs.size(), 1u);
+  BOOST_TEST(first.runs[0].id.value == dead_run);
+  BOOST_TEST(first.runs[0].epoch == 2);
+  // Handed back (released) is a takeover too; a woken WAITING run comes next.
+  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 2}}, 950}) ==
+             1);
+  auto c = testing::observer_connection(db.path);
+  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'WAITING', wait_reason = 'timer', "
+                        "wake_at_ms = 940 WHERE run_id = " + std::to_string(n2)));
+  auto second = claim("n", 0, 1000, 1);
+  BOOST_REQUIRE_EQUAL(second.runs.size(), 1u);
+  BOOST_TEST(second.runs[0].id.value == dead_run);
+  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 3}}, 1000}) ==
+             1);
+  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
+                        std::to_string(dead_run)));
+  auto third = claim("n", 0, 1100, 1);
+  BOOST_REQUIRE_EQUAL(third.runs.size(), 1u);
+  BOOST_TEST(third.runs[0].id.value == n2); // woken, before the older new run n1
+  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
+                        std::to_string(n2)));
+  auto fourth = claim("n", 0, 1200, 1);
+  BOOST_REQUIRE_EQUAL(fourth.runs.size(), 1u);
+  BOOST_TEST(fourth.runs[0].id.value == n1);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_tenant_is_claimed_in_the_first_claim_whatever_the_backlog) {
+  add_tenant("h");
+  add_tenant("l");
+  for (int i = 0; i < 500; ++i) {
+    queue_run("h", 100 + i);
+  }
+  for (int i = 0; i < 3; ++i) {
+    queue_run("l", 1000 + i);
+  }
+  auto c = claim("n", 0, 2000, 8);
+  BOOST_REQUIRE_EQUAL(c.runs.size(), 8u);
+  // Round-robin: h, l, h, l, h, l, then h alone.
+  BOOST_TEST((tenants_of(c) == std::vector<std::string>{"h", "l", "h", "l", "h", "l", "h", "h"}));
+  BOOST_TEST(c.last_tenant.value == "h");
+}
+
+BOOST_AUTO_TEST_CASE(weights_give_turns_and_the_cursor_rotates_the_start) {
+  add_tenant("a", R"({"weight": 3})");
+  add_tenant("b");
+  add_tenant("c");
+  for (const char* t : {"a", "b", "c"}) {
+    for (int i = 0; i < 20; ++i) {
+      queue_run(t, 100 + i);
+    }
+  }
+  auto first = claim("n", 0, 1000, 5);
+  BOOST_TEST((tenants_of(first) == std::vector<std::string>{"a", "a", "a", "b", "c"}));
+  BOOST_TEST(first.last_tenant.value == "c");
+  // The next claim starts after c: a again; after b it starts at c.
+  auto next = claim("n", 0, 1000, 2, "b");
+  BOOST_TEST((tenants_of(next) == std::vector<std::string>{"c", "a"}));
+}
+
+BOOST_AUTO_TEST_CASE(limits_hold_per_tenant_and_nodes_take_their_share) {
+  add_tenant("t", R"({"max_concurrent_runs": 4})");
+  for (int i = 0; i < 10; ++i) {
+    queue_run("t", 100 + i);
+  }
+  auto a = join("a", 1000);
+  auto b = join("b", 1000);
+  // Two live nodes: each takes at most 2 of the 4 permits.
+  BOOST_TEST(claim("a", a, 1000, 10).runs.size() == 2u);
+  BOOST_TEST(claim("a", a, 1001, 10).runs.empty());
+  BOOST_TEST(claim("b", b, 1002, 10).runs.size() == 2u);
+  // The limit holds over both.
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING'") == 4);
+  // b stops: a alone may use every permit as they free.
+  BOOST_TEST(*write(stop_node{node_id{"b"}, b, 1003}) == 1);
+  auto c = testing::observer_connection(db.path);
+  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL, "
+                        "lease_expires_at_ms = 0 WHERE lease_owner = 'b'"));
+  BOOST_TEST(claim("a", a, 1004, 10).runs.size() == 2u);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING'") == 4);
+}
+
+BOOST_AUTO_TEST_CASE(shares_rotate_and_an_idle_nodes_share_goes_to_the_others) {
+  add_tenant("t", R"({"max_concurrent_runs": 1})");
+  add_tenant("quiet");
+  auto a = join("a", 10'000);
+  auto b = join("b", 10'000);
+  queue_run("t", 10'000);
+  auto c = testing::observer_connection(db.path);
+  auto requeue = [&] {
+    BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, "
+                          "lease_expires_at_ms = 0, wake_at_ms = 0 WHERE tenant_id = 't'"));
+  };
+  // Both nodes alive and claiming (a claim of another tenant marks that).
+  auto beat = [&](int64_t now) {
+    BOOST_REQUIRE(write(renew_leases{node_id{"a"}, a, {}, now, ttl}));
+    BOOST_REQUIRE(write(renew_leases{node_id{"b"}, b, {}, now, ttl}));
+    for (auto [node, inc] : {std::pair{"a", a}, std::pair{"b", b}}) {
+      claim_runs touch;
+      touch.owner = node_id{node};
+      touch.incarnation = inc;
+      touch.now_ms = now;
+      touch.lease_ttl_ms = ttl;
+      touch.tenants = {tenant_id{"quiet"}};
+      BOOST_REQUIRE(write(touch));
+    }
+  };
+  // Limit 1 over two claiming nodes: the permit is one node's share at a
+  // time, and the share rotates by the second.
+  std::map<std::string, int> turns;
+  for (int64_t second = 0; second < 8; ++second) {
+    auto now = 10'000 + second * 1000;
+    beat(now);
+    auto got_a = claim("a", a, now, 1, "", 500);
+    auto got_b = claim("b", b, now, 1, "", 500);
+    BOOST_REQUIRE_EQUAL(got_a.runs.size() + got_b.runs.size(), 1u);
+    turns[got_a.runs.empty() ? "b" : "a"] += 1;
+    requeue();
+  }
+  BOOST_TEST(turns["a"] > 0);
+  BOOST_TEST(turns["b"] > 0);
+  // The node whose share it is not takes the run only once the holder has
+  // not claimed for the grace (idle, or full).
+  beat(20'000);
+  auto holder_is_a = !claim("a", a, 20'000, 1, "", 500).runs.empty();
+  requeue();
+  auto other = holder_is_a ? "b" : "a";
+  auto other_inc = holder_is_a ? b : a;
+  BOOST_TEST(claim(other, other_inc, 20'200, 1, "", 500).runs.empty());
+  BOOST_TEST(claim(other, other_inc, 20'700, 1, "", 500).runs.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
+  add_tenant("a");
+  add_tenant("b");
+  queue_run("a", 100);
+  queue_run("b", 100);
+  claim_runs op;
+  op.owner = node_id{"n"};
+  op.now_ms = 1000;
+  op.lease_ttl_ms = ttl;
+  op.max_runs = 10;
+  op.tenants = {tenant_id{"b"}};
+  auto out = write(op);
+  BOOST_REQUIRE(out);
+  BOOST_TEST(tenants_of(*out) == std::vector<std::string>{"b"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
