@@ -15,8 +15,7 @@ activity_outcome activity_outcome::success(json::value output) {
   return out;
 }
 
-activity_outcome activity_outcome::failure(std::string type, std::string message,
-                                           bool retryable) {
+activity_outcome activity_outcome::failure(std::string type, std::string message, bool retryable) {
   activity_outcome out;
   out.ok_ = false;
   out.error_ = activity_error{std::move(type), std::move(message), retryable};
@@ -66,38 +65,40 @@ activity_registry::activity_registry() {
   add("sleep", [](const json::value& input, const activity_context&) {
     auto ms = int_in(input, "ms", 0);
     if (ms < 0 || ms > 24 * 3600 * 1000) {
-      return activity_outcome::failure("InvalidInput", "sleep: ms must be in [0, 86400000]",
-                                       false);
+      return activity_outcome::failure("InvalidInput", "sleep: ms must be in [0, 86400000]", false);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{ms});
     return activity_outcome::success();
   });
-  add("fail", [](const json::value& input, const activity_context& ctx) {
-    auto times = int_in(input, "times", 1);
-    std::string type = "Injected";
-    bool retryable = true;
-    if (const auto* obj = input.if_object()) {
-      if (const auto* t = obj->if_contains("type"); t != nullptr && t->is_string()) {
-        type = std::string{t->get_string()};
+  add(
+    "fail",
+    [](const json::value& input, const activity_context& ctx) {
+      auto times = int_in(input, "times", 1);
+      std::string type = "Injected";
+      bool retryable = true;
+      if (const auto* obj = input.if_object()) {
+        if (const auto* t = obj->if_contains("type"); t != nullptr && t->is_string()) {
+          type = std::string{t->get_string()};
+        }
+        if (const auto* r = obj->if_contains("retryable"); r != nullptr && r->is_bool()) {
+          retryable = r->get_bool();
+        }
       }
-      if (const auto* r = obj->if_contains("retryable"); r != nullptr && r->is_bool()) {
-        retryable = r->get_bool();
+      if (ctx.attempt <= times) {
+        return activity_outcome::failure(type,
+                                         "injected failure of attempt " +
+                                           std::to_string(ctx.attempt) + " of " +
+                                           std::to_string(times),
+                                         retryable);
       }
-    }
-    if (ctx.attempt <= times) {
-      return activity_outcome::failure(type, "injected failure of attempt " +
-                                               std::to_string(ctx.attempt) + " of " +
-                                               std::to_string(times),
-                                       retryable);
-    }
-    return activity_outcome::success(json::object{{"attempt", ctx.attempt}});
-  }, activity_mode::inline_fast);
+      return activity_outcome::success(json::object{{"attempt", ctx.attempt}});
+    },
+    activity_mode::inline_fast);
 }
 
 void activity_registry::add(const std::string& name, activity_fn fn, activity_mode mode) {
   if (!is_valid_activity_name(name)) {
-    throw std::invalid_argument("activity name '" + name +
-                                "' must match [A-Za-z0-9_.-]{1,128}");
+    throw std::invalid_argument("activity name '" + name + "' must match [A-Za-z0-9_.-]{1,128}");
   }
   if (!fn) {
     throw std::invalid_argument("activity '" + name + "' has no function");

@@ -82,8 +82,7 @@ public:
 
   /// Registers (or replaces) an activity. Names: `[A-Za-z0-9_.-]{1,128}`.
   /// Throws std::invalid_argument for a bad name or an empty function.
-  void add(const std::string& name, activity_fn fn,
-           activity_mode mode = activity_mode::blocking);
+  void add(const std::string& name, activity_fn fn, activity_mode mode = activity_mode::blocking);
 
   /// The activity, or nullptr.
   const activity_fn* find(const std::string& name) const;

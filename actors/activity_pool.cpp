@@ -40,9 +40,9 @@ activity_result execute(const activity_registry& activities, const activity_requ
   boost::system::error_code ec;
   auto input = json::parse(req.input, ec);
   if (ec) {
-    return error_result("InvalidInput", "input of activity '" + req.activity +
-                                          "' is not valid JSON: " + ec.message(),
-                        false);
+    return error_result(
+      "InvalidInput", "input of activity '" + req.activity + "' is not valid JSON: " + ec.message(),
+      false);
   }
   activity_context ctx;
   ctx.tenant = req.tenant;
@@ -282,13 +282,15 @@ void dispatch(pool_pointer self) {
           if (err == caf::sec::request_timeout) {
             s.stats.timed_out += 1;
             rp.deliver(error_result("timeout",
-                                    "activity '" + activity + "' exceeded its start-to-close "
-                                    "timeout of " + std::to_string(timeout) + " ms",
+                                    "activity '" + activity +
+                                      "' exceeded its start-to-close "
+                                      "timeout of " +
+                                      std::to_string(timeout) + " ms",
                                     true));
           } else {
-            rp.deliver(error_result("worker_failed", "activity '" + activity +
-                                                       "' lost its worker: " +
-                                                       self->home_system().render(err),
+            rp.deliver(error_result("worker_failed",
+                                    "activity '" + activity +
+                                      "' lost its worker: " + self->home_system().render(err),
                                     true));
           }
           dispatch(self);

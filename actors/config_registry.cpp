@@ -65,8 +65,8 @@ caf::error check_names(const queue_name& queue, const config_version& version, b
 caf::expected<config_snapshot_ptr> load_snapshot(registry_pointer self,
                                                  const config_document& doc) {
   pipeline_limits limits;
-  limits.max_document_bytes = std::max(self->state.settings.max_document_bytes,
-                                       doc.document.size());
+  limits.max_document_bytes =
+    std::max(self->state.settings.max_document_bytes, doc.document.size());
   auto parsed = parse_pipeline_text(doc.document, doc.version.value, limits);
   if (!parsed) {
     return make_error(errc::invalid_config, "stored config of tenant '" + doc.tenant.value +
@@ -95,10 +95,9 @@ void deliver_error(snapshot_promise& rp, caf::error err, const tenant_id& fallba
     rp.deliver(std::move(err));
     return;
   }
-  rp.deliver(make_error(code_of(err), "tenant '" + fallback_from.value +
-                                        "' has no config for queue '" + queue.value +
-                                        "' and the default tenant's cannot be used: " +
-                                        describe(err)));
+  rp.deliver(make_error(
+    code_of(err), "tenant '" + fallback_from.value + "' has no config for queue '" + queue.value +
+                    "' and the default tenant's cannot be used: " + describe(err)));
 }
 
 /// Called when (tenant, queue) yields nothing: use the default tenant's
@@ -117,8 +116,8 @@ void fall_back(registry_pointer self, snapshot_promise rp, tenant_id tenant, que
           rp.deliver(std::move(original));
           return;
         }
-        resolve(self, rp, tenant_id{self->state.settings.default_tenant_id}, queue, version,
-                false, tenant);
+        resolve(self, rp, tenant_id{self->state.settings.default_tenant_id}, queue, version, false,
+                tenant);
       },
       [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
@@ -137,10 +136,10 @@ void resolve(registry_pointer self, snapshot_promise rp, tenant_id tenant, queue
             resolve(self, rp, tenant, queue, std::move(found), may_fall_back, fallback_from);
             return;
           }
-          auto err = make_error(errc::unknown_queue,
-                                "tenant '" + tenant.value + "' queue '" + queue.value +
-                                  "' has no active version and no default version '" +
-                                  fallback_version.value + "'");
+          auto err =
+            make_error(errc::unknown_queue, "tenant '" + tenant.value + "' queue '" + queue.value +
+                                              "' has no active version and no default version '" +
+                                              fallback_version.value + "'");
           if (may_fall_back) {
             fall_back(self, rp, tenant, queue, version, std::move(err));
           } else {
@@ -193,15 +192,20 @@ config_registry_actor::behavior_type config_registry(registry_pointer self,
       if (!parsed) {
         return std::move(parsed.error());
       }
-      config_document doc{tenant,           queue,
-                          version,          parsed->checksum,
-                          parsed->definition.name, parsed->canonical_text,
-                          wall_clock_ms(),  false};
+      config_document doc{tenant,
+                          queue,
+                          version,
+                          parsed->checksum,
+                          parsed->definition.name,
+                          parsed->canonical_text,
+                          wall_clock_ms(),
+                          false};
       auto snap = make_snapshot(tenant.value, queue.value, version.value, parsed->checksum,
                                 parsed->canonical_text, std::move(parsed->definition));
       auto rp = self->make_response_promise<config_stored>();
-      self->request(self->state.writer, self->state.settings.store_timeout,
-                    store_config{std::move(doc)})
+      self
+        ->request(self->state.writer, self->state.settings.store_timeout,
+                  store_config{std::move(doc)})
         .then(
           [=](config_stored& stored) mutable {
             remember(self, snap);

@@ -110,8 +110,8 @@ std::optional<engine::command> first_activity(const config_snapshot& snap,
   if (ec) {
     return std::nullopt;
   }
-  std::vector<engine::event> history{engine::event{1, engine::event_type::run_started, "", 0,
-                                                   input}};
+  std::vector<engine::event> history{
+    engine::event{1, engine::event_type::run_started, "", 0, input}};
   auto d = engine::decide(snap.definition, input, history);
   if (d.state == engine::run_state::ready &&
       d.next->kind == engine::command_kind::schedule_activity) {
@@ -247,9 +247,10 @@ void admit_freed(dispatcher_pointer self) {
   }
   st.freed.clear();
   st.claiming = true;
-  self->request(st.setup.writer, store_timeout,
-                claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)),
-                         std::move(tenants)))
+  self
+    ->request(
+      st.setup.writer, store_timeout,
+      claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)), std::move(tenants)))
     .then(
       [=](runs_claimed& claimed) {
         take_claimed(self, claimed);
@@ -296,8 +297,7 @@ void renew(dispatcher_pointer self) {
   const auto& s = st.setup.settings;
   auto next = [self] {
     if (!self->state.drain_answered && !self->state.fenced) {
-      self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2),
-                         renew_atom::value);
+      self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2), renew_atom::value);
     }
   };
   if (st.fenced) {
@@ -323,8 +323,7 @@ void renew(dispatcher_pointer self) {
         }
         for (const auto& l : sent) {
           auto it = state.held.find(l.run.value);
-          if (ok.count(l.run.value) != 0 || it == state.held.end() ||
-              it->second.epoch != l.epoch) {
+          if (ok.count(l.run.value) != 0 || it == state.held.end() || it->second.epoch != l.epoch) {
             continue;
           }
           // Not renewed: lost, or released a moment ago by the run's own
@@ -363,10 +362,10 @@ void park(dispatcher_pointer self, run_created created,
         },
         [=](caf::error&) mutable { rp.deliver(std::move(created)); });
   };
-  self->request(st.setup.limiters, ms(created.queued_deadline_ms) + store_timeout,
-                park_atom::value, tenant, run, deadline)
-    .then([=](admission_wait&) mutable { answer(); },
-          [=](caf::error&) mutable { answer(); });
+  self
+    ->request(st.setup.limiters, ms(created.queued_deadline_ms) + store_timeout, park_atom::value,
+              tenant, run, deadline)
+    .then([=](admission_wait&) mutable { answer(); }, [=](caf::error&) mutable { answer(); });
 }
 
 /// Creates a run (claimed by this node if it has room) and starts its
@@ -392,11 +391,9 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
     first = first_activity(*snapshot, op.run.input);
     if (first) {
       auto e = engine::record(*first, 2, now);
-      op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path,
-                                               e.attempt, boost::json::serialize(e.payload),
-                                               now});
-      op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "",
-                                           ""});
+      op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path, e.attempt,
+                                               boost::json::serialize(e.payload), now});
+      op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "", ""});
     }
   }
   self->request(st.setup.writer, store_timeout, std::move(op))
@@ -445,9 +442,12 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
     forget(self, run);
     // It died without handing the run back: release the lease so that the
     // run is replayed at once instead of after the TTL.
-    self->request(st.setup.writer, store_timeout,
-                  release_leases{node_id{st.setup.settings.node_id}, st.setup.incarnation,
-                                 {run_lease{run_id{run}, epoch}}, 0})
+    self
+      ->request(st.setup.writer, store_timeout,
+                release_leases{node_id{st.setup.settings.node_id},
+                               st.setup.incarnation,
+                               {run_lease{run_id{run}, epoch}},
+                               0})
       .then([](int64_t) {}, [](caf::error&) {});
     if (st.draining && st.held.empty()) {
       complete_drain(self);

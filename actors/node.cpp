@@ -7,9 +7,9 @@
 #include "actors/log.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
-#include "actors/tenant_limiter.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
+#include "actors/tenant_limiter.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
@@ -25,10 +25,10 @@
 
 #include <boost/json.hpp>
 
-#include <thread>
-#include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <thread>
+#include <unistd.h>
 
 namespace flowgate {
 
@@ -36,8 +36,8 @@ namespace {
 
 /// Sends one request from a scoped actor and waits for the typed answer.
 template <class R, class Handle, class... Ts>
-caf::expected<R> ask(caf::actor_system& sys, std::chrono::milliseconds timeout,
-                     const Handle& dest, Ts&&... xs) {
+caf::expected<R> ask(caf::actor_system& sys, std::chrono::milliseconds timeout, const Handle& dest,
+                     Ts&&... xs) {
   caf::scoped_actor self{sys};
   caf::expected<R> out{caf::error{}};
   self->request(dest, timeout, std::forward<Ts>(xs)...)
@@ -48,8 +48,7 @@ caf::expected<R> ask(caf::actor_system& sys, std::chrono::milliseconds timeout,
 } // namespace
 
 node::node(caf::actor_system& sys, node_settings settings)
-  : sys_(sys), settings_(std::move(settings)) {
-}
+    : sys_(sys), settings_(std::move(settings)) {}
 
 std::string default_node_id() {
   char host[256] = {};
@@ -89,8 +88,8 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   n->accountant_ =
     spawn_quota_accountant(sys, accountant_setup{n->writer_, n->reader_, s.quota_terms_ttl_ms});
   if (options.execute) {
-    auto activities = options.activities ? options.activities
-                                         : std::make_shared<const activity_registry>();
+    auto activities =
+      options.activities ? options.activities : std::make_shared<const activity_registry>();
     n->pool_ = spawn_activity_pool(sys, std::move(activities), static_cast<int32_t>(s.workers),
                                    s.activity_timeout_ms);
     n->limiters_ = spawn_tenant_directory(sys);
@@ -110,10 +109,10 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     n->dispatcher_ = spawn_dispatcher(sys, std::move(ds));
   }
   // A node that does not execute scans only when asked (`flowgate quota scan`).
-  n->scanner_ = spawn_resume_scanner(
-    sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
-                       options.execute ? s.quota_scan_interval_ms : 0,
-                       static_cast<int32_t>(s.quota_scan_batch)});
+  n->scanner_ =
+    spawn_resume_scanner(sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
+                                            options.execute ? s.quota_scan_interval_ms : 0,
+                                            static_cast<int32_t>(s.quota_scan_batch)});
   return n;
 }
 
@@ -121,15 +120,14 @@ node::~node() {
   if (incarnation_ > 0) {
     // Marks the registration stopped so the id can be reused at once; the
     // leases are left to expire (drain() hands them back first).
-    (void) ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,
-                        stop_node{node_id{settings_.node_id}, incarnation_, 0});
+    (void)ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,
+                       stop_node{node_id{settings_.node_id}, incarnation_, 0});
   }
-  for (const auto& a : {caf::actor_cast<caf::actor>(scanner_),
-                        caf::actor_cast<caf::actor>(limiters_),
-                        caf::actor_cast<caf::actor>(accountant_),
-                        caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
-                        caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
-                        caf::actor_cast<caf::actor>(writer_)}) {
+  for (const auto& a :
+       {caf::actor_cast<caf::actor>(scanner_), caf::actor_cast<caf::actor>(limiters_),
+        caf::actor_cast<caf::actor>(accountant_), caf::actor_cast<caf::actor>(dispatcher_),
+        caf::actor_cast<caf::actor>(pool_), caf::actor_cast<caf::actor>(configs_),
+        caf::actor_cast<caf::actor>(reader_), caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
@@ -137,18 +135,17 @@ node::~node() {
 }
 
 caf::error node::bootstrap_tenants() {
-  auto existing = ask<std::vector<tenant_record>>(sys_, request_timeout, reader_,
-                                                  flowgate::list_tenants{2});
+  auto existing =
+    ask<std::vector<tenant_record>>(sys_, request_timeout, reader_, flowgate::list_tenants{2});
   if (!existing) {
     return existing.error();
   }
   seed_tenants seed;
   seed.now_ms = wall_clock_ms();
-  seed.tenants.push_back(tenant_record{tenant_id{settings_.default_tenant_id}, "default", "solo",
-                                       "{}", 0, 0});
-  bool only_default =
-    existing->empty() ||
-    (existing->size() == 1 && existing->front().id.value == settings_.default_tenant_id);
+  seed.tenants.push_back(
+    tenant_record{tenant_id{settings_.default_tenant_id}, "default", "solo", "{}", 0, 0});
+  bool only_default = existing->empty() || (existing->size() == 1 && existing->front().id.value ==
+                                                                       settings_.default_tenant_id);
   if (only_default) {
     for (const auto& id : settings_.bootstrap_tenant_ids) {
       seed.tenants.push_back(tenant_record{tenant_id{id}, "", "solo", "{}", 0, 0});
@@ -179,8 +176,8 @@ caf::expected<tenant_record> node::put_tenant(std::string_view raw_id,
   if (!parsed) {
     return parsed.error();
   }
-  tenant_record rec{*id, parsed->config.name, to_string(parsed->config.tier),
-                    parsed->canonical_text, 0, 0};
+  tenant_record rec{
+    *id, parsed->config.name, to_string(parsed->config.tier), parsed->canonical_text, 0, 0};
   auto stored = ask<tenant_record>(sys_, request_timeout, writer_,
                                    store_tenant{std::move(rec), wall_clock_ms()});
   if (stored) {
@@ -202,8 +199,7 @@ caf::expected<std::vector<tenant_record>> node::list_tenants() {
                                          flowgate::list_tenants{100'000});
 }
 
-caf::expected<config_stored> node::put_config(std::string_view raw_tenant,
-                                              const std::string& queue,
+caf::expected<config_stored> node::put_config(std::string_view raw_tenant, const std::string& queue,
                                               const std::string& version, std::string text) {
   auto id = normalize_tenant(raw_tenant);
   if (!id) {
@@ -285,8 +281,7 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
     return id.error();
   }
   if (!idempotency_key.empty() && !is_valid_label(idempotency_key, 256)) {
-    return make_error(errc::invalid_argument,
-                      "idempotency key must match [A-Za-z0-9_.:-]{1,256}");
+    return make_error(errc::invalid_argument, "idempotency key must match [A-Za-z0-9_.:-]{1,256}");
   }
   auto input = parse_json_document(input_json.empty() ? std::string_view{"null"} : input_json,
                                    "run input", static_cast<size_t>(settings_.max_document_bytes));
@@ -346,8 +341,8 @@ caf::expected<subscription_record> node::put_subscription(std::string_view raw_t
                           parsed->price_metadata,
                           parsed->product_metadata,
                           0};
-  auto stored = ask<subscription_record>(sys_, request_timeout, writer_,
-                                         store_subscription{std::move(rec), 0});
+  auto stored =
+    ask<subscription_record>(sys_, request_timeout, writer_, store_subscription{std::move(rec), 0});
   if (stored) {
     caf::anon_send(accountant_, put_atom::value, *id);
   }
@@ -393,9 +388,8 @@ caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) 
   quota_summary out;
   out.tenant = t.id.value;
   out.tier = t.tier;
-  out.period = billing_period{terms.period_start_ms, terms.period_end_ms,
-                              terms.period_source,   terms.limit,
-                              terms.limit_source,    terms.warnings};
+  out.period = billing_period{terms.period_start_ms, terms.period_end_ms, terms.period_source,
+                              terms.limit,           terms.limit_source,  terms.warnings};
   auto used = ask<int64_t>(sys_, request_timeout, reader_,
                            find_usage{t.id, out.period.start_ms, out.period.end_ms});
   if (!used) {
@@ -482,9 +476,9 @@ caf::expected<signal_accepted> node::signal_run(const tenant_scope& scope, int64
   if (!payload) {
     return payload.error();
   }
-  return ask<signal_accepted>(sys_, request_timeout, writer_,
-                              flowgate::signal_run{*id, run_id{run}, event,
-                                                   boost::json::serialize(*payload), 0});
+  return ask<signal_accepted>(
+    sys_, request_timeout, writer_,
+    flowgate::signal_run{*id, run_id{run}, event, boost::json::serialize(*payload), 0});
 }
 
 caf::expected<cancel_outcome> node::cancel_run(const tenant_scope& scope, int64_t run,
@@ -493,11 +487,9 @@ caf::expected<cancel_outcome> node::cancel_run(const tenant_scope& scope, int64_
   if (!id) {
     return id.error();
   }
-  return ask<cancel_outcome>(sys_, request_timeout, writer_,
-                             flowgate::cancel_run{*id, run_id{run},
-                                                  reason.empty() ? "canceled by operator"
-                                                                 : reason,
-                                                  0});
+  return ask<cancel_outcome>(
+    sys_, request_timeout, writer_,
+    flowgate::cancel_run{*id, run_id{run}, reason.empty() ? "canceled by operator" : reason, 0});
 }
 
 caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) {
@@ -509,15 +501,15 @@ caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) 
 }
 
 caf::expected<std::vector<run_record>> node::list_runs(const tenant_scope& scope,
-                                                       const std::string& status,
-                                                       int64_t after_run, int32_t limit) {
+                                                       const std::string& status, int64_t after_run,
+                                                       int32_t limit) {
   auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
-  static const char* statuses[] = {run_status::pending,   run_status::running,
-                                   run_status::waiting,   run_status::completed,
-                                   run_status::failed,    run_status::canceled};
+  static const char* statuses[] = {run_status::pending, run_status::running,
+                                   run_status::waiting, run_status::completed,
+                                   run_status::failed,  run_status::canceled};
   if (!status.empty() &&
       std::find(std::begin(statuses), std::end(statuses), status) == std::end(statuses)) {
     return make_error(errc::invalid_argument,
@@ -569,8 +561,8 @@ caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run
   out.run = run;
   out.tenant = r->tenant.value;
   out.status = r->status;
-  auto records = ask<std::vector<history_record>>(sys_, request_timeout, reader_,
-                                                  load_history{run_id{run}, 0});
+  auto records =
+    ask<std::vector<history_record>>(sys_, request_timeout, reader_, load_history{run_id{run}, 0});
   if (!records) {
     return records.error();
   }
@@ -615,7 +607,7 @@ caf::error node::register_membership() {
     host[0] = '\0';
   }
   register_node op{node_id{settings_.node_id}, host, static_cast<int64_t>(getpid()), "",
-                   settings_.lease_ttl_ms, 0};
+                   settings_.lease_ttl_ms,     0};
   auto inc = ask<int64_t>(sys_, request_timeout, writer_, op);
   if (!inc && code_of(inc.error()) == errc::node_id_in_use) {
     // On this host a registration's process can be checked: a killed one
@@ -635,9 +627,10 @@ caf::error node::register_membership() {
     return inc.error();
   }
   incarnation_ = *inc;
-  log_line("info", "node registered", {{"node", settings_.node_id},
-                                       {"incarnation", std::to_string(incarnation_)},
-                                       {"pid", std::to_string(getpid())}});
+  log_line("info", "node registered",
+           {{"node", settings_.node_id},
+            {"incarnation", std::to_string(incarnation_)},
+            {"pid", std::to_string(getpid())}});
   return {};
 }
 

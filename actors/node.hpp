@@ -18,9 +18,9 @@
 /// refuses the start (`node_id_in_use`), otherwise this process gets the
 /// id's next incarnation, which fences every lease it takes. Its heartbeat
 /// is written with every lease renewal; `drain()` or the destructor marks
-/// it stopped (the destructor leaves its leases to expire, like a crash). A non-executing node (admin
-/// tools) only reads and writes the store: the runs it starts are PENDING
-/// until an executing node claims them.
+/// it stopped (the destructor leaves its leases to expire, like a crash). A non-executing node
+/// (admin tools) only reads and writes the store: the runs it starts are PENDING until an executing
+/// node claims them.
 
 #include "config/billing.hpp"
 #include "config/node_settings.hpp"
@@ -117,14 +117,13 @@ public:
                                                         const std::string& version,
                                                         std::string text);
   /// Resolves and loads a snapshot (empty version = the runnable one).
-  [[nodiscard]] caf::expected<config_snapshot_ptr> get_config(std::string_view raw_tenant,
-                                                              const std::string& queue,
-                                                              const std::string& version);
+  [[nodiscard]] caf::expected<config_snapshot_ptr>
+  get_config(std::string_view raw_tenant, const std::string& queue, const std::string& version);
   [[nodiscard]] caf::expected<config_activated> activate_config(std::string_view raw_tenant,
                                                                 const std::string& queue,
                                                                 const std::string& version);
-  [[nodiscard]] caf::expected<std::vector<config_summary>>
-  list_configs(std::string_view raw_tenant, const std::string& queue);
+  [[nodiscard]] caf::expected<std::vector<config_summary>> list_configs(std::string_view raw_tenant,
+                                                                        const std::string& queue);
 
   [[nodiscard]] caf::expected<schema_info> db_info();
 
@@ -143,11 +142,9 @@ public:
   /// Errors: `unknown_tenant`, `unknown_queue`/`unknown_version`,
   /// `malformed_json`, `payload_too_large`, `invalid_argument`,
   /// `tenant_at_limit`, `quota_exceeded`.
-  [[nodiscard]] caf::expected<run_created> start_run(std::string_view raw_tenant,
-                                                     const std::string& queue,
-                                                     const std::string& input_json,
-                                                     const std::string& version = {},
-                                                     const std::string& idempotency_key = {});
+  [[nodiscard]] caf::expected<run_created>
+  start_run(std::string_view raw_tenant, const std::string& queue, const std::string& input_json,
+            const std::string& version = {}, const std::string& idempotency_key = {});
   /// Delivers event `event` with a JSON payload. Errors: `not_found`,
   /// `run_finished`, `malformed_json`, `invalid_argument`.
   [[nodiscard]] caf::expected<signal_accepted> signal_run(const tenant_scope& scope, int64_t run,
@@ -158,8 +155,7 @@ public:
                                                          const std::string& reason);
   [[nodiscard]] caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
   [[nodiscard]] caf::expected<std::vector<run_record>>
-  list_runs(const tenant_scope& scope, const std::string& status, int64_t after_run,
-            int32_t limit);
+  list_runs(const tenant_scope& scope, const std::string& status, int64_t after_run, int32_t limit);
   [[nodiscard]] caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope,
                                                                        int64_t run);
   /// Polls the store until the run is finished (or WAITING, if

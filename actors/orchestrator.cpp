@@ -33,8 +33,8 @@ constexpr int64_t terms_max_age_ms = 1'000;
 constexpr int64_t queue_allowance_ms = 600'000;
 
 history_record to_record(const engine::event& e, int64_t now_ms) {
-  return history_record{e.seq, engine::to_string(e.type), e.node_path, e.attempt,
-                        json::serialize(e.payload), now_ms};
+  return history_record{e.seq,     engine::to_string(e.type),  e.node_path,
+                        e.attempt, json::serialize(e.payload), now_ms};
 }
 
 caf::expected<engine::event> from_record(const history_record& r) {
@@ -46,8 +46,8 @@ caf::expected<engine::event> from_record(const history_record& r) {
   boost::system::error_code ec;
   auto payload = json::parse(r.payload, ec);
   if (ec) {
-    return make_error(errc::store_failure, "history event " + std::to_string(r.seq) +
-                                             " has a malformed payload");
+    return make_error(errc::store_failure,
+                      "history event " + std::to_string(r.seq) + " has a malformed payload");
   }
   return engine::event{r.seq, *type, r.node_path, r.attempt, std::move(payload)};
 }
@@ -110,7 +110,7 @@ void abandon(orchestrator_pointer self, const caf::error& err, const char* durin
     log_line("warn", std::string{"orchestrator stops: "} + during, fields);
   }
   finish(self, code_of(err) == errc::lease_lost ? "lost" : "abandoned");
-  (void) st;
+  (void)st;
 }
 
 /// Adds an event to the local history and to the next append.
@@ -156,23 +156,23 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
       s.staged_steps.push_back(step_change{path, attempt, "completed", "", ""});
     } else {
       e.type = event_type::step_failed;
-      e.payload = json::object{{"type", r.error_type}, {"message", r.error_message},
-                               {"retryable", r.retryable}};
-      s.staged_steps.push_back(step_change{path, attempt, "failed", r.error_type,
-                                           r.error_message});
+      e.payload = json::object{
+        {"type", r.error_type}, {"message", r.error_message}, {"retryable", r.retryable}};
+      s.staged_steps.push_back(step_change{path, attempt, "failed", r.error_type, r.error_message});
     }
     stage(self, std::move(e), now);
     advance(self);
   };
-  self->request(st.setup.pool, std::chrono::milliseconds{req.timeout_ms + queue_allowance_ms},
-                std::move(req))
+  self
+    ->request(st.setup.pool, std::chrono::milliseconds{req.timeout_ms + queue_allowance_ms},
+              std::move(req))
     .then([on_result](activity_result& r) { on_result(r); },
           [self, on_result](caf::error& err) {
             activity_result r;
             r.ok = false;
             r.error_type = "timeout";
-            r.error_message = "no answer from the activity pool: " +
-                              self->home_system().render(err);
+            r.error_message =
+              "no answer from the activity pool: " + self->home_system().render(err);
             on_result(r);
           });
 }
@@ -222,153 +222,150 @@ void advance(orchestrator_pointer self) {
       st.node_path = d.node_path;
     }
     switch (d.state) {
-      case run_state::ready: {
-        const auto& cmd = *d.next;
-        if (st.draining && (cmd.kind == command_kind::schedule_activity ||
-                            cmd.kind == command_kind::start_timer)) {
-          release_as_running();
-          settled = true;
-          break;
-        }
-        if (!cmd.node_path.empty()) {
-          st.node_path = cmd.node_path;
-        }
-        stage(self, engine::record(cmd, 0, now), now);
-        switch (cmd.kind) {
-          case command_kind::schedule_activity:
-            st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
-            to_dispatch = cmd;
-            settled = true;
-            break;
-          case command_kind::start_wait:
-            // Entering a wait is a step attempt of its own.
-            st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
-            st.staged_steps.push_back(
-              step_change{cmd.node_path, cmd.attempt, "completed", "", ""});
-            break;
-          case command_kind::start_timer:
-            if (cmd.reason == "timer") {
-              // Entering a timer wait is a step attempt too (a retry's
-              // backoff is not: it belongs to the attempt that follows).
-              st.staged_steps.push_back(step_change{cmd.node_path, 1, "started", "", ""});
-              st.staged_steps.push_back(step_change{cmd.node_path, 1, "completed", "", ""});
-            }
-            break;
-          case command_kind::complete_run:
-            change.status = run_status::completed;
-            change.output = json::serialize(cmd.output);
-            settled = true;
-            break;
-          case command_kind::fail_run:
-            change.status = run_status::failed;
-            change.error_type = cmd.error_type;
-            change.error_message = cmd.error_message;
-            settled = true;
-            break;
-        }
+    case run_state::ready: {
+      const auto& cmd = *d.next;
+      if (st.draining &&
+          (cmd.kind == command_kind::schedule_activity || cmd.kind == command_kind::start_timer)) {
+        release_as_running();
+        settled = true;
         break;
       }
-      case run_state::awaiting_activity: {
-        if (st.dispatched.count({d.node_path, d.attempt}) != 0) {
-          settled = true;
-          break;
+      if (!cmd.node_path.empty()) {
+        st.node_path = cmd.node_path;
+      }
+      stage(self, engine::record(cmd, 0, now), now);
+      switch (cmd.kind) {
+      case command_kind::schedule_activity:
+        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
+        to_dispatch = cmd;
+        settled = true;
+        break;
+      case command_kind::start_wait:
+        // Entering a wait is a step attempt of its own.
+        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
+        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "completed", "", ""});
+        break;
+      case command_kind::start_timer:
+        if (cmd.reason == "timer") {
+          // Entering a timer wait is a step attempt too (a retry's
+          // backoff is not: it belongs to the attempt that follows).
+          st.staged_steps.push_back(step_change{cmd.node_path, 1, "started", "", ""});
+          st.staged_steps.push_back(step_change{cmd.node_path, 1, "completed", "", ""});
         }
-        auto message = "attempt " + std::to_string(d.attempt) + " of '" + d.node_path +
-                       "' was cut off: the node driving the run stopped before recording "
-                       "its outcome";
+        break;
+      case command_kind::complete_run:
+        change.status = run_status::completed;
+        change.output = json::serialize(cmd.output);
+        settled = true;
+        break;
+      case command_kind::fail_run:
+        change.status = run_status::failed;
+        change.error_type = cmd.error_type;
+        change.error_message = cmd.error_message;
+        settled = true;
+        break;
+      }
+      break;
+    }
+    case run_state::awaiting_activity: {
+      if (st.dispatched.count({d.node_path, d.attempt}) != 0) {
+        settled = true;
+        break;
+      }
+      auto message = "attempt " + std::to_string(d.attempt) + " of '" + d.node_path +
+                     "' was cut off: the node driving the run stopped before recording "
+                     "its outcome";
+      engine::event e;
+      e.type = event_type::step_cut_off;
+      e.node_path = d.node_path;
+      e.attempt = d.attempt;
+      e.payload = json::object{{"type", "cut_off"}, {"message", message}, {"retryable", true}};
+      stage(self, std::move(e), now);
+      st.staged_steps.push_back(step_change{d.node_path, d.attempt, "cut_off", "cut_off", message});
+      break;
+    }
+    case run_state::awaiting_timer:
+      if (d.wake_at_ms <= now) {
         engine::event e;
-        e.type = event_type::step_cut_off;
+        e.type = event_type::timer_fired;
         e.node_path = d.node_path;
         e.attempt = d.attempt;
-        e.payload = json::object{{"type", "cut_off"}, {"message", message}, {"retryable", true}};
+        e.payload = json::object{};
         stage(self, std::move(e), now);
-        st.staged_steps.push_back(step_change{d.node_path, d.attempt, "cut_off", "cut_off",
-                                              message});
         break;
       }
-      case run_state::awaiting_timer:
-        if (d.wake_at_ms <= now) {
+      settled = true;
+      if (!st.draining && d.wake_at_ms - now <= st.setup.hold_timer_ms) {
+        hold_until = d.wake_at_ms;
+        break;
+      }
+      change.status = run_status::waiting;
+      change.wait_reason = d.attempt > 0 ? "retry" : "timer";
+      change.wake_at_ms = d.wake_at_ms;
+      change.release_lease = true;
+      change.open_wait = "timer";
+      break;
+    case run_state::awaiting_event:
+      settled = true;
+      if (!st.inbox_fresh) {
+        // A signal may be waiting in the inbox: read it before deciding
+        // to time out or to release the run.
+        sync_inbox = true;
+        break;
+      }
+      if (d.wake_at_ms != 0 && d.wake_at_ms <= now) {
+        {
+          // The inbox was just read: no signal came in time.
           engine::event e;
-          e.type = event_type::timer_fired;
+          e.type = event_type::wait_timed_out;
           e.node_path = d.node_path;
-          e.attempt = d.attempt;
           e.payload = json::object{};
           stage(self, std::move(e), now);
-          break;
+          settled = false;
         }
-        settled = true;
-        if (!st.draining && d.wake_at_ms - now <= st.setup.hold_timer_ms) {
-          hold_until = d.wake_at_ms;
-          break;
-        }
-        change.status = run_status::waiting;
-        change.wait_reason = d.attempt > 0 ? "retry" : "timer";
-        change.wake_at_ms = d.wake_at_ms;
-        change.release_lease = true;
-        change.open_wait = "timer";
-        break;
-      case run_state::awaiting_event:
-        settled = true;
-        if (!st.inbox_fresh) {
-          // A signal may be waiting in the inbox: read it before deciding
-          // to time out or to release the run.
-          sync_inbox = true;
-          break;
-        }
-        if (d.wake_at_ms != 0 && d.wake_at_ms <= now) {
-          {
-            // The inbox was just read: no signal came in time.
-            engine::event e;
-            e.type = event_type::wait_timed_out;
-            e.node_path = d.node_path;
-            e.payload = json::object{};
-            stage(self, std::move(e), now);
-            settled = false;
-          }
-          break;
-        }
-        change.status = run_status::waiting;
-        change.wait_reason = "event";
-        change.wake_at_ms = d.wake_at_ms != 0 ? d.wake_at_ms : never_ms;
-        change.release_lease = true;
-        change.open_wait = "event";
-        change.wait_event = d.event;
-        break;
-      case run_state::completed:
-      case run_state::failed:
-        change.status = d.state == run_state::completed ? run_status::completed
-                                                        : run_status::failed;
-        change.output = d.state == run_state::completed ? json::serialize(d.output) : "";
-        change.error_type = d.error_type;
-        change.error_message = d.error_message;
-        settled = true;
-        break;
-      case run_state::canceled:
-        change.status = run_status::canceled;
-        change.error_type = "canceled";
-        change.error_message = d.error_message.empty() ? "canceled" : d.error_message;
-        settled = true;
-        break;
-      case run_state::nondeterministic: {
-        auto message = "run " + std::to_string(st.setup.run.id.value) + ": " +
-                       engine::describe(d.conflict);
-        auto fields = run_fields(self);
-        fields.emplace_back("seq", std::to_string(d.conflict.seq));
-        log_line("error", "non-determinism: " + message, fields);
-        if (st.setup.hold_on_nondeterminism) {
-          change.status = run_status::waiting;
-          change.wait_reason = "nondeterminism";
-          change.wake_at_ms = never_ms;
-          change.release_lease = true;
-          change.open_wait = "nondeterminism";
-        } else {
-          change.status = run_status::failed;
-        }
-        change.error_type = "nondeterminism";
-        change.error_message = message;
-        settled = true;
         break;
       }
+      change.status = run_status::waiting;
+      change.wait_reason = "event";
+      change.wake_at_ms = d.wake_at_ms != 0 ? d.wake_at_ms : never_ms;
+      change.release_lease = true;
+      change.open_wait = "event";
+      change.wait_event = d.event;
+      break;
+    case run_state::completed:
+    case run_state::failed:
+      change.status = d.state == run_state::completed ? run_status::completed : run_status::failed;
+      change.output = d.state == run_state::completed ? json::serialize(d.output) : "";
+      change.error_type = d.error_type;
+      change.error_message = d.error_message;
+      settled = true;
+      break;
+    case run_state::canceled:
+      change.status = run_status::canceled;
+      change.error_type = "canceled";
+      change.error_message = d.error_message.empty() ? "canceled" : d.error_message;
+      settled = true;
+      break;
+    case run_state::nondeterministic: {
+      auto message =
+        "run " + std::to_string(st.setup.run.id.value) + ": " + engine::describe(d.conflict);
+      auto fields = run_fields(self);
+      fields.emplace_back("seq", std::to_string(d.conflict.seq));
+      log_line("error", "non-determinism: " + message, fields);
+      if (st.setup.hold_on_nondeterminism) {
+        change.status = run_status::waiting;
+        change.wait_reason = "nondeterminism";
+        change.wake_at_ms = never_ms;
+        change.release_lease = true;
+        change.open_wait = "nondeterminism";
+      } else {
+        change.status = run_status::failed;
+      }
+      change.error_type = "nondeterminism";
+      change.error_message = message;
+      settled = true;
+      break;
+    }
     }
   }
   bool terminal = run_status::is_terminal(change.status);
@@ -400,48 +397,48 @@ void advance(orchestrator_pointer self) {
   st.writing = true;
   auto write = [=](append_history a) {
     self->request(self->state.setup.writer, store_timeout, std::move(a))
-    .then(
-      [=](history_appended& r) {
-        auto& s = self->state;
-        s.writing = false;
-        s.next_seq = r.next_seq;
-        s.resolve_waits = false;
-        if (r.quota_paused) {
-          paused_on_quota(self, r.exhausted);
-          return;
-        }
-        if (starts_attempt && log_enabled("debug")) {
-          log_reserved(self);
-        }
-        if (leaving) {
-          finish(self, status);
-          return;
-        }
-        bool canceled = false;
-        for (const auto& rec : r.inbox) {
-          auto e = from_record(rec);
-          if (!e) {
-            abandon(self, e.error(), "reading its inbox");
+      .then(
+        [=](history_appended& r) {
+          auto& s = self->state;
+          s.writing = false;
+          s.next_seq = r.next_seq;
+          s.resolve_waits = false;
+          if (r.quota_paused) {
+            paused_on_quota(self, r.exhausted);
             return;
           }
-          canceled = canceled || e->type == event_type::run_canceled;
-          s.history.push_back(std::move(*e));
-        }
-        s.inbox_fresh = true;
-        if (to_dispatch && !canceled) {
-          dispatch(self, *to_dispatch);
-        } else if (hold_until != 0 && r.inbox.empty()) {
-          self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(
-                                     hold_until - wall_clock_ms(), 0)},
-                             wake_atom::value);
-        } else {
-          advance(self);
-        }
-      },
-      [=](caf::error& err) {
-        self->state.writing = false;
-        abandon(self, err, "appending to the history");
-      });
+          if (starts_attempt && log_enabled("debug")) {
+            log_reserved(self);
+          }
+          if (leaving) {
+            finish(self, status);
+            return;
+          }
+          bool canceled = false;
+          for (const auto& rec : r.inbox) {
+            auto e = from_record(rec);
+            if (!e) {
+              abandon(self, e.error(), "reading its inbox");
+              return;
+            }
+            canceled = canceled || e->type == event_type::run_canceled;
+            s.history.push_back(std::move(*e));
+          }
+          s.inbox_fresh = true;
+          if (to_dispatch && !canceled) {
+            dispatch(self, *to_dispatch);
+          } else if (hold_until != 0 && r.inbox.empty()) {
+            self->delayed_send(
+              self, std::chrono::milliseconds{std::max<int64_t>(hold_until - wall_clock_ms(), 0)},
+              wake_atom::value);
+          } else {
+            advance(self);
+          }
+        },
+        [=](caf::error& err) {
+          self->state.writing = false;
+          abandon(self, err, "appending to the history");
+        });
   };
   if (!starts_attempt) {
     write(std::move(op));
@@ -536,8 +533,9 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
     load_tenant_then_history(self);
   } else {
     const auto& r = st.setup.run;
-    self->request(st.setup.configs, store_timeout, get_atom::value, r.config_tenant, r.queue,
-                  r.version)
+    self
+      ->request(st.setup.configs, store_timeout, get_atom::value, r.config_tenant, r.queue,
+                r.version)
       .then(
         [=](config_snapshot_ptr& snap) {
           if (snap->checksum != self->state.setup.run.checksum) {

@@ -64,8 +64,7 @@ void deliver_all(accountant_pointer self, const std::string& tenant, const quota
 void log_resolution(const quota_terms& t) {
   auto fields = period_fields(t);
   if (t.period_source == "calendar month") {
-    log_line("info", "no valid subscription: the billing period is the UTC calendar month",
-             fields);
+    log_line("info", "no valid subscription: the billing period is the UTC calendar month", fields);
   }
   for (const auto& w : t.warnings) {
     auto f = fields;
@@ -90,15 +89,13 @@ void resolve(accountant_pointer self, const tenant_id& tenant) {
             [=](std::vector<subscription_record>& subs) {
               std::vector<subscription> plain;
               for (const auto& x : subs) {
-                plain.push_back(subscription{x.id, x.status, x.period_start_ms,
-                                             x.period_end_ms, x.price_metadata,
-                                             x.product_metadata});
+                plain.push_back(subscription{x.id, x.status, x.period_start_ms, x.period_end_ms,
+                                             x.price_metadata, x.product_metadata});
               }
               auto now = wall_clock_ms();
               auto p = resolve_billing_period(plain, t.tier, now);
-              quota_terms terms{tenant,           p.start_ms,      p.end_ms,
-                                p.limit,          t.tier,          p.period_source,
-                                p.limit_source,   p.warnings};
+              quota_terms terms{tenant, p.start_ms,      p.end_ms,       p.limit,
+                                t.tier, p.period_source, p.limit_source, p.warnings};
               log_resolution(terms);
               auto& s = self->state;
               s.cache[tenant.value] =
@@ -149,8 +146,7 @@ void flush(accountant_pointer self) {
         for (size_t i = 0; i < batch->size() && i < out.size(); ++i) {
           auto& q = (*batch)[i];
           const auto& r = out[i];
-          quota_terms t{q.step.tenant, r.period_start_ms, r.period_end_ms, r.limit,
-                        {},            {},                {},              {}};
+          quota_terms t{q.step.tenant, r.period_start_ms, r.period_end_ms, r.limit, {}, {}, {}, {}};
           auto fields = period_fields(t);
           fields.emplace_back("run", std::to_string(q.step.run.value));
           fields.emplace_back("step", q.step.step_path);
@@ -179,8 +175,7 @@ void flush(accountant_pointer self) {
       });
 }
 
-quota_accountant_actor::behavior_type accountant(accountant_pointer self,
-                                                 accountant_setup setup) {
+quota_accountant_actor::behavior_type accountant(accountant_pointer self, accountant_setup setup) {
   self->state.setup = std::move(setup);
   return {
     [=](get_atom, tenant_id& tenant) -> caf::result<quota_terms> {

@@ -56,8 +56,7 @@ void resume_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc, const 
     .then(
       [=](quota_terms& terms) {
         auto batch = self->state.setup.batch;
-        self->request(self->state.setup.writer, store_timeout,
-                      resume_quota_waits{terms, batch, 0})
+        self->request(self->state.setup.writer, store_timeout, resume_quota_waits{terms, batch, 0})
           .then(
             [=](int64_t n) {
               if (n > 0) {

@@ -28,20 +28,14 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
   auto& s = *self->state.session;
   return {
     [&s](const find_tenant& q) -> caf::result<tenant_record> { return s.apply(q); },
-    [&s](const list_tenants& q) -> caf::result<std::vector<tenant_record>> {
-      return s.apply(q);
-    },
+    [&s](const list_tenants& q) -> caf::result<std::vector<tenant_record>> { return s.apply(q); },
     [&s](const find_config& q) -> caf::result<config_document> { return s.apply(q); },
     [&s](const find_runnable_version& q) -> caf::result<config_version> { return s.apply(q); },
-    [&s](const list_configs& q) -> caf::result<std::vector<config_summary>> {
-      return s.apply(q);
-    },
+    [&s](const list_configs& q) -> caf::result<std::vector<config_summary>> { return s.apply(q); },
     [&s](const read_schema_info& q) -> caf::result<schema_info> { return s.apply(q); },
     [&s](const find_run& q) -> caf::result<run_record> { return s.apply(q); },
     [&s](const list_runs& q) -> caf::result<std::vector<run_record>> { return s.apply(q); },
-    [&s](const load_history& q) -> caf::result<std::vector<history_record>> {
-      return s.apply(q);
-    },
+    [&s](const load_history& q) -> caf::result<std::vector<history_record>> { return s.apply(q); },
     [&s](const read_tenant_stats& q) -> caf::result<std::vector<tenant_stats>> {
       return s.apply(q);
     },
@@ -49,9 +43,7 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
       return s.apply(q);
     },
     [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
-    [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> {
-      return s.apply(q);
-    },
+    [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> { return s.apply(q); },
     [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },
     [&s](list_nodes& q) -> caf::result<std::vector<node_record>> {
       if (q.now_ms == 0) {

@@ -28,12 +28,9 @@ public:
   virtual void finish(const caf::error* batch_error) = 0;
 };
 
-template <class Op, class R>
-class pending_op final : public pending_write {
+template <class Op, class R> class pending_op final : public pending_write {
 public:
-  pending_op(Op op, caf::typed_response_promise<R> rp)
-    : op_(std::move(op)), rp_(std::move(rp)) {
-  }
+  pending_op(Op op, caf::typed_response_promise<R> rp) : op_(std::move(op)), rp_(std::move(rp)) {}
 
   bool apply(write_session& session, int64_t now_ms) override {
     // An operation that leaves its time at 0 is stamped with the commit's
@@ -99,9 +96,9 @@ void flush(writer_pointer self) {
   st.batch.clear();
   auto started = std::chrono::steady_clock::now();
   auto micros_since = [](std::chrono::steady_clock::time_point t) {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now() - t)
-                                   .count());
+    return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+        .count());
   };
   st.stats.batches += 1;
   st.stats.operations += batch.size();
@@ -141,8 +138,7 @@ void flush(writer_pointer self) {
   }
 }
 
-template <class R, class Op>
-caf::result<R> enqueue(writer_pointer self, Op&& op) {
+template <class R, class Op> caf::result<R> enqueue(writer_pointer self, Op&& op) {
   auto& st = self->state;
   auto rp = self->make_response_promise<R>();
   st.batch.push_back(std::make_unique<pending_op<std::decay_t<Op>, R>>(std::forward<Op>(op), rp));
@@ -155,9 +151,8 @@ caf::result<R> enqueue(writer_pointer self, Op&& op) {
   return rp;
 }
 
-store_writer_actor::behavior_type store_writer(writer_pointer self,
-                                               std::shared_ptr<write_session> session,
-                                               size_t max_batch) {
+store_writer_actor::behavior_type
+store_writer(writer_pointer self, std::shared_ptr<write_session> session, size_t max_batch) {
   self->state.session = std::move(session);
   self->state.max_batch = std::max<size_t>(max_batch, 1);
   return {
@@ -166,9 +161,7 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
     [=](store_config& op) { return enqueue<config_stored>(self, std::move(op)); },
     [=](activate_config& op) { return enqueue<config_activated>(self, std::move(op)); },
     [=](reserve_step& op) { return enqueue<step_reservation>(self, std::move(op)); },
-    [=](reserve_steps& op) {
-      return enqueue<std::vector<step_reservation>>(self, std::move(op));
-    },
+    [=](reserve_steps& op) { return enqueue<std::vector<step_reservation>>(self, std::move(op)); },
     [=](resume_quota_waits& op) { return enqueue<int64_t>(self, std::move(op)); },
     [=](resume_run& op) { return enqueue<resume_outcome>(self, std::move(op)); },
     [=](create_run& op) { return enqueue<run_created>(self, std::move(op)); },
@@ -192,8 +185,7 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
 } // namespace
 
 store_writer_actor spawn_store_writer(caf::actor_system& sys,
-                                      std::shared_ptr<write_session> session,
-                                      size_t max_batch) {
+                                      std::shared_ptr<write_session> session, size_t max_batch) {
   return sys.spawn<caf::detached>(store_writer, std::move(session), max_batch);
 }
 

@@ -79,8 +79,8 @@ void drop_holder(limiter_pointer self, int64_t run) {
   st.holders.erase(it);
 }
 
-tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tenant,
-                                            int64_t idle_ms, tenant_directory_actor directory) {
+tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tenant, int64_t idle_ms,
+                                            tenant_directory_actor directory) {
   self->state.stats.tenant = std::move(tenant);
   self->state.idle_ms = idle_ms;
   self->state.directory = directory.address();
@@ -127,8 +127,8 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         return rp;
       }
       st.parked.emplace(run.value, rp);
-      self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now},
-                         deadline_atom::value, run);
+      self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now}, deadline_atom::value,
+                         run);
       touch(self);
       return rp;
     },
@@ -267,19 +267,19 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
       auto left = std::make_shared<size_t>(st.limiters.size());
       auto one_done = [=]() mutable {
         if (--*left == 0) {
-          std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) {
-            return a.tenant.value < b.tenant.value;
-          });
+          std::sort(out->begin(), out->end(),
+                    [](const auto& a, const auto& b) { return a.tenant.value < b.tenant.value; });
           rp.deliver(std::move(*out));
         }
       };
       for (auto& [t, l] : st.limiters) {
         self->request(l, std::chrono::seconds{5}, stats_atom::value)
-          .then([=](limiter_stats& s) mutable {
-                  out->push_back(std::move(s));
-                  one_done();
-                },
-                [=](caf::error&) mutable { one_done(); });
+          .then(
+            [=](limiter_stats& s) mutable {
+              out->push_back(std::move(s));
+              one_done();
+            },
+            [=](caf::error&) mutable { one_done(); });
       }
       return rp;
     },

@@ -124,8 +124,8 @@ void require(const caf::error& err, const char* what) {
 }
 
 int run_backlog(const options& o, int64_t backlog) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("flowgate-claim-bench-" + std::to_string(getpid()));
+  auto dir =
+    std::filesystem::temp_directory_path() / ("flowgate-claim-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = (dir / "claim.db").string();
   sqlite_store_options opts{path, sync_mode::normal, 1000};
@@ -144,14 +144,15 @@ int run_backlog(const options& o, int64_t backlog) {
   require(db->exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
                    std::to_string(o.tenants) +
                    ") INSERT INTO tenants (tenant_id, config_json, created_at_ms, "
-                   "updated_at_ms) SELECT 't' || i, '" + config + "', 1, 1 FROM n"),
+                   "updated_at_ms) SELECT 't' || i, '" +
+                   config + "', 1, 1 FROM n"),
           "tenants");
   require(db->exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
                    std::to_string(backlog) +
                    ") INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, "
                    "config_checksum, status, created_at_ms, updated_at_ms, wake_at_ms) SELECT "
-                   "'t' || (1 + i % " + std::to_string(o.tenants) +
-                   "), 'q', 't1', '1', 'c', 'PENDING', i, i, i FROM n"),
+                   "'t' || (1 + i % " +
+                   std::to_string(o.tenants) + "), 'q', 't1', '1', 'c', 'PENDING', i, i, i FROM n"),
           "runs");
   require(db->exec("COMMIT"), "commit");
   constexpr int64_t now = 1'000'000'000;
@@ -176,15 +177,16 @@ int run_backlog(const options& o, int64_t backlog) {
     cursor = won->last_tenant;
     if (won->runs.empty()) {
       std::cerr << "flowgate-bench-claim: a claim won no run (due: "
-                << *db->query_int("SELECT count(*) FROM runs WHERE status = 'PENDING'") << ", tenants: "
-                << *db->query_int("SELECT count(*) FROM tenants") << ")\n";
+                << *db->query_int("SELECT count(*) FROM runs WHERE status = 'PENDING'")
+                << ", tenants: " << *db->query_int("SELECT count(*) FROM tenants") << ")\n";
       return 1;
     }
     // Hand the runs back (untimed), due again after the others.
-    require(db->exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, "
-                     "lease_expires_at_ms = 0, lease_incarnation = 0, wake_at_ms = created_at_ms + " +
-                     std::to_string((k + 1) * backlog) + " WHERE lease_owner = 'bench'"),
-            "hand back");
+    require(
+      db->exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, "
+               "lease_expires_at_ms = 0, lease_incarnation = 0, wake_at_ms = created_at_ms + " +
+               std::to_string((k + 1) * backlog) + " WHERE lease_owner = 'bench'"),
+      "hand back");
     // The previous claim on the same data: its candidate query, then the
     // same fenced update per run, in one transaction.
     auto b0 = clock_type::now();

@@ -29,10 +29,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -167,11 +167,10 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
   auto account = [self](int64_t run, clock_type::time_point t0, clock_type::time_point t1,
                         const std::string& status) {
     auto& st = self->state;
-    st.result.run_latency_ms.push_back(
-      std::chrono::duration<double, std::milli>(t1 - t0).count());
+    st.result.run_latency_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     (status == st.expect ? st.result.completed : st.result.failed) += 1;
     st.finished += 1;
-    (void) run;
+    (void)run;
     if (st.finished == static_cast<int64_t>(st.todo.size()) && st.done.pending()) {
       st.done.deliver(caf::make_message(st.result.completed));
     }
@@ -259,8 +258,9 @@ caf::behavior signaler(caf::stateful_actor<signaler_state>* self, store_writer_a
       while (st.in_flight < st.window && st.next < st.todo.size()) {
         auto& [tenant, id] = st.todo[st.next++];
         st.in_flight += 1;
-        self->request(writer, std::chrono::seconds{120},
-                      signal_run{tenant_id{tenant}, run_id{id}, "go", "null", 0})
+        self
+          ->request(writer, std::chrono::seconds{120},
+                    signal_run{tenant_id{tenant}, run_id{id}, "go", "null", 0})
           .then(
             [=](signal_accepted&) {
               auto& state = self->state;
@@ -351,7 +351,6 @@ bool parse(int argc, char** argv, options& o) {
   return true;
 }
 
-
 /// A subscription for the current UTC calendar month with a step limit.
 std::string month_subscription(const std::string& limit) {
   auto [start, end] = calendar_month(wall_clock_ms());
@@ -367,8 +366,8 @@ int quota_bench(const options& o, caf::actor_system& sys, node& n, const node_se
   caf::scoped_actor self{sys};
   auto accountant = n.accountant();
   auto key = [&](int64_t i) {
-    return reserve_step{tenant_id{"tenant-" + std::to_string(i % o.tenants)}, run_id{i + 1}, "s",
-                        1, 0, 0, -1, 0};
+    return reserve_step{
+      tenant_id{"tenant-" + std::to_string(i % o.tenants)}, run_id{i + 1}, "s", 1, 0, 0, -1, 0};
   };
   auto writer_now = [&] {
     writer_stats w;
@@ -482,8 +481,7 @@ int waiting_report(const options& o, caf::actor_system& sys, node& n, int64_t wa
   self->wait_for(sig);
   std::this_thread::sleep_for(std::chrono::seconds{o.settle_s});
   auto after = measure_memory();
-  auto accepted_s =
-    accepted_at - std::chrono::duration<double>(t0.time_since_epoch()).count();
+  auto accepted_s = accepted_at - std::chrono::duration<double>(t0.time_since_epoch()).count();
   std::printf("flowgate-bench --waiting: runs=%lld steps=%lld tenants=%lld window=%lld "
               "synchronous=%s settle=%llds\n",
               static_cast<long long>(o.runs), static_cast<long long>(o.steps),
@@ -502,8 +500,7 @@ int waiting_report(const options& o, caf::actor_system& sys, node& n, int64_t wa
               "(SQLite %.1f MB)\n",
               after.rss_mb, after.heap_mb, after.sqlite_mb);
   std::printf("  signals          %lld accepted in %.2f s (%.0f/s)\n",
-              static_cast<long long>(total), accepted_s,
-              static_cast<double>(total) / accepted_s);
+              static_cast<long long>(total), accepted_s, static_cast<double>(total) / accepted_s);
   std::printf("  completed        %lld of %lld runs in %.2f s after the first signal "
               "(%.0f runs/s)\n",
               static_cast<long long>(completed), static_cast<long long>(total), finished_s,
@@ -523,8 +520,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   bool temporary = o.db.empty();
-  auto dir = std::filesystem::temp_directory_path() /
-             ("flowgate-bench-" + std::to_string(wall_clock_ms()));
+  auto dir =
+    std::filesystem::temp_directory_path() / ("flowgate-bench-" + std::to_string(wall_clock_ms()));
   if (temporary) {
     std::filesystem::create_directories(dir);
     o.db = (dir / "bench.db").string();
@@ -564,9 +561,9 @@ int main(int argc, char** argv) {
     std::vector<config_snapshot_ptr> snaps;
     for (int64_t t = 0; t < o.tenants; ++t) {
       auto id = "tenant-" + std::to_string(t);
-      auto tenant_config = o.tenant_limit > 0 ? R"({"max_concurrent_runs": )" +
-                                                  std::to_string(o.tenant_limit) + "}"
-                                              : std::string{"{}"};
+      auto tenant_config = o.tenant_limit > 0
+                             ? R"({"max_concurrent_runs": )" + std::to_string(o.tenant_limit) + "}"
+                             : std::string{"{}"};
       if (!(*n)->put_tenant(id, tenant_config) || !(*n)->put_config(id, "bench", "1", doc) ||
           !(*n)->put_subscription(id, month_subscription(o.quota ? "1000000000" : "unlimited"))) {
         std::cerr << "flowgate-bench: set-up failed\n";
@@ -687,8 +684,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(o.runs), static_cast<long long>(o.steps),
                 static_cast<long long>(o.tenants), static_cast<long long>(o.window),
                 static_cast<long long>(o.workers), static_cast<long long>(o.tenant_limit),
-                o.synchronous.c_str(),
-                static_cast<long long>(s.max_write_batch));
+                o.synchronous.c_str(), static_cast<long long>(s.max_write_batch));
     std::printf("  completed        %lld of %lld runs in %.2f s\n",
                 static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
     std::printf("  runs/s           %.0f\n", static_cast<double>(completed) / elapsed);
@@ -698,13 +694,12 @@ int main(int argc, char** argv) {
                 percentile(latencies, 0.99));
     std::printf("  step latency ms  p50 %.0f  p99 %.0f (ledger, ms resolution)\n",
                 percentile(step_ms, 0.5), percentile(step_ms, 0.99));
-    std::printf("  writer           %llu transactions, %llu operations, avg batch %.1f, "
-                "largest %llu\n",
-                static_cast<unsigned long long>(ws.batches),
-                static_cast<unsigned long long>(ws.operations),
-                ws.batches ? static_cast<double>(ws.operations) / static_cast<double>(ws.batches)
-                           : 0.0,
-                static_cast<unsigned long long>(ws.largest_batch));
+    std::printf(
+      "  writer           %llu transactions, %llu operations, avg batch %.1f, "
+      "largest %llu\n",
+      static_cast<unsigned long long>(ws.batches), static_cast<unsigned long long>(ws.operations),
+      ws.batches ? static_cast<double>(ws.operations) / static_cast<double>(ws.batches) : 0.0,
+      static_cast<unsigned long long>(ws.largest_batch));
     std::printf("  max running/tenant %lld (limit %s)\n", static_cast<long long>(max_per_tenant),
                 o.tenant_limit > 0 ? std::to_string(o.tenant_limit).c_str() : "none");
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",

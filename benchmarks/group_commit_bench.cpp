@@ -96,31 +96,33 @@ actor_result through_writer(caf::actor_system& sys, const options& o, int n, int
   caf::scoped_actor self{sys};
   auto start = clock_type::now();
   // One (unused) argument: CAF 0.17 misbehaves on argument-less function actors.
-  auto driver = self->spawn<caf::monitored>([=](caf::event_based_actor* drv, int) {
-    auto next = std::make_shared<int>(0);
-    auto done = std::make_shared<int>(0);
-    auto issue = std::make_shared<std::function<void()>>();
-    *issue = [=] {
-      int64_t run = (*next)++;
-      drv->request(writer, std::chrono::seconds(60), reservation(run))
-        .then(
-          [=](const step_reservation&) {
-            if (++*done == n) {
-              *issue = nullptr; // break the self-reference so the driver can end
-              drv->quit();
-            } else if (*next < n) {
-              (*issue)();
-            }
-          },
-          [=](const caf::error& e) {
-            std::cerr << "write failed: " << describe(e) << "\n";
-            std::exit(1);
-          });
-    };
-    for (int i = 0; i < std::min(in_flight, n); ++i) {
-      (*issue)();
-    }
-  }, 0);
+  auto driver = self->spawn<caf::monitored>(
+    [=](caf::event_based_actor* drv, int) {
+      auto next = std::make_shared<int>(0);
+      auto done = std::make_shared<int>(0);
+      auto issue = std::make_shared<std::function<void()>>();
+      *issue = [=] {
+        int64_t run = (*next)++;
+        drv->request(writer, std::chrono::seconds(60), reservation(run))
+          .then(
+            [=](const step_reservation&) {
+              if (++*done == n) {
+                *issue = nullptr; // break the self-reference so the driver can end
+                drv->quit();
+              } else if (*next < n) {
+                (*issue)();
+              }
+            },
+            [=](const caf::error& e) {
+              std::cerr << "write failed: " << describe(e) << "\n";
+              std::exit(1);
+            });
+      };
+      for (int i = 0; i < std::min(in_flight, n); ++i) {
+        (*issue)();
+      }
+    },
+    0);
   self->receive([](const caf::down_msg&) {});
   std::chrono::duration<double> secs = clock_type::now() - start;
   actor_result out;
@@ -173,8 +175,7 @@ int main(int argc, char** argv) {
   auto single = direct(o, o.single_writes, 1, "single");
   auto batched = direct(o, o.writes, 1000, "batched");
   std::printf("%-44s %12.0f writes/s\n", "baseline: one transaction per write", single);
-  std::printf("%-44s %12.0f writes/s\n", "baseline: SQLite direct, 1000 per transaction",
-              batched);
+  std::printf("%-44s %12.0f writes/s\n", "baseline: SQLite direct, 1000 per transaction", batched);
   double best = 0;
   for (int in_flight : {1, 10, 100, 1000}) {
     int n = in_flight == 1 ? o.single_writes : o.writes;
@@ -182,11 +183,10 @@ int main(int argc, char** argv) {
     best = std::max(best, r.writes_per_sec);
     char label[64];
     std::snprintf(label, sizeof label, "store_writer, %d in flight", in_flight);
-    std::printf("%-44s %12.0f writes/s  (avg batch %.1f, largest %llu, %.1fx one-per-txn)\n",
-                label, r.writes_per_sec,
+    std::printf("%-44s %12.0f writes/s  (avg batch %.1f, largest %llu, %.1fx one-per-txn)\n", label,
+                r.writes_per_sec,
                 r.stats.batches ? double(r.stats.operations) / r.stats.batches : 0.0,
-                static_cast<unsigned long long>(r.stats.largest_batch),
-                r.writes_per_sec / single);
+                static_cast<unsigned long long>(r.stats.largest_batch), r.writes_per_sec / single);
   }
   std::printf("best store_writer rate = %.0f%% of SQLite's direct batched rate\n",
               100.0 * best / batched);

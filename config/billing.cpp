@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <charconv>
+#include <cstdio>
 
 namespace flowgate {
 
@@ -108,8 +108,7 @@ std::pair<int64_t, int64_t> calendar_month(int64_t now_ms) {
   int64_t d = 0;
   civil_from_days(floor_div(now_ms, ms_per_day), y, m, d);
   auto start = days_from_civil(y, m, 1) * ms_per_day;
-  auto end = (m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1)) *
-             ms_per_day;
+  auto end = (m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1)) * ms_per_day;
   return {start, end};
 }
 
@@ -150,16 +149,14 @@ billing_period resolve_billing_period(const std::vector<subscription>& subscript
     out.end_ms = chosen->period_end_ms;
     out.period_source = "subscription " + chosen->id;
     int64_t limit = 0;
-    if (metadata_limit(chosen->price_metadata,
-                       "subscription '" + chosen->id + "' price metadata", limit,
-                       out.warnings)) {
+    if (metadata_limit(chosen->price_metadata, "subscription '" + chosen->id + "' price metadata",
+                       limit, out.warnings)) {
       out.limit = limit;
       out.limit_source = "price metadata";
       return out;
     }
     if (metadata_limit(chosen->product_metadata,
-                       "subscription '" + chosen->id + "' product metadata", limit,
-                       out.warnings)) {
+                       "subscription '" + chosen->id + "' product metadata", limit, out.warnings)) {
       out.limit = limit;
       out.limit_source = "product metadata";
       return out;
@@ -195,8 +192,8 @@ caf::expected<int64_t> parse_rfc3339(std::string_view t) {
   }
   static constexpr std::array<int64_t, 12> days_in = {31, 29, 31, 30, 31, 30,
                                                       31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > days_in[static_cast<size_t>(mo - 1)] || h > 23 ||
-      mi > 59 || s > 60) {
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in[static_cast<size_t>(mo - 1)] || h > 23 || mi > 59 ||
+      s > 60) {
     return bad();
   }
   size_t pos = 19;
@@ -220,8 +217,8 @@ caf::expected<int64_t> parse_rfc3339(std::string_view t) {
     ++pos;
   } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
     int64_t oh = 0, om = 0;
-    if (!num(pos + 1, 2, oh) || pos + 3 >= t.size() || t[pos + 3] != ':' ||
-        !num(pos + 4, 2, om) || oh > 23 || om > 59) {
+    if (!num(pos + 1, 2, oh) || pos + 3 >= t.size() || t[pos + 3] != ':' || !num(pos + 4, 2, om) ||
+        oh > 23 || om > 59) {
       return bad();
     }
     offset_min = (oh * 60 + om) * (t[pos] == '+' ? 1 : -1);
@@ -248,11 +245,10 @@ std::string format_rfc3339(int64_t ms) {
   civil_from_days(days, y, m, d);
   auto rest = ms - days * ms_per_day;
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(rest / 3'600'000),
-                static_cast<long long>(rest / 60'000 % 60),
-                static_cast<long long>(rest / 1000 % 60));
+  std::snprintf(
+    buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(y),
+    static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rest / 3'600'000),
+    static_cast<long long>(rest / 60'000 % 60), static_cast<long long>(rest / 1000 % 60));
   return buf;
 }
 
@@ -268,12 +264,15 @@ caf::expected<subscription> parse_subscription_text(std::string_view text) {
     return invalid("must be a JSON object, got " + std::string{json_kind_name(*doc)});
   }
   const auto& o = doc->get_object();
-  static const char* known[] = {"id", "status", "current_period_start", "current_period_end",
-                                "price_metadata", "product_metadata"};
+  static const char* known[] = {"id",
+                                "status",
+                                "current_period_start",
+                                "current_period_end",
+                                "price_metadata",
+                                "product_metadata"};
   for (const auto& kv : o) {
-    if (std::find_if(std::begin(known), std::end(known), [&](const char* k) {
-          return kv.key() == k;
-        }) == std::end(known)) {
+    if (std::find_if(std::begin(known), std::end(known),
+                     [&](const char* k) { return kv.key() == k; }) == std::end(known)) {
       return invalid("unknown field '" + std::string{kv.key()} + "'");
     }
   }

@@ -13,10 +13,9 @@ namespace flowgate {
 caf::expected<boost::json::value> parse_json_document(std::string_view text, std::string_view what,
                                                       size_t max_bytes) {
   if (text.size() > max_bytes) {
-    return make_error(errc::payload_too_large, std::string{what} + ": document is " +
-                                                 std::to_string(text.size()) +
-                                                 " bytes, the limit is " +
-                                                 std::to_string(max_bytes));
+    return make_error(errc::payload_too_large,
+                      std::string{what} + ": document is " + std::to_string(text.size()) +
+                        " bytes, the limit is " + std::to_string(max_bytes));
   }
   boost::json::parse_options opts;
   opts.max_depth = max_json_depth;
@@ -48,8 +47,7 @@ void write_canonical(const boost::json::value& v, std::string& out) {
     for (const auto& kv : obj) {
       items.push_back(&kv);
     }
-    std::sort(items.begin(), items.end(),
-              [](auto* a, auto* b) { return a->key() < b->key(); });
+    std::sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
     out.push_back('{');
     bool first = true;
     for (auto* kv : items) {
@@ -88,14 +86,21 @@ std::string canonical_json(const boost::json::value& v) {
 
 std::string_view json_kind_name(const boost::json::value& v) {
   switch (v.kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "boolean";
-    case boost::json::kind::int64:
-    case boost::json::kind::uint64: return "integer";
-    case boost::json::kind::double_: return "number";
-    case boost::json::kind::string: return "string";
-    case boost::json::kind::array: return "array";
-    case boost::json::kind::object: return "object";
+  case boost::json::kind::null:
+    return "null";
+  case boost::json::kind::bool_:
+    return "boolean";
+  case boost::json::kind::int64:
+  case boost::json::kind::uint64:
+    return "integer";
+  case boost::json::kind::double_:
+    return "number";
+  case boost::json::kind::string:
+    return "string";
+  case boost::json::kind::array:
+    return "array";
+  case boost::json::kind::object:
+    return "object";
   }
   return "value";
 }

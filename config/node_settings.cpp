@@ -11,9 +11,12 @@ namespace flowgate {
 
 const char* to_string(sync_mode m) {
   switch (m) {
-    case sync_mode::off: return "off";
-    case sync_mode::normal: return "normal";
-    case sync_mode::full: return "full";
+  case sync_mode::off:
+    return "off";
+  case sync_mode::normal:
+    return "normal";
+  case sync_mode::full:
+    return "full";
   }
   return "full";
 }
@@ -55,9 +58,8 @@ caf::expected<int64_t> parse_int(const char* var, const std::string& text, int64
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
   if (ec != std::errc{} || end != text.data() + text.size() || x < min || x > max) {
     return make_error(errc::invalid_argument, std::string{var} + "='" + text +
-                                                "' must be an integer from " +
-                                                std::to_string(min) + " to " +
-                                                std::to_string(max));
+                                                "' must be an integer from " + std::to_string(min) +
+                                                " to " + std::to_string(max));
   }
   return x;
 }
@@ -91,8 +93,7 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
   };
   for (auto [name, target, min, max] :
        {int_var{"FLOWGATE_BUSY_TIMEOUT_MS", &s.busy_timeout_ms, 0, 600'000},
-        int_var{"FLOWGATE_TENANT_MAX_CONCURRENT_RUNS", &s.tenant_max_concurrent_runs, 0,
-                1'000'000},
+        int_var{"FLOWGATE_TENANT_MAX_CONCURRENT_RUNS", &s.tenant_max_concurrent_runs, 0, 1'000'000},
         int_var{"FLOWGATE_MAX_DOCUMENT_BYTES", &s.max_document_bytes, 1024, int64_t{64} << 20},
         int_var{"FLOWGATE_MAX_BATCH", &s.max_write_batch, 1, 1'000'000},
         int_var{"FLOWGATE_LEASE_TTL_MS", &s.lease_ttl_ms, 200, 3'600'000},

@@ -7,10 +7,14 @@ namespace flowgate {
 
 const char* to_string(node_kind k) {
   switch (k) {
-    case node_kind::sequence: return "sequence";
-    case node_kind::activity: return "activity";
-    case node_kind::for_each: return "for_each";
-    case node_kind::wait: return "wait";
+  case node_kind::sequence:
+    return "sequence";
+  case node_kind::activity:
+    return "activity";
+  case node_kind::for_each:
+    return "for_each";
+  case node_kind::wait:
+    return "wait";
   }
   return "unknown";
 }

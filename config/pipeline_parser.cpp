@@ -6,8 +6,8 @@
 #include <boost/json.hpp>
 
 #include <cmath>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -65,8 +65,7 @@ using completed_set = std::set<std::string>;
 class validator {
 public:
   validator(std::string prefix, const pipeline_limits& limits)
-    : prefix_(std::move(prefix)), limits_(limits) {
-  }
+      : prefix_(std::move(prefix)), limits_(limits) {}
 
   pipeline run(const json::value& doc) {
     const auto* obj = doc.if_object();
@@ -118,9 +117,7 @@ public:
   }
 
 private:
-  [[noreturn]] void fail_doc(const std::string& what) {
-    throw violation{prefix_ + ": " + what};
-  }
+  [[noreturn]] void fail_doc(const std::string& what) { throw violation{prefix_ + ": " + what}; }
 
   [[noreturn]] void fail(const location& at, const std::string& what) {
     throw violation{prefix_ + ": " + at.node + ": " + what};
@@ -180,8 +177,8 @@ private:
     }
   }
 
-  int64_t read_int(const location& at, const json::value& v, const std::string& field,
-                   int64_t min, int64_t max) {
+  int64_t read_int(const location& at, const json::value& v, const std::string& field, int64_t min,
+                   int64_t max) {
     int64_t x = 0;
     if (v.is_int64()) {
       x = v.get_int64();
@@ -322,8 +319,8 @@ private:
     }
     if (const auto* x = obj->if_contains("backoff_coefficient")) {
       if (!x->is_number()) {
-        fail(at, "retry.backoff_coefficient must be a number, got " +
-                   std::string{json_kind_name(*x)});
+        fail(at,
+             "retry.backoff_coefficient must be a number, got " + std::string{json_kind_name(*x)});
       }
       auto c = x->to_number<double>();
       if (!std::isfinite(c) || c < 1.0 || c > 100.0) {
@@ -428,8 +425,8 @@ private:
       fail(at, field + ": '" + ptr + "' is not a valid JSON pointer");
     }
     auto segment_end = ptr.find('/', 1);
-    auto root = ptr.substr(1, segment_end == std::string::npos ? std::string::npos
-                                                                : segment_end - 1);
+    auto root =
+      ptr.substr(1, segment_end == std::string::npos ? std::string::npos : segment_end - 1);
     if (root == "input") {
       return;
     }
@@ -447,9 +444,8 @@ private:
         fail(at, field + ": '" + ptr + "' must name a node: /steps/<id>/output");
       }
       auto id_end = ptr.find('/', segment_end + 1);
-      auto id = ptr.substr(segment_end + 1,
-                           id_end == std::string::npos ? std::string::npos
-                                                       : id_end - segment_end - 1);
+      auto id = ptr.substr(segment_end + 1, id_end == std::string::npos ? std::string::npos
+                                                                        : id_end - segment_end - 1);
       auto rest = id_end == std::string::npos ? std::string{} : ptr.substr(id_end);
       if (rest != "/output" && rest.rfind("/output/", 0) != 0) {
         fail(at, field + ": '" + ptr + "' must continue with /output after the node id");
@@ -531,11 +527,10 @@ caf::expected<pipeline> parse_pipeline(const json::value& doc, std::string_view 
   }
 }
 
-caf::expected<parsed_pipeline> parse_pipeline_text(std::string_view text,
-                                                   std::string_view version,
+caf::expected<parsed_pipeline> parse_pipeline_text(std::string_view text, std::string_view version,
                                                    const pipeline_limits& limits) {
-  auto doc = parse_json_document(text, "pipeline " + version_label(version),
-                                 limits.max_document_bytes);
+  auto doc =
+    parse_json_document(text, "pipeline " + version_label(version), limits.max_document_bytes);
   if (!doc) {
     return doc.error();
   }

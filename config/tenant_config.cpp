@@ -38,9 +38,12 @@ caf::expected<std::string> normalize_tenant_id(std::string_view raw, std::string
 
 const char* to_string(tenant_tier t) {
   switch (t) {
-    case tenant_tier::solo: return "solo";
-    case tenant_tier::pro: return "pro";
-    case tenant_tier::premium: return "premium";
+  case tenant_tier::solo:
+    return "solo";
+  case tenant_tier::pro:
+    return "pro";
+  case tenant_tier::premium:
+    return "premium";
   }
   return "solo";
 }

@@ -61,7 +61,7 @@ struct parsed_tenant_config {
   std::string canonical_text;
 };
 
-[[nodiscard]] caf::expected<parsed_tenant_config>
-parse_tenant_config_text(std::string_view text, std::string_view tenant);
+[[nodiscard]] caf::expected<parsed_tenant_config> parse_tenant_config_text(std::string_view text,
+                                                                           std::string_view tenant);
 
 } // namespace flowgate

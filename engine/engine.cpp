@@ -10,25 +10,38 @@ namespace json = boost::json;
 
 const char* to_string(command_kind k) {
   switch (k) {
-    case command_kind::schedule_activity: return "schedule_activity";
-    case command_kind::start_timer: return "start_timer";
-    case command_kind::start_wait: return "start_wait";
-    case command_kind::complete_run: return "complete_run";
-    case command_kind::fail_run: return "fail_run";
+  case command_kind::schedule_activity:
+    return "schedule_activity";
+  case command_kind::start_timer:
+    return "start_timer";
+  case command_kind::start_wait:
+    return "start_wait";
+  case command_kind::complete_run:
+    return "complete_run";
+  case command_kind::fail_run:
+    return "fail_run";
   }
   return "unknown";
 }
 
 const char* to_string(run_state s) {
   switch (s) {
-    case run_state::ready: return "ready";
-    case run_state::awaiting_activity: return "awaiting_activity";
-    case run_state::awaiting_timer: return "awaiting_timer";
-    case run_state::awaiting_event: return "awaiting_event";
-    case run_state::completed: return "completed";
-    case run_state::failed: return "failed";
-    case run_state::canceled: return "canceled";
-    case run_state::nondeterministic: return "nondeterministic";
+  case run_state::ready:
+    return "ready";
+  case run_state::awaiting_activity:
+    return "awaiting_activity";
+  case run_state::awaiting_timer:
+    return "awaiting_timer";
+  case run_state::awaiting_event:
+    return "awaiting_event";
+  case run_state::completed:
+    return "completed";
+  case run_state::failed:
+    return "failed";
+  case run_state::canceled:
+    return "canceled";
+  case run_state::nondeterministic:
+    return "nondeterministic";
   }
   return "unknown";
 }
@@ -44,29 +57,29 @@ event record(const command& cmd, int64_t seq, int64_t now_ms) {
   e.node_path = cmd.node_path;
   e.attempt = cmd.attempt;
   switch (cmd.kind) {
-    case command_kind::schedule_activity:
-      e.type = event_type::step_scheduled;
-      e.payload = json::object{{"activity", cmd.activity}, {"input", cmd.input},
-                               {"timeout_ms", cmd.timeout_ms}};
-      break;
-    case command_kind::start_timer:
-      e.type = event_type::timer_started;
-      e.payload = json::object{{"fire_at_ms", now_ms + cmd.delay_ms}, {"reason", cmd.reason}};
-      break;
-    case command_kind::start_wait:
-      e.type = event_type::wait_started;
-      e.payload = json::object{
-        {"event", cmd.event},
-        {"timeout_at_ms", cmd.wait_timeout_ms > 0 ? now_ms + cmd.wait_timeout_ms : 0}};
-      break;
-    case command_kind::complete_run:
-      e.type = event_type::run_completed;
-      e.payload = cmd.output;
-      break;
-    case command_kind::fail_run:
-      e.type = event_type::run_failed;
-      e.payload = json::object{{"type", cmd.error_type}, {"message", cmd.error_message}};
-      break;
+  case command_kind::schedule_activity:
+    e.type = event_type::step_scheduled;
+    e.payload = json::object{
+      {"activity", cmd.activity}, {"input", cmd.input}, {"timeout_ms", cmd.timeout_ms}};
+    break;
+  case command_kind::start_timer:
+    e.type = event_type::timer_started;
+    e.payload = json::object{{"fire_at_ms", now_ms + cmd.delay_ms}, {"reason", cmd.reason}};
+    break;
+  case command_kind::start_wait:
+    e.type = event_type::wait_started;
+    e.payload =
+      json::object{{"event", cmd.event},
+                   {"timeout_at_ms", cmd.wait_timeout_ms > 0 ? now_ms + cmd.wait_timeout_ms : 0}};
+    break;
+  case command_kind::complete_run:
+    e.type = event_type::run_completed;
+    e.payload = cmd.output;
+    break;
+  case command_kind::fail_run:
+    e.type = event_type::run_failed;
+    e.payload = json::object{{"type", cmd.error_type}, {"message", cmd.error_message}};
+    break;
   }
   return e;
 }
@@ -104,8 +117,7 @@ enum class outcome : uint8_t { done, stop, failed };
 class walker {
 public:
   walker(const pipeline& p, const json::value& input, const std::vector<event>& history)
-    : pipeline_(p), input_(input), history_(history) {
-  }
+      : pipeline_(p), input_(input), history_(history) {}
 
   decision run() {
     if (history_.empty() || history_.front().type != event_type::run_started) {
@@ -117,23 +129,23 @@ public:
     scope root_scope;
     const json::value* result = nullptr;
     switch (walk(pipeline_.root, "", root_scope, result)) {
-      case outcome::stop:
-        break;
-      case outcome::done: {
-        command cmd;
-        cmd.kind = command_kind::complete_run;
-        cmd.output = result != nullptr ? *result : json::value{};
-        finish(event_type::run_completed, std::move(cmd), run_state::completed);
-        break;
-      }
-      case outcome::failed: {
-        command cmd;
-        cmd.kind = command_kind::fail_run;
-        cmd.error_type = failure_type_;
-        cmd.error_message = failure_message_;
-        finish(event_type::run_failed, std::move(cmd), run_state::failed);
-        break;
-      }
+    case outcome::stop:
+      break;
+    case outcome::done: {
+      command cmd;
+      cmd.kind = command_kind::complete_run;
+      cmd.output = result != nullptr ? *result : json::value{};
+      finish(event_type::run_completed, std::move(cmd), run_state::completed);
+      break;
+    }
+    case outcome::failed: {
+      command cmd;
+      cmd.kind = command_kind::fail_run;
+      cmd.error_type = failure_type_;
+      cmd.error_message = failure_message_;
+      finish(event_type::run_failed, std::move(cmd), run_state::failed);
+      break;
+    }
     }
     if (out_.state != run_state::nondeterministic) {
       out_.consumed = pos_;
@@ -184,9 +196,7 @@ private:
     stopped_ = true;
   }
 
-  int64_t next_seq() const {
-    return history_.empty() ? 1 : history_.back().seq + 1;
-  }
+  int64_t next_seq() const { return history_.empty() ? 1 : history_.back().seq + 1; }
 
   void emit(command cmd) {
     out_.state = run_state::ready;
@@ -222,9 +232,12 @@ private:
   outcome decide_at(event_type type, const std::string& path, int32_t attempt,
                     const event** matched, MakeCommand&& make) {
     switch (decision_point(type, path, attempt, matched)) {
-      case point::matched: return outcome::done;
-      case point::stopped: return outcome::stop;
-      case point::end: break;
+    case point::matched:
+      return outcome::done;
+    case point::stopped:
+      return outcome::stop;
+    case point::end:
+      break;
     }
     emit(make());
     return outcome::stop;
@@ -296,8 +309,8 @@ private:
   /// Resolves a JSON pointer against the run's visible values.
   const json::value* lookup(const std::string& ptr, const scope& sc, json::value& scratch) const {
     auto segment_end = ptr.find('/', 1);
-    auto root = ptr.substr(1, segment_end == std::string::npos ? std::string::npos
-                                                                : segment_end - 1);
+    auto root =
+      ptr.substr(1, segment_end == std::string::npos ? std::string::npos : segment_end - 1);
     auto rest = segment_end == std::string::npos ? std::string{} : ptr.substr(segment_end);
     const json::value* base = nullptr;
     if (root == "input") {
@@ -378,21 +391,21 @@ private:
   outcome walk(const pipeline_node& n, const std::string& prefix, scope& sc,
                const json::value*& result) {
     switch (n.kind) {
-      case node_kind::sequence:
-        for (const auto& child : n.children) {
-          auto o = walk(child, prefix, sc, result);
-          if (o != outcome::done) {
-            return o;
-          }
+    case node_kind::sequence:
+      for (const auto& child : n.children) {
+        auto o = walk(child, prefix, sc, result);
+        if (o != outcome::done) {
+          return o;
         }
-        return outcome::done;
-      case node_kind::activity:
-        return walk_activity(n, prefix + n.id, sc, result);
-      case node_kind::for_each:
-        return walk_for_each(n, prefix + n.id, sc, result);
-      case node_kind::wait:
-        return n.event.empty() ? walk_timer(n, prefix + n.id, sc, result)
-                               : walk_event_wait(n, prefix + n.id, sc, result);
+      }
+      return outcome::done;
+    case node_kind::activity:
+      return walk_activity(n, prefix + n.id, sc, result);
+    case node_kind::for_each:
+      return walk_for_each(n, prefix + n.id, sc, result);
+    case node_kind::wait:
+      return n.event.empty() ? walk_timer(n, prefix + n.id, sc, result)
+                             : walk_event_wait(n, prefix + n.id, sc, result);
     }
     return outcome::stop;
   }
@@ -438,8 +451,8 @@ private:
         cmd.timeout_ms = n.timeout_ms;
         std::string missing;
         if (!substitute(n.input, sc, cmd.input, missing)) {
-          return fail("bad_reference", "node '" + n.id + "': input reference '" + missing +
-                                         "' has no value");
+          return fail("bad_reference",
+                      "node '" + n.id + "': input reference '" + missing + "' has no value");
         }
         if (next != nullptr) {
           conflict(next->seq, label(event_type::step_scheduled, path, attempt), describe(*next));
@@ -469,8 +482,8 @@ private:
         }
       }
       if (!retryable || !n.retry.is_retryable(type) || attempt >= n.retry.max_attempts) {
-        return fail(type, "node '" + n.id + "' attempt " + std::to_string(attempt) + ": " +
-                            message);
+        return fail(type,
+                    "node '" + n.id + "' attempt " + std::to_string(attempt) + ": " + message);
       }
     }
   }
@@ -480,16 +493,16 @@ private:
     json::value scratch;
     const auto* items = lookup(n.items_pointer, sc, scratch);
     if (items == nullptr) {
-      return fail("bad_reference", "node '" + n.id + "': for_each reference '" +
-                                     n.items_pointer + "' has no value");
+      return fail("bad_reference",
+                  "node '" + n.id + "': for_each reference '" + n.items_pointer + "' has no value");
     }
     if (!items->is_array()) {
-      return fail("bad_reference", "node '" + n.id + "': for_each reference '" +
-                                     n.items_pointer + "' is not an array");
+      return fail("bad_reference", "node '" + n.id + "': for_each reference '" + n.items_pointer +
+                                     "' is not an array");
     }
     // Keep the array alive: `scratch` may hold it, and item pointers refer into it.
-    const auto& array = items == &scratch ? owned(std::move(scratch)).get_array()
-                                          : items->get_array();
+    const auto& array =
+      items == &scratch ? owned(std::move(scratch)).get_array() : items->get_array();
     json::array outputs;
     for (size_t i = 0; i < array.size(); ++i) {
       scope inner = sc;
@@ -583,8 +596,7 @@ private:
         return outcome::done;
       }
       conflict(e->seq,
-               "signal_received '" + n.event + "' or " +
-                 label(event_type::wait_timed_out, path, 0),
+               "signal_received '" + n.event + "' or " + label(event_type::wait_timed_out, path, 0),
                describe(*e));
       return outcome::stop;
     }

@@ -45,15 +45,15 @@ std::optional<event_type> parse_event_type(std::string_view name) {
 
 bool is_decision(event_type t) {
   switch (t) {
-    case event_type::run_started:
-    case event_type::step_scheduled:
-    case event_type::timer_started:
-    case event_type::wait_started:
-    case event_type::run_completed:
-    case event_type::run_failed:
-      return true;
-    default:
-      return false;
+  case event_type::run_started:
+  case event_type::step_scheduled:
+  case event_type::timer_started:
+  case event_type::wait_started:
+  case event_type::run_completed:
+  case event_type::run_failed:
+    return true;
+  default:
+    return false;
   }
 }
 

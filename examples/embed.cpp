@@ -24,20 +24,20 @@ int main(int argc, char** argv) {
   // 1. Activities: C++ callables registered by name. They get the resolved
   //    input, the attempt number, the tenant id and the tenant's settings.
   auto activities = std::make_shared<flowgate::activity_registry>();
-  activities->add("greet", [](const boost::json::value& input,
-                              const flowgate::activity_context& ctx) {
-    const auto& name = input.as_object().at("name");
-    if (!name.is_string() || name.as_string().empty()) {
-      return flowgate::activity_outcome::failure("InvalidName", "name must be a non-empty string",
-                                                 false);
-    }
-    std::string greeting = "hello " + std::string{name.as_string()};
-    if (const auto* style = ctx.settings.if_contains("style"); style && style->is_string()) {
-      greeting += " (" + std::string{style->as_string()} + ")";
-    }
-    return flowgate::activity_outcome::success(
-      boost::json::object{{"greeting", greeting}, {"attempt", ctx.attempt}});
-  });
+  activities->add(
+    "greet", [](const boost::json::value& input, const flowgate::activity_context& ctx) {
+      const auto& name = input.as_object().at("name");
+      if (!name.is_string() || name.as_string().empty()) {
+        return flowgate::activity_outcome::failure("InvalidName", "name must be a non-empty string",
+                                                   false);
+      }
+      std::string greeting = "hello " + std::string{name.as_string()};
+      if (const auto* style = ctx.settings.if_contains("style"); style && style->is_string()) {
+        greeting += " (" + std::string{style->as_string()} + ")";
+      }
+      return flowgate::activity_outcome::success(
+        boost::json::object{{"greeting", greeting}, {"attempt", ctx.attempt}});
+    });
 
   // 2. A node on a SQLite file, executing runs in this process.
   flowgate::node_settings settings;

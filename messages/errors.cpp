@@ -17,28 +17,50 @@ caf::atom_value category() {
 
 std::string to_string(errc x) {
   switch (x) {
-    case errc::none: return "none";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::malformed_json: return "malformed_json";
-    case errc::invalid_config: return "invalid_config";
-    case errc::payload_too_large: return "payload_too_large";
-    case errc::unknown_tenant: return "unknown_tenant";
-    case errc::unknown_queue: return "unknown_queue";
-    case errc::unknown_version: return "unknown_version";
-    case errc::version_conflict: return "version_conflict";
-    case errc::not_found: return "not_found";
-    case errc::store_busy: return "store_busy";
-    case errc::store_failure: return "store_failure";
-    case errc::schema_too_new: return "schema_too_new";
-    case errc::lease_lost: return "lease_lost";
-    case errc::quota_exceeded: return "quota_exceeded";
-    case errc::tenant_at_limit: return "tenant_at_limit";
-    case errc::deadline_exceeded: return "deadline_exceeded";
-    case errc::nondeterminism: return "nondeterminism";
-    case errc::run_finished: return "run_finished";
-    case errc::quota_exhausted: return "quota_exhausted";
-    case errc::shutting_down: return "shutting_down";
-    case errc::node_id_in_use: return "node_id_in_use";
+  case errc::none:
+    return "none";
+  case errc::invalid_argument:
+    return "invalid_argument";
+  case errc::malformed_json:
+    return "malformed_json";
+  case errc::invalid_config:
+    return "invalid_config";
+  case errc::payload_too_large:
+    return "payload_too_large";
+  case errc::unknown_tenant:
+    return "unknown_tenant";
+  case errc::unknown_queue:
+    return "unknown_queue";
+  case errc::unknown_version:
+    return "unknown_version";
+  case errc::version_conflict:
+    return "version_conflict";
+  case errc::not_found:
+    return "not_found";
+  case errc::store_busy:
+    return "store_busy";
+  case errc::store_failure:
+    return "store_failure";
+  case errc::schema_too_new:
+    return "schema_too_new";
+  case errc::lease_lost:
+    return "lease_lost";
+  case errc::quota_exceeded:
+    return "quota_exceeded";
+  case errc::tenant_at_limit:
+    return "tenant_at_limit";
+  case errc::deadline_exceeded:
+    return "deadline_exceeded";
+  case errc::nondeterminism:
+    return "nondeterminism";
+  case errc::run_finished:
+    return "run_finished";
+  case errc::quota_exhausted:
+    return "quota_exhausted";
+  case errc::shutting_down:
+    return "shutting_down";
+  case errc::node_id_in_use:
+    return "node_id_in_use";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -63,10 +63,9 @@ struct pool_stats {
   int64_t lent = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
-  return f(caf::meta::type_name("flowgate::pool_stats"), x.workers, x.busy, x.queued,
-           x.executed, x.timed_out, x.lent);
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
+  return f(caf::meta::type_name("flowgate::pool_stats"), x.workers, x.busy, x.queued, x.executed,
+           x.timed_out, x.lent);
 }
 
 /// A run left a node's hands: finished, paused or handed back.
@@ -77,8 +76,7 @@ struct run_finished {
   std::string status;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, run_finished& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_finished& x) {
   return f(caf::meta::type_name("flowgate::run_finished"), x.run, x.tenant, x.status);
 }
 
@@ -125,8 +123,7 @@ struct limiter_stats {
   int64_t holders_died = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, limiter_stats& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, limiter_stats& x) {
   return f(caf::meta::type_name("flowgate::limiter_stats"), x.tenant, x.held, x.parked,
            x.admitted_after_wait, x.timed_out, x.holders_died);
 }

@@ -14,8 +14,7 @@
 namespace flowgate {
 
 /// A value of type T tagged so that ids of different kinds do not mix.
-template <class Tag, class T>
-struct strong_id {
+template <class Tag, class T> struct strong_id {
   T value{};
 
   strong_id() = default;
@@ -84,15 +83,13 @@ struct tenant_scope {
   std::string tenant;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, tenant_scope& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, tenant_scope& x) {
   return f(caf::meta::type_name("flowgate::tenant_scope"), x.all, x.tenant);
 }
 
 } // namespace flowgate
 
-template <class Tag, class T>
-struct std::hash<flowgate::strong_id<Tag, T>> {
+template <class Tag, class T> struct std::hash<flowgate::strong_id<Tag, T>> {
   size_t operator()(const flowgate::strong_id<Tag, T>& x) const noexcept {
     return std::hash<T>{}(x.value);
   }

@@ -5,14 +5,14 @@
 /// other's handles without including each other.
 
 #include "messages/atoms.hpp"
-#include "messages/ids.hpp"
 #include "messages/execution_messages.hpp"
+#include "messages/ids.hpp"
 #include "messages/run_messages.hpp"
 #include "messages/store_messages.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/replies_to.hpp>
-#include <caf/actor.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <memory>
@@ -28,17 +28,14 @@ using config_snapshot_ptr = std::shared_ptr<const config_snapshot>;
 
 /// The single write connection of a process; group commit (actors/store_writer.hpp).
 using store_writer_actor = caf::typed_actor<
-  caf::replies_to<store_tenant>::with<tenant_record>,
-  caf::replies_to<seed_tenants>::with<int64_t>,
+  caf::replies_to<store_tenant>::with<tenant_record>, caf::replies_to<seed_tenants>::with<int64_t>,
   caf::replies_to<store_config>::with<config_stored>,
   caf::replies_to<activate_config>::with<config_activated>,
   caf::replies_to<reserve_step>::with<step_reservation>,
   caf::replies_to<reserve_steps>::with<std::vector<step_reservation>>,
   caf::replies_to<resume_quota_waits>::with<int64_t>,
-  caf::replies_to<resume_run>::with<resume_outcome>,
-  caf::replies_to<create_run>::with<run_created>,
-  caf::replies_to<claim_runs>::with<runs_claimed>,
-  caf::replies_to<register_node>::with<int64_t>,
+  caf::replies_to<resume_run>::with<resume_outcome>, caf::replies_to<create_run>::with<run_created>,
+  caf::replies_to<claim_runs>::with<runs_claimed>, caf::replies_to<register_node>::with<int64_t>,
   caf::replies_to<stop_node>::with<int64_t>,
   caf::replies_to<renew_leases>::with<std::vector<run_id>>,
   caf::replies_to<release_leases>::with<int64_t>,
@@ -46,31 +43,30 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<signal_run>::with<signal_accepted>,
   caf::replies_to<cancel_run>::with<cancel_outcome>,
   caf::replies_to<store_subscription>::with<subscription_record>,
-  caf::replies_to<stats_atom>::with<writer_stats>,
-  caf::reacts_to<flush_atom>>;
+  caf::replies_to<stats_atom>::with<writer_stats>, caf::reacts_to<flush_atom>>;
 
 /// A read connection (actors/store_reader.hpp).
-using store_reader_actor = caf::typed_actor<
-  caf::replies_to<find_tenant>::with<tenant_record>,
-  caf::replies_to<list_tenants>::with<std::vector<tenant_record>>,
-  caf::replies_to<find_config>::with<config_document>,
-  caf::replies_to<find_runnable_version>::with<config_version>,
-  caf::replies_to<list_configs>::with<std::vector<config_summary>>,
-  caf::replies_to<read_schema_info>::with<schema_info>,
-  caf::replies_to<find_run>::with<run_record>,
-  caf::replies_to<list_runs>::with<std::vector<run_record>>,
-  caf::replies_to<load_history>::with<std::vector<history_record>>,
-  caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>,
-  caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
-  caf::replies_to<find_usage>::with<int64_t>,
-  caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
-  caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
-  caf::replies_to<list_nodes>::with<std::vector<node_record>>>;
+using store_reader_actor =
+  caf::typed_actor<caf::replies_to<find_tenant>::with<tenant_record>,
+                   caf::replies_to<list_tenants>::with<std::vector<tenant_record>>,
+                   caf::replies_to<find_config>::with<config_document>,
+                   caf::replies_to<find_runnable_version>::with<config_version>,
+                   caf::replies_to<list_configs>::with<std::vector<config_summary>>,
+                   caf::replies_to<read_schema_info>::with<schema_info>,
+                   caf::replies_to<find_run>::with<run_record>,
+                   caf::replies_to<list_runs>::with<std::vector<run_record>>,
+                   caf::replies_to<load_history>::with<std::vector<history_record>>,
+                   caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>,
+                   caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
+                   caf::replies_to<find_usage>::with<int64_t>,
+                   caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
+                   caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
+                   caf::replies_to<list_nodes>::with<std::vector<node_record>>>;
 
 /// Versioned pipeline snapshots (actors/config_registry.hpp).
 using config_registry_actor = caf::typed_actor<
-  caf::replies_to<put_atom, tenant_id, queue_name, config_version, std::string>::with<
-    config_stored>,
+  caf::replies_to<put_atom, tenant_id, queue_name, config_version,
+                  std::string>::with<config_stored>,
   caf::replies_to<get_atom, tenant_id, queue_name, config_version>::with<config_snapshot_ptr>,
   caf::replies_to<activate_atom, tenant_id, queue_name, config_version>::with<config_activated>,
   caf::replies_to<list_atom, tenant_id, queue_name>::with<std::vector<config_summary>>>;
@@ -81,44 +77,41 @@ using activity_pool_actor =
                    caf::replies_to<stats_atom>::with<pool_stats>>;
 
 /// One run's driver while this node holds its lease (actors/orchestrator.hpp).
-using orchestrator_actor = caf::typed_actor<caf::reacts_to<wake_atom>,
-                                            caf::reacts_to<lost_atom, lease_epoch>,
-                                            caf::reacts_to<drain_atom>>;
+using orchestrator_actor =
+  caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<lost_atom, lease_epoch>,
+                   caf::reacts_to<drain_atom>>;
 
 /// Claims runs, spawns orchestrators, renews leases (actors/dispatcher.hpp).
-using dispatcher_actor = caf::typed_actor<
-  caf::replies_to<start_atom, run_record, config_snapshot_ptr>::with<run_created>,
-  caf::reacts_to<poll_atom>,
-  caf::reacts_to<renew_atom>,
-  caf::reacts_to<done_atom, run_id, std::string>,
-  caf::replies_to<drain_atom>::with<int64_t>,
-  caf::reacts_to<deadline_atom>,
-  caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
-  caf::replies_to<stats_atom>::with<dispatcher_stats>>;
+using dispatcher_actor =
+  caf::typed_actor<caf::replies_to<start_atom, run_record, config_snapshot_ptr>::with<run_created>,
+                   caf::reacts_to<poll_atom>, caf::reacts_to<renew_atom>,
+                   caf::reacts_to<done_atom, run_id, std::string>,
+                   caf::replies_to<drain_atom>::with<int64_t>, caf::reacts_to<deadline_atom>,
+                   caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
+                   caf::replies_to<stats_atom>::with<dispatcher_stats>>;
 
 /// Step-quota terms and reservations per tenant (actors/quota_accountant.hpp).
-using quota_accountant_actor = caf::typed_actor<
-  caf::replies_to<get_atom, tenant_id>::with<quota_terms>,
-  caf::replies_to<reserve_step>::with<step_reservation>,
-  caf::reacts_to<put_atom, tenant_id>,
-  caf::replies_to<stats_atom>::with<accountant_stats>>;
+using quota_accountant_actor =
+  caf::typed_actor<caf::replies_to<get_atom, tenant_id>::with<quota_terms>,
+                   caf::replies_to<reserve_step>::with<step_reservation>,
+                   caf::reacts_to<put_atom, tenant_id>,
+                   caf::replies_to<stats_atom>::with<accountant_stats>>;
 
 /// One tenant's concurrency permits on this node (actors/tenant_limiter.hpp).
-using tenant_limiter_actor = caf::typed_actor<
-  caf::reacts_to<hold_atom, run_id, caf::actor>,
-  caf::reacts_to<release_atom, run_id>,
-  caf::replies_to<park_atom, run_id, int64_t>::with<admission_wait>,
-  caf::reacts_to<deadline_atom, run_id>,
-  caf::reacts_to<idle_atom, int64_t>,
-  caf::replies_to<stats_atom>::with<limiter_stats>>;
+using tenant_limiter_actor =
+  caf::typed_actor<caf::reacts_to<hold_atom, run_id, caf::actor>,
+                   caf::reacts_to<release_atom, run_id>,
+                   caf::replies_to<park_atom, run_id, int64_t>::with<admission_wait>,
+                   caf::reacts_to<deadline_atom, run_id>, caf::reacts_to<idle_atom, int64_t>,
+                   caf::replies_to<stats_atom>::with<limiter_stats>>;
 
 /// Spawns limiters on first use and routes to them (actors/tenant_limiter.hpp).
-using tenant_directory_actor = caf::typed_actor<
-  caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
-  caf::reacts_to<release_atom, tenant_id, run_id>,
-  caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
-  caf::reacts_to<idle_atom, tenant_id, int64_t>,
-  caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
+using tenant_directory_actor =
+  caf::typed_actor<caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
+                   caf::reacts_to<release_atom, tenant_id, run_id>,
+                   caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
+                   caf::reacts_to<idle_atom, tenant_id, int64_t>,
+                   caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
 
 /// Resumes quota-paused runs (actors/resume_scanner.hpp).
 using resume_scanner_actor =

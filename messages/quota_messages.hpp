@@ -37,8 +37,7 @@ struct quota_terms {
   std::vector<std::string> warnings;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, quota_terms& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, quota_terms& x) {
   return f(caf::meta::type_name("flowgate::quota_terms"), x.tenant, x.period_start_ms,
            x.period_end_ms, x.limit, x.tier, x.period_source, x.limit_source, x.warnings);
 }
@@ -57,8 +56,8 @@ struct quota_exhausted {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, quota_exhausted& x) {
-  return f(caf::meta::type_name("flowgate::quota_exhausted"), x.tenant, x.run, x.node_path,
-           x.used, x.limit, x.period_start_ms, x.period_end_ms);
+  return f(caf::meta::type_name("flowgate::quota_exhausted"), x.tenant, x.run, x.node_path, x.used,
+           x.limit, x.period_start_ms, x.period_end_ms);
 }
 
 /// Resume up to `max_runs` of a tenant's quota-paused runs, oldest wait
@@ -86,8 +85,7 @@ struct resume_run {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, resume_run& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, resume_run& x) {
   return f(caf::meta::type_name("flowgate::resume_run"), x.run, x.terms, x.now_ms);
 }
 

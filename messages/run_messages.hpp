@@ -71,8 +71,7 @@ struct run_record {
   int64_t finished_at_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, run_record& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_record& x) {
   return f(caf::meta::type_name("flowgate::run_record"), x.id, x.tenant, x.queue, x.config_tenant,
            x.version, x.checksum, x.status, x.wait_reason, x.node_path, x.input, x.output,
            x.error_type, x.error_message, x.idempotency_key, x.next_seq, x.wake_at_ms,
@@ -93,8 +92,8 @@ struct history_record {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_record& x) {
-  return f(caf::meta::type_name("flowgate::history_record"), x.seq, x.type, x.node_path,
-           x.attempt, x.payload, x.created_at_ms);
+  return f(caf::meta::type_name("flowgate::history_record"), x.seq, x.type, x.node_path, x.attempt,
+           x.payload, x.created_at_ms);
 }
 
 /// A change to the step-attempt ledger (`run_steps`).
@@ -108,8 +107,7 @@ struct step_change {
   std::string error_message;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, step_change& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, step_change& x) {
   return f(caf::meta::type_name("flowgate::step_change"), x.step_path, x.attempt, x.status,
            x.error_type, x.error_message);
 }
@@ -132,8 +130,7 @@ struct run_change {
   std::string wait_event;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, run_change& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_change& x) {
   return f(caf::meta::type_name("flowgate::run_change"), x.status, x.wait_reason, x.node_path,
            x.wake_at_ms, x.output, x.error_type, x.error_message, x.release_lease, x.open_wait,
            x.wait_event);
@@ -145,8 +142,7 @@ struct run_lease {
   lease_epoch epoch = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, run_lease& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_lease& x) {
   return f(caf::meta::type_name("flowgate::run_lease"), x.run, x.epoch);
 }
 
@@ -166,8 +162,7 @@ struct run_created {
   int64_t queued_deadline_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, run_created& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_created& x) {
   return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created, x.rejection,
            x.rejection_message, x.queued_deadline_ms);
 }
@@ -178,8 +173,7 @@ inline caf::error rejection_error(const run_created& c) {
   if (c.rejection.empty()) {
     return {};
   }
-  return make_error(c.rejection == "tenant_at_limit" ? errc::tenant_at_limit
-                                                     : errc::quota_exceeded,
+  return make_error(c.rejection == "tenant_at_limit" ? errc::tenant_at_limit : errc::quota_exceeded,
                     c.rejection_message);
 }
 
@@ -202,11 +196,10 @@ struct tenant_stats {
   int64_t rejected_hard = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
-  return f(caf::meta::type_name("flowgate::tenant_stats"), x.tenant, x.running, x.queued,
-           x.waiting, x.limit, x.admission, x.soft_limit, x.hard_limit, x.rejected_at_limit,
-           x.rejected_soft, x.rejected_hard);
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
+  return f(caf::meta::type_name("flowgate::tenant_stats"), x.tenant, x.running, x.queued, x.waiting,
+           x.limit, x.admission, x.soft_limit, x.hard_limit, x.rejected_at_limit, x.rejected_soft,
+           x.rejected_hard);
 }
 
 /// Outcome of `append_history`.
@@ -224,8 +217,8 @@ struct history_appended {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_appended& x) {
-  return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox,
-           x.quota_paused, x.exhausted);
+  return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox, x.quota_paused,
+           x.exhausted);
 }
 
 /// Outcome of `signal_run`.
@@ -285,8 +278,7 @@ struct create_run {
   quota_terms quota;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, create_run& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.incarnation,
            x.lease_ttl_ms, x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota);
 }
@@ -325,8 +317,7 @@ struct claim_runs {
   int64_t spread_grace_ms = 500;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.incarnation, x.now_ms,
            x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant,
            x.spread_grace_ms);
@@ -339,8 +330,7 @@ struct runs_claimed {
   tenant_id last_tenant;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
   return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant);
 }
 
@@ -358,8 +348,7 @@ struct renew_leases {
   int64_t lease_ttl_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, renew_leases& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, renew_leases& x) {
   return f(caf::meta::type_name("flowgate::renew_leases"), x.owner, x.incarnation, x.leases,
            x.now_ms, x.lease_ttl_ms);
 }
@@ -400,8 +389,7 @@ struct register_node {
   int64_t replaces_pid = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, register_node& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, register_node& x) {
   return f(caf::meta::type_name("flowgate::register_node"), x.node, x.host, x.pid, x.address,
            x.ttl_ms, x.now_ms, x.replaces_pid);
 }
@@ -415,8 +403,7 @@ struct stop_node {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, stop_node& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, stop_node& x) {
   return f(caf::meta::type_name("flowgate::stop_node"), x.node, x.incarnation, x.now_ms);
 }
 
@@ -438,8 +425,7 @@ struct node_record {
   int64_t held_runs = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, node_record& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, node_record& x) {
   return f(caf::meta::type_name("flowgate::node_record"), x.node, x.incarnation, x.host, x.pid,
            x.address, x.ttl_ms, x.started_at_ms, x.heartbeat_at_ms, x.stopped_at_ms, x.live,
            x.held_runs);
@@ -451,8 +437,7 @@ struct list_nodes {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, list_nodes& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, list_nodes& x) {
   return f(caf::meta::type_name("flowgate::list_nodes"), x.now_ms);
 }
 
@@ -482,7 +467,8 @@ struct append_history {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_history& x) {
   return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner,
-           x.incarnation, x.epoch, x.expected_seq, x.events, x.steps, x.change, x.resolve_waits, x.now_ms, x.quota);
+           x.incarnation, x.epoch, x.expected_seq, x.events, x.steps, x.change, x.resolve_waits,
+           x.now_ms, x.quota);
 }
 
 /// Deliver a named event to a run's inbox; a run waiting for an event is
@@ -497,8 +483,7 @@ struct signal_run {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, signal_run& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, signal_run& x) {
   return f(caf::meta::type_name("flowgate::signal_run"), x.tenant, x.run, x.event, x.payload,
            x.now_ms);
 }
@@ -512,8 +497,7 @@ struct cancel_run {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, cancel_run& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, cancel_run& x) {
   return f(caf::meta::type_name("flowgate::cancel_run"), x.tenant, x.run, x.reason, x.now_ms);
 }
 
@@ -525,8 +509,7 @@ struct find_run {
   run_id run;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, find_run& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_run& x) {
   return f(caf::meta::type_name("flowgate::find_run"), x.tenant, x.run);
 }
 
@@ -539,10 +522,8 @@ struct list_runs {
   int32_t limit = 100;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, list_runs& x) {
-  return f(caf::meta::type_name("flowgate::list_runs"), x.tenant, x.status, x.after_run,
-           x.limit);
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, list_runs& x) {
+  return f(caf::meta::type_name("flowgate::list_runs"), x.tenant, x.status, x.after_run, x.limit);
 }
 
 /// A tenant's billing subscription as stored (FORMATS.md "Subscription").
@@ -595,8 +576,7 @@ struct find_usage {
   int64_t period_end_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, find_usage& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_usage& x) {
   return f(caf::meta::type_name("flowgate::find_usage"), x.tenant, x.period_start_ms,
            x.period_end_ms);
 }
@@ -621,8 +601,7 @@ struct load_history {
   int64_t after_seq = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, load_history& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, load_history& x) {
   return f(caf::meta::type_name("flowgate::load_history"), x.run, x.after_seq);
 }
 

@@ -35,8 +35,7 @@ struct tenant_record {
   int64_t updated_at_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, tenant_record& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, tenant_record& x) {
   return f(caf::meta::type_name("flowgate::tenant_record"), x.id, x.name, x.tier, x.config_json,
            x.created_at_ms, x.updated_at_ms);
 }
@@ -90,8 +89,7 @@ struct config_stored {
   bool created = false;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, config_stored& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, config_stored& x) {
   return f(caf::meta::type_name("flowgate::config_stored"), x.tenant, x.queue, x.version,
            x.checksum, x.created);
 }
@@ -143,8 +141,7 @@ struct schema_info {
   int64_t runs = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, schema_info& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, schema_info& x) {
   return f(caf::meta::type_name("flowgate::schema_info"), x.path, x.version, x.latest_version,
            x.journal_mode, x.synchronous, x.tenants, x.configs, x.runs);
 }
@@ -161,8 +158,7 @@ struct writer_stats {
   uint64_t commit_us = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
            x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us);
 }
@@ -175,8 +171,7 @@ struct store_tenant {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, store_tenant& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, store_tenant& x) {
   return f(caf::meta::type_name("flowgate::store_tenant"), x.tenant, x.now_ms);
 }
 
@@ -187,8 +182,7 @@ struct seed_tenants {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, seed_tenants& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, seed_tenants& x) {
   return f(caf::meta::type_name("flowgate::seed_tenants"), x.tenants, x.now_ms);
 }
 
@@ -198,8 +192,7 @@ struct store_config {
   config_document config;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, store_config& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, store_config& x) {
   return f(caf::meta::type_name("flowgate::store_config"), x.config);
 }
 
@@ -233,10 +226,9 @@ struct reserve_step {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, reserve_step& x) {
-  return f(caf::meta::type_name("flowgate::reserve_step"), x.tenant, x.run, x.step_path,
-           x.attempt, x.period_start_ms, x.period_end_ms, x.limit, x.now_ms);
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, reserve_step& x) {
+  return f(caf::meta::type_name("flowgate::reserve_step"), x.tenant, x.run, x.step_path, x.attempt,
+           x.period_start_ms, x.period_end_ms, x.limit, x.now_ms);
 }
 
 /// Several reservations in one operation (the `quota_accountant` batches
@@ -248,8 +240,7 @@ struct reserve_steps {
   int64_t now_ms = 0;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, reserve_steps& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, reserve_steps& x) {
   return f(caf::meta::type_name("flowgate::reserve_steps"), x.steps, x.now_ms);
 }
 
@@ -260,8 +251,7 @@ struct find_tenant {
   tenant_id tenant;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, find_tenant& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_tenant& x) {
   return f(caf::meta::type_name("flowgate::find_tenant"), x.tenant);
 }
 
@@ -270,8 +260,7 @@ struct list_tenants {
   int32_t limit = 1000;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, list_tenants& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, list_tenants& x) {
   return f(caf::meta::type_name("flowgate::list_tenants"), x.limit);
 }
 
@@ -282,8 +271,7 @@ struct find_config {
   config_version version;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, find_config& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_config& x) {
   return f(caf::meta::type_name("flowgate::find_config"), x.tenant, x.queue, x.version);
 }
 
@@ -308,8 +296,7 @@ struct list_configs {
   queue_name queue;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, list_configs& x) {
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, list_configs& x) {
   return f(caf::meta::type_name("flowgate::list_configs"), x.tenant, x.queue);
 }
 

@@ -17,19 +17,20 @@ caf::error translate(int rc, sqlite3* db, std::string_view what) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string text = std::string{what} + ": " + detail;
   switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return make_error(errc::store_busy, text + " (the database is busy; retry)");
-    case SQLITE_CONSTRAINT: return make_error(errc::invalid_argument, text);
-    default: return make_error(errc::store_failure, text);
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return make_error(errc::store_busy, text + " (the database is busy; retry)");
+  case SQLITE_CONSTRAINT:
+    return make_error(errc::invalid_argument, text);
+  default:
+    return make_error(errc::store_failure, text);
   }
 }
 
 // -- statement ------------------------------------------------------------------
 
 statement::statement(statement&& other) noexcept
-  : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {
-}
+    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
 
 statement& statement::operator=(statement&& other) noexcept {
   if (this != &other) {
@@ -107,8 +108,8 @@ double statement::column_double(int col) const {
 std::string statement::column_text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
   auto n = sqlite3_column_bytes(stmt_, col);
-  return p == nullptr ? std::string{} : std::string{reinterpret_cast<const char*>(p),
-                                                    static_cast<size_t>(n)};
+  return p == nullptr ? std::string{}
+                      : std::string{reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
 }
 
 bool statement::column_is_null(int col) const {
@@ -134,16 +135,15 @@ caf::expected<connection> connection::open(const open_options& opts) {
   pragmas += to_string(opts.synchronous);
   pragmas += ";";
   if (auto err = c.exec(pragmas)) {
-    return make_error(errc::store_failure, "opening database '" + opts.path + "': " +
-                                             describe(err));
+    return make_error(errc::store_failure,
+                      "opening database '" + opts.path + "': " + describe(err));
   }
   return c;
 }
 
 connection::connection(connection&& other) noexcept
-  : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)),
-    cache_(std::move(other.cache_)) {
-}
+    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)),
+      cache_(std::move(other.cache_)) {}
 
 connection& connection::operator=(connection&& other) noexcept {
   if (this != &other) {
@@ -256,7 +256,7 @@ void transaction::rollback() {
   if (open_) {
     // ROLLBACK fails only if no transaction is open (SQLite already rolled
     // back on a fatal error): either way, nothing is left open.
-    (void) conn_->exec("ROLLBACK");
+    (void)conn_->exec("ROLLBACK");
     open_ = false;
   }
 }

@@ -63,8 +63,7 @@ public:
   statement& bind_null(int index);
 
   /// Binds all arguments from index 1 on.
-  template <class... Ts>
-  statement& bind_all(const Ts&... xs) {
+  template <class... Ts> statement& bind_all(const Ts&... xs) {
     int i = 0;
     (bind(++i, xs), ...);
     return *this;

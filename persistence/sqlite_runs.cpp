@@ -222,8 +222,8 @@ caf::expected<tenant_limits> limits_of_text(const std::string& tenant, const std
   if (it == cache.end() || it->second.text != text) {
     auto parsed = parse_tenant_config_text(text, tenant);
     if (!parsed) {
-      return make_error(errc::invalid_config, "tenant '" + tenant + "': stored config: " +
-                                                describe(parsed.error()));
+      return make_error(errc::invalid_config,
+                        "tenant '" + tenant + "': stored config: " + describe(parsed.error()));
     }
     if (cache.size() > 100'000) {
       cache.clear();
@@ -307,29 +307,25 @@ caf::error refused_append(sqlite::connection& db, const append_history& op) {
   }
   if (r->lease_owner != op.owner.value || r->epoch != op.epoch ||
       r->lease_incarnation != op.incarnation || r->status != run_status::running) {
-    return make_error(errc::lease_lost,
-                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
-                        "' (incarnation " + std::to_string(op.incarnation) +
-                        ") writes under lease epoch " + std::to_string(op.epoch) +
-                        ", but the run is " + r->status + " with lease epoch " +
-                        std::to_string(r->epoch) +
-                        (r->lease_owner.empty()
-                           ? std::string{" and no owner"}
-                           : " held by '" + r->lease_owner + "' (incarnation " +
-                               std::to_string(r->lease_incarnation) + ")"));
+    return make_error(
+      errc::lease_lost,
+      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value + "' (incarnation " +
+        std::to_string(op.incarnation) + ") writes under lease epoch " + std::to_string(op.epoch) +
+        ", but the run is " + r->status + " with lease epoch " + std::to_string(r->epoch) +
+        (r->lease_owner.empty() ? std::string{" and no owner"}
+                                : " held by '" + r->lease_owner + "' (incarnation " +
+                                    std::to_string(r->lease_incarnation) + ")"));
   }
   return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
                                            ": history is at sequence " +
-                                           std::to_string(r->next_seq) +
-                                           ", the writer expected " +
+                                           std::to_string(r->next_seq) + ", the writer expected " +
                                            std::to_string(op.expected_seq));
 }
 
 caf::error check_unfinished(const run_record& r, const char* what) {
   if (run_status::is_terminal(r.status)) {
-    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " +
-                                            r.status + "; " + what +
-                                            " only apply to unfinished runs");
+    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " + r.status +
+                                            "; " + what + " only apply to unfinished runs");
   }
   return {};
 }
@@ -345,10 +341,10 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
   out.period_start_ms = op.period_start_ms;
   out.period_end_ms = op.period_end_ms;
   if (op.period_end_ms <= op.period_start_ms) {
-    return make_error(errc::invalid_argument,
-                      "run " + std::to_string(op.run.value) + ": step '" + op.step_path +
-                        "' attempt " + std::to_string(op.attempt) +
-                        " has no usage period to be reserved against");
+    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) + ": step '" +
+                                                op.step_path + "' attempt " +
+                                                std::to_string(op.attempt) +
+                                                " has no usage period to be reserved against");
   }
   auto used_now = [&] {
     return counter_of(db, op.tenant.value, op.period_start_ms, op.period_end_ms);
@@ -402,17 +398,17 @@ caf::expected<step_reservation> reserve(sqlite::connection& db, const reserve_st
       break; // at the limit
     }
     // The period's first reservation: create its counter, then decide.
-    auto& ensure = db.cached(
-      "INSERT INTO usage_periods (tenant_id, period_start_ms, period_end_ms, used_count, "
-      "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+    auto& ensure =
+      db.cached("INSERT INTO usage_periods (tenant_id, period_start_ms, period_end_ms, used_count, "
+                "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
     ensure.bind_all(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
     if (auto err = ensure.run()) {
       return err;
     }
   }
   // Refused: the attempt does not start, so it has no ledger row.
-  auto& undo = db.cached(
-    "DELETE FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
+  auto& undo =
+    db.cached("DELETE FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
   undo.bind_all(op.run.value, op.step_path, op.attempt);
   if (auto err = undo.run()) {
     return err;
@@ -426,13 +422,13 @@ constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
 
 reserve_step reservation_of(const quota_terms& q, const tenant_id& tenant, int64_t run,
                             const step_change& s, int64_t now_ms) {
-  return reserve_step{tenant, run_id{run}, s.step_path, s.attempt, q.period_start_ms,
-                      q.period_end_ms, q.limit, now_ms};
+  return reserve_step{tenant,          run_id{run}, s.step_path, s.attempt, q.period_start_ms,
+                      q.period_end_ms, q.limit,     now_ms};
 }
 
 quota_exhausted exhausted_of(const reserve_step& r, const step_reservation& out) {
-  return quota_exhausted{r.tenant, r.run, r.step_path, out.used, out.limit,
-                         out.period_start_ms, out.period_end_ms};
+  return quota_exhausted{
+    r.tenant, r.run, r.step_path, out.used, out.limit, out.period_start_ms, out.period_end_ms};
 }
 
 /// Opens a wait of a run (a `run_waits` row): `event_name` empty for waits
@@ -525,11 +521,10 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
     "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), ?15, ?9, nullif(?10, ''), ?11, ?12, "
     "?13, ?13, ?14, ?16, ?17) RETURNING run_id");
-  insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value,
-                  r.checksum, claimed ? run_status::running : run_status::pending, r.input,
-                  r.idempotency_key, claimed ? expires : op.now_ms,
-                  claimed ? op.owner.value : std::string{}, claimed ? expires : int64_t{0},
-                  int64_t{claimed ? 1 : 0}, op.now_ms);
+  insert.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value, r.checksum,
+                  claimed ? run_status::running : run_status::pending, r.input, r.idempotency_key,
+                  claimed ? expires : op.now_ms, claimed ? op.owner.value : std::string{},
+                  claimed ? expires : int64_t{0}, int64_t{claimed ? 1 : 0}, op.now_ms);
   if (claimed) {
     insert.bind(14, op.now_ms);
   } else {
@@ -558,16 +553,16 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
       return got.error();
     }
     if (!got->granted) {
-      auto& pause = db.cached(
-        "UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
-        "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
-        "lease_incarnation = 0 WHERE run_id = ?1");
+      auto& pause =
+        db.cached("UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
+                  "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
+                  "lease_incarnation = 0 WHERE run_id = ?1");
       pause.bind_all(id, s.step_path, never_ms);
       if (auto err = pause.run()) {
         return err;
       }
-      if (auto err = open_wait_row(db, id, r.tenant.value, "quota", s.step_path, "", never_ms,
-                                   op.now_ms)) {
+      if (auto err =
+            open_wait_row(db, id, r.tenant.value, "quota", s.step_path, "", never_ms, op.now_ms)) {
         return err;
       }
       auto stored = run_by_id(db, id);
@@ -591,7 +586,10 @@ caf::expected<run_created> apply(sqlite::connection& db, const create_run& op) {
   if (!stored) {
     return stored.error();
   }
-  return run_created{std::move(*stored), true, {}, {},
+  return run_created{std::move(*stored),
+                     true,
+                     {},
+                     {},
                      at_limit && !op.owner.value.empty() ? limits->deadline_ms : 0};
 }
 
@@ -699,8 +697,8 @@ caf::error resolve_slot(sqlite::connection& db, const claim_runs& op, const node
   slot.budget = std::max<int64_t>(0, limits->max_running - *live);
   if (rank.live > 1 && rank.index >= 0 && slot.budget > 0) {
     auto limit = limits->max_running;
-    auto turn = static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) +
-                op.now_ms / 1000;
+    auto turn =
+      static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) + op.now_ms / 1000;
     auto share_of = [&](int64_t index) {
       return limit / rank.live + ((index + turn) % rank.live < limit % rank.live ? 1 : 0);
     };
@@ -753,10 +751,9 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
                           [&](const tenant_id& t) { return t.value == slot.tenant; });
     });
   }
-  auto first = std::upper_bound(slots.begin(), slots.end(), op.after_tenant.value,
-                                [](const std::string& after, const claim_slot& slot) {
-                                  return after < slot.tenant;
-                                });
+  auto first = std::upper_bound(
+    slots.begin(), slots.end(), op.after_tenant.value,
+    [](const std::string& after, const claim_slot& slot) { return after < slot.tenant; });
   std::rotate(slots.begin(), first, slots.end());
   auto rank = rank_of(db, op);
   if (!rank) {
@@ -796,9 +793,8 @@ caf::expected<runs_claimed> apply(sqlite::connection& db, const claim_runs& op) 
                               "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
                               "ORDER BY wake_at_ms, run_id LIMIT ?4");
         due.bind_all(slot.tenant, claim_classes[cls], op.now_ms, want);
-        auto ids = all_rows<int64_t>(due, [](const sqlite::statement& row) {
-          return row.column_int64(0);
-        });
+        auto ids =
+          all_rows<int64_t>(due, [](const sqlite::statement& row) { return row.column_int64(0); });
         if (!ids) {
           return ids.error();
         }
@@ -944,8 +940,7 @@ caf::expected<int64_t> apply(sqlite::connection& db, const register_node& op) {
     "started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, "
     "stopped_at_ms = NULL, incarnation = excluded.incarnation, host = excluded.host, "
     "ttl_ms = excluded.ttl_ms");
-  put.bind_all(op.node.value, op.address, op.pid, op.now_ms, incarnation + 1, op.host,
-               op.ttl_ms);
+  put.bind_all(op.node.value, op.address, op.pid, op.now_ms, incarnation + 1, op.host, op.ttl_ms);
   if (auto err = put.run()) {
     return err;
   }
@@ -998,10 +993,9 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
       return got.error();
     }
     if (got->duplicate) {
-      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                               ": step '" + s.step_path + "' attempt " +
-                                               std::to_string(s.attempt) +
-                                               " cannot start twice");
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": step '" +
+                                               s.step_path + "' attempt " +
+                                               std::to_string(s.attempt) + " cannot start twice");
     }
     if (got->granted) {
       continue;
@@ -1011,8 +1005,7 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
         return false;
       }
       // A timer wait's event has attempt 0; its ledger attempt is 1.
-      return ((e.type == "step_scheduled" || e.type == "wait_started") &&
-              e.attempt == s.attempt) ||
+      return ((e.type == "step_scheduled" || e.type == "wait_started") && e.attempt == s.attempt) ||
              (e.type == "timer_started" && e.attempt == 0 && s.attempt == 1);
     });
     if (at == op.events.end()) {
@@ -1041,24 +1034,24 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
   auto events = static_cast<int64_t>(append_events->size());
   // The fence and the run update in one statement: it only matches while
   // `owner` holds the lease at `epoch` and the history is where it expects.
-  auto& update = db.cached(
-    "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
-    "status = coalesce(nullif(?9, ''), status), "
-    "wait_reason = CASE WHEN ?9 = '' THEN wait_reason ELSE nullif(?10, '') END, "
-    "output = coalesce(nullif(?11, ''), output), "
-    "error_type = coalesce(nullif(?12, ''), error_type), "
-    "error_message = coalesce(nullif(?13, ''), error_message), "
-    "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
-    "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
-    "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
-    "lease_incarnation = CASE WHEN ?14 THEN 0 ELSE lease_incarnation END, "
-    "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
-    "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
-    "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
+  auto& update =
+    db.cached("UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
+              "status = coalesce(nullif(?9, ''), status), "
+              "wait_reason = CASE WHEN ?9 = '' THEN wait_reason ELSE nullif(?10, '') END, "
+              "output = coalesce(nullif(?11, ''), output), "
+              "error_type = coalesce(nullif(?12, ''), error_type), "
+              "error_message = coalesce(nullif(?13, ''), error_message), "
+              "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
+              "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
+              "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
+              "lease_incarnation = CASE WHEN ?14 THEN 0 ELSE lease_incarnation END, "
+              "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
+              "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
+              "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
   update.bind_all(op.run.value, op.owner.value, op.epoch, run_status::running, op.expected_seq,
-                  events, op.now_ms, c.node_path, c.status, c.wait_reason, c.output,
-                  c.error_type, c.error_message, int64_t{leaving},
-                  terminal ? int64_t{0} : c.wake_at_ms, int64_t{terminal}, op.incarnation);
+                  events, op.now_ms, c.node_path, c.status, c.wait_reason, c.output, c.error_type,
+                  c.error_message, int64_t{leaving}, terminal ? int64_t{0} : c.wake_at_ms,
+                  int64_t{terminal}, op.incarnation);
   auto row = update.step();
   if (!row) {
     update.reset();
@@ -1074,10 +1067,9 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
   auto next_seq = op.expected_seq;
   for (const auto& e : *append_events) {
     if (e.seq != next_seq) {
-      return make_error(errc::store_failure,
-                        "run " + std::to_string(op.run.value) + ": event " + e.type +
-                          " has sequence " + std::to_string(e.seq) + ", expected " +
-                          std::to_string(next_seq));
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": event " +
+                                               e.type + " has sequence " + std::to_string(e.seq) +
+                                               ", expected " + std::to_string(next_seq));
     }
     if (auto err = insert_event(db, op.run.value, tenant, e, op.now_ms)) {
       return err;
@@ -1098,21 +1090,21 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
       return err;
     }
     if (db.changes() != 1) {
-      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                               ": step '" + s.step_path + "' attempt " +
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": step '" +
+                                               s.step_path + "' attempt " +
                                                std::to_string(s.attempt) +
                                                " is not started, cannot be " + s.status);
     }
   }
   if (op.resolve_waits || terminal) {
-    if (auto err = resolve_waits(db, op.run.value, terminal ? "finished" : "continued",
-                                 op.now_ms)) {
+    if (auto err =
+          resolve_waits(db, op.run.value, terminal ? "finished" : "continued", op.now_ms)) {
       return err;
     }
   }
   if (!c.open_wait.empty()) {
-    if (auto err = open_wait_row(db, op.run.value, tenant, c.open_wait, c.node_path,
-                                 c.wait_event, c.wake_at_ms, op.now_ms)) {
+    if (auto err = open_wait_row(db, op.run.value, tenant, c.open_wait, c.node_path, c.wait_event,
+                                 c.wake_at_ms, op.now_ms)) {
       return err;
     }
   }
@@ -1211,8 +1203,9 @@ caf::expected<cancel_outcome> apply(sqlite::connection& db, const cancel_run& op
     }
     return cancel_outcome{std::move(*run), false};
   }
-  history_record e{run->next_seq, "run_canceled", "", 0,
-                   json::serialize(json::object{{"reason", op.reason}}), op.now_ms};
+  history_record e{
+    run->next_seq, "run_canceled", "", 0, json::serialize(json::object{{"reason", op.reason}}),
+    op.now_ms};
   if (auto err = insert_event(db, op.run.value, run->tenant.value, e, op.now_ms)) {
     return err;
   }
@@ -1259,8 +1252,8 @@ caf::expected<subscription_record> apply(sqlite::connection& db, const store_sub
     "excluded.current_period_start_ms, current_period_end_ms = excluded.current_period_end_ms, "
     "price_metadata = excluded.price_metadata, product_metadata = excluded.product_metadata, "
     "updated_at_ms = excluded.updated_at_ms");
-  st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms,
-              x.price_metadata, x.product_metadata, op.now_ms);
+  st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms, x.price_metadata,
+              x.product_metadata, op.now_ms);
   if (auto err = st.run()) {
     return err;
   }
@@ -1319,8 +1312,8 @@ caf::expected<bool> resume_paused(sqlite::connection& db, int64_t run, int64_t n
 caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& op) {
   const auto& t = op.terms;
   if (t.period_end_ms <= t.period_start_ms) {
-    return make_error(errc::invalid_argument, "resuming quota waits of tenant '" +
-                                                t.tenant.value + "' needs a usage period");
+    return make_error(errc::invalid_argument, "resuming quota waits of tenant '" + t.tenant.value +
+                                                "' needs a usage period");
   }
   int64_t room = op.max_runs;
   if (t.limit >= 0) {
@@ -1346,9 +1339,8 @@ caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& o
                           "AND resolved_at_ms IS NULL AND resolution IS NULL "
                           "ORDER BY wait_id LIMIT ?2");
   waits.bind_all(t.tenant.value, room);
-  auto runs = all_rows<int64_t>(waits, [](const sqlite::statement& st) {
-    return st.column_int64(0);
-  });
+  auto runs =
+    all_rows<int64_t>(waits, [](const sqlite::statement& st) { return st.column_int64(0); });
   if (!runs) {
     return runs.error();
   }
@@ -1371,8 +1363,8 @@ caf::expected<resume_outcome> apply(sqlite::connection& db, const resume_run& op
   }
   if (run->status != run_status::waiting || run->wait_reason != "quota") {
     auto state = run->status + (run->wait_reason.empty() ? "" : " (" + run->wait_reason + ")");
-    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) +
-                                                " is " + state + ", not waiting on quota");
+    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) + " is " +
+                                                state + ", not waiting on quota");
   }
   resume_outcome out;
   if (t.limit >= 0) {
@@ -1381,8 +1373,8 @@ caf::expected<resume_outcome> apply(sqlite::connection& db, const resume_run& op
       return used.error();
     }
     if (used->used >= t.limit) {
-      out.exhausted = quota_exhausted{t.tenant, op.run, run->node_path, used->used, t.limit,
-                                      t.period_start_ms, t.period_end_ms};
+      out.exhausted = quota_exhausted{
+        t.tenant, op.run, run->node_path, used->used, t.limit, t.period_start_ms, t.period_end_ms};
       return out;
     }
   }
@@ -1408,8 +1400,7 @@ caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const list_
   return all_rows<run_record>(st, read_run);
 }
 
-caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
-                                                const read_tenant_stats& q) {
+caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db, const read_tenant_stats& q) {
   auto& st = db.cached(
     "SELECT t.tenant_id, "
     "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'RUNNING' "
@@ -1482,9 +1473,9 @@ caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const l
                        "FROM run_events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq");
   st.bind_all(q.run.value, q.after_seq);
   return all_rows<history_record>(st, [](const sqlite::statement& s) {
-    return history_record{s.column_int64(0), s.column_text(1), s.column_text(2),
-                          static_cast<int32_t>(s.column_int64(3)), s.column_text(4),
-                          s.column_int64(5)};
+    return history_record{s.column_int64(0), s.column_text(1),
+                          s.column_text(2),  static_cast<int32_t>(s.column_int64(3)),
+                          s.column_text(4),  s.column_int64(5)};
   });
 }
 
@@ -1515,14 +1506,12 @@ caf::expected<std::vector<node_record>> apply(sqlite::connection& db, const list
   });
 }
 
-caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db,
-                                            const list_quota_tenants& q) {
+caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db, const list_quota_tenants& q) {
   auto& st = db.cached("SELECT DISTINCT tenant_id FROM run_waits WHERE kind = 'quota' "
                        "AND resolved_at_ms IS NULL ORDER BY tenant_id LIMIT ?1");
   st.bind_all(int64_t{q.limit});
-  return all_rows<tenant_id>(st, [](const sqlite::statement& row) {
-    return tenant_id{row.column_text(0)};
-  });
+  return all_rows<tenant_id>(
+    st, [](const sqlite::statement& row) { return tenant_id{row.column_text(0)}; });
 }
 
 caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcile_usage& q) {

@@ -38,9 +38,8 @@ namespace flowgate::sqlite_runs {
 
 /// Reserves one step attempt (see `reserve_step`); the ledger row names
 /// `node` and `epoch`. Used by every operation that starts an attempt.
-[[nodiscard]] caf::expected<step_reservation> reserve(sqlite::connection& db,
-                                                      const reserve_step& op,
-                                                      const std::string& node, int64_t epoch);
+[[nodiscard]] caf::expected<step_reservation>
+reserve(sqlite::connection& db, const reserve_step& op, const std::string& node, int64_t epoch);
 [[nodiscard]] caf::expected<std::vector<step_reservation>> apply(sqlite::connection& db,
                                                                  const reserve_steps& op);
 [[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const resume_quota_waits& op);
@@ -54,8 +53,8 @@ namespace flowgate::sqlite_runs {
                                                                const load_history& q);
 [[nodiscard]] caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db,
                                                              const read_tenant_stats& q);
-[[nodiscard]] caf::expected<std::vector<subscription_record>>
-apply(sqlite::connection& db, const list_subscriptions& q);
+[[nodiscard]] caf::expected<std::vector<subscription_record>> apply(sqlite::connection& db,
+                                                                    const list_subscriptions& q);
 [[nodiscard]] caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q);
 [[nodiscard]] caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db,
                                                           const list_quota_tenants& q);

@@ -18,12 +18,9 @@ namespace {
 
 class sqlite_write_session final : public write_session {
 public:
-  explicit sqlite_write_session(sqlite::connection db) : db_(std::move(db)) {
-  }
+  explicit sqlite_write_session(sqlite::connection db) : db_(std::move(db)) {}
 
-  caf::error begin() override {
-    return db_.exec("BEGIN IMMEDIATE");
-  }
+  caf::error begin() override { return db_.exec("BEGIN IMMEDIATE"); }
 
   caf::error commit() override {
     if (auto err = db_.exec("COMMIT")) {
@@ -33,21 +30,15 @@ public:
     return {};
   }
 
-  void rollback() override {
-    (void) db_.exec("ROLLBACK");
-  }
+  void rollback() override { (void)db_.exec("ROLLBACK"); }
 
-  caf::error savepoint() override {
-    return db_.cached("SAVEPOINT op").run();
-  }
+  caf::error savepoint() override { return db_.cached("SAVEPOINT op").run(); }
 
-  caf::error release_savepoint() override {
-    return db_.cached("RELEASE op").run();
-  }
+  caf::error release_savepoint() override { return db_.cached("RELEASE op").run(); }
 
   void rollback_to_savepoint() override {
-    (void) db_.cached("ROLLBACK TO op").run();
-    (void) db_.cached("RELEASE op").run();
+    (void)db_.cached("ROLLBACK TO op").run();
+    (void)db_.cached("RELEASE op").run();
   }
 
   caf::expected<tenant_record> apply(const store_tenant& op) override {
@@ -135,17 +126,18 @@ public:
                                                  op.version.value + "'");
     }
     config_activated out{op.tenant, op.queue, op.version, config_version{}};
-    auto& prev = db_.cached("SELECT version FROM active_configs WHERE tenant_id = ?1 AND queue = ?2");
+    auto& prev =
+      db_.cached("SELECT version FROM active_configs WHERE tenant_id = ?1 AND queue = ?2");
     prev.bind_all(op.tenant.value, op.queue.value);
     FLOWGATE_STEP_OR_RETURN(had, prev);
     if (*had) {
       out.previous = config_version{prev.column_text(0)};
     }
     prev.reset();
-    auto& upsert = db_.cached(
-      "INSERT INTO active_configs (tenant_id, queue, version, activated_at_ms) "
-      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, queue) DO UPDATE SET "
-      "version = excluded.version, activated_at_ms = excluded.activated_at_ms");
+    auto& upsert =
+      db_.cached("INSERT INTO active_configs (tenant_id, queue, version, activated_at_ms) "
+                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, queue) DO UPDATE SET "
+                 "version = excluded.version, activated_at_ms = excluded.activated_at_ms");
     upsert.bind_all(op.tenant.value, op.queue.value, op.version.value, op.now_ms);
     if (auto err = upsert.run()) {
       return err;
@@ -175,9 +167,7 @@ public:
   caf::expected<int64_t> apply(const register_node& op) override {
     return sqlite_runs::apply(db_, op);
   }
-  caf::expected<int64_t> apply(const stop_node& op) override {
-    return sqlite_runs::apply(db_, op);
-  }
+  caf::expected<int64_t> apply(const stop_node& op) override { return sqlite_runs::apply(db_, op); }
   caf::expected<std::vector<run_id>> apply(const renew_leases& op) override {
     return sqlite_runs::apply(db_, op);
   }
@@ -203,8 +193,7 @@ private:
 
 class sqlite_read_session final : public read_session {
 public:
-  explicit sqlite_read_session(sqlite::connection db) : db_(std::move(db)) {
-  }
+  explicit sqlite_read_session(sqlite::connection db) : db_(std::move(db)) {}
 
   caf::expected<tenant_record> apply(const find_tenant& q) override {
     auto& st = db_.cached("SELECT tenant_id, name, tier, config_json, created_at_ms, "
@@ -236,11 +225,11 @@ public:
   }
 
   caf::expected<config_document> apply(const find_config& q) override {
-    auto& st = db_.cached(
-      "SELECT c.checksum, c.pipeline_name, c.document, c.created_at_ms, "
-      "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
-      "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
-      "WHERE c.tenant_id = ?1 AND c.queue = ?2 AND c.version = ?3");
+    auto& st =
+      db_.cached("SELECT c.checksum, c.pipeline_name, c.document, c.created_at_ms, "
+                 "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
+                 "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
+                 "WHERE c.tenant_id = ?1 AND c.queue = ?2 AND c.version = ?3");
     st.bind_all(q.tenant.value, q.queue.value, q.version.value);
     FLOWGATE_STEP_OR_RETURN(row, st);
     if (!*row) {
@@ -248,9 +237,9 @@ public:
                                                  q.queue.value + "' has no version '" +
                                                  q.version.value + "'");
     }
-    config_document out{q.tenant,          q.queue,           q.version,
-                        st.column_text(0), st.column_text(1), st.column_text(2),
-                        st.column_int64(3), st.column_int64(4) != 0};
+    config_document out{
+      q.tenant,          q.queue,           q.version,          st.column_text(0),
+      st.column_text(1), st.column_text(2), st.column_int64(3), st.column_int64(4) != 0};
     st.reset();
     return out;
   }
@@ -278,12 +267,12 @@ public:
   }
 
   caf::expected<std::vector<config_summary>> apply(const list_configs& q) override {
-    auto& st = db_.cached(
-      "SELECT c.queue, c.version, c.checksum, c.pipeline_name, c.created_at_ms, "
-      "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
-      "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
-      "WHERE c.tenant_id = ?1 AND (?2 = '' OR c.queue = ?2) "
-      "ORDER BY c.queue, c.created_at_ms, c.version");
+    auto& st =
+      db_.cached("SELECT c.queue, c.version, c.checksum, c.pipeline_name, c.created_at_ms, "
+                 "(a.version IS NOT NULL) FROM pipeline_configs c LEFT JOIN active_configs a "
+                 "ON a.tenant_id = c.tenant_id AND a.queue = c.queue AND a.version = c.version "
+                 "WHERE c.tenant_id = ?1 AND (?2 = '' OR c.queue = ?2) "
+                 "ORDER BY c.queue, c.created_at_ms, c.version");
     st.bind_all(q.tenant.value, q.queue.value);
     std::vector<config_summary> out;
     for (;;) {
@@ -293,8 +282,7 @@ public:
       }
       out.push_back(config_summary{q.tenant, queue_name{st.column_text(0)},
                                    config_version{st.column_text(1)}, st.column_text(2),
-                                   st.column_text(3), st.column_int64(4),
-                                   st.column_int64(5) != 0});
+                                   st.column_text(3), st.column_int64(4), st.column_int64(5) != 0});
     }
     st.reset();
     return out;
@@ -331,9 +319,7 @@ public:
     return out;
   }
 
-  caf::expected<run_record> apply(const find_run& q) override {
-    return sqlite_runs::apply(db_, q);
-  }
+  caf::expected<run_record> apply(const find_run& q) override { return sqlite_runs::apply(db_, q); }
   caf::expected<std::vector<run_record>> apply(const list_runs& q) override {
     return sqlite_runs::apply(db_, q);
   }
@@ -355,14 +341,13 @@ public:
   caf::expected<std::vector<node_record>> apply(const list_nodes& q) override {
     return sqlite_runs::apply(db_, q);
   }
-  caf::expected<int64_t> apply(const find_usage& q) override {
-    return sqlite_runs::apply(db_, q);
-  }
+  caf::expected<int64_t> apply(const find_usage& q) override { return sqlite_runs::apply(db_, q); }
 
 private:
   static tenant_record read_tenant(const sqlite::statement& st) {
-    return tenant_record{tenant_id{st.column_text(0)}, st.column_text(1), st.column_text(2),
-                         st.column_text(3), st.column_int64(4), st.column_int64(5)};
+    return tenant_record{
+      tenant_id{st.column_text(0)}, st.column_text(1), st.column_text(2), st.column_text(3),
+      st.column_int64(4),           st.column_int64(5)};
   }
 
   sqlite::connection db_;
@@ -407,10 +392,10 @@ caf::expected<std::unique_ptr<read_session>> open_sqlite_reader(const sqlite_sto
     return version.error();
   }
   if (*version > latest_schema_version()) {
-    return make_error(errc::schema_too_new,
-                      "database '" + opts.path + "' has schema version " +
-                        std::to_string(*version) + ", newer than this flowgate supports (" +
-                        std::to_string(latest_schema_version()) + ")");
+    return make_error(errc::schema_too_new, "database '" + opts.path + "' has schema version " +
+                                              std::to_string(*version) +
+                                              ", newer than this flowgate supports (" +
+                                              std::to_string(latest_schema_version()) + ")");
   }
   if (*version < latest_schema_version()) {
     return make_error(errc::store_failure, "database '" + opts.path + "' has schema version " +

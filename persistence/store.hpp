@@ -63,8 +63,7 @@ public:
   [[nodiscard]] virtual caf::expected<history_appended> apply(const append_history& op) = 0;
   [[nodiscard]] virtual caf::expected<signal_accepted> apply(const signal_run& op) = 0;
   [[nodiscard]] virtual caf::expected<cancel_outcome> apply(const cancel_run& op) = 0;
-  [[nodiscard]] virtual caf::expected<subscription_record>
-  apply(const store_subscription& op) = 0;
+  [[nodiscard]] virtual caf::expected<subscription_record> apply(const store_subscription& op) = 0;
 };
 
 /// The read side of a store: its own connection, never blocked by the writer.
@@ -73,17 +72,14 @@ public:
   virtual ~read_session() = default;
 
   [[nodiscard]] virtual caf::expected<tenant_record> apply(const find_tenant& q) = 0;
-  [[nodiscard]] virtual caf::expected<std::vector<tenant_record>>
-  apply(const list_tenants& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<tenant_record>> apply(const list_tenants& q) = 0;
   [[nodiscard]] virtual caf::expected<config_document> apply(const find_config& q) = 0;
   [[nodiscard]] virtual caf::expected<config_version> apply(const find_runnable_version& q) = 0;
-  [[nodiscard]] virtual caf::expected<std::vector<config_summary>>
-  apply(const list_configs& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<config_summary>> apply(const list_configs& q) = 0;
   [[nodiscard]] virtual caf::expected<schema_info> apply(const read_schema_info& q) = 0;
   [[nodiscard]] virtual caf::expected<run_record> apply(const find_run& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const list_runs& q) = 0;
-  [[nodiscard]] virtual caf::expected<std::vector<history_record>>
-  apply(const load_history& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<history_record>> apply(const load_history& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<tenant_stats>>
   apply(const read_tenant_stats& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<subscription_record>>

@@ -43,7 +43,7 @@ const char* state_of(const node_record& x) {
 
 int cluster_command(node& n, const args& a, bool as_json) {
   // main() admits only the commands in its table.
-  (void) a;
+  (void)a;
   auto nodes = n.list_nodes();
   if (!nodes) {
     return fail(nodes.error());
@@ -73,8 +73,8 @@ int cluster_command(node& n, const args& a, bool as_json) {
     std::cout << "no node has served on this database\n";
     return exit_ok;
   }
-  std::printf("%-24s %-8s %5s %-20s %8s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID",
-              "HELD", "HEARTBEAT");
+  std::printf("%-24s %-8s %5s %-20s %8s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID", "HELD",
+              "HEARTBEAT");
   for (const auto& x : *nodes) {
     auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
     std::printf("%-24s %-8s %5lld %-20s %8lld %6lld %12s\n", x.node.value.c_str(), state_of(x),

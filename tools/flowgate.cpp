@@ -21,15 +21,14 @@
 #include <iterator>
 #include <map>
 #include <set>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 
 namespace json = boost::json;
 using flowgate::cli::args;
 using namespace flowgate::cli;
 
 namespace {
-
 
 const char* const main_help = R"(flowgate - multi-tenant durable workflow runtime
 
@@ -121,7 +120,6 @@ json::object tenant_json(const flowgate::tenant_record& t) {
   return o;
 }
 
-
 // -- commands -------------------------------------------------------------------
 
 int tenant_command(flowgate::node& n, const args& a, bool as_json) {
@@ -188,12 +186,14 @@ int tenant_command(flowgate::node& n, const args& a, bool as_json) {
       json::array arr;
       for (const auto& x : *xs) {
         arr.push_back(json::object{
-          {"tenant", x.tenant.value},     {"running", x.running},
-          {"queued", x.queued},           {"waiting", x.waiting},
-          {"limit", x.limit},             {"permits_free", x.limit > 0 ? std::max<int64_t>(
-                                                              x.limit - x.running, 0)
-                                                                       : -1},
-          {"admission", x.admission},     {"soft_limit", x.soft_limit},
+          {"tenant", x.tenant.value},
+          {"running", x.running},
+          {"queued", x.queued},
+          {"waiting", x.waiting},
+          {"limit", x.limit},
+          {"permits_free", x.limit > 0 ? std::max<int64_t>(x.limit - x.running, 0) : -1},
+          {"admission", x.admission},
+          {"soft_limit", x.soft_limit},
           {"hard_limit", x.hard_limit},
           {"rejected", json::object{{"tenant_at_limit", x.rejected_at_limit},
                                     {"soft_limit", x.rejected_soft},
@@ -202,17 +202,15 @@ int tenant_command(flowgate::node& n, const args& a, bool as_json) {
       print_json(arr);
     } else {
       std::printf("%-40s %7s %7s %7s %6s %-9s %5s %5s %s\n", "TENANT", "RUNNING", "QUEUED",
-                  "WAITING", "LIMIT", "ADMISSION", "SOFT", "HARD",
-                  "REJECTED (at_limit/soft/hard)");
+                  "WAITING", "LIMIT", "ADMISSION", "SOFT", "HARD", "REJECTED (at_limit/soft/hard)");
       for (const auto& x : *xs) {
-        std::printf("%-40s %7lld %7lld %7lld %6s %-9s %5lld %5lld %lld/%lld/%lld\n",
-                    x.tenant.value.c_str(), static_cast<long long>(x.running),
-                    static_cast<long long>(x.queued), static_cast<long long>(x.waiting),
-                    x.limit > 0 ? std::to_string(x.limit).c_str() : "-", x.admission.c_str(),
-                    static_cast<long long>(x.soft_limit), static_cast<long long>(x.hard_limit),
-                    static_cast<long long>(x.rejected_at_limit),
-                    static_cast<long long>(x.rejected_soft),
-                    static_cast<long long>(x.rejected_hard));
+        std::printf(
+          "%-40s %7lld %7lld %7lld %6s %-9s %5lld %5lld %lld/%lld/%lld\n", x.tenant.value.c_str(),
+          static_cast<long long>(x.running), static_cast<long long>(x.queued),
+          static_cast<long long>(x.waiting), x.limit > 0 ? std::to_string(x.limit).c_str() : "-",
+          x.admission.c_str(), static_cast<long long>(x.soft_limit),
+          static_cast<long long>(x.hard_limit), static_cast<long long>(x.rejected_at_limit),
+          static_cast<long long>(x.rejected_soft), static_cast<long long>(x.rejected_hard));
       }
     }
     return exit_ok;
@@ -223,9 +221,12 @@ int tenant_command(flowgate::node& n, const args& a, bool as_json) {
 }
 
 json::object summary_json(const flowgate::config_summary& c) {
-  return json::object{{"tenant", c.tenant.value},      {"queue", c.queue.value},
-                      {"version", c.version.value},    {"checksum", c.checksum},
-                      {"pipeline", c.pipeline_name},   {"active", c.active},
+  return json::object{{"tenant", c.tenant.value},
+                      {"queue", c.queue.value},
+                      {"version", c.version.value},
+                      {"checksum", c.checksum},
+                      {"pipeline", c.pipeline_name},
+                      {"active", c.active},
                       {"created_at", format_time(c.created_at_ms)}};
 }
 
@@ -253,8 +254,7 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
       std::cout << "config " << stored->tenant.value << "/" << stored->queue.value << " version "
                 << stored->version.value << " "
                 << (stored->created ? "stored" : "unchanged (identical content already stored)")
-                << "\nchecksum " << stored->checksum
-                << "\n";
+                << "\nchecksum " << stored->checksum << "\n";
     }
     return exit_ok;
   }
@@ -302,16 +302,15 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
       std::printf("%-20s %-12s %-6s %-24s %s\n", "QUEUE", "VERSION", "ACTIVE", "PIPELINE",
                   "CHECKSUM");
       for (const auto& c : *xs) {
-        std::printf("%-20s %-12s %-6s %-24s %s\n", c.queue.value.c_str(),
-                    c.version.value.c_str(), c.active ? "yes" : "", c.pipeline_name.c_str(),
+        std::printf("%-20s %-12s %-6s %-24s %s\n", c.queue.value.c_str(), c.version.value.c_str(),
+                    c.active ? "yes" : "", c.pipeline_name.c_str(),
                     c.checksum.substr(0, 19).c_str());
       }
     }
     return exit_ok;
   }
   if (cmd == "activate") {
-    auto done = n.activate_config(require(a, "tenant"), require(a, "queue"),
-                                  require(a, "version"));
+    auto done = n.activate_config(require(a, "tenant"), require(a, "queue"), require(a, "version"));
     if (!done) {
       return fail(done.error());
     }
@@ -323,8 +322,7 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
     } else {
       std::cout << "config " << done->tenant.value << "/" << done->queue.value << ": version "
                 << done->version.value << " active"
-                << (done->previous.value.empty() ? ""
-                                                 : " (was " + done->previous.value + ")")
+                << (done->previous.value.empty() ? "" : " (was " + done->previous.value + ")")
                 << "\n";
     }
     return exit_ok;
@@ -369,10 +367,11 @@ int db_command(flowgate::node& n, const args& a, bool as_json) {
                               {"runs", info->runs}});
     } else {
       std::cout << "path:           " << info->path << "\nschema version: " << info->version
-                << " (latest " << info->latest_version << ")\njournal mode:   "
-                << info->journal_mode << "\nsynchronous:    " << info->synchronous
-                << "\ntenants:        " << info->tenants << "\nconfigs:        "
-                << info->configs << "\nruns:           " << info->runs << "\n";
+                << " (latest " << info->latest_version
+                << ")\njournal mode:   " << info->journal_mode
+                << "\nsynchronous:    " << info->synchronous
+                << "\ntenants:        " << info->tenants << "\nconfigs:        " << info->configs
+                << "\nruns:           " << info->runs << "\n";
     }
     return exit_ok;
   }

@@ -277,15 +277,17 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
   }
   const auto& s = (*n)->settings();
   if (as_json) {
-    print_json(json::object{{"event", "serving"}, {"node_id", s.node_id},
-                            {"incarnation", (*n)->incarnation()}, {"db", s.db_path},
+    print_json(json::object{{"event", "serving"},
+                            {"node_id", s.node_id},
+                            {"incarnation", (*n)->incarnation()},
+                            {"db", s.db_path},
                             {"pid", static_cast<int64_t>(getpid())},
-                            {"lease_ttl_ms", s.lease_ttl_ms}, {"workers", s.workers}});
+                            {"lease_ttl_ms", s.lease_ttl_ms},
+                            {"workers", s.workers}});
   } else {
-    std::cout << "flowgate serve: node " << s.node_id << " (incarnation "
-              << (*n)->incarnation() << ") on " << s.db_path << " (pid "
-              << getpid() << ", lease ttl " << s.lease_ttl_ms << " ms, " << s.workers
-              << " workers); stop with SIGINT or SIGTERM" << std::endl;
+    std::cout << "flowgate serve: node " << s.node_id << " (incarnation " << (*n)->incarnation()
+              << ") on " << s.db_path << " (pid " << getpid() << ", lease ttl " << s.lease_ttl_ms
+              << " ms, " << s.workers << " workers); stop with SIGINT or SIGTERM" << std::endl;
   }
   auto set = stop_signals();
   int sig = 0;
@@ -296,8 +298,8 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
                 "stopped driving runs (see the log)");
   }
   if (!as_json) {
-    std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-              << ", draining" << std::endl;
+    std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining"
+              << std::endl;
   }
   auto released = (*n)->drain();
   if (!released) {
@@ -362,8 +364,8 @@ int run_command(node& n, const args& a, bool as_json) {
   if (cmd == "wait") {
     auto id = run_word(a, "wait");
     auto timeout = int_option(a, "timeout-ms", 60'000, 1, 86'400'000);
-    return print_run_result(
-      n.wait_for_run(tenant, id, std::chrono::milliseconds{timeout}, false), as_json);
+    return print_run_result(n.wait_for_run(tenant, id, std::chrono::milliseconds{timeout}, false),
+                            as_json);
   }
   if (cmd == "list") {
     auto limit = static_cast<int32_t>(int_option(a, "limit", 100, 1, 100'000));
@@ -382,10 +384,9 @@ int run_command(node& n, const args& a, bool as_json) {
       std::printf("%-8s %-24s %-16s %-8s %-10s %-20s %s\n", "RUN", "TENANT", "QUEUE", "VERSION",
                   "STATUS", "NODE", "CREATED");
       for (const auto& r : *runs) {
-        std::printf("%-8lld %-24s %-16s %-8s %-10s %-20s %s\n",
-                    static_cast<long long>(r.id.value), r.tenant.value.c_str(),
-                    r.queue.value.c_str(), r.version.value.c_str(), r.status.c_str(),
-                    r.node_path.empty() ? "-" : r.node_path.c_str(),
+        std::printf("%-8lld %-24s %-16s %-8s %-10s %-20s %s\n", static_cast<long long>(r.id.value),
+                    r.tenant.value.c_str(), r.queue.value.c_str(), r.version.value.c_str(),
+                    r.status.c_str(), r.node_path.empty() ? "-" : r.node_path.c_str(),
                     format_time(r.created_at_ms).c_str());
       }
     }
@@ -413,8 +414,8 @@ int run_command(node& n, const args& a, bool as_json) {
       std::printf("%-5s %-16s %-24s %-7s %s\n", "SEQ", "EVENT", "NODE", "ATTEMPT", "PAYLOAD");
       for (const auto& e : *events) {
         auto payload = e.payload.size() > 80 ? e.payload.substr(0, 77) + "..." : e.payload;
-        std::printf("%-5lld %-16s %-24s %-7s %s\n", static_cast<long long>(e.seq),
-                    e.type.c_str(), e.node_path.empty() ? "-" : e.node_path.c_str(),
+        std::printf("%-5lld %-16s %-24s %-7s %s\n", static_cast<long long>(e.seq), e.type.c_str(),
+                    e.node_path.empty() ? "-" : e.node_path.c_str(),
                     e.attempt > 0 ? std::to_string(e.attempt).c_str() : "-", payload.c_str());
       }
     }
@@ -427,8 +428,8 @@ int run_command(node& n, const args& a, bool as_json) {
       return fail(sent.error());
     }
     if (as_json) {
-      print_json(json::object{{"run", id}, {"signal_id", sent->signal_id},
-                              {"status", sent->status}});
+      print_json(
+        json::object{{"run", id}, {"signal_id", sent->signal_id}, {"status", sent->status}});
     } else {
       std::cout << "signal delivered to run " << id << " (run is " << sent->status << ")\n";
     }
@@ -469,16 +470,16 @@ int run_command(node& n, const args& a, bool as_json) {
     const auto& x = r->exhausted;
     auto limit = x.limit < 0 ? std::string{"unlimited"} : std::to_string(x.limit);
     if (as_json) {
-      print_json(json::object{{"run", id},
-                              {"resumed", false},
-                              {"error", "quota_exhausted"},
-                              {"tenant", x.tenant.value},
-                              {"node_path", x.node_path},
-                              {"used", x.used},
-                              {"limit", x.limit < 0 ? json::value("unlimited")
-                                                    : json::value(x.limit)},
-                              {"period_start", format_rfc3339(x.period_start_ms)},
-                              {"period_end", format_rfc3339(x.period_end_ms)}});
+      print_json(
+        json::object{{"run", id},
+                     {"resumed", false},
+                     {"error", "quota_exhausted"},
+                     {"tenant", x.tenant.value},
+                     {"node_path", x.node_path},
+                     {"used", x.used},
+                     {"limit", x.limit < 0 ? json::value("unlimited") : json::value(x.limit)},
+                     {"period_start", format_rfc3339(x.period_start_ms)},
+                     {"period_end", format_rfc3339(x.period_end_ms)}});
       return exit_failure;
     }
     return fail("tenant '" + x.tenant.value + "' has used " + std::to_string(x.used) + " of " +
@@ -501,8 +502,8 @@ int subscription_command(node& n, const args& a, bool as_json) {
       return fail(stored.error());
     }
     if (as_json) {
-      print_json(json::object{{"tenant", stored->tenant.value}, {"id", stored->id},
-                              {"status", stored->status}});
+      print_json(json::object{
+        {"tenant", stored->tenant.value}, {"id", stored->id}, {"status", stored->status}});
     } else {
       std::cout << "subscription " << stored->id << " of tenant " << stored->tenant.value
                 << " stored (" << stored->status << ")\n";
@@ -520,8 +521,11 @@ int subscription_command(node& n, const args& a, bool as_json) {
       arr.push_back(json::object{
         {"id", x.id},
         {"status", x.status},
-        {"current_period_start", x.period_start_ms > 0 ? json::value(format_rfc3339(x.period_start_ms)) : json::value(nullptr)},
-        {"current_period_end", x.period_end_ms > 0 ? json::value(format_rfc3339(x.period_end_ms)) : json::value(nullptr)},
+        {"current_period_start", x.period_start_ms > 0
+                                   ? json::value(format_rfc3339(x.period_start_ms))
+                                   : json::value(nullptr)},
+        {"current_period_end",
+         x.period_end_ms > 0 ? json::value(format_rfc3339(x.period_end_ms)) : json::value(nullptr)},
         {"price_metadata", json::parse(x.price_metadata, ec)},
         {"product_metadata", json::parse(x.product_metadata, ec)}});
     }
@@ -560,10 +564,11 @@ int quota_reconcile(node& n, const args& a, bool as_json) {
                             {"ledger", r->ledger},
                             {"drift", r->drift}});
   } else {
-    std::cout << "tenant:  " << r->tenant.value << "\nperiod:  "
-              << format_rfc3339(r->period_start_ms) << " .. " << format_rfc3339(r->period_end_ms)
-              << "\ncounter: " << r->counter << (r->counter_exists ? "" : " (no counter row)")
-              << "\nledger:  " << r->ledger << "\ndrift:   " << r->drift
+    std::cout << "tenant:  " << r->tenant.value
+              << "\nperiod:  " << format_rfc3339(r->period_start_ms) << " .. "
+              << format_rfc3339(r->period_end_ms) << "\ncounter: " << r->counter
+              << (r->counter_exists ? "" : " (no counter row)") << "\nledger:  " << r->ledger
+              << "\ndrift:   " << r->drift
               << (r->drift == 0 ? " (in agreement)" : " (counter and ledger differ)") << "\n";
   }
   return r->drift == 0 ? exit_ok : exit_failure;
@@ -596,21 +601,21 @@ int quota_command(node& n, const args& a, bool as_json) {
     for (const auto& w : p.warnings) {
       warnings.push_back(json::value(w));
     }
-    print_json(json::object{{"tenant", q->tenant},
-                            {"tier", q->tier},
-                            {"period_start", format_rfc3339(p.start_ms)},
-                            {"period_end", format_rfc3339(p.end_ms)},
-                            {"period_source", p.period_source},
-                            {"limit", p.limit < 0 ? json::value("unlimited") : json::value(p.limit)},
-                            {"limit_source", p.limit_source},
-                            {"used", q->used},
-                            {"remaining", q->remaining < 0 ? json::value("unlimited")
-                                                           : json::value(q->remaining)},
-                            {"warnings", warnings}});
+    print_json(json::object{
+      {"tenant", q->tenant},
+      {"tier", q->tier},
+      {"period_start", format_rfc3339(p.start_ms)},
+      {"period_end", format_rfc3339(p.end_ms)},
+      {"period_source", p.period_source},
+      {"limit", p.limit < 0 ? json::value("unlimited") : json::value(p.limit)},
+      {"limit_source", p.limit_source},
+      {"used", q->used},
+      {"remaining", q->remaining < 0 ? json::value("unlimited") : json::value(q->remaining)},
+      {"warnings", warnings}});
   } else {
-    std::cout << "tenant:    " << q->tenant << " (tier " << q->tier << ")\nperiod:    "
-              << format_rfc3339(p.start_ms) << " .. " << format_rfc3339(p.end_ms) << " ("
-              << p.period_source << ")\nlimit:     "
+    std::cout << "tenant:    " << q->tenant << " (tier " << q->tier
+              << ")\nperiod:    " << format_rfc3339(p.start_ms) << " .. "
+              << format_rfc3339(p.end_ms) << " (" << p.period_source << ")\nlimit:     "
               << (p.limit < 0 ? std::string{"unlimited"} : std::to_string(p.limit)) << " ("
               << p.limit_source << ")\nused:      " << q->used << "\nremaining: "
               << (q->remaining < 0 ? std::string{"unlimited"} : std::to_string(q->remaining))
@@ -666,17 +671,16 @@ int replay_command(node& n, const args& a, bool as_json) {
                                      {"engine_state", r->engine_state},
                                      {"message", r->message}});
     } else {
-      std::cout << "run " << r->run << " (" << r->tenant << ", " << r->status << ", "
-                << r->events << " events): "
+      std::cout << "run " << r->run << " (" << r->tenant << ", " << r->status << ", " << r->events
+                << " events): "
                 << (r->deterministic ? "ok, " + r->engine_state
                                      : "NON-DETERMINISTIC: " + r->message)
                 << "\n";
     }
   }
   if (as_json) {
-    print_json(json::object{{"runs", static_cast<int64_t>(ids.size())},
-                            {"nondeterministic", bad},
-                            {"reports", reports}});
+    print_json(json::object{
+      {"runs", static_cast<int64_t>(ids.size())}, {"nondeterministic", bad}, {"reports", reports}});
   } else {
     std::cout << ids.size() << " runs replayed, " << bad << " non-deterministic\n";
   }

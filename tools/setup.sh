@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache
+  build-essential cmake ninja-build ccache clang-format
   libcaf-dev libcaf-doc
   libboost-json1.81-dev libboost-test1.81-dev
   libsqlite3-dev sqlite3

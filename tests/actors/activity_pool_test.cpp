@@ -62,8 +62,7 @@ struct pool_fixture {
     caf::scoped_actor self{*sys};
     pool_stats out;
     self->request(pool, 30s, stats_atom::value)
-      .receive([&](pool_stats& st) { out = st; },
-               [](caf::error& e) { BOOST_FAIL(describe(e)); });
+      .receive([&](pool_stats& st) { out = st; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
     return out;
   }
 

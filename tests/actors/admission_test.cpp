@@ -66,13 +66,13 @@ struct admission_fixture : flowgate::testing::node_fixture {
   std::shared_ptr<probe> seen = std::make_shared<probe>();
 
   admission_fixture() {
-    activities->add("probe", [p = seen](const boost::json::value& input,
-                                        const activity_context& ctx) {
-      p->enter(ctx.tenant.value);
-      std::this_thread::sleep_for(std::chrono::milliseconds{input.as_int64()});
-      p->leave(ctx.tenant.value);
-      return activity_outcome::success();
-    });
+    activities->add("probe",
+                    [p = seen](const boost::json::value& input, const activity_context& ctx) {
+                      p->enter(ctx.tenant.value);
+                      std::this_thread::sleep_for(std::chrono::milliseconds{input.as_int64()});
+                      p->leave(ctx.tenant.value);
+                      return activity_outcome::success();
+                    });
     auto s = settings();
     s.node_id = "admission";
     s.poll_interval_ms = 10;
@@ -207,7 +207,8 @@ BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
   }
   auto at_hard = n->start_run("hard", "w", "{}");
   BOOST_REQUIRE(!at_hard);
-  BOOST_TEST(describe(at_hard.error()) == "tenant 'hard' has 3 active runs, at its hard limit of 3");
+  BOOST_TEST(describe(at_hard.error()) ==
+             "tenant 'hard' has 3 active runs, at its hard limit of 3");
   auto stats = n->tenant_stats("");
   BOOST_REQUIRE(stats);
   for (const auto& x : *stats) {
@@ -339,9 +340,8 @@ BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
   // The directory and its limiter on their own, with a stand-in holder.
   auto directory = spawn_tenant_directory(*sys, 60'000);
   // (A function actor with an argument: CAF 0.17 trips UBSan without one.)
-  auto holder = sys->spawn([](caf::event_based_actor*, int) -> caf::behavior {
-    return {[](int) {}};
-  }, 0);
+  auto holder =
+    sys->spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](int) {}}; }, 0);
   caf::scoped_actor self{*sys};
   self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{7}}, holder);
   self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{8}},
@@ -367,8 +367,9 @@ BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
   self->send(directory, release_atom::value, tenant_id{"x"}, run_id{int64_t{8}});
   self->send(directory, hold_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
              caf::actor_cast<caf::actor>(self));
-  self->request(directory, 5s, park_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
-                wall_clock_ms() + 5'000)
+  self
+    ->request(directory, 5s, park_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
+              wall_clock_ms() + 5'000)
     .receive([](admission_wait& w) { BOOST_TEST(w.admitted); },
              [](caf::error& e) { BOOST_FAIL(describe(e)); });
   BOOST_TEST(stats().held == 1);

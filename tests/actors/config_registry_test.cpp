@@ -27,8 +27,9 @@ BOOST_AUTO_TEST_CASE(put_then_get_pinned_returns_the_same_cached_snapshot) {
 BOOST_AUTO_TEST_CASE(stored_versions_are_immutable_through_the_registry) {
   BOOST_REQUIRE(n->put_tenant("acme", "{}"));
   BOOST_REQUIRE(n->put_config("acme", "orders", "1", simple_pipeline("noop")));
-  auto same = n->put_config("acme", "orders", "1",
-                            R"({ "root": {"sequence": [{"activity": "noop", "id": "a"}]}, "name": "p" })");
+  auto same =
+    n->put_config("acme", "orders", "1",
+                  R"({ "root": {"sequence": [{"activity": "noop", "id": "a"}]}, "name": "p" })");
   BOOST_REQUIRE(same);
   BOOST_TEST(!same->created);
   auto before = store_fingerprint();

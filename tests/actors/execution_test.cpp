@@ -36,9 +36,7 @@ struct exec_fixture : flowgate::testing::node_fixture {
     return s;
   }
 
-  void start_executing(node_settings s) {
-    restart(std::move(s), node_options{true, activities});
-  }
+  void start_executing(node_settings s) { restart(std::move(s), node_options{true, activities}); }
 
   void put(const std::string& queue, const std::string& doc, const std::string& version = "1") {
     auto stored = n->put_config("acme", queue, version, doc);
@@ -54,17 +52,17 @@ struct exec_fixture : flowgate::testing::node_fixture {
   }
 
   std::string ledger(int64_t run) {
-    return *observer_connection(db.path)
-              .query_text("SELECT coalesce(group_concat(step_path || '#' || attempt || ':' || "
-                          "status, ' '), '') FROM (SELECT * FROM run_steps WHERE run_id = " +
-                          std::to_string(run) + " ORDER BY started_at_ms, step_path, attempt)");
+    return *observer_connection(db.path).query_text(
+      "SELECT coalesce(group_concat(step_path || '#' || attempt || ':' || "
+      "status, ' '), '') FROM (SELECT * FROM run_steps WHERE run_id = " +
+      std::to_string(run) + " ORDER BY started_at_ms, step_path, attempt)");
   }
 
   /// Sequence numbers are 1..n without gaps.
   void check_gap_free(int64_t run) {
     auto c = observer_connection(db.path);
-    auto n_events = *c.query_int("SELECT count(*) FROM run_events WHERE run_id = " +
-                                 std::to_string(run));
+    auto n_events =
+      *c.query_int("SELECT count(*) FROM run_events WHERE run_id = " + std::to_string(run));
     auto max_seq = *c.query_int("SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = " +
                                 std::to_string(run));
     auto next = *c.query_int("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(run));
@@ -96,9 +94,9 @@ BOOST_AUTO_TEST_CASE(runs_a_pipeline_to_completion_recording_every_attempt) {
   for (const auto& e : *h) {
     types.push_back(e.type);
   }
-  BOOST_TEST((types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
-                                                "step_scheduled", "step_completed",
-                                                "run_completed"}));
+  BOOST_TEST(
+    (types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
+                                       "step_scheduled", "step_completed", "run_completed"}));
   auto report = n->replay("acme", r.id.value);
   BOOST_REQUIRE(report);
   BOOST_TEST(report->deterministic);
@@ -109,7 +107,9 @@ BOOST_AUTO_TEST_CASE(registered_activities_see_input_attempt_and_tenant_settings
   BOOST_REQUIRE(n->put_tenant("acme", R"({"settings": {"model": "llama3.2"}})"));
   activities->add("describe", [](const boost::json::value& input, const activity_context& ctx) {
     return activity_outcome::success(boost::json::object{
-      {"input", input}, {"attempt", ctx.attempt}, {"tenant", ctx.tenant.value},
+      {"input", input},
+      {"attempt", ctx.attempt},
+      {"tenant", ctx.tenant.value},
       {"model", ctx.settings.contains("model") ? ctx.settings.at("model") : nullptr}});
   });
   put("q", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"describe",
@@ -309,7 +309,8 @@ BOOST_AUTO_TEST_CASE(a_stale_epoch_is_fenced_off_and_its_orchestrator_stops) {
   auto c = observer_connection(db.path);
   BOOST_REQUIRE(!c.exec("UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1, "
                         "lease_expires_at_ms = 9000000000000, wake_at_ms = 9000000000000 "
-                        "WHERE run_id = " + id));
+                        "WHERE run_id = " +
+                        id));
   auto events_before = count("SELECT count(*) FROM run_events WHERE run_id = " + id);
   std::this_thread::sleep_for(800ms);
   // The outcome of a#1 was refused (lease_lost): nothing written, b never scheduled.
@@ -388,8 +389,8 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
   BOOST_REQUIRE(r.status == "WAITING");
   auto id = std::to_string(r.id.value);
   auto c = observer_connection(db.path);
-  BOOST_REQUIRE(!c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id +
-                        " AND seq = 2"));
+  BOOST_REQUIRE(
+    !c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id + " AND seq = 2"));
   auto report = n->replay("acme", r.id.value);
   BOOST_REQUIRE(report);
   BOOST_TEST(!report->deterministic);

@@ -49,9 +49,7 @@ struct node_fixture {
   }
 
   /// Counts rows through an independent connection.
-  int64_t count(const std::string& sql) {
-    return *observer_connection(db.path).query_int(sql);
-  }
+  int64_t count(const std::string& sql) { return *observer_connection(db.path).query_int(sql); }
 
   /// A fingerprint of all stored data, to prove bad input changed nothing.
   std::string store_fingerprint() {
@@ -68,8 +66,7 @@ struct node_fixture {
 };
 
 inline std::string simple_pipeline(const std::string& activity) {
-  return R"({"name": "p", "root": {"sequence": [{"id": "a", "activity": ")" + activity +
-         R"("}]}})";
+  return R"({"name": "p", "root": {"sequence": [{"id": "a", "activity": ")" + activity + R"("}]}})";
 }
 
 inline std::string simple_pipeline_for(const std::string& activity) {

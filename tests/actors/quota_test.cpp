@@ -31,9 +31,7 @@ std::string subscription_with_limit(const std::string& limit, const std::string&
 struct quota_fixture : flowgate::testing::node_fixture {
   std::shared_ptr<activity_registry> activities = std::make_shared<activity_registry>();
 
-  quota_fixture() {
-    restart_node(300'000);
-  }
+  quota_fixture() { restart_node(300'000); }
 
   void restart_node(int64_t scan_ms) {
     auto s = settings();
@@ -97,8 +95,8 @@ int reserve_concurrently(caf::actor_system& sys, const quota_accountant_actor& a
                          const std::string& tenant, int n, int64_t first_run) {
   caf::scoped_actor self{sys};
   for (int i = 0; i < n; ++i) {
-    self->send(accountant, reserve_step{tenant_id{tenant}, run_id{first_run + i}, "a", 1, 0, 0,
-                                        -1, 0});
+    self->send(accountant,
+               reserve_step{tenant_id{tenant}, run_id{first_run + i}, "a", 1, 0, 0, -1, 0});
   }
   int granted = 0;
   for (int i = 0; i < n; ++i) {
@@ -120,12 +118,13 @@ BOOST_AUTO_TEST_CASE(twelve_concurrent_reservations_against_a_limit_of_three_gra
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE tenant_id = 'acme'") == 3);
   // The same (run, step, attempt) again is granted without counting twice.
   caf::scoped_actor self{*sys};
-  self->request(n->accountant(), 5s, reserve_step{tenant_id{"acme"}, run_id{int64_t{1000}}, "a",
-                                                  1, 0, 0, -1, 0})
+  self
+    ->request(n->accountant(), 5s,
+              reserve_step{tenant_id{"acme"}, run_id{int64_t{1000}}, "a", 1, 0, 0, -1, 0})
     .receive(
       [&](step_reservation& r) {
-        BOOST_TEST(r.duplicate == (count("SELECT count(*) FROM run_steps WHERE run_id = 1000") ==
-                                   1));
+        BOOST_TEST(r.duplicate ==
+                   (count("SELECT count(*) FROM run_steps WHERE run_id = 1000") == 1));
       },
       [&](caf::error& err) { BOOST_FAIL(describe(err)); });
   BOOST_TEST(used("acme") == 3);
@@ -144,8 +143,8 @@ BOOST_AUTO_TEST_CASE(two_nodes_on_one_database_grant_exactly_the_limit_together)
   BOOST_REQUIRE(other);
   int granted_here = 0;
   int granted_there = 0;
-  std::thread t{[&] { granted_there = reserve_concurrently(sys2, (*other)->accountant(), "acme",
-                                                           6, 2000); }};
+  std::thread t{
+    [&] { granted_there = reserve_concurrently(sys2, (*other)->accountant(), "acme", 6, 2000); }};
   granted_here = reserve_concurrently(*sys, n->accountant(), "acme", 6, 3000);
   t.join();
   BOOST_TEST(granted_here + granted_there == 3);
@@ -202,7 +201,8 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   BOOST_TEST(r.node_path == "b");
   BOOST_TEST(r.lease_owner.empty());
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'quota' AND node_path = 'b' "
-                   "AND resolved_at_ms IS NULL AND run_id = " + std::to_string(run)) == 1);
+                   "AND resolved_at_ms IS NULL AND run_id = " +
+                   std::to_string(run)) == 1);
   // No step row and no scheduling event for the blocked step; a's outcome is kept.
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE step_path = 'b'") == 0);
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE step_path = 'a' AND status = "
@@ -217,8 +217,7 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   BOOST_TEST(r2.status == "WAITING");
   BOOST_TEST(r2.wait_reason == "quota");
   BOOST_TEST(r2.node_path == "a");
-  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(second)) ==
-             0);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(second)) == 0);
   BOOST_TEST(used("acme") == 1);
   // More quota: the scanner resumes both; each reserves its step then.
   set_limit("acme", "4");
@@ -230,9 +229,10 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   BOOST_TEST(used("acme") == 4);
   // The history of the first run is gap-free and has b once.
   BOOST_TEST(count("SELECT count(*) FROM run_events WHERE event_type = 'step_scheduled' AND "
-                   "node_path = 'b' AND run_id = " + std::to_string(run)) == 1);
-  BOOST_TEST(count("SELECT max(seq) - count(*) FROM run_events WHERE run_id = " +
-                   std::to_string(run)) == 0);
+                   "node_path = 'b' AND run_id = " +
+                   std::to_string(run)) == 1);
+  BOOST_TEST(
+    count("SELECT max(seq) - count(*) FROM run_events WHERE run_id = " + std::to_string(run)) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(the_scanner_resumes_only_up_to_the_quota_left_and_each_wait_once) {
@@ -332,7 +332,8 @@ BOOST_AUTO_TEST_CASE(reconcile_shows_no_drift_after_a_storm_and_the_drift_of_a_t
   }
   // 100 runs of 2 steps against 150: 150 attempts start, the rest pause.
   BOOST_REQUIRE(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED' OR "
-                           "wait_reason = 'quota'", 100, 20s));
+                           "wait_reason = 'quota'",
+                           100, 20s));
   BOOST_TEST(used("acme") == 150);
   auto rec = n->reconcile_quota("acme");
   BOOST_REQUIRE(rec);

@@ -33,8 +33,7 @@ struct writer_fixture {
 
   /// Spawns a client actor monitored by this test; `wait_for_clients` waits
   /// until every client has received all its replies and terminated.
-  template <class F>
-  void spawn_client(F fun) {
+  template <class F> void spawn_client(F fun) {
     // CAF 0.17's init_fun_factory dereferences a null shared_ptr<tuple<>>
     // for function actors spawned without arguments (UBSan reports it), so
     // the client always gets one.
@@ -45,7 +44,7 @@ struct writer_fixture {
   void wait_for_clients() {
     for (; live_clients > 0; --live_clients) {
       (*waiter)->receive([](const caf::down_msg&) {},
-                      caf::after(std::chrono::seconds(60)) >> [] { BOOST_FAIL("client hung"); });
+                         caf::after(std::chrono::seconds(60)) >> [] { BOOST_FAIL("client hung"); });
     }
   }
 
@@ -60,9 +59,7 @@ struct writer_fixture {
   }
 
   /// An independent connection: sees only committed data.
-  sqlite::connection observer() {
-    return testing::observer_connection(db.path);
-  }
+  sqlite::connection observer() { return testing::observer_connection(db.path); }
 };
 
 reserve_step reservation(int64_t run, int64_t limit) {
@@ -111,8 +108,8 @@ BOOST_AUTO_TEST_CASE(concurrent_writers_form_batches_and_every_reply_follows_its
   BOOST_TEST(uncommitted.load() == 0);
   caf::scoped_actor self{*sys};
   writer_stats stats;
-  self->request(writer, 5s, stats_atom::value).receive([&](writer_stats s) { stats = s; },
-                                                       [&](caf::error&) {});
+  self->request(writer, 5s, stats_atom::value)
+    .receive([&](writer_stats s) { stats = s; }, [&](caf::error&) {});
   BOOST_TEST(stats.operations == static_cast<uint64_t>(clients * per_client));
   BOOST_TEST(stats.largest_batch > 1u);
   BOOST_TEST(stats.batches < stats.operations);

@@ -90,12 +90,11 @@ BOOST_AUTO_TEST_CASE(invalid_periods_fall_back_to_the_calendar_month) {
 BOOST_AUTO_TEST_CASE(limit_precedence_price_then_product_then_tier) {
   auto now = at("2026-11-15T00:00:00Z");
   auto s = [&](std::string price, std::string product) {
-    return std::vector<subscription>{sub("s", "active", "2026-11-01T00:00:00Z",
-                                         "2026-12-01T00:00:00Z", price, product)};
+    return std::vector<subscription>{
+      sub("s", "active", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z", price, product)};
   };
-  auto p = resolve_billing_period(s(R"({"workflow_step_limit":"750"})",
-                                    R"({"workflow_step_limit":"unlimited"})"),
-                                  "solo", now);
+  auto p = resolve_billing_period(
+    s(R"({"workflow_step_limit":"750"})", R"({"workflow_step_limit":"unlimited"})"), "solo", now);
   BOOST_TEST(p.limit == 750);
   BOOST_TEST(p.limit_source == "price metadata");
   p = resolve_billing_period(s("{}", R"({"workflow_step_limit":"unlimited"})"), "solo", now);

@@ -180,11 +180,13 @@ BOOST_AUTO_TEST_CASE(rejects_each_error_class_with_a_precise_message) {
      "'/input/~2' is not a valid JSON pointer"},
     {with_steps(R"({"id": "a", "activity": "x", "input": {"$ref": "/env/x"}})"),
      "must start with /input, /steps, /item or /index"},
-    {with_steps(R"({"id": "a", "activity": "x"}, {"id": "b", "activity": "x", "input": {"$ref": "/steps/a"}})"),
+    {with_steps(
+       R"({"id": "a", "activity": "x"}, {"id": "b", "activity": "x", "input": {"$ref": "/steps/a"}})"),
      "must continue with /output after the node id"},
     {with_steps(R"({"id": "a", "activity": "x", "input": {"$ref": "/input", "extra": 1}})"),
      "a reference must be exactly"},
-    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "do": {"id": "b", "activity": "x"}},
+    {with_steps(
+       R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "do": {"id": "b", "activity": "x"}},
                    {"id": "c", "activity": "x", "input": {"$ref": "/steps/b/output"}})"),
      "references node 'b', which cannot have completed"},
     {R"({"name": "p", "root": {"sequence": []}})", "root: sequence must not be empty"},
@@ -234,8 +236,8 @@ BOOST_AUTO_TEST_CASE(enforces_depth_and_node_count_limits) {
   BOOST_TEST(describe(d.error()).find("nested deeper than 64 levels") != std::string::npos);
   std::string many;
   for (int i = 0; i < 10001; ++i) {
-    many += (i ? "," : "") + std::string{R"({"id": "n)"} + std::to_string(i) +
-            R"(", "activity": "x"})";
+    many +=
+      (i ? "," : "") + std::string{R"({"id": "n)"} + std::to_string(i) + R"(", "activity": "x"})";
   }
   pipeline_limits limits;
   limits.max_document_bytes = 4u << 20;

@@ -40,8 +40,7 @@ answer failure(std::string type, bool retryable = true) {
 /// A deterministic test driver: records each command, runs scripted
 /// activities, fires timers, and answers waits through `on_wait`.
 struct simulation {
-  simulation(pipeline p, json::value in) : definition(std::move(p)), input(std::move(in)) {
-  }
+  simulation(pipeline p, json::value in) : definition(std::move(p)), input(std::move(in)) {}
 
   pipeline definition;
   json::value input;
@@ -77,43 +76,43 @@ struct simulation {
     for (size_t round = 0; round < max_rounds; ++round) {
       auto d = decide(definition, input, h);
       switch (d.state) {
-        case run_state::ready: {
-          commands.push_back(*d.next);
-          append(record(*d.next, 0, now));
-          if (d.next->kind == command_kind::schedule_activity) {
-            auto a = activity(*d.next);
-            event e;
-            e.node_path = d.next->node_path;
-            e.attempt = d.next->attempt;
-            if (a.ok) {
-              e.type = event_type::step_completed;
-              e.payload = a.output;
-            } else {
-              e.type = a.cut_off ? event_type::step_cut_off : event_type::step_failed;
-              e.payload = json::object{{"type", a.type}, {"message", "scripted"},
-                                       {"retryable", a.retryable}};
-            }
-            append(std::move(e));
-          }
-          break;
-        }
-        case run_state::awaiting_timer: {
-          BOOST_TEST(d.wake_at_ms >= now);
-          now = d.wake_at_ms;
+      case run_state::ready: {
+        commands.push_back(*d.next);
+        append(record(*d.next, 0, now));
+        if (d.next->kind == command_kind::schedule_activity) {
+          auto a = activity(*d.next);
           event e;
-          e.type = event_type::timer_fired;
-          e.node_path = d.node_path;
-          e.attempt = d.attempt;
-          append(std::move(e));
-          break;
-        }
-        case run_state::awaiting_event:
-          if (!on_wait(*this, d)) {
-            return d;
+          e.node_path = d.next->node_path;
+          e.attempt = d.next->attempt;
+          if (a.ok) {
+            e.type = event_type::step_completed;
+            e.payload = a.output;
+          } else {
+            e.type = a.cut_off ? event_type::step_cut_off : event_type::step_failed;
+            e.payload =
+              json::object{{"type", a.type}, {"message", "scripted"}, {"retryable", a.retryable}};
           }
-          break;
-        default:
+          append(std::move(e));
+        }
+        break;
+      }
+      case run_state::awaiting_timer: {
+        BOOST_TEST(d.wake_at_ms >= now);
+        now = d.wake_at_ms;
+        event e;
+        e.type = event_type::timer_fired;
+        e.node_path = d.node_path;
+        e.attempt = d.attempt;
+        append(std::move(e));
+        break;
+      }
+      case run_state::awaiting_event:
+        if (!on_wait(*this, d)) {
           return d;
+        }
+        break;
+      default:
+        return d;
       }
     }
     BOOST_FAIL("run did not settle");
@@ -128,7 +127,8 @@ struct simulation {
       }
       std::vector<event> prefix{h.begin(), h.begin() + static_cast<ptrdiff_t>(k)};
       auto d = decide(definition, input, prefix);
-      BOOST_TEST_REQUIRE((d.state == run_state::ready), "prefix " << k << ": " << to_string(d.state));
+      BOOST_TEST_REQUIRE((d.state == run_state::ready),
+                         "prefix " << k << ": " << to_string(d.state));
       auto again = record(*d.next, h[k].seq, 0);
       BOOST_TEST(to_string(again.type) == to_string(h[k].type));
       BOOST_TEST(again.node_path == h[k].node_path);

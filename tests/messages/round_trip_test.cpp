@@ -25,11 +25,9 @@ struct fixture {
     return c;
   }
 
-  fixture() : sys(prepared(cfg)) {
-  }
+  fixture() : sys(prepared(cfg)) {}
 
-  template <class T>
-  T round_trip(const T& x) {
+  template <class T> T round_trip(const T& x) {
     std::vector<char> buf;
     caf::binary_serializer sink{sys, buf};
     auto copy = x;
@@ -44,8 +42,7 @@ struct fixture {
     return out;
   }
 
-  template <class T>
-  void check(const T& x) {
+  template <class T> void check(const T& x) {
     auto y = round_trip(x);
     BOOST_TEST(caf::deep_to_string(x) == caf::deep_to_string(y));
     // The message type is registered under a name: the network can carry it.
@@ -58,9 +55,14 @@ tenant_record sample_tenant() {
 }
 
 config_document sample_document() {
-  return config_document{tenant_id{"acme"}, queue_name{"orders"}, config_version{"3"},
-                         "sha256:ab",       "orders",            "{}",
-                         42,                true};
+  return config_document{tenant_id{"acme"},
+                         queue_name{"orders"},
+                         config_version{"3"},
+                         "sha256:ab",
+                         "orders",
+                         "{}",
+                         42,
+                         true};
 }
 
 } // namespace
@@ -80,13 +82,13 @@ BOOST_AUTO_TEST_CASE(records_round_trip) {
   check(sample_tenant());
   check(std::vector<tenant_record>{sample_tenant(), sample_tenant()});
   check(sample_document());
-  check(config_summary{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "sha256:x", "p", 5,
-                       true});
+  check(
+    config_summary{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "sha256:x", "p", 5, true});
   check(std::vector<config_summary>{
     config_summary{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "c", "p", 5, false}});
   check(config_stored{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}, "c", true});
-  check(config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"},
-                         config_version{"1"}});
+  check(
+    config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"}, config_version{"1"}});
   check(step_reservation{true, false, 3, 10, 100, 200});
   check(schema_info{"x.db", 1, 1, "wal", "full", 1, 2, 3});
   check(writer_stats{1, 2, 3, 4, 5});
@@ -176,7 +178,15 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(reserve_steps{{reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "x", 1, 1, 2, 3, 4}}, 5});
   check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
   check(cancel_outcome{r, false});
-  check(create_run{r, node_id{"n1"}, 3, 9, 8, {history_record{2, "step_scheduled", "a", 1, "{}", 8}}, {step_change{"a", 1, "started", "", ""}}, 10, terms});
+  check(create_run{r,
+                   node_id{"n1"},
+                   3,
+                   9,
+                   8,
+                   {history_record{2, "step_scheduled", "a", 1, "{}", 8}},
+                   {step_change{"a", 1, "started", "", ""}},
+                   10,
+                   terms});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
   check(runs_claimed{{r}, tenant_id{"b"}});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});

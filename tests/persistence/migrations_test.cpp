@@ -31,7 +31,8 @@ BOOST_AUTO_TEST_CASE(fresh_database_gets_every_table) {
   for (const char* table : {"tenants", "pipeline_configs", "active_configs", "runs", "run_events",
                             "run_steps", "run_waits", "usage_periods", "subscriptions", "nodes"}) {
     auto n = c.query_int(std::string{"SELECT count(*) FROM sqlite_master WHERE type='table' AND "
-                                     "name='"} + table + "'");
+                                     "name='"} +
+                         table + "'");
     BOOST_TEST_CHECK(*n == 1, "table " << table);
   }
   // Tenant-scoped tables carry the tenant column.

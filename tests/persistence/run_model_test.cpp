@@ -34,8 +34,7 @@ struct run_model_fixture {
     reader = std::move(*r);
   }
 
-  template <class Op>
-  auto write(const Op& op) {
+  template <class Op> auto write(const Op& op) {
     BOOST_REQUIRE(!writer->begin());
     auto out = writer->apply(op);
     BOOST_REQUIRE(!writer->commit());
@@ -43,8 +42,7 @@ struct run_model_fixture {
   }
 
   void add_tenant(const std::string& id, const std::string& config = "{}") {
-    BOOST_REQUIRE(
-      write(store_tenant{tenant_record{tenant_id{id}, "", "solo", config, 0, 0}, 5}));
+    BOOST_REQUIRE(write(store_tenant{tenant_record{tenant_id{id}, "", "solo", config, 0, 0}, 5}));
   }
 
   int64_t count(const std::string& sql) {
@@ -144,13 +142,13 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
   BOOST_REQUIRE_EQUAL(taken.runs.size(), 1u);
   auto new_epoch = taken.runs[0].epoch;
   // The stale process wakes up: its heartbeat is refused, so it renews nothing.
-  auto renewed = write(renew_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}},
-                                    2100, ttl});
+  auto renewed =
+    write(renew_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}}, 2100, ttl});
   BOOST_REQUIRE(!renewed);
   BOOST_TEST(code_of(renewed.error()) == errc::lease_lost);
   // Its release (even naming the current epoch) and its drain touch nothing.
-  BOOST_TEST(*write(release_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}},
-                                   2100}) == 0);
+  BOOST_TEST(
+    *write(release_leases{node_id{"n1"}, old_inc, {run_lease{run_id{id}, new_epoch}}, 2100}) == 0);
   BOOST_TEST(*write(release_leases{node_id{"n1"}, old_inc, {}, 2100}) == 0);
   BOOST_TEST(count("SELECT lease_incarnation FROM runs WHERE run_id = " + std::to_string(id)) ==
              new_inc);
@@ -172,8 +170,8 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
                std::string::npos);
   }
   // The current incarnation renews (and heartbeats) and drains.
-  auto ok = write(renew_leases{node_id{"n1"}, new_inc, {run_lease{run_id{id}, new_epoch}},
-                               2100, ttl});
+  auto ok =
+    write(renew_leases{node_id{"n1"}, new_inc, {run_lease{run_id{id}, new_epoch}}, 2100, ttl});
   BOOST_REQUIRE(ok);
   BOOST_TEST(ok->size() == 1u);
   BOOST_TEST(count("SELECT lease_expires_at_ms FROM runs WHERE run_id = " + std::to_string(id)) ==
@@ -239,16 +237,15 @@ BOOST_AUTO_TEST_CASE(takeovers_come_before_woken_runs_and_woken_before_new) {
   BOOST_TEST(first.runs[0].id.value == dead_run);
   BOOST_TEST(first.runs[0].epoch == 2);
   // Handed back (released) is a takeover too; a woken WAITING run comes next.
-  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 2}}, 950}) ==
-             1);
+  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 2}}, 950}) == 1);
   auto c = testing::observer_connection(db.path);
   BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'WAITING', wait_reason = 'timer', "
-                        "wake_at_ms = 940 WHERE run_id = " + std::to_string(n2)));
+                        "wake_at_ms = 940 WHERE run_id = " +
+                        std::to_string(n2)));
   auto second = claim("n", 0, 1000, 1);
   BOOST_REQUIRE_EQUAL(second.runs.size(), 1u);
   BOOST_TEST(second.runs[0].id.value == dead_run);
-  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 3}}, 1000}) ==
-             1);
+  BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 3}}, 1000}) == 1);
   BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
                         std::to_string(dead_run)));
   auto third = claim("n", 0, 1100, 1);

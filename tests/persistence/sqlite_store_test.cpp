@@ -26,8 +26,7 @@ struct store_fixture {
   }
 
   /// Applies one operation in its own committed transaction.
-  template <class Op>
-  auto write(const Op& op) {
+  template <class Op> auto write(const Op& op) {
     BOOST_REQUIRE(!writer->begin());
     auto out = writer->apply(op);
     BOOST_REQUIRE(!writer->commit());
@@ -40,9 +39,14 @@ struct store_fixture {
 
   config_document doc(const std::string& tenant, const std::string& queue,
                       const std::string& version, const std::string& checksum) {
-    return config_document{tenant_id{tenant}, queue_name{queue}, config_version{version},
-                           checksum,          "p",               "{}",
-                           10,                false};
+    return config_document{tenant_id{tenant},
+                           queue_name{queue},
+                           config_version{version},
+                           checksum,
+                           "p",
+                           "{}",
+                           10,
+                           false};
   }
 
   int64_t count(const std::string& sql) {
@@ -95,8 +99,9 @@ BOOST_AUTO_TEST_CASE(config_versions_are_immutable) {
   BOOST_REQUIRE(!changed);
   BOOST_TEST(code_of(changed.error()) == errc::version_conflict);
   BOOST_TEST(describe(changed.error()).find("immutable") != std::string::npos);
-  BOOST_TEST(reader->apply(find_config{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}})
-               ->checksum == "sha256:one");
+  BOOST_TEST(
+    reader->apply(find_config{tenant_id{"a"}, queue_name{"q"}, config_version{"1"}})->checksum ==
+    "sha256:one");
   BOOST_TEST(count("SELECT count(*) FROM active_configs") == 0); // put never activates
 }
 
@@ -128,8 +133,8 @@ BOOST_AUTO_TEST_CASE(activation_and_runnable_version) {
   auto bad = write(activate_config{tenant_id{"a"}, queue_name{"q"}, config_version{"9"}, 7});
   BOOST_REQUIRE(!bad);
   BOOST_TEST(code_of(bad.error()) == errc::unknown_version);
-  v = reader->apply(find_runnable_version{tenant_id{"a"}, queue_name{"other"},
-                                          config_version{"1"}});
+  v =
+    reader->apply(find_runnable_version{tenant_id{"a"}, queue_name{"other"}, config_version{"1"}});
   BOOST_TEST(v->value.empty());
   auto list = reader->apply(list_configs{tenant_id{"a"}, queue_name{}});
   BOOST_REQUIRE(list);

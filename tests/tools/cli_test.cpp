@@ -72,7 +72,8 @@ const char* const pipeline = R"({"name": "demo", "root": {"sequence": [
 BOOST_AUTO_TEST_SUITE(cli_args)
 
 BOOST_AUTO_TEST_CASE(parses_options_anywhere) {
-  const char* argv[] = {"flowgate", "config", "--tenant=acme", "put", "--queue", "q", "-", "--json"};
+  const char* argv[] = {"flowgate", "config", "--tenant=acme", "put", "--queue",
+                        "q",        "-",      "--json"};
   std::string err;
   auto a = flowgate::cli::parse_args(8, const_cast<char**>(argv), err);
   BOOST_REQUIRE(a);
@@ -164,8 +165,7 @@ BOOST_AUTO_TEST_CASE(refused_input_exits_1_names_the_problem_and_changes_nothing
          {"tenant put acme -", R"({"tier": "gold"})", "tier must be"},
          {"tenant put acme -", R"({"name": )", "malformed JSON"},
          {"config put --tenant acme --queue greet --version 1 -",
-          R"({"name": "demo", "root": {"sequence": [{"id": "x", "activity": "y"}]}})",
-          "immutable"},
+          R"({"name": "demo", "root": {"sequence": [{"id": "x", "activity": "y"}]}})", "immutable"},
          {"config put --tenant acme --queue greet --version 2 -", R"({"name": "d", "root": 1})",
           "a node must be an object"},
          {"config put --tenant nobody --queue greet --version 1 p.json", "",
@@ -190,9 +190,9 @@ BOOST_AUTO_TEST_CASE(run_commands_have_help_and_usage_errors) {
     BOOST_TEST(g.out.find(std::string{"flowgate "} + group) != std::string::npos);
   }
   BOOST_TEST(run("tenant put acme").code == 0);
-  for (const char* args : {"run", "run frob", "run status abc", "run status", "replay",
-                           "serve --workers 0", "serve --on-nondeterminism maybe",
-                           "run start --queue q", "run list --limit x"}) {
+  for (const char* args :
+       {"run", "run frob", "run status abc", "run status", "replay", "serve --workers 0",
+        "serve --on-nondeterminism maybe", "run start --queue q", "run list --limit x"}) {
     auto r = run(args);
     BOOST_TEST_CHECK(r.code == 2, args << ": " << r.err);
     BOOST_TEST_CHECK(!r.err.empty(), args);
@@ -212,8 +212,7 @@ BOOST_AUTO_TEST_CASE(run_start_refuses_bad_input_and_stores_nothing) {
         bad{"run start --tenant acme --queue other", "unknown_queue"},
         bad{"run start --tenant acme --queue q --config-version 7", "unknown_version"},
         bad{"run start --tenant acme --queue q --input '{\"a\":'", "malformed_json"},
-        bad{"run status 999", "not_found"},
-        bad{"run signal 999 --event go", "not_found"},
+        bad{"run status 999", "not_found"}, bad{"run signal 999 --event go", "not_found"},
         bad{"run cancel 999", "not_found"}}) {
     auto r = run(args);
     BOOST_TEST_CHECK(r.code == 1, args);
@@ -271,8 +270,8 @@ BOOST_AUTO_TEST_CASE(another_tenants_run_is_answered_like_a_missing_one) {
     BOOST_TEST_CHECK(missing.code == 1, cmd);
     auto masked = foreign.err;
     masked.replace(masked.find(id), id.size(), "999");
-    BOOST_TEST_CHECK(masked == missing.err, cmd << ": '" << foreign.err << "' vs '"
-                                                << missing.err << "'");
+    BOOST_TEST_CHECK(masked == missing.err,
+                     cmd << ": '" << foreign.err << "' vs '" << missing.err << "'");
     BOOST_TEST_CHECK(foreign.err.find("not_found") != std::string::npos, cmd << foreign.err);
   }
   // Without --tenant, and with a blank one, the scope is the default tenant:
@@ -348,12 +347,13 @@ BOOST_AUTO_TEST_CASE(subscriptions_set_the_period_and_limit_of_quota_summary) {
   BOOST_TEST(q.at("warnings").as_array().size() == 1u);
   auto listed = boost::json::parse(run("--json subscription get --tenant acme").out);
   BOOST_TEST(listed.as_array().size() == 1u);
-  auto bad = run("subscription set --tenant acme -", R"({"id": "x", "status": "active", "extra": 1})");
+  auto bad =
+    run("subscription set --tenant acme -", R"({"id": "x", "status": "active", "extra": 1})");
   BOOST_TEST(bad.code == 1);
   BOOST_TEST(bad.err.find("unknown field 'extra'") != std::string::npos, bad.err);
   BOOST_TEST(run("subscription set --tenant nobody s.json").code == 1);
-  BOOST_TEST(boost::json::parse(run("--json subscription get --tenant acme").out).as_array().size() ==
-             1u);
+  BOOST_TEST(
+    boost::json::parse(run("--json subscription get --tenant acme").out).as_array().size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(quota_commands_answer_and_refuse_clearly) {
@@ -375,8 +375,7 @@ BOOST_AUTO_TEST_CASE(quota_commands_answer_and_refuse_clearly) {
   BOOST_TEST(rec.at("counter").as_int64() == 0);
   auto none = run("quota reconcile --tenant acme --period 2020-01-01T00:00:00Z");
   BOOST_TEST(none.code == 1);
-  BOOST_TEST(none.err.find("no usage period starting at 2020-01-01T00:00:00Z") !=
-               std::string::npos,
+  BOOST_TEST(none.err.find("no usage period starting at 2020-01-01T00:00:00Z") != std::string::npos,
              none.err);
   BOOST_TEST(run("quota reconcile --tenant acme --period yesterday").code == 2);
   BOOST_TEST(run("quota reconcile --tenant nobody").code == 1);

@@ -14,8 +14,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
@@ -85,8 +85,9 @@ struct cluster_fixture {
   flowgate::testing::temp_db db;
 
   int flowgate(const std::string& args) {
-    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' --synchronous normal " +
-                      args + " >>'" + (db.dir / "cli.log").string() + "' 2>&1";
+    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+                      "' --synchronous normal " + args + " >>'" + (db.dir / "cli.log").string() +
+                      "' 2>&1";
     int status = std::system(cmd.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
@@ -94,10 +95,9 @@ struct cluster_fixture {
   std::unique_ptr<child> serve(const std::string& node, int64_t lease_ttl_ms,
                                const std::string& log_name = "") {
     return std::make_unique<child>(
-      std::vector<std::string>{FLOWGATE_BINARY, "--db", db.path, "--synchronous", "normal",
-                               "serve", "--node-id", node, "--lease-ttl-ms",
-                               std::to_string(lease_ttl_ms), "--poll-ms", "20", "--workers", "4",
-                               "--drain-ms", "3000"},
+      std::vector<std::string>{FLOWGATE_BINARY, "--db", db.path, "--synchronous", "normal", "serve",
+                               "--node-id", node, "--lease-ttl-ms", std::to_string(lease_ttl_ms),
+                               "--poll-ms", "20", "--workers", "4", "--drain-ms", "3000"},
       (db.dir / ((log_name.empty() ? node : log_name) + ".log")).string());
   }
 
@@ -108,15 +108,13 @@ struct cluster_fixture {
 
   /// Waits (bounded) until `node` has a live registration of `incarnation`.
   bool registered(const std::string& node, int64_t incarnation) {
-    return eventually("SELECT count(*) FROM nodes WHERE node_id = '" + node +
-                        "' AND stopped_at_ms IS NULL AND incarnation = " +
-                        std::to_string(incarnation),
-                      1, 30s);
+    return eventually(
+      "SELECT count(*) FROM nodes WHERE node_id = '" + node +
+        "' AND stopped_at_ms IS NULL AND incarnation = " + std::to_string(incarnation),
+      1, 30s);
   }
 
-  int64_t query(const std::string& sql) {
-    return *observer_connection(db.path).query_int(sql);
-  }
+  int64_t query(const std::string& sql) { return *observer_connection(db.path).query_int(sql); }
 
   /// Puts a tenant and a 3-step pipeline of sleeps that retries cut-off attempts.
   /// A `pro` tenant by default: 750 step attempts a month, more than any
@@ -137,8 +135,8 @@ struct cluster_fixture {
   }
 
   void start_runs(int n) {
-    std::string cmd = "for i in $(seq 1 " + std::to_string(n) + "); do timeout 60 " FLOWGATE_BINARY
-                      " --db '" + db.path +
+    std::string cmd = "for i in $(seq 1 " + std::to_string(n) +
+                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
                       "' --synchronous normal run start --tenant acme --queue q --input "
                       "\"{\\\"i\\\": $i}\" >/dev/null || exit 1; done";
     BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
@@ -189,8 +187,8 @@ BOOST_AUTO_TEST_CASE(a_second_process_finishes_every_run_of_a_killed_one) {
   {
     auto first = serve("first", 1500);
     // Kill it in the middle: some steps done, not all runs finished.
-    BOOST_REQUIRE(eventually("SELECT count(*) >= 15 FROM run_steps WHERE status = 'completed'",
-                             1, 30s));
+    BOOST_REQUIRE(
+      eventually("SELECT count(*) >= 15 FROM run_steps WHERE status = 'completed'", 1, 30s));
     BOOST_TEST(first->stop(SIGKILL, 5s) == -1);
   }
   auto unfinished = query("SELECT count(*) FROM runs WHERE status != 'COMPLETED'");
@@ -305,7 +303,8 @@ BOOST_AUTO_TEST_CASE(two_processes_reserve_exactly_the_step_quota_together) {
     unsetenv(v);
   }
   BOOST_REQUIRE(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED' OR wait_reason "
-                           "= 'quota'", 20, 60s));
+                           "= 'quota'",
+                           20, 60s));
   BOOST_TEST(query("SELECT used_count FROM usage_periods") == 25);
   BOOST_TEST(query("SELECT count(*) FROM run_steps") == 25);
   BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status != 'completed'") == 0);
@@ -353,8 +352,8 @@ BOOST_AUTO_TEST_CASE(a_live_node_id_is_refused_and_a_killed_one_restarts_at_once
              log_of("dup-second"));
   BOOST_TEST(query("SELECT incarnation FROM nodes WHERE node_id = 'dup'") == 1);
   auto status = (db.dir / "status.json").string();
-  auto list = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' --json cluster status >'" +
-              status + "'";
+  auto list =
+    "timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' --json cluster status >'" + status + "'";
   BOOST_TEST(std::system(list.c_str()) == 0);
   std::ifstream in{status};
   std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
@@ -407,8 +406,8 @@ BOOST_AUTO_TEST_CASE(runs_of_a_killed_node_continue_before_their_tenants_queue) 
                     (db.dir / "p.json").string() + "' >/dev/null || exit 1; done";
   BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
   cmd = "for i in $(seq 1 8); do for t in $(seq 1 10); do echo run start --tenant t$t --queue q; "
-        "done; done | while read -r line; do timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
-        "' --synchronous normal $line >/dev/null || exit 1; done";
+        "done; done | while read -r line; do timeout 60 " FLOWGATE_BINARY " --db '" +
+        db.path + "' --synchronous normal $line >/dev/null || exit 1; done";
   BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
   BOOST_REQUIRE(query("SELECT count(*) FROM runs") == 80);
   auto a = serve("a", lease_ttl);
@@ -443,8 +442,9 @@ BOOST_AUTO_TEST_CASE(runs_of_a_killed_node_continue_before_their_tenants_queue) 
   check_invariants();
   std::vector<int64_t> delays;
   for (const auto& h : runs) {
-    auto first = query("SELECT min(created_at_ms) FROM run_events WHERE run_id = " +
-                       std::to_string(h.run) + " AND seq >= " + std::to_string(h.next_seq));
+    auto first =
+      query("SELECT min(created_at_ms) FROM run_events WHERE run_id = " + std::to_string(h.run) +
+            " AND seq >= " + std::to_string(h.next_seq));
     delays.push_back(first - killed_ms);
     // Taken over under a new epoch by a surviving node.
     BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(h.run) +
