@@ -1,71 +1,21 @@
+// `flowgate run ...` and `flowgate replay`: runs as a tenant (or, with
+// --all-tenants, an operator) sees them.
+
 #include "tools/run_commands.hpp"
 
-#include "actors/activity.hpp"
 #include "actors/node.hpp"
 #include "config/billing.hpp"
 #include "tools/cli_common.hpp"
 
 #include <boost/json.hpp>
-#include <caf/actor_system.hpp>
 
-#include <atomic>
 #include <charconv>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <unistd.h>
 
 namespace flowgate::cli {
 
 namespace json = boost::json;
-
-const char* const serve_help = R"(Usage: flowgate serve [options]
-
-Runs a node: claims due runs from the database, drives them, executes their
-activities, and holds their leases. Several serve processes (on one host or
-sharing the database file) split the work; a run is driven by one lease
-holder at a time, and the runs of a process that dies are taken over once
-their leases expire. SIGINT/SIGTERM stop claiming, let attempts in flight
-finish (up to --drain-ms), record them and release every lease.
-
-Activities available: the built-ins noop, echo, sleep, fail (embed flowgate
-as a library to register your own).
-
-Options (defaults from the environment, then the built-in value):
-  --node-id ID             lease owner name ($FLOWGATE_NODE_ID, host-pid)
-  --lease-ttl-ms N         lease lifetime; renewed every N/2 ($FLOWGATE_LEASE_TTL_MS, 30000)
-  --poll-ms N              how often to look for claimable runs ($FLOWGATE_POLL_MS, 200)
-  --workers N              activity worker threads ($FLOWGATE_WORKERS, 8); up to N
-                           extra ones while one tenant's slow activities hold
-                           every worker and another tenant waits
-  --max-active N           most runs driven at once ($FLOWGATE_MAX_ACTIVE_RUNS, 20000)
-  --hold-ms N              timers up to N ms are held in memory, longer ones
-                           release the run ($FLOWGATE_HOLD_MS, 2000)
-  --drain-ms N             how long stopping waits for attempts ($FLOWGATE_DRAIN_MS, 10000)
-  --on-nondeterminism P    fail | hold a run whose history no longer matches
-                           its pipeline ($FLOWGATE_ON_NONDETERMINISM, fail)
-  --quota-scan-ms N        how often runs paused on step quota are resumed, per
-                           tenant up to its quota left; 0 = never on a timer
-                           ($FLOWGATE_QUOTA_SCAN_MS, 300000)
-  --db PATH, --synchronous MODE, --json   as for every command
-
-Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
-$FLOWGATE_TENANT_MAX_CONCURRENT_RUNS, 10; 0 = unlimited) is checked in the
-database transaction that claims a run, counting the tenant's live leased
-RUNNING runs of every process on the database, so it holds across processes.
-Runs over the limit wait PENDING ('queue') or are refused at start with
-tenant_at_limit ('reject'). In 'queue' mode the starter waits in the
-tenant's limiter (FIFO) up to the tenant's admission_deadline_ms (30000)
-for the run to be admitted; past it the answer is the run still PENDING,
-and it stays queued until a permit frees; quota.soft_limit (+5% burst) and
-quota.hard_limit refuse new runs with quota_exceeded. Limits are read from
-the stored tenant config at each claim: 'flowgate tenant put' applies them
-without a restart.
-
-Step quota: every step attempt is reserved against the tenant's billing
-period in the transaction that schedules it (exact across processes); a run
-without quota pauses (WAITING, reason quota). See 'flowgate quota --help'.
-)";
 
 const char* const run_help = R"(Usage:
   flowgate run start --tenant T --queue Q [--input JSON | --input-file F]
@@ -105,44 +55,6 @@ pinned pipeline and reports non-determinism: a history event that the
 engine would not produce at that sequence number. Run it before deploying a
 new flowgate on a database with live runs. Exit status 1 if any run is
 non-deterministic.
-)";
-
-const char* const subscription_help = R"(Usage:
-  flowgate subscription set --tenant T [FILE|-]   store a subscription (FORMATS.md)
-  flowgate subscription get --tenant T            list the tenant's subscriptions
-
-A subscription document:
-  {"id": "sub_123", "status": "active",
-   "current_period_start": "2026-11-01T00:00:00Z", "current_period_end": "2026-12-01T00:00:00Z",
-   "price_metadata": {"workflow_step_limit": "750"},
-   "product_metadata": {"workflow_step_limit": "unlimited"}}
-Setting an existing id replaces it. Times are RFC 3339; periods are [start, end).
-The period in force comes from the subscription with the highest status
-(trialing > active > past_due > unpaid) whose period is valid and contains
-now, else the UTC calendar month. See 'flowgate quota summary'.
-)";
-
-const char* const quota_help = R"(Usage:
-  flowgate quota summary --tenant T
-  flowgate quota reconcile --tenant T [--period START]
-  flowgate quota scan
-
-Shows the billing period in force (and where it comes from: a subscription
-or the calendar month), the step limit (from price metadata, else product
-metadata, else the tier default: solo 150, pro 750, premium 10000), the
-steps used in the period, what remains, and warnings about ignored
-subscriptions or metadata.
-
-Every step attempt (each retry, each for_each item, each entry into a wait)
-is reserved before it starts, in the same transaction as its ledger row.
-When the quota is used up the run pauses (WAITING, reason quota) at that
-step. 'flowgate serve' resumes paused runs every $FLOWGATE_QUOTA_SCAN_MS
-(300000) ms, per tenant no more than its quota left; 'quota scan' runs one
-such scan now, and 'flowgate run resume' resumes one run.
-
-'quota reconcile' compares the period's usage counter with the ledger
-(run_steps rows reserved in the period): the current period, or the one
-starting at START (RFC 3339). Exit status 1 if they differ (drift).
 )";
 
 namespace {
@@ -228,90 +140,6 @@ int print_run_result(const caf::expected<run_record>& r, bool as_json) {
 }
 
 } // namespace
-
-void apply_serve_flags(const args& a, node_settings& s) {
-  if (auto id = a.option("node-id")) {
-    if (id->empty() || id->size() > 128) {
-      throw usage_error{"--node-id must have 1 to 128 characters"};
-    }
-    s.node_id = *id;
-  }
-  s.lease_ttl_ms = int_option(a, "lease-ttl-ms", s.lease_ttl_ms, 200, 3'600'000);
-  s.poll_interval_ms = int_option(a, "poll-ms", s.poll_interval_ms, 1, 60'000);
-  s.workers = int_option(a, "workers", s.workers, 1, 4096);
-  s.max_active_runs = int_option(a, "max-active", s.max_active_runs, 1, 1'000'000);
-  s.hold_timer_ms = int_option(a, "hold-ms", s.hold_timer_ms, 0, 3'600'000);
-  s.drain_timeout_ms = int_option(a, "drain-ms", s.drain_timeout_ms, 0, 3'600'000);
-  s.quota_scan_interval_ms =
-    int_option(a, "quota-scan-ms", s.quota_scan_interval_ms, 0, 86'400'000);
-  if (auto p = a.option("on-nondeterminism")) {
-    auto policy = parse_nondeterminism_policy(*p);
-    if (!policy) {
-      throw usage_error{describe(policy.error())};
-    }
-    s.hold_on_nondeterminism = *policy;
-  }
-}
-
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
-int serve_command(caf::actor_system& sys, const node_settings& settings, bool as_json) {
-  // A fenced node (a newer process took its id) stops serving: the handler
-  // records why and wakes the sigwait below.
-  static std::atomic<bool> fenced{false};
-  node_options opts;
-  opts.execute = true;
-  opts.on_fenced = [](const caf::error&) {
-    fenced = true;
-    kill(getpid(), SIGTERM);
-  };
-  auto n = node::start(sys, settings, std::move(opts));
-  if (!n) {
-    return fail(n.error());
-  }
-  const auto& s = (*n)->settings();
-  if (as_json) {
-    print_json(json::object{{"event", "serving"},
-                            {"node_id", s.node_id},
-                            {"incarnation", (*n)->incarnation()},
-                            {"db", s.db_path},
-                            {"pid", static_cast<int64_t>(getpid())},
-                            {"lease_ttl_ms", s.lease_ttl_ms},
-                            {"workers", s.workers}});
-  } else {
-    std::cout << "flowgate serve: node " << s.node_id << " (incarnation " << (*n)->incarnation()
-              << ") on " << s.db_path << " (pid " << getpid() << ", lease ttl " << s.lease_ttl_ms
-              << " ms, " << s.workers << " workers); stop with SIGINT or SIGTERM" << std::endl;
-  }
-  auto set = stop_signals();
-  int sig = 0;
-  sigwait(&set, &sig);
-  if (fenced) {
-    return fail("node '" + s.node_id + "' incarnation " + std::to_string((*n)->incarnation()) +
-                " was fenced: a newer process registered the same node id, so this one "
-                "stopped driving runs (see the log)");
-  }
-  if (!as_json) {
-    std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining"
-              << std::endl;
-  }
-  auto released = (*n)->drain();
-  if (!released) {
-    return fail(released.error());
-  }
-  if (as_json) {
-    print_json(json::object{{"event", "stopped"}, {"released_leases", *released}});
-  } else {
-    std::cout << "flowgate serve: stopped, " << *released << " leases released" << std::endl;
-  }
-  return exit_ok;
-}
 
 tenant_scope scope_of(const args& a) {
   if (a.has_flag("all-tenants")) {
@@ -488,143 +316,6 @@ int run_command(node& n, const args& a, bool as_json) {
                 " stays paused at '" + x.node_path + "' [quota_exhausted]");
   }
   throw std::logic_error("run command '" + cmd + "' is in the table but not handled");
-}
-
-int subscription_command(node& n, const args& a, bool as_json) {
-  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
-  auto tenant = require(a, "tenant");
-  if (cmd == "set") {
-    if (a.words.size() < 3 && !a.option("file")) {
-      throw usage_error{"subscription set needs a FILE (or '-' for stdin)"};
-    }
-    auto stored = n.put_subscription(tenant, read_document(a, 2, ""));
-    if (!stored) {
-      return fail(stored.error());
-    }
-    if (as_json) {
-      print_json(json::object{
-        {"tenant", stored->tenant.value}, {"id", stored->id}, {"status", stored->status}});
-    } else {
-      std::cout << "subscription " << stored->id << " of tenant " << stored->tenant.value
-                << " stored (" << stored->status << ")\n";
-    }
-    return exit_ok;
-  }
-  auto subs = n.list_subscriptions(tenant);
-  if (!subs) {
-    return fail(subs.error());
-  }
-  if (as_json) {
-    json::array arr;
-    for (const auto& x : *subs) {
-      boost::system::error_code ec;
-      arr.push_back(json::object{
-        {"id", x.id},
-        {"status", x.status},
-        {"current_period_start", x.period_start_ms > 0
-                                   ? json::value(format_rfc3339(x.period_start_ms))
-                                   : json::value(nullptr)},
-        {"current_period_end",
-         x.period_end_ms > 0 ? json::value(format_rfc3339(x.period_end_ms)) : json::value(nullptr)},
-        {"price_metadata", json::parse(x.price_metadata, ec)},
-        {"product_metadata", json::parse(x.product_metadata, ec)}});
-    }
-    print_json(arr);
-  } else {
-    std::printf("%-24s %-10s %-22s %-22s %s\n", "ID", "STATUS", "PERIOD START", "PERIOD END",
-                "METADATA (price / product)");
-    for (const auto& x : *subs) {
-      std::printf("%-24s %-10s %-22s %-22s %s / %s\n", x.id.c_str(), x.status.c_str(),
-                  x.period_start_ms > 0 ? format_rfc3339(x.period_start_ms).c_str() : "-",
-                  x.period_end_ms > 0 ? format_rfc3339(x.period_end_ms).c_str() : "-",
-                  x.price_metadata.c_str(), x.product_metadata.c_str());
-    }
-  }
-  return exit_ok;
-}
-
-int quota_reconcile(node& n, const args& a, bool as_json) {
-  int64_t start = 0;
-  if (auto p = a.option("period")) {
-    auto parsed = parse_rfc3339(*p);
-    if (!parsed) {
-      throw usage_error{"--period: " + describe(parsed.error())};
-    }
-    start = *parsed;
-  }
-  auto r = n.reconcile_quota(require(a, "tenant"), start);
-  if (!r) {
-    return fail(r.error());
-  }
-  if (as_json) {
-    print_json(json::object{{"tenant", r->tenant.value},
-                            {"period_start", format_rfc3339(r->period_start_ms)},
-                            {"period_end", format_rfc3339(r->period_end_ms)},
-                            {"counter", r->counter},
-                            {"ledger", r->ledger},
-                            {"drift", r->drift}});
-  } else {
-    std::cout << "tenant:  " << r->tenant.value
-              << "\nperiod:  " << format_rfc3339(r->period_start_ms) << " .. "
-              << format_rfc3339(r->period_end_ms) << "\ncounter: " << r->counter
-              << (r->counter_exists ? "" : " (no counter row)") << "\nledger:  " << r->ledger
-              << "\ndrift:   " << r->drift
-              << (r->drift == 0 ? " (in agreement)" : " (counter and ledger differ)") << "\n";
-  }
-  return r->drift == 0 ? exit_ok : exit_failure;
-}
-
-int quota_command(node& n, const args& a, bool as_json) {
-  const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
-  if (cmd == "reconcile") {
-    return quota_reconcile(n, a, as_json);
-  }
-  if (cmd == "scan") {
-    auto resumed = n.scan_quota_waits();
-    if (!resumed) {
-      return fail(resumed.error());
-    }
-    if (as_json) {
-      print_json(json::object{{"resumed", *resumed}});
-    } else {
-      std::cout << *resumed << " runs resumed from quota waits\n";
-    }
-    return exit_ok;
-  }
-  auto q = n.summarize_quota(require(a, "tenant"));
-  if (!q) {
-    return fail(q.error());
-  }
-  const auto& p = q->period;
-  if (as_json) {
-    json::array warnings;
-    for (const auto& w : p.warnings) {
-      warnings.push_back(json::value(w));
-    }
-    print_json(json::object{
-      {"tenant", q->tenant},
-      {"tier", q->tier},
-      {"period_start", format_rfc3339(p.start_ms)},
-      {"period_end", format_rfc3339(p.end_ms)},
-      {"period_source", p.period_source},
-      {"limit", p.limit < 0 ? json::value("unlimited") : json::value(p.limit)},
-      {"limit_source", p.limit_source},
-      {"used", q->used},
-      {"remaining", q->remaining < 0 ? json::value("unlimited") : json::value(q->remaining)},
-      {"warnings", warnings}});
-  } else {
-    std::cout << "tenant:    " << q->tenant << " (tier " << q->tier
-              << ")\nperiod:    " << format_rfc3339(p.start_ms) << " .. "
-              << format_rfc3339(p.end_ms) << " (" << p.period_source << ")\nlimit:     "
-              << (p.limit < 0 ? std::string{"unlimited"} : std::to_string(p.limit)) << " ("
-              << p.limit_source << ")\nused:      " << q->used << "\nremaining: "
-              << (q->remaining < 0 ? std::string{"unlimited"} : std::to_string(q->remaining))
-              << "\n";
-    for (const auto& w : p.warnings) {
-      std::cout << "warning:   " << w << "\n";
-    }
-  }
-  return exit_ok;
 }
 
 int replay_command(node& n, const args& a, bool as_json) {

@@ -1,0 +1,19 @@
+#pragma once
+
+/// `flowgate subscription ...` and `flowgate quota ...`.
+
+#include "tools/cli_args.hpp"
+
+namespace flowgate {
+class node;
+} // namespace flowgate
+
+namespace flowgate::cli {
+
+extern const char* const subscription_help;
+extern const char* const quota_help;
+
+int subscription_command(node& n, const args& a, bool as_json);
+int quota_command(node& n, const args& a, bool as_json);
+
+} // namespace flowgate::cli
