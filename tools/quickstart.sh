@@ -42,6 +42,8 @@ echo "== flowgate run history $run"
 "$fg" --db "$db" run history "$run" --tenant acme
 echo "== flowgate quota summary --tenant acme (every step attempt above was reserved)"
 "$fg" --db "$db" quota summary --tenant acme
+echo "== flowgate cluster status (the serving node, its incarnation and heartbeat)"
+"$fg" --db "$db" cluster status
 echo "== stopping serve (pid $serve_pid)"
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
