@@ -3,9 +3,11 @@
 #include "actors/log.hpp"
 #include "actors/orchestrator.hpp"
 #include "actors/quota_accountant.hpp"
+#include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
+#include "engine/planner.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -102,20 +104,22 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   }
 }
 
-/// The first decision of a new run if it is an activity attempt.
-std::optional<engine::command> first_activity(const config_snapshot& snap,
-                                              const std::string& input_text) {
+/// The first step commit of a new run this node drives, if it starts an
+/// activity attempt: recorded in the commit that creates the run.
+std::optional<engine::step_plan> first_step(const config_snapshot& snap,
+                                            const std::string& input_text, int64_t now_ms) {
   boost::system::error_code ec;
   auto input = boost::json::parse(input_text, ec);
   if (ec) {
     return std::nullopt;
   }
-  std::vector<engine::event> history{
-    engine::event{1, engine::event_type::run_started, "", 0, input}};
-  auto d = engine::decide(snap.definition, input, history);
-  if (d.state == engine::run_state::ready &&
-      d.next->kind == engine::command_kind::schedule_activity) {
-    return d.next;
+  engine::plan_context ctx;
+  ctx.next_seq = 2;
+  ctx.now_ms = now_ms;
+  auto p = engine::plan(snap.definition, input,
+                        {engine::event{1, engine::event_type::run_started, "", 0, input}}, ctx);
+  if (p.dispatch && p.events.size() == 1 && !p.change.is_leaving()) {
+    return p;
   }
   return std::nullopt;
 }
@@ -388,12 +392,10 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
   // same commit that creates it.
   std::optional<engine::command> first;
   if (claim) {
-    first = first_activity(*snapshot, op.run.input);
-    if (first) {
-      auto e = engine::record(*first, 2, now);
-      op.first_events.push_back(history_record{2, engine::to_string(e.type), e.node_path, e.attempt,
-                                               boost::json::serialize(e.payload), now});
-      op.first_steps.push_back(step_change{first->node_path, first->attempt, "started", "", ""});
+    if (auto p = first_step(*snapshot, op.run.input, now)) {
+      first = p->dispatch;
+      op.first_events = to_records(p->events);
+      op.first_steps = to_step_changes(p->ledger);
     }
   }
   self->request(st.setup.writer, store_timeout, std::move(op))

@@ -7,6 +7,7 @@
 #include "actors/log.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
+#include "actors/run_codec.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/tenant_limiter.hpp"
@@ -15,6 +16,7 @@
 #include "config/pipeline.hpp"
 #include "config/tenant_config.hpp"
 #include "engine/engine.hpp"
+#include "engine/planner.hpp"
 #include "messages/errors.hpp"
 #include "persistence/sqlite_store.hpp"
 
@@ -574,25 +576,27 @@ caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run
     out.message = "cannot load pinned config: " + describe(snap.error());
     return out;
   }
-  std::vector<engine::event> history;
-  for (const auto& rec : *records) {
-    auto type = engine::parse_event_type(rec.type);
-    boost::system::error_code ec;
-    auto payload = boost::json::parse(rec.payload, ec);
-    if (!type || ec) {
-      out.deterministic = false;
-      out.message = "history event " + std::to_string(rec.seq) + " is unreadable";
-      return out;
-    }
-    history.push_back(engine::event{rec.seq, *type, rec.node_path, rec.attempt, payload});
+  auto history = from_records(*records);
+  if (!history) {
+    out.deterministic = false;
+    out.message = describe(history.error());
+    return out;
   }
   boost::system::error_code ec;
   auto input = boost::json::parse(r->input, ec);
-  auto d = engine::decide((*snap)->definition, input, history);
-  out.engine_state = engine::to_string(d.state);
-  if (d.state == engine::run_state::nondeterministic) {
+  // What the run's driver would plan next from this history (nothing is
+  // in flight here: an attempt without an outcome would be cut off).
+  engine::plan_context ctx;
+  ctx.next_seq = r->next_seq;
+  ctx.now_ms = wall_clock_ms();
+  ctx.node_path = r->node_path;
+  ctx.inbox_fresh = true;
+  ctx.hold_timer_ms = settings_.hold_timer_ms;
+  auto p = engine::plan((*snap)->definition, input, std::move(*history), ctx);
+  out.engine_state = engine::to_string(p.initial_state);
+  if (p.conflict) {
     out.deterministic = false;
-    out.message = engine::describe(d.conflict);
+    out.message = engine::describe(*p.conflict);
   }
   return out;
 }

@@ -1,10 +1,12 @@
 #include "actors/orchestrator.hpp"
 
 #include "actors/log.hpp"
+#include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/billing.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
+#include "engine/planner.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -32,26 +34,6 @@ constexpr int64_t terms_max_age_ms = 1'000;
 /// Beyond the attempt's own timeout, how long an attempt may queue in the pool.
 constexpr int64_t queue_allowance_ms = 600'000;
 
-history_record to_record(const engine::event& e, int64_t now_ms) {
-  return history_record{e.seq,     engine::to_string(e.type),  e.node_path,
-                        e.attempt, json::serialize(e.payload), now_ms};
-}
-
-caf::expected<engine::event> from_record(const history_record& r) {
-  auto type = engine::parse_event_type(r.type);
-  if (!type) {
-    return make_error(errc::nondeterminism, "history event " + std::to_string(r.seq) +
-                                              " has an unknown type '" + r.type + "'");
-  }
-  boost::system::error_code ec;
-  auto payload = json::parse(r.payload, ec);
-  if (ec) {
-    return make_error(errc::store_failure,
-                      "history event " + std::to_string(r.seq) + " has a malformed payload");
-  }
-  return engine::event{r.seq, *type, r.node_path, r.attempt, std::move(payload)};
-}
-
 struct orchestrator_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
   orchestrator_state() = default;
@@ -66,7 +48,8 @@ struct orchestrator_state {
   /// Events and ledger changes to write with the next append.
   std::vector<history_record> staged_events;
   std::vector<step_change> staged_steps;
-  /// Attempts this orchestrator started (anything else without an outcome was cut off).
+  /// Attempts started here whose outcome is not recorded yet (any other
+  /// attempt without an outcome was cut off).
   std::set<std::pair<std::string, int32_t>> dispatched;
   bool writing = false;
   bool in_flight = false;
@@ -113,16 +96,17 @@ void abandon(orchestrator_pointer self, const caf::error& err, const char* durin
   (void)st;
 }
 
-/// Adds an event to the local history and to the next append.
-void stage(orchestrator_pointer self, engine::event e, int64_t now_ms) {
+void advance(orchestrator_pointer self);
+
+/// Records an attempt's outcome (a fact from outside the engine) in the
+/// local history and the next append.
+void record_outcome(orchestrator_pointer self, engine::event e) {
   auto& st = self->state;
   e.seq = st.next_seq + static_cast<int64_t>(st.staged_events.size());
-  st.staged_events.push_back(to_record(e, now_ms));
+  st.staged_events.push_back(to_record(e));
   st.history.push_back(std::move(e));
   st.inbox_fresh = false;
 }
-
-void advance(orchestrator_pointer self);
 
 void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto& st = self->state;
@@ -142,7 +126,7 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto on_result = [self, path, attempt](const activity_result& r) {
     auto& s = self->state;
     s.in_flight = false;
-    auto now = wall_clock_ms();
+    s.dispatched.erase({path, attempt});
     engine::event e;
     e.node_path = path;
     e.attempt = attempt;
@@ -160,7 +144,7 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
         {"type", r.error_type}, {"message", r.error_message}, {"retryable", r.retryable}};
       s.staged_steps.push_back(step_change{path, attempt, "failed", r.error_type, r.error_message});
     }
-    stage(self, std::move(e), now);
+    record_outcome(self, std::move(e));
     advance(self);
   };
   self
@@ -199,175 +183,52 @@ void log_reserved(orchestrator_pointer self) {
   log_line("debug", "step reservation granted", fields);
 }
 
-/// Decides as far as the history allows without waiting for the outside
-/// world, writes the result in one append, then acts on it.
+/// Plans the next step commit (engine/planner.hpp), writes it in one
+/// append, then acts on it.
 void advance(orchestrator_pointer self) {
   auto& st = self->state;
   if (!st.loaded || st.writing || st.in_flight || st.done) {
     return;
   }
-  const auto& definition = st.setup.snapshot->definition;
   auto now = wall_clock_ms();
-  std::optional<engine::command> to_dispatch;
-  int64_t hold_until = 0;
-  run_change change;
-  bool sync_inbox = false;
-  auto release_as_running = [&] {
-    change.release_lease = true;
-    change.wake_at_ms = now;
-  };
-  for (bool settled = false; !settled;) {
-    auto d = engine::decide(definition, st.input, st.history);
-    if (!d.node_path.empty()) {
-      st.node_path = d.node_path;
-    }
-    switch (d.state) {
-    case run_state::ready: {
-      const auto& cmd = *d.next;
-      if (st.draining &&
-          (cmd.kind == command_kind::schedule_activity || cmd.kind == command_kind::start_timer)) {
-        release_as_running();
-        settled = true;
-        break;
-      }
-      if (!cmd.node_path.empty()) {
-        st.node_path = cmd.node_path;
-      }
-      stage(self, engine::record(cmd, 0, now), now);
-      switch (cmd.kind) {
-      case command_kind::schedule_activity:
-        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
-        to_dispatch = cmd;
-        settled = true;
-        break;
-      case command_kind::start_wait:
-        // Entering a wait is a step attempt of its own.
-        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "started", "", ""});
-        st.staged_steps.push_back(step_change{cmd.node_path, cmd.attempt, "completed", "", ""});
-        break;
-      case command_kind::start_timer:
-        if (cmd.reason == "timer") {
-          // Entering a timer wait is a step attempt too (a retry's
-          // backoff is not: it belongs to the attempt that follows).
-          st.staged_steps.push_back(step_change{cmd.node_path, 1, "started", "", ""});
-          st.staged_steps.push_back(step_change{cmd.node_path, 1, "completed", "", ""});
-        }
-        break;
-      case command_kind::complete_run:
-        change.status = run_status::completed;
-        change.output = json::serialize(cmd.output);
-        settled = true;
-        break;
-      case command_kind::fail_run:
-        change.status = run_status::failed;
-        change.error_type = cmd.error_type;
-        change.error_message = cmd.error_message;
-        settled = true;
-        break;
-      }
-      break;
-    }
-    case run_state::awaiting_activity: {
-      if (st.dispatched.count({d.node_path, d.attempt}) != 0) {
-        settled = true;
-        break;
-      }
-      auto message = "attempt " + std::to_string(d.attempt) + " of '" + d.node_path +
-                     "' was cut off: the node driving the run stopped before recording "
-                     "its outcome";
-      engine::event e;
-      e.type = event_type::step_cut_off;
-      e.node_path = d.node_path;
-      e.attempt = d.attempt;
-      e.payload = json::object{{"type", "cut_off"}, {"message", message}, {"retryable", true}};
-      stage(self, std::move(e), now);
-      st.staged_steps.push_back(step_change{d.node_path, d.attempt, "cut_off", "cut_off", message});
-      break;
-    }
-    case run_state::awaiting_timer:
-      if (d.wake_at_ms <= now) {
-        engine::event e;
-        e.type = event_type::timer_fired;
-        e.node_path = d.node_path;
-        e.attempt = d.attempt;
-        e.payload = json::object{};
-        stage(self, std::move(e), now);
-        break;
-      }
-      settled = true;
-      if (!st.draining && d.wake_at_ms - now <= st.setup.hold_timer_ms) {
-        hold_until = d.wake_at_ms;
-        break;
-      }
-      change.status = run_status::waiting;
-      change.wait_reason = d.attempt > 0 ? "retry" : "timer";
-      change.wake_at_ms = d.wake_at_ms;
-      change.release_lease = true;
-      change.open_wait = "timer";
-      break;
-    case run_state::awaiting_event:
-      settled = true;
-      if (!st.inbox_fresh) {
-        // A signal may be waiting in the inbox: read it before deciding
-        // to time out or to release the run.
-        sync_inbox = true;
-        break;
-      }
-      if (d.wake_at_ms != 0 && d.wake_at_ms <= now) {
-        {
-          // The inbox was just read: no signal came in time.
-          engine::event e;
-          e.type = event_type::wait_timed_out;
-          e.node_path = d.node_path;
-          e.payload = json::object{};
-          stage(self, std::move(e), now);
-          settled = false;
-        }
-        break;
-      }
-      change.status = run_status::waiting;
-      change.wait_reason = "event";
-      change.wake_at_ms = d.wake_at_ms != 0 ? d.wake_at_ms : never_ms;
-      change.release_lease = true;
-      change.open_wait = "event";
-      change.wait_event = d.event;
-      break;
-    case run_state::completed:
-    case run_state::failed:
-      change.status = d.state == run_state::completed ? run_status::completed : run_status::failed;
-      change.output = d.state == run_state::completed ? json::serialize(d.output) : "";
-      change.error_type = d.error_type;
-      change.error_message = d.error_message;
-      settled = true;
-      break;
-    case run_state::canceled:
-      change.status = run_status::canceled;
-      change.error_type = "canceled";
-      change.error_message = d.error_message.empty() ? "canceled" : d.error_message;
-      settled = true;
-      break;
-    case run_state::nondeterministic: {
-      auto message =
-        "run " + std::to_string(st.setup.run.id.value) + ": " + engine::describe(d.conflict);
-      auto fields = run_fields(self);
-      fields.emplace_back("seq", std::to_string(d.conflict.seq));
-      log_line("error", "non-determinism: " + message, fields);
-      if (st.setup.hold_on_nondeterminism) {
-        change.status = run_status::waiting;
-        change.wait_reason = "nondeterminism";
-        change.wake_at_ms = never_ms;
-        change.release_lease = true;
-        change.open_wait = "nondeterminism";
-      } else {
-        change.status = run_status::failed;
-      }
-      change.error_type = "nondeterminism";
-      change.error_message = message;
-      settled = true;
-      break;
-    }
-    }
+  engine::plan_context ctx;
+  ctx.next_seq = st.next_seq + static_cast<int64_t>(st.staged_events.size());
+  ctx.now_ms = now;
+  ctx.node_path = st.node_path;
+  ctx.draining = st.draining;
+  ctx.inbox_fresh = st.inbox_fresh;
+  ctx.hold_timer_ms = st.setup.hold_timer_ms;
+  ctx.hold_on_nondeterminism = st.setup.hold_on_nondeterminism;
+  ctx.in_flight = st.dispatched;
+  auto p = engine::plan(st.setup.snapshot->definition, st.input, std::move(st.history), ctx);
+  st.history = std::move(p.history);
+  st.node_path = p.change.node_path;
+  if (!p.events.empty()) {
+    st.inbox_fresh = false;
   }
+  // Ledger indexes are relative to this plan's events; results staged
+  // before it come first in the append.
+  auto offset = static_cast<int32_t>(st.staged_events.size());
+  for (auto& rec : to_records(p.events)) {
+    st.staged_events.push_back(std::move(rec));
+  }
+  for (auto& sc : to_step_changes(p.ledger)) {
+    if (sc.scheduled_by >= 0) {
+      sc.scheduled_by += offset;
+    }
+    st.staged_steps.push_back(std::move(sc));
+  }
+  if (p.conflict) {
+    p.change.error_message =
+      "run " + std::to_string(st.setup.run.id.value) + ": " + p.change.error_message;
+    auto fields = run_fields(self);
+    fields.emplace_back("seq", std::to_string(p.conflict->seq));
+    log_line("error", "non-determinism: " + p.change.error_message, fields);
+  }
+  auto to_dispatch = p.dispatch;
+  auto hold_until = p.hold_until_ms;
+  bool sync_inbox = p.read_inbox;
+  auto change = to_run_change(p.change);
   bool terminal = run_status::is_terminal(change.status);
   bool leaving = terminal || change.release_lease;
   if (st.staged_events.empty() && st.staged_steps.empty() && !leaving && !sync_inbox) {
@@ -376,7 +237,6 @@ void advance(orchestrator_pointer self) {
     }
     return;
   }
-  change.node_path = st.node_path;
   bool starts_attempt = std::any_of(st.staged_steps.begin(), st.staged_steps.end(),
                                     [](const step_change& sc) { return sc.status == "started"; });
   append_history op;
@@ -485,14 +345,12 @@ void load_history_then_advance(orchestrator_pointer self) {
     .then(
       [=](std::vector<history_record>& records) {
         auto& s = self->state;
-        for (const auto& r : records) {
-          auto e = from_record(r);
-          if (!e) {
-            abandon(self, e.error(), "loading the history");
-            return;
-          }
-          s.history.push_back(std::move(*e));
+        auto events = from_records(records);
+        if (!events) {
+          abandon(self, events.error(), "loading the history");
+          return;
         }
+        s.history = std::move(*events);
         s.next_seq = s.history.empty() ? 1 : s.history.back().seq + 1;
         if (s.next_seq != s.setup.run.next_seq) {
           // A write committed after the claim read the row: take the store's word.

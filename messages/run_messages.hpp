@@ -105,11 +105,15 @@ struct step_change {
   std::string status;
   std::string error_type;
   std::string error_message;
+  /// For `started`: the index, in the operation's events, of the event that
+  /// schedules the attempt (the planner says which). A store that refuses
+  /// the attempt (no quota) cuts the append just before that event.
+  int32_t scheduled_by = -1;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, step_change& x) {
   return f(caf::meta::type_name("flowgate::step_change"), x.step_path, x.attempt, x.status,
-           x.error_type, x.error_message);
+           x.error_type, x.error_message, x.scheduled_by);
 }
 
 /// A change to the run row made together with an append.

@@ -1000,20 +1000,15 @@ caf::expected<history_appended> apply(sqlite::connection& db, const append_histo
     if (got->granted) {
       continue;
     }
-    auto at = std::find_if(op.events.begin(), op.events.end(), [&](const history_record& e) {
-      if (e.node_path != s.step_path) {
-        return false;
-      }
-      // A timer wait's event has attempt 0; its ledger attempt is 1.
-      return ((e.type == "step_scheduled" || e.type == "wait_started") && e.attempt == s.attempt) ||
-             (e.type == "timer_started" && e.attempt == 0 && s.attempt == 1);
-    });
-    if (at == op.events.end()) {
-      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                               ": no event schedules step '" + s.step_path +
-                                               "' attempt " + std::to_string(s.attempt));
+    // The planner named the event that schedules the attempt: the append
+    // is cut just before it (no engine knowledge here).
+    if (s.scheduled_by < 0 || s.scheduled_by >= static_cast<int32_t>(op.events.size())) {
+      return make_error(errc::invalid_argument,
+                        "run " + std::to_string(op.run.value) + ": step '" + s.step_path +
+                          "' attempt " + std::to_string(s.attempt) +
+                          " names no event of the append that schedules it");
     }
-    cut_events.assign(op.events.begin(), at);
+    cut_events.assign(op.events.begin(), op.events.begin() + s.scheduled_by);
     cut_steps.assign(op.steps.begin(), op.steps.begin() + static_cast<std::ptrdiff_t>(i));
     pause.status = run_status::waiting;
     pause.wait_reason = "quota";

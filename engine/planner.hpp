@@ -1,0 +1,149 @@
+#pragma once
+
+/// The planner: everything one step commit of a run writes, decided by a
+/// pure function of (pipeline, input, history, now, flags). Whoever drives
+/// a run (the dispatcher for a fresh run's first step, the orchestrator for
+/// every later one) calls it, writes the plan in one fenced append, and
+/// acts on it; replaying the same history with the same inputs yields the
+/// same plan.
+///
+/// Rules, on top of `decide` (engine.hpp):
+/// - The planner decides as far as the history allows without the outside
+///   world: it records decisions (`step_scheduled`, `timer_started`,
+///   `wait_started`, `run_completed`, ...) and facts it can establish itself
+///   (`timer_fired` for a due timer, `step_cut_off` for an attempt that has
+///   no outcome and is not in flight here, `wait_timed_out` once the inbox
+///   was read and the timeout passed), and stops at the first thing it must
+///   wait for.
+/// - Ledger: scheduling an activity attempt starts its ledger row; entering
+///   an event wait or a timer wait is a step attempt of its own (started and
+///   completed in the same commit; a timer's ledger attempt is 1); a retry's
+///   backoff timer is part of the attempt that follows and has no row. Each
+///   `started` change names the planned event that schedules it, so a store
+///   that refuses the attempt (quota) cuts the commit just before that event.
+/// - Outcomes finish their rows: completed, failed, cut_off.
+/// - Holding: a timer due within `hold_timer_ms` is held in memory (the
+///   lease kept); a longer one, or any while draining, releases the run
+///   WAITING with its wake time. An event wait releases the run WAITING
+///   (after the inbox was read in the previous commit: `read_inbox` asks
+///   for a commit that reads it first).
+/// - Draining: the run is handed back (RUNNING, lease released, due now)
+///   instead of starting an attempt or a timer.
+/// - Non-determinism: the run fails, or with `hold_on_nondeterminism` waits
+///   for an operator (WAITING, reason `nondeterminism`).
+
+#include "config/pipeline.hpp"
+#include "engine/engine.hpp"
+#include "engine/history.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flowgate::engine {
+
+/// A step-attempt ledger row's state.
+enum class ledger_status : uint8_t { started, completed, failed, cut_off };
+
+const char* to_string(ledger_status s);
+
+/// One change to the ledger in a step commit.
+struct ledger_change {
+  std::string step_path;
+  int32_t attempt = 1;
+  ledger_status status = ledger_status::started;
+  std::string error_type;
+  std::string error_message;
+  /// For `started`: the index in `step_plan::events` of the event that
+  /// schedules the attempt; -1 otherwise.
+  int32_t scheduled_by = -1;
+};
+
+/// What the run becomes with the commit.
+enum class run_outcome : uint8_t {
+  /// Still RUNNING under its lease (or handed back if `release_lease`).
+  running,
+  completed,
+  failed,
+  canceled,
+  waiting,
+};
+
+const char* to_string(run_outcome o);
+
+/// The run row's change in a step commit.
+struct run_transition {
+  run_outcome outcome = run_outcome::running;
+  /// For `waiting`: `retry`, `timer`, `event` or `nondeterminism`.
+  std::string wait_reason;
+  /// Where the run stands.
+  std::string node_path;
+  /// When it is due again (waiting, or handed back).
+  int64_t wake_at_ms = 0;
+  /// JSON text of the output (completed).
+  std::string output;
+  std::string error_type;
+  std::string error_message;
+  bool release_lease = false;
+  /// The wait row to open (`timer`, `event`, `nondeterminism`), if any.
+  std::string open_wait;
+  std::string wait_event;
+
+  /// The run leaves its driver: finished, or its lease given up.
+  bool is_leaving() const;
+};
+
+/// What the driver knows beyond the history.
+struct plan_context {
+  /// The next sequence number of the stored history (the first planned
+  /// event gets it).
+  int64_t next_seq = 1;
+  int64_t now_ms = 0;
+  /// Where the run stood before this plan.
+  std::string node_path;
+  bool draining = false;
+  /// The previous commit read the inbox and nothing was recorded since.
+  bool inbox_fresh = false;
+  int64_t hold_timer_ms = 2'000;
+  bool hold_on_nondeterminism = false;
+  /// Attempts started by this driver whose outcome it still awaits: an
+  /// attempt without an outcome that is not here was cut off.
+  std::set<std::pair<std::string, int32_t>> in_flight;
+};
+
+/// One step commit and what follows it.
+struct step_plan {
+  /// The history with the planned events appended (the input history is
+  /// moved in and handed back).
+  std::vector<event> history;
+  /// The planned events, numbered from `next_seq`.
+  std::vector<event> events;
+  std::vector<ledger_change> ledger;
+  run_transition change;
+  /// After the commit: start this attempt.
+  std::optional<command> dispatch;
+  /// After the commit: wake up then (a held timer); 0 = none.
+  int64_t hold_until_ms = 0;
+  /// Commit (even if empty) to read the inbox before deciding further.
+  bool read_inbox = false;
+  /// The engine's state at the history as given (before the plan).
+  run_state initial_state = run_state::ready;
+  /// The engine's state after the planned events.
+  run_state state = run_state::ready;
+  /// Set when the history disagrees with the pipeline.
+  std::optional<nondeterminism> conflict;
+
+  /// True if there is nothing to write.
+  bool is_empty() const;
+};
+
+/// Plans the next step commit of a run.
+step_plan plan(const pipeline& definition, const boost::json::value& input,
+               std::vector<event> history, const plan_context& ctx);
+
+} // namespace flowgate::engine
