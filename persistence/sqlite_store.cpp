@@ -2,7 +2,9 @@
 
 #include "messages/errors.hpp"
 #include "persistence/migrations.hpp"
+#include "persistence/run_store.hpp"
 #include "persistence/sqlite.hpp"
+#include "persistence/sqlite_run_backend.hpp"
 #include "persistence/sqlite_runs.hpp"
 
 namespace flowgate {
@@ -19,6 +21,9 @@ namespace {
 class sqlite_write_session final : public write_session {
 public:
   explicit sqlite_write_session(sqlite::connection db) : db_(std::move(db)) {}
+  // `runs_` refers to `db_`: the session stays where it was built.
+  sqlite_write_session(const sqlite_write_session&) = delete;
+  sqlite_write_session& operator=(const sqlite_write_session&) = delete;
 
   caf::error begin() override { return db_.exec("BEGIN IMMEDIATE"); }
 
@@ -146,49 +151,53 @@ public:
   }
 
   caf::expected<step_reservation> apply(const reserve_step& op) override {
-    return sqlite_runs::reserve(db_, op, std::string{}, 0);
+    return run_store::reserve(*runs_, op, std::string{}, 0);
   }
   caf::expected<std::vector<step_reservation>> apply(const reserve_steps& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<int64_t> apply(const resume_quota_waits& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<resume_outcome> apply(const resume_run& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
 
   caf::expected<run_created> apply(const create_run& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<runs_claimed> apply(const claim_runs& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<int64_t> apply(const register_node& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
-  caf::expected<int64_t> apply(const stop_node& op) override { return sqlite_runs::apply(db_, op); }
+  caf::expected<int64_t> apply(const stop_node& op) override {
+    return run_store::apply(*runs_, op);
+  }
   caf::expected<std::vector<run_id>> apply(const renew_leases& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<int64_t> apply(const release_leases& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<history_appended> apply(const append_history& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<signal_accepted> apply(const signal_run& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<cancel_outcome> apply(const cancel_run& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
   caf::expected<subscription_record> apply(const store_subscription& op) override {
-    return sqlite_runs::apply(db_, op);
+    return run_store::apply(*runs_, op);
   }
 
 private:
   sqlite::connection db_;
+  /// The run store's primitives on `db_` (declared after it).
+  std::unique_ptr<run_backend> runs_ = make_sqlite_run_backend(db_);
 };
 
 class sqlite_read_session final : public read_session {

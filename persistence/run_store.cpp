@@ -1,0 +1,1036 @@
+// The run store's semantics (see run_store.hpp), in the order of a run's
+// life: admission and creation, claims, leases and membership, appends
+// (with the quota cut and the inbox), signals and cancels, quota.
+
+#include "persistence/run_store.hpp"
+
+#include "config/tenant_config.hpp"
+#include "messages/errors.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <unordered_map>
+
+namespace flowgate::run_store {
+
+namespace {
+
+namespace json = boost::json;
+
+constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
+
+/// The run by id (any tenant); `not_found` if it does not exist.
+caf::expected<run_record> run_by_id(run_backend& b, int64_t id) {
+  auto r = b.find_run(id);
+  if (!r) {
+    return r.error();
+  }
+  if (!*r) {
+    return make_error(errc::not_found, "run " + std::to_string(id) + " does not exist");
+  }
+  return std::move(**r);
+}
+
+/// The run if it exists and belongs to `tenant` (any tenant if empty).
+caf::expected<run_record> tenant_run(run_backend& b, const tenant_id& tenant, const run_id& run) {
+  auto r = run_by_id(b, run.value);
+  if (!r || tenant.value.empty() || r->tenant == tenant) {
+    return r;
+  }
+  // Another tenant's run is reported exactly like a missing one (same code,
+  // same sentence): a tenant cannot tell which ids exist.
+  return make_error(errc::not_found, "run " + std::to_string(run.value) + " does not exist");
+}
+
+/// The tenant's terms; `unknown_tenant` if it does not exist.
+caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& tenant,
+                                            int64_t default_limit) {
+  auto text = b.tenant_config(tenant);
+  if (!text) {
+    return text.error();
+  }
+  if (!*text) {
+    return make_error(errc::unknown_tenant, "tenant '" + tenant + "' does not exist");
+  }
+  return terms_of(tenant, **text, default_limit);
+}
+
+/// Counts a refused start and answers it (the caller turns it into an error).
+caf::expected<run_created> refuse(run_backend& b, const std::string& tenant, const char* reason,
+                                  std::string message, int64_t now_ms) {
+  if (auto err = b.count_refusal(tenant, reason, now_ms)) {
+    return err;
+  }
+  run_created out;
+  out.rejection = reason;
+  out.rejection_message = std::move(message);
+  return out;
+}
+
+/// The highest number of active runs the soft limit allows: soft + 5%.
+int64_t soft_cap(int64_t soft) {
+  return soft + soft * 5 / 100;
+}
+
+caf::error check_unfinished(const run_record& r, const char* what) {
+  if (run_status::is_terminal(r.status)) {
+    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " + r.status +
+                                            "; " + what + " only apply to unfinished runs");
+  }
+  return {};
+}
+
+reserve_step reservation_of(const quota_terms& q, const tenant_id& tenant, int64_t run,
+                            const step_change& s, int64_t now_ms) {
+  return reserve_step{tenant,          run_id{run}, s.step_path, s.attempt, q.period_start_ms,
+                      q.period_end_ms, q.limit,     now_ms};
+}
+
+quota_exhausted exhausted_of(const reserve_step& r, const step_reservation& out) {
+  return quota_exhausted{r.tenant, r.run,   r.step_path, out.used, out.limit, out.period_start_ms,
+                         out.period_end_ms};
+}
+
+/// Moves the run's unconsumed inbox into its history from `seq` on.
+caf::expected<std::vector<history_record>> take_inbox(run_backend& b, int64_t run,
+                                                      const std::string& tenant, int64_t seq,
+                                                      int64_t now_ms) {
+  auto entries = b.inbox(run);
+  if (!entries) {
+    return entries.error();
+  }
+  std::vector<history_record> out;
+  for (auto& e : *entries) {
+    history_record h;
+    h.seq = seq++;
+    h.created_at_ms = now_ms;
+    if (e.kind == "cancel") {
+      h.type = "run_canceled";
+      h.payload = json::serialize(json::object{{"reason", e.payload}});
+    } else {
+      h.type = "signal_received";
+      boost::system::error_code ec;
+      auto payload = json::parse(e.payload, ec);
+      h.payload = json::serialize(json::object{{"event", e.event}, {"payload", payload}});
+    }
+    if (auto err = b.insert_event(run, tenant, h, now_ms)) {
+      return err;
+    }
+    if (auto err = b.consume_inbox_entry(e.id, h.seq)) {
+      return err;
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+/// Why an append's fenced update matched no row.
+caf::error refused_append(run_backend& b, const append_history& op) {
+  auto r = run_by_id(b, op.run.value);
+  if (!r) {
+    return r.error();
+  }
+  if (r->lease_owner != op.owner.value || r->epoch != op.epoch ||
+      r->lease_incarnation != op.incarnation || r->status != run_status::running) {
+    return make_error(errc::lease_lost,
+                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
+                        "' (incarnation " + std::to_string(op.incarnation) +
+                        ") writes under lease epoch " + std::to_string(op.epoch) +
+                        ", but the run is " + r->status + " with lease epoch " +
+                        std::to_string(r->epoch) +
+                        (r->lease_owner.empty()
+                           ? std::string{" and no owner"}
+                           : " held by '" + r->lease_owner + "' (incarnation " +
+                               std::to_string(r->lease_incarnation) + ")"));
+  }
+  return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                           ": history is at sequence " +
+                                           std::to_string(r->next_seq) + ", the writer expected " +
+                                           std::to_string(op.expected_seq));
+}
+
+} // namespace
+
+caf::expected<tenant_terms> terms_of(const std::string& tenant, const std::string& text,
+                                     int64_t default_limit) {
+  struct cached {
+    std::string text;
+    tenant_config config;
+  };
+  thread_local std::unordered_map<std::string, cached> cache;
+  auto it = cache.find(tenant);
+  if (it == cache.end() || it->second.text != text) {
+    auto parsed = parse_tenant_config_text(text, tenant);
+    if (!parsed) {
+      return make_error(errc::invalid_config,
+                        "tenant '" + tenant + "': stored config: " + describe(parsed.error()));
+    }
+    if (cache.size() > 100'000) {
+      cache.clear();
+    }
+    it = cache.insert_or_assign(tenant, cached{text, std::move(parsed->config)}).first;
+  }
+  const auto& c = it->second.config;
+  tenant_terms out;
+  out.max_running = c.max_concurrent_runs < 0 ? default_limit : c.max_concurrent_runs;
+  out.reject = c.admission == admission_mode::reject;
+  out.soft = c.soft_limit;
+  out.hard = c.hard_limit;
+  out.deadline_ms = c.admission_deadline_ms;
+  out.weight = std::max<int64_t>(1, c.weight);
+  return out;
+}
+
+// -- admission and creation --------------------------------------------------------
+
+caf::expected<run_created> apply(run_backend& b, const create_run& op) {
+  const auto& r = op.run;
+  if (!r.idempotency_key.empty()) {
+    auto existing = b.find_run_by_key(r.tenant.value, r.idempotency_key);
+    if (!existing) {
+      return existing.error();
+    }
+    if (*existing) {
+      return run_created{std::move(**existing), false, {}, {}, 0};
+    }
+  }
+  auto terms = terms_of_tenant(b, r.tenant.value, op.default_limit);
+  if (!terms) {
+    return terms.error();
+  }
+  if (auto err = b.lock_tenant(r.tenant.value)) {
+    return err;
+  }
+  if (terms->soft > 0 || terms->hard > 0) {
+    auto active = b.count_active(r.tenant.value);
+    if (!active) {
+      return active.error();
+    }
+    auto n = *active;
+    if (terms->hard > 0 && n >= terms->hard) {
+      return refuse(b, r.tenant.value, "hard_limit",
+                    "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                      " active runs, at its hard limit of " + std::to_string(terms->hard),
+                    op.now_ms);
+    }
+    if (terms->soft > 0 && n >= soft_cap(terms->soft)) {
+      return refuse(b, r.tenant.value, "soft_limit",
+                    "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
+                      " active runs, at its soft limit of " + std::to_string(terms->soft) +
+                      " plus the 5% burst (" + std::to_string(soft_cap(terms->soft)) + ")",
+                    op.now_ms);
+    }
+  }
+  bool at_limit = false;
+  if (terms->max_running > 0) {
+    auto live = b.count_live_running(r.tenant.value, op.now_ms);
+    if (!live) {
+      return live.error();
+    }
+    at_limit = *live >= terms->max_running;
+    if (at_limit && terms->reject) {
+      return refuse(b, r.tenant.value, "tenant_at_limit",
+                    "tenant '" + r.tenant.value + "' is running " + std::to_string(*live) +
+                      " of its " + std::to_string(terms->max_running) +
+                      " concurrent runs and its admission mode is 'reject'",
+                    op.now_ms);
+    }
+  }
+  // At its limit, a run waits PENDING (unclaimed) for a permit.
+  bool claimed = !op.owner.value.empty() && !at_limit;
+  if (op.owner.value.empty() && !op.first_events.empty()) {
+    return make_error(errc::invalid_argument,
+                      "a run created without an owner cannot carry decisions");
+  }
+  static const std::vector<history_record> no_events;
+  static const std::vector<step_change> no_steps;
+  const auto& first_events = claimed ? op.first_events : no_events;
+  const auto& first_steps = claimed ? op.first_steps : no_steps;
+  // The lease's length is the caller's, its start the store's clock.
+  auto expires = op.now_ms + op.lease_ttl_ms;
+  new_run_row row;
+  row.run = r;
+  row.status = claimed ? run_status::running : run_status::pending;
+  row.next_seq = 2 + static_cast<int64_t>(first_events.size());
+  row.wake_at_ms = claimed ? expires : op.now_ms;
+  row.lease_owner = claimed ? op.owner.value : std::string{};
+  row.lease_incarnation = claimed ? op.incarnation : 0;
+  row.lease_expires_at_ms = claimed ? expires : 0;
+  row.lease_epoch = claimed ? 1 : 0;
+  row.node_path = first_events.empty() ? std::string{} : first_events.back().node_path;
+  row.now_ms = op.now_ms;
+  row.started_at_ms = claimed ? op.now_ms : 0;
+  auto id = b.insert_run(row);
+  if (!id) {
+    return id.error();
+  }
+  history_record started{1, "run_started", "", 0, r.input, op.now_ms};
+  if (auto err = b.insert_event(*id, r.tenant.value, started, op.now_ms)) {
+    return err;
+  }
+  // The first attempt is reserved before its event is written: without
+  // quota the run is created paused on quota at that step instead.
+  for (const auto& s : first_steps) {
+    if (s.status != "started") {
+      continue;
+    }
+    auto want = reservation_of(op.quota, r.tenant, *id, s, op.now_ms);
+    auto got = reserve(b, want, op.owner.value, 1);
+    if (!got) {
+      return got.error();
+    }
+    if (!got->granted) {
+      if (auto err = b.pause_new_run(*id, s.step_path, never_ms)) {
+        return err;
+      }
+      if (auto err =
+            b.open_wait(*id, r.tenant.value, "quota", s.step_path, "", never_ms, op.now_ms)) {
+        return err;
+      }
+      auto stored = run_by_id(b, *id);
+      if (!stored) {
+        return stored.error();
+      }
+      return run_created{std::move(*stored), true, {}, {}, 0};
+    }
+  }
+  int64_t seq = 2;
+  for (const auto& e : first_events) {
+    if (e.seq != seq++) {
+      return make_error(errc::invalid_argument, "first events of a new run must be numbered "
+                                                "from 2 without gaps");
+    }
+    if (auto err = b.insert_event(*id, r.tenant.value, e, op.now_ms)) {
+      return err;
+    }
+  }
+  auto stored = run_by_id(b, *id);
+  if (!stored) {
+    return stored.error();
+  }
+  return run_created{std::move(*stored), true, {}, {},
+                     at_limit && !op.owner.value.empty() ? terms->deadline_ms : 0};
+}
+
+// -- claims ------------------------------------------------------------------------
+
+namespace {
+
+/// Claim classes in claim order (docs/run-model.md): a RUNNING run without
+/// a live lease was taken over from a dead owner or handed back; a due
+/// WAITING run was woken or resumed; a PENDING run is new.
+const std::string claim_classes[] = {"RUNNING", "WAITING", "PENDING"};
+
+/// Where the claiming node stands among the live serving nodes.
+struct node_rank {
+  /// Live serving nodes (at least 1).
+  int64_t live = 1;
+  /// The claimer's position among them by id; -1 if it is not registered
+  /// (then it takes no share limit).
+  int64_t index = -1;
+  /// Per live node: it claimed within the spread grace (it is polling and
+  /// has room), so it takes its own share.
+  std::vector<bool> active;
+};
+
+/// Records this claim on the claimer's registration, then ranks it.
+caf::expected<node_rank> rank_of(run_backend& b, const claim_runs& op) {
+  if (auto err = b.mark_claimed(op.owner.value, op.incarnation, op.now_ms)) {
+    return err;
+  }
+  auto nodes = b.live_nodes(op.now_ms);
+  if (!nodes) {
+    return nodes.error();
+  }
+  node_rank out;
+  out.live = std::max<int64_t>(1, static_cast<int64_t>(nodes->size()));
+  for (size_t i = 0; i < nodes->size(); ++i) {
+    const auto& n = (*nodes)[i];
+    if (n.node == op.owner.value && n.incarnation == op.incarnation) {
+      out.index = static_cast<int64_t>(i);
+    }
+    out.active.push_back(n.claimed_at_ms >= op.now_ms - op.spread_grace_ms);
+  }
+  return out;
+}
+
+/// One tenant's turn in a claim.
+struct claim_slot {
+  std::string tenant;
+  std::string config_text;
+  bool resolved = false;
+  int64_t weight = 1;
+  /// Permits this claim may still take for the tenant; -1 = unlimited.
+  int64_t budget = -1;
+  /// Of those, within this node's share; -1 = no share limit.
+  int64_t share = -1;
+  /// Per class: no due run left.
+  bool drained[std::size(claim_classes)] = {};
+};
+
+/// Resolves a slot's weight and budget: the tenant's limit less its live
+/// runs (every process); and this node's share of the limit less what this
+/// node holds of it. Shares: limit / live nodes each, and the remainder to
+/// nodes chosen by rotation (by tenant and by second), so over time every
+/// node gets its part even when the limit is below the node count. Beyond
+/// its share a node takes runs only while no other node with a share is
+/// claiming (idle or full), so no permit stays unused.
+caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& rank,
+                        claim_slot& slot) {
+  slot.resolved = true;
+  auto terms = terms_of(slot.tenant, slot.config_text, op.default_limit);
+  if (!terms) {
+    return terms.error();
+  }
+  slot.weight = terms->weight;
+  if (terms->max_running <= 0) {
+    return {};
+  }
+  if (auto err = b.lock_tenant(slot.tenant)) {
+    return err;
+  }
+  auto live = b.count_live_running(slot.tenant, op.now_ms);
+  if (!live) {
+    return live.error();
+  }
+  slot.budget = std::max<int64_t>(0, terms->max_running - *live);
+  if (rank.live > 1 && rank.index >= 0 && slot.budget > 0) {
+    auto limit = terms->max_running;
+    auto turn = static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) +
+                op.now_ms / 1000;
+    auto share_of = [&](int64_t index) {
+      return limit / rank.live + ((index + turn) % rank.live < limit % rank.live ? 1 : 0);
+    };
+    auto others_claiming = false;
+    for (int64_t i = 0; i < static_cast<int64_t>(rank.active.size()); ++i) {
+      others_claiming = others_claiming || (i != rank.index && rank.active[i] && share_of(i) > 0);
+    }
+    if (!others_claiming) {
+      return {};
+    }
+    auto held = b.count_held(slot.tenant, op.owner.value, op.incarnation, op.now_ms);
+    if (!held) {
+      return held.error();
+    }
+    slot.share = std::max<int64_t>(0, share_of(rank.index) - *held);
+  }
+  return {};
+}
+
+} // namespace
+
+caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
+  runs_claimed out;
+  if (op.max_runs <= 0) {
+    return out;
+  }
+  // The tenants in round-robin order, starting after the cursor.
+  std::vector<claim_slot> slots;
+  {
+    auto tenants = b.tenant_configs();
+    if (!tenants) {
+      return tenants.error();
+    }
+    for (auto& [id, text] : *tenants) {
+      bool wanted = op.tenants.empty() ||
+                    std::any_of(op.tenants.begin(), op.tenants.end(),
+                                [&](const tenant_id& t) { return t.value == id; });
+      if (wanted) {
+        claim_slot slot;
+        slot.tenant = std::move(id);
+        slot.config_text = std::move(text);
+        slots.push_back(std::move(slot));
+      }
+    }
+  }
+  auto first = std::upper_bound(
+    slots.begin(), slots.end(), op.after_tenant.value,
+    [](const std::string& after, const claim_slot& slot) { return after < slot.tenant; });
+  std::rotate(slots.begin(), first, slots.end());
+  auto rank = rank_of(b, op);
+  if (!rank) {
+    return rank.error();
+  }
+  lease_grant grant{op.owner.value, op.incarnation, op.now_ms, op.now_ms + op.lease_ttl_ms};
+  auto full = [&] { return static_cast<int32_t>(out.runs.size()) >= op.max_runs; };
+  for (size_t cls = 0; cls < std::size(claim_classes) && !full(); ++cls) {
+    // Rounds over the tenants; each takes up to its weight per round.
+    for (bool progress = true; progress && !full();) {
+      progress = false;
+      for (auto& slot : slots) {
+        if (full()) {
+          break;
+        }
+        if (!slot.resolved) {
+          if (auto err = resolve_slot(b, op, *rank, slot)) {
+            return err;
+          }
+        }
+        if (slot.budget == 0 || slot.drained[cls]) {
+          continue;
+        }
+        auto want = std::min<int64_t>(slot.weight, op.max_runs - out.runs.size());
+        if (slot.budget > 0) {
+          want = std::min(want, slot.budget);
+        }
+        if (slot.share >= 0) {
+          want = std::min(want, slot.share);
+          if (want == 0) {
+            continue; // the other nodes' share
+          }
+        }
+        auto ids = b.due_runs(slot.tenant, claim_classes[cls], op.now_ms, want);
+        if (!ids) {
+          return ids.error();
+        }
+        if (static_cast<int64_t>(ids->size()) < want) {
+          slot.drained[cls] = true;
+        }
+        for (auto id : *ids) {
+          auto claimed = b.claim_run(id, grant);
+          if (!claimed) {
+            return claimed.error();
+          }
+          if (!*claimed) {
+            continue;
+          }
+          out.runs.push_back(std::move(**claimed));
+          out.last_tenant = tenant_id{slot.tenant};
+          progress = true;
+          if (slot.budget > 0) {
+            slot.budget -= 1;
+          }
+          if (slot.share > 0) {
+            slot.share -= 1;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// -- leases and membership ---------------------------------------------------------
+
+caf::expected<std::vector<run_id>> apply(run_backend& b, const renew_leases& op) {
+  // The heartbeat first: a process whose registration was taken over (or
+  // stopped) renews nothing.
+  if (op.incarnation > 0) {
+    auto beat = b.heartbeat(op.owner.value, op.incarnation, op.now_ms);
+    if (!beat) {
+      return beat.error();
+    }
+    if (!*beat) {
+      return make_error(errc::lease_lost, "node '" + op.owner.value + "' incarnation " +
+                                            std::to_string(op.incarnation) +
+                                            " is no longer registered (stopped, or its id was "
+                                            "taken by a newer process): it holds no leases");
+    }
+  }
+  std::vector<run_id> renewed;
+  auto expires = op.now_ms + op.lease_ttl_ms;
+  for (const auto& l : op.leases) {
+    auto ok =
+      b.renew_lease(l.run.value, op.owner.value, op.incarnation, l.epoch, expires, op.now_ms);
+    if (!ok) {
+      return ok.error();
+    }
+    if (*ok) {
+      renewed.push_back(l.run);
+    }
+  }
+  return renewed;
+}
+
+caf::expected<int64_t> apply(run_backend& b, const release_leases& op) {
+  if (op.leases.empty()) {
+    auto released = b.release_all_leases(op.owner.value, op.incarnation, op.now_ms);
+    if (!released) {
+      return released.error();
+    }
+    if (auto stopped = b.mark_stopped(op.owner.value, op.incarnation, op.now_ms); !stopped) {
+      return stopped.error();
+    }
+    return *released;
+  }
+  int64_t released = 0;
+  for (const auto& l : op.leases) {
+    auto ok = b.release_lease(l.run.value, op.owner.value, op.incarnation, l.epoch, op.now_ms);
+    if (!ok) {
+      return ok.error();
+    }
+    released += *ok ? 1 : 0;
+  }
+  return released;
+}
+
+caf::expected<int64_t> apply(run_backend& b, const stop_node& op) {
+  auto stopped = b.mark_stopped(op.node.value, op.incarnation, op.now_ms);
+  if (!stopped) {
+    return stopped.error();
+  }
+  return int64_t{*stopped ? 1 : 0};
+}
+
+caf::expected<int64_t> apply(run_backend& b, const register_node& op) {
+  auto current = b.registration(op.node.value);
+  if (!current) {
+    return current.error();
+  }
+  int64_t incarnation = 0;
+  if (*current) {
+    const auto& x = **current;
+    incarnation = x.incarnation;
+    bool gone = op.replaces_pid != 0 && x.pid == op.replaces_pid && x.host == op.host;
+    if (!x.stopped && x.incarnation > 0 && x.heartbeat_at_ms + x.ttl_ms > op.now_ms && !gone) {
+      return make_error(errc::node_id_in_use,
+                        "node id '" + op.node.value + "' is in use by a live process (pid " +
+                          std::to_string(x.pid) + (x.host.empty() ? "" : " on " + x.host) +
+                          ", incarnation " + std::to_string(x.incarnation) + ", heartbeat " +
+                          std::to_string(op.now_ms - x.heartbeat_at_ms) +
+                          " ms ago); stop it or give this node another --node-id");
+    }
+  }
+  if (auto err = b.put_registration(op, incarnation + 1)) {
+    return err;
+  }
+  return incarnation + 1;
+}
+
+// -- appends -----------------------------------------------------------------------
+
+namespace {
+
+/// A run just paused on quota with a pending inbox: a cancellation in it
+/// applies now (the run holds no lease any more); signals wait.
+caf::expected<history_appended> cancel_paused(run_backend& b, const append_history& op,
+                                              history_appended out) {
+  auto entries = b.inbox(op.run.value);
+  if (!entries) {
+    return entries.error();
+  }
+  auto cancel = std::find_if(entries->begin(), entries->end(),
+                             [](const inbox_entry& e) { return e.kind == "cancel"; });
+  if (cancel == entries->end()) {
+    return out;
+  }
+  auto canceled = apply(b, cancel_run{op.tenant, op.run, cancel->payload, op.now_ms});
+  if (!canceled) {
+    return canceled.error();
+  }
+  out.next_seq = canceled->run.next_seq;
+  return out;
+}
+
+} // namespace
+
+caf::expected<history_appended> apply(run_backend& b, const append_history& op) {
+  // Reservations first, in order: the first attempt refused cuts the append
+  // before the event that scheduled it and pauses the run on quota. (An
+  // error further down rolls the reservations back with the savepoint.)
+  const std::vector<history_record>* append_events = &op.events;
+  const std::vector<step_change>* append_steps = &op.steps;
+  const run_change* change = &op.change;
+  std::vector<history_record> cut_events;
+  std::vector<step_change> cut_steps;
+  run_change pause;
+  history_appended out;
+  for (size_t i = 0; i < op.steps.size(); ++i) {
+    const auto& s = op.steps[i];
+    if (s.status != "started") {
+      continue;
+    }
+    auto want = reservation_of(op.quota, op.tenant, op.run.value, s, op.now_ms);
+    auto got = reserve(b, want, op.owner.value, op.epoch);
+    if (!got) {
+      return got.error();
+    }
+    if (got->duplicate) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": step '" +
+                                               s.step_path + "' attempt " +
+                                               std::to_string(s.attempt) + " cannot start twice");
+    }
+    if (got->granted) {
+      continue;
+    }
+    // The planner named the event that schedules the attempt: the append
+    // is cut just before it (no engine knowledge here).
+    if (s.scheduled_by < 0 || s.scheduled_by >= static_cast<int32_t>(op.events.size())) {
+      return make_error(errc::invalid_argument,
+                        "run " + std::to_string(op.run.value) + ": step '" + s.step_path +
+                          "' attempt " + std::to_string(s.attempt) +
+                          " names no event of the append that schedules it");
+    }
+    cut_events.assign(op.events.begin(), op.events.begin() + s.scheduled_by);
+    cut_steps.assign(op.steps.begin(), op.steps.begin() + static_cast<std::ptrdiff_t>(i));
+    pause.status = run_status::waiting;
+    pause.wait_reason = "quota";
+    pause.node_path = s.step_path;
+    pause.wake_at_ms = never_ms;
+    pause.release_lease = true;
+    pause.open_wait = "quota";
+    append_events = &cut_events;
+    append_steps = &cut_steps;
+    change = &pause;
+    out.quota_paused = true;
+    out.exhausted = exhausted_of(want, *got);
+    break;
+  }
+  const auto& c = *change;
+  bool terminal = run_status::is_terminal(c.status);
+  bool leaving = terminal || c.release_lease;
+  // The fence and the run update in one statement: it only matches while
+  // `owner` holds the lease at `epoch` and the history is where it expects.
+  fenced_run_update u;
+  u.run = op.run.value;
+  u.owner = op.owner.value;
+  u.incarnation = op.incarnation;
+  u.epoch = op.epoch;
+  u.expected_seq = op.expected_seq;
+  u.events = static_cast<int64_t>(append_events->size());
+  u.now_ms = op.now_ms;
+  u.change = &c;
+  u.leaving = leaving;
+  u.terminal = terminal;
+  auto row = b.fenced_update(u);
+  if (!row) {
+    return row.error();
+  }
+  if (!*row) {
+    return refused_append(b, op);
+  }
+  auto tenant = (*row)->tenant;
+  bool inbox_pending = (*row)->inbox_pending;
+  auto next_seq = op.expected_seq;
+  for (const auto& e : *append_events) {
+    if (e.seq != next_seq) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": event " +
+                                               e.type + " has sequence " + std::to_string(e.seq) +
+                                               ", expected " + std::to_string(next_seq));
+    }
+    if (auto err = b.insert_event(op.run.value, tenant, e, op.now_ms)) {
+      return err;
+    }
+    ++next_seq;
+  }
+  for (const auto& s : *append_steps) {
+    if (s.status == "started") {
+      continue; // its ledger row was written with its reservation
+    }
+    auto finished = b.finish_attempt(op.run.value, s, op.now_ms);
+    if (!finished) {
+      return finished.error();
+    }
+    if (!*finished) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": step '" +
+                                               s.step_path + "' attempt " +
+                                               std::to_string(s.attempt) +
+                                               " is not started, cannot be " + s.status);
+    }
+  }
+  if (op.resolve_waits || terminal) {
+    if (auto err = b.resolve_waits(op.run.value, terminal ? "finished" : "continued", op.now_ms)) {
+      return err;
+    }
+  }
+  if (!c.open_wait.empty()) {
+    if (auto err = b.open_wait(op.run.value, tenant, c.open_wait, c.node_path, c.wait_event,
+                               c.wake_at_ms, op.now_ms)) {
+      return err;
+    }
+  }
+  if (c.status == run_status::canceled) {
+    if (auto err = b.cancel_started_attempts(op.run.value, op.now_ms)) {
+      return err;
+    }
+  }
+  out.next_seq = next_seq;
+  if (inbox_pending && out.quota_paused) {
+    // Without quota the run cannot take its inbox: signals stay there until
+    // it resumes, a cancellation applies at once (no live lease now).
+    return cancel_paused(b, op, std::move(out));
+  }
+  if (inbox_pending && !terminal && c.wait_reason != "nondeterminism") {
+    if (leaving) {
+      // A signal or cancel arrived while the run was held: due again now.
+      // Not a run held for an operator: it would be claimed and held again
+      // in a loop (a cancel then applies at once, without a live lease).
+      if (auto err = b.wake_run(op.run.value, op.now_ms)) {
+        return err;
+      }
+    } else {
+      auto inbox = take_inbox(b, op.run.value, tenant, next_seq, op.now_ms);
+      if (!inbox) {
+        return inbox.error();
+      }
+      out.next_seq += static_cast<int64_t>(inbox->size());
+      out.inbox = std::move(*inbox);
+      if (auto err = b.set_inbox_taken(op.run.value, out.next_seq)) {
+        return err;
+      }
+    }
+  }
+  return out;
+}
+
+// -- signals and cancels -----------------------------------------------------------
+
+caf::expected<signal_accepted> apply(run_backend& b, const signal_run& op) {
+  auto run = tenant_run(b, op.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (auto err = check_unfinished(*run, "signals")) {
+    return err;
+  }
+  auto id =
+    b.insert_inbox_entry(op.run.value, run->tenant.value, "signal", op.event, op.payload, op.now_ms);
+  if (!id) {
+    return id.error();
+  }
+  // A run waiting for an event is due at once; any other run reads its
+  // inbox at its next append.
+  if (auto err = b.mark_inbox_pending(
+        op.run.value, op.now_ms,
+        run->status == run_status::waiting && run->wait_reason == "event")) {
+    return err;
+  }
+  return signal_accepted{op.run, *id, run->status};
+}
+
+caf::expected<cancel_outcome> apply(run_backend& b, const cancel_run& op) {
+  auto run = tenant_run(b, op.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (auto err = check_unfinished(*run, "cancellations")) {
+    return err;
+  }
+  if (run->lease_expires_at_ms > op.now_ms) {
+    // A live lease holder drives the run: it takes the cancellation from the
+    // inbox at its next step boundary.
+    auto id =
+      b.insert_inbox_entry(op.run.value, run->tenant.value, "cancel", "", op.reason, op.now_ms);
+    if (!id) {
+      return id.error();
+    }
+    if (auto err = b.mark_inbox_pending(op.run.value, op.now_ms, false)) {
+      return err;
+    }
+    return cancel_outcome{std::move(*run), false};
+  }
+  history_record e{run->next_seq, "run_canceled", "", 0,
+                   json::serialize(json::object{{"reason", op.reason}}), op.now_ms};
+  if (auto err = b.insert_event(op.run.value, run->tenant.value, e, op.now_ms)) {
+    return err;
+  }
+  if (auto err = b.cancel_run_row(op.run.value, op.reason, op.now_ms)) {
+    return err;
+  }
+  if (auto err = b.cancel_started_attempts(op.run.value, op.now_ms)) {
+    return err;
+  }
+  if (auto err = b.resolve_waits(op.run.value, "canceled", op.now_ms)) {
+    return err;
+  }
+  if (auto err = b.drop_inbox(op.run.value)) {
+    return err;
+  }
+  auto stored = run_by_id(b, op.run.value);
+  if (!stored) {
+    return stored.error();
+  }
+  return cancel_outcome{std::move(*stored), true};
+}
+
+// -- billing and quota -------------------------------------------------------------
+
+caf::expected<subscription_record> apply(run_backend& b, const store_subscription& op) {
+  const auto& x = op.subscription;
+  auto exists = b.tenant_config(x.tenant.value);
+  if (!exists) {
+    return exists.error();
+  }
+  if (!*exists) {
+    return make_error(errc::unknown_tenant, "tenant '" + x.tenant.value + "' does not exist");
+  }
+  if (auto err = b.put_subscription(x, op.now_ms)) {
+    return err;
+  }
+  auto out = x;
+  out.updated_at_ms = op.now_ms;
+  return out;
+}
+
+caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
+                                        const std::string& node, int64_t epoch) {
+  step_reservation out;
+  out.limit = op.limit;
+  out.period_start_ms = op.period_start_ms;
+  out.period_end_ms = op.period_end_ms;
+  if (op.period_end_ms <= op.period_start_ms) {
+    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) + ": step '" +
+                                                op.step_path + "' attempt " +
+                                                std::to_string(op.attempt) +
+                                                " has no usage period to be reserved against");
+  }
+  auto used_now = [&] {
+    return b.usage_counter(op.tenant.value, op.period_start_ms, op.period_end_ms);
+  };
+  // The ledger row first: it is keyed by (run, step, attempt), so an
+  // attempt reserved before (a replay, a retried request) is found here and
+  // not counted again. Two statements in the common case.
+  auto inserted = b.insert_attempt(op, node, epoch);
+  if (!inserted) {
+    return inserted.error();
+  }
+  if (!*inserted) {
+    auto used = used_now();
+    if (!used) {
+      return used.error();
+    }
+    out.used = used->used;
+    out.granted = true;
+    out.duplicate = true;
+    return out;
+  }
+  // The decision: count the attempt only while used < limit (or unlimited).
+  for (int round = 0; round < 2; ++round) {
+    auto taken =
+      b.take_usage_unit(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    if (!taken) {
+      return taken.error();
+    }
+    if (*taken) {
+      out.used = **taken;
+      out.granted = true;
+      return out;
+    }
+    auto used = used_now();
+    if (!used) {
+      return used.error();
+    }
+    if (used->exists || round > 0) {
+      out.used = used->used;
+      break; // at the limit
+    }
+    // The period's first reservation: create its counter, then decide.
+    if (auto err = b.create_usage_counter(op.tenant.value, op.period_start_ms, op.period_end_ms,
+                                          op.limit, op.now_ms)) {
+      return err;
+    }
+  }
+  // Refused: the attempt does not start, so it has no ledger row.
+  if (auto err = b.delete_attempt(op.run.value, op.step_path, op.attempt)) {
+    return err;
+  }
+  return out;
+}
+
+caf::expected<std::vector<step_reservation>> apply(run_backend& b, const reserve_steps& op) {
+  std::vector<step_reservation> out;
+  out.reserve(op.steps.size());
+  for (auto r : op.steps) {
+    if (r.now_ms == 0) {
+      r.now_ms = op.now_ms;
+    }
+    auto got = reserve(b, r, std::string{}, 0);
+    if (!got) {
+      return got.error();
+    }
+    out.push_back(*got);
+  }
+  return out;
+}
+
+namespace {
+
+/// Marks the run's open quota wait `resuming` (exactly once) and makes the
+/// run due. The wait stays open, and counts against the quota left, until
+/// the run's next append (which reserves the step) resolves it. Returns
+/// false if another resume got there first.
+caf::expected<bool> resume_paused(run_backend& b, int64_t run, int64_t now_ms) {
+  auto marked = b.mark_resuming(run);
+  if (!marked) {
+    return marked.error();
+  }
+  if (!*marked) {
+    return false;
+  }
+  return b.resume_run_row(run, now_ms);
+}
+
+} // namespace
+
+caf::expected<int64_t> apply(run_backend& b, const resume_quota_waits& op) {
+  const auto& t = op.terms;
+  if (t.period_end_ms <= t.period_start_ms) {
+    return make_error(errc::invalid_argument, "resuming quota waits of tenant '" + t.tenant.value +
+                                                "' needs a usage period");
+  }
+  int64_t room = op.max_runs;
+  if (t.limit >= 0) {
+    auto used = b.usage_counter(t.tenant.value, t.period_start_ms, t.period_end_ms);
+    if (!used) {
+      return used.error();
+    }
+    // Runs resumed earlier that have not reserved their step yet count too.
+    auto pending = b.count_resuming(t.tenant.value);
+    if (!pending) {
+      return pending.error();
+    }
+    room = std::min(room, t.limit - used->used - *pending);
+  }
+  if (room <= 0) {
+    return int64_t{0};
+  }
+  auto runs = b.quota_waits(t.tenant.value, room);
+  if (!runs) {
+    return runs.error();
+  }
+  int64_t resumed = 0;
+  for (auto run : *runs) {
+    auto ok = resume_paused(b, run, op.now_ms);
+    if (!ok) {
+      return ok.error();
+    }
+    resumed += *ok ? 1 : 0;
+  }
+  return resumed;
+}
+
+caf::expected<resume_outcome> apply(run_backend& b, const resume_run& op) {
+  const auto& t = op.terms;
+  auto run = tenant_run(b, t.tenant, op.run);
+  if (!run) {
+    return run.error();
+  }
+  if (run->status != run_status::waiting || run->wait_reason != "quota") {
+    auto state = run->status + (run->wait_reason.empty() ? "" : " (" + run->wait_reason + ")");
+    return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) + " is " +
+                                                state + ", not waiting on quota");
+  }
+  resume_outcome out;
+  if (t.limit >= 0) {
+    auto used = b.usage_counter(t.tenant.value, t.period_start_ms, t.period_end_ms);
+    if (!used) {
+      return used.error();
+    }
+    if (used->used >= t.limit) {
+      out.exhausted = quota_exhausted{
+        t.tenant, op.run, run->node_path, used->used, t.limit, t.period_start_ms, t.period_end_ms};
+      return out;
+    }
+  }
+  auto ok = resume_paused(b, op.run.value, op.now_ms);
+  if (!ok) {
+    return ok.error();
+  }
+  out.resumed = *ok;
+  return out;
+}
+
+} // namespace flowgate::run_store

@@ -1,0 +1,83 @@
+#pragma once
+
+/// Row helpers shared by the SQLite run backend and the SQLite read side:
+/// the run columns and their reader, and statement stepping. Internal to
+/// persistence/.
+
+#include "messages/run_messages.hpp"
+#include "persistence/sqlite.hpp"
+
+#include <caf/expected.hpp>
+
+#include <vector>
+
+namespace flowgate::sqlite_rows {
+
+#define FLOWGATE_RUN_COLUMNS                                                                       \
+  "run_id, tenant_id, queue, config_tenant_id, config_version, config_checksum, status, "          \
+  "coalesce(wait_reason, ''), node_path, input, coalesce(output, ''), coalesce(error_type, ''), "  \
+  "coalesce(error_message, ''), coalesce(idempotency_key, ''), next_seq, wake_at_ms, "             \
+  "coalesce(lease_owner, ''), lease_expires_at_ms, lease_epoch, created_at_ms, updated_at_ms, "    \
+  "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0), lease_incarnation"
+
+inline run_record read_run(const sqlite::statement& st) {
+  run_record r;
+  r.id = run_id{st.column_int64(0)};
+  r.tenant = tenant_id{st.column_text(1)};
+  r.queue = queue_name{st.column_text(2)};
+  r.config_tenant = tenant_id{st.column_text(3)};
+  r.version = config_version{st.column_text(4)};
+  r.checksum = st.column_text(5);
+  r.status = st.column_text(6);
+  r.wait_reason = st.column_text(7);
+  r.node_path = st.column_text(8);
+  r.input = st.column_text(9);
+  r.output = st.column_text(10);
+  r.error_type = st.column_text(11);
+  r.error_message = st.column_text(12);
+  r.idempotency_key = st.column_text(13);
+  r.next_seq = st.column_int64(14);
+  r.wake_at_ms = st.column_int64(15);
+  r.lease_owner = st.column_text(16);
+  r.lease_expires_at_ms = st.column_int64(17);
+  r.epoch = st.column_int64(18);
+  r.created_at_ms = st.column_int64(19);
+  r.updated_at_ms = st.column_int64(20);
+  r.started_at_ms = st.column_int64(21);
+  r.finished_at_ms = st.column_int64(22);
+  r.lease_incarnation = st.column_int64(23);
+  return r;
+}
+
+/// Collects every row of a stepped statement, then resets it.
+template <class T, class Read>
+caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) {
+      st.reset();
+      return row.error();
+    }
+    if (!*row) {
+      break;
+    }
+    out.push_back(read(st));
+  }
+  st.reset();
+  return out;
+}
+
+/// The first column of a bound statement's first row as an integer (0 if
+/// there is no row), then resets it.
+inline caf::expected<int64_t> first_int(sqlite::statement& st) {
+  auto row = st.step();
+  auto value = row && *row ? st.column_int64(0) : 0;
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
+  return value;
+}
+
+} // namespace flowgate::sqlite_rows

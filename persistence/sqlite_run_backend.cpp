@@ -1,0 +1,554 @@
+#include "persistence/sqlite_run_backend.hpp"
+
+#include "persistence/sqlite_rows.hpp"
+
+#include <memory>
+
+namespace flowgate {
+
+namespace {
+
+using sqlite_rows::all_rows;
+using sqlite_rows::first_int;
+using sqlite_rows::read_run;
+
+/// The first row of a run query, if any.
+caf::expected<std::optional<run_record>> first_run(sqlite::statement& st) {
+  auto rows = all_rows<run_record>(st, read_run);
+  if (!rows) {
+    return rows.error();
+  }
+  if (rows->empty()) {
+    return std::optional<run_record>{};
+  }
+  return std::optional<run_record>{std::move(rows->front())};
+}
+
+class sqlite_run_backend final : public run_backend {
+public:
+  explicit sqlite_run_backend(sqlite::connection& db) : db_(db) {}
+
+  // -- tenants -------------------------------------------------------------------
+
+  caf::expected<std::optional<std::string>> tenant_config(const std::string& tenant) override {
+    auto& st = db_.cached("SELECT config_json FROM tenants WHERE tenant_id = ?1");
+    st.bind_all(tenant);
+    auto row = st.step();
+    std::optional<std::string> out;
+    if (row && *row) {
+      out = st.column_text(0);
+    }
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return out;
+  }
+
+  caf::expected<std::vector<std::pair<std::string, std::string>>> tenant_configs() override {
+    auto& st = db_.cached("SELECT tenant_id, config_json FROM tenants ORDER BY tenant_id");
+    return all_rows<std::pair<std::string, std::string>>(st, [](const sqlite::statement& row) {
+      return std::make_pair(row.column_text(0), row.column_text(1));
+    });
+  }
+
+  caf::error lock_tenant(const std::string&) override {
+    return {}; // the write transaction holds the database's write lock
+  }
+
+  caf::expected<int64_t> count_live_running(const std::string& tenant, int64_t now_ms) override {
+    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
+                          "AND lease_expires_at_ms > ?2");
+    st.bind_all(tenant, now_ms);
+    return first_int(st);
+  }
+
+  caf::expected<int64_t> count_active(const std::string& tenant) override {
+    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status IN "
+                          "('PENDING', 'RUNNING', 'WAITING')");
+    st.bind_all(tenant);
+    return first_int(st);
+  }
+
+  caf::expected<int64_t> count_held(const std::string& tenant, const std::string& owner,
+                                    int64_t incarnation, int64_t now_ms) override {
+    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = "
+                          "'RUNNING' AND lease_expires_at_ms > ?2 AND lease_owner = ?3 AND "
+                          "lease_incarnation = ?4");
+    st.bind_all(tenant, now_ms, owner, incarnation);
+    return first_int(st);
+  }
+
+  caf::error count_refusal(const std::string& tenant, const std::string& reason,
+                           int64_t now_ms) override {
+    auto& st = db_.cached(
+      "INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
+      "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
+      "rejected = rejected + 1, updated_at_ms = excluded.updated_at_ms");
+    st.bind_all(tenant, reason, now_ms);
+    return st.run();
+  }
+
+  // -- runs ----------------------------------------------------------------------
+
+  caf::expected<std::optional<run_record>> find_run(int64_t run) override {
+    auto& st = db_.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id = ?1");
+    st.bind_all(run);
+    return first_run(st);
+  }
+
+  caf::expected<std::optional<run_record>> find_run_by_key(const std::string& tenant,
+                                                           const std::string& key) override {
+    auto& st = db_.cached("SELECT " FLOWGATE_RUN_COLUMNS
+                          " FROM runs WHERE tenant_id = ?1 AND idempotency_key = ?2");
+    st.bind_all(tenant, key);
+    return first_run(st);
+  }
+
+  caf::expected<int64_t> insert_run(const new_run_row& n) override {
+    const auto& r = n.run;
+    auto& st = db_.cached(
+      "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
+      "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
+      "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), ?9, ?10, nullif(?11, ''), ?12, ?13, "
+      "?14, ?14, nullif(?15, 0), ?16, ?17) RETURNING run_id");
+    st.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value, r.checksum,
+                n.status, r.input, r.idempotency_key, n.next_seq, n.wake_at_ms, n.lease_owner,
+                n.lease_expires_at_ms, n.lease_epoch, n.now_ms, n.started_at_ms, n.node_path,
+                n.lease_incarnation);
+    auto row = st.step();
+    auto id = row && *row ? st.column_int64(0) : 0;
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return id;
+  }
+
+  caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant,
+                                               const std::string& status, int64_t now_ms,
+                                               int64_t limit) override {
+    // Index runs_tenant_due; a RUNNING run's wake time is its lease expiry.
+    auto& st = db_.cached("SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
+                          "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
+                          "ORDER BY wake_at_ms, run_id LIMIT ?4");
+    st.bind_all(tenant, status, now_ms, limit);
+    return all_rows<int64_t>(st, [](const sqlite::statement& row) { return row.column_int64(0); });
+  }
+
+  caf::expected<std::optional<run_record>> claim_run(int64_t run, const lease_grant& g) override {
+    auto& st = db_.cached(
+      "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "
+      "lease_incarnation = ?5, lease_expires_at_ms = ?4, wake_at_ms = ?4, "
+      "lease_epoch = lease_epoch + 1, updated_at_ms = ?3, "
+      "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND status IN "
+      "('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
+      "RETURNING " FLOWGATE_RUN_COLUMNS);
+    st.bind_all(run, g.owner, g.now_ms, g.expires_at_ms, g.incarnation);
+    return first_run(st);
+  }
+
+  caf::expected<std::optional<fenced_row>> fenced_update(const fenced_run_update& u) override {
+    const auto& c = *u.change;
+    auto& st = db_.cached(
+      "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
+      "status = coalesce(nullif(?9, ''), status), "
+      "wait_reason = CASE WHEN ?9 = '' THEN wait_reason ELSE nullif(?10, '') END, "
+      "output = coalesce(nullif(?11, ''), output), "
+      "error_type = coalesce(nullif(?12, ''), error_type), "
+      "error_message = coalesce(nullif(?13, ''), error_message), "
+      "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
+      "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
+      "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
+      "lease_incarnation = CASE WHEN ?14 THEN 0 ELSE lease_incarnation END, "
+      "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
+      "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
+      "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
+    st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
+                c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
+                int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
+                u.incarnation);
+    auto row = st.step();
+    std::optional<fenced_row> out;
+    if (row && *row) {
+      out = fenced_row{st.column_text(0), st.column_int64(1) != 0};
+    }
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return out;
+  }
+
+  caf::error pause_new_run(int64_t run, const std::string& node_path,
+                           int64_t wake_at_ms) override {
+    auto& st = db_.cached(
+      "UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
+      "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
+      "lease_incarnation = 0 WHERE run_id = ?1");
+    st.bind_all(run, node_path, wake_at_ms);
+    return st.run();
+  }
+
+  caf::error wake_run(int64_t run, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) WHERE run_id = ?1");
+    st.bind_all(run, now_ms);
+    return st.run();
+  }
+
+  caf::error set_inbox_taken(int64_t run, int64_t next_seq) override {
+    auto& st = db_.cached("UPDATE runs SET next_seq = ?2, inbox_pending = 0 WHERE run_id = ?1");
+    st.bind_all(run, next_seq);
+    return st.run();
+  }
+
+  caf::error mark_inbox_pending(int64_t run, int64_t now_ms, bool due_now) override {
+    auto& st = db_.cached("UPDATE runs SET inbox_pending = 1, wake_at_ms = CASE WHEN ?3 "
+                          "THEN min(wake_at_ms, ?2) ELSE wake_at_ms END WHERE run_id = ?1");
+    st.bind_all(run, now_ms, int64_t{due_now});
+    return st.run();
+  }
+
+  caf::error cancel_run_row(int64_t run, const std::string& reason, int64_t now_ms) override {
+    auto& st = db_.cached(
+      "UPDATE runs SET status = 'CANCELED', next_seq = next_seq + 1, wait_reason = NULL, "
+      "error_type = 'canceled', error_message = ?2, lease_owner = NULL, lease_expires_at_ms = 0, "
+      "lease_incarnation = 0, inbox_pending = 0, wake_at_ms = 0, updated_at_ms = ?3, "
+      "finished_at_ms = ?3 WHERE run_id = ?1");
+    st.bind_all(run, reason, now_ms);
+    return st.run();
+  }
+
+  caf::expected<bool> resume_run_row(int64_t run, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE runs SET wait_reason = 'resumed', wake_at_ms = ?2, "
+                          "updated_at_ms = ?2 WHERE run_id = ?1 AND status = 'WAITING' "
+                          "AND wait_reason = 'quota'");
+    st.bind_all(run, now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  // -- leases ----------------------------------------------------------------------
+
+  caf::expected<bool> renew_lease(int64_t run, const std::string& owner, int64_t incarnation,
+                                  int64_t epoch, int64_t expires_at_ms, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE runs SET lease_expires_at_ms = ?4, wake_at_ms = ?4 "
+                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
+                          "AND lease_incarnation = ?6 AND status = 'RUNNING' "
+                          "AND lease_expires_at_ms > ?5");
+    st.bind_all(run, owner, epoch, expires_at_ms, now_ms, incarnation);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::expected<bool> release_lease(int64_t run, const std::string& owner, int64_t incarnation,
+                                    int64_t epoch, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
+                          "lease_incarnation = 0, wake_at_ms = ?4, updated_at_ms = ?4 "
+                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
+                          "AND lease_incarnation = ?5 AND status = 'RUNNING'");
+    st.bind_all(run, owner, epoch, now_ms, incarnation);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::expected<int64_t> release_all_leases(const std::string& owner, int64_t incarnation,
+                                            int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
+                          "lease_incarnation = 0, wake_at_ms = ?3, updated_at_ms = ?3 "
+                          "WHERE lease_owner = ?1 AND lease_incarnation = ?2 "
+                          "AND status = 'RUNNING'");
+    st.bind_all(owner, incarnation, now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes();
+  }
+
+  // -- history ---------------------------------------------------------------------
+
+  caf::error insert_event(int64_t run, const std::string& tenant, const history_record& e,
+                          int64_t now_ms) override {
+    auto& st = db_.cached("INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, "
+                          "attempt, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    st.bind_all(run, e.seq, tenant, e.type, e.node_path, e.attempt, e.payload, now_ms);
+    return st.run();
+  }
+
+  // -- ledger and usage ------------------------------------------------------------
+
+  caf::expected<bool> insert_attempt(const reserve_step& r, const std::string& node,
+                                     int64_t epoch) override {
+    auto& st = db_.cached(
+      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+      "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, "
+      "?6, nullif(?7, ''), ?8, ?9) ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
+    st.bind_all(r.run.value, r.step_path, r.attempt, r.tenant.value, r.period_start_ms,
+                r.period_end_ms, node, epoch, r.now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::error delete_attempt(int64_t run, const std::string& step_path, int32_t attempt) override {
+    auto& st =
+      db_.cached("DELETE FROM run_steps WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3");
+    st.bind_all(run, step_path, attempt);
+    return st.run();
+  }
+
+  caf::expected<bool> finish_attempt(int64_t run, const step_change& s, int64_t now_ms) override {
+    auto& st = db_.cached(
+      "UPDATE run_steps SET status = ?4, finished_at_ms = ?5, error_type = nullif(?6, ''), "
+      "error_message = nullif(?7, '') WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3 "
+      "AND status = 'started'");
+    st.bind_all(run, s.step_path, s.attempt, s.status, now_ms, s.error_type, s.error_message);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::error cancel_started_attempts(int64_t run, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
+                          "WHERE run_id = ?1 AND status = 'started'");
+    st.bind_all(run, now_ms);
+    return st.run();
+  }
+
+  caf::expected<usage_count> usage_counter(const std::string& tenant, int64_t period_start_ms,
+                                           int64_t period_end_ms) override {
+    auto& st = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                          "AND period_start_ms = ?2 AND period_end_ms = ?3");
+    st.bind_all(tenant, period_start_ms, period_end_ms);
+    auto row = st.step();
+    usage_count out{row && *row, row && *row ? st.column_int64(0) : 0};
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return out;
+  }
+
+  caf::expected<std::optional<int64_t>> take_usage_unit(const std::string& tenant,
+                                                        int64_t period_start_ms,
+                                                        int64_t period_end_ms, int64_t limit,
+                                                        int64_t now_ms) override {
+    auto& st = db_.cached(
+      "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "
+      "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
+      "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
+    st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
+    auto row = st.step();
+    std::optional<int64_t> out;
+    if (row && *row) {
+      out = st.column_int64(0);
+    }
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return out;
+  }
+
+  caf::error create_usage_counter(const std::string& tenant, int64_t period_start_ms,
+                                  int64_t period_end_ms, int64_t limit, int64_t now_ms) override {
+    auto& st = db_.cached(
+      "INSERT INTO usage_periods (tenant_id, period_start_ms, period_end_ms, used_count, "
+      "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+    st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
+    return st.run();
+  }
+
+  // -- waits -----------------------------------------------------------------------
+
+  caf::error open_wait(int64_t run, const std::string& tenant, const std::string& kind,
+                       const std::string& node_path, const std::string& event_name,
+                       int64_t wake_at_ms, int64_t now_ms) override {
+    auto& st = db_.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "
+                          "event_name, wake_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, "
+                          "nullif(?5, ''), ?6, ?7)");
+    st.bind_all(run, tenant, kind, node_path, event_name, wake_at_ms, now_ms);
+    return st.run();
+  }
+
+  caf::error resolve_waits(int64_t run, const std::string& resolution, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE run_waits SET resolved_at_ms = ?2, resolution = ?3 "
+                          "WHERE run_id = ?1 AND resolved_at_ms IS NULL");
+    st.bind_all(run, now_ms, resolution);
+    return st.run();
+  }
+
+  caf::expected<std::vector<int64_t>> quota_waits(const std::string& tenant,
+                                                  int64_t limit) override {
+    auto& st = db_.cached("SELECT run_id FROM run_waits WHERE kind = 'quota' AND tenant_id = ?1 "
+                          "AND resolved_at_ms IS NULL AND resolution IS NULL "
+                          "ORDER BY wait_id LIMIT ?2");
+    st.bind_all(tenant, limit);
+    return all_rows<int64_t>(st, [](const sqlite::statement& row) { return row.column_int64(0); });
+  }
+
+  caf::expected<int64_t> count_resuming(const std::string& tenant) override {
+    auto& st = db_.cached("SELECT count(*) FROM run_waits WHERE kind = 'quota' "
+                          "AND tenant_id = ?1 AND resolved_at_ms IS NULL "
+                          "AND resolution = 'resuming'");
+    st.bind_all(tenant);
+    return first_int(st);
+  }
+
+  caf::expected<bool> mark_resuming(int64_t run) override {
+    auto& st = db_.cached("UPDATE run_waits SET resolution = 'resuming' WHERE run_id = ?1 "
+                          "AND kind = 'quota' AND resolved_at_ms IS NULL AND resolution IS NULL");
+    st.bind_all(run);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() > 0;
+  }
+
+  // -- inbox -----------------------------------------------------------------------
+
+  caf::expected<std::vector<inbox_entry>> inbox(int64_t run) override {
+    auto& st = db_.cached("SELECT signal_id, kind, event_name, payload FROM run_signals "
+                          "WHERE run_id = ?1 AND consumed_seq IS NULL ORDER BY signal_id");
+    st.bind_all(run);
+    return all_rows<inbox_entry>(st, [](const sqlite::statement& row) {
+      return inbox_entry{row.column_int64(0), row.column_text(1), row.column_text(2),
+                         row.column_text(3)};
+    });
+  }
+
+  caf::error consume_inbox_entry(int64_t entry, int64_t seq) override {
+    auto& st = db_.cached("UPDATE run_signals SET consumed_seq = ?2 WHERE signal_id = ?1");
+    st.bind_all(entry, seq);
+    return st.run();
+  }
+
+  caf::error drop_inbox(int64_t run) override {
+    auto& st = db_.cached("UPDATE run_signals SET consumed_seq = 0 WHERE run_id = ?1 AND "
+                          "consumed_seq IS NULL");
+    st.bind_all(run);
+    return st.run();
+  }
+
+  caf::expected<int64_t> insert_inbox_entry(int64_t run, const std::string& tenant,
+                                            const std::string& kind, const std::string& event,
+                                            const std::string& payload, int64_t now_ms) override {
+    auto& st = db_.cached("INSERT INTO run_signals (run_id, tenant_id, kind, event_name, "
+                          "payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                          "RETURNING signal_id");
+    st.bind_all(run, tenant, kind, event, payload, now_ms);
+    auto row = st.step();
+    auto id = row && *row ? st.column_int64(0) : 0;
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return id;
+  }
+
+  // -- membership ------------------------------------------------------------------
+
+  caf::expected<std::optional<node_registration>> registration(const std::string& node) override {
+    auto& st = db_.cached("SELECT incarnation, pid, host, heartbeat_at_ms, ttl_ms, "
+                          "stopped_at_ms IS NOT NULL FROM nodes WHERE node_id = ?1");
+    st.bind_all(node);
+    auto row = st.step();
+    std::optional<node_registration> out;
+    if (row && *row) {
+      out = node_registration{st.column_int64(0), st.column_int64(1), st.column_text(2),
+                              st.column_int64(3), st.column_int64(4), st.column_int64(5) != 0};
+    }
+    st.reset();
+    if (!row) {
+      return row.error();
+    }
+    return out;
+  }
+
+  caf::error put_registration(const register_node& op, int64_t incarnation) override {
+    auto& st = db_.cached(
+      "INSERT INTO nodes (node_id, address, pid, started_at_ms, heartbeat_at_ms, stopped_at_ms, "
+      "incarnation, host, ttl_ms) VALUES (?1, ?2, ?3, ?4, ?4, NULL, ?5, ?6, ?7) "
+      "ON CONFLICT (node_id) DO UPDATE SET address = excluded.address, pid = excluded.pid, "
+      "started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms, "
+      "stopped_at_ms = NULL, incarnation = excluded.incarnation, host = excluded.host, "
+      "ttl_ms = excluded.ttl_ms");
+    st.bind_all(op.node.value, op.address, op.pid, op.now_ms, incarnation, op.host, op.ttl_ms);
+    return st.run();
+  }
+
+  caf::expected<bool> heartbeat(const std::string& node, int64_t incarnation,
+                                int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE nodes SET heartbeat_at_ms = ?3 WHERE node_id = ?1 AND "
+                          "incarnation = ?2 AND stopped_at_ms IS NULL");
+    st.bind_all(node, incarnation, now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::expected<bool> mark_stopped(const std::string& node, int64_t incarnation,
+                                   int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE nodes SET stopped_at_ms = ?3 WHERE node_id = ?1 AND "
+                          "incarnation = ?2 AND stopped_at_ms IS NULL");
+    st.bind_all(node, incarnation, now_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
+  caf::error mark_claimed(const std::string& node, int64_t incarnation, int64_t now_ms) override {
+    auto& st = db_.cached("UPDATE nodes SET claimed_at_ms = ?3 WHERE node_id = ?1 AND "
+                          "incarnation = ?2");
+    st.bind_all(node, incarnation, now_ms);
+    return st.run();
+  }
+
+  caf::expected<std::vector<live_node>> live_nodes(int64_t now_ms) override {
+    auto& st = db_.cached("SELECT node_id, incarnation, claimed_at_ms FROM nodes WHERE "
+                          "incarnation > 0 AND stopped_at_ms IS NULL AND heartbeat_at_ms + ttl_ms "
+                          "> ?1 ORDER BY node_id");
+    st.bind_all(now_ms);
+    return all_rows<live_node>(st, [](const sqlite::statement& row) {
+      return live_node{row.column_text(0), row.column_int64(1), row.column_int64(2)};
+    });
+  }
+
+  // -- billing ---------------------------------------------------------------------
+
+  caf::error put_subscription(const subscription_record& x, int64_t now_ms) override {
+    auto& st = db_.cached(
+      "INSERT INTO subscriptions (tenant_id, subscription_id, status, current_period_start_ms, "
+      "current_period_end_ms, price_metadata, product_metadata, updated_at_ms) VALUES (?1, ?2, "
+      "?3, nullif(?4, 0), nullif(?5, 0), ?6, ?7, ?8) ON CONFLICT (tenant_id, subscription_id) DO "
+      "UPDATE SET status = excluded.status, current_period_start_ms = "
+      "excluded.current_period_start_ms, current_period_end_ms = excluded.current_period_end_ms, "
+      "price_metadata = excluded.price_metadata, product_metadata = excluded.product_metadata, "
+      "updated_at_ms = excluded.updated_at_ms");
+    st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms,
+                x.price_metadata, x.product_metadata, now_ms);
+    return st.run();
+  }
+
+private:
+  sqlite::connection& db_;
+};
+
+} // namespace
+
+std::unique_ptr<run_backend> make_sqlite_run_backend(sqlite::connection& db) {
+  return std::make_unique<sqlite_run_backend>(db);
+}
+
+} // namespace flowgate
