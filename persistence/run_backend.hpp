@@ -152,8 +152,7 @@ public:
   /// Ids of the tenant's runs in `status` that are due (wake time and lease
   /// expiry reached), oldest wake first, at most `limit`.
   [[nodiscard]] virtual caf::expected<std::vector<int64_t>>
-  due_runs(const std::string& tenant, const std::string& status, int64_t now_ms,
-           int64_t limit) = 0;
+  due_runs(const std::string& tenant, const std::string& status, int64_t now_ms, int64_t limit) = 0;
   /// Takes the lease of a due, unfinished run (epoch + 1, RUNNING); nullopt
   /// if it is no longer due or its lease is live.
   [[nodiscard]] virtual caf::expected<std::optional<run_record>>
@@ -183,8 +182,7 @@ public:
   // -- leases ----------------------------------------------------------------------
   [[nodiscard]] virtual caf::expected<bool> renew_lease(int64_t run, const std::string& owner,
                                                         int64_t incarnation, int64_t epoch,
-                                                        int64_t expires_at_ms,
-                                                        int64_t now_ms) = 0;
+                                                        int64_t expires_at_ms, int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::expected<bool> release_lease(int64_t run, const std::string& owner,
                                                           int64_t incarnation, int64_t epoch,
                                                           int64_t now_ms) = 0;
@@ -198,9 +196,8 @@ public:
 
   // -- ledger and usage ------------------------------------------------------------
   /// Inserts a `started` ledger row; false if (run, step, attempt) exists.
-  [[nodiscard]] virtual caf::expected<bool> insert_attempt(const reserve_step& r,
-                                                           const std::string& node,
-                                                           int64_t epoch) = 0;
+  [[nodiscard]] virtual caf::expected<bool>
+  insert_attempt(const reserve_step& r, const std::string& node, int64_t epoch) = 0;
   [[nodiscard]] virtual caf::error delete_attempt(int64_t run, const std::string& step_path,
                                                   int32_t attempt) = 0;
   /// Finishes a `started` row; false if it was not started.
@@ -222,15 +219,14 @@ public:
 
   // -- waits -----------------------------------------------------------------------
   [[nodiscard]] virtual caf::error open_wait(int64_t run, const std::string& tenant,
-                                             const std::string& kind,
-                                             const std::string& node_path,
+                                             const std::string& kind, const std::string& node_path,
                                              const std::string& event_name, int64_t wake_at_ms,
                                              int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::error resolve_waits(int64_t run, const std::string& resolution,
                                                  int64_t now_ms) = 0;
   /// Runs with an open, not yet resuming quota wait of the tenant, oldest first.
-  [[nodiscard]] virtual caf::expected<std::vector<int64_t>>
-  quota_waits(const std::string& tenant, int64_t limit) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<int64_t>> quota_waits(const std::string& tenant,
+                                                                        int64_t limit) = 0;
   /// Open quota waits of the tenant already marked resuming.
   [[nodiscard]] virtual caf::expected<int64_t> count_resuming(const std::string& tenant) = 0;
   /// Marks the run's open quota wait resuming; false if none (or done already).
@@ -252,8 +248,8 @@ public:
                                                     int64_t incarnation) = 0;
   /// Writes the heartbeat of a live (node, incarnation); false if that is
   /// not the registration (superseded or stopped).
-  [[nodiscard]] virtual caf::expected<bool> heartbeat(const std::string& node,
-                                                      int64_t incarnation, int64_t now_ms) = 0;
+  [[nodiscard]] virtual caf::expected<bool> heartbeat(const std::string& node, int64_t incarnation,
+                                                      int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::expected<bool> mark_stopped(const std::string& node,
                                                          int64_t incarnation, int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::error mark_claimed(const std::string& node, int64_t incarnation,

@@ -90,14 +90,13 @@ reserve_step reservation_of(const quota_terms& q, const tenant_id& tenant, int64
 }
 
 quota_exhausted exhausted_of(const reserve_step& r, const step_reservation& out) {
-  return quota_exhausted{r.tenant, r.run,   r.step_path, out.used, out.limit, out.period_start_ms,
-                         out.period_end_ms};
+  return quota_exhausted{
+    r.tenant, r.run, r.step_path, out.used, out.limit, out.period_start_ms, out.period_end_ms};
 }
 
 /// Moves the run's unconsumed inbox into its history from `seq` on.
-caf::expected<std::vector<history_record>> take_inbox(run_backend& b, int64_t run,
-                                                      const std::string& tenant, int64_t seq,
-                                                      int64_t now_ms) {
+caf::expected<std::vector<history_record>>
+take_inbox(run_backend& b, int64_t run, const std::string& tenant, int64_t seq, int64_t now_ms) {
   auto entries = b.inbox(run);
   if (!entries) {
     return entries.error();
@@ -135,16 +134,14 @@ caf::error refused_append(run_backend& b, const append_history& op) {
   }
   if (r->lease_owner != op.owner.value || r->epoch != op.epoch ||
       r->lease_incarnation != op.incarnation || r->status != run_status::running) {
-    return make_error(errc::lease_lost,
-                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
-                        "' (incarnation " + std::to_string(op.incarnation) +
-                        ") writes under lease epoch " + std::to_string(op.epoch) +
-                        ", but the run is " + r->status + " with lease epoch " +
-                        std::to_string(r->epoch) +
-                        (r->lease_owner.empty()
-                           ? std::string{" and no owner"}
-                           : " held by '" + r->lease_owner + "' (incarnation " +
-                               std::to_string(r->lease_incarnation) + ")"));
+    return make_error(
+      errc::lease_lost,
+      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value + "' (incarnation " +
+        std::to_string(op.incarnation) + ") writes under lease epoch " + std::to_string(op.epoch) +
+        ", but the run is " + r->status + " with lease epoch " + std::to_string(r->epoch) +
+        (r->lease_owner.empty() ? std::string{" and no owner"}
+                                : " held by '" + r->lease_owner + "' (incarnation " +
+                                    std::to_string(r->lease_incarnation) + ")"));
   }
   return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
                                            ": history is at sequence " +
@@ -311,8 +308,8 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   if (!stored) {
     return stored.error();
   }
-  return run_created{std::move(*stored), true, {}, {},
-                     at_limit && !op.owner.value.empty() ? terms->deadline_ms : 0};
+  return run_created{
+    std::move(*stored), true, {}, {}, at_limit && !op.owner.value.empty() ? terms->deadline_ms : 0};
 }
 
 // -- claims ------------------------------------------------------------------------
@@ -399,8 +396,8 @@ caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& r
   slot.budget = std::max<int64_t>(0, terms->max_running - *live);
   if (rank.live > 1 && rank.index >= 0 && slot.budget > 0) {
     auto limit = terms->max_running;
-    auto turn = static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) +
-                op.now_ms / 1000;
+    auto turn =
+      static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) + op.now_ms / 1000;
     auto share_of = [&](int64_t index) {
       return limit / rank.live + ((index + turn) % rank.live < limit % rank.live ? 1 : 0);
     };
@@ -435,9 +432,9 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
       return tenants.error();
     }
     for (auto& [id, text] : *tenants) {
-      bool wanted = op.tenants.empty() ||
-                    std::any_of(op.tenants.begin(), op.tenants.end(),
-                                [&](const tenant_id& t) { return t.value == id; });
+      bool wanted =
+        op.tenants.empty() || std::any_of(op.tenants.begin(), op.tenants.end(),
+                                          [&](const tenant_id& t) { return t.value == id; });
       if (wanted) {
         claim_slot slot;
         slot.tenant = std::move(id);
@@ -786,16 +783,16 @@ caf::expected<signal_accepted> apply(run_backend& b, const signal_run& op) {
   if (auto err = check_unfinished(*run, "signals")) {
     return err;
   }
-  auto id =
-    b.insert_inbox_entry(op.run.value, run->tenant.value, "signal", op.event, op.payload, op.now_ms);
+  auto id = b.insert_inbox_entry(op.run.value, run->tenant.value, "signal", op.event, op.payload,
+                                 op.now_ms);
   if (!id) {
     return id.error();
   }
   // A run waiting for an event is due at once; any other run reads its
   // inbox at its next append.
-  if (auto err = b.mark_inbox_pending(
-        op.run.value, op.now_ms,
-        run->status == run_status::waiting && run->wait_reason == "event")) {
+  if (auto err =
+        b.mark_inbox_pending(op.run.value, op.now_ms,
+                             run->status == run_status::waiting && run->wait_reason == "event")) {
     return err;
   }
   return signal_accepted{op.run, *id, run->status};
@@ -822,8 +819,9 @@ caf::expected<cancel_outcome> apply(run_backend& b, const cancel_run& op) {
     }
     return cancel_outcome{std::move(*run), false};
   }
-  history_record e{run->next_seq, "run_canceled", "", 0,
-                   json::serialize(json::object{{"reason", op.reason}}), op.now_ms};
+  history_record e{
+    run->next_seq, "run_canceled", "", 0, json::serialize(json::object{{"reason", op.reason}}),
+    op.now_ms};
   if (auto err = b.insert_event(op.run.value, run->tenant.value, e, op.now_ms)) {
     return err;
   }

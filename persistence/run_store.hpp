@@ -71,8 +71,7 @@ struct tenant_terms {
 
 /// The terms of a stored config text (`default_limit` when the config has
 /// no `max_concurrent_runs`). Errors: `invalid_config`.
-[[nodiscard]] caf::expected<tenant_terms> terms_of(const std::string& tenant,
-                                                   const std::string& config_text,
-                                                   int64_t default_limit);
+[[nodiscard]] caf::expected<tenant_terms>
+terms_of(const std::string& tenant, const std::string& config_text, int64_t default_limit);
 
 } // namespace flowgate::run_store

@@ -81,10 +81,10 @@ public:
 
   caf::error count_refusal(const std::string& tenant, const std::string& reason,
                            int64_t now_ms) override {
-    auto& st = db_.cached(
-      "INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
-      "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
-      "rejected = rejected + 1, updated_at_ms = excluded.updated_at_ms");
+    auto& st =
+      db_.cached("INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
+                 "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
+                 "rejected = rejected + 1, updated_at_ms = excluded.updated_at_ms");
     st.bind_all(tenant, reason, now_ms);
     return st.run();
   }
@@ -126,9 +126,8 @@ public:
     return id;
   }
 
-  caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant,
-                                               const std::string& status, int64_t now_ms,
-                                               int64_t limit) override {
+  caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant, const std::string& status,
+                                               int64_t now_ms, int64_t limit) override {
     // Index runs_tenant_due; a RUNNING run's wake time is its lease expiry.
     auto& st = db_.cached("SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
                           "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
@@ -181,12 +180,11 @@ public:
     return out;
   }
 
-  caf::error pause_new_run(int64_t run, const std::string& node_path,
-                           int64_t wake_at_ms) override {
-    auto& st = db_.cached(
-      "UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
-      "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
-      "lease_incarnation = 0 WHERE run_id = ?1");
+  caf::error pause_new_run(int64_t run, const std::string& node_path, int64_t wake_at_ms) override {
+    auto& st =
+      db_.cached("UPDATE runs SET status = 'WAITING', wait_reason = 'quota', node_path = ?2, "
+                 "next_seq = 2, wake_at_ms = ?3, lease_owner = NULL, lease_expires_at_ms = 0, "
+                 "lease_incarnation = 0 WHERE run_id = ?1");
     st.bind_all(run, node_path, wake_at_ms);
     return st.run();
   }
@@ -276,8 +274,9 @@ public:
 
   caf::error insert_event(int64_t run, const std::string& tenant, const history_record& e,
                           int64_t now_ms) override {
-    auto& st = db_.cached("INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, "
-                          "attempt, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    auto& st =
+      db_.cached("INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, "
+                 "attempt, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     st.bind_all(run, e.seq, tenant, e.type, e.node_path, e.attempt, e.payload, now_ms);
     return st.run();
   }

@@ -9,7 +9,8 @@ if [ "${1:-}" = "--fix" ]; then
   exit 0
 fi
 if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/flowgate-format.$$; then
-  grep -o '^[^:]*' /tmp/flowgate-format.$$ | sort -u | sed 's/^/not formatted: /'
+  grep -oE '^[^ :]+:[0-9]+:[0-9]+: (warning|error)' /tmp/flowgate-format.$$ | cut -d: -f1 |
+    sort -u | sed 's/^/not formatted: /'
   rm -f /tmp/flowgate-format.$$
   echo "format: run 'bash tools/format.sh --fix'" >&2
   exit 1
