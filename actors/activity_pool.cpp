@@ -1,5 +1,7 @@
 #include "actors/activity_pool.hpp"
 
+#include "actors/wall_clock.hpp"
+
 #include "actors/activity.hpp"
 
 #include <boost/json.hpp>
@@ -139,7 +141,9 @@ struct activity_pool_state {
 using pool_pointer = activity_pool_actor::stateful_pointer<activity_pool_state>;
 
 worker_actor spawn_worker(pool_pointer self) {
-  auto w = self->home_system().spawn<caf::detached>(activity_worker, self->state.activities);
+  auto& sys = self->home_system();
+  auto w = spawns_detached(sys) ? sys.spawn<caf::detached>(activity_worker, self->state.activities)
+                                : sys.spawn(activity_worker, self->state.activities);
   auto& st = self->state;
   st.all->push_back(w);
   st.stats.workers = static_cast<int32_t>(st.all->size());

@@ -198,7 +198,7 @@ config_registry_actor::behavior_type config_registry(registry_pointer self,
                           parsed->checksum,
                           parsed->definition.name,
                           parsed->canonical_text,
-                          wall_clock_ms(),
+                          wall_clock_ms(self->home_system()),
                           false};
       auto snap = make_snapshot(tenant.value, queue.value, version.value, parsed->checksum,
                                 parsed->canonical_text, std::move(parsed->definition));
@@ -231,7 +231,7 @@ config_registry_actor::behavior_type config_registry(registry_pointer self,
       auto rp = self->make_response_promise<config_activated>();
       self
         ->request(self->state.writer, self->state.settings.store_timeout,
-                  activate_config{tenant, queue, version, wall_clock_ms()})
+                  activate_config{tenant, queue, version, wall_clock_ms(self->home_system())})
         .then([=](config_activated& done) mutable { rp.deliver(std::move(done)); },
               [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;

@@ -354,7 +354,7 @@ void renew(dispatcher_pointer self) {
 void park(dispatcher_pointer self, run_created created,
           caf::typed_response_promise<run_created> rp) {
   auto& st = self->state;
-  auto deadline = wall_clock_ms() + created.queued_deadline_ms;
+  auto deadline = wall_clock_ms(self->home_system()) + created.queued_deadline_ms;
   auto tenant = created.run.tenant;
   auto run = created.run.id;
   auto answer = [=]() mutable {
@@ -378,7 +378,7 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
             quota_terms terms, caf::typed_response_promise<run_created> rp) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
-  auto now = wall_clock_ms();
+  auto now = wall_clock_ms(self->home_system());
   bool claim =
     static_cast<int64_t>(st.held.size()) < s.max_active_runs && !st.draining && !st.fenced;
   create_run op;

@@ -67,7 +67,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   }
   std::unique_ptr<node> n{new node(sys, std::move(settings))};
   auto opts = store_options_from(n->settings_);
-  auto writer = open_sqlite_writer(opts, wall_clock_ms(), &n->applied_migrations_);
+  auto writer = open_sqlite_writer(opts, wall_clock_ms(sys), &n->applied_migrations_);
   if (!writer) {
     return writer.error();
   }
@@ -143,7 +143,7 @@ caf::error node::bootstrap_tenants() {
     return existing.error();
   }
   seed_tenants seed;
-  seed.now_ms = wall_clock_ms();
+  seed.now_ms = wall_clock_ms(sys_);
   seed.tenants.push_back(
     tenant_record{tenant_id{settings_.default_tenant_id}, "default", "solo", "{}", 0, 0});
   bool only_default = existing->empty() || (existing->size() == 1 && existing->front().id.value ==
@@ -181,7 +181,7 @@ caf::expected<tenant_record> node::put_tenant(std::string_view raw_id,
   tenant_record rec{
     *id, parsed->config.name, to_string(parsed->config.tier), parsed->canonical_text, 0, 0};
   auto stored = ask<tenant_record>(sys_, request_timeout, writer_,
-                                   store_tenant{std::move(rec), wall_clock_ms()});
+                                   store_tenant{std::move(rec), wall_clock_ms(sys_)});
   if (stored) {
     caf::anon_send(accountant_, put_atom::value, *id); // the tier may have changed
   }
@@ -458,7 +458,7 @@ caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw
   }
   return ask<std::vector<flowgate::tenant_stats>>(
     sys_, request_timeout, reader_,
-    read_tenant_stats{*id, wall_clock_ms(), settings_.tenant_max_concurrent_runs});
+    read_tenant_stats{*id, wall_clock_ms(sys_), settings_.tenant_max_concurrent_runs});
 }
 
 caf::expected<signal_accepted> node::signal_run(const tenant_scope& scope, int64_t run,
@@ -588,7 +588,7 @@ caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run
   // in flight here: an attempt without an outcome would be cut off).
   engine::plan_context ctx;
   ctx.next_seq = r->next_seq;
-  ctx.now_ms = wall_clock_ms();
+  ctx.now_ms = wall_clock_ms(sys_);
   ctx.node_path = r->node_path;
   ctx.inbox_fresh = true;
   ctx.hold_timer_ms = settings_.hold_timer_ms;

@@ -190,7 +190,7 @@ void advance(orchestrator_pointer self) {
   if (!st.loaded || st.writing || st.in_flight || st.done) {
     return;
   }
-  auto now = wall_clock_ms();
+  auto now = wall_clock_ms(self->home_system());
   engine::plan_context ctx;
   ctx.next_seq = st.next_seq + static_cast<int64_t>(st.staged_events.size());
   ctx.now_ms = now;
@@ -288,9 +288,10 @@ void advance(orchestrator_pointer self) {
           if (to_dispatch && !canceled) {
             dispatch(self, *to_dispatch);
           } else if (hold_until != 0 && r.inbox.empty()) {
-            self->delayed_send(
-              self, std::chrono::milliseconds{std::max<int64_t>(hold_until - wall_clock_ms(), 0)},
-              wake_atom::value);
+            self->delayed_send(self,
+                               std::chrono::milliseconds{std::max<int64_t>(
+                                 hold_until - wall_clock_ms(self->home_system()), 0)},
+                               wake_atom::value);
           } else {
             advance(self);
           }
@@ -314,7 +315,7 @@ void advance(orchestrator_pointer self) {
     .then(
       [=](quota_terms& t) mutable {
         self->state.terms = t;
-        self->state.terms_at_ms = wall_clock_ms();
+        self->state.terms_at_ms = wall_clock_ms(self->home_system());
         op.quota = std::move(t);
         write(std::move(op));
       },
@@ -380,7 +381,7 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
   st.node_path = st.setup.run.node_path;
   if (st.setup.terms.period_end_ms != 0) {
     st.terms = st.setup.terms;
-    st.terms_at_ms = wall_clock_ms();
+    st.terms_at_ms = wall_clock_ms(self->home_system());
   }
   boost::system::error_code ec;
   st.input = json::parse(st.setup.run.input, ec);

@@ -92,7 +92,7 @@ void resolve(accountant_pointer self, const tenant_id& tenant) {
                 plain.push_back(subscription{x.id, x.status, x.period_start_ms, x.period_end_ms,
                                              x.price_metadata, x.product_metadata});
               }
-              auto now = wall_clock_ms();
+              auto now = wall_clock_ms(self->home_system());
               auto p = resolve_billing_period(plain, t.tier, now);
               quota_terms terms{tenant, p.start_ms,      p.end_ms,       p.limit,
                                 t.tier, p.period_source, p.limit_source, p.warnings};
@@ -112,7 +112,7 @@ void resolve(accountant_pointer self, const tenant_id& tenant) {
 void with_terms(accountant_pointer self, const tenant_id& tenant, terms_callback f) {
   auto& st = self->state;
   auto it = st.cache.find(tenant.value);
-  if (it != st.cache.end() && it->second.expires_ms > wall_clock_ms()) {
+  if (it != st.cache.end() && it->second.expires_ms > wall_clock_ms(self->home_system())) {
     st.stats.terms_cached += 1;
     f(&it->second.terms, nullptr);
     return;

@@ -45,9 +45,9 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
     [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> { return s.apply(q); },
     [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },
-    [&s](list_nodes& q) -> caf::result<std::vector<node_record>> {
+    [&s, self](list_nodes& q) -> caf::result<std::vector<node_record>> {
       if (q.now_ms == 0) {
-        q.now_ms = wall_clock_ms();
+        q.now_ms = wall_clock_ms(self->home_system());
       }
       return s.apply(q);
     },
@@ -58,6 +58,9 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
 
 store_reader_actor spawn_store_reader(caf::actor_system& sys,
                                       std::shared_ptr<read_session> session) {
+  if (!spawns_detached(sys)) {
+    return sys.spawn(store_reader, std::move(session));
+  }
   return sys.spawn<caf::detached>(store_reader, std::move(session));
 }
 

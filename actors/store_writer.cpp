@@ -116,7 +116,7 @@ void flush(writer_pointer self) {
     }
     return;
   }
-  auto now = wall_clock_ms();
+  auto now = wall_clock_ms(self->home_system());
   for (auto& p : batch) {
     if (!p->apply(*st.session, now)) {
       st.stats.failed_operations += 1;
@@ -186,6 +186,11 @@ store_writer(writer_pointer self, std::shared_ptr<write_session> session, size_t
 
 store_writer_actor spawn_store_writer(caf::actor_system& sys,
                                       std::shared_ptr<write_session> session, size_t max_batch) {
+  // Its own thread (commits block on fsync), except under the test
+  // coordinator, which runs it on the test's thread.
+  if (!spawns_detached(sys)) {
+    return sys.spawn(store_writer, std::move(session), max_batch);
+  }
   return sys.spawn<caf::detached>(store_writer, std::move(session), max_batch);
 }
 

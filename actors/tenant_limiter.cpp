@@ -120,7 +120,7 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         return admission_wait{true, false}; // admitted before the starter asked
       }
       auto rp = self->make_response_promise<admission_wait>();
-      auto now = wall_clock_ms();
+      auto now = wall_clock_ms(self->home_system());
       if (deadline_ms <= now || st.parked.count(run.value) != 0) {
         st.stats.timed_out += 1;
         rp.deliver(admission_wait{false, true});
@@ -250,7 +250,7 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
         int64_t deadline_ms) -> caf::result<admission_wait> {
       auto l = route(self, tenant);
       auto rp = self->make_response_promise<admission_wait>();
-      auto wait = std::max<int64_t>(deadline_ms - wall_clock_ms(), 0);
+      auto wait = std::max<int64_t>(deadline_ms - wall_clock_ms(self->home_system()), 0);
       self->request(l, std::chrono::milliseconds{wait + 10'000}, park_atom::value, run, deadline_ms)
         .then([rp](admission_wait& w) mutable { rp.deliver(w); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });

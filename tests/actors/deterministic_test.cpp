@@ -1,0 +1,223 @@
+// A whole executing node (store writer and reader, config registry, quota
+// accountant, activity pool, limiters, dispatcher, orchestrators) on CAF's
+// test coordinator: nothing runs unless the test runs it, and time moves
+// only when the test advances it (wall_clock.hpp). A 60-second timer wait
+// and a lease expiry take no real time, and nothing sleeps.
+
+#include "actors/activity.hpp"
+#include "actors/activity_pool.hpp"
+#include "actors/config_registry.hpp"
+#include "actors/dispatcher.hpp"
+#include "actors/quota_accountant.hpp"
+#include "actors/store_reader.hpp"
+#include "actors/store_writer.hpp"
+#include "actors/tenant_limiter.hpp"
+#include "actors/wall_clock.hpp"
+#include "messages/errors.hpp"
+#include "messages/registration.hpp"
+#include "persistence/sqlite_store.hpp"
+#include "tests/persistence/temp_db.hpp"
+#include "tests/printing.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <caf/all.hpp>
+
+using namespace flowgate;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct coordinator_fixture {
+  testing::temp_db db;
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  store_writer_actor writer;
+  store_reader_actor reader;
+  config_registry_actor configs;
+  quota_accountant_actor accountant;
+  activity_pool_actor pool;
+  tenant_directory_actor limiters;
+  dispatcher_actor dispatcher;
+
+  static caf::actor_system_config& configure(caf::actor_system_config& c) {
+    register_types(c);
+    c.set("scheduler.policy", caf::atom("testing"));
+    c.set("logger.file-verbosity", caf::atom("quiet"));
+    return c;
+  }
+
+  coordinator_fixture()
+      : sys(configure(cfg)),
+        sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())), self(sys) {
+    sqlite_store_options opts{db.path, sync_mode::normal, 1000};
+    auto w = open_sqlite_writer(opts, wall_clock_ms(sys));
+    BOOST_REQUIRE(w);
+    auto r = open_sqlite_reader(opts);
+    BOOST_REQUIRE(r);
+    writer = spawn_store_writer(sys, std::shared_ptr<write_session>{std::move(*w)}, 100);
+    reader = spawn_store_reader(sys, std::shared_ptr<read_session>{std::move(*r)});
+    config_registry_settings rs;
+    rs.default_tenant_id = "default";
+    configs = spawn_config_registry(sys, writer, reader, rs);
+    accountant = spawn_quota_accountant(sys, accountant_setup{writer, reader, 10'000});
+    pool = spawn_activity_pool(sys, std::make_shared<const activity_registry>(), 1, 60'000);
+    limiters = spawn_tenant_directory(sys);
+    settle();
+  }
+
+  ~coordinator_fixture() {
+    for (const auto& a :
+         {caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(limiters),
+          caf::actor_cast<caf::actor>(pool), caf::actor_cast<caf::actor>(accountant),
+          caf::actor_cast<caf::actor>(configs), caf::actor_cast<caf::actor>(reader),
+          caf::actor_cast<caf::actor>(writer)}) {
+      if (a) {
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      }
+    }
+    settle();
+  }
+
+  /// Runs every job that is ready, until none is.
+  void settle() {
+    while (sched.run() > 0) {
+    }
+  }
+
+  /// Advances virtual time in `step`s, running what each step makes ready.
+  void pass(std::chrono::milliseconds total, std::chrono::milliseconds step = 100ms) {
+    for (auto t = std::chrono::milliseconds{0}; t < total; t += step) {
+      sched.advance_time(step);
+      settle();
+    }
+  }
+
+  /// Sends an operation, runs the system, and takes the answer.
+  template <class R, class Dest, class... Ts> R ask(const Dest& dest, Ts&&... xs) {
+    self->send(dest, std::forward<Ts>(xs)...);
+    settle();
+    R out;
+    bool got = false;
+    self->receive(
+      [&](R& x) {
+        out = std::move(x);
+        got = true;
+      },
+      [&](caf::error& e) { BOOST_FAIL(describe(e)); },
+      caf::after(std::chrono::seconds{0}) >> [] {});
+    BOOST_REQUIRE(got);
+    return out;
+  }
+
+  int64_t count(const std::string& sql) {
+    return *testing::observer_connection(db.path).query_int(sql);
+  }
+
+  std::string text(const std::string& sql) {
+    return *testing::observer_connection(db.path).query_text(sql);
+  }
+
+  void put(const std::string& tenant, const std::string& config, const std::string& pipeline) {
+    ask<tenant_record>(writer,
+                       store_tenant{tenant_record{tenant_id{tenant}, "", "pro", config, 0, 0}, 0});
+    ask<config_stored>(configs, put_atom::value, tenant_id{tenant}, queue_name{"q"},
+                       config_version{"1"}, pipeline);
+  }
+
+  create_run pending_run(const std::string& tenant) {
+    create_run op;
+    op.run.tenant = tenant_id{tenant};
+    op.run.queue = queue_name{"q"};
+    op.run.config_tenant = tenant_id{tenant};
+    op.run.version = config_version{"1"};
+    op.run.checksum =
+      text("SELECT checksum FROM pipeline_configs WHERE tenant_id = '" + tenant + "'");
+    op.run.input = "{}";
+    return op;
+  }
+
+  void serve() {
+    dispatcher_setup ds;
+    ds.settings.node_id = "det";
+    ds.settings.lease_ttl_ms = 30'000;
+    ds.settings.poll_interval_ms = 200;
+    ds.settings.hold_timer_ms = 2'000;
+    ds.incarnation = ask<int64_t>(writer, register_node{node_id{"det"}, "h", 1, "", 30'000, 0, 0});
+    ds.writer = writer;
+    ds.reader = reader;
+    ds.configs = configs;
+    ds.pool = pool;
+    ds.accountant = accountant;
+    ds.limiters = limiters;
+    dispatcher = spawn_dispatcher(sys, std::move(ds));
+    settle();
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(deterministic, coordinator_fixture)
+
+BOOST_AUTO_TEST_CASE(a_timer_wait_of_a_minute_passes_in_virtual_time) {
+  put("acme", "{}", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+    {"id":"t","wait":{"timer_ms":60000}},{"id":"b","activity":"noop"}]}})");
+  auto created = ask<run_created>(writer, pending_run("acme"));
+  auto id = std::to_string(created.run.id.value);
+  auto started = wall_clock_ms(sys);
+  serve();
+  // Claimed at once, a ran, the run waits on its timer with no lease held.
+  BOOST_TEST(text("SELECT status || '/' || wait_reason FROM runs WHERE run_id = " + id) ==
+             "WAITING/timer");
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE status = 'completed'") == 2);
+  // 59 s later it still waits; at 60 s the next poll takes it and it ends.
+  pass(59s, 1s);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + id) == "WAITING");
+  pass(2s);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + id) == "COMPLETED");
+  BOOST_TEST(count("SELECT count(*) FROM run_events WHERE event_type = 'timer_fired'") == 1);
+  auto finished = count("SELECT finished_at_ms FROM runs WHERE run_id = " + id);
+  BOOST_TEST(finished - started >= 60'000);
+  BOOST_TEST(finished - started < 61'000);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_nodes_run_is_taken_over_before_the_tenants_queue) {
+  // Each run holds the tenant's one permit for a second (a timer shorter
+  // than the hold time keeps the lease), so their start times tell the order.
+  put("acme", R"({"max_concurrent_runs": 1})",
+      R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+        {"id":"t","wait":{"timer_ms":1000}}]}})");
+  // A node that died holding the tenant's only permit (lease for 10 s),
+  // then three runs queued behind it.
+  auto held = pending_run("acme");
+  held.owner = node_id{"ghost"};
+  held.lease_ttl_ms = 10'000;
+  auto ghost = ask<run_created>(writer, held).run.id.value;
+  std::vector<int64_t> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.push_back(ask<run_created>(writer, pending_run("acme")).run.id.value);
+  }
+  serve();
+  pass(9s);
+  // The ghost's lease still counts: nothing ran.
+  BOOST_TEST(count("SELECT count(*) FROM run_steps") == 0);
+  pass(6s);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 4);
+  // The taken-over run started first, then the queue in order, a second apart.
+  std::vector<int64_t> order;
+  auto c = testing::observer_connection(db.path);
+  auto st = c.prepare("SELECT run_id FROM run_steps WHERE step_path = 'a' ORDER BY started_at_ms");
+  BOOST_REQUIRE(st);
+  while (*st->step()) {
+    order.push_back(st->column_int64(0));
+  }
+  std::vector<int64_t> expected{ghost};
+  expected.insert(expected.end(), queued.begin(), queued.end());
+  BOOST_TEST(order == expected, boost::test_tools::per_element());
+  BOOST_TEST(count("SELECT lease_epoch FROM runs WHERE run_id = " + std::to_string(ghost)) == 2);
+  BOOST_TEST(count("SELECT count(DISTINCT started_at_ms) FROM run_steps WHERE step_path = 'a'") ==
+             4);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
