@@ -51,14 +51,10 @@ struct orchestrator_state {
   /// Attempts started here whose outcome is not recorded yet (any other
   /// attempt without an outcome was cut off).
   std::set<std::pair<std::string, int32_t>> dispatched;
-  bool writing = false;
-  bool in_flight = false;
   /// True right after an append that took the inbox, before new local events.
   bool inbox_fresh = false;
   bool resolve_waits = true;
   bool draining = false;
-  /// Snapshot, tenant and history are loaded.
-  bool loaded = false;
   bool done = false;
   quota_terms terms;
   int64_t terms_at_ms = 0;
@@ -98,6 +94,64 @@ void abandon(orchestrator_pointer self, const caf::error& err, const char* durin
 
 void advance(orchestrator_pointer self);
 
+// -- states ----------------------------------------------------------------------
+// The orchestrator's phases are its behaviours; each says what a wake-up, a
+// lost lease and a drain mean in that phase.
+
+/// The dispatcher could not renew the lease and no append is in flight to
+/// decide: the lease is gone, the run is another node's.
+void stop_as_lost(orchestrator_pointer self, lease_epoch epoch) {
+  if (epoch != self->state.setup.run.epoch || self->state.done) {
+    return;
+  }
+  auto fields = run_fields(self);
+  fields.emplace_back("epoch", std::to_string(epoch));
+  log_line("warn", "lease lost", fields);
+  finish(self, "lost");
+}
+
+/// Loading the snapshot, the tenant and the history: a drain is noted for
+/// the first decision.
+orchestrator_actor::behavior_type loading(orchestrator_pointer self) {
+  return {
+    [=](wake_atom) {},
+    [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
+    [=](drain_atom) { self->state.draining = true; },
+  };
+}
+
+/// Deciding: nothing is in flight; a due held timer or a drain decides again.
+orchestrator_actor::behavior_type deciding(orchestrator_pointer self) {
+  return {
+    [=](wake_atom) { advance(self); },
+    [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
+    [=](drain_atom) {
+      self->state.draining = true;
+      advance(self);
+    },
+  };
+}
+
+/// An append is in flight: it decides a missed renewal (the store refuses it
+/// under a lost lease; a last append that released the lease is what made
+/// the renewal miss), and the next decision follows its answer.
+orchestrator_actor::behavior_type writing(orchestrator_pointer self) {
+  return {
+    [=](wake_atom) {},
+    [=](lost_atom, lease_epoch) {},
+    [=](drain_atom) { self->state.draining = true; },
+  };
+}
+
+/// An activity attempt runs: its outcome is recorded before anything else.
+orchestrator_actor::behavior_type attempting(orchestrator_pointer self) {
+  return {
+    [=](wake_atom) {},
+    [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
+    [=](drain_atom) { self->state.draining = true; },
+  };
+}
+
 /// Records an attempt's outcome (a fact from outside the engine) in the
 /// local history and the next append.
 void record_outcome(orchestrator_pointer self, engine::event e) {
@@ -110,7 +164,7 @@ void record_outcome(orchestrator_pointer self, engine::event e) {
 
 void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto& st = self->state;
-  st.in_flight = true;
+  self->become(attempting(self));
   st.dispatched.emplace(cmd.node_path, cmd.attempt);
   activity_request req;
   req.tenant = st.setup.run.tenant;
@@ -125,7 +179,7 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto attempt = cmd.attempt;
   auto on_result = [self, path, attempt](const activity_result& r) {
     auto& s = self->state;
-    s.in_flight = false;
+    self->become(deciding(self));
     s.dispatched.erase({path, attempt});
     engine::event e;
     e.node_path = path;
@@ -187,7 +241,7 @@ void log_reserved(orchestrator_pointer self) {
 /// append, then acts on it.
 void advance(orchestrator_pointer self) {
   auto& st = self->state;
-  if (!st.loaded || st.writing || st.in_flight || st.done) {
+  if (st.done) {
     return;
   }
   auto now = wall_clock_ms(self->home_system());
@@ -254,13 +308,13 @@ void advance(orchestrator_pointer self) {
   op.resolve_waits = st.resolve_waits;
   op.now_ms = 0; // stamped by the writer at commit
   auto status = change.status.empty() ? std::string{run_status::running} : change.status;
-  st.writing = true;
+  self->become(writing(self));
   auto write = [=](append_history a) {
     self->request(self->state.setup.writer, store_timeout, std::move(a))
       .then(
         [=](history_appended& r) {
           auto& s = self->state;
-          s.writing = false;
+          self->become(deciding(self));
           s.next_seq = r.next_seq;
           s.resolve_waits = false;
           if (r.quota_paused) {
@@ -296,10 +350,7 @@ void advance(orchestrator_pointer self) {
             advance(self);
           }
         },
-        [=](caf::error& err) {
-          self->state.writing = false;
-          abandon(self, err, "appending to the history");
-        });
+        [=](caf::error& err) { abandon(self, err, "appending to the history"); });
   };
   if (!starts_attempt) {
     write(std::move(op));
@@ -319,10 +370,7 @@ void advance(orchestrator_pointer self) {
         op.quota = std::move(t);
         write(std::move(op));
       },
-      [=](caf::error& err) {
-        self->state.writing = false;
-        abandon(self, err, "asking for its quota terms");
-      });
+      [=](caf::error& err) { abandon(self, err, "asking for its quota terms"); });
 }
 
 void load_history_then_advance(orchestrator_pointer self) {
@@ -331,7 +379,7 @@ void load_history_then_advance(orchestrator_pointer self) {
     engine::event start{1, event_type::run_started, "", 0, st.input};
     st.history.push_back(std::move(start));
     st.next_seq = 2;
-    st.loaded = true;
+    self->become(deciding(self));
     if (const auto& first = st.setup.first_command) {
       st.history.push_back(engine::record(*first, 2, st.setup.run.created_at_ms));
       st.next_seq = 3;
@@ -357,7 +405,7 @@ void load_history_then_advance(orchestrator_pointer self) {
           // A write committed after the claim read the row: take the store's word.
           s.next_seq = std::max(s.next_seq, s.setup.run.next_seq);
         }
-        s.loaded = true;
+        self->become(deciding(self));
         advance(self);
       },
       [=](caf::error& err) { abandon(self, err, "loading the history"); });
@@ -411,27 +459,7 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
         },
         [=](caf::error& err) { abandon(self, err, "loading its config"); });
   }
-  return {
-    [=](wake_atom) { advance(self); },
-    [=](lost_atom, lease_epoch epoch) {
-      // The dispatcher could not renew the lease. With an append in flight
-      // that append decides (the store refuses it under a lost lease; a
-      // last append that released the lease is what made the renewal miss).
-      // Otherwise the lease is gone: stop, the run is another node's.
-      const auto& now = self->state;
-      if (epoch != now.setup.run.epoch || now.done || now.writing) {
-        return;
-      }
-      auto fields = run_fields(self);
-      fields.emplace_back("epoch", std::to_string(epoch));
-      log_line("warn", "lease lost", fields);
-      finish(self, "lost");
-    },
-    [=](drain_atom) {
-      self->state.draining = true;
-      advance(self);
-    },
-  };
+  return loading(self);
 }
 
 } // namespace

@@ -18,10 +18,17 @@
 /// is used up the store cuts the append there and pauses the run (WAITING,
 /// reason `quota`), and the orchestrator exits.
 ///
-/// The loop: load the pinned snapshot, replay the history through
-/// `engine::decide`, record the next decision together with whatever the
-/// history lacks (one `append_history` per step), execute it, record the
-/// outcome. Every append is fenced by the lease epoch: a `lease_lost` reply
+/// The loop: load the pinned snapshot, plan the next step commit with
+/// `engine::plan` (engine/planner.hpp: the next decision together with
+/// whatever the history lacks), write it in one `append_history`, execute
+/// it, record the outcome.
+///
+/// States (behaviours): `loading` (snapshot, tenant, history), `deciding`
+/// (nothing in flight: a due held timer or a drain decides again),
+/// `writing` (an append is in flight: it decides a missed renewal),
+/// `attempting` (an activity attempt runs; its outcome comes first). A lost
+/// lease stops it at once except while writing; a drain is noted and acted
+/// on at the next decision. Every append is fenced by the lease epoch: a `lease_lost` reply
 /// stops the orchestrator without side effects. A step attempt that the
 /// history shows scheduled but without an outcome, and that this
 /// orchestrator did not start, was cut off by a crash: it is recorded as
