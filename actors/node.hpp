@@ -51,31 +51,6 @@ struct node_options {
   std::function<void(const caf::error&)> on_fenced = nullptr;
 };
 
-/// Outcome of replaying one stored run against the current pipeline and engine.
-struct replay_report {
-  int64_t run = 0;
-  std::string tenant;
-  std::string status;
-  int64_t events = 0;
-  /// False on non-determinism (or an unreadable history).
-  bool deterministic = true;
-  /// The engine's view after the history (`completed`, `awaiting_event`, ...).
-  std::string engine_state;
-  /// Empty, or the non-determinism / load error.
-  std::string message;
-};
-
-/// A tenant's step quota in force now (`flowgate quota summary`).
-struct quota_summary {
-  std::string tenant;
-  std::string tier;
-  billing_period period;
-  /// Step attempts counted in the period.
-  int64_t used = 0;
-  /// -1 = unlimited.
-  int64_t remaining = -1;
-};
-
 class node {
 public:
   /// Opens the store at `settings.db_path` and starts the node's actors.
@@ -99,6 +74,9 @@ public:
   /// Null unless the node executes runs.
   dispatcher_actor dispatcher() const { return dispatcher_; }
   quota_accountant_actor accountant() const { return accountant_; }
+  /// The public protocol (messages/gateway_messages.hpp): every call of the
+  /// blocking API below is one request to it.
+  gateway_actor gateway() const { return gateway_; }
   activity_pool_actor pool() const { return pool_; }
 
   // -- blocking API (each call waits at most `request_timeout`) --------------------
@@ -117,6 +95,10 @@ public:
                                                         const std::string& version,
                                                         std::string text);
   /// Resolves and loads a snapshot (empty version = the runnable one).
+  [[nodiscard]] caf::expected<config_view>
+  view_config(std::string_view raw_tenant, const std::string& queue, const std::string& version);
+  /// The snapshot itself, for embedders in this process (it never crosses
+  /// the gateway: a snapshot stays inside the node that loaded it).
   [[nodiscard]] caf::expected<config_snapshot_ptr>
   get_config(std::string_view raw_tenant, const std::string& queue, const std::string& version);
   [[nodiscard]] caf::expected<config_activated> activate_config(std::string_view raw_tenant,
@@ -208,11 +190,6 @@ private:
   node(caf::actor_system& sys, node_settings settings);
 
   [[nodiscard]] caf::error bootstrap_tenants();
-  /// The tenant and its quota terms, resolved anew.
-  [[nodiscard]] caf::expected<std::pair<tenant_record, quota_terms>>
-  tenant_terms(std::string_view raw_tenant);
-  /// The store's tenant filter for a scope: empty = every tenant.
-  [[nodiscard]] caf::expected<tenant_id> run_tenant(const tenant_scope& scope) const;
   /// Registers this executing process in `nodes` (membership).
   [[nodiscard]] caf::error register_membership();
 
@@ -228,6 +205,7 @@ private:
   quota_accountant_actor accountant_;
   resume_scanner_actor scanner_;
   tenant_directory_actor limiters_;
+  gateway_actor gateway_;
 };
 
 } // namespace flowgate

@@ -6,6 +6,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/execution_messages.hpp"
+#include "messages/gateway_messages.hpp"
 #include "messages/ids.hpp"
 #include "messages/run_messages.hpp"
 #include "messages/store_messages.hpp"
@@ -116,6 +117,33 @@ using tenant_directory_actor =
 /// Resumes quota-paused runs (actors/resume_scanner.hpp).
 using resume_scanner_actor =
   caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
+
+/// The public protocol of a node (actors/gateway.hpp, messages/gateway_messages.hpp).
+using gateway_actor = caf::typed_actor<
+  caf::replies_to<put_tenant_request>::with<tenant_record>,
+  caf::replies_to<get_tenant_request>::with<tenant_record>,
+  caf::replies_to<list_tenants_request>::with<std::vector<tenant_record>>,
+  caf::replies_to<tenant_stats_request>::with<std::vector<tenant_stats>>,
+  caf::replies_to<put_config_request>::with<config_stored>,
+  caf::replies_to<get_config_request>::with<config_view>,
+  caf::replies_to<activate_config_request>::with<config_activated>,
+  caf::replies_to<list_configs_request>::with<std::vector<config_summary>>,
+  caf::replies_to<db_info_request>::with<schema_info>,
+  caf::replies_to<start_run_request>::with<run_created>,
+  caf::replies_to<signal_run_request>::with<signal_accepted>,
+  caf::replies_to<cancel_run_request>::with<cancel_outcome>,
+  caf::replies_to<get_run_request>::with<run_record>,
+  caf::replies_to<list_runs_request>::with<std::vector<run_record>>,
+  caf::replies_to<run_history_request>::with<std::vector<history_record>>,
+  caf::replies_to<wait_run_request>::with<run_record>,
+  caf::replies_to<replay_run_request>::with<replay_report>,
+  caf::replies_to<put_subscription_request>::with<subscription_record>,
+  caf::replies_to<list_subscriptions_request>::with<std::vector<subscription_record>>,
+  caf::replies_to<quota_summary_request>::with<quota_summary>,
+  caf::replies_to<resume_run_request>::with<resume_outcome>,
+  caf::replies_to<reconcile_quota_request>::with<usage_reconciliation>,
+  caf::replies_to<scan_quota_request>::with<int64_t>,
+  caf::replies_to<list_nodes_request>::with<std::vector<node_record>>>;
 
 } // namespace flowgate
 

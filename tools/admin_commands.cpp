@@ -207,11 +207,11 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
     auto tenant = require(a, "tenant");
     auto queue = require(a, "queue");
     auto version = a.option("version").value_or("");
-    auto snap = n.get_config(tenant, queue, version);
+    auto snap = n.view_config(tenant, queue, version);
     if (!snap) {
       return fail(snap.error());
     }
-    const auto& s = **snap;
+    const auto& s = *snap;
     boost::system::error_code ec;
     auto doc = json::parse(s.document, ec);
     if (as_json) {
@@ -219,14 +219,13 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
                               {"queue", s.queue},
                               {"version", s.version},
                               {"checksum", s.checksum},
-                              {"pipeline", s.definition.name},
-                              {"nodes", s.definition.node_count},
+                              {"pipeline", s.pipeline_name},
+                              {"nodes", s.node_count},
                               {"document", doc}});
     } else {
       std::cout << "tenant:   " << s.tenant << "\nqueue:    " << s.queue
                 << "\nversion:  " << s.version << "\nchecksum: " << s.checksum
-                << "\npipeline: " << s.definition.name << " (" << s.definition.node_count
-                << " nodes)\n"
+                << "\npipeline: " << s.pipeline_name << " (" << s.node_count << " nodes)\n"
                 << s.document << "\n";
     }
     return exit_ok;

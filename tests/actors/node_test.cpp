@@ -54,3 +54,69 @@ BOOST_AUTO_TEST_CASE(reports_schema_info) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(gateway, flowgate::testing::node_fixture)
+
+namespace {
+
+/// Sends one request to the node's gateway and waits for the answer.
+template <class R, class Request>
+caf::expected<R> ask_gateway(caf::actor_system& sys, const gateway_actor& gw, Request req) {
+  caf::scoped_actor self{sys};
+  caf::expected<R> out{caf::error{}};
+  self->request(gw, std::chrono::seconds{10}, std::move(req))
+    .receive([&](R& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(requests_carry_their_scope_and_the_gateway_enforces_it) {
+  auto gw = n->gateway();
+  // Operator requests need operator scope.
+  auto listed = ask_gateway<std::vector<tenant_record>>(*sys, gw, list_tenants_request{"acme"});
+  BOOST_REQUIRE(!listed);
+  BOOST_TEST(code_of(listed.error()) == errc::invalid_argument);
+  BOOST_TEST(describe(listed.error()) == "tenant list needs operator scope (every tenant)");
+  BOOST_TEST(ask_gateway<std::vector<tenant_record>>(
+               *sys, gw, list_tenants_request{tenant_scope::all_tenants()})
+               .engaged());
+  BOOST_TEST(!ask_gateway<std::vector<node_record>>(*sys, gw, list_nodes_request{"acme"}));
+  BOOST_TEST(!ask_gateway<int64_t>(*sys, gw, scan_quota_request{"acme"}));
+  BOOST_TEST(!ask_gateway<schema_info>(*sys, gw, db_info_request{"acme"}));
+  // Tenant requests need one tenant.
+  auto put = ask_gateway<tenant_record>(
+    *sys, gw, put_tenant_request{tenant_scope::all_tenants(), R"({"tier": "pro"})"});
+  BOOST_REQUIRE(!put);
+  BOOST_TEST(describe(put.error()) ==
+             "tenant put acts on one tenant; give a tenant, not every tenant");
+  BOOST_REQUIRE(ask_gateway<tenant_record>(*sys, gw, put_tenant_request{"acme", "{}"}));
+  BOOST_REQUIRE(ask_gateway<tenant_record>(*sys, gw, put_tenant_request{"other", "{}"}));
+  // A run of acme: another tenant's scope gets exactly the missing-run answer.
+  BOOST_REQUIRE(ask_gateway<config_stored>(
+    *sys, gw,
+    put_config_request{"acme", "q", "1",
+                       R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"}]}})"}));
+  auto started = ask_gateway<run_created>(*sys, gw, start_run_request{"acme", "q", "{}", "", ""});
+  BOOST_REQUIRE(started);
+  auto id = started->run.id.value;
+  auto foreign = ask_gateway<run_record>(*sys, gw, get_run_request{"other", id});
+  auto missing = ask_gateway<run_record>(*sys, gw, get_run_request{"other", id + 1000});
+  BOOST_REQUIRE(!foreign);
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(code_of(foreign.error()) == code_of(missing.error()));
+  BOOST_TEST(describe(foreign.error()) == "run " + std::to_string(id) + " does not exist");
+  BOOST_TEST(describe(missing.error()) == "run " + std::to_string(id + 1000) + " does not exist");
+  auto mine = ask_gateway<run_record>(*sys, gw, get_run_request{"acme", id});
+  BOOST_REQUIRE(mine);
+  BOOST_TEST(mine->tenant.value == "acme");
+  BOOST_TEST(
+    ask_gateway<run_record>(*sys, gw, get_run_request{tenant_scope::all_tenants(), id}).engaged());
+  // A config as a client sees it (the snapshot stays in the node).
+  auto view = ask_gateway<config_view>(*sys, gw, get_config_request{"acme", "q", ""});
+  BOOST_REQUIRE(view);
+  BOOST_TEST(view->pipeline_name == "p");
+  BOOST_TEST(view->node_count == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

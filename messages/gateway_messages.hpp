@@ -1,0 +1,277 @@
+#pragma once
+
+/// The public protocol: every request a client may make of a node (runs,
+/// tenants, configs, subscriptions, quota, membership), as serializable
+/// messages to the node's `gateway` (messages/interfaces.hpp,
+/// `gateway_actor`). Each carries the caller's `tenant_scope`:
+/// - run requests see the scope's runs; another tenant's run is answered
+///   exactly like a missing one (`not_found`, "run N does not exist");
+/// - tenant, config, subscription and quota requests act on the scope's
+///   tenant (a blank id is the default tenant); they need one tenant, not
+///   operator scope;
+/// - operator requests (tenant list, schema info, quota scan, membership)
+///   need operator scope (`tenant_scope::all_tenants()`).
+/// Scope violations are `invalid_argument` naming the request.
+
+#include "config/billing.hpp"
+#include "messages/ids.hpp"
+#include "messages/quota_messages.hpp"
+#include "messages/run_messages.hpp"
+#include "messages/store_messages.hpp"
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flowgate {
+
+// -- answers that only the gateway gives ------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, billing_period& x) {
+  return f(caf::meta::type_name("flowgate::billing_period"), x.start_ms, x.end_ms, x.period_source,
+           x.limit, x.limit_source, x.warnings);
+}
+
+/// Outcome of replaying one stored run against its pipeline and this engine.
+struct replay_report {
+  int64_t run = 0;
+  std::string tenant;
+  std::string status;
+  int64_t events = 0;
+  /// False on non-determinism (or an unreadable history).
+  bool deterministic = true;
+  /// Where the stored history stands (`completed`, `awaiting_event`, ...).
+  std::string engine_state;
+  /// Empty, or the non-determinism / load error.
+  std::string message;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, replay_report& x) {
+  return f(caf::meta::type_name("flowgate::replay_report"), x.run, x.tenant, x.status, x.events,
+           x.deterministic, x.engine_state, x.message);
+}
+
+/// A tenant's step quota in force now (`flowgate quota summary`).
+struct quota_summary {
+  std::string tenant;
+  std::string tier;
+  billing_period period;
+  /// Step attempts counted in the period.
+  int64_t used = 0;
+  /// -1 = unlimited.
+  int64_t remaining = -1;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, quota_summary& x) {
+  return f(caf::meta::type_name("flowgate::quota_summary"), x.tenant, x.tier, x.period, x.used,
+           x.remaining);
+}
+
+/// A pipeline version as a client sees it (the snapshot itself stays in
+/// the node that loaded it).
+struct config_view {
+  std::string tenant;
+  std::string queue;
+  std::string version;
+  std::string checksum;
+  std::string pipeline_name;
+  int64_t node_count = 0;
+  /// Canonical JSON text.
+  std::string document;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, config_view& x) {
+  return f(caf::meta::type_name("flowgate::config_view"), x.tenant, x.queue, x.version, x.checksum,
+           x.pipeline_name, x.node_count, x.document);
+}
+
+// -- requests ------------------------------------------------------------------------
+
+/// Defines a request with its scope and fields, and its `inspect`.
+#define FLOWGATE_REQUEST(name, ...)                                                                \
+  template <class Inspector> typename Inspector::result_type inspect(Inspector& f, name& x) {      \
+    return f(caf::meta::type_name("flowgate::" #name), __VA_ARGS__);                               \
+  }
+
+/// Creates or replaces the scope's tenant from its JSON config -> tenant_record.
+struct put_tenant_request {
+  tenant_scope scope;
+  std::string config_json;
+};
+FLOWGATE_REQUEST(put_tenant_request, x.scope, x.config_json)
+
+/// The scope's tenant -> tenant_record.
+struct get_tenant_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(get_tenant_request, x.scope)
+
+/// Every tenant (operator) -> std::vector<tenant_record>.
+struct list_tenants_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(list_tenants_request, x.scope)
+
+/// Admission stats of the scope's tenant, or of every tenant for operator
+/// scope -> std::vector<tenant_stats>.
+struct tenant_stats_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(tenant_stats_request, x.scope)
+
+/// Validates and stores a pipeline version -> config_stored.
+struct put_config_request {
+  tenant_scope scope;
+  std::string queue;
+  std::string version;
+  std::string text;
+};
+FLOWGATE_REQUEST(put_config_request, x.scope, x.queue, x.version, x.text)
+
+/// The version a run would use (or `version`) -> config_view.
+struct get_config_request {
+  tenant_scope scope;
+  std::string queue;
+  std::string version;
+};
+FLOWGATE_REQUEST(get_config_request, x.scope, x.queue, x.version)
+
+/// Makes a stored version the queue's active one -> config_activated.
+struct activate_config_request {
+  tenant_scope scope;
+  std::string queue;
+  std::string version;
+};
+FLOWGATE_REQUEST(activate_config_request, x.scope, x.queue, x.version)
+
+/// Stored versions (of `queue`, or all) -> std::vector<config_summary>.
+struct list_configs_request {
+  tenant_scope scope;
+  std::string queue;
+};
+FLOWGATE_REQUEST(list_configs_request, x.scope, x.queue)
+
+/// Schema version and row counts (operator) -> schema_info.
+struct db_info_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(db_info_request, x.scope)
+
+/// Starts a run of (scope's tenant, queue) -> run_created.
+struct start_run_request {
+  tenant_scope scope;
+  std::string queue;
+  std::string input_json;
+  std::string version;
+  std::string idempotency_key;
+};
+FLOWGATE_REQUEST(start_run_request, x.scope, x.queue, x.input_json, x.version, x.idempotency_key)
+
+/// Delivers an event to a run -> signal_accepted.
+struct signal_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+  std::string event;
+  std::string payload_json;
+};
+FLOWGATE_REQUEST(signal_run_request, x.scope, x.run, x.event, x.payload_json)
+
+/// Cancels a run -> cancel_outcome.
+struct cancel_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+  std::string reason;
+};
+FLOWGATE_REQUEST(cancel_run_request, x.scope, x.run, x.reason)
+
+/// One run -> run_record.
+struct get_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(get_run_request, x.scope, x.run)
+
+/// A page of runs -> std::vector<run_record>.
+struct list_runs_request {
+  tenant_scope scope;
+  std::string status;
+  int64_t after_run = 0;
+  int32_t limit = 100;
+};
+FLOWGATE_REQUEST(list_runs_request, x.scope, x.status, x.after_run, x.limit)
+
+/// A run's history -> std::vector<history_record>.
+struct run_history_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(run_history_request, x.scope, x.run)
+
+/// Waits (bounded) until the run finishes (or waits, if `stop_at_waiting`)
+/// -> run_record; `deadline_exceeded` after `timeout_ms`.
+struct wait_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+  int64_t timeout_ms = 60'000;
+  bool stop_at_waiting = true;
+};
+FLOWGATE_REQUEST(wait_run_request, x.scope, x.run, x.timeout_ms, x.stop_at_waiting)
+
+/// Replays a run's stored history -> replay_report.
+struct replay_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(replay_run_request, x.scope, x.run)
+
+/// Stores a subscription document for the scope's tenant -> subscription_record.
+struct put_subscription_request {
+  tenant_scope scope;
+  std::string text;
+};
+FLOWGATE_REQUEST(put_subscription_request, x.scope, x.text)
+
+/// The scope's tenant's subscriptions -> std::vector<subscription_record>.
+struct list_subscriptions_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(list_subscriptions_request, x.scope)
+
+/// The step quota in force now -> quota_summary.
+struct quota_summary_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(quota_summary_request, x.scope)
+
+/// An operator's resume of a run paused on quota -> resume_outcome.
+struct resume_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(resume_run_request, x.scope, x.run)
+
+/// Usage counter vs ledger of a period (0 = current) -> usage_reconciliation.
+struct reconcile_quota_request {
+  tenant_scope scope;
+  int64_t period_start_ms = 0;
+};
+FLOWGATE_REQUEST(reconcile_quota_request, x.scope, x.period_start_ms)
+
+/// One quota resume scan now (operator) -> int64_t (runs resumed).
+struct scan_quota_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(scan_quota_request, x.scope)
+
+/// Every registered serving node (operator) -> std::vector<node_record>.
+struct list_nodes_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(list_nodes_request, x.scope)
+
+#undef FLOWGATE_REQUEST
+
+} // namespace flowgate
