@@ -3,6 +3,7 @@
 
 #include "actors/gateway.hpp"
 
+#include "actors/blocking_ask.hpp"
 #include "actors/log.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
@@ -25,17 +26,6 @@
 namespace flowgate {
 
 namespace {
-
-/// Sends one request from a scoped actor and waits for the typed answer.
-template <class R, class Handle, class... Ts>
-caf::expected<R> ask(caf::actor_system& sys, std::chrono::milliseconds timeout, const Handle& dest,
-                     Ts&&... xs) {
-  caf::scoped_actor self{sys};
-  caf::expected<R> out{caf::error{}};
-  self->request(dest, timeout, std::forward<Ts>(xs)...)
-    .receive([&](R& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
-  return out;
-}
 
 /// The requests' logic, blocking on the node's actors.
 class gateway_core {
@@ -122,8 +112,8 @@ caf::expected<tenant_record> gateway_core::put_tenant(std::string_view raw_id,
   }
   tenant_record rec{
     *id, parsed->config.name, to_string(parsed->config.tier), parsed->canonical_text, 0, 0};
-  auto stored = ask<tenant_record>(sys_, request_timeout, writer_,
-                                   store_tenant{std::move(rec), wall_clock_ms(sys_)});
+  auto stored = blocking_ask<tenant_record>(sys_, request_timeout, writer_,
+                                            store_tenant{std::move(rec), wall_clock_ms(sys_)});
   if (stored) {
     caf::anon_send(accountant_, put_atom::value, *id); // the tier may have changed
   }
@@ -135,12 +125,12 @@ caf::expected<tenant_record> gateway_core::get_tenant(std::string_view raw_id) {
   if (!id) {
     return id.error();
   }
-  return ask<tenant_record>(sys_, request_timeout, reader_, find_tenant{*id});
+  return blocking_ask<tenant_record>(sys_, request_timeout, reader_, find_tenant{*id});
 }
 
 caf::expected<std::vector<tenant_record>> gateway_core::list_tenants() {
-  return ask<std::vector<tenant_record>>(sys_, request_timeout, reader_,
-                                         flowgate::list_tenants{100'000});
+  return blocking_ask<std::vector<tenant_record>>(sys_, request_timeout, reader_,
+                                                  flowgate::list_tenants{100'000});
 }
 
 caf::expected<config_stored> gateway_core::put_config(std::string_view raw_tenant,
@@ -151,8 +141,8 @@ caf::expected<config_stored> gateway_core::put_config(std::string_view raw_tenan
   if (!id) {
     return id.error();
   }
-  return ask<config_stored>(sys_, request_timeout, configs_, put_atom::value, *id,
-                            queue_name{queue}, config_version{version}, std::move(text));
+  return blocking_ask<config_stored>(sys_, request_timeout, configs_, put_atom::value, *id,
+                                     queue_name{queue}, config_version{version}, std::move(text));
 }
 
 caf::expected<config_view> gateway_core::get_config(std::string_view raw_tenant,
@@ -162,8 +152,8 @@ caf::expected<config_view> gateway_core::get_config(std::string_view raw_tenant,
   if (!id) {
     return id.error();
   }
-  auto snap = ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, *id,
-                                       queue_name{queue}, config_version{version});
+  auto snap = blocking_ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value,
+                                                *id, queue_name{queue}, config_version{version});
   if (!snap) {
     return snap.error();
   }
@@ -180,8 +170,8 @@ caf::expected<config_activated> gateway_core::activate_config(std::string_view r
   if (!id) {
     return id.error();
   }
-  return ask<config_activated>(sys_, request_timeout, configs_, activate_atom::value, *id,
-                               queue_name{queue}, config_version{version});
+  return blocking_ask<config_activated>(sys_, request_timeout, configs_, activate_atom::value, *id,
+                                        queue_name{queue}, config_version{version});
 }
 
 caf::expected<std::vector<config_summary>> gateway_core::list_configs(std::string_view raw_tenant,
@@ -190,12 +180,12 @@ caf::expected<std::vector<config_summary>> gateway_core::list_configs(std::strin
   if (!id) {
     return id.error();
   }
-  return ask<std::vector<config_summary>>(sys_, request_timeout, configs_, list_atom::value, *id,
-                                          queue_name{queue});
+  return blocking_ask<std::vector<config_summary>>(sys_, request_timeout, configs_,
+                                                   list_atom::value, *id, queue_name{queue});
 }
 
 caf::expected<schema_info> gateway_core::db_info() {
-  return ask<schema_info>(sys_, request_timeout, reader_, read_schema_info{});
+  return blocking_ask<schema_info>(sys_, request_timeout, reader_, read_schema_info{});
 }
 
 // -- runs --------------------------------------------------------------------------
@@ -242,12 +232,12 @@ caf::expected<run_created> gateway_core::start_run(std::string_view raw_tenant,
   if (!input) {
     return input.error();
   }
-  auto tenant = ask<tenant_record>(sys_, request_timeout, reader_, find_tenant{*id});
+  auto tenant = blocking_ask<tenant_record>(sys_, request_timeout, reader_, find_tenant{*id});
   if (!tenant) {
     return tenant.error();
   }
-  auto snap = ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, *id,
-                                       queue_name{queue}, config_version{version});
+  auto snap = blocking_ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value,
+                                                *id, queue_name{queue}, config_version{version});
   if (!snap) {
     return snap.error();
   }
@@ -262,13 +252,13 @@ caf::expected<run_created> gateway_core::start_run(std::string_view raw_tenant,
   if (dispatcher_) {
     // A run queued at its tenant's limit is answered by its admission
     // deadline (at most an hour, enforced by the node).
-    return ask<run_created>(sys_, request_timeout + std::chrono::hours{1}, dispatcher_,
-                            start_atom::value, std::move(r), std::move(*snap));
+    return blocking_ask<run_created>(sys_, request_timeout + std::chrono::hours{1}, dispatcher_,
+                                     start_atom::value, std::move(r), std::move(*snap));
   }
   create_run op;
   op.run = std::move(r);
   op.default_limit = settings_.tenant_max_concurrent_runs;
-  auto created = ask<run_created>(sys_, request_timeout, writer_, std::move(op));
+  auto created = blocking_ask<run_created>(sys_, request_timeout, writer_, std::move(op));
   if (created) {
     if (auto refused = rejection_error(*created)) {
       return refused;
@@ -295,8 +285,8 @@ caf::expected<subscription_record> gateway_core::put_subscription(std::string_vi
                           parsed->price_metadata,
                           parsed->product_metadata,
                           0};
-  auto stored =
-    ask<subscription_record>(sys_, request_timeout, writer_, store_subscription{std::move(rec), 0});
+  auto stored = blocking_ask<subscription_record>(sys_, request_timeout, writer_,
+                                                  store_subscription{std::move(rec), 0});
   if (stored) {
     caf::anon_send(accountant_, put_atom::value, *id);
   }
@@ -309,15 +299,15 @@ gateway_core::list_subscriptions(std::string_view raw_tenant) {
   if (!t) {
     return t.error();
   }
-  return ask<std::vector<subscription_record>>(sys_, request_timeout, reader_,
-                                               flowgate::list_subscriptions{t->id});
+  return blocking_ask<std::vector<subscription_record>>(sys_, request_timeout, reader_,
+                                                        flowgate::list_subscriptions{t->id});
 }
 
 caf::expected<quota_terms> gateway_core::quota_terms_of(const tenant_id& tenant, bool fresh) {
   if (fresh) {
     caf::anon_send(accountant_, put_atom::value, tenant);
   }
-  return ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
+  return blocking_ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
 }
 
 caf::expected<std::pair<tenant_record, quota_terms>>
@@ -344,8 +334,8 @@ caf::expected<quota_summary> gateway_core::summarize_quota(std::string_view raw_
   out.tier = t.tier;
   out.period = billing_period{terms.period_start_ms, terms.period_end_ms, terms.period_source,
                               terms.limit,           terms.limit_source,  terms.warnings};
-  auto used = ask<int64_t>(sys_, request_timeout, reader_,
-                           find_usage{t.id, out.period.start_ms, out.period.end_ms});
+  auto used = blocking_ask<int64_t>(sys_, request_timeout, reader_,
+                                    find_usage{t.id, out.period.start_ms, out.period.end_ms});
   if (!used) {
     return used.error();
   }
@@ -362,8 +352,8 @@ caf::expected<resume_outcome> gateway_core::resume_run(std::string_view raw_tena
   if (!both) {
     return both.error();
   }
-  auto out = ask<resume_outcome>(sys_, request_timeout, writer_,
-                                 flowgate::resume_run{run_id{run}, std::move(both->second), 0});
+  auto out = blocking_ask<resume_outcome>(
+    sys_, request_timeout, writer_, flowgate::resume_run{run_id{run}, std::move(both->second), 0});
   if (out && out->resumed && dispatcher_) {
     caf::anon_send(dispatcher_, poll_atom::value);
   }
@@ -371,7 +361,7 @@ caf::expected<resume_outcome> gateway_core::resume_run(std::string_view raw_tena
 }
 
 caf::expected<int64_t> gateway_core::scan_quota_waits() {
-  return ask<int64_t>(sys_, request_timeout, scanner_, wake_atom::value);
+  return blocking_ask<int64_t>(sys_, request_timeout, scanner_, wake_atom::value);
 }
 
 caf::expected<usage_reconciliation> gateway_core::reconcile_quota(std::string_view raw_tenant,
@@ -389,7 +379,7 @@ caf::expected<usage_reconciliation> gateway_core::reconcile_quota(std::string_vi
     q.period_start_ms = terms->period_start_ms;
     q.period_end_ms = terms->period_end_ms;
   }
-  return ask<usage_reconciliation>(sys_, request_timeout, reader_, q);
+  return blocking_ask<usage_reconciliation>(sys_, request_timeout, reader_, q);
 }
 
 caf::expected<std::vector<tenant_stats>> gateway_core::tenant_stats(std::string_view raw_tenant) {
@@ -400,7 +390,7 @@ caf::expected<std::vector<tenant_stats>> gateway_core::tenant_stats(std::string_
   if (!id) {
     return id.error();
   }
-  return ask<std::vector<flowgate::tenant_stats>>(
+  return blocking_ask<std::vector<flowgate::tenant_stats>>(
     sys_, request_timeout, reader_,
     read_tenant_stats{*id, wall_clock_ms(sys_), settings_.tenant_max_concurrent_runs});
 }
@@ -422,7 +412,7 @@ caf::expected<signal_accepted> gateway_core::signal_run(const tenant_scope& scop
   if (!payload) {
     return payload.error();
   }
-  return ask<signal_accepted>(
+  return blocking_ask<signal_accepted>(
     sys_, request_timeout, writer_,
     flowgate::signal_run{*id, run_id{run}, event, boost::json::serialize(*payload), 0});
 }
@@ -433,7 +423,7 @@ caf::expected<cancel_outcome> gateway_core::cancel_run(const tenant_scope& scope
   if (!id) {
     return id.error();
   }
-  return ask<cancel_outcome>(
+  return blocking_ask<cancel_outcome>(
     sys_, request_timeout, writer_,
     flowgate::cancel_run{*id, run_id{run}, reason.empty() ? "canceled by operator" : reason, 0});
 }
@@ -443,7 +433,7 @@ caf::expected<run_record> gateway_core::get_run(const tenant_scope& scope, int64
   if (!id) {
     return id.error();
   }
-  return ask<run_record>(sys_, request_timeout, reader_, find_run{*id, run_id{run}});
+  return blocking_ask<run_record>(sys_, request_timeout, reader_, find_run{*id, run_id{run}});
 }
 
 caf::expected<std::vector<run_record>> gateway_core::list_runs(const tenant_scope& scope,
@@ -462,8 +452,8 @@ caf::expected<std::vector<run_record>> gateway_core::list_runs(const tenant_scop
                       "status '" + status +
                         "' must be PENDING, RUNNING, WAITING, COMPLETED, FAILED or CANCELED");
   }
-  return ask<std::vector<run_record>>(sys_, request_timeout, reader_,
-                                      flowgate::list_runs{*id, status, after_run, limit});
+  return blocking_ask<std::vector<run_record>>(sys_, request_timeout, reader_,
+                                               flowgate::list_runs{*id, status, after_run, limit});
 }
 
 caf::expected<std::vector<history_record>> gateway_core::run_history(const tenant_scope& scope,
@@ -472,8 +462,8 @@ caf::expected<std::vector<history_record>> gateway_core::run_history(const tenan
   if (!r) {
     return r.error();
   }
-  return ask<std::vector<history_record>>(sys_, request_timeout, reader_,
-                                          load_history{run_id{run}, 0});
+  return blocking_ask<std::vector<history_record>>(sys_, request_timeout, reader_,
+                                                   load_history{run_id{run}, 0});
 }
 
 caf::expected<run_record> gateway_core::wait_for_run(const tenant_scope& scope, int64_t run,
@@ -507,14 +497,14 @@ caf::expected<replay_report> gateway_core::replay(const tenant_scope& scope, int
   out.run = run;
   out.tenant = r->tenant.value;
   out.status = r->status;
-  auto records =
-    ask<std::vector<history_record>>(sys_, request_timeout, reader_, load_history{run_id{run}, 0});
+  auto records = blocking_ask<std::vector<history_record>>(sys_, request_timeout, reader_,
+                                                           load_history{run_id{run}, 0});
   if (!records) {
     return records.error();
   }
   out.events = static_cast<int64_t>(records->size());
-  auto snap = ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value,
-                                       r->config_tenant, r->queue, r->version);
+  auto snap = blocking_ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value,
+                                                r->config_tenant, r->queue, r->version);
   if (!snap) {
     out.deterministic = false;
     out.message = "cannot load pinned config: " + describe(snap.error());
@@ -546,7 +536,8 @@ caf::expected<replay_report> gateway_core::replay(const tenant_scope& scope, int
 }
 
 caf::expected<std::vector<node_record>> gateway_core::list_nodes() {
-  return ask<std::vector<node_record>>(sys_, request_timeout, reader_, flowgate::list_nodes{});
+  return blocking_ask<std::vector<node_record>>(sys_, request_timeout, reader_,
+                                                flowgate::list_nodes{});
 }
 
 // -- the actors --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include "actors/activity.hpp"
 #include "actors/activity_pool.hpp"
+#include "actors/blocking_ask.hpp"
 #include "actors/config_registry.hpp"
 #include "actors/dispatcher.hpp"
 #include "actors/gateway.hpp"
@@ -34,21 +35,6 @@
 #include <unistd.h>
 
 namespace flowgate {
-
-namespace {
-
-/// Sends one request from a scoped actor and waits for the typed answer.
-template <class R, class Handle, class... Ts>
-caf::expected<R> ask(caf::actor_system& sys, std::chrono::milliseconds timeout, const Handle& dest,
-                     Ts&&... xs) {
-  caf::scoped_actor self{sys};
-  caf::expected<R> out{caf::error{}};
-  self->request(dest, timeout, std::forward<Ts>(xs)...)
-    .receive([&](R& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
-  return out;
-}
-
-} // namespace
 
 node::node(caf::actor_system& sys, node_settings settings)
     : sys_(sys), settings_(std::move(settings)) {}
@@ -126,8 +112,8 @@ node::~node() {
   if (incarnation_ > 0) {
     // Marks the registration stopped so the id can be reused at once; the
     // leases are left to expire (drain() hands them back first).
-    (void)ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,
-                       stop_node{node_id{settings_.node_id}, incarnation_, 0});
+    (void)blocking_ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,
+                                stop_node{node_id{settings_.node_id}, incarnation_, 0});
   }
   for (const auto& a :
        {caf::actor_cast<caf::actor>(gateway_), caf::actor_cast<caf::actor>(scanner_),
@@ -142,8 +128,8 @@ node::~node() {
 }
 
 caf::error node::bootstrap_tenants() {
-  auto existing =
-    ask<std::vector<tenant_record>>(sys_, request_timeout, reader_, flowgate::list_tenants{2});
+  auto existing = blocking_ask<std::vector<tenant_record>>(sys_, request_timeout, reader_,
+                                                           flowgate::list_tenants{2});
   if (!existing) {
     return existing.error();
   }
@@ -158,7 +144,7 @@ caf::error node::bootstrap_tenants() {
       seed.tenants.push_back(tenant_record{tenant_id{id}, "", "solo", "{}", 0, 0});
     }
   }
-  auto inserted = ask<int64_t>(sys_, request_timeout, writer_, std::move(seed));
+  auto inserted = blocking_ask<int64_t>(sys_, request_timeout, writer_, std::move(seed));
   if (!inserted) {
     return inserted.error();
   }
@@ -187,29 +173,31 @@ tenant_scope listing_scope(std::string_view raw) {
 
 caf::expected<tenant_record> node::put_tenant(std::string_view raw_id,
                                               std::string_view config_json) {
-  return ask<tenant_record>(sys_, request_timeout, gateway_,
-                            put_tenant_request{tenant_scope{raw_id}, std::string{config_json}});
+  return blocking_ask<tenant_record>(
+    sys_, request_timeout, gateway_,
+    put_tenant_request{tenant_scope{raw_id}, std::string{config_json}});
 }
 
 caf::expected<tenant_record> node::get_tenant(std::string_view raw_id) {
-  return ask<tenant_record>(sys_, request_timeout, gateway_, get_tenant_request{raw_id});
+  return blocking_ask<tenant_record>(sys_, request_timeout, gateway_, get_tenant_request{raw_id});
 }
 
 caf::expected<std::vector<tenant_record>> node::list_tenants() {
-  return ask<std::vector<tenant_record>>(sys_, request_timeout, gateway_,
-                                         list_tenants_request{tenant_scope::all_tenants()});
+  return blocking_ask<std::vector<tenant_record>>(
+    sys_, request_timeout, gateway_, list_tenants_request{tenant_scope::all_tenants()});
 }
 
 caf::expected<config_stored> node::put_config(std::string_view raw_tenant, const std::string& queue,
                                               const std::string& version, std::string text) {
-  return ask<config_stored>(sys_, request_timeout, gateway_,
-                            put_config_request{raw_tenant, queue, version, std::move(text)});
+  return blocking_ask<config_stored>(
+    sys_, request_timeout, gateway_,
+    put_config_request{raw_tenant, queue, version, std::move(text)});
 }
 
 caf::expected<config_view> node::view_config(std::string_view raw_tenant, const std::string& queue,
                                              const std::string& version) {
-  return ask<config_view>(sys_, request_timeout, gateway_,
-                          get_config_request{raw_tenant, queue, version});
+  return blocking_ask<config_view>(sys_, request_timeout, gateway_,
+                                   get_config_request{raw_tenant, queue, version});
 }
 
 caf::expected<config_snapshot_ptr> node::get_config(std::string_view raw_tenant,
@@ -219,26 +207,26 @@ caf::expected<config_snapshot_ptr> node::get_config(std::string_view raw_tenant,
   if (!id) {
     return id.error();
   }
-  return ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, *id,
-                                  queue_name{queue}, config_version{version});
+  return blocking_ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, *id,
+                                           queue_name{queue}, config_version{version});
 }
 
 caf::expected<config_activated> node::activate_config(std::string_view raw_tenant,
                                                       const std::string& queue,
                                                       const std::string& version) {
-  return ask<config_activated>(sys_, request_timeout, gateway_,
-                               activate_config_request{raw_tenant, queue, version});
+  return blocking_ask<config_activated>(sys_, request_timeout, gateway_,
+                                        activate_config_request{raw_tenant, queue, version});
 }
 
 caf::expected<std::vector<config_summary>> node::list_configs(std::string_view raw_tenant,
                                                               const std::string& queue) {
-  return ask<std::vector<config_summary>>(sys_, request_timeout, gateway_,
-                                          list_configs_request{raw_tenant, queue});
+  return blocking_ask<std::vector<config_summary>>(sys_, request_timeout, gateway_,
+                                                   list_configs_request{raw_tenant, queue});
 }
 
 caf::expected<schema_info> node::db_info() {
-  return ask<schema_info>(sys_, request_timeout, gateway_,
-                          db_info_request{tenant_scope::all_tenants()});
+  return blocking_ask<schema_info>(sys_, request_timeout, gateway_,
+                                   db_info_request{tenant_scope::all_tenants()});
 }
 
 caf::expected<run_created> node::start_run(std::string_view raw_tenant, const std::string& queue,
@@ -247,7 +235,7 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
                                            const std::string& idempotency_key) {
   // A run queued at its tenant's limit is answered by its admission
   // deadline (at most an hour, enforced by the node).
-  return ask<run_created>(
+  return blocking_ask<run_created>(
     sys_, request_timeout + std::chrono::hours{1}, gateway_,
     start_run_request{raw_tenant, queue, input_json, version, idempotency_key});
 }
@@ -255,98 +243,101 @@ caf::expected<run_created> node::start_run(std::string_view raw_tenant, const st
 caf::expected<signal_accepted> node::signal_run(const tenant_scope& scope, int64_t run,
                                                 const std::string& event,
                                                 const std::string& payload_json) {
-  return ask<signal_accepted>(sys_, request_timeout, gateway_,
-                              signal_run_request{scope, run, event, payload_json});
+  return blocking_ask<signal_accepted>(sys_, request_timeout, gateway_,
+                                       signal_run_request{scope, run, event, payload_json});
 }
 
 caf::expected<cancel_outcome> node::cancel_run(const tenant_scope& scope, int64_t run,
                                                const std::string& reason) {
-  return ask<cancel_outcome>(sys_, request_timeout, gateway_,
-                             cancel_run_request{scope, run, reason});
+  return blocking_ask<cancel_outcome>(sys_, request_timeout, gateway_,
+                                      cancel_run_request{scope, run, reason});
 }
 
 caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) {
-  return ask<run_record>(sys_, request_timeout, gateway_, get_run_request{scope, run});
+  return blocking_ask<run_record>(sys_, request_timeout, gateway_, get_run_request{scope, run});
 }
 
 caf::expected<std::vector<run_record>> node::list_runs(const tenant_scope& scope,
                                                        const std::string& status, int64_t after_run,
                                                        int32_t limit) {
-  return ask<std::vector<run_record>>(sys_, request_timeout, gateway_,
-                                      list_runs_request{scope, status, after_run, limit});
+  return blocking_ask<std::vector<run_record>>(sys_, request_timeout, gateway_,
+                                               list_runs_request{scope, status, after_run, limit});
 }
 
 caf::expected<std::vector<history_record>> node::run_history(const tenant_scope& scope,
                                                              int64_t run) {
-  return ask<std::vector<history_record>>(sys_, request_timeout, gateway_,
-                                          run_history_request{scope, run});
+  return blocking_ask<std::vector<history_record>>(sys_, request_timeout, gateway_,
+                                                   run_history_request{scope, run});
 }
 
 caf::expected<run_record> node::wait_for_run(const tenant_scope& scope, int64_t run,
                                              std::chrono::milliseconds timeout,
                                              bool stop_at_waiting) {
-  return ask<run_record>(sys_, request_timeout + timeout, gateway_,
-                         wait_run_request{scope, run, timeout.count(), stop_at_waiting});
+  return blocking_ask<run_record>(sys_, request_timeout + timeout, gateway_,
+                                  wait_run_request{scope, run, timeout.count(), stop_at_waiting});
 }
 
 caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run) {
-  return ask<replay_report>(sys_, request_timeout, gateway_, replay_run_request{scope, run});
+  return blocking_ask<replay_report>(sys_, request_timeout, gateway_,
+                                     replay_run_request{scope, run});
 }
 
 caf::expected<subscription_record> node::put_subscription(std::string_view raw_tenant,
                                                           std::string_view text) {
-  return ask<subscription_record>(sys_, request_timeout, gateway_,
-                                  put_subscription_request{raw_tenant, std::string{text}});
+  return blocking_ask<subscription_record>(sys_, request_timeout, gateway_,
+                                           put_subscription_request{raw_tenant, std::string{text}});
 }
 
 caf::expected<std::vector<subscription_record>>
 node::list_subscriptions(std::string_view raw_tenant) {
-  return ask<std::vector<subscription_record>>(sys_, request_timeout, gateway_,
-                                               list_subscriptions_request{raw_tenant});
+  return blocking_ask<std::vector<subscription_record>>(sys_, request_timeout, gateway_,
+                                                        list_subscriptions_request{raw_tenant});
 }
 
 caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
-  return ask<quota_summary>(sys_, request_timeout, gateway_, quota_summary_request{raw_tenant});
+  return blocking_ask<quota_summary>(sys_, request_timeout, gateway_,
+                                     quota_summary_request{raw_tenant});
 }
 
 caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int64_t run) {
-  return ask<resume_outcome>(sys_, request_timeout, gateway_, resume_run_request{raw_tenant, run});
+  return blocking_ask<resume_outcome>(sys_, request_timeout, gateway_,
+                                      resume_run_request{raw_tenant, run});
 }
 
 caf::expected<int64_t> node::scan_quota_waits() {
-  return ask<int64_t>(sys_, request_timeout, gateway_,
-                      scan_quota_request{tenant_scope::all_tenants()});
+  return blocking_ask<int64_t>(sys_, request_timeout, gateway_,
+                               scan_quota_request{tenant_scope::all_tenants()});
 }
 
 caf::expected<usage_reconciliation> node::reconcile_quota(std::string_view raw_tenant,
                                                           int64_t period_start_ms) {
-  return ask<usage_reconciliation>(sys_, request_timeout, gateway_,
-                                   reconcile_quota_request{raw_tenant, period_start_ms});
+  return blocking_ask<usage_reconciliation>(sys_, request_timeout, gateway_,
+                                            reconcile_quota_request{raw_tenant, period_start_ms});
 }
 
 caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {
-  return ask<std::vector<flowgate::tenant_stats>>(sys_, request_timeout, gateway_,
-                                                  tenant_stats_request{listing_scope(raw_tenant)});
+  return blocking_ask<std::vector<flowgate::tenant_stats>>(
+    sys_, request_timeout, gateway_, tenant_stats_request{listing_scope(raw_tenant)});
 }
 
 caf::expected<std::vector<node_record>> node::list_nodes() {
-  return ask<std::vector<node_record>>(sys_, request_timeout, gateway_,
-                                       list_nodes_request{tenant_scope::all_tenants()});
+  return blocking_ask<std::vector<node_record>>(sys_, request_timeout, gateway_,
+                                                list_nodes_request{tenant_scope::all_tenants()});
 }
 
 caf::expected<std::vector<limiter_stats>> node::limiter_stats() {
   if (!limiters_) {
     return std::vector<flowgate::limiter_stats>{};
   }
-  return ask<std::vector<flowgate::limiter_stats>>(sys_, request_timeout, limiters_,
-                                                   stats_atom::value);
+  return blocking_ask<std::vector<flowgate::limiter_stats>>(sys_, request_timeout, limiters_,
+                                                            stats_atom::value);
 }
 
 caf::expected<quota_terms> node::quota_terms_of(const tenant_id& tenant, bool fresh) {
   if (fresh) {
     caf::anon_send(accountant_, put_atom::value, tenant);
   }
-  return ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
+  return blocking_ask<quota_terms>(sys_, request_timeout, accountant_, get_atom::value, tenant);
 }
 
 caf::error node::register_membership() {
@@ -356,19 +347,19 @@ caf::error node::register_membership() {
   }
   register_node op{node_id{settings_.node_id}, host, static_cast<int64_t>(getpid()), "",
                    settings_.lease_ttl_ms,     0};
-  auto inc = ask<int64_t>(sys_, request_timeout, writer_, op);
+  auto inc = blocking_ask<int64_t>(sys_, request_timeout, writer_, op);
   if (!inc && code_of(inc.error()) == errc::node_id_in_use) {
     // On this host a registration's process can be checked: a killed one
     // (its heartbeat not yet expired) is replaced at once.
     // (The gateway is not up yet: ask the store directly.)
-    auto nodes =
-      ask<std::vector<node_record>>(sys_, request_timeout, reader_, flowgate::list_nodes{});
+    auto nodes = blocking_ask<std::vector<node_record>>(sys_, request_timeout, reader_,
+                                                        flowgate::list_nodes{});
     if (nodes) {
       for (const auto& x : *nodes) {
         if (x.node == op.node && x.host == op.host && x.pid != getpid() && x.pid > 0 &&
             kill(static_cast<pid_t>(x.pid), 0) != 0 && errno == ESRCH) {
           op.replaces_pid = x.pid;
-          inc = ask<int64_t>(sys_, request_timeout, writer_, op);
+          inc = blocking_ask<int64_t>(sys_, request_timeout, writer_, op);
         }
       }
     }
@@ -389,7 +380,7 @@ caf::expected<int64_t> node::drain() {
     return int64_t{0};
   }
   auto timeout = std::chrono::milliseconds{settings_.drain_timeout_ms} + request_timeout;
-  return ask<int64_t>(sys_, timeout, dispatcher_, drain_atom::value);
+  return blocking_ask<int64_t>(sys_, timeout, dispatcher_, drain_atom::value);
 }
 
 } // namespace flowgate

@@ -223,10 +223,7 @@ public:
                           "updated_at_ms = ?2 WHERE run_id = ?1 AND status = 'WAITING' "
                           "AND wait_reason = 'quota'");
     st.bind_all(run, now_ms);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   // -- leases ----------------------------------------------------------------------
@@ -238,10 +235,7 @@ public:
                           "AND lease_incarnation = ?6 AND status = 'RUNNING' "
                           "AND lease_expires_at_ms > ?5");
     st.bind_all(run, owner, epoch, expires_at_ms, now_ms, incarnation);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::expected<bool> release_lease(int64_t run, const std::string& owner, int64_t incarnation,
@@ -251,10 +245,7 @@ public:
                           "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
                           "AND lease_incarnation = ?5 AND status = 'RUNNING'");
     st.bind_all(run, owner, epoch, now_ms, incarnation);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::expected<int64_t> release_all_leases(const std::string& owner, int64_t incarnation,
@@ -291,10 +282,7 @@ public:
       "?6, nullif(?7, ''), ?8, ?9) ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
     st.bind_all(r.run.value, r.step_path, r.attempt, r.tenant.value, r.period_start_ms,
                 r.period_end_ms, node, epoch, r.now_ms);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::error delete_attempt(int64_t run, const std::string& step_path, int32_t attempt) override {
@@ -310,10 +298,7 @@ public:
       "error_message = nullif(?7, '') WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3 "
       "AND status = 'started'");
     st.bind_all(run, s.step_path, s.attempt, s.status, now_ms, s.error_type, s.error_message);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::error cancel_started_attempts(int64_t run, int64_t now_ms) override {
@@ -490,10 +475,7 @@ public:
     auto& st = db_.cached("UPDATE nodes SET heartbeat_at_ms = ?3 WHERE node_id = ?1 AND "
                           "incarnation = ?2 AND stopped_at_ms IS NULL");
     st.bind_all(node, incarnation, now_ms);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::expected<bool> mark_stopped(const std::string& node, int64_t incarnation,
@@ -501,10 +483,7 @@ public:
     auto& st = db_.cached("UPDATE nodes SET stopped_at_ms = ?3 WHERE node_id = ?1 AND "
                           "incarnation = ?2 AND stopped_at_ms IS NULL");
     st.bind_all(node, incarnation, now_ms);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes() == 1;
+    return changed_one(st);
   }
 
   caf::error mark_claimed(const std::string& node, int64_t incarnation, int64_t now_ms) override {
@@ -541,6 +520,14 @@ public:
   }
 
 private:
+  /// Runs a conditional statement: true if it changed exactly one row.
+  caf::expected<bool> changed_one(sqlite::statement& st) {
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes() == 1;
+  }
+
   sqlite::connection& db_;
 };
 

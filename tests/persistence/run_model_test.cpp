@@ -6,6 +6,7 @@
 #include "messages/errors.hpp"
 #include "persistence/sqlite.hpp"
 #include "persistence/sqlite_store.hpp"
+#include "tests/persistence/store_sessions.hpp"
 #include "tests/persistence/temp_db.hpp"
 #include "tests/printing.hpp"
 
@@ -19,36 +20,7 @@ namespace {
 
 constexpr int64_t ttl = 1000;
 
-struct run_model_fixture {
-  testing::temp_db db;
-  sqlite_store_options opts{db.path, sync_mode::normal, 1000};
-  std::unique_ptr<write_session> writer;
-  std::unique_ptr<read_session> reader;
-
-  run_model_fixture() {
-    auto w = open_sqlite_writer(opts, 1);
-    BOOST_REQUIRE(w);
-    writer = std::move(*w);
-    auto r = open_sqlite_reader(opts);
-    BOOST_REQUIRE(r);
-    reader = std::move(*r);
-  }
-
-  template <class Op> auto write(const Op& op) {
-    BOOST_REQUIRE(!writer->begin());
-    auto out = writer->apply(op);
-    BOOST_REQUIRE(!writer->commit());
-    return out;
-  }
-
-  void add_tenant(const std::string& id, const std::string& config = "{}") {
-    BOOST_REQUIRE(write(store_tenant{tenant_record{tenant_id{id}, "", "solo", config, 0, 0}, 5}));
-  }
-
-  int64_t count(const std::string& sql) {
-    return *testing::observer_connection(db.path).query_int(sql);
-  }
-
+struct run_model_fixture : testing::store_sessions {
   /// A PENDING run of `tenant` created at `now`.
   int64_t queue_run(const std::string& tenant, int64_t now) {
     create_run op;

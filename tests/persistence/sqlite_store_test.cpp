@@ -1,6 +1,7 @@
 #include "messages/errors.hpp"
 #include "persistence/sqlite.hpp"
 #include "persistence/sqlite_store.hpp"
+#include "tests/persistence/store_sessions.hpp"
 #include "tests/persistence/temp_db.hpp"
 #include "tests/printing.hpp"
 
@@ -10,33 +11,7 @@ using namespace flowgate;
 
 namespace {
 
-struct store_fixture {
-  testing::temp_db db;
-  sqlite_store_options opts{db.path, sync_mode::normal, 1000};
-  std::unique_ptr<write_session> writer;
-  std::unique_ptr<read_session> reader;
-
-  store_fixture() {
-    auto w = open_sqlite_writer(opts, 1);
-    BOOST_REQUIRE(w);
-    writer = std::move(*w);
-    auto r = open_sqlite_reader(opts);
-    BOOST_REQUIRE(r);
-    reader = std::move(*r);
-  }
-
-  /// Applies one operation in its own committed transaction.
-  template <class Op> auto write(const Op& op) {
-    BOOST_REQUIRE(!writer->begin());
-    auto out = writer->apply(op);
-    BOOST_REQUIRE(!writer->commit());
-    return out;
-  }
-
-  void add_tenant(const std::string& id) {
-    BOOST_REQUIRE(write(store_tenant{tenant_record{tenant_id{id}, "", "solo", "{}", 0, 0}, 5}));
-  }
-
+struct store_fixture : testing::store_sessions {
   config_document doc(const std::string& tenant, const std::string& queue,
                       const std::string& version, const std::string& checksum) {
     return config_document{tenant_id{tenant},
@@ -47,10 +22,6 @@ struct store_fixture {
                            "{}",
                            10,
                            false};
-  }
-
-  int64_t count(const std::string& sql) {
-    return *testing::observer_connection(db.path).query_int(sql);
   }
 };
 
