@@ -48,6 +48,9 @@ struct dispatcher_state {
   bool claiming = false;
   /// A general poll arrived while a claim was in flight: run it next.
   bool poll_pending = false;
+  /// The poll timer (`tick_atom`) is armed: polls asked for from outside
+  /// (`poll_atom`) never start a second timer.
+  bool tick_armed = false;
   /// Round-robin cursor over tenants (the store's `last_tenant`).
   tenant_id claim_cursor;
   /// This incarnation lost its registration: it drives nothing any more.
@@ -157,9 +160,19 @@ void schedule_poll(dispatcher_pointer self, bool at_once) {
   }
   if (at_once) {
     self->send(self, poll_atom::value);
-  } else {
-    self->delayed_send(self, ms(self->state.setup.settings.poll_interval_ms), poll_atom::value);
+  } else if (!self->state.tick_armed) {
+    self->state.tick_armed = true;
+    self->delayed_send(self, ms(self->state.setup.settings.poll_interval_ms), tick_atom::value);
   }
+}
+
+/// A claim failed: the claim that waited for it becomes a timed poll.
+void claim_failed(dispatcher_pointer self, const caf::error& err) {
+  auto& st = self->state;
+  st.claiming = false;
+  st.poll_pending = false;
+  log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
+  schedule_poll(self, false);
 }
 
 void admit_freed(dispatcher_pointer self);
@@ -220,6 +233,7 @@ void poll(dispatcher_pointer self) {
   }
   auto batch = static_cast<int32_t>(std::min(room, s.claim_batch));
   st.claiming = true;
+  st.stats.polls += 1;
   self->request(st.setup.writer, store_timeout, claim_op(self, batch, {}))
     .then(
       [=](runs_claimed& claimed) {
@@ -228,11 +242,7 @@ void poll(dispatcher_pointer self) {
         schedule_poll(self, n == batch);
         admit_freed(self);
       },
-      [=](caf::error& err) {
-        self->state.claiming = false;
-        log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
-        schedule_poll(self, false);
-      });
+      [=](caf::error& err) { claim_failed(self, err); });
 }
 
 /// Claims queued runs of tenants whose permits just freed, at once rather
@@ -260,10 +270,7 @@ void admit_freed(dispatcher_pointer self) {
         take_claimed(self, claimed);
         admit_freed(self);
       },
-      [=](caf::error& err) {
-        self->state.claiming = false;
-        log_line("warn", "claiming runs failed", {{"error", self->home_system().render(err)}});
-      });
+      [=](caf::error& err) { claim_failed(self, err); });
 }
 
 /// This incarnation is no longer registered: its leases are void in the
@@ -478,6 +485,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       return rp;
     },
     [=](poll_atom) { poll(self); },
+    [=](tick_atom) {
+      self->state.tick_armed = false;
+      poll(self);
+    },
     [=](renew_atom) { renew(self); },
     [=](done_atom, run_id run, std::string& status) {
       auto& st = self->state;

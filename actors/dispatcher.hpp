@@ -7,13 +7,14 @@
 /// - `start_atom, run, snapshot` -> `run_created` (from the node API):
 ///   creates the run, claimed by this node when it has room (else PENDING
 ///   for any node), and starts its orchestrator. Answered after commit.
-/// - `poll_atom` (own timer, every `poll_interval_ms`; at once after a full
-///   batch): claims up to `claim_batch` due runs (ready, no live lease, wake
-///   time reached) while fewer than `max_active_runs` are active, in the
-///   store's claim order (takeovers, then woken runs, then new runs;
-///   round-robin over tenants from the cursor the previous claim returned).
-///   One claim is in flight at a time; a poll that finds one in flight runs
-///   right after it instead of a poll interval later.
+/// - `poll_atom` (anyone: the resume scanner, a manual resume) and
+///   `tick_atom` (own timer, every `poll_interval_ms`; one armed at a time):
+///   claims up to `claim_batch` due runs (ready, no live lease, wake time
+///   reached) while fewer than `max_active_runs` are active, in the store's
+///   claim order (takeovers, then woken runs, then new runs; round-robin
+///   over tenants from the cursor the previous claim returned). One claim
+///   is in flight at a time; a poll that finds one in flight runs right
+///   after it; a full batch polls again at once.
 /// - `renew_atom` (own timer, every TTL/2, also with no lease held): the
 ///   node's heartbeat and the renewal of all held leases in one store
 ///   operation; a lease that was not renewed is lost: its orchestrator gets

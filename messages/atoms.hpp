@@ -20,6 +20,8 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Dispatcher: look for claimable runs now.
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// Dispatcher: its own poll timer (one armed at a time).
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Dispatcher: extend the leases this node holds.
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
 /// Orchestrator -> dispatcher: the run left this node (finished, paused, released).

@@ -90,12 +90,14 @@ struct dispatcher_stats {
   bool draining = false;
   /// This incarnation lost its registration and drives nothing.
   bool fenced = false;
+  /// General claims sent (polls that found room).
+  int64_t polls = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
-           x.finished, x.lost, x.draining, x.fenced);
+           x.finished, x.lost, x.draining, x.fenced, x.polls);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

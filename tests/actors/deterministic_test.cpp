@@ -220,4 +220,24 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_run_is_taken_over_before_the_tenants_queue) {
              4);
 }
 
+BOOST_AUTO_TEST_CASE(polls_asked_for_from_outside_never_add_a_timer) {
+  serve();
+  auto polls = [&] { return ask<dispatcher_stats>(dispatcher, stats_atom::value).polls; };
+  pass(1s);
+  auto idle = polls();
+  // Each of these polls at once (the resume scanner and manual resumes send
+  // them); none may start a timer of its own.
+  for (int i = 0; i < 5; ++i) {
+    caf::anon_send(dispatcher, poll_atom::value);
+    settle();
+  }
+  auto after_asks = polls();
+  BOOST_TEST(after_asks - idle == 5);
+  // One timer, every 200 ms: 5 polls a second, as before the asks.
+  auto before = polls();
+  pass(1s);
+  BOOST_TEST(polls() - before == 5);
+  BOOST_TEST(idle >= 5);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, "COMPLETED"});
-  check(dispatcher_stats{1, 2, 3, 4, 5, true, true});
+  check(dispatcher_stats{1, 2, 3, 4, 5, true, true, 6});
 }
 
 BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {
