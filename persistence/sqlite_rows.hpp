@@ -9,6 +9,7 @@
 
 #include <caf/expected.hpp>
 
+#include <optional>
 #include <vector>
 
 namespace flowgate::sqlite_rows {
@@ -65,6 +66,22 @@ caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
     out.push_back(read(st));
   }
   st.reset();
+  return out;
+}
+
+/// The first row of a bound statement read by `read`, or nullopt if there
+/// is none; then resets it.
+template <class T, class Read>
+caf::expected<std::optional<T>> optional_row(sqlite::statement& st, Read read) {
+  auto row = st.step();
+  std::optional<T> out;
+  if (row && *row) {
+    out = read(st);
+  }
+  st.reset();
+  if (!row) {
+    return row.error();
+  }
   return out;
 }
 

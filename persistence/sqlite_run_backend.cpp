@@ -10,6 +10,7 @@ namespace {
 
 using sqlite_rows::all_rows;
 using sqlite_rows::first_int;
+using sqlite_rows::optional_row;
 using sqlite_rows::read_run;
 
 /// The first row of a run query, if any.
@@ -33,16 +34,8 @@ public:
   caf::expected<std::optional<std::string>> tenant_config(const std::string& tenant) override {
     auto& st = db_.cached("SELECT config_json FROM tenants WHERE tenant_id = ?1");
     st.bind_all(tenant);
-    auto row = st.step();
-    std::optional<std::string> out;
-    if (row && *row) {
-      out = st.column_text(0);
-    }
-    st.reset();
-    if (!row) {
-      return row.error();
-    }
-    return out;
+    return optional_row<std::string>(
+      st, [](const sqlite::statement& row) { return row.column_text(0); });
   }
 
   caf::expected<std::vector<std::pair<std::string, std::string>>> tenant_configs() override {
@@ -168,16 +161,9 @@ public:
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
                 u.incarnation);
-    auto row = st.step();
-    std::optional<fenced_row> out;
-    if (row && *row) {
-      out = fenced_row{st.column_text(0), st.column_int64(1) != 0};
-    }
-    st.reset();
-    if (!row) {
-      return row.error();
-    }
-    return out;
+    return optional_row<fenced_row>(st, [](const sqlite::statement& row) {
+      return fenced_row{row.column_text(0), row.column_int64(1) != 0};
+    });
   }
 
   caf::error pause_new_run(int64_t run, const std::string& node_path, int64_t wake_at_ms) override {
@@ -331,16 +317,8 @@ public:
       "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
       "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
     st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
-    auto row = st.step();
-    std::optional<int64_t> out;
-    if (row && *row) {
-      out = st.column_int64(0);
-    }
-    st.reset();
-    if (!row) {
-      return row.error();
-    }
-    return out;
+    return optional_row<int64_t>(st,
+                                 [](const sqlite::statement& row) { return row.column_int64(0); });
   }
 
   caf::error create_usage_counter(const std::string& tenant, int64_t period_start_ms,
@@ -445,17 +423,10 @@ public:
     auto& st = db_.cached("SELECT incarnation, pid, host, heartbeat_at_ms, ttl_ms, "
                           "stopped_at_ms IS NOT NULL FROM nodes WHERE node_id = ?1");
     st.bind_all(node);
-    auto row = st.step();
-    std::optional<node_registration> out;
-    if (row && *row) {
-      out = node_registration{st.column_int64(0), st.column_int64(1), st.column_text(2),
-                              st.column_int64(3), st.column_int64(4), st.column_int64(5) != 0};
-    }
-    st.reset();
-    if (!row) {
-      return row.error();
-    }
-    return out;
+    return optional_row<node_registration>(st, [](const sqlite::statement& row) {
+      return node_registration{row.column_int64(0), row.column_int64(1), row.column_text(2),
+                               row.column_int64(3), row.column_int64(4), row.column_int64(5) != 0};
+    });
   }
 
   caf::error put_registration(const register_node& op, int64_t incarnation) override {

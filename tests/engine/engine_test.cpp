@@ -1,6 +1,6 @@
 #include "engine/engine.hpp"
 
-#include "config/pipeline_parser.hpp"
+#include "tests/engine/parse_pipeline.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -13,13 +13,7 @@ using namespace flowgate::engine;
 
 namespace {
 
-pipeline parse(const std::string& text) {
-  auto p = parse_pipeline_text(text, "1");
-  if (!p) {
-    BOOST_FAIL("pipeline does not parse: " + text);
-  }
-  return p->definition;
-}
+using testing::parse;
 
 /// What a scripted activity answers: an output, or a failure.
 struct answer {

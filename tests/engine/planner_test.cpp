@@ -7,7 +7,7 @@
 
 #include "engine/planner.hpp"
 
-#include "config/pipeline_parser.hpp"
+#include "tests/engine/parse_pipeline.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -21,13 +21,7 @@ using namespace flowgate::engine;
 
 namespace {
 
-pipeline parse(const std::string& text) {
-  auto p = parse_pipeline_text(text, "1");
-  if (!p) {
-    BOOST_FAIL("pipeline does not parse: " + text);
-  }
-  return p->definition;
-}
+using testing::parse;
 
 /// A random pipeline of 1-6 nodes.
 std::string generate_pipeline(std::mt19937& rng) {

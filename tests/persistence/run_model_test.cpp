@@ -23,14 +23,7 @@ constexpr int64_t ttl = 1000;
 struct run_model_fixture : testing::store_sessions {
   /// A PENDING run of `tenant` created at `now`.
   int64_t queue_run(const std::string& tenant, int64_t now) {
-    create_run op;
-    op.run.tenant = tenant_id{tenant};
-    op.run.queue = queue_name{"q"};
-    op.run.config_tenant = tenant_id{tenant};
-    op.run.version = config_version{"1"};
-    op.run.checksum = "c";
-    op.run.input = "{}";
-    op.now_ms = now;
+    auto op = testing::pending_run_op(tenant, now);
     auto created = write(op);
     BOOST_REQUIRE(created);
     BOOST_REQUIRE(created->created);

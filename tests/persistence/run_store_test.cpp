@@ -10,6 +10,7 @@
 #include "persistence/sqlite.hpp"
 #include "persistence/sqlite_run_backend.hpp"
 #include "persistence/sqlite_store.hpp"
+#include "tests/persistence/store_sessions.hpp"
 #include "tests/persistence/temp_db.hpp"
 #include "tests/printing.hpp"
 
@@ -262,17 +263,7 @@ struct run_store_fixture {
                              id + "', '" + config + "', 1, 1)"));
   }
 
-  create_run new_run(const std::string& tenant) {
-    create_run op;
-    op.run.tenant = tenant_id{tenant};
-    op.run.queue = queue_name{"q"};
-    op.run.config_tenant = tenant_id{tenant};
-    op.run.version = config_version{"1"};
-    op.run.checksum = "c";
-    op.run.input = "{}";
-    op.now_ms = 1000;
-    return op;
-  }
+  create_run new_run(const std::string& tenant) { return testing::pending_run_op(tenant, 1000); }
 
   /// Position of the first call equal to `what`, or -1.
   long at(const std::string& what) const {

@@ -13,6 +13,19 @@
 
 namespace flowgate::testing {
 
+/// A run of `tenant` to create unclaimed (PENDING) at `now_ms`.
+inline create_run pending_run_op(const std::string& tenant, int64_t now_ms) {
+  create_run op;
+  op.run.tenant = tenant_id{tenant};
+  op.run.queue = queue_name{"q"};
+  op.run.config_tenant = tenant_id{tenant};
+  op.run.version = config_version{"1"};
+  op.run.checksum = "c";
+  op.run.input = "{}";
+  op.now_ms = now_ms;
+  return op;
+}
+
 struct store_sessions {
   temp_db db;
   sqlite_store_options opts{db.path, sync_mode::normal, 1000};
