@@ -427,20 +427,37 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
   // The tenants in round-robin order, starting after the cursor.
   std::vector<claim_slot> slots;
   {
-    auto tenants = b.tenant_configs();
-    if (!tenants) {
-      return tenants.error();
-    }
-    for (auto& [id, text] : *tenants) {
-      bool wanted =
-        op.tenants.empty() || std::any_of(op.tenants.begin(), op.tenants.end(),
-                                          [&](const tenant_id& t) { return t.value == id; });
-      if (wanted) {
-        claim_slot slot;
-        slot.tenant = std::move(id);
-        slot.config_text = std::move(text);
-        slots.push_back(std::move(slot));
+    auto add = [&](std::string id, std::string text) {
+      claim_slot slot;
+      slot.tenant = std::move(id);
+      slot.config_text = std::move(text);
+      slots.push_back(std::move(slot));
+    };
+    if (op.tenants.empty()) {
+      auto tenants = b.tenant_configs();
+      if (!tenants) {
+        return tenants.error();
       }
+      for (auto& [id, text] : *tenants) {
+        add(std::move(id), std::move(text));
+      }
+    } else {
+      // Targeted (a permit of these tenants just freed): only their rows.
+      for (const auto& t : op.tenants) {
+        auto text = b.tenant_config(t.value);
+        if (!text) {
+          return text.error();
+        }
+        if (*text) {
+          add(t.value, std::move(**text));
+        }
+      }
+      std::sort(slots.begin(), slots.end(),
+                [](const claim_slot& x, const claim_slot& y) { return x.tenant < y.tenant; });
+      slots.erase(
+        std::unique(slots.begin(), slots.end(),
+                    [](const claim_slot& x, const claim_slot& y) { return x.tenant == y.tenant; }),
+        slots.end());
     }
   }
   auto first = std::upper_bound(
