@@ -412,7 +412,7 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
           rp.deliver(std::move(refused));
           return;
         }
-        if (created.created && created.run.wait_reason == "quota") {
+        if (created.created && created.run.wait_reason == wait_reason::quota) {
           auto fields = period_fields(terms);
           fields.emplace_back("run", std::to_string(created.run.id.value));
           fields.emplace_back("step", created.run.node_path);
@@ -490,7 +490,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       poll(self);
     },
     [=](renew_atom) { renew(self); },
-    [=](done_atom, run_id run, std::string& status) {
+    [=](done_atom, run_id run, done_reason why) {
       auto& st = self->state;
       auto it = st.held.find(run.value);
       if (it == st.held.end()) {
@@ -498,12 +498,12 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       }
       auto tenant = it->second.tenant;
       forget(self, run.value);
-      (status == "lost" ? st.stats.lost : st.stats.finished) += 1;
+      (why == done_reason::lost ? st.stats.lost : st.stats.finished) += 1;
       // The tenant's permit is free: a queued run of it may start now.
       st.freed.insert(tenant.value);
       admit_freed(self);
       for (const auto& w : st.watchers) {
-        caf::anon_send(w, run_finished{run, tenant, status});
+        caf::anon_send(w, run_finished{run, tenant, why});
       }
       if (st.draining && st.held.empty()) {
         complete_drain(self);

@@ -59,8 +59,9 @@ public:
   caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
                                            const std::string& reason);
   caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
-  caf::expected<std::vector<run_record>>
-  list_runs(const tenant_scope& scope, const std::string& status, int64_t after_run, int32_t limit);
+  caf::expected<std::vector<run_record>> list_runs(const tenant_scope& scope,
+                                                   caf::optional<run_status> status,
+                                                   int64_t after_run, int32_t limit);
   caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope, int64_t run);
   caf::expected<run_record> wait_for_run(const tenant_scope& scope, int64_t run,
                                          std::chrono::milliseconds timeout, bool stop_at_waiting);
@@ -437,20 +438,17 @@ caf::expected<run_record> gateway_core::get_run(const tenant_scope& scope, int64
 }
 
 caf::expected<std::vector<run_record>> gateway_core::list_runs(const tenant_scope& scope,
-                                                               const std::string& status,
+                                                               caf::optional<run_status> status,
                                                                int64_t after_run, int32_t limit) {
   auto id = run_tenant(scope);
   if (!id) {
     return id.error();
   }
-  static const char* statuses[] = {run_status::pending, run_status::running,
-                                   run_status::waiting, run_status::completed,
-                                   run_status::failed,  run_status::canceled};
-  if (!status.empty() &&
-      std::find(std::begin(statuses), std::end(statuses), status) == std::end(statuses)) {
+  if (status && !is_valid(*status)) {
     return make_error(errc::invalid_argument,
-                      "status '" + status +
-                        "' must be PENDING, RUNNING, WAITING, COMPLETED, FAILED or CANCELED");
+                      "status " + std::to_string(static_cast<int>(*status)) +
+                        " is not a run status (PENDING, RUNNING, WAITING, COMPLETED, FAILED "
+                        "or CANCELED)");
   }
   return blocking_ask<std::vector<run_record>>(sys_, request_timeout, reader_,
                                                flowgate::list_runs{*id, status, after_run, limit});
@@ -475,13 +473,12 @@ caf::expected<run_record> gateway_core::wait_for_run(const tenant_scope& scope, 
     if (!r) {
       return r.error();
     }
-    if (run_status::is_terminal(r->status) ||
-        (stop_at_waiting && r->status == run_status::waiting)) {
+    if (is_terminal(r->status) || (stop_at_waiting && r->status == run_status::waiting)) {
       return r;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return make_error(errc::deadline_exceeded, "run " + std::to_string(run) + " is still " +
-                                                   r->status + " after " +
+                                                   to_string(r->status) + " after " +
                                                    std::to_string(timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{20});

@@ -258,8 +258,8 @@ caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) 
 }
 
 caf::expected<std::vector<run_record>> node::list_runs(const tenant_scope& scope,
-                                                       const std::string& status, int64_t after_run,
-                                                       int32_t limit) {
+                                                       caf::optional<run_status> status,
+                                                       int64_t after_run, int32_t limit) {
   return blocking_ask<std::vector<run_record>>(sys_, request_timeout, gateway_,
                                                list_runs_request{scope, status, after_run, limit});
 }

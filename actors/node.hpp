@@ -136,8 +136,10 @@ public:
   [[nodiscard]] caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
                                                          const std::string& reason);
   [[nodiscard]] caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
-  [[nodiscard]] caf::expected<std::vector<run_record>>
-  list_runs(const tenant_scope& scope, const std::string& status, int64_t after_run, int32_t limit);
+  /// Runs ordered by id after `after_run`, of one status or any (none).
+  [[nodiscard]] caf::expected<std::vector<run_record>> list_runs(const tenant_scope& scope,
+                                                                 caf::optional<run_status> status,
+                                                                 int64_t after_run, int32_t limit);
   [[nodiscard]] caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope,
                                                                        int64_t run);
   /// Polls the store until the run is finished (or WAITING, if

@@ -69,13 +69,13 @@ log_fields run_fields(orchestrator_pointer self) {
 }
 
 /// Leaves the run to the dispatcher and exits.
-void finish(orchestrator_pointer self, const std::string& status) {
+void finish(orchestrator_pointer self, done_reason why) {
   auto& st = self->state;
   if (st.done) {
     return;
   }
   st.done = true;
-  self->send(st.setup.dispatcher, done_atom::value, st.setup.run.id, status);
+  self->send(st.setup.dispatcher, done_atom::value, st.setup.run.id, why);
   self->quit();
 }
 
@@ -88,7 +88,7 @@ void abandon(orchestrator_pointer self, const caf::error& err, const char* durin
     fields.emplace_back("error", self->home_system().render(err));
     log_line("warn", std::string{"orchestrator stops: "} + during, fields);
   }
-  finish(self, code_of(err) == errc::lease_lost ? "lost" : "abandoned");
+  finish(self, code_of(err) == errc::lease_lost ? done_reason::lost : done_reason::abandoned);
   (void)st;
 }
 
@@ -107,7 +107,7 @@ void stop_as_lost(orchestrator_pointer self, lease_epoch epoch) {
   auto fields = run_fields(self);
   fields.emplace_back("epoch", std::to_string(epoch));
   log_line("warn", "lease lost", fields);
-  finish(self, "lost");
+  finish(self, done_reason::lost);
 }
 
 /// Loading the snapshot, the tenant and the history: a drain is noted for
@@ -191,12 +191,13 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
       if (ec) {
         e.payload = nullptr;
       }
-      s.staged_steps.push_back(step_change{path, attempt, "completed", "", ""});
+      s.staged_steps.push_back(step_change{path, attempt, step_status::completed, "", ""});
     } else {
       e.type = event_type::step_failed;
       e.payload = json::object{
         {"type", r.error_type}, {"message", r.error_message}, {"retryable", r.retryable}};
-      s.staged_steps.push_back(step_change{path, attempt, "failed", r.error_type, r.error_message});
+      s.staged_steps.push_back(
+        step_change{path, attempt, step_status::failed, r.error_type, r.error_message});
     }
     record_outcome(self, std::move(e));
     advance(self);
@@ -225,7 +226,7 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
   fields.emplace_back("used", std::to_string(x.used));
   fields.emplace_back("limit", std::to_string(x.limit));
   log_line("warn", "step quota exhausted: run paused", fields);
-  finish(self, run_status::waiting);
+  finish(self, done_reason::waiting);
 }
 
 void log_reserved(orchestrator_pointer self) {
@@ -283,7 +284,7 @@ void advance(orchestrator_pointer self) {
   auto hold_until = p.hold_until_ms;
   bool sync_inbox = p.read_inbox;
   auto change = to_run_change(p.change);
-  bool terminal = run_status::is_terminal(change.status);
+  bool terminal = is_terminal(change.status);
   bool leaving = terminal || change.release_lease;
   if (st.staged_events.empty() && st.staged_steps.empty() && !leaving && !sync_inbox) {
     if (hold_until != 0) {
@@ -291,8 +292,9 @@ void advance(orchestrator_pointer self) {
     }
     return;
   }
-  bool starts_attempt = std::any_of(st.staged_steps.begin(), st.staged_steps.end(),
-                                    [](const step_change& sc) { return sc.status == "started"; });
+  bool starts_attempt =
+    std::any_of(st.staged_steps.begin(), st.staged_steps.end(),
+                [](const step_change& sc) { return sc.status == step_status::started; });
   append_history op;
   op.run = st.setup.run.id;
   op.tenant = st.setup.run.tenant;
@@ -307,7 +309,7 @@ void advance(orchestrator_pointer self) {
   op.change = change;
   op.resolve_waits = st.resolve_waits;
   op.now_ms = 0; // stamped by the writer at commit
-  auto status = change.status.empty() ? std::string{run_status::running} : change.status;
+  auto why = done_reason_of(change.status);
   self->become(writing(self));
   auto write = [=](append_history a) {
     self->request(self->state.setup.writer, store_timeout, std::move(a))
@@ -325,7 +327,7 @@ void advance(orchestrator_pointer self) {
             log_reserved(self);
           }
           if (leaving) {
-            finish(self, status);
+            finish(self, why);
             return;
           }
           bool canceled = false;

@@ -40,13 +40,13 @@ history_record to_record(const engine::event& e) {
 }
 
 step_change to_step_change(const engine::ledger_change& c) {
-  return step_change{c.step_path,  c.attempt,       engine::to_string(c.status),
+  return step_change{c.step_path,  c.attempt,       c.status,
                      c.error_type, c.error_message, c.scheduled_by};
 }
 
 run_change to_run_change(const engine::run_transition& t) {
   run_change out;
-  out.status = t.outcome == engine::run_outcome::running ? "" : engine::to_string(t.outcome);
+  out.status = t.outcome;
   out.wait_reason = t.wait_reason;
   out.node_path = t.node_path;
   out.wake_at_ms = t.wake_at_ms;

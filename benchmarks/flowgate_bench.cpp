@@ -149,26 +149,26 @@ struct submitter_state {
   int64_t in_flight = 0;
   int64_t window = 0;
   std::unordered_map<int64_t, clock_type::time_point> started;
-  std::unordered_map<int64_t, std::pair<clock_type::time_point, std::string>> early;
+  std::unordered_map<int64_t, std::pair<clock_type::time_point, done_reason>> early;
   bench_result result;
   int64_t finished = 0;
-  /// The status a run reaches when it went well (COMPLETED, or WAITING).
-  std::string expect;
+  /// How a run leaves when it went well (completed, or waiting).
+  done_reason expect = done_reason::completed;
   std::vector<std::pair<std::string, int64_t>> ids;
   caf::response_promise done;
   static inline const char* name = "bench.submitter";
 };
 
 caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_actor dispatcher,
-                        std::vector<submission> todo, int64_t window, std::string expect) {
+                        std::vector<submission> todo, int64_t window, done_reason expect) {
   self->state.todo = std::move(todo);
   self->state.window = window;
-  self->state.expect = std::move(expect);
+  self->state.expect = expect;
   auto account = [self](int64_t run, clock_type::time_point t0, clock_type::time_point t1,
-                        const std::string& status) {
+                        done_reason why) {
     auto& st = self->state;
     st.result.run_latency_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    (status == st.expect ? st.result.completed : st.result.failed) += 1;
+    (why == st.expect ? st.result.completed : st.result.failed) += 1;
     st.finished += 1;
     (void)run;
     if (st.finished == static_cast<int64_t>(st.todo.size()) && st.done.pending()) {
@@ -208,10 +208,10 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
       auto now = clock_type::now();
       auto it = st.started.find(f.run.value);
       if (it == st.started.end()) {
-        st.early[f.run.value] = {now, f.status};
+        st.early[f.run.value] = {now, f.reason};
         return;
       }
-      account(f.run.value, it->second, now, f.status);
+      account(f.run.value, it->second, now, f.reason);
       st.started.erase(it);
     },
     [=](finished_atom) {
@@ -279,7 +279,7 @@ caf::behavior signaler(caf::stateful_actor<signaler_state>* self, store_writer_a
     [=](const run_finished& f) {
       auto& st = self->state;
       st.finished += 1;
-      st.completed += f.status == run_status::completed ? 1 : 0;
+      st.completed += f.reason == done_reason::completed ? 1 : 0;
       check_done();
     },
     [=](finished_atom) {
@@ -601,7 +601,7 @@ int main(int argc, char** argv) {
       todo.push_back(submission{std::move(r), snap});
     }
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
-                         std::string{o.waiting ? run_status::waiting : run_status::completed});
+                         o.waiting ? done_reason::waiting : done_reason::completed);
     caf::scoped_actor self{sys};
     self->request((*n)->dispatcher(), std::chrono::seconds{10}, watch_atom::value, sub)
       .receive([](ok_atom) {}, [](caf::error&) {});

@@ -35,39 +35,9 @@ event fact(event_type type, const std::string& path, int32_t attempt, json::valu
 
 } // namespace
 
-const char* to_string(ledger_status s) {
-  switch (s) {
-  case ledger_status::started:
-    return "started";
-  case ledger_status::completed:
-    return "completed";
-  case ledger_status::failed:
-    return "failed";
-  case ledger_status::cut_off:
-    return "cut_off";
-  }
-  return "started";
-}
-
-const char* to_string(run_outcome o) {
-  switch (o) {
-  case run_outcome::running:
-    return "RUNNING";
-  case run_outcome::completed:
-    return "COMPLETED";
-  case run_outcome::failed:
-    return "FAILED";
-  case run_outcome::canceled:
-    return "CANCELED";
-  case run_outcome::waiting:
-    return "WAITING";
-  }
-  return "RUNNING";
-}
-
 bool run_transition::is_leaving() const {
-  return release_lease || outcome == run_outcome::completed || outcome == run_outcome::failed ||
-         outcome == run_outcome::canceled;
+  return release_lease || outcome == run_status::completed || outcome == run_status::failed ||
+         outcome == run_status::canceled;
 }
 
 bool step_plan::is_empty() const {
@@ -110,30 +80,30 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
       inbox_fresh = false;
       switch (cmd.kind) {
       case command_kind::schedule_activity:
-        p.ledger.push_back({cmd.node_path, cmd.attempt, ledger_status::started, "", "", index});
+        p.ledger.push_back({cmd.node_path, cmd.attempt, step_status::started, "", "", index});
         p.dispatch = cmd;
         settled = true;
         break;
       case command_kind::start_wait:
         // Entering a wait is a step attempt of its own.
-        p.ledger.push_back({cmd.node_path, cmd.attempt, ledger_status::started, "", "", index});
-        p.ledger.push_back({cmd.node_path, cmd.attempt, ledger_status::completed, "", "", -1});
+        p.ledger.push_back({cmd.node_path, cmd.attempt, step_status::started, "", "", index});
+        p.ledger.push_back({cmd.node_path, cmd.attempt, step_status::completed, "", "", -1});
         break;
       case command_kind::start_timer:
         if (cmd.reason == "timer") {
           // Entering a timer wait is a step attempt too (its event has
           // attempt 0, its ledger row attempt 1); a retry's backoff is not.
-          p.ledger.push_back({cmd.node_path, 1, ledger_status::started, "", "", index});
-          p.ledger.push_back({cmd.node_path, 1, ledger_status::completed, "", "", -1});
+          p.ledger.push_back({cmd.node_path, 1, step_status::started, "", "", index});
+          p.ledger.push_back({cmd.node_path, 1, step_status::completed, "", "", -1});
         }
         break;
       case command_kind::complete_run:
-        change.outcome = run_outcome::completed;
+        change.outcome = run_status::completed;
         change.output = json::serialize(cmd.output);
         settled = true;
         break;
       case command_kind::fail_run:
-        change.outcome = run_outcome::failed;
+        change.outcome = run_status::failed;
         change.error_type = cmd.error_type;
         change.error_message = cmd.error_message;
         settled = true;
@@ -154,7 +124,7 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
                  json::object{{"type", "cut_off"}, {"message", message}, {"retryable", true}}),
             ctx);
       inbox_fresh = false;
-      p.ledger.push_back({d.node_path, d.attempt, ledger_status::cut_off, "cut_off", message, -1});
+      p.ledger.push_back({d.node_path, d.attempt, step_status::cut_off, "cut_off", message, -1});
       break;
     }
     case run_state::awaiting_timer:
@@ -168,11 +138,11 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
         p.hold_until_ms = d.wake_at_ms;
         break;
       }
-      change.outcome = run_outcome::waiting;
-      change.wait_reason = d.attempt > 0 ? "retry" : "timer";
+      change.outcome = run_status::waiting;
+      change.wait_reason = d.attempt > 0 ? wait_reason::retry : wait_reason::timer;
       change.wake_at_ms = d.wake_at_ms;
       change.release_lease = true;
-      change.open_wait = "timer";
+      change.open_wait = wait_reason::timer;
       break;
     case run_state::awaiting_event:
       settled = true;
@@ -189,24 +159,23 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
         settled = false;
         break;
       }
-      change.outcome = run_outcome::waiting;
-      change.wait_reason = "event";
+      change.outcome = run_status::waiting;
+      change.wait_reason = wait_reason::event;
       change.wake_at_ms = d.wake_at_ms != 0 ? d.wake_at_ms : never_ms;
       change.release_lease = true;
-      change.open_wait = "event";
+      change.open_wait = wait_reason::event;
       change.wait_event = d.event;
       break;
     case run_state::completed:
     case run_state::failed:
-      change.outcome =
-        d.state == run_state::completed ? run_outcome::completed : run_outcome::failed;
+      change.outcome = d.state == run_state::completed ? run_status::completed : run_status::failed;
       change.output = d.state == run_state::completed ? json::serialize(d.output) : "";
       change.error_type = d.error_type;
       change.error_message = d.error_message;
       settled = true;
       break;
     case run_state::canceled:
-      change.outcome = run_outcome::canceled;
+      change.outcome = run_status::canceled;
       change.error_type = "canceled";
       change.error_message = d.error_message.empty() ? "canceled" : d.error_message;
       settled = true;
@@ -214,13 +183,13 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
     case run_state::nondeterministic:
       p.conflict = d.conflict;
       if (ctx.hold_on_nondeterminism) {
-        change.outcome = run_outcome::waiting;
-        change.wait_reason = "nondeterminism";
+        change.outcome = run_status::waiting;
+        change.wait_reason = wait_reason::nondeterminism;
         change.wake_at_ms = never_ms;
         change.release_lease = true;
-        change.open_wait = "nondeterminism";
+        change.open_wait = wait_reason::nondeterminism;
       } else {
-        change.outcome = run_outcome::failed;
+        change.outcome = run_status::failed;
       }
       change.error_type = "nondeterminism";
       change.error_message = describe(d.conflict);

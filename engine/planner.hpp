@@ -35,6 +35,7 @@
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
 #include "engine/history.hpp"
+#include "messages/run_enums.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -47,16 +48,11 @@
 
 namespace flowgate::engine {
 
-/// A step-attempt ledger row's state.
-enum class ledger_status : uint8_t { started, completed, failed, cut_off };
-
-const char* to_string(ledger_status s);
-
 /// One change to the ledger in a step commit.
 struct ledger_change {
   std::string step_path;
   int32_t attempt = 1;
-  ledger_status status = ledger_status::started;
+  step_status status = step_status::started;
   std::string error_type;
   std::string error_message;
   /// For `started`: the index in `step_plan::events` of the event that
@@ -64,23 +60,13 @@ struct ledger_change {
   int32_t scheduled_by = -1;
 };
 
-/// What the run becomes with the commit.
-enum class run_outcome : uint8_t {
-  /// Still RUNNING under its lease (or handed back if `release_lease`).
-  running,
-  completed,
-  failed,
-  canceled,
-  waiting,
-};
-
-const char* to_string(run_outcome o);
-
 /// The run row's change in a step commit.
 struct run_transition {
-  run_outcome outcome = run_outcome::running;
-  /// For `waiting`: `retry`, `timer`, `event` or `nondeterminism`.
-  std::string wait_reason;
+  /// What the run becomes: RUNNING stays under its lease (or is handed
+  /// back if `release_lease`).
+  run_status outcome = run_status::running;
+  /// For WAITING: `retry`, `timer`, `event` or `nondeterminism`.
+  flowgate::wait_reason wait_reason = flowgate::wait_reason::none;
   /// Where the run stands.
   std::string node_path;
   /// When it is due again (waiting, or handed back).
@@ -90,8 +76,9 @@ struct run_transition {
   std::string error_type;
   std::string error_message;
   bool release_lease = false;
-  /// The wait row to open (`timer`, `event`, `nondeterminism`), if any.
-  std::string open_wait;
+  /// The wait row to open (`timer`, `event`, `nondeterminism`); none for
+  /// no row.
+  flowgate::wait_reason open_wait = flowgate::wait_reason::none;
   std::string wait_event;
 
   /// The run leaves its driver: finished, or its lease given up.

@@ -80,5 +80,5 @@ int main(int argc, char** argv) {
   }
   // Stop claiming, finish attempts in flight, release leases.
   check(n.drain(), "drain");
-  return done->status == "COMPLETED" ? 0 : 1;
+  return done->status == flowgate::run_status::completed ? 0 : 1;
 }

@@ -4,6 +4,7 @@
 /// the activity pool, and what the dispatcher reports.
 
 #include "messages/ids.hpp"
+#include "messages/run_enums.hpp"
 
 #include <caf/meta/type_name.hpp>
 
@@ -72,12 +73,11 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 struct run_finished {
   run_id run;
   tenant_id tenant;
-  /// The run's status as written (`RUNNING` when handed back).
-  std::string status;
+  done_reason reason = done_reason::completed;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_finished& x) {
-  return f(caf::meta::type_name("flowgate::run_finished"), x.run, x.tenant, x.status);
+  return f(caf::meta::type_name("flowgate::run_finished"), x.run, x.tenant, x.reason);
 }
 
 /// Counters of a dispatcher.

@@ -39,7 +39,7 @@ typename Inspector::result_type inspect(Inspector& f, billing_period& x) {
 struct replay_report {
   int64_t run = 0;
   std::string tenant;
-  std::string status;
+  run_status status = run_status::pending;
   int64_t events = 0;
   /// False on non-determinism (or an unreadable history).
   bool deterministic = true;
@@ -197,7 +197,8 @@ FLOWGATE_REQUEST(get_run_request, x.scope, x.run)
 /// A page of runs -> std::vector<run_record>.
 struct list_runs_request {
   tenant_scope scope;
-  std::string status;
+  /// None = any status.
+  caf::optional<run_status> status;
   int64_t after_run = 0;
   int32_t limit = 100;
 };

@@ -11,29 +11,16 @@
 #include "messages/errors.hpp"
 #include "messages/ids.hpp"
 #include "messages/quota_messages.hpp"
+#include "messages/run_enums.hpp"
 
 #include <caf/meta/type_name.hpp>
+#include <caf/optional.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace flowgate {
-
-/// Run statuses as stored.
-namespace run_status {
-constexpr const char* pending = "PENDING";
-constexpr const char* running = "RUNNING";
-constexpr const char* waiting = "WAITING";
-constexpr const char* completed = "COMPLETED";
-constexpr const char* failed = "FAILED";
-constexpr const char* canceled = "CANCELED";
-
-/// True for COMPLETED, FAILED and CANCELED.
-inline bool is_terminal(const std::string& s) {
-  return s == completed || s == failed || s == canceled;
-}
-} // namespace run_status
 
 // -- records -----------------------------------------------------------------
 
@@ -46,10 +33,9 @@ struct run_record {
   tenant_id config_tenant;
   config_version version;
   std::string checksum;
-  std::string status;
-  /// `event`, `timer`, `retry`, `nondeterminism`, `quota`, `resumed` (a quota
-  /// wait resumed, due to be claimed); empty if not waiting.
-  std::string wait_reason;
+  run_status status = run_status::pending;
+  /// `none` unless WAITING.
+  flowgate::wait_reason wait_reason = flowgate::wait_reason::none;
   std::string node_path;
   /// JSON texts.
   std::string input;
@@ -102,7 +88,7 @@ struct step_change {
   int32_t attempt = 1;
   /// `started` inserts the attempt (it must not exist); `completed`,
   /// `failed`, `cut_off`, `canceled` finish a started one.
-  std::string status;
+  step_status status = step_status::started;
   std::string error_type;
   std::string error_message;
   /// For `started`: the index, in the operation's events, of the event that
@@ -118,9 +104,11 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 
 /// A change to the run row made together with an append.
 struct run_change {
-  /// New status (empty = unchanged).
-  std::string status;
-  std::string wait_reason;
+  /// The status after the commit: RUNNING keeps the run (its wait reason
+  /// is none then), or hands it back with `release_lease`.
+  run_status status = run_status::running;
+  /// For WAITING: why.
+  flowgate::wait_reason wait_reason = flowgate::wait_reason::none;
   std::string node_path;
   /// For WAITING: when the run is due again (a far-future value = only on a signal).
   int64_t wake_at_ms = 0;
@@ -129,8 +117,9 @@ struct run_change {
   std::string error_message;
   /// Give the lease up (pause, completion, failure, drain).
   bool release_lease = false;
-  /// Opens a `run_waits` row of this kind (`event`, `timer`, `nondeterminism`).
-  std::string open_wait;
+  /// Opens a `run_waits` row of this kind (`event`, `timer`,
+  /// `nondeterminism`, `quota`); none opens no row.
+  flowgate::wait_reason open_wait = flowgate::wait_reason::none;
   std::string wait_event;
 };
 
@@ -155,9 +144,9 @@ struct run_created {
   run_record run;
   /// False if the idempotency key named an existing run (returned as is).
   bool created = false;
-  /// Non-empty if admission refused the run (nothing was created; the
-  /// refusal was counted): `tenant_at_limit`, `soft_limit` or `hard_limit`.
-  std::string rejection;
+  /// Not `none` if admission refused the run (nothing was created; the
+  /// refusal was counted).
+  rejection_reason rejection = rejection_reason::none;
   /// The refusal with the counts.
   std::string rejection_message;
   /// > 0 if the run was created PENDING because its tenant is at its
@@ -174,10 +163,11 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// The error for a refused start (`tenant_at_limit` or `quota_exceeded`
 /// with the counts); none if the run was admitted.
 inline caf::error rejection_error(const run_created& c) {
-  if (c.rejection.empty()) {
+  if (c.rejection == rejection_reason::none) {
     return {};
   }
-  return make_error(c.rejection == "tenant_at_limit" ? errc::tenant_at_limit : errc::quota_exceeded,
+  return make_error(c.rejection == rejection_reason::tenant_at_limit ? errc::tenant_at_limit
+                                                                     : errc::quota_exceeded,
                     c.rejection_message);
 }
 
@@ -230,7 +220,7 @@ struct signal_accepted {
   run_id run;
   int64_t signal_id = 0;
   /// The run's status when the signal was stored.
-  std::string status;
+  run_status status = run_status::pending;
 };
 
 template <class Inspector>
@@ -520,7 +510,7 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// Runs ordered by id (filters are optional: empty = any).
 struct list_runs {
   tenant_id tenant;
-  std::string status;
+  caf::optional<run_status> status;
   /// Only runs with a larger id (paging).
   int64_t after_run = 0;
   int32_t limit = 100;

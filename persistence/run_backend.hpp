@@ -41,7 +41,7 @@ namespace flowgate {
 /// A new run row (`insert_run`).
 struct new_run_row {
   run_record run;
-  std::string status;
+  run_status status = run_status::pending;
   int64_t next_seq = 2;
   int64_t wake_at_ms = 0;
   /// Empty: no lease.
@@ -140,8 +140,8 @@ public:
                                                           const std::string& owner,
                                                           int64_t incarnation, int64_t now_ms) = 0;
   /// Counts a refused start by reason.
-  [[nodiscard]] virtual caf::error count_refusal(const std::string& tenant,
-                                                 const std::string& reason, int64_t now_ms) = 0;
+  [[nodiscard]] virtual caf::error count_refusal(const std::string& tenant, rejection_reason reason,
+                                                 int64_t now_ms) = 0;
 
   // -- runs ----------------------------------------------------------------------
   [[nodiscard]] virtual caf::expected<std::optional<run_record>> find_run(int64_t run) = 0;
@@ -152,7 +152,7 @@ public:
   /// Ids of the tenant's runs in `status` that are due (wake time and lease
   /// expiry reached), oldest wake first, at most `limit`.
   [[nodiscard]] virtual caf::expected<std::vector<int64_t>>
-  due_runs(const std::string& tenant, const std::string& status, int64_t now_ms, int64_t limit) = 0;
+  due_runs(const std::string& tenant, run_status status, int64_t now_ms, int64_t limit) = 0;
   /// Takes the lease of a due, unfinished run (epoch + 1, RUNNING); nullopt
   /// if it is no longer due or its lease is live.
   [[nodiscard]] virtual caf::expected<std::optional<run_record>>
@@ -219,7 +219,7 @@ public:
 
   // -- waits -----------------------------------------------------------------------
   [[nodiscard]] virtual caf::error open_wait(int64_t run, const std::string& tenant,
-                                             const std::string& kind, const std::string& node_path,
+                                             wait_reason kind, const std::string& node_path,
                                              const std::string& event_name, int64_t wake_at_ms,
                                              int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::error resolve_waits(int64_t run, const std::string& resolution,

@@ -59,8 +59,8 @@ caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& t
 }
 
 /// Counts a refused start and answers it (the caller turns it into an error).
-caf::expected<run_created> refuse(run_backend& b, const std::string& tenant, const char* reason,
-                                  std::string message, int64_t now_ms) {
+caf::expected<run_created> refuse(run_backend& b, const std::string& tenant,
+                                  rejection_reason reason, std::string message, int64_t now_ms) {
   if (auto err = b.count_refusal(tenant, reason, now_ms)) {
     return err;
   }
@@ -76,9 +76,10 @@ int64_t soft_cap(int64_t soft) {
 }
 
 caf::error check_unfinished(const run_record& r, const char* what) {
-  if (run_status::is_terminal(r.status)) {
-    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " + r.status +
-                                            "; " + what + " only apply to unfinished runs");
+  if (is_terminal(r.status)) {
+    return make_error(errc::run_finished, "run " + std::to_string(r.id.value) + " is " +
+                                            to_string(r.status) + "; " + what +
+                                            " only apply to unfinished runs");
   }
   return {};
 }
@@ -138,7 +139,8 @@ caf::error refused_append(run_backend& b, const append_history& op) {
       errc::lease_lost,
       "run " + std::to_string(op.run.value) + ": node '" + op.owner.value + "' (incarnation " +
         std::to_string(op.incarnation) + ") writes under lease epoch " + std::to_string(op.epoch) +
-        ", but the run is " + r->status + " with lease epoch " + std::to_string(r->epoch) +
+        ", but the run is " + to_string(r->status) + " with lease epoch " +
+        std::to_string(r->epoch) +
         (r->lease_owner.empty() ? std::string{" and no owner"}
                                 : " held by '" + r->lease_owner + "' (incarnation " +
                                     std::to_string(r->lease_incarnation) + ")"));
@@ -208,13 +210,13 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     }
     auto n = *active;
     if (terms->hard > 0 && n >= terms->hard) {
-      return refuse(b, r.tenant.value, "hard_limit",
+      return refuse(b, r.tenant.value, rejection_reason::hard_limit,
                     "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
                       " active runs, at its hard limit of " + std::to_string(terms->hard),
                     op.now_ms);
     }
     if (terms->soft > 0 && n >= soft_cap(terms->soft)) {
-      return refuse(b, r.tenant.value, "soft_limit",
+      return refuse(b, r.tenant.value, rejection_reason::soft_limit,
                     "tenant '" + r.tenant.value + "' has " + std::to_string(n) +
                       " active runs, at its soft limit of " + std::to_string(terms->soft) +
                       " plus the 5% burst (" + std::to_string(soft_cap(terms->soft)) + ")",
@@ -229,7 +231,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     }
     at_limit = *live >= terms->max_running;
     if (at_limit && terms->reject) {
-      return refuse(b, r.tenant.value, "tenant_at_limit",
+      return refuse(b, r.tenant.value, rejection_reason::tenant_at_limit,
                     "tenant '" + r.tenant.value + "' is running " + std::to_string(*live) +
                       " of its " + std::to_string(terms->max_running) +
                       " concurrent runs and its admission mode is 'reject'",
@@ -271,7 +273,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   // The first attempt is reserved before its event is written: without
   // quota the run is created paused on quota at that step instead.
   for (const auto& s : first_steps) {
-    if (s.status != "started") {
+    if (s.status != step_status::started) {
       continue;
     }
     auto want = reservation_of(op.quota, r.tenant, *id, s, op.now_ms);
@@ -283,8 +285,8 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       if (auto err = b.pause_new_run(*id, s.step_path, never_ms)) {
         return err;
       }
-      if (auto err =
-            b.open_wait(*id, r.tenant.value, "quota", s.step_path, "", never_ms, op.now_ms)) {
+      if (auto err = b.open_wait(*id, r.tenant.value, wait_reason::quota, s.step_path, "", never_ms,
+                                 op.now_ms)) {
         return err;
       }
       auto stored = run_by_id(b, *id);
@@ -319,7 +321,7 @@ namespace {
 /// Claim classes in claim order (docs/run-model.md): a RUNNING run without
 /// a live lease was taken over from a dead owner or handed back; a due
 /// WAITING run was woken or resumed; a PENDING run is new.
-const std::string claim_classes[] = {"RUNNING", "WAITING", "PENDING"};
+const run_status claim_classes[] = {run_status::running, run_status::waiting, run_status::pending};
 
 /// Where the claiming node stands among the live serving nodes.
 struct node_rank {
@@ -654,7 +656,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
   history_appended out;
   for (size_t i = 0; i < op.steps.size(); ++i) {
     const auto& s = op.steps[i];
-    if (s.status != "started") {
+    if (s.status != step_status::started) {
       continue;
     }
     auto want = reservation_of(op.quota, op.tenant, op.run.value, s, op.now_ms);
@@ -681,11 +683,11 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     cut_events.assign(op.events.begin(), op.events.begin() + s.scheduled_by);
     cut_steps.assign(op.steps.begin(), op.steps.begin() + static_cast<std::ptrdiff_t>(i));
     pause.status = run_status::waiting;
-    pause.wait_reason = "quota";
+    pause.wait_reason = wait_reason::quota;
     pause.node_path = s.step_path;
     pause.wake_at_ms = never_ms;
     pause.release_lease = true;
-    pause.open_wait = "quota";
+    pause.open_wait = wait_reason::quota;
     append_events = &cut_events;
     append_steps = &cut_steps;
     change = &pause;
@@ -694,7 +696,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     break;
   }
   const auto& c = *change;
-  bool terminal = run_status::is_terminal(c.status);
+  bool terminal = is_terminal(c.status);
   bool leaving = terminal || c.release_lease;
   // The fence and the run update in one statement: it only matches while
   // `owner` holds the lease at `epoch` and the history is where it expects.
@@ -731,7 +733,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     ++next_seq;
   }
   for (const auto& s : *append_steps) {
-    if (s.status == "started") {
+    if (s.status == step_status::started) {
       continue; // its ledger row was written with its reservation
     }
     auto finished = b.finish_attempt(op.run.value, s, op.now_ms);
@@ -742,7 +744,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
       return make_error(errc::store_failure, "run " + std::to_string(op.run.value) + ": step '" +
                                                s.step_path + "' attempt " +
                                                std::to_string(s.attempt) +
-                                               " is not started, cannot be " + s.status);
+                                               " is not started, cannot be " + to_string(s.status));
     }
   }
   if (op.resolve_waits || terminal) {
@@ -750,7 +752,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
       return err;
     }
   }
-  if (!c.open_wait.empty()) {
+  if (c.open_wait != wait_reason::none) {
     if (auto err = b.open_wait(op.run.value, tenant, c.open_wait, c.node_path, c.wait_event,
                                c.wake_at_ms, op.now_ms)) {
       return err;
@@ -767,7 +769,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     // it resumes, a cancellation applies at once (no live lease now).
     return cancel_paused(b, op, std::move(out));
   }
-  if (inbox_pending && !terminal && c.wait_reason != "nondeterminism") {
+  if (inbox_pending && !terminal && c.wait_reason != wait_reason::nondeterminism) {
     if (leaving) {
       // A signal or cancel arrived while the run was held: due again now.
       // Not a run held for an operator: it would be claimed and held again
@@ -807,9 +809,9 @@ caf::expected<signal_accepted> apply(run_backend& b, const signal_run& op) {
   }
   // A run waiting for an event is due at once; any other run reads its
   // inbox at its next append.
-  if (auto err =
-        b.mark_inbox_pending(op.run.value, op.now_ms,
-                             run->status == run_status::waiting && run->wait_reason == "event")) {
+  if (auto err = b.mark_inbox_pending(op.run.value, op.now_ms,
+                                      run->status == run_status::waiting &&
+                                        run->wait_reason == wait_reason::event)) {
     return err;
   }
   return signal_accepted{op.run, *id, run->status};
@@ -1023,8 +1025,11 @@ caf::expected<resume_outcome> apply(run_backend& b, const resume_run& op) {
   if (!run) {
     return run.error();
   }
-  if (run->status != run_status::waiting || run->wait_reason != "quota") {
-    auto state = run->status + (run->wait_reason.empty() ? "" : " (" + run->wait_reason + ")");
+  if (run->status != run_status::waiting || run->wait_reason != wait_reason::quota) {
+    auto state = std::string{to_string(run->status)} +
+                 (run->wait_reason == wait_reason::none
+                    ? ""
+                    : std::string{" ("} + to_string(run->wait_reason) + ")");
     return make_error(errc::invalid_argument, "run " + std::to_string(op.run.value) + " is " +
                                                 state + ", not waiting on quota");
   }

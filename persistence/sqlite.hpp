@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 
 struct sqlite3;
@@ -60,6 +61,11 @@ public:
     return bind(index, std::string_view{value});
   }
   statement& bind(int index, const char* value) { return bind(index, std::string_view{value}); }
+  /// An enum binds as its stored text: its `to_string` (found by ADL).
+  template <class E>
+  requires std::is_enum_v<E> statement& bind(int index, E value) {
+    return bind(index, std::string_view{to_string(value)});
+  }
   statement& bind_null(int index);
 
   /// Binds all arguments from index 1 on.

@@ -29,8 +29,10 @@ inline run_record read_run(const sqlite::statement& st) {
   r.config_tenant = tenant_id{st.column_text(3)};
   r.version = config_version{st.column_text(4)};
   r.checksum = st.column_text(5);
-  r.status = st.column_text(6);
-  r.wait_reason = st.column_text(7);
+  // The schema's CHECK admits only known statuses; an unknown wait reason
+  // (none is stored by this version) reads as none.
+  r.status = from_string<run_status>(st.column_text(6)).value_or(run_status::failed);
+  r.wait_reason = from_string<wait_reason>(st.column_text(7)).value_or(wait_reason::none);
   r.node_path = st.column_text(8);
   r.input = st.column_text(9);
   r.output = st.column_text(10);

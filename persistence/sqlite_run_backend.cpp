@@ -72,7 +72,7 @@ public:
     return first_int(st);
   }
 
-  caf::error count_refusal(const std::string& tenant, const std::string& reason,
+  caf::error count_refusal(const std::string& tenant, rejection_reason reason,
                            int64_t now_ms) override {
     auto& st =
       db_.cached("INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
@@ -119,7 +119,7 @@ public:
     return id;
   }
 
-  caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant, const std::string& status,
+  caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant, run_status status,
                                                int64_t now_ms, int64_t limit) override {
     // Index runs_tenant_due; a RUNNING run's wake time is its lease expiry.
     auto& st = db_.cached("SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
@@ -145,8 +145,7 @@ public:
     const auto& c = *u.change;
     auto& st = db_.cached(
       "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
-      "status = coalesce(nullif(?9, ''), status), "
-      "wait_reason = CASE WHEN ?9 = '' THEN wait_reason ELSE nullif(?10, '') END, "
+      "status = ?9, wait_reason = nullif(?10, ''), "
       "output = coalesce(nullif(?11, ''), output), "
       "error_type = coalesce(nullif(?12, ''), error_type), "
       "error_message = coalesce(nullif(?13, ''), error_message), "
@@ -332,7 +331,7 @@ public:
 
   // -- waits -----------------------------------------------------------------------
 
-  caf::error open_wait(int64_t run, const std::string& tenant, const std::string& kind,
+  caf::error open_wait(int64_t run, const std::string& tenant, wait_reason kind,
                        const std::string& node_path, const std::string& event_name,
                        int64_t wake_at_ms, int64_t now_ms) override {
     auto& st = db_.cached("INSERT INTO run_waits (run_id, tenant_id, kind, node_path, "

@@ -67,7 +67,7 @@ caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const list_
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id > ?1 "
                        "AND (?2 = '' OR tenant_id = ?2) AND (?3 = '' OR status = ?3) "
                        "ORDER BY run_id LIMIT ?4");
-  st.bind_all(q.after_run, q.tenant.value, q.status, q.limit);
+  st.bind_all(q.after_run, q.tenant.value, q.status ? to_string(*q.status) : "", q.limit);
   return all_rows<run_record>(st, read_run);
 }
 

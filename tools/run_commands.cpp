@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -38,7 +39,8 @@ Scope: the commands on existing runs see one tenant's runs: --tenant T, or
 the default tenant without it (a blank id is the default tenant too); a run
 of another tenant is reported exactly like a missing one. Operators reach
 every tenant's runs with --all-tenants, never by leaving the flag out.
-Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED.
+Statuses: PENDING RUNNING WAITING COMPLETED FAILED CANCELED (--status takes
+any case).
 A signal is delivered to the first wait for that event, also if it arrives
 before the run reaches the wait. Cancel ends a run at once when no node is
 driving it, else at its next step boundary.
@@ -74,8 +76,8 @@ json::object run_json(const run_record& r) {
                  {"config_tenant", r.config_tenant.value},
                  {"config_version", r.version.value},
                  {"config_checksum", r.checksum},
-                 {"status", r.status},
-                 {"wait_reason", r.wait_reason},
+                 {"status", to_string(r.status)},
+                 {"wait_reason", to_string(r.wait_reason)},
                  {"node_path", r.node_path},
                  {"input", parsed(r.input)},
                  {"output", parsed(r.output)},
@@ -91,12 +93,32 @@ json::object run_json(const run_record& r) {
   return o;
 }
 
+/// `--status S` (any case); absent or blank: any status.
+caf::optional<run_status> status_filter(const args& a) {
+  auto text = a.option("status").value_or("");
+  if (text.empty()) {
+    return caf::none;
+  }
+  std::string upper;
+  for (char c : text) {
+    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  auto status = from_string<run_status>(upper);
+  if (!status) {
+    throw usage_error{"--status '" + text +
+                      "' must be PENDING, RUNNING, WAITING, COMPLETED, FAILED or CANCELED"};
+  }
+  return *status;
+}
+
 void print_run(const run_record& r) {
   std::cout << "run:      " << r.id.value << "\ntenant:   " << r.tenant.value
             << "\nqueue:    " << r.queue.value << "\nconfig:   " << r.config_tenant.value << "/"
             << r.queue.value << " version " << r.version.value << " (" << r.checksum.substr(0, 19)
             << ")\nstatus:   " << r.status
-            << (r.wait_reason.empty() ? "" : " (waiting: " + r.wait_reason + ")")
+            << (r.wait_reason == wait_reason::none
+                  ? std::string{}
+                  : std::string{" (waiting: "} + to_string(r.wait_reason) + ")")
             << "\nnode:     " << (r.node_path.empty() ? "-" : r.node_path)
             << "\ninput:    " << r.input;
   if (!r.output.empty()) {
@@ -198,7 +220,7 @@ int run_command(node& n, const args& a, bool as_json) {
   if (cmd == "list") {
     auto limit = static_cast<int32_t>(int_option(a, "limit", 100, 1, 100'000));
     auto after = int_option(a, "after", 0, 0, INT64_MAX);
-    auto runs = n.list_runs(tenant, a.option("status").value_or(""), after, limit);
+    auto runs = n.list_runs(tenant, status_filter(a), after, limit);
     if (!runs) {
       return fail(runs.error());
     }
@@ -214,7 +236,7 @@ int run_command(node& n, const args& a, bool as_json) {
       for (const auto& r : *runs) {
         std::printf("%-8lld %-24s %-16s %-8s %-10s %-20s %s\n", static_cast<long long>(r.id.value),
                     r.tenant.value.c_str(), r.queue.value.c_str(), r.version.value.c_str(),
-                    r.status.c_str(), r.node_path.empty() ? "-" : r.node_path.c_str(),
+                    to_string(r.status), r.node_path.empty() ? "-" : r.node_path.c_str(),
                     format_time(r.created_at_ms).c_str());
       }
     }
@@ -256,8 +278,8 @@ int run_command(node& n, const args& a, bool as_json) {
       return fail(sent.error());
     }
     if (as_json) {
-      print_json(
-        json::object{{"run", id}, {"signal_id", sent->signal_id}, {"status", sent->status}});
+      print_json(json::object{
+        {"run", id}, {"signal_id", sent->signal_id}, {"status", to_string(sent->status)}});
     } else {
       std::cout << "signal delivered to run " << id << " (run is " << sent->status << ")\n";
     }
@@ -327,7 +349,7 @@ int replay_command(node& n, const args& a, bool as_json) {
     }
     int64_t after = 0;
     for (;;) {
-      auto page = n.list_runs(scope, "", after, 1000);
+      auto page = n.list_runs(scope, caf::none, after, 1000);
       if (!page) {
         return fail(page.error());
       }
@@ -356,7 +378,7 @@ int replay_command(node& n, const args& a, bool as_json) {
     if (as_json) {
       reports.push_back(json::object{{"run", r->run},
                                      {"tenant", r->tenant},
-                                     {"status", r->status},
+                                     {"status", to_string(r->status)},
                                      {"events", r->events},
                                      {"deterministic", r->deterministic},
                                      {"engine_state", r->engine_state},

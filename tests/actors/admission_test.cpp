@@ -158,9 +158,9 @@ BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {
   auto a = start("solo", 1000);
   auto b = start("solo", 10);
   auto c = start("solo", 10);
-  BOOST_TEST(n->get_run("solo", a)->status == "RUNNING");
-  BOOST_TEST(n->get_run("solo", b)->status == "PENDING");
-  BOOST_TEST(n->get_run("solo", c)->status == "PENDING");
+  BOOST_TEST(n->get_run("solo", a)->status == run_status::running);
+  BOOST_TEST(n->get_run("solo", b)->status == run_status::pending);
+  BOOST_TEST(n->get_run("solo", c)->status == run_status::pending);
   BOOST_REQUIRE(all_completed(3, 30s));
   BOOST_TEST(seen->highest() == 1);
 }
@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
     }
   }
   // Finishing a run makes room.
-  auto runs = n->list_runs("hard", "", 0, 10);
+  auto runs = n->list_runs("hard", caf::none, 0, 10);
   BOOST_REQUIRE(runs);
   BOOST_REQUIRE(n->cancel_run("hard", runs->front().id.value, ""));
   BOOST_TEST(n->start_run("hard", "w", "{}").engaged());
@@ -263,7 +263,7 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
   self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, 0, 400, now, {}, {}, 0, {}})
     .receive([](run_created&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto waiting = start("single", 1);
-  BOOST_TEST(n->get_run("single", waiting)->status == "PENDING");
+  BOOST_TEST(n->get_run("single", waiting)->status == run_status::pending);
   auto stats = n->tenant_stats("single");
   BOOST_REQUIRE(stats);
   BOOST_TEST(stats->front().queued >= 1); // until the dead holder's lease expires
@@ -274,13 +274,13 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
 BOOST_AUTO_TEST_CASE(a_starter_waits_for_admission_up_to_the_deadline) {
   tenant("waits", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 20000})");
   auto first = start("waits", 600);
-  BOOST_TEST(n->get_run("waits", first)->status == "RUNNING");
+  BOOST_TEST(n->get_run("waits", first)->status == run_status::running);
   // The second start is parked in the tenant's limiter until the first
   // run gives its permit back, then answered with the run admitted.
   auto second = n->start_run("waits", "q", R"({"ms": 10})");
   BOOST_REQUIRE_MESSAGE(second, (second ? "" : describe(second.error())));
-  BOOST_TEST(second->run.status != "PENDING");
-  BOOST_TEST(n->get_run("waits", first)->status == "COMPLETED");
+  BOOST_TEST(second->run.status != run_status::pending);
+  BOOST_TEST(n->get_run("waits", first)->status == run_status::completed);
   BOOST_REQUIRE(all_completed(2, 30s));
   BOOST_TEST(seen->highest() == 1);
   auto stats = n->limiter_stats();
@@ -298,8 +298,8 @@ BOOST_AUTO_TEST_CASE(a_missed_deadline_leaves_the_run_pending_and_queued) {
   // at the deadline with the run still PENDING.
   auto second = n->start_run("late", "q", R"({"ms": 10})");
   BOOST_REQUIRE_MESSAGE(second, (second ? "" : describe(second.error())));
-  BOOST_TEST(second->run.status == "PENDING");
-  BOOST_TEST(n->get_run("late", first)->status == "RUNNING");
+  BOOST_TEST(second->run.status == run_status::pending);
+  BOOST_TEST(n->get_run("late", first)->status == run_status::running);
   auto stats = n->limiter_stats();
   BOOST_REQUIRE(stats);
   BOOST_TEST(stats->front().timed_out == 1);

@@ -82,7 +82,7 @@ BOOST_FIXTURE_TEST_SUITE(execution, exec_fixture)
 BOOST_AUTO_TEST_CASE(runs_a_pipeline_to_completion_recording_every_attempt) {
   put("orders", echo_chain);
   auto r = run_to_rest("orders", R"({"order": 42})");
-  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"({"prev":{"order":42}})");
   BOOST_TEST(r.version.value == "1");
   BOOST_TEST(r.lease_owner.empty());
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(registered_activities_see_input_attempt_and_tenant_settings
   put("q", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"describe",
     "input":{"x":{"$ref":"/input/x"}}}]}})");
   auto r = run_to_rest("q", R"({"x": [1, 2]})");
-  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"({"input":{"x":[1,2]},"attempt":1,"tenant":"acme","model":"llama3.2"})");
 }
 
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(retries_failed_attempts_and_records_each_in_the_ledger) {
   put("flaky", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"fail",
     "input":{"times":2,"type":"Busy"},"retry":{"max_attempts":3,"initial_interval_ms":10}}]}})");
   auto r = run_to_rest("flaky");
-  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"({"attempt":3})");
   BOOST_TEST(ledger(r.id.value) == "a#1:failed a#2:failed a#3:completed");
   check_gap_free(r.id.value);
@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(exhausted_retries_fail_the_run_with_the_error) {
   put("hopeless", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"fail",
     "input":{"times":9,"type":"Busy"},"retry":{"max_attempts":2,"initial_interval_ms":10}}]}})");
   auto r = run_to_rest("hopeless");
-  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.status == run_status::failed);
   BOOST_TEST(r.error_type == "Busy");
   BOOST_TEST(ledger(r.id.value) == "a#1:failed a#2:failed");
 }
@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(exhausted_retries_fail_the_run_with_the_error) {
 BOOST_AUTO_TEST_CASE(an_unknown_activity_fails_the_run_clearly) {
   put("typo", flowgate::testing::simple_pipeline("no_such_activity"));
   auto r = run_to_rest("typo");
-  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.status == run_status::failed);
   BOOST_TEST(r.error_type == "unknown_activity");
   BOOST_TEST(r.error_message.find("no_such_activity") != std::string::npos);
 }
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(start_to_close_timeouts_are_enforced) {
   put("slow", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"sleep",
     "input":{"ms":3000},"timeout_ms":100}]}})");
   auto r = run_to_rest("slow");
-  BOOST_TEST(r.status == "FAILED");
+  BOOST_TEST(r.status == run_status::failed);
   BOOST_TEST(r.error_type == "timeout");
 }
 
@@ -158,7 +158,7 @@ BOOST_AUTO_TEST_CASE(for_each_items_are_attempts_of_their_own) {
   put("loop", R"({"name":"p","root":{"sequence":[{"id":"items","for_each":{"$ref":"/input/xs"},
     "do":{"id":"double","activity":"echo","input":{"v":{"$ref":"/item"}}}}]}})");
   auto r = run_to_rest("loop", R"({"xs": [1, 2, 3]})");
-  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"([{"v":1},{"v":2},{"v":3}])");
   BOOST_TEST(ledger(r.id.value) ==
              "items/0/double#1:completed items/1/double#1:completed items/2/double#1:completed");
@@ -169,21 +169,21 @@ BOOST_AUTO_TEST_CASE(a_wait_releases_the_run_and_a_signal_resumes_it) {
     {"id":"approval","wait":{"event":"approved"}},
     {"id":"ship","activity":"echo","input":{"by":{"$ref":"/steps/approval/output/by"}}}]}})");
   auto r = run_to_rest("approve");
-  BOOST_TEST(r.status == "WAITING");
-  BOOST_TEST(r.wait_reason == "event");
+  BOOST_TEST(r.status == run_status::waiting);
+  BOOST_TEST(r.wait_reason == flowgate::wait_reason::event);
   BOOST_TEST(r.lease_owner.empty());
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'event' AND "
                    "resolved_at_ms IS NULL") == 1);
   auto sent = n->signal_run("acme", r.id.value, "approved", R"({"by": "ann"})");
   BOOST_REQUIRE_MESSAGE(sent, (sent ? "" : describe(sent.error())));
   std::optional<run_record> done;
-  for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+  for (int i = 0; i < 500 && (!done || !is_terminal(done->status)); ++i) {
     std::this_thread::sleep_for(20ms);
     auto got = n->get_run("acme", r.id.value);
     BOOST_REQUIRE(got);
     done = *got;
   }
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
   BOOST_TEST(done->output == R"({"by":"ann"})");
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE resolved_at_ms IS NULL") == 0);
   BOOST_TEST(ledger(r.id.value) == "approval#1:completed ship#1:completed");
@@ -194,15 +194,15 @@ BOOST_AUTO_TEST_CASE(a_wait_times_out_and_continues) {
   put("maybe", R"({"name":"p","root":{"sequence":[
     {"id":"w","wait":{"event":"go","timeout_ms":300,"on_timeout":"continue"}}]}})");
   auto r = run_to_rest("maybe");
-  if (r.status == "WAITING") {
+  if (r.status == run_status::waiting) {
     std::optional<run_record> done;
-    for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+    for (int i = 0; i < 500 && (!done || !is_terminal(done->status)); ++i) {
       std::this_thread::sleep_for(20ms);
       done = *n->get_run("acme", r.id.value);
     }
     r = *done;
   }
-  BOOST_TEST(r.status == "COMPLETED");
+  BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"({"timed_out":true})");
 }
 
@@ -213,14 +213,14 @@ BOOST_AUTO_TEST_CASE(long_timers_release_the_run_and_come_back) {
   BOOST_REQUIRE(started);
   auto paused = n->wait_for_run("acme", started->run.id.value, 5s);
   BOOST_REQUIRE(paused);
-  BOOST_TEST(paused->status == "WAITING");
-  BOOST_TEST(paused->wait_reason == "timer");
+  BOOST_TEST(paused->status == run_status::waiting);
+  BOOST_TEST(paused->wait_reason == flowgate::wait_reason::timer);
   std::optional<run_record> done;
-  for (int i = 0; i < 500 && (!done || done->status != "COMPLETED"); ++i) {
+  for (int i = 0; i < 500 && (!done || done->status != run_status::completed); ++i) {
     std::this_thread::sleep_for(20ms);
     done = *n->get_run("acme", started->run.id.value);
   }
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
 }
 
 BOOST_AUTO_TEST_CASE(bad_run_input_is_refused_and_nothing_is_stored) {
@@ -268,11 +268,11 @@ BOOST_AUTO_TEST_CASE(signals_to_unknown_or_finished_runs_are_refused) {
 BOOST_AUTO_TEST_CASE(cancel_ends_a_waiting_run_at_once) {
   put("approve", R"({"name":"p","root":{"sequence":[{"id":"w","wait":{"event":"x"}}]}})");
   auto r = run_to_rest("approve");
-  BOOST_REQUIRE(r.status == "WAITING");
+  BOOST_REQUIRE(r.status == run_status::waiting);
   auto c = n->cancel_run("acme", r.id.value, "no longer needed");
   BOOST_REQUIRE(c);
   BOOST_TEST(c->canceled_now);
-  BOOST_TEST(c->run.status == "CANCELED");
+  BOOST_TEST(c->run.status == run_status::canceled);
   auto again = n->cancel_run("acme", r.id.value, "");
   BOOST_REQUIRE(!again);
   BOOST_TEST(code_of(again.error()) == errc::run_finished);
@@ -291,7 +291,7 @@ BOOST_AUTO_TEST_CASE(cancel_of_a_running_run_takes_effect_at_the_next_step) {
   BOOST_TEST(!c->canceled_now);
   auto done = n->wait_for_run("acme", started->run.id.value, 10s);
   BOOST_REQUIRE(done);
-  BOOST_TEST(done->status == "CANCELED");
+  BOOST_TEST(done->status == run_status::canceled);
   // The attempt in flight was recorded. b#1 was scheduled in the same commit
   // that picked the cancel up: it is recorded as canceled and never ran.
   BOOST_TEST(ledger(started->run.id.value) == "a#1:completed b#1:canceled");
@@ -364,7 +364,7 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   op.expected_seq = 2;
   op.events.push_back(history_record{2, "step_scheduled", "a", 1,
                                      R"({"activity":"echo","input":7,"timeout_ms":0})", now});
-  op.steps.push_back(step_change{"a", 1, "started", "", ""});
+  op.steps.push_back(step_change{"a", 1, step_status::started, "", ""});
   op.now_ms = now;
   auto terms = n->quota_terms_of(tenant_id{"acme"}, false);
   BOOST_REQUIRE(terms);
@@ -372,11 +372,11 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   self->request(n->writer(), 5s, op)
     .receive([](history_appended&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto done = n->wait_for_run("acme", created.run.id.value, 10s);
-  while (done && done->status == "RUNNING") {
+  while (done && done->status == run_status::running) {
     done = n->wait_for_run("acme", created.run.id.value, 10s);
   }
   BOOST_REQUIRE(done);
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
   BOOST_TEST(done->epoch == 2);
   BOOST_TEST(ledger(created.run.id.value) == "a#1:cut_off a#2:completed");
   check_gap_free(created.run.id.value);
@@ -386,7 +386,7 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
   put("approve", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
     {"id":"w","wait":{"event":"x"}}]}})");
   auto r = run_to_rest("approve");
-  BOOST_REQUIRE(r.status == "WAITING");
+  BOOST_REQUIRE(r.status == run_status::waiting);
   auto id = std::to_string(r.id.value);
   auto c = observer_connection(db.path);
   BOOST_REQUIRE(
@@ -399,11 +399,11 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
              "step_scheduled 'a'#1");
   BOOST_REQUIRE(n->signal_run("acme", r.id.value, "x", "{}"));
   std::optional<run_record> done;
-  for (int i = 0; i < 500 && (!done || !run_status::is_terminal(done->status)); ++i) {
+  for (int i = 0; i < 500 && (!done || !is_terminal(done->status)); ++i) {
     std::this_thread::sleep_for(20ms);
     done = *n->get_run("acme", r.id.value);
   }
-  BOOST_TEST(done->status == "FAILED");
+  BOOST_TEST(done->status == run_status::failed);
   BOOST_TEST(done->error_type == "nondeterminism");
   BOOST_TEST(done->error_message.find("history event 2") != std::string::npos);
 }
@@ -420,12 +420,13 @@ BOOST_AUTO_TEST_CASE(nondeterminism_can_hold_the_run_for_an_operator) {
                         std::to_string(r.id.value) + " AND seq = 2"));
   BOOST_REQUIRE(n->signal_run("acme", r.id.value, "x", "{}"));
   std::optional<run_record> held;
-  for (int i = 0; i < 500 && (!held || held->wait_reason != "nondeterminism"); ++i) {
+  for (int i = 0; i < 500 && (!held || held->wait_reason != flowgate::wait_reason::nondeterminism);
+       ++i) {
     std::this_thread::sleep_for(20ms);
     held = *n->get_run("acme", r.id.value);
   }
-  BOOST_TEST(held->status == "WAITING");
-  BOOST_TEST(held->wait_reason == "nondeterminism");
+  BOOST_TEST(held->status == run_status::waiting);
+  BOOST_TEST(held->wait_reason == flowgate::wait_reason::nondeterminism);
   // Held means held: not claimed again (the unread signal does not wake it).
   std::this_thread::sleep_for(300ms);
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'nondeterminism'") == 1);
@@ -442,7 +443,7 @@ BOOST_AUTO_TEST_CASE(drain_finishes_attempts_in_flight_and_hands_runs_back) {
   BOOST_REQUIRE(released);
   auto r = n->get_run("acme", started->run.id.value);
   BOOST_REQUIRE(r);
-  BOOST_TEST(r->status == "RUNNING");
+  BOOST_TEST(r->status == run_status::running);
   BOOST_TEST(r->lease_owner.empty());
   BOOST_TEST(ledger(r->id.value) == "a#1:completed");
   // Another node picks it up and finishes.
@@ -451,7 +452,7 @@ BOOST_AUTO_TEST_CASE(drain_finishes_attempts_in_flight_and_hands_runs_back) {
   start_executing(s);
   auto done = n->wait_for_run("acme", r->id.value, 10s);
   BOOST_REQUIRE(done);
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
   BOOST_TEST(ledger(r->id.value) == "a#1:completed b#1:completed");
 }
 

@@ -119,4 +119,18 @@ BOOST_AUTO_TEST_CASE(requests_carry_their_scope_and_the_gateway_enforces_it) {
   BOOST_TEST(view->node_count == 2);
 }
 
+BOOST_AUTO_TEST_CASE(a_status_no_enum_names_is_refused_by_the_gateway) {
+  auto gw = n->gateway();
+  BOOST_REQUIRE(ask_gateway<tenant_record>(*sys, gw, put_tenant_request{"acme", "{}"}));
+  auto any =
+    ask_gateway<std::vector<run_record>>(*sys, gw, list_runs_request{"acme", caf::none, 0, 10});
+  BOOST_TEST(any.engaged());
+  // A remote client can put any byte on the wire.
+  auto bad = ask_gateway<std::vector<run_record>>(
+    *sys, gw, list_runs_request{"acme", static_cast<run_status>(200), 0, 10});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(code_of(bad.error()) == errc::invalid_argument);
+  BOOST_TEST(describe(bad.error()).find("status 200 is not a run status") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

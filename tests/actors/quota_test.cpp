@@ -164,15 +164,15 @@ BOOST_AUTO_TEST_CASE(retries_items_and_wait_entries_count_once_each) {
     {"id":"last","activity":"echo","input":1}]}})");
   auto run = start("acme", R"({"items":[1,2,3]})");
   auto waiting = settle("acme", run);
-  BOOST_REQUIRE(waiting.status == "WAITING");
-  BOOST_TEST(waiting.wait_reason == "event");
+  BOOST_REQUIRE(waiting.status == run_status::waiting);
+  BOOST_TEST(waiting.wait_reason == flowgate::wait_reason::event);
   // 3 attempts of flaky, 3 items, 1 wait entry.
   BOOST_TEST(used("acme") == 7);
   auto sig = n->signal_run("acme", run, "go", "{}");
   BOOST_REQUIRE(sig);
   auto done = n->wait_for_run("acme", run, 10s, false);
   BOOST_REQUIRE(done);
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
   // The signal resumed the wait without counting its entry again; + the
   // timer wait's entry + last.
   BOOST_TEST(used("acme") == 9);
@@ -196,8 +196,8 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   tenant("acme", "1", two_steps);
   auto run = start("acme");
   auto r = settle("acme", run);
-  BOOST_TEST(r.status == "WAITING");
-  BOOST_TEST(r.wait_reason == "quota");
+  BOOST_TEST(r.status == run_status::waiting);
+  BOOST_TEST(r.wait_reason == flowgate::wait_reason::quota);
   BOOST_TEST(r.node_path == "b");
   BOOST_TEST(r.lease_owner.empty());
   BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'quota' AND node_path = 'b' "
@@ -214,8 +214,8 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   // A run started now has no quota for its first step: created paused.
   auto second = start("acme");
   auto r2 = settle("acme", second);
-  BOOST_TEST(r2.status == "WAITING");
-  BOOST_TEST(r2.wait_reason == "quota");
+  BOOST_TEST(r2.status == run_status::waiting);
+  BOOST_TEST(r2.wait_reason == flowgate::wait_reason::quota);
   BOOST_TEST(r2.node_path == "a");
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(second)) == 0);
   BOOST_TEST(used("acme") == 1);
@@ -224,8 +224,8 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
   auto resumed = n->scan_quota_waits();
   BOOST_REQUIRE(resumed);
   BOOST_TEST(*resumed == 2);
-  BOOST_TEST(n->wait_for_run("acme", run, 10s, false)->status == "COMPLETED");
-  BOOST_TEST(n->wait_for_run("acme", second, 10s, false)->status == "COMPLETED");
+  BOOST_TEST(n->wait_for_run("acme", run, 10s, false)->status == run_status::completed);
+  BOOST_TEST(n->wait_for_run("acme", second, 10s, false)->status == run_status::completed);
   BOOST_TEST(used("acme") == 4);
   // The history of the first run is gap-free and has b once.
   BOOST_TEST(count("SELECT count(*) FROM run_events WHERE event_type = 'step_scheduled' AND "
@@ -271,12 +271,12 @@ BOOST_AUTO_TEST_CASE(the_periodic_scanner_resumes_when_quota_returns) {
   tenant("acme", "1", one_step);
   auto a = start("acme");
   auto b = start("acme");
-  BOOST_TEST(settle("acme", a).status == "COMPLETED");
-  BOOST_TEST(settle("acme", b).wait_reason == "quota");
+  BOOST_TEST(settle("acme", a).status == run_status::completed);
+  BOOST_TEST(settle("acme", b).wait_reason == flowgate::wait_reason::quota);
   set_limit("acme", "unlimited");
   auto done = n->wait_for_run("acme", b, 10s, false);
   BOOST_REQUIRE(done);
-  BOOST_TEST(done->status == "COMPLETED");
+  BOOST_TEST(done->status == run_status::completed);
   BOOST_TEST(used("acme") == 2);
 }
 
@@ -284,14 +284,14 @@ BOOST_AUTO_TEST_CASE(manual_resume_checks_tenant_state_and_quota) {
   tenant("acme", "1", two_steps);
   tenant("other", "unlimited", one_step);
   auto run = start("acme");
-  BOOST_REQUIRE(settle("acme", run).wait_reason == "quota");
+  BOOST_REQUIRE(settle("acme", run).wait_reason == flowgate::wait_reason::quota);
   // Another tenant's run: refused as if it did not exist.
   auto foreign = n->resume_run("other", run);
   BOOST_REQUIRE(!foreign);
   BOOST_TEST(code_of(foreign.error()) == errc::not_found);
   // A run not waiting on quota.
   auto done = start("other");
-  BOOST_REQUIRE(settle("other", done).status == "COMPLETED");
+  BOOST_REQUIRE(settle("other", done).status == run_status::completed);
   auto not_paused = n->resume_run("other", done);
   BOOST_REQUIRE(!not_paused);
   BOOST_TEST(code_of(not_paused.error()) == errc::invalid_argument);
@@ -312,7 +312,7 @@ BOOST_AUTO_TEST_CASE(manual_resume_checks_tenant_state_and_quota) {
   auto ok = n->resume_run("acme", run);
   BOOST_REQUIRE(ok);
   BOOST_TEST(ok->resumed);
-  BOOST_TEST(n->wait_for_run("acme", run, 10s, false)->status == "COMPLETED");
+  BOOST_TEST(n->wait_for_run("acme", run, 10s, false)->status == run_status::completed);
   BOOST_TEST(used("acme") == 2);
 }
 
@@ -363,7 +363,7 @@ BOOST_AUTO_TEST_CASE(reconcile_shows_no_drift_after_a_storm_and_the_drift_of_a_t
 BOOST_AUTO_TEST_CASE(a_cancel_reaches_a_run_paused_on_quota) {
   tenant("acme", "1", two_steps);
   auto run = start("acme");
-  BOOST_REQUIRE(settle("acme", run).wait_reason == "quota");
+  BOOST_REQUIRE(settle("acme", run).wait_reason == flowgate::wait_reason::quota);
   auto c = n->cancel_run("acme", run, "no budget");
   BOOST_REQUIRE(c);
   BOOST_TEST(c->canceled_now);

@@ -150,7 +150,7 @@ struct world {
     }
     // Every started attempt names the event that schedules it.
     for (const auto& c : p.ledger) {
-      if (c.status == ledger_status::started) {
+      if (c.status == step_status::started) {
         BOOST_TEST_REQUIRE(c.scheduled_by >= 0);
         BOOST_TEST_REQUIRE(p.events[static_cast<size_t>(c.scheduled_by)].node_path == c.step_path);
       }
@@ -161,8 +161,8 @@ struct world {
       ctx.inbox_fresh = false;
     }
     if (p.change.is_leaving()) {
-      if (p.change.outcome == run_outcome::completed || p.change.outcome == run_outcome::failed ||
-          p.change.outcome == run_outcome::canceled) {
+      if (p.change.outcome == run_status::completed || p.change.outcome == run_status::failed ||
+          p.change.outcome == run_status::canceled) {
         finished = true;
         return;
       }

@@ -34,7 +34,7 @@ struct fixture {
     if (auto err = sink(copy)) {
       BOOST_FAIL("serialize: " << sys.render(err));
     }
-    T out;
+    T out{};
     caf::binary_deserializer source{sys, buf};
     if (auto err = source(out)) {
       BOOST_FAIL("deserialize: " << sys.render(err));
@@ -122,8 +122,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   r.config_tenant = tenant_id{"default"};
   r.version = config_version{"3"};
   r.checksum = "sha256:ab";
-  r.status = "WAITING";
-  r.wait_reason = "event";
+  r.status = run_status::waiting;
+  r.wait_reason = flowgate::wait_reason::event;
   r.node_path = "items/2/reserve";
   r.input = R"({"a":1})";
   r.output = "null";
@@ -144,16 +144,17 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   BOOST_TEST(round_trip(r).node_path == "items/2/reserve");
   history_record h{5, "step_completed", "a", 2, R"({"x":1})", 77};
   check(h);
-  check(step_change{"a", 2, "failed", "Busy", "busy"});
+  check(step_change{"a", 2, step_status::failed, "Busy", "busy"});
   run_change c;
-  c.status = "WAITING";
-  c.wait_reason = "timer";
+  c.status = run_status::waiting;
+  c.wait_reason = flowgate::wait_reason::timer;
   c.wake_at_ms = 5;
   c.release_lease = true;
-  c.open_wait = "timer";
+  c.open_wait = flowgate::wait_reason::timer;
   check(c);
   check(run_lease{run_id{int64_t{1}}, 3});
-  check(run_created{r, false, "soft_limit", "tenant 'a' has 21 active runs", 30000});
+  check(
+    run_created{r, false, rejection_reason::soft_limit, "tenant 'a' has 21 active runs", 30000});
   check(admission_wait{true, false});
   check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
   check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
@@ -176,7 +177,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(usage_reconciliation{tenant_id{"a"}, 1, 2, 5, 4, 1, true});
   check(accountant_stats{1, 2, 3, 4, 5, 6});
   check(reserve_steps{{reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "x", 1, 1, 2, 3, 4}}, 5});
-  check(signal_accepted{run_id{int64_t{1}}, 7, "RUNNING"});
+  check(signal_accepted{run_id{int64_t{1}}, 7, run_status::running});
   check(cancel_outcome{r, false});
   check(create_run{r,
                    node_id{"n1"},
@@ -184,7 +185,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    9,
                    8,
                    {history_record{2, "step_scheduled", "a", 1, "{}", 8}},
-                   {step_change{"a", 1, "started", "", ""}},
+                   {step_change{"a", 1, step_status::started, "", ""}},
                    10,
                    terms});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
@@ -211,7 +212,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(signal_run_request{"acme", 4, "go", "null"});
   check(cancel_run_request{"acme", 4, "stop"});
   check(get_run_request{"acme", 4});
-  check(list_runs_request{all, "RUNNING", 3, 50});
+  check(list_runs_request{all, run_status::running, 3, 50});
+  check(list_runs_request{all, caf::none, 3, 50});
   check(run_history_request{"acme", 4});
   check(wait_run_request{"acme", 4, 1000, false});
   check(replay_run_request{"acme", 4});
@@ -222,7 +224,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(reconcile_quota_request{"acme", 7});
   check(scan_quota_request{all});
   check(list_nodes_request{all});
-  check(replay_report{4, "acme", "COMPLETED", 9, false, "completed", "event 3 differs"});
+  check(replay_report{4, "acme", run_status::completed, 9, false, "completed", "event 3 differs"});
   check(quota_summary{"acme", "pro",
                       billing_period{1, 2, "calendar month", 750, "tier default", {"w"}}, 3, 747});
   check(config_view{"acme", "q", "1", "sha256:ab", "p", 2, "{}"});
@@ -235,7 +237,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   a.epoch = 2;
   a.expected_seq = 5;
   a.events = {h};
-  a.steps = {step_change{"a", 1, "started", "", ""}};
+  a.steps = {step_change{"a", 1, step_status::started, "", ""}};
   a.change = c;
   a.resolve_waits = true;
   a.now_ms = 6;
@@ -244,12 +246,13 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(signal_run{tenant_id{"acme"}, run_id{int64_t{1}}, "approved", R"({"by":"ann"})", 3});
   check(cancel_run{tenant_id{"acme"}, run_id{int64_t{1}}, "stop", 3});
   check(find_run{tenant_id{"acme"}, run_id{int64_t{1}}});
-  check(list_runs{tenant_id{"acme"}, "RUNNING", 10, 50});
+  check(list_runs{tenant_id{"acme"}, run_status::running, 10, 50});
+  check(list_runs{tenant_id{"acme"}, caf::none, 10, 50});
   check(load_history{run_id{int64_t{1}}, 4});
   check(activity_request{tenant_id{"acme"}, run_id{int64_t{1}}, "a", 2, "echo", "[1]", "{}", 100});
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6});
-  check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, "COMPLETED"});
+  check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, done_reason::handed_back});
   check(dispatcher_stats{1, 2, 3, 4, 5, true, true, 6});
 }
 
@@ -266,6 +269,49 @@ BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {
   BOOST_TEST(sys.render(out).find("version_conflict") != std::string::npos);
   BOOST_TEST(is_retriable(make_error(errc::store_busy)));
   BOOST_TEST(!is_retriable(make_error(errc::invalid_config)));
+}
+
+// Every value of every run enum survives the wire and its stored text;
+// a value no enum names is recognisable as such.
+template <class E, size_t N> void check_enum(fixture& f, const std::array<const char*, N>& names) {
+  for (size_t i = 0; i < N; ++i) {
+    auto x = static_cast<E>(i);
+    BOOST_TEST(is_valid(x));
+    BOOST_TEST((f.round_trip(x) == x));
+    BOOST_TEST(std::string{to_string(x)} == names[i]);
+    auto parsed = from_string<E>(names[i]);
+    BOOST_TEST((parsed && *parsed == x));
+  }
+  BOOST_TEST(!is_valid(static_cast<E>(N)));
+  BOOST_TEST(std::string{to_string(static_cast<E>(N))} == "unknown");
+  BOOST_TEST(!from_string<E>("no such value"));
+}
+
+BOOST_FIXTURE_TEST_CASE(run_enums_round_trip, fixture) {
+  check_enum<run_status>(*this, std::array<const char*, 6>{"PENDING", "RUNNING", "WAITING",
+                                                           "COMPLETED", "FAILED", "CANCELED"});
+  check_enum<wait_reason>(*this, std::array<const char*, 7>{"", "event", "timer", "retry",
+                                                            "nondeterminism", "quota", "resumed"});
+  check_enum<step_status>(
+    *this, std::array<const char*, 5>{"started", "completed", "failed", "cut_off", "canceled"});
+  check_enum<rejection_reason>(
+    *this, std::array<const char*, 4>{"", "tenant_at_limit", "soft_limit", "hard_limit"});
+  check_enum<done_reason>(*this,
+                          std::array<const char*, 7>{"completed", "failed", "canceled", "waiting",
+                                                     "handed_back", "lost", "abandoned"});
+  // Lower case is not the stored text of a run status.
+  BOOST_TEST(!from_string<run_status>("completed"));
+  // Records print the text, not the number.
+  run_record r;
+  r.status = run_status::waiting;
+  r.wait_reason = wait_reason::quota;
+  auto printed = caf::deep_to_string(r);
+  BOOST_TEST(printed.find("WAITING") != std::string::npos);
+  BOOST_TEST(printed.find("quota") != std::string::npos);
+  BOOST_TEST(done_reason_of(run_status::running) == done_reason::handed_back);
+  BOOST_TEST(done_reason_of(run_status::failed) == done_reason::failed);
+  BOOST_TEST(is_terminal(run_status::canceled));
+  BOOST_TEST(!is_terminal(run_status::waiting));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
     op.epoch = e;
     op.expected_seq = 2;
     op.now_ms = 2100;
-    op.change.status = "COMPLETED";
+    op.change.status = run_status::completed;
     auto refused = write(op);
     BOOST_REQUIRE(!refused);
     BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
@@ -193,7 +193,7 @@ BOOST_AUTO_TEST_CASE(takeovers_come_before_woken_runs_and_woken_before_new) {
   auto h = write(held);
   BOOST_REQUIRE(h);
   auto dead_run = h->run.id.value;
-  BOOST_TEST(h->run.status == "RUNNING");
+  BOOST_TEST(h->run.status == run_status::running);
   // The lease is live: the tenant is at its limit, nothing to claim.
   BOOST_TEST(claim("n", 0, 700, 10).runs.empty());
   // After expiry the takeover goes first, although the new runs are older.

@@ -55,7 +55,7 @@ public:
     note("count_held", t);
     return in_->count_held(t, o, i, now);
   }
-  caf::error count_refusal(const std::string& t, const std::string& r, int64_t now) override {
+  caf::error count_refusal(const std::string& t, rejection_reason r, int64_t now) override {
     note("count_refusal", t);
     return in_->count_refusal(t, r, now);
   }
@@ -72,8 +72,8 @@ public:
     note("insert_run", r.run.tenant.value);
     return in_->insert_run(r);
   }
-  caf::expected<std::vector<int64_t>> due_runs(const std::string& t, const std::string& s,
-                                               int64_t now, int64_t limit) override {
+  caf::expected<std::vector<int64_t>> due_runs(const std::string& t, run_status s, int64_t now,
+                                               int64_t limit) override {
     note("due_runs", t);
     return in_->due_runs(t, s, now, limit);
   }
@@ -159,9 +159,8 @@ public:
     note("create_usage_counter", t);
     return in_->create_usage_counter(t, s, e, l, now);
   }
-  caf::error open_wait(int64_t run, const std::string& t, const std::string& k,
-                       const std::string& p, const std::string& ev, int64_t w,
-                       int64_t now) override {
+  caf::error open_wait(int64_t run, const std::string& t, wait_reason k, const std::string& p,
+                       const std::string& ev, int64_t w, int64_t now) override {
     note("open_wait", t);
     return in_->open_wait(run, t, k, p, ev, w, now);
   }

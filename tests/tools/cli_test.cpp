@@ -245,6 +245,15 @@ BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly
   BOOST_TEST(replay.out.find("1 runs replayed, 0 non-deterministic") != std::string::npos);
   auto list = run("--json run list --status PENDING --all-tenants");
   BOOST_TEST(boost::json::parse(list.out).as_array().size() == 1u);
+  // Any case; an unknown status is a usage error naming the choices.
+  auto lower = run("--json run list --status pending --all-tenants");
+  BOOST_TEST(boost::json::parse(lower.out).as_array().size() == 1u);
+  auto none = run("--json run list --status COMPLETED --all-tenants");
+  BOOST_TEST(boost::json::parse(none.out).as_array().size() == 0u);
+  auto bogus = run("run list --status DONE --all-tenants");
+  BOOST_TEST(bogus.code == 2);
+  BOOST_TEST(bogus.err.find("--status 'DONE' must be PENDING, RUNNING") != std::string::npos,
+             bogus.err);
   auto cancel = run("run cancel " + id + " --tenant acme");
   BOOST_TEST(cancel.code == 0);
   BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
