@@ -22,6 +22,7 @@
 /// Every store request has a finite timeout; a store timeout is answered as
 /// an error. Runs on the scheduler: it never blocks.
 
+#include "actors/node_local.hpp"
 #include "messages/interfaces.hpp"
 
 #include <caf/fwd.hpp>

@@ -465,7 +465,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
   self->send(self, poll_atom::value);
   self->delayed_send(self, ms(self->state.setup.settings.lease_ttl_ms / 2), renew_atom::value);
   return {
-    [=](start_atom, run_record& run, config_snapshot_ptr& snapshot) -> caf::result<run_created> {
+    [=](start_atom, run_record& run) -> caf::result<run_created> {
       auto& st = self->state;
       const auto& s = st.setup.settings;
       if (st.draining) {
@@ -473,13 +473,28 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
                           "node '" + s.node_id + "' is stopping and takes no new runs");
       }
       auto rp = self->make_response_promise<run_created>();
-      // The run's first attempt is reserved under the tenant's terms in the
-      // commit that creates it.
+      // The pinned snapshot from this node's registry (it never travels in
+      // a message), then the tenant's terms: the run's first attempt is
+      // reserved under them in the commit that creates it.
       auto tenant = run.tenant;
-      self->request(st.setup.accountant, store_timeout, get_atom::value, tenant)
+      self
+        ->request(st.setup.configs, store_timeout, get_atom::value, run.config_tenant, run.queue,
+                  run.version)
         .then(
-          [=](quota_terms& terms) mutable {
-            create(self, std::move(run), std::move(snapshot), std::move(terms), rp);
+          [=](config_snapshot_ptr& snapshot) mutable {
+            if (!run.checksum.empty() && snapshot->checksum != run.checksum) {
+              rp.deliver(make_error(errc::version_conflict,
+                                    "config " + run.config_tenant.value + "/" + run.queue.value +
+                                      " version " + run.version.value + " has checksum " +
+                                      snapshot->checksum + ", the run names " + run.checksum));
+              return;
+            }
+            self->request(self->state.setup.accountant, store_timeout, get_atom::value, tenant)
+              .then(
+                [=](quota_terms& terms) mutable {
+                  create(self, std::move(run), std::move(snapshot), std::move(terms), rp);
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;

@@ -4,9 +4,12 @@
 /// orchestrators, and keeps their leases alive.
 ///
 /// Protocol (messages/interfaces.hpp, `dispatcher_actor`):
-/// - `start_atom, run, snapshot` -> `run_created` (from the node API):
-///   creates the run, claimed by this node when it has room (else PENDING
-///   for any node), and starts its orchestrator. Answered after commit.
+/// - `start_atom, run` -> `run_created` (from the gateway): the run names
+///   its pinned config (config tenant, queue, version, checksum); the
+///   dispatcher takes that snapshot from its node's registry
+///   (`version_conflict` if the checksum differs), creates the run, claimed
+///   by this node when it has room (else PENDING for any node), and starts
+///   its orchestrator. Answered after commit.
 /// - `poll_atom` (anyone: the resume scanner, a manual resume) and
 ///   `tick_atom` (own timer, every `poll_interval_ms`; one armed at a time):
 ///   claims up to `claim_batch` due runs (ready, no live lease, wake time
@@ -22,7 +25,7 @@
 ///   incarnation is no longer registered (a newer process took the node
 ///   id), the node is fenced: every orchestrator stops, nothing is claimed
 ///   any more, and `on_fenced` is called once.
-/// - `done_atom, run, status` (orchestrators): the run left this node.
+/// - `done_atom, run, done_reason` (orchestrators): the run left this node.
 /// - `drain_atom` -> number of leases released: stop claiming, let
 ///   orchestrators record their attempt in flight and hand runs back, then
 ///   release every lease still held (at the latest after `drain_timeout_ms`).
@@ -32,6 +35,7 @@
 /// An orchestrator that dies without `done` has its lease released so the
 /// run is claimed again at once.
 
+#include "actors/node_local.hpp"
 #include "config/node_settings.hpp"
 #include "messages/interfaces.hpp"
 

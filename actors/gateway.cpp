@@ -254,7 +254,7 @@ caf::expected<run_created> gateway_core::start_run(std::string_view raw_tenant,
     // A run queued at its tenant's limit is answered by its admission
     // deadline (at most an hour, enforced by the node).
     return blocking_ask<run_created>(sys_, request_timeout + std::chrono::hours{1}, dispatcher_,
-                                     start_atom::value, std::move(r), std::move(*snap));
+                                     start_atom::value, std::move(r));
   }
   create_run op;
   op.run = std::move(r);

@@ -18,6 +18,7 @@
 /// exits; if it dies, the caller's request times out. Every request the
 /// runner makes waits at most `request_timeout`.
 
+#include "actors/node_local.hpp"
 #include "config/node_settings.hpp"
 #include "messages/interfaces.hpp"
 

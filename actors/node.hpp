@@ -22,6 +22,7 @@
 /// (admin tools) only reads and writes the store: the runs it starts are PENDING until an executing
 /// node claims them.
 
+#include "actors/node_local.hpp"
 #include "config/billing.hpp"
 #include "config/node_settings.hpp"
 #include "messages/interfaces.hpp"

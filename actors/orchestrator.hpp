@@ -36,6 +36,7 @@
 /// timers longer than `hold_timer_ms` release the run (WAITING with a wake
 /// time) instead of holding an actor.
 
+#include "actors/node_local.hpp"
 #include "engine/engine.hpp"
 #include "messages/interfaces.hpp"
 

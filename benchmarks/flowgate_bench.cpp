@@ -139,7 +139,6 @@ using ids_atom = caf::atom_constant<caf::atom("ids")>;
 
 struct submission {
   run_record run;
-  config_snapshot_ptr snapshot;
 };
 
 struct submitter_state {
@@ -182,7 +181,7 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
         auto& s = st.todo[st.next++];
         st.in_flight += 1;
         auto t0 = clock_type::now();
-        self->request(dispatcher, std::chrono::seconds{120}, start_atom::value, s.run, s.snapshot)
+        self->request(dispatcher, std::chrono::seconds{120}, start_atom::value, s.run)
           .then(
             [=](run_created& c) {
               auto& state = self->state;
@@ -598,7 +597,7 @@ int main(int argc, char** argv) {
       r.version = config_version{"1"};
       r.checksum = snap->checksum;
       r.input = "{\"i\":" + std::to_string(i) + "}";
-      todo.push_back(submission{std::move(r), snap});
+      todo.push_back(submission{std::move(r)});
     }
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
                          o.waiting ? done_reason::waiting : done_reason::completed);

@@ -3,6 +3,11 @@
 /// Typed actor interfaces of flowgate. Each actor's header documents its
 /// protocol; this file only names the handles so that actors can hold each
 /// other's handles without including each other.
+///
+/// Every message here is serializable (it has `inspect` and no pointer):
+/// any of these actors could be reached over the network. The one
+/// node-local handle, the config registry whose answers point into this
+/// process's memory, is in actors/node_local.hpp.
 
 #include "messages/atoms.hpp"
 #include "messages/execution_messages.hpp"
@@ -12,20 +17,12 @@
 #include "messages/store_messages.hpp"
 
 #include <caf/actor.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include <memory>
 #include <vector>
 
 namespace flowgate {
-
-struct config_snapshot;
-
-/// A parsed, validated, deeply immutable pipeline. Travels by pointer and
-/// therefore only inside one process.
-using config_snapshot_ptr = std::shared_ptr<const config_snapshot>;
 
 /// The single write connection of a process; group commit (actors/store_writer.hpp).
 using store_writer_actor = caf::typed_actor<
@@ -64,14 +61,6 @@ using store_reader_actor =
                    caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
                    caf::replies_to<list_nodes>::with<std::vector<node_record>>>;
 
-/// Versioned pipeline snapshots (actors/config_registry.hpp).
-using config_registry_actor = caf::typed_actor<
-  caf::replies_to<put_atom, tenant_id, queue_name, config_version,
-                  std::string>::with<config_stored>,
-  caf::replies_to<get_atom, tenant_id, queue_name, config_version>::with<config_snapshot_ptr>,
-  caf::replies_to<activate_atom, tenant_id, queue_name, config_version>::with<config_activated>,
-  caf::replies_to<list_atom, tenant_id, queue_name>::with<std::vector<config_summary>>>;
-
 /// Worker slots running activities, fair per tenant (actors/activity_pool.hpp).
 using activity_pool_actor =
   caf::typed_actor<caf::replies_to<activity_request>::with<activity_result>,
@@ -84,7 +73,7 @@ using orchestrator_actor =
 
 /// Claims runs, spawns orchestrators, renews leases (actors/dispatcher.hpp).
 using dispatcher_actor =
-  caf::typed_actor<caf::replies_to<start_atom, run_record, config_snapshot_ptr>::with<run_created>,
+  caf::typed_actor<caf::replies_to<start_atom, run_record>::with<run_created>,
                    caf::reacts_to<poll_atom>, caf::reacts_to<tick_atom>, caf::reacts_to<renew_atom>,
                    caf::reacts_to<done_atom, run_id, done_reason>,
                    caf::replies_to<drain_atom>::with<int64_t>, caf::reacts_to<deadline_atom>,
@@ -146,5 +135,3 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<list_nodes_request>::with<std::vector<node_record>>>;
 
 } // namespace flowgate
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flowgate::config_snapshot_ptr)

@@ -182,6 +182,39 @@ BOOST_AUTO_TEST_CASE(a_timer_wait_of_a_minute_passes_in_virtual_time) {
   BOOST_TEST(finished - started < 61'000);
 }
 
+BOOST_AUTO_TEST_CASE(a_start_names_its_config_and_the_dispatcher_loads_the_snapshot) {
+  put("acme", "{}", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"}]}})");
+  serve();
+  // The message carries the run only; the snapshot comes from this node's
+  // registry by (config tenant, queue, version) and must have the checksum.
+  auto run = pending_run("acme").run;
+  auto created = ask<run_created>(dispatcher, start_atom::value, run);
+  BOOST_TEST(created.created);
+  settle();
+  auto id = std::to_string(created.run.id.value);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + id) == "COMPLETED");
+  auto stale = run;
+  stale.checksum = "sha256:0000";
+  self->send(dispatcher, start_atom::value, stale);
+  settle();
+  caf::error refused;
+  self->receive([](run_created&) { BOOST_FAIL("a run with a foreign checksum was created"); },
+                [&](caf::error& e) { refused = std::move(e); },
+                caf::after(std::chrono::seconds{0}) >> [] { BOOST_FAIL("no answer"); });
+  BOOST_TEST(code_of(refused) == errc::version_conflict);
+  BOOST_TEST(describe(refused).find("the run names sha256:0000") != std::string::npos);
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+  auto missing = run;
+  missing.version = config_version{"9"};
+  self->send(dispatcher, start_atom::value, missing);
+  settle();
+  self->receive([](run_created&) { BOOST_FAIL("a run of a missing version was created"); },
+                [&](caf::error& e) { refused = std::move(e); },
+                caf::after(std::chrono::seconds{0}) >> [] { BOOST_FAIL("no answer"); });
+  BOOST_TEST(code_of(refused) == errc::unknown_version);
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_dead_nodes_run_is_taken_over_before_the_tenants_queue) {
   // Each run holds the tenant's one permit for a second (a timer shorter
   // than the hold time keeps the lease), so their start times tell the order.
