@@ -77,6 +77,7 @@ public:
   caf::expected<std::vector<flowgate::tenant_stats>> tenant_stats(std::string_view raw_tenant);
   caf::expected<replay_report> replay(const tenant_scope& scope, int64_t run);
   caf::expected<std::vector<node_record>> list_nodes();
+  caf::expected<check_report> check(const tenant_scope& scope, int32_t max_findings);
 
 private:
   caf::expected<std::pair<tenant_record, quota_terms>> tenant_terms(std::string_view raw_tenant);
@@ -537,6 +538,20 @@ caf::expected<std::vector<node_record>> gateway_core::list_nodes() {
                                                 flowgate::list_nodes{});
 }
 
+caf::expected<check_report> gateway_core::check(const tenant_scope& scope, int32_t max_findings) {
+  auto id = run_tenant(scope);
+  if (!id) {
+    return id.error();
+  }
+  if (max_findings < 0) {
+    return make_error(errc::invalid_argument, "max findings must be 0 or more");
+  }
+  // A check reads the whole database: it may take long on a big one.
+  return blocking_ask<check_report>(
+    sys_, std::chrono::hours{1}, reader_,
+    check_database{*id, 0, settings_.tenant_max_concurrent_runs, max_findings});
+}
+
 // -- the actors --------------------------------------------------------------------
 
 /// A request that needs one tenant: operator scope is refused.
@@ -676,6 +691,9 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
     [=](list_nodes_request& r) -> result<std::vector<node_record>> {
       return done(as_operator(r.scope, "cluster status", [&] { return core->list_nodes(); }));
     },
+    [=](check_request& r) -> result<check_report> {
+      return done(core->check(r.scope, r.max_findings));
+    },
   };
 }
 
@@ -718,6 +736,7 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](reconcile_quota_request& r) { return run(r); },
     [=](scan_quota_request& r) { return run(r); },
     [=](list_nodes_request& r) { return run(r); },
+    [=](check_request& r) { return run(r); },
   };
 }
 

@@ -325,6 +325,11 @@ caf::expected<std::vector<node_record>> node::list_nodes() {
                                                 list_nodes_request{tenant_scope::all_tenants()});
 }
 
+caf::expected<check_report> node::check(const tenant_scope& scope, int32_t max_findings) {
+  return blocking_ask<check_report>(sys_, std::chrono::hours{1} + request_timeout, gateway_,
+                                    check_request{scope, max_findings});
+}
+
 caf::expected<std::vector<limiter_stats>> node::limiter_stats() {
   if (!limiters_) {
     return std::vector<flowgate::limiter_stats>{};

@@ -18,7 +18,8 @@
 /// refuses the start (`node_id_in_use`), otherwise this process gets the
 /// id's next incarnation, which fences every lease it takes. Its heartbeat
 /// is written with every lease renewal; `drain()` or the destructor marks
-/// it stopped (the destructor leaves its leases to expire, like a crash). A non-executing node
+/// it stopped and releases what it still holds (the destructor without a drain: attempts in
+/// flight are cut off and other nodes take the runs over at once). A non-executing node
 /// (admin tools) only reads and writes the store: the runs it starts are PENDING until an executing
 /// node claims them.
 
@@ -183,6 +184,11 @@ public:
   /// Every registered serving node: live or not, incarnation, heartbeat,
   /// runs held (`flowgate cluster status`).
   [[nodiscard]] caf::expected<std::vector<node_record>> list_nodes();
+  /// Verifies the stored invariants (persistence/store_check.hpp) of one
+  /// tenant, or of every tenant with `tenant_scope::all_tenants()`; waits
+  /// up to an hour (it reads the whole database).
+  [[nodiscard]] caf::expected<check_report> check(const tenant_scope& scope,
+                                                  int32_t max_findings = 1000);
   /// Stops claiming, lets attempts in flight finish (up to the drain
   /// timeout), releases every lease. Returns the leases released.
   [[nodiscard]] caf::expected<int64_t> drain();

@@ -51,6 +51,12 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
       }
       return s.apply(q);
     },
+    [&s, self](check_database& q) -> caf::result<check_report> {
+      if (q.now_ms == 0) {
+        q.now_ms = wall_clock_ms(self->home_system());
+      }
+      return s.apply(q);
+    },
   };
 }
 

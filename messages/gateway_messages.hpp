@@ -14,6 +14,7 @@
 /// Scope violations are `invalid_argument` naming the request.
 
 #include "config/billing.hpp"
+#include "messages/check_messages.hpp"
 #include "messages/ids.hpp"
 #include "messages/quota_messages.hpp"
 #include "messages/run_messages.hpp"
@@ -272,6 +273,14 @@ struct list_nodes_request {
   tenant_scope scope;
 };
 FLOWGATE_REQUEST(list_nodes_request, x.scope)
+
+/// Verifies the stored invariants of the scope's tenant, or of the whole
+/// database with operator scope -> check_report (persistence/store_check.hpp).
+struct check_request {
+  tenant_scope scope;
+  int32_t max_findings = 1000;
+};
+FLOWGATE_REQUEST(check_request, x.scope, x.max_findings)
 
 #undef FLOWGATE_REQUEST
 

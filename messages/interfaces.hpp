@@ -10,6 +10,7 @@
 /// process's memory, is in actors/node_local.hpp.
 
 #include "messages/atoms.hpp"
+#include "messages/check_messages.hpp"
 #include "messages/execution_messages.hpp"
 #include "messages/gateway_messages.hpp"
 #include "messages/ids.hpp"
@@ -59,7 +60,8 @@ using store_reader_actor =
                    caf::replies_to<find_usage>::with<int64_t>,
                    caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
                    caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
-                   caf::replies_to<list_nodes>::with<std::vector<node_record>>>;
+                   caf::replies_to<list_nodes>::with<std::vector<node_record>>,
+                   caf::replies_to<check_database>::with<check_report>>;
 
 /// Worker slots running activities, fair per tenant (actors/activity_pool.hpp).
 using activity_pool_actor =
@@ -132,6 +134,7 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<resume_run_request>::with<resume_outcome>,
   caf::replies_to<reconcile_quota_request>::with<usage_reconciliation>,
   caf::replies_to<scan_quota_request>::with<int64_t>,
-  caf::replies_to<list_nodes_request>::with<std::vector<node_record>>>;
+  caf::replies_to<list_nodes_request>::with<std::vector<node_record>>,
+  caf::replies_to<check_request>::with<check_report>>;
 
 } // namespace flowgate

@@ -39,6 +39,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<reconcile_quota_request>("flowgate::reconcile_quota_request");
   cfg.add_message_type<scan_quota_request>("flowgate::scan_quota_request");
   cfg.add_message_type<list_nodes_request>("flowgate::list_nodes_request");
+  cfg.add_message_type<check_request>("flowgate::check_request");
+  cfg.add_message_type<check_report>("flowgate::check_report");
+  cfg.add_message_type<check_database>("flowgate::check_database");
   cfg.add_message_type<replay_report>("flowgate::replay_report");
   cfg.add_message_type<quota_summary>("flowgate::quota_summary");
   cfg.add_message_type<config_view>("flowgate::config_view");

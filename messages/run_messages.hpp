@@ -388,9 +388,10 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.ttl_ms, x.now_ms, x.replaces_pid);
 }
 
-/// Mark a registration stopped (its id may be taken at once) without
-/// touching its leases: they expire as after a crash. Replies 1 if the
-/// registration was this incarnation's and live, else 0.
+/// Mark a registration stopped (its id may be taken at once) and release
+/// the leases it still holds (a stopped node holds no live lease; others
+/// take its runs over at once). Replies 1 if the registration was this
+/// incarnation's and live, else 0.
 struct stop_node {
   node_id node;
   int64_t incarnation = 0;

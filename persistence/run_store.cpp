@@ -244,6 +244,15 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     return make_error(errc::invalid_argument,
                       "a run created without an owner cannot carry decisions");
   }
+  // A claim is a heartbeat (no lease outlives its holder's liveness); a
+  // stale incarnation claims nothing: the run waits PENDING for a live node.
+  if (claimed && op.incarnation > 0) {
+    auto beat = b.heartbeat(op.owner.value, op.incarnation, op.now_ms);
+    if (!beat) {
+      return beat.error();
+    }
+    claimed = *beat;
+  }
   static const std::vector<history_record> no_events;
   static const std::vector<step_change> no_steps;
   const auto& first_events = claimed ? op.first_events : no_events;
@@ -426,6 +435,20 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
   if (op.max_runs <= 0) {
     return out;
   }
+  // A claim is a heartbeat, so no lease it takes outlives the claimer's
+  // liveness; a stale incarnation (stopped, or its id taken) claims nothing.
+  if (op.incarnation > 0) {
+    auto beat = b.heartbeat(op.owner.value, op.incarnation, op.now_ms);
+    if (!beat) {
+      return beat.error();
+    }
+    if (!*beat) {
+      return make_error(errc::lease_lost, "node '" + op.owner.value + "' incarnation " +
+                                            std::to_string(op.incarnation) +
+                                            " is no longer registered (stopped, or its id was "
+                                            "taken by a newer process); it claims nothing");
+    }
+  }
   // The tenants in round-robin order, starting after the cursor.
   std::vector<claim_slot> slots;
   {
@@ -587,6 +610,15 @@ caf::expected<int64_t> apply(run_backend& b, const stop_node& op) {
   auto stopped = b.mark_stopped(op.node.value, op.incarnation, op.now_ms);
   if (!stopped) {
     return stopped.error();
+  }
+  // A stopped registration holds no live lease: what it still held (a
+  // shutdown without a drain) is released for other nodes to take over at
+  // once; its orchestrators' later writes are refused (lease_lost).
+  if (*stopped) {
+    auto released = b.release_all_leases(op.node.value, op.incarnation, op.now_ms);
+    if (!released) {
+      return released.error();
+    }
   }
   return int64_t{*stopped ? 1 : 0};
 }

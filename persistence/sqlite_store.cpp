@@ -4,6 +4,7 @@
 #include "persistence/migrations.hpp"
 #include "persistence/run_store.hpp"
 #include "persistence/sqlite.hpp"
+#include "persistence/sqlite_check.hpp"
 #include "persistence/sqlite_run_backend.hpp"
 #include "persistence/sqlite_runs.hpp"
 
@@ -349,6 +350,9 @@ public:
   }
   caf::expected<std::vector<node_record>> apply(const list_nodes& q) override {
     return sqlite_runs::apply(db_, q);
+  }
+  caf::expected<check_report> apply(const check_database& q) override {
+    return sqlite_check::apply(db_, q);
   }
   caf::expected<int64_t> apply(const find_usage& q) override { return sqlite_runs::apply(db_, q); }
 

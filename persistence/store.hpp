@@ -12,6 +12,7 @@
 /// Conditional operations (version immutability, quota `used < limit`)
 /// decide inside the transaction, so they stay exact across processes.
 
+#include "messages/check_messages.hpp"
 #include "messages/run_messages.hpp"
 #include "messages/store_messages.hpp"
 
@@ -89,6 +90,7 @@ public:
   apply(const list_quota_tenants& q) = 0;
   [[nodiscard]] virtual caf::expected<usage_reconciliation> apply(const reconcile_usage& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<node_record>> apply(const list_nodes& q) = 0;
+  [[nodiscard]] virtual caf::expected<check_report> apply(const check_database& q) = 0;
 };
 
 } // namespace flowgate

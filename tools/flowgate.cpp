@@ -8,6 +8,7 @@
 #include "messages/registration.hpp"
 #include "tools/admin_commands.hpp"
 #include "tools/billing_commands.hpp"
+#include "tools/check_commands.hpp"
 #include "tools/cli_args.hpp"
 #include "tools/cli_common.hpp"
 #include "tools/cluster_commands.hpp"
@@ -56,6 +57,7 @@ Groups and commands:
   run start|status|list|history|signal|cancel|wait|resume
                                start and inspect runs (see 'flowgate run --help')
   replay RUN|--all             re-run stored histories, report non-determinism
+  check [--tenant T]           verify the stored invariants; exit 1 with findings
   subscription set|get --tenant T [FILE|-]
                                a tenant's billing subscriptions
   quota summary --tenant T     billing period, step limit, used and remaining
@@ -118,6 +120,8 @@ int main(int argc, char** argv) {
       std::cout << quota_help;
     } else if (group == "cluster") {
       std::cout << cluster_help;
+    } else if (group == "check") {
+      std::cout << check_help;
     } else {
       std::cout << main_help;
     }
@@ -133,7 +137,7 @@ int main(int argc, char** argv) {
     {"quota", {"summary", "reconcile", "scan"}},
     {"cluster", {"status"}}};
   // Single-word commands.
-  bool single = group == "serve" || group == "replay";
+  bool single = group == "serve" || group == "replay" || group == "check";
   auto known = commands.find(group);
   if (known == commands.end() && !single) {
     std::cerr << "flowgate: unknown command group '" << group << "'\n(see 'flowgate --help')\n";
@@ -215,6 +219,9 @@ int main(int argc, char** argv) {
     }
     if (group == "cluster") {
       return cluster_command(**n, a, as_json);
+    }
+    if (group == "check") {
+      return check_command(**n, a, as_json);
     }
     if (group == "tenant") {
       return tenant_command(**n, a, as_json);

@@ -146,6 +146,45 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
   BOOST_TEST(count("SELECT count(*) FROM nodes WHERE stopped_at_ms = 2200") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_claim_is_a_heartbeat_and_a_stale_incarnation_claims_nothing) {
+  add_tenant("t");
+  auto old_inc = join("n1", 1000);
+  queue_run("t", 1000);
+  // A claim writes the heartbeat: no lease outlives its holder's liveness.
+  BOOST_REQUIRE_EQUAL(claim("n1", old_inc, 1400, 1).runs.size(), 1u);
+  BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1400);
+  // The id is taken (the old process stalled past its TTL).
+  auto new_inc = join("n1", 1400 + ttl);
+  queue_run("t", 1400 + ttl);
+  claim_runs stale;
+  stale.owner = node_id{"n1"};
+  stale.incarnation = old_inc;
+  stale.now_ms = 1500 + ttl;
+  stale.lease_ttl_ms = ttl;
+  stale.max_runs = 10;
+  auto refused = write(stale);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
+  BOOST_TEST(
+    count("SELECT count(*) FROM runs WHERE lease_incarnation = " + std::to_string(old_inc)) == 1);
+  // A run the stale process starts is created PENDING, for a live node.
+  auto op = testing::pending_run_op("t", 1500 + ttl);
+  op.owner = node_id{"n1"};
+  op.incarnation = old_inc;
+  op.lease_ttl_ms = ttl;
+  auto created = write(op);
+  BOOST_REQUIRE(created);
+  BOOST_TEST(created->run.status == run_status::pending);
+  BOOST_TEST(created->run.lease_owner.empty());
+  // Stopping a registration releases what it still holds.
+  auto mine = claim("n1", new_inc, 1600 + ttl, 10);
+  BOOST_TEST(mine.runs.size() == 3u);
+  BOOST_TEST(*write(stop_node{node_id{"n1"}, new_inc, 1700 + ttl}) == 1);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE lease_owner IS NOT NULL") == 0);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING' AND lease_expires_at_ms = "
+                   "0") == 3);
+}
+
 BOOST_AUTO_TEST_CASE(the_lease_length_is_the_callers_its_start_the_stores_clock) {
   add_tenant("t");
   queue_run("t", 1000);
