@@ -1,6 +1,7 @@
 // Runs the real `flowgate` binary: exit codes, stdout/stderr, --json, and
 // that refused input leaves the database as it was.
 
+#include "persistence/sqlite.hpp"
 #include "tools/cli_args.hpp"
 
 #include <boost/json/parse.hpp>
@@ -257,6 +258,32 @@ BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly
   auto cancel = run("run cancel " + id + " --tenant acme");
   BOOST_TEST(cancel.code == 0);
   BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(check_is_clean_on_what_flowgate_wrote_and_names_a_planted_defect) {
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  BOOST_TEST(run("run start --tenant acme --queue q").code == 0);
+  auto clean = run("check");
+  BOOST_TEST(clean.code == 0, clean.out + clean.err);
+  BOOST_TEST(clean.out.find("checked 1 runs, 1 events, 0 step attempts") != std::string::npos,
+             clean.out);
+  BOOST_TEST(clean.out.find(": clean") != std::string::npos, clean.out);
+  auto db = flowgate::sqlite::connection::open(flowgate::sqlite::open_options{
+    (dir / "flowgate.db").string(), 5000, flowgate::sync_mode::full, false});
+  BOOST_REQUIRE(db);
+  BOOST_REQUIRE(!db->exec("UPDATE runs SET next_seq = 5"));
+  auto found = run("--json check --tenant acme");
+  BOOST_TEST(found.code == 1, found.out + found.err);
+  auto doc = boost::json::parse(found.out);
+  BOOST_TEST(!doc.at("clean").as_bool());
+  auto finding = doc.at("findings").as_array().at(0).as_object();
+  BOOST_TEST(finding.at("kind").as_string() == "history_gap");
+  BOOST_TEST(finding.at("run").as_int64() == 1);
+  BOOST_TEST(finding.at("tenant").as_string() == "acme");
+  BOOST_TEST(run("check --tenant acme --all-tenants").code == 2);
+  BOOST_TEST(run("check extra").code == 2);
 }
 
 BOOST_AUTO_TEST_CASE(another_tenants_run_is_answered_like_a_missing_one) {

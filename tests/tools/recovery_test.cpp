@@ -174,6 +174,16 @@ struct cluster_fixture {
     // The history and the ledger agree on completions.
     BOOST_TEST(query("SELECT count(*) FROM run_events WHERE event_type = 'step_completed'") ==
                query("SELECT count(*) FROM run_steps WHERE status = 'completed'"));
+    // And so does the checker every operator has (it also checks usage
+    // counters, limits from the attempt intervals, leases and waits).
+    auto report = db.dir / "check.out";
+    int code = std::system(("timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' check > '" +
+                            report.string() + "' 2>&1")
+                             .c_str());
+    std::ifstream in{report};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    BOOST_TEST((WIFEXITED(code) && WEXITSTATUS(code) == 0), text);
+    BOOST_TEST(text.find(": clean") != std::string::npos, text);
   }
 };
 
