@@ -63,7 +63,8 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     return reader.error();
   }
   n->writer_ = spawn_store_writer(sys, std::shared_ptr<write_session>{std::move(*writer)},
-                                  static_cast<size_t>(n->settings_.max_write_batch));
+                                  static_cast<size_t>(n->settings_.max_write_batch),
+                                  std::move(options.on_fatal));
   n->reader_ = spawn_store_reader(sys, std::shared_ptr<read_session>{std::move(*reader)});
   config_registry_settings rs;
   rs.default_tenant_id = n->settings_.default_tenant_id;

@@ -51,6 +51,10 @@ struct node_options {
   /// Called once if a newer process took this node's id (the node stops
   /// driving runs; `flowgate serve` exits). Runs on an actor's thread.
   std::function<void(const caf::error&)> on_fenced = nullptr;
+  /// Called once if the store is found damaged while the node runs (its
+  /// writer stops writing; `flowgate serve` exits 1). Runs on the writer's
+  /// thread.
+  std::function<void(const caf::error&)> on_fatal = nullptr;
 };
 
 class node {

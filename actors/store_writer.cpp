@@ -1,5 +1,6 @@
 #include "actors/store_writer.hpp"
 
+#include "actors/log.hpp"
 #include "actors/wall_clock.hpp"
 #include "messages/errors.hpp"
 #include "persistence/store.hpp"
@@ -10,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <vector>
 
 namespace flowgate {
@@ -21,8 +23,9 @@ class pending_write {
 public:
   virtual ~pending_write() = default;
   /// Applies the operation inside the open transaction; true on success.
-  /// `now_ms`: the writer's clock, read under the write lock.
-  virtual bool apply(write_session& session, int64_t now_ms) = 0;
+  /// `now_ms`: the writer's clock, read under the write lock. A fatal store
+  /// error (a damaged file) is also put into `fatal`.
+  virtual bool apply(write_session& session, int64_t now_ms, caf::error& fatal) = 0;
   /// Answers the requester: the outcome, or `batch_error` if the whole
   /// transaction failed.
   virtual void finish(const caf::error* batch_error) = 0;
@@ -32,7 +35,7 @@ template <class Op, class R> class pending_op final : public pending_write {
 public:
   pending_op(Op op, caf::typed_response_promise<R> rp) : op_(std::move(op)), rp_(std::move(rp)) {}
 
-  bool apply(write_session& session, int64_t now_ms) override {
+  bool apply(write_session& session, int64_t now_ms, caf::error& fatal) override {
     // An operation that leaves its time at 0 is stamped with the commit's
     // time, read after BEGIN IMMEDIATE: recorded times then follow commit
     // order, also across processes sharing the database.
@@ -42,11 +45,13 @@ public:
       }
     }
     if (auto err = session.savepoint()) {
+      note_fatal(err, fatal);
       outcome_ = std::move(err);
       return false;
     }
     outcome_ = session.apply(op_);
     if (!outcome_) {
+      note_fatal(outcome_.error(), fatal);
       session.rollback_to_savepoint();
       return false;
     }
@@ -68,6 +73,12 @@ public:
   }
 
 private:
+  static void note_fatal(const caf::error& err, caf::error& fatal) {
+    if (!fatal && code_of(err) == errc::store_corrupt) {
+      fatal = err;
+    }
+  }
+
   Op op_;
   caf::typed_response_promise<R> rp_;
   caf::expected<R> outcome_{caf::error{}};
@@ -82,10 +93,36 @@ struct store_writer_state {
   bool flush_pending = false;
   size_t max_batch = 4096;
   writer_stats stats;
+  /// Set once the file is found damaged: every later operation gets it.
+  caf::error broken;
+  std::function<void(const caf::error&)> on_fatal;
   static inline const char* name = "flowgate.store_writer";
 };
 
 using writer_pointer = store_writer_actor::stateful_pointer<store_writer_state>;
+
+/// The file is damaged: nothing more is written to it. Said once.
+void break_down(writer_pointer self, const caf::error& err) {
+  auto& st = self->state;
+  if (st.broken) {
+    return;
+  }
+  st.broken = err;
+  st.stats.broken = true;
+  log_line("error", "store writer stops writing: " + describe(err), {});
+  if (st.on_fatal) {
+    st.on_fatal(err);
+  }
+}
+
+/// Answers a whole batch with `err` (nothing of it was committed).
+void fail_batch(writer_pointer self, std::vector<std::unique_ptr<pending_write>>& batch,
+                const caf::error& err) {
+  self->state.stats.failed_operations += batch.size();
+  for (auto& p : batch) {
+    p->finish(&err);
+  }
+}
 
 void flush(writer_pointer self) {
   auto& st = self->state;
@@ -103,6 +140,10 @@ void flush(writer_pointer self) {
   st.stats.batches += 1;
   st.stats.operations += batch.size();
   st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, batch.size());
+  if (st.broken) {
+    fail_batch(self, batch, st.broken);
+    return;
+  }
   auto err = st.session->begin();
   // busy_timeout already waited; try a few more times before failing the batch.
   for (int i = 0; err && code_of(err) == errc::store_busy && i < 3; ++i) {
@@ -110,27 +151,36 @@ void flush(writer_pointer self) {
     err = st.session->begin();
   }
   if (err) {
-    st.stats.failed_operations += batch.size();
-    for (auto& p : batch) {
-      p->finish(&err);
+    if (code_of(err) == errc::store_corrupt) {
+      break_down(self, err);
     }
+    fail_batch(self, batch, err);
     return;
   }
   auto now = wall_clock_ms(self->home_system());
+  caf::error fatal;
   for (auto& p : batch) {
-    if (!p->apply(*st.session, now)) {
+    if (!p->apply(*st.session, now, fatal)) {
       st.stats.failed_operations += 1;
     }
+  }
+  if (fatal) {
+    // A damaged file: the batch is rolled back whole and nobody is told
+    // "done".
+    st.session->rollback();
+    break_down(self, fatal);
+    fail_batch(self, batch, fatal);
+    return;
   }
   auto committing = std::chrono::steady_clock::now();
   auto commit_err = st.session->commit();
   st.stats.commit_us += micros_since(committing);
   st.stats.busy_us += micros_since(started);
   if (commit_err) {
-    st.stats.failed_operations += batch.size();
-    for (auto& p : batch) {
-      p->finish(&commit_err);
+    if (code_of(commit_err) == errc::store_corrupt) {
+      break_down(self, commit_err);
     }
+    fail_batch(self, batch, commit_err);
     return;
   }
   for (auto& p : batch) {
@@ -151,10 +201,13 @@ template <class R, class Op> caf::result<R> enqueue(writer_pointer self, Op&& op
   return rp;
 }
 
-store_writer_actor::behavior_type
-store_writer(writer_pointer self, std::shared_ptr<write_session> session, size_t max_batch) {
+store_writer_actor::behavior_type store_writer(writer_pointer self,
+                                               std::shared_ptr<write_session> session,
+                                               size_t max_batch,
+                                               std::function<void(const caf::error&)> on_fatal) {
   self->state.session = std::move(session);
   self->state.max_batch = std::max<size_t>(max_batch, 1);
+  self->state.on_fatal = std::move(on_fatal);
   return {
     [=](store_tenant& op) { return enqueue<tenant_record>(self, std::move(op)); },
     [=](seed_tenants& op) { return enqueue<int64_t>(self, std::move(op)); },
@@ -185,13 +238,14 @@ store_writer(writer_pointer self, std::shared_ptr<write_session> session, size_t
 } // namespace
 
 store_writer_actor spawn_store_writer(caf::actor_system& sys,
-                                      std::shared_ptr<write_session> session, size_t max_batch) {
+                                      std::shared_ptr<write_session> session, size_t max_batch,
+                                      std::function<void(const caf::error&)> on_fatal) {
   // Its own thread (commits block on fsync), except under the test
   // coordinator, which runs it on the test's thread.
   if (!spawns_detached(sys)) {
-    return sys.spawn(store_writer, std::move(session), max_batch);
+    return sys.spawn(store_writer, std::move(session), max_batch, std::move(on_fatal));
   }
-  return sys.spawn<caf::detached>(store_writer, std::move(session), max_batch);
+  return sys.spawn<caf::detached>(store_writer, std::move(session), max_batch, std::move(on_fatal));
 }
 
 } // namespace flowgate

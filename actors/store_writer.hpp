@@ -16,12 +16,19 @@
 /// (`store_busy` is retriable). The actor runs detached (its own thread):
 /// commits block on fsync. If it dies, pending requests time out at the
 /// caller (CAF 0.17 has no broken promise); callers use finite timeouts.
+/// A damaged file (`store_corrupt` from BEGIN, an operation or COMMIT):
+/// the batch is rolled back whole and every requester gets the error; from
+/// then on every operation is answered with it without touching the file,
+/// the error is logged once and `on_fatal` called once (on the writer's
+/// thread). A full disk (`store_full`) or an I/O error (`store_io`) fails
+/// that batch only: both are retriable.
 
 #include "messages/interfaces.hpp"
 
 #include <caf/fwd.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 namespace flowgate {
@@ -31,6 +38,7 @@ class write_session;
 /// Spawns a detached store_writer owning `session`.
 store_writer_actor spawn_store_writer(caf::actor_system& sys,
                                       std::shared_ptr<write_session> session,
-                                      size_t max_batch = 4096);
+                                      size_t max_batch = 4096,
+                                      std::function<void(const caf::error&)> on_fatal = nullptr);
 
 } // namespace flowgate

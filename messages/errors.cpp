@@ -61,6 +61,12 @@ std::string to_string(errc x) {
     return "shutting_down";
   case errc::node_id_in_use:
     return "node_id_in_use";
+  case errc::store_corrupt:
+    return "store_corrupt";
+  case errc::store_full:
+    return "store_full";
+  case errc::store_io:
+    return "store_io";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
@@ -104,7 +110,8 @@ std::string describe(const caf::error& e) {
 bool is_retriable(const caf::error& e) {
   if (e.category() == category()) {
     auto c = static_cast<errc>(e.code());
-    return c == errc::store_busy || c == errc::deadline_exceeded || c == errc::tenant_at_limit;
+    return c == errc::store_busy || c == errc::store_full || c == errc::store_io ||
+           c == errc::deadline_exceeded || c == errc::tenant_at_limit;
   }
   return e.category() == caf::atom("system") &&
          static_cast<caf::sec>(e.code()) == caf::sec::request_timeout;

@@ -58,6 +58,14 @@ enum class errc : uint8_t {
   shutting_down = 20,
   /// A serving node with this id is live already (another process).
   node_id_in_use = 21,
+  /// The database file is damaged (or is not a database): fatal, nothing
+  /// is written to it; restore it from a backup.
+  store_corrupt = 22,
+  /// The disk or the database is full: retriable once space is freed.
+  store_full = 23,
+  /// The operating system reported an I/O error reading or writing the
+  /// database: retriable.
+  store_io = 24,
 };
 
 /// Name of the code, e.g. "unknown_tenant".
@@ -75,7 +83,8 @@ errc code_of(const caf::error& e);
 /// The sentence of a flowgate error; for other errors a generic rendering.
 std::string describe(const caf::error& e);
 
-/// True for errors a caller may retry as they are (busy store, timeouts).
+/// True for errors a caller may retry as they are (busy store, a full
+/// disk, an I/O error, timeouts).
 bool is_retriable(const caf::error& e);
 
 } // namespace flowgate

@@ -156,11 +156,13 @@ struct writer_stats {
   /// Time spent applying operations and committing, and in COMMIT alone (µs).
   uint64_t busy_us = 0;
   uint64_t commit_us = 0;
+  /// The file was found damaged: the writer no longer writes.
+  bool broken = false;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
-           x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us);
+           x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us, x.broken);
 }
 
 // -- write operations (store_writer) -------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <utility>
 
@@ -15,17 +16,61 @@ int64_t memory_used() {
 
 caf::error translate(int rc, sqlite3* db, std::string_view what) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  std::string text = std::string{what} + ": " + detail;
+  std::string file;
+  if (const char* name = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+      name != nullptr && *name != '\0') {
+    file = std::string{"database '"} + name + "': ";
+  }
+  std::string text = file + std::string{what} + ": " + detail;
   switch (rc & 0xff) {
   case SQLITE_BUSY:
   case SQLITE_LOCKED:
     return make_error(errc::store_busy, text + " (the database is busy; retry)");
   case SQLITE_CONSTRAINT:
     return make_error(errc::invalid_argument, text);
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return make_error(errc::store_corrupt,
+                      text + " (the file is damaged; nothing more is written to it: restore it "
+                             "from a backup)");
+  case SQLITE_FULL:
+    return make_error(errc::store_full,
+                      text + " (the disk or the database is full; the write was not made: free "
+                             "space and retry)");
+  case SQLITE_IOERR:
+    return make_error(errc::store_io, text + " (an I/O error; the write was not made)");
   default:
     return make_error(errc::store_failure, text);
   }
 }
+
+namespace {
+
+/// A statement named by its first words ("UPDATE runs SET"), never its whole
+/// text: errors name the operation, not 600 characters of SQL.
+std::string statement_label(std::string_view sql) {
+  std::string out;
+  int words = 0;
+  size_t i = 0;
+  while (i < sql.size() && words < 3) {
+    while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '\t')) {
+      ++i;
+    }
+    auto start = i;
+    while (i < sql.size() && sql[i] != ' ' && sql[i] != '\n' && sql[i] != '\t' && sql[i] != '(') {
+      ++i;
+    }
+    if (i > start) {
+      out += (out.empty() ? "" : " ") + std::string{sql.substr(start, i - start)};
+      ++words;
+    } else {
+      break;
+    }
+  }
+  return out.size() > 60 ? out.substr(0, 60) : out;
+}
+
+} // namespace
 
 // -- statement ------------------------------------------------------------------
 
@@ -73,7 +118,7 @@ caf::expected<bool> statement::step() {
   if (rc == SQLITE_DONE) {
     return false;
   }
-  auto err = translate(rc, db_, std::string{"executing '"} + sqlite3_sql(stmt_) + "'");
+  auto err = translate(rc, db_, "in " + statement_label(sqlite3_sql(stmt_)));
   sqlite3_reset(stmt_);
   return err;
 }
@@ -125,9 +170,14 @@ caf::expected<connection> connection::open(const open_options& opts) {
   if (opts.create) {
     flags |= SQLITE_OPEN_CREATE;
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(opts.path, ec)) {
+    return make_error(errc::invalid_argument,
+                      "database '" + opts.path + "' is a directory, not a database file");
+  }
   auto rc = sqlite3_open_v2(opts.path.c_str(), &c.db_, flags, nullptr);
   if (rc != SQLITE_OK) {
-    return translate(rc, c.db_, "opening database '" + opts.path + "'");
+    return translate(rc, nullptr, "opening database '" + opts.path + "'");
   }
   sqlite3_extended_result_codes(c.db_, 1);
   sqlite3_busy_timeout(c.db_, static_cast<int>(opts.busy_timeout_ms));
@@ -135,8 +185,7 @@ caf::expected<connection> connection::open(const open_options& opts) {
   pragmas += to_string(opts.synchronous);
   pragmas += ";";
   if (auto err = c.exec(pragmas)) {
-    return make_error(errc::store_failure,
-                      "opening database '" + opts.path + "': " + describe(err));
+    return err;
   }
   return c;
 }
@@ -167,7 +216,7 @@ caf::error connection::exec(std::string_view sql) {
   auto rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &msg);
   if (rc != SQLITE_OK) {
     sqlite3_free(msg);
-    return translate(rc, db_, "executing '" + text.substr(0, 80) + "'");
+    return translate(rc, db_, "in " + statement_label(text));
   }
   return {};
 }
@@ -177,7 +226,7 @@ caf::expected<statement> connection::prepare(std::string_view sql) {
   auto rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) {
-    return translate(rc, db_, "preparing '" + std::string{sql} + "'");
+    return translate(rc, db_, "preparing " + statement_label(sql));
   }
   return statement{db_, stmt};
 }

@@ -372,6 +372,53 @@ sqlite::open_options connection_options(const sqlite_store_options& opts) {
   return sqlite::open_options{opts.path, opts.busy_timeout_ms, opts.synchronous, true};
 }
 
+/// SQLite's quick_check (every page and index entry read once, without the
+/// cross-checks of integrity_check): a damaged file is refused before
+/// anything writes to it.
+caf::error verify_integrity(sqlite::connection& db, const std::string& path) {
+  auto st = db.prepare("PRAGMA quick_check(3)");
+  if (!st) {
+    return st.error();
+  }
+  std::vector<std::string> problems;
+  for (;;) {
+    auto row = st->step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      break;
+    }
+    auto text = st->column_text(0);
+    if (text == "ok") {
+      continue;
+    }
+    // One finding per line; the "*** in database main ***" headers say nothing.
+    size_t start = 0;
+    while (start <= text.size()) {
+      auto end = text.find('\n', start);
+      auto line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (!line.empty() && line.rfind("***", 0) != 0) {
+        problems.push_back(line);
+      }
+      if (end == std::string::npos) {
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  if (problems.empty()) {
+    return {};
+  }
+  std::string list;
+  for (const auto& p : problems) {
+    list += (list.empty() ? "" : "; ") + p;
+  }
+  return make_error(errc::store_corrupt,
+                    "database '" + path + "' is damaged (quick_check: " + list +
+                      "); nothing was written to it: restore it from a backup");
+}
+
 } // namespace
 
 sqlite_store_options store_options_from(const node_settings& s) {
@@ -384,6 +431,9 @@ open_sqlite_writer(const sqlite_store_options& opts, int64_t now_ms,
   auto db = sqlite::connection::open(connection_options(opts));
   if (!db) {
     return db.error();
+  }
+  if (auto err = verify_integrity(*db, opts.path)) {
+    return err;
   }
   auto done = migrate(*db, now_ms);
   if (!done) {

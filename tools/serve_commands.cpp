@@ -109,6 +109,13 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
     fenced = true;
     kill(getpid(), SIGTERM);
   };
+  // A damaged store: the writer stops writing; serve stops without a drain
+  // (which would write) and exits 1.
+  static std::atomic<bool> broken{false};
+  opts.on_fatal = [](const caf::error&) {
+    broken = true;
+    kill(getpid(), SIGTERM);
+  };
   auto n = node::start(sys, settings, std::move(opts));
   if (!n) {
     return fail(n.error());
@@ -130,6 +137,11 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
   auto set = stop_signals();
   int sig = 0;
   sigwait(&set, &sig);
+  if (broken) {
+    return fail("node '" + s.node_id + "' stopped: the database '" + s.db_path +
+                "' is damaged; nothing more was written to it (restore it from a backup; see the "
+                "log)");
+  }
   if (fenced) {
     return fail("node '" + s.node_id + "' incarnation " + std::to_string((*n)->incarnation()) +
                 " was fenced: a newer process registered the same node id, so this one "
