@@ -210,6 +210,10 @@ connection::~connection() {
   sqlite3_close_v2(db_);
 }
 
+std::string connection::last_error_message() const {
+  return db_ != nullptr ? sqlite3_errmsg(db_) : "no connection";
+}
+
 caf::error connection::exec(std::string_view sql) {
   std::string text{sql};
   char* msg = nullptr;

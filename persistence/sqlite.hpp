@@ -113,6 +113,8 @@ public:
 
   /// Runs one or more SQL statements without results.
   [[nodiscard]] caf::error exec(std::string_view sql);
+  /// SQLite's message for the last failed call on this connection.
+  std::string last_error_message() const;
 
   /// Prepares a statement. Errors name the SQL.
   [[nodiscard]] caf::expected<statement> prepare(std::string_view sql);

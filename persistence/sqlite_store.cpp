@@ -381,10 +381,17 @@ caf::error verify_integrity(sqlite::connection& db, const std::string& path) {
     return st.error();
   }
   std::vector<std::string> problems;
+  auto damaged = [&](const std::string& what) {
+    return make_error(errc::store_corrupt,
+                      "database '" + path + "' is damaged (quick_check: " + what +
+                        "); nothing was written to it: restore it from a backup");
+  };
   for (;;) {
     auto row = st->step();
     if (!row) {
-      return row.error();
+      // A page quick_check cannot even read.
+      return code_of(row.error()) == errc::store_corrupt ? damaged(db.last_error_message())
+                                                         : row.error();
     }
     if (!*row) {
       break;
@@ -414,9 +421,7 @@ caf::error verify_integrity(sqlite::connection& db, const std::string& path) {
   for (const auto& p : problems) {
     list += (list.empty() ? "" : "; ") + p;
   }
-  return make_error(errc::store_corrupt,
-                    "database '" + path + "' is damaged (quick_check: " + list +
-                      "); nothing was written to it: restore it from a backup");
+  return damaged(list);
 }
 
 } // namespace

@@ -260,6 +260,51 @@ BOOST_AUTO_TEST_CASE(runs_started_without_a_node_wait_pending_and_replay_cleanly
   BOOST_TEST(cancel.out.find("canceled") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_damaged_database_is_refused_by_every_command_and_never_written) {
+  write("p.json", pipeline);
+  BOOST_TEST(run("tenant put acme").code == 0);
+  auto path = (dir / "flowgate.db").string();
+  {
+    auto db = flowgate::sqlite::connection::open(
+      flowgate::sqlite::open_options{path, 5000, flowgate::sync_mode::full, false});
+    BOOST_REQUIRE(db);
+    // Enough b-tree pages that one in the middle can be damaged.
+    BOOST_REQUIRE(!db->exec("CREATE TABLE pad (i INTEGER PRIMARY KEY, b BLOB); "
+                            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+                            "WHERE i < 3000) INSERT INTO pad SELECT i, randomblob(100) FROM c"));
+  } // the last connection checkpoints the WAL into the file
+  auto size = std::filesystem::file_size(path);
+  BOOST_REQUIRE(size > 200'000);
+  {
+    std::fstream f{path, std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    std::mt19937 gen{7};
+    for (int i = 0; i < 4096; ++i) {
+      f.put(static_cast<char>(gen() & 0xff));
+    }
+  }
+  auto before = slurp(dir / "flowgate.db");
+  for (const auto* cmd : {"tenant put other", "tenant list", "run start --tenant acme --queue q",
+                          "config put --tenant acme --queue q --version 1 p.json", "db info",
+                          "check", "serve --node-id n1"}) {
+    auto r = run(cmd);
+    BOOST_TEST(r.code == 1, cmd << ": " << r.err);
+    BOOST_TEST(r.err.find("database 'flowgate.db' is damaged") != std::string::npos,
+               cmd << ": " << r.err);
+    BOOST_TEST(r.err.find("[store_corrupt]") != std::string::npos, cmd << ": " << r.err);
+  }
+  BOOST_TEST((slurp(dir / "flowgate.db") == before));
+  BOOST_TEST(!std::filesystem::exists(dir / "flowgate.db-wal"));
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_as_database_is_named_as_such) {
+  std::filesystem::create_directory(dir / "d");
+  auto r = run("--db d tenant list");
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(r.err.find("database 'd' is a directory, not a database file") != std::string::npos,
+             r.err);
+}
+
 BOOST_AUTO_TEST_CASE(check_is_clean_on_what_flowgate_wrote_and_names_a_planted_defect) {
   write("p.json", pipeline);
   BOOST_TEST(run("tenant put acme").code == 0);
