@@ -83,8 +83,16 @@ void finish(orchestrator_pointer self, done_reason why) {
 /// expire (or was lost), and the run is replayed from the store later.
 void abandon(orchestrator_pointer self, const caf::error& err, const char* during) {
   auto& st = self->state;
-  if (code_of(err) != errc::lease_lost) {
-    auto fields = run_fields(self);
+  auto fields = run_fields(self);
+  if (code_of(err) == errc::lease_lost) {
+    // Fencing at work: the store refused this node's write because the
+    // run's lease moved on. Operators see it happen.
+    fields.emplace_back("owner", st.setup.node.value);
+    fields.emplace_back("incarnation", std::to_string(st.setup.incarnation));
+    fields.emplace_back("epoch", std::to_string(st.setup.run.epoch));
+    fields.emplace_back("error", describe(err));
+    log_line("warn", std::string{"stale write refused (lease lost) while "} + during, fields);
+  } else {
     fields.emplace_back("error", self->home_system().render(err));
     log_line("warn", std::string{"orchestrator stops: "} + during, fields);
   }

@@ -299,6 +299,11 @@ caf::expected<subscription> parse_subscription_text(std::string_view text) {
     }
     (std::string_view{key} == "current_period_start" ? s.period_start_ms : s.period_end_ms) = *ms;
   }
+  if (s.period_start_ms != 0 && s.period_end_ms != 0 && s.period_end_ms <= s.period_start_ms) {
+    return invalid("current_period_end (" + format_rfc3339(s.period_end_ms) +
+                   ") must be after current_period_start (" + format_rfc3339(s.period_start_ms) +
+                   ")");
+  }
   for (const char* key : {"price_metadata", "product_metadata"}) {
     const auto* v = o.if_contains(key);
     if (v == nullptr) {

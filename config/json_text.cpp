@@ -10,12 +10,65 @@
 
 namespace flowgate {
 
+size_t first_invalid_utf8(std::string_view text) {
+  size_t i = 0;
+  const auto n = text.size();
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  while (i < n) {
+    auto c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) {
+      return i;
+    }
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = byte(i + k);
+      if ((cc & 0xC0) != 0x80) {
+        return i;
+      }
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF.
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 caf::expected<boost::json::value> parse_json_document(std::string_view text, std::string_view what,
                                                       size_t max_bytes) {
   if (text.size() > max_bytes) {
     return make_error(errc::payload_too_large,
                       std::string{what} + ": document is " + std::to_string(text.size()) +
                         " bytes, the limit is " + std::to_string(max_bytes));
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return make_error(errc::malformed_json, std::string{what} +
+                                              ": the document is empty (give a JSON value, e.g. {} "
+                                              "or null)");
+  }
+  if (auto bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+    return make_error(errc::malformed_json, std::string{what} + ": invalid UTF-8 at byte " +
+                                              std::to_string(bad) + " (JSON text must be UTF-8)");
   }
   boost::json::parse_options opts;
   opts.max_depth = max_json_depth;

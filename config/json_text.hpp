@@ -19,10 +19,16 @@ inline constexpr size_t max_json_depth = 256;
 
 /// Parses `text` as one JSON value. `what` names the document in errors,
 /// e.g. "pipeline 'orders' v3". Errors: `payload_too_large` past
-/// `max_bytes`, `malformed_json` with the byte offset and the reason.
+/// `max_bytes`; `malformed_json` for an empty (or blank) text, for text
+/// that is not UTF-8 (with the offset of the first bad byte), or with the
+/// byte offset and the parser's reason.
 [[nodiscard]] caf::expected<boost::json::value>
 parse_json_document(std::string_view text, std::string_view what,
                     size_t max_bytes = default_max_document_bytes);
+
+/// The offset of the first byte that is not part of well-formed UTF-8
+/// (overlong forms and surrogates included), or npos.
+size_t first_invalid_utf8(std::string_view text);
 
 /// Serialization with object keys sorted at every level: two documents
 /// that differ only in whitespace or key order have the same canonical text.

@@ -470,12 +470,16 @@ private:
   size_t node_count_ = 0;
 };
 
+/// `v7` for a numeric version, else the version as given: `version 'r1'`
+/// (never `vr1`).
 std::string version_label(std::string_view version) {
   std::string v{version};
-  if (!v.empty() && (v[0] == 'v' || v[0] == 'V')) {
-    return v;
+  bool numeric =
+    !v.empty() && v.find_first_not_of("0123456789.") == std::string::npos && v[0] != '.';
+  if (numeric) {
+    return "v" + v;
   }
-  return "v" + v;
+  return "version '" + v + "'";
 }
 
 std::string prefix_for(const json::value& doc, std::string_view version) {

@@ -5,6 +5,7 @@
 
 #include "actors/node.hpp"
 #include "config/billing.hpp"
+#include "config/json_text.hpp"
 #include "tools/cli_common.hpp"
 
 #include <boost/json.hpp>
@@ -186,6 +187,15 @@ int run_command(node& n, const args& a, bool as_json) {
     if (auto f = a.option("input-file")) {
       input = read_file(*f);
     }
+    // Given but empty (--input '', an empty file) is refused, not taken as
+    // null: the API's empty text means "no input".
+    if (input.find_first_not_of(" \t\r\n") == std::string::npos) {
+      return fail(
+        parse_json_document(input, a.option("input-file")
+                                     ? "run input (--input-file " + *a.option("input-file") + ")"
+                                     : std::string{"run input (--input)"})
+          .error());
+    }
     auto created = n.start_run(t, queue, input, a.option("config-version").value_or(""),
                                a.option("idempotency-key").value_or(""));
     if (!created) {
@@ -273,7 +283,11 @@ int run_command(node& n, const args& a, bool as_json) {
   }
   if (cmd == "signal") {
     auto id = run_word(a, "signal");
-    auto sent = n.signal_run(tenant, id, require(a, "event"), a.option("payload").value_or("null"));
+    auto payload = a.option("payload").value_or("null");
+    if (payload.find_first_not_of(" \t\r\n") == std::string::npos) {
+      return fail(parse_json_document(payload, "signal payload (--payload)").error());
+    }
+    auto sent = n.signal_run(tenant, id, require(a, "event"), payload);
     if (!sent) {
       return fail(sent.error());
     }

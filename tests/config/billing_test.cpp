@@ -140,12 +140,25 @@ BOOST_AUTO_TEST_CASE(subscription_documents_are_validated) {
         bad{R"({"id": "s", "status": "active", "current_period_start": "soon"})",
             "current_period_start"},
         bad{R"({"id": "s", "status": "active", "price_metadata": []})",
-            "field 'price_metadata' must be an object"}}) {
+            "field 'price_metadata' must be an object"},
+        bad{R"({"id": "s", "status": "active", "current_period_start": "2026-02-01T00:00:00Z",
+                "current_period_end": "2026-01-01T00:00:00Z"})",
+            "current_period_end (2026-01-01T00:00:00Z) must be after current_period_start "
+            "(2026-02-01T00:00:00Z)"}}) {
     auto r = parse_subscription_text(text);
     BOOST_REQUIRE(!r);
     BOOST_TEST(describe(r.error()).find(message) != std::string::npos, describe(r.error()));
   }
   BOOST_TEST(code_of(parse_subscription_text("{").error()) == errc::malformed_json);
+  // Empty, and not UTF-8: named as such.
+  auto empty = parse_subscription_text("  \n");
+  BOOST_REQUIRE(!empty);
+  BOOST_TEST(describe(empty.error()).find("the document is empty") != std::string::npos,
+             describe(empty.error()));
+  auto latin1 = parse_subscription_text("{\"id\": \"caf\xe9\", \"status\": \"active\"}");
+  BOOST_REQUIRE(!latin1);
+  BOOST_TEST(describe(latin1.error()).find("invalid UTF-8 at byte 11") != std::string::npos,
+             describe(latin1.error()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,3 +1,4 @@
+#include "config/json_text.hpp"
 #include "config/pipeline_parser.hpp"
 #include "messages/errors.hpp"
 #include "tests/printing.hpp"
@@ -207,6 +208,29 @@ BOOST_AUTO_TEST_CASE(accepts_references_that_have_completed) {
     {"id": "e", "activity": "x", "input": {"$ref": "/steps/l/output/0"}})");
   auto p = parse_pipeline_text(doc, "1");
   BOOST_TEST(p.engaged(), (p ? "" : describe(p.error())));
+}
+
+BOOST_AUTO_TEST_CASE(a_version_is_printed_as_given) {
+  auto named = parse_pipeline_text(R"({"name": "p"})", "r1");
+  BOOST_REQUIRE(!named);
+  BOOST_TEST(describe(named.error()) == "pipeline 'p' version 'r1': field 'root' is missing");
+  auto numeric = parse_pipeline_text(R"({"name": "p"})", "12");
+  BOOST_REQUIRE(!numeric);
+  BOOST_TEST(describe(numeric.error()) == "pipeline 'p' v12: field 'root' is missing");
+}
+
+BOOST_AUTO_TEST_CASE(utf8_is_checked_and_overlong_or_surrogate_forms_refused) {
+  BOOST_TEST(first_invalid_utf8("plain ascii") == std::string_view::npos);
+  BOOST_TEST(first_invalid_utf8("gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x98\x80") ==
+             std::string_view::npos);
+  BOOST_TEST(first_invalid_utf8("ab\xc0\xaf") == 2u);       // overlong '/'
+  BOOST_TEST(first_invalid_utf8("a\xed\xa0\x80") == 1u);    // a surrogate
+  BOOST_TEST(first_invalid_utf8("abc\xe2\x82") == 3u);      // cut short
+  BOOST_TEST(first_invalid_utf8("\xf4\x90\x80\x80") == 0u); // above U+10FFFF
+  auto doc = parse_pipeline_text("{\"name\": \"\xff\"}", "1");
+  BOOST_REQUIRE(!doc);
+  BOOST_TEST(describe(doc.error()) ==
+             "pipeline v1: invalid UTF-8 at byte 10 (JSON text must be UTF-8)");
 }
 
 BOOST_AUTO_TEST_CASE(reports_malformed_json_and_size_limits) {

@@ -297,6 +297,33 @@ BOOST_AUTO_TEST_CASE(a_damaged_database_is_refused_by_every_command_and_never_wr
   BOOST_TEST(!std::filesystem::exists(dir / "flowgate.db-wal"));
 }
 
+BOOST_AUTO_TEST_CASE(an_empty_input_or_payload_is_refused_not_taken_as_null) {
+  write("p.json", pipeline);
+  write("empty.json", "");
+  BOOST_TEST(run("tenant put acme").code == 0);
+  BOOST_TEST(run("config put --tenant acme --queue q --version 1 p.json").code == 0);
+  auto given = run("run start --tenant acme --queue q --input ''");
+  BOOST_TEST(given.code == 1);
+  BOOST_TEST(given.err.find("run input (--input): the document is empty") != std::string::npos,
+             given.err);
+  auto file = run("run start --tenant acme --queue q --input-file empty.json");
+  BOOST_TEST(file.code == 1);
+  BOOST_TEST(file.err.find("run input (--input-file empty.json): the document is empty") !=
+               std::string::npos,
+             file.err);
+  auto started = run("--json run start --tenant acme --queue q");
+  BOOST_REQUIRE(started.code == 0);
+  auto id = std::to_string(boost::json::parse(started.out).at("run").as_int64());
+  auto signal = run("run signal " + id + " --tenant acme --event e --payload ' '");
+  BOOST_TEST(signal.code == 1);
+  BOOST_TEST(signal.err.find("signal payload (--payload): the document is empty") !=
+               std::string::npos,
+             signal.err);
+  // Nothing was created by the refused starts.
+  auto list = run("--json run list --tenant acme");
+  BOOST_TEST(boost::json::parse(list.out).as_array().size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_directory_as_database_is_named_as_such) {
   std::filesystem::create_directory(dir / "d");
   auto r = run("--db d tenant list");
