@@ -78,6 +78,13 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
   if (auto v = get("FLOWGATE_DB"); !v.empty()) {
     s.db_path = v;
   }
+  if (auto v = get("FLOWGATE_OPEN_CHECK"); !v.empty()) {
+    if (v != "quick" && v != "off") {
+      return make_error(errc::invalid_argument,
+                        "FLOWGATE_OPEN_CHECK: '" + v + "' must be quick or off");
+    }
+    s.open_check = v == "quick";
+  }
   if (auto v = get("FLOWGATE_SYNCHRONOUS"); !v.empty()) {
     auto m = parse_sync_mode(v);
     if (!m) {

@@ -25,6 +25,9 @@ struct node_settings {
   sync_mode synchronous = sync_mode::full;
   /// FLOWGATE_BUSY_TIMEOUT_MS: how long SQLite waits for another writer.
   int64_t busy_timeout_ms = 5000;
+  /// FLOWGATE_OPEN_CHECK: quick (default: SQLite's quick_check when the
+  /// store is opened for writing; one read of the whole file) | off.
+  bool open_check = true;
   /// FLOWGATE_DEFAULT_TENANT_ID: the tenant a blank id means.
   std::string default_tenant_id;
   /// FLOWGATE_TENANT_IDS: tenants created when the store has none.

@@ -427,7 +427,7 @@ caf::error verify_integrity(sqlite::connection& db, const std::string& path) {
 } // namespace
 
 sqlite_store_options store_options_from(const node_settings& s) {
-  return sqlite_store_options{s.db_path, s.synchronous, s.busy_timeout_ms};
+  return sqlite_store_options{s.db_path, s.synchronous, s.busy_timeout_ms, s.open_check};
 }
 
 caf::expected<std::unique_ptr<write_session>>
@@ -437,8 +437,10 @@ open_sqlite_writer(const sqlite_store_options& opts, int64_t now_ms,
   if (!db) {
     return db.error();
   }
-  if (auto err = verify_integrity(*db, opts.path)) {
-    return err;
+  if (opts.open_check) {
+    if (auto err = verify_integrity(*db, opts.path)) {
+      return err;
+    }
   }
   auto done = migrate(*db, now_ms);
   if (!done) {

@@ -20,6 +20,8 @@ struct sqlite_store_options {
   std::string path = "flowgate.db";
   sync_mode synchronous = sync_mode::full;
   int64_t busy_timeout_ms = 5000;
+  /// Run quick_check when the writer opens the file (refuse a damaged one).
+  bool open_check = true;
 };
 
 /// Options from node settings.

@@ -51,6 +51,13 @@ BOOST_AUTO_TEST_CASE(rejects_malformed_variables_naming_them) {
   auto bad_sync = settings_from_environment(env({{"FLOWGATE_SYNCHRONOUS", "sometimes"}}));
   BOOST_REQUIRE(!bad_sync);
   BOOST_TEST(describe(bad_sync.error()).find("FLOWGATE_SYNCHRONOUS") != std::string::npos);
+  auto bad_check = settings_from_environment(env({{"FLOWGATE_OPEN_CHECK", "full"}}));
+  BOOST_REQUIRE(!bad_check);
+  BOOST_TEST(describe(bad_check.error()) == "FLOWGATE_OPEN_CHECK: 'full' must be quick or off");
+  auto off = settings_from_environment(env({{"FLOWGATE_OPEN_CHECK", "off"}}));
+  BOOST_REQUIRE(off);
+  BOOST_TEST(!off->open_check);
+  BOOST_TEST(settings_from_environment(env({}))->open_check);
   auto bad_id = settings_from_environment(env({{"FLOWGATE_TENANT_IDS", "ok,not ok"}}));
   BOOST_REQUIRE(!bad_id);
   BOOST_TEST(describe(bad_id.error()).find("not ok") != std::string::npos);
