@@ -58,6 +58,28 @@ caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& t
   return terms_of(tenant, **text, default_limit);
 }
 
+/// Writes the heartbeat of (owner, incarnation); `lease_lost` if that
+/// registration is no longer live (stopped, or its id taken by a newer
+/// process). Incarnation 0 (an unregistered caller) writes nothing.
+caf::error beat_or_fence(run_backend& b, const node_id& owner, int64_t incarnation, int64_t now_ms,
+                         const char* consequence) {
+  if (incarnation <= 0) {
+    return {};
+  }
+  auto beat = b.heartbeat(owner.value, incarnation, now_ms);
+  if (!beat) {
+    return beat.error();
+  }
+  if (!*beat) {
+    return make_error(errc::lease_lost, "node '" + owner.value + "' incarnation " +
+                                          std::to_string(incarnation) +
+                                          " is no longer registered (stopped, or its id was "
+                                          "taken by a newer process): " +
+                                          consequence);
+  }
+  return {};
+}
+
 /// Counts a refused start and answers it (the caller turns it into an error).
 caf::expected<run_created> refuse(run_backend& b, const std::string& tenant,
                                   rejection_reason reason, std::string message, int64_t now_ms) {
@@ -437,17 +459,8 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
   }
   // A claim is a heartbeat, so no lease it takes outlives the claimer's
   // liveness; a stale incarnation (stopped, or its id taken) claims nothing.
-  if (op.incarnation > 0) {
-    auto beat = b.heartbeat(op.owner.value, op.incarnation, op.now_ms);
-    if (!beat) {
-      return beat.error();
-    }
-    if (!*beat) {
-      return make_error(errc::lease_lost, "node '" + op.owner.value + "' incarnation " +
-                                            std::to_string(op.incarnation) +
-                                            " is no longer registered (stopped, or its id was "
-                                            "taken by a newer process); it claims nothing");
-    }
+  if (auto err = beat_or_fence(b, op.owner, op.incarnation, op.now_ms, "it claims nothing")) {
+    return err;
   }
   // The tenants in round-robin order, starting after the cursor.
   std::vector<claim_slot> slots;
@@ -557,17 +570,8 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
 caf::expected<std::vector<run_id>> apply(run_backend& b, const renew_leases& op) {
   // The heartbeat first: a process whose registration was taken over (or
   // stopped) renews nothing.
-  if (op.incarnation > 0) {
-    auto beat = b.heartbeat(op.owner.value, op.incarnation, op.now_ms);
-    if (!beat) {
-      return beat.error();
-    }
-    if (!*beat) {
-      return make_error(errc::lease_lost, "node '" + op.owner.value + "' incarnation " +
-                                            std::to_string(op.incarnation) +
-                                            " is no longer registered (stopped, or its id was "
-                                            "taken by a newer process): it holds no leases");
-    }
+  if (auto err = beat_or_fence(b, op.owner, op.incarnation, op.now_ms, "it holds no leases")) {
+    return err;
   }
   std::vector<run_id> renewed;
   auto expires = op.now_ms + op.lease_ttl_ms;

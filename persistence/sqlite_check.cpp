@@ -115,20 +115,10 @@ public:
       "AND (s.status = 'started' OR s.finished_at_ms IS NOT NULL) "
       "ORDER BY s.tenant_id, s.started_at_ms");
     st.bind_all(tenant, now_ms);
-    for (;;) {
-      auto row = st.step();
-      if (!row) {
-        st.reset();
-        return row.error();
-      }
-      if (!*row) {
-        break;
-      }
-      each(check_interval{st.column_text(0), st.column_int64(1), st.column_int64(2),
-                          st.column_int64(3)});
-    }
-    st.reset();
-    return {};
+    return sqlite_rows::for_each_row(st, [&](const sqlite::statement& row) {
+      each(check_interval{row.column_text(0), row.column_int64(1), row.column_int64(2),
+                          row.column_int64(3)});
+    });
   }
 
   caf::expected<std::vector<node_record>> nodes(int64_t now_ms) override {

@@ -52,10 +52,8 @@ inline run_record read_run(const sqlite::statement& st) {
   return r;
 }
 
-/// Collects every row of a stepped statement, then resets it.
-template <class T, class Read>
-caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
-  std::vector<T> out;
+/// Calls `each` on every row of a bound statement, then resets it.
+template <class Each> caf::error for_each_row(sqlite::statement& st, Each each) {
   for (;;) {
     auto row = st.step();
     if (!row) {
@@ -65,9 +63,20 @@ caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
     if (!*row) {
       break;
     }
-    out.push_back(read(st));
+    each(st);
   }
   st.reset();
+  return {};
+}
+
+/// Collects every row of a stepped statement, then resets it.
+template <class T, class Read>
+caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
+  std::vector<T> out;
+  if (auto err =
+        for_each_row(st, [&](const sqlite::statement& row) { out.push_back(read(row)); })) {
+    return err;
+  }
   return out;
 }
 
