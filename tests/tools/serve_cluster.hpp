@@ -1,0 +1,194 @@
+#pragma once
+
+// Real `flowgate serve` processes on one temporary database, for the crash
+// and chaos tiers: each process is started here, bounded in time, and
+// stopped by its pid; the invariants (and `flowgate check`) are verified
+// at the end of each case.
+
+#include "tests/persistence/temp_db.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+
+namespace flowgate::testing {
+
+/// A child process, killed (SIGKILL) if still alive when destroyed.
+class child {
+public:
+  child(const std::vector<std::string>& argv, const std::string& log) {
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot spawn " << argv[0]);
+  }
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+  ~child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+
+  /// Sends `sig`, waits up to `limit` for the exit; returns the exit code
+  /// (-1 if it had to be killed or died by a signal).
+  int stop(int sig, std::chrono::milliseconds limit) {
+    kill(pid_, sig);
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+private:
+  pid_t pid_ = -1;
+};
+
+struct cluster_fixture {
+  flowgate::testing::temp_db db;
+
+  int flowgate(const std::string& args) {
+    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+                      "' --synchronous normal " + args + " >>'" + (db.dir / "cli.log").string() +
+                      "' 2>&1";
+    int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::unique_ptr<child> serve(const std::string& node, int64_t lease_ttl_ms,
+                               const std::string& log_name = "") {
+    return std::make_unique<child>(
+      std::vector<std::string>{FLOWGATE_BINARY, "--db", db.path, "--synchronous", "normal", "serve",
+                               "--node-id", node, "--lease-ttl-ms", std::to_string(lease_ttl_ms),
+                               "--poll-ms", "20", "--workers", "4", "--drain-ms", "3000"},
+      (db.dir / ((log_name.empty() ? node : log_name) + ".log")).string());
+  }
+
+  std::string log_of(const std::string& name) {
+    std::ifstream in{db.dir / (name + ".log")};
+    return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  }
+
+  /// Waits (bounded) until `node` has a live registration of `incarnation`.
+  bool registered(const std::string& node, int64_t incarnation) {
+    return eventually(
+      "SELECT count(*) FROM nodes WHERE node_id = '" + node +
+        "' AND stopped_at_ms IS NULL AND incarnation = " + std::to_string(incarnation),
+      1, 30s);
+  }
+
+  int64_t query(const std::string& sql) { return *observer_connection(db.path).query_int(sql); }
+
+  /// Puts a tenant and a 3-step pipeline of sleeps that retries cut-off attempts.
+  /// A `pro` tenant by default: 750 step attempts a month, more than any
+  /// case here starts (`solo`'s 150 would pause runs on quota).
+  void prepare(int64_t sleep_ms, const std::string& tenant_config = R"({"tier":"pro"})") {
+    std::ofstream(db.dir / "t.json") << tenant_config;
+    BOOST_REQUIRE(flowgate("tenant put acme '" + (db.dir / "t.json").string() + "'") == 0);
+    std::ofstream(db.dir / "p.json")
+      << R"({"name":"steps","root":{"sequence":[)"
+      << R"({"id":"one","activity":"sleep","input":{"ms":)" << sleep_ms
+      << R"(},"retry":{"max_attempts":5,"initial_interval_ms":10}},)"
+      << R"({"id":"two","activity":"sleep","input":{"ms":)" << sleep_ms
+      << R"(},"retry":{"max_attempts":5,"initial_interval_ms":10}},)"
+      << R"({"id":"three","activity":"echo","input":{"$ref":"/input"},)"
+      << R"("retry":{"max_attempts":5,"initial_interval_ms":10}}]}})";
+    BOOST_REQUIRE(flowgate("config put --tenant acme --queue q --version 1 '" +
+                           (db.dir / "p.json").string() + "'") == 0);
+  }
+
+  void start_runs(int n) {
+    std::string cmd = "for i in $(seq 1 " + std::to_string(n) +
+                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+                      "' --synchronous normal run start --tenant acme --queue q --input "
+                      "\"{\\\"i\\\": $i}\" >/dev/null || exit 1; done";
+    BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
+    BOOST_REQUIRE(query("SELECT count(*) FROM runs") == n);
+  }
+
+  /// Waits (bounded) until `sql` returns `want`.
+  bool eventually(const std::string& sql, int64_t want, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (query(sql) == want) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  /// The invariants every history and ledger must keep.
+  void check_invariants() {
+    // Gap-free histories: 1..n and next_seq = n + 1.
+    BOOST_TEST(query("SELECT count(*) FROM runs r WHERE next_seq - 1 != (SELECT count(*) FROM "
+                     "run_events e WHERE e.run_id = r.run_id) OR next_seq - 1 != (SELECT "
+                     "coalesce(max(seq), 0) FROM run_events e WHERE e.run_id = r.run_id)") == 0);
+    // A completed step has exactly one completed attempt, and it is its last.
+    BOOST_TEST(query("SELECT count(*) FROM (SELECT run_id, step_path FROM run_steps WHERE "
+                     "status = 'completed' GROUP BY run_id, step_path HAVING count(*) > 1)") == 0);
+    BOOST_TEST(query("SELECT count(*) FROM run_steps s WHERE status = 'completed' AND attempt != "
+                     "(SELECT max(attempt) FROM run_steps t WHERE t.run_id = s.run_id AND "
+                     "t.step_path = s.step_path)") == 0);
+    // Attempts are numbered 1..k without gaps; nothing is left 'started'.
+    BOOST_TEST(query("SELECT count(*) FROM (SELECT run_id, step_path FROM run_steps GROUP BY "
+                     "run_id, step_path HAVING max(attempt) != count(*))") == 0);
+    BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'started'") == 0);
+    // The history and the ledger agree on activity completions (a wait's or
+    // a timer's entry is a completed ledger row of its own, without one).
+    BOOST_TEST(query("SELECT count(*) FROM run_events WHERE event_type = 'step_completed'") ==
+               query("SELECT count(*) FROM run_steps s WHERE status = 'completed' AND EXISTS "
+                     "(SELECT 1 FROM run_events e WHERE e.run_id = s.run_id AND e.event_type = "
+                     "'step_scheduled' AND e.node_path = s.step_path AND e.attempt = s.attempt)"));
+    // And so does the checker every operator has (it also checks usage
+    // counters, limits from the attempt intervals, leases and waits).
+    auto report = db.dir / "check.out";
+    int code = std::system(("timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' check > '" +
+                            report.string() + "' 2>&1")
+                             .c_str());
+    std::ifstream in{report};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    BOOST_TEST((WIFEXITED(code) && WEXITSTATUS(code) == 0), text);
+    BOOST_TEST(text.find(": clean") != std::string::npos, text);
+  }
+};
+
+} // namespace flowgate::testing
