@@ -234,7 +234,37 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
   fields.emplace_back("used", std::to_string(x.used));
   fields.emplace_back("limit", std::to_string(x.limit));
   log_line("warn", "step quota exhausted: run paused", fields);
-  finish(self, done_reason::waiting);
+  // The cut was decided under this node's cached terms. If the tenant's
+  // terms changed since (a subscription raised through another process,
+  // whose scan may just have resumed this run), the fresh terms are read
+  // and a run they cover is resumed at once rather than at the next scan.
+  auto& st = self->state;
+  auto tenant = st.setup.run.tenant;
+  self->send(st.setup.accountant, put_atom::value, tenant);
+  self->request(st.setup.accountant, store_timeout, get_atom::value, tenant)
+    .then(
+      [=](quota_terms& fresh) {
+        bool changed = fresh.limit != x.limit || fresh.period_start_ms != x.period_start_ms ||
+                       fresh.period_end_ms != x.period_end_ms;
+        if (!changed) {
+          finish(self, done_reason::waiting);
+          return;
+        }
+        self
+          ->request(self->state.setup.writer, store_timeout,
+                    resume_run{self->state.setup.run.id, fresh, 0})
+          .then(
+            [=](resume_outcome& r) {
+              if (r.resumed) {
+                auto f = run_fields(self);
+                f.emplace_back("limit", std::to_string(fresh.limit));
+                log_line("info", "run resumed: the tenant's fresh quota terms cover the step", f);
+              }
+              finish(self, done_reason::waiting);
+            },
+            [=](caf::error&) { finish(self, done_reason::waiting); });
+      },
+      [=](caf::error&) { finish(self, done_reason::waiting); });
 }
 
 void log_reserved(orchestrator_pointer self) {

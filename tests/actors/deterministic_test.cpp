@@ -253,6 +253,42 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_run_is_taken_over_before_the_tenants_queue) {
              4);
 }
 
+BOOST_AUTO_TEST_CASE(a_pause_on_stale_cached_terms_is_resumed_with_fresh_ones) {
+  put("acme", "{}", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+    {"id":"b","activity":"noop"},{"id":"c","activity":"noop"}]}})");
+  auto now = wall_clock_ms(sys);
+  auto subscription = [&](const std::string& limit) {
+    return store_subscription{subscription_record{tenant_id{"acme"}, "sub", "active",
+                                                  now - 86'400'000, now + 30 * int64_t{86'400'000},
+                                                  R"({"workflow_step_limit":")" + limit + R"("})",
+                                                  "{}", 0},
+                              0};
+  };
+  ask<subscription_record>(writer, subscription("1"));
+  serve();
+  auto created = ask<run_created>(writer, pending_run("acme"));
+  auto id = std::to_string(created.run.id.value);
+  pass(1s);
+  // Step a used the one attempt; the run waits on quota at b.
+  BOOST_TEST(text("SELECT status || '/' || wait_reason || '/' || node_path FROM runs WHERE "
+                  "run_id = " +
+                  id) == "WAITING/quota/b");
+  // Another process raises the subscription (this node's accountant keeps
+  // its cached terms) and its scan resumes the run under the new terms.
+  ask<subscription_record>(writer, subscription("10"));
+  quota_terms raised;
+  raised.tenant = tenant_id{"acme"};
+  raised.period_start_ms = now - 86'400'000;
+  raised.period_end_ms = now + 30 * int64_t{86'400'000};
+  raised.limit = 10;
+  BOOST_TEST(ask<int64_t>(writer, resume_quota_waits{raised, 100, 0}) == 1);
+  // This node claims it and is cut by its stale terms once; it then reads
+  // fresh terms and resumes the run at once, well before the cache's 10 s.
+  pass(2s);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + id) == "COMPLETED");
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + id) == 3);
+}
+
 BOOST_AUTO_TEST_CASE(polls_asked_for_from_outside_never_add_a_timer) {
   serve();
   auto polls = [&] { return ask<dispatcher_stats>(dispatcher, stats_atom::value).polls; };
