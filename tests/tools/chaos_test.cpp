@@ -25,9 +25,14 @@ struct chaos_fixture : cluster_fixture {
   std::map<std::string, std::unique_ptr<child>> nodes;
   std::map<std::string, bool> stalled;
 
+  /// Starts node `id` and waits (bounded) until it has registered: a
+  /// process signalled before its start-up blocked SIGTERM would just die.
   void start(const std::string& id) {
     nodes[id] = serve(id, lease_ttl);
     stalled[id] = false;
+    BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE node_id = '" + id + "' AND pid = " +
+                               std::to_string(nodes[id]->pid()) + " AND stopped_at_ms IS NULL",
+                             1, 30s));
   }
 
   void put_tenant(const std::string& id, const std::string& config) {
@@ -134,7 +139,8 @@ BOOST_AUTO_TEST_CASE(random_kills_and_stalls_lose_nothing_and_count_nothing_twic
   }
   BOOST_TEST(query(settled) == 60);
   for (auto& [id, node] : nodes) {
-    BOOST_TEST(node->stop(SIGTERM, 15s) == 0, "node " << id);
+    auto code = node->stop(SIGTERM, 15s);
+    BOOST_TEST(code == 0, "node " << id << " exited " << code << "; its log:\n" << log_of(id));
   }
   BOOST_TEST(query("SELECT count(*) FROM runs WHERE tenant_id IN ('la', 'lb') AND status = "
                    "'COMPLETED'") == 30);

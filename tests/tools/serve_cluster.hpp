@@ -68,9 +68,20 @@ public:
     while (std::chrono::steady_clock::now() < deadline) {
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        if (WIFSIGNALED(status) && WTERMSIG(status) != sig) {
+          std::cerr << "child ended by signal " << WTERMSIG(status) << "\n";
+        }
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       }
       std::this_thread::sleep_for(10ms);
+    }
+    if (sig != SIGKILL) {
+      // Say where it hangs before killing it.
+      std::string cmd = "grep -h State /proc/" + std::to_string(pid_) +
+                        "/status 1>&2; timeout 30 gdb -p " + std::to_string(pid_) +
+                        " -batch -ex 'thread apply all bt 12' 1>&2 2>/dev/null";
+      std::cerr << "child " << pid_ << " did not stop within " << limit.count() << " ms\n";
+      (void)std::system(cmd.c_str());
     }
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
