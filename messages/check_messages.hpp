@@ -4,14 +4,13 @@
 /// findings and the report. persistence/store_check.hpp states the rules.
 
 #include "messages/ids.hpp"
+#include "messages/run_enums.hpp"
 
 #include <caf/meta/type_name.hpp>
 
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace flowgate {
@@ -59,8 +58,7 @@ constexpr std::array<const char*, 10> check_kind_names{"history_gap",
 } // namespace detail
 
 constexpr const char* to_string(check_kind x) {
-  auto i = static_cast<size_t>(x);
-  return i < detail::check_kind_names.size() ? detail::check_kind_names[i] : "unknown";
+  return detail::enum_text(x, detail::check_kind_names);
 }
 
 /// One broken invariant, with what it concerns (0 / empty = not concerned).
