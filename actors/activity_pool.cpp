@@ -3,6 +3,7 @@
 #include "actors/wall_clock.hpp"
 
 #include "actors/activity.hpp"
+#include "config/json_text.hpp"
 
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
@@ -40,7 +41,7 @@ activity_result execute(const activity_registry& activities, const activity_requ
                         "activity '" + req.activity + "' is not registered on this node", false);
   }
   boost::system::error_code ec;
-  auto input = json::parse(req.input, ec);
+  auto input = parse_json(req.input, ec);
   if (ec) {
     return error_result(
       "InvalidInput", "input of activity '" + req.activity + "' is not valid JSON: " + ec.message(),
@@ -52,7 +53,7 @@ activity_result execute(const activity_registry& activities, const activity_requ
   ctx.step_path = req.step_path;
   ctx.attempt = req.attempt;
   if (req.tenant_config.size() > 2) {
-    auto config = json::parse(req.tenant_config, ec);
+    auto config = parse_json(req.tenant_config, ec);
     if (!ec && config.is_object()) {
       if (const auto* s = config.get_object().if_contains("settings"); s && s->is_object()) {
         ctx.settings = s->get_object();
@@ -98,7 +99,7 @@ int64_t weight_of(const std::string& tenant_config) {
     return 1;
   }
   boost::system::error_code ec;
-  auto config = json::parse(tenant_config, ec);
+  auto config = parse_json(tenant_config, ec);
   if (ec || !config.is_object()) {
     return 1;
   }

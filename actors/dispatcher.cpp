@@ -5,6 +5,7 @@
 #include "actors/quota_accountant.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
 #include "engine/planner.hpp"
@@ -112,7 +113,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
 std::optional<engine::step_plan> first_step(const config_snapshot& snap,
                                             const std::string& input_text, int64_t now_ms) {
   boost::system::error_code ec;
-  auto input = boost::json::parse(input_text, ec);
+  auto input = parse_json(input_text, ec);
   if (ec) {
     return std::nullopt;
   }

@@ -515,7 +515,7 @@ caf::expected<replay_report> gateway_core::replay(const tenant_scope& scope, int
     return out;
   }
   boost::system::error_code ec;
-  auto input = boost::json::parse(r->input, ec);
+  auto input = parse_json(r->input, ec);
   // What the run's driver would plan next from this history (nothing is
   // in flight here: an attempt without an outcome would be cut off).
   engine::plan_context ctx;

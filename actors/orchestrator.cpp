@@ -4,6 +4,7 @@
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/billing.hpp"
+#include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
 #include "engine/planner.hpp"
@@ -195,7 +196,7 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
     if (r.ok) {
       boost::system::error_code ec;
       e.type = event_type::step_completed;
-      e.payload = json::parse(r.output, ec);
+      e.payload = parse_json(r.output, ec);
       if (ec) {
         e.payload = nullptr;
       }
@@ -472,7 +473,7 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
     st.terms_at_ms = wall_clock_ms(self->home_system());
   }
   boost::system::error_code ec;
-  st.input = json::parse(st.setup.run.input, ec);
+  st.input = parse_json(st.setup.run.input, ec);
   if (ec) {
     st.input = nullptr;
   }

@@ -1,5 +1,6 @@
 #include "actors/run_codec.hpp"
 
+#include "config/json_text.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -13,7 +14,7 @@ caf::expected<engine::event> from_record(const history_record& r) {
                                               " has an unknown type '" + r.type + "'");
   }
   boost::system::error_code ec;
-  auto payload = boost::json::parse(r.payload, ec);
+  auto payload = parse_json(r.payload, ec);
   if (ec) {
     return make_error(errc::store_failure,
                       "history event " + std::to_string(r.seq) + " has a malformed payload");

@@ -66,7 +66,7 @@ int priority(const std::string& status) {
 bool metadata_limit(const std::string& metadata, const std::string& where, int64_t& limit,
                     std::vector<std::string>& warnings) {
   boost::system::error_code ec;
-  auto v = json::parse(metadata, ec);
+  auto v = parse_json(metadata, ec);
   if (ec || !v.is_object()) {
     warnings.push_back(where + " is not a JSON object; ignored");
     return false;
@@ -177,9 +177,15 @@ caf::expected<int64_t> parse_rfc3339(std::string_view t) {
     return make_error(errc::invalid_argument,
                       "'" + std::string{t} + "' is not an RFC 3339 time like 2026-11-01T00:00:00Z");
   };
+  // Exactly `len` ASCII digits (from_chars alone would take "-9" as a minute).
   auto num = [&](size_t pos, size_t len, int64_t& out) {
     if (pos + len > t.size()) {
       return false;
+    }
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (t[i] < '0' || t[i] > '9') {
+        return false;
+      }
     }
     auto [end, ec] = std::from_chars(t.data() + pos, t.data() + pos + len, out);
     return ec == std::errc{} && end == t.data() + pos + len;

@@ -26,6 +26,12 @@ inline constexpr size_t max_json_depth = 256;
 parse_json_document(std::string_view text, std::string_view what,
                     size_t max_bytes = default_max_document_bytes);
 
+/// Parses JSON text flowgate stored or produced (no size limit; the
+/// parser's error in `ec`). Numbers are exact: every JSON read goes through
+/// here or parse_json_document, never boost::json::parse, whose numbers can
+/// be one ULP off in Boost 1.81.
+boost::json::value parse_json(std::string_view text, boost::system::error_code& ec);
+
 /// The offset of the first byte that is not part of well-formed UTF-8
 /// (overlong forms and surrogates included), or npos.
 size_t first_invalid_utf8(std::string_view text);

@@ -4,6 +4,7 @@
 
 #include "persistence/run_store.hpp"
 
+#include "config/json_text.hpp"
 #include "config/tenant_config.hpp"
 #include "messages/errors.hpp"
 
@@ -135,7 +136,7 @@ take_inbox(run_backend& b, int64_t run, const std::string& tenant, int64_t seq, 
     } else {
       h.type = "signal_received";
       boost::system::error_code ec;
-      auto payload = json::parse(e.payload, ec);
+      auto payload = parse_json(e.payload, ec);
       h.payload = json::serialize(json::object{{"event", e.event}, {"payload", payload}});
     }
     if (auto err = b.insert_event(run, tenant, h, now_ms)) {

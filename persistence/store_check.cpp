@@ -1,6 +1,7 @@
 #include "persistence/store_check.hpp"
 
 #include "config/billing.hpp"
+#include "config/json_text.hpp"
 #include "messages/errors.hpp"
 #include "persistence/run_store.hpp"
 
@@ -148,7 +149,7 @@ void check_run(findings& out, const run_record& r, const std::vector<history_rec
       scheduled.emplace(attempt_key{e.node_path, e.attempt}, e.seq);
     } else if (e.type == "timer_started") {
       boost::system::error_code ec;
-      auto payload = boost::json::parse(e.payload, ec);
+      auto payload = parse_json(e.payload, ec);
       if (ec || !payload.is_object()) {
         out.run(check_kind::unreadable, r,
                 run_label(r) + ": timer_started event " + std::to_string(e.seq) +

@@ -4,6 +4,7 @@
 #include "tools/admin_commands.hpp"
 
 #include "actors/node.hpp"
+#include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
 #include "tools/cli_common.hpp"
@@ -58,7 +59,7 @@ json::object tenant_json(const flowgate::tenant_record& t) {
   o["name"] = t.name;
   o["tier"] = t.tier;
   boost::system::error_code ec;
-  auto cfg = json::parse(t.config_json, ec);
+  auto cfg = parse_json(t.config_json, ec);
   o["config"] = ec ? json::value(t.config_json) : cfg;
   o["created_at"] = format_time(t.created_at_ms);
   o["updated_at"] = format_time(t.updated_at_ms);
@@ -213,7 +214,7 @@ int config_command(flowgate::node& n, const args& a, bool as_json) {
     }
     const auto& s = *snap;
     boost::system::error_code ec;
-    auto doc = json::parse(s.document, ec);
+    auto doc = parse_json(s.document, ec);
     if (as_json) {
       print_json(json::object{{"tenant", s.tenant},
                               {"queue", s.queue},

@@ -5,6 +5,7 @@
 
 #include "actors/node.hpp"
 #include "config/billing.hpp"
+#include "config/json_text.hpp"
 #include "tools/cli_common.hpp"
 
 #include <boost/json.hpp>
@@ -90,8 +91,8 @@ int subscription_command(node& n, const args& a, bool as_json) {
                                    : json::value(nullptr)},
         {"current_period_end",
          x.period_end_ms > 0 ? json::value(format_rfc3339(x.period_end_ms)) : json::value(nullptr)},
-        {"price_metadata", json::parse(x.price_metadata, ec)},
-        {"product_metadata", json::parse(x.product_metadata, ec)}});
+        {"price_metadata", parse_json(x.price_metadata, ec)},
+        {"product_metadata", parse_json(x.product_metadata, ec)}});
     }
     print_json(arr);
   } else {

@@ -68,7 +68,7 @@ json::object run_json(const run_record& r) {
       return nullptr;
     }
     boost::system::error_code ec;
-    auto v = json::parse(text, ec);
+    auto v = parse_json(text, ec);
     return ec ? json::value(text) : v;
   };
   json::object o{{"run", r.id.value},
@@ -261,7 +261,7 @@ int run_command(node& n, const args& a, bool as_json) {
       json::array arr;
       for (const auto& e : *events) {
         boost::system::error_code ec;
-        auto payload = json::parse(e.payload, ec);
+        auto payload = parse_json(e.payload, ec);
         arr.push_back(json::object{{"seq", e.seq},
                                    {"type", e.type},
                                    {"node_path", e.node_path},

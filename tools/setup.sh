@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache clang-format
+  clang libclang-rt-14-dev
   libcaf-dev libcaf-doc
   libboost-json1.81-dev libboost-test1.81-dev
   libsqlite3-dev sqlite3

@@ -35,7 +35,10 @@ BOOST_AUTO_TEST_CASE(rfc3339_times_parse_and_format) {
   BOOST_TEST(at("2026-11-01T00:00:00.250Z") == at("2026-11-01T00:00:00Z") + 250);
   BOOST_TEST(format_rfc3339(at("2024-02-29T23:59:59Z")) == "2024-02-29T23:59:59Z");
   for (const char* bad : {"2026-11-01", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
-                          "2026-11-01T00:00:00", "yesterday", "2026-11-01T24:00:00Z"}) {
+                          "2026-11-01T00:00:00", "yesterday", "2026-11-01T24:00:00Z",
+                          // Signs where digits belong (found by fuzz_subscription).
+                          "2028-02-29T23:-9:60.999Z", "-001-01-01T00:00:00Z",
+                          "2026-11-01T-1:00:00Z", "2026-11-01T00:00:00+-1:00"}) {
     BOOST_TEST(!parse_rfc3339(bad), bad);
   }
 }
