@@ -20,7 +20,7 @@
 #include "engine/engine.hpp"
 #include "engine/planner.hpp"
 #include "messages/errors.hpp"
-#include "persistence/sqlite_store.hpp"
+#include "persistence/open_store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
@@ -53,12 +53,11 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     settings.node_id = default_node_id();
   }
   std::unique_ptr<node> n{new node(sys, std::move(settings))};
-  auto opts = store_options_from(n->settings_);
-  auto writer = open_sqlite_writer(opts, wall_clock_ms(sys), &n->applied_migrations_);
+  auto writer = open_store_writer(n->settings_, wall_clock_ms(sys), &n->applied_migrations_);
   if (!writer) {
     return writer.error();
   }
-  auto reader = open_sqlite_reader(opts);
+  auto reader = open_store_reader(n->settings_);
   if (!reader) {
     return reader.error();
   }

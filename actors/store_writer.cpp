@@ -157,7 +157,8 @@ void flush(writer_pointer self) {
     fail_batch(self, batch, err);
     return;
   }
-  auto now = wall_clock_ms(self->home_system());
+  // The store's clock if it has one (PostgreSQL: one clock for every host).
+  auto now = st.session->clock_ms().value_or(wall_clock_ms(self->home_system()));
   caf::error fatal;
   for (auto& p : batch) {
     if (!p->apply(*st.session, now, fatal)) {

@@ -15,8 +15,8 @@
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
+#include "persistence/open_store.hpp"
 #include "persistence/sqlite.hpp"
-#include "persistence/sqlite_store.hpp"
 
 #include <caf/all.hpp>
 
@@ -406,7 +406,7 @@ int quota_bench(const options& o, caf::actor_system& sys, node& n, const node_se
   ws.commit_us -= before.commit_us;
   // One transaction per reservation: the same store code, its own connection.
   auto terms = n.quota_terms_of(tenant_id{"tenant-0"}, false);
-  auto session = open_sqlite_writer(store_options_from(s), wall_clock_ms());
+  auto session = open_store_writer(s, wall_clock_ms());
   if (failed || !terms || !session) {
     std::cerr << "flowgate-bench: quota set-up failed\n";
     return 1;

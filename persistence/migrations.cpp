@@ -6,12 +6,6 @@ namespace flowgate {
 
 namespace {
 
-struct migration {
-  int32_t version;
-  const char* name;
-  const char* sql;
-};
-
 const migration migrations[] = {
   {1, "initial schema", R"sql(
 CREATE TABLE tenants (
@@ -212,6 +206,10 @@ DROP INDEX IF EXISTS runs_lease_owner;
 };
 
 } // namespace
+
+std::span<const migration> schema_migrations() {
+  return migrations;
+}
 
 int32_t latest_schema_version() {
   return migrations[std::size(migrations) - 1].version;

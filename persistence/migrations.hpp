@@ -32,10 +32,22 @@
 
 #include <caf/expected.hpp>
 
+#include <span>
 #include <string>
 #include <vector>
 
 namespace flowgate {
+
+/// One numbered migration: SQLite DDL (PostgreSQL applies the same list,
+/// translated by `postgres_ddl` in persistence/pg_migrations.hpp).
+struct migration {
+  int32_t version;
+  const char* name;
+  const char* sql;
+};
+
+/// Every migration, oldest first.
+std::span<const migration> schema_migrations();
 
 /// The newest schema version this binary knows.
 int32_t latest_schema_version();

@@ -1,6 +1,7 @@
 #include "persistence/sqlite.hpp"
 
 #include "messages/errors.hpp"
+#include "persistence/sql_text.hpp"
 
 #include <sqlite3.h>
 
@@ -43,34 +44,6 @@ caf::error translate(int rc, sqlite3* db, std::string_view what) {
     return make_error(errc::store_failure, text);
   }
 }
-
-namespace {
-
-/// A statement named by its first words ("UPDATE runs SET"), never its whole
-/// text: errors name the operation, not 600 characters of SQL.
-std::string statement_label(std::string_view sql) {
-  std::string out;
-  int words = 0;
-  size_t i = 0;
-  while (i < sql.size() && words < 3) {
-    while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '\t')) {
-      ++i;
-    }
-    auto start = i;
-    while (i < sql.size() && sql[i] != ' ' && sql[i] != '\n' && sql[i] != '\t' && sql[i] != '(') {
-      ++i;
-    }
-    if (i > start) {
-      out += (out.empty() ? "" : " ") + std::string{sql.substr(start, i - start)};
-      ++words;
-    } else {
-      break;
-    }
-  }
-  return out.size() > 60 ? out.substr(0, 60) : out;
-}
-
-} // namespace
 
 // -- statement ------------------------------------------------------------------
 

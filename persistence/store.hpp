@@ -1,8 +1,9 @@
 #pragma once
 
 /// The store interface: what the store actors need from a database backend.
-/// SQLite implements it today (persistence/sqlite_store.hpp); a PostgreSQL
-/// backend implements the same sessions.
+/// SQLite (persistence/sqlite_store.hpp) and PostgreSQL
+/// (persistence/pg_store.hpp) implement it with the same sessions
+/// (persistence/sql_sessions.hpp).
 ///
 /// Ordering and durability invariant: a `write_session` is used by exactly
 /// one actor (the process's `store_writer`). Operations applied between
@@ -20,6 +21,7 @@
 #include <caf/expected.hpp>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace flowgate {
@@ -33,6 +35,10 @@ public:
 
   /// Opens a write transaction (takes the write lock). Errors: `store_busy`.
   [[nodiscard]] virtual caf::error begin() = 0;
+  /// The store's own clock, read by `begin`, if it has one (PostgreSQL:
+  /// every node's times then come from one clock, so clock skew between
+  /// hosts cannot shorten or lengthen a lease); nullopt: the caller's.
+  virtual std::optional<int64_t> clock_ms() const { return std::nullopt; }
   [[nodiscard]] virtual caf::error commit() = 0;
   virtual void rollback() = 0;
 

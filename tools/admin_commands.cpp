@@ -7,6 +7,7 @@
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
+#include "persistence/open_store.hpp"
 #include "tools/cli_common.hpp"
 
 #include <boost/json.hpp>
@@ -286,9 +287,10 @@ int db_command(flowgate::node& n, const args& a, bool as_json) {
       for (const auto& m : applied) {
         arr.push_back(json::value(m));
       }
-      print_json(json::object{{"path", n.settings().db_path}, {"applied", arr}});
+      print_json(
+        json::object{{"path", store_display_name(n.settings().db_path)}, {"applied", arr}});
     } else if (applied.empty()) {
-      std::cout << "database " << n.settings().db_path << " is up to date\n";
+      std::cout << "database " << store_display_name(n.settings().db_path) << " is up to date\n";
     } else {
       for (const auto& m : applied) {
         std::cout << "applied migration " << m << "\n";

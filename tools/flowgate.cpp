@@ -6,6 +6,7 @@
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
+#include "persistence/open_store.hpp"
 #include "tools/admin_commands.hpp"
 #include "tools/billing_commands.hpp"
 #include "tools/check_commands.hpp"
@@ -36,7 +37,7 @@ namespace {
 
 const char* const main_help = R"(flowgate - multi-tenant durable workflow runtime
 
-Usage: flowgate [--db PATH] [--json] <group> <command> [arguments]
+Usage: flowgate [--db PATH|URL] [--json] <group> <command> [arguments]
 
 Groups and commands:
   tenant put ID [FILE|-]       create or replace a tenant from its JSON config
@@ -67,7 +68,9 @@ Groups and commands:
   cluster status               serving nodes: live or dead, incarnation, runs held
 
 Options:
-  --db PATH           SQLite database (default: $FLOWGATE_DB or ./flowgate.db)
+  --db PATH|URL       the store: a SQLite file, or a PostgreSQL database as
+                      postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?PARAMS]
+                      (libpq URL; default: $FLOWGATE_DB or ./flowgate.db)
   --synchronous MODE  off | normal | full (default: $FLOWGATE_SYNCHRONOUS or full)
   --json              machine-readable output on stdout
   --help, -h          help for flowgate or for a group/command
@@ -186,7 +189,8 @@ int main(int argc, char** argv) {
     auto set = stop_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
-  if (!may_create_database(a) && !std::filesystem::exists(settings->db_path)) {
+  if (!flowgate::is_postgres_location(settings->db_path) && !may_create_database(a) &&
+      !std::filesystem::exists(settings->db_path)) {
     return fail("database '" + settings->db_path +
                 "' does not exist (create it with 'flowgate db migrate' or any put command)");
   }

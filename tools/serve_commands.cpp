@@ -5,6 +5,7 @@
 
 #include "actors/activity.hpp"
 #include "actors/node.hpp"
+#include "persistence/open_store.hpp"
 #include "tools/cli_common.hpp"
 
 #include <boost/json.hpp>
@@ -47,7 +48,7 @@ Options (defaults from the environment, then the built-in value):
   --quota-scan-ms N        how often runs paused on step quota are resumed, per
                            tenant up to its quota left; 0 = never on a timer
                            ($FLOWGATE_QUOTA_SCAN_MS, 300000)
-  --db PATH, --synchronous MODE, --json   as for every command
+  --db PATH|URL, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
 $FLOWGATE_TENANT_MAX_CONCURRENT_RUNS, 10; 0 = unlimited) is checked in the
@@ -125,20 +126,21 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
     print_json(json::object{{"event", "serving"},
                             {"node_id", s.node_id},
                             {"incarnation", (*n)->incarnation()},
-                            {"db", s.db_path},
+                            {"db", store_display_name(s.db_path)},
                             {"pid", static_cast<int64_t>(getpid())},
                             {"lease_ttl_ms", s.lease_ttl_ms},
                             {"workers", s.workers}});
   } else {
     std::cout << "flowgate serve: node " << s.node_id << " (incarnation " << (*n)->incarnation()
-              << ") on " << s.db_path << " (pid " << getpid() << ", lease ttl " << s.lease_ttl_ms
-              << " ms, " << s.workers << " workers); stop with SIGINT or SIGTERM" << std::endl;
+              << ") on " << store_display_name(s.db_path) << " (pid " << getpid() << ", lease ttl "
+              << s.lease_ttl_ms << " ms, " << s.workers << " workers); stop with SIGINT or SIGTERM"
+              << std::endl;
   }
   auto set = stop_signals();
   int sig = 0;
   sigwait(&set, &sig);
   if (broken) {
-    return fail("node '" + s.node_id + "' stopped: the database '" + s.db_path +
+    return fail("node '" + s.node_id + "' stopped: the database '" + store_display_name(s.db_path) +
                 "' is damaged; nothing more was written to it (restore it from a backup; see the "
                 "log)");
   }

@@ -10,6 +10,7 @@ packages=(
   libcaf-dev libcaf-doc
   libboost-json1.81-dev libboost-test1.81-dev
   libsqlite3-dev sqlite3
+  libpq-dev postgresql
 )
 
 missing=()

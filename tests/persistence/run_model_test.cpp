@@ -242,21 +242,20 @@ BOOST_AUTO_TEST_CASE(takeovers_come_before_woken_runs_and_woken_before_new) {
   BOOST_TEST(first.runs[0].epoch == 2);
   // Handed back (released) is a takeover too; a woken WAITING run comes next.
   BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 2}}, 950}) == 1);
-  auto c = testing::observer_connection(db.path);
-  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'WAITING', wait_reason = 'timer', "
-                        "wake_at_ms = 940 WHERE run_id = " +
-                        std::to_string(n2)));
+  exec("UPDATE runs SET status = 'WAITING', wait_reason = 'timer', wake_at_ms = 940 "
+       "WHERE run_id = " +
+       std::to_string(n2));
   auto second = claim("n", 0, 1000, 1);
   BOOST_REQUIRE_EQUAL(second.runs.size(), 1u);
   BOOST_TEST(second.runs[0].id.value == dead_run);
   BOOST_TEST(*write(release_leases{node_id{"n"}, 0, {run_lease{run_id{dead_run}, 3}}, 1000}) == 1);
-  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
-                        std::to_string(dead_run)));
+  exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
+       std::to_string(dead_run));
   auto third = claim("n", 0, 1100, 1);
   BOOST_REQUIRE_EQUAL(third.runs.size(), 1u);
   BOOST_TEST(third.runs[0].id.value == n2); // woken, before the older new run n1
-  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
-                        std::to_string(n2)));
+  exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE run_id = " +
+       std::to_string(n2));
   auto fourth = claim("n", 0, 1200, 1);
   BOOST_REQUIRE_EQUAL(fourth.runs.size(), 1u);
   BOOST_TEST(fourth.runs[0].id.value == n1);
@@ -310,9 +309,8 @@ BOOST_AUTO_TEST_CASE(limits_hold_per_tenant_and_nodes_take_their_share) {
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING'") == 4);
   // b stops: a alone may use every permit as they free.
   BOOST_TEST(*write(stop_node{node_id{"b"}, b, 1003}) == 1);
-  auto c = testing::observer_connection(db.path);
-  BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL, "
-                        "lease_expires_at_ms = 0 WHERE lease_owner = 'b'"));
+  exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL, lease_expires_at_ms = 0 "
+       "WHERE lease_owner = 'b'");
   BOOST_TEST(claim("a", a, 1004, 10).runs.size() == 2u);
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING'") == 4);
 }
@@ -323,10 +321,9 @@ BOOST_AUTO_TEST_CASE(shares_rotate_and_an_idle_nodes_share_goes_to_the_others) {
   auto a = join("a", 10'000);
   auto b = join("b", 10'000);
   queue_run("t", 10'000);
-  auto c = testing::observer_connection(db.path);
   auto requeue = [&] {
-    BOOST_REQUIRE(!c.exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, "
-                          "lease_expires_at_ms = 0, wake_at_ms = 0 WHERE tenant_id = 't'"));
+    exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_expires_at_ms = 0, "
+         "wake_at_ms = 0 WHERE tenant_id = 't'");
   };
   // Both nodes alive and claiming (a claim of another tenant marks that).
   auto beat = [&](int64_t now) {

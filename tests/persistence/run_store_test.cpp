@@ -7,8 +7,8 @@
 
 #include "messages/errors.hpp"
 #include "persistence/run_store.hpp"
+#include "persistence/sql_run_backend.hpp"
 #include "persistence/sqlite.hpp"
-#include "persistence/sqlite_run_backend.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "tests/persistence/store_sessions.hpp"
 #include "tests/persistence/temp_db.hpp"
@@ -240,7 +240,7 @@ struct run_store_fixture {
   sqlite::connection conn;
   recording_backend backend;
 
-  run_store_fixture() : conn(open()), backend(make_sqlite_run_backend(conn)) {
+  run_store_fixture() : conn(open()), backend(make_run_backend(conn)) {
     BOOST_REQUIRE(!conn.exec("BEGIN"));
   }
   ~run_store_fixture() { (void)conn.exec("COMMIT"); }

@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(schema_info_reports_counts) {
   auto info = reader->apply(read_schema_info{});
   BOOST_REQUIRE(info);
   BOOST_TEST(info->tenants == 1);
-  BOOST_TEST(info->journal_mode == "wal");
+  BOOST_TEST(info->journal_mode == (testing::postgres_backend() ? "postgresql" : "wal"));
   BOOST_TEST(info->version == info->latest_version);
 }
 

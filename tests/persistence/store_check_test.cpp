@@ -72,12 +72,6 @@ struct check_fixture : testing::store_sessions {
     return std::move(*r);
   }
 
-  void exec(const std::string& sql) {
-    auto c = testing::observer_connection(db.path);
-    auto err = c.exec(sql);
-    BOOST_REQUIRE_MESSAGE(!err, describe(err));
-  }
-
   static std::string listing(const check_report& r) {
     std::string out;
     for (const auto& f : r.findings) {

@@ -1,23 +1,27 @@
-#include "persistence/sqlite_check.hpp"
+#include "persistence/sql_check.hpp"
 
-#include "persistence/sqlite_rows.hpp"
-#include "persistence/sqlite_runs.hpp"
+#include "persistence/pg.hpp"
+#include "persistence/sql_rows.hpp"
+#include "persistence/sql_runs.hpp"
+#include "persistence/sqlite.hpp"
 #include "persistence/store_check.hpp"
 
-namespace flowgate::sqlite_check {
+#include <type_traits>
+
+namespace flowgate::sql_check {
 
 namespace {
 
-using sqlite_rows::all_rows;
+using sql_rows::all_rows;
 
-/// The check's read primitives over one SQLite connection.
-class source final : public check_source {
+/// The check's read primitives over one connection.
+template <class Db> class source final : public check_source {
 public:
-  explicit source(sqlite::connection& db) : db_(db) {}
+  explicit source(Db& db) : db_(db) {}
 
   caf::expected<std::vector<run_record>> runs_page(const std::string& tenant, int64_t after_run,
                                                    int64_t limit) override {
-    return sqlite_runs::apply(
+    return sql_runs::apply(
       db_, list_runs{tenant_id{tenant}, caf::none, after_run, static_cast<int32_t>(limit)});
   }
 
@@ -29,7 +33,7 @@ public:
       "'timer_started' THEN payload ELSE '' END, created_at_ms FROM run_events "
       "WHERE run_id BETWEEN ?1 AND ?2 AND (?3 = '' OR tenant_id = ?3) ORDER BY run_id, seq");
     st.bind_all(first_run, last_run, tenant);
-    return all_rows<std::pair<int64_t, history_record>>(st, [](const sqlite::statement& s) {
+    return all_rows<std::pair<int64_t, history_record>>(st, [](const auto& s) {
       return std::pair<int64_t, history_record>{
         s.column_int64(0), history_record{s.column_int64(1), s.column_text(2), s.column_text(3),
                                           static_cast<int32_t>(s.column_int64(4)), s.column_text(5),
@@ -44,7 +48,7 @@ public:
       "started_at_ms, coalesce(finished_at_ms, 0) FROM run_steps WHERE run_id BETWEEN ?1 AND ?2 "
       "AND (?3 = '' OR tenant_id = ?3) ORDER BY run_id, step_path, attempt");
     st.bind_all(first_run, last_run, tenant);
-    return all_rows<check_attempt>(st, [](const sqlite::statement& s) {
+    return all_rows<check_attempt>(st, [](const auto& s) {
       check_attempt a;
       a.run = s.column_int64(0);
       a.step_path = s.column_text(1);
@@ -66,7 +70,7 @@ public:
                           "AND ?2 AND (?3 = '' OR tenant_id = ?3) AND resolved_at_ms IS NULL "
                           "ORDER BY run_id, wait_id");
     st.bind_all(first_run, last_run, tenant);
-    return all_rows<check_wait>(st, [](const sqlite::statement& s) {
+    return all_rows<check_wait>(st, [](const auto& s) {
       return check_wait{s.column_int64(0),
                         from_string<wait_reason>(s.column_text(1)).value_or(wait_reason::none),
                         s.column_text(2)};
@@ -87,7 +91,7 @@ public:
       "u.period_start_ms = l.period_start_ms AND u.period_end_ms = l.period_end_ms) "
       "ORDER BY 1, 2, 3");
     st.bind_all(tenant);
-    return all_rows<check_period>(st, [](const sqlite::statement& s) {
+    return all_rows<check_period>(st, [](const auto& s) {
       return check_period{s.column_text(0),       s.column_int64(1), s.column_int64(2),
                           s.column_int64(3) != 0, s.column_int64(4), s.column_int64(5)};
     });
@@ -98,7 +102,7 @@ public:
     auto& st = db_.cached("SELECT tenant_id, config_json FROM tenants WHERE ?1 = '' OR "
                           "tenant_id = ?1 ORDER BY tenant_id");
     st.bind_all(tenant);
-    return all_rows<std::pair<std::string, std::string>>(st, [](const sqlite::statement& s) {
+    return all_rows<std::pair<std::string, std::string>>(st, [](const auto& s) {
       return std::pair<std::string, std::string>{s.column_text(0), s.column_text(1)};
     });
   }
@@ -115,31 +119,41 @@ public:
       "AND (s.status = 'started' OR s.finished_at_ms IS NOT NULL) "
       "ORDER BY s.tenant_id, s.started_at_ms");
     st.bind_all(tenant, now_ms);
-    return sqlite_rows::for_each_row(st, [&](const sqlite::statement& row) {
+    return sql_rows::for_each_row(st, [&](const auto& row) {
       each(check_interval{row.column_text(0), row.column_int64(1), row.column_int64(2),
                           row.column_int64(3)});
     });
   }
 
   caf::expected<std::vector<node_record>> nodes(int64_t now_ms) override {
-    return sqlite_runs::apply(db_, list_nodes{now_ms});
+    return sql_runs::apply(db_, list_nodes{now_ms});
   }
 
 private:
-  sqlite::connection& db_;
+  Db& db_;
 };
 
-} // namespace
-
-caf::expected<check_report> apply(sqlite::connection& db, const check_database& q) {
-  // One read transaction: every rule sees the same snapshot.
-  if (auto err = db.exec("BEGIN")) {
+template <class Db> caf::expected<check_report> check_in_snapshot(Db& db, const check_database& q) {
+  // One read transaction: every rule sees the same snapshot (PostgreSQL's
+  // READ COMMITTED would give each statement its own).
+  constexpr bool is_pg = std::is_same_v<Db, pg::connection>;
+  if (auto err = db.exec(is_pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")) {
     return err;
   }
-  source s{db};
+  source<Db> s{db};
   auto out = check_store(s, q);
   (void)db.exec("COMMIT");
   return out;
 }
 
-} // namespace flowgate::sqlite_check
+} // namespace
+
+caf::expected<check_report> apply(sqlite::connection& db, const check_database& q) {
+  return check_in_snapshot(db, q);
+}
+
+caf::expected<check_report> apply(pg::connection& db, const check_database& q) {
+  return check_in_snapshot(db, q);
+}
+
+} // namespace flowgate::sql_check

@@ -1,18 +1,18 @@
 #pragma once
 
-/// Row helpers shared by the SQLite run backend and the SQLite read side:
-/// the run columns and their reader, and statement stepping. Internal to
-/// persistence/.
+/// Row helpers shared by the run backend and the read side of both stores
+/// (SQLite and PostgreSQL): the run columns and their reader, and statement
+/// stepping. `St` is `sqlite::statement` or `pg::statement` (same API).
+/// Internal to persistence/.
 
 #include "messages/run_messages.hpp"
-#include "persistence/sqlite.hpp"
 
 #include <caf/expected.hpp>
 
 #include <optional>
 #include <vector>
 
-namespace flowgate::sqlite_rows {
+namespace flowgate::sql_rows {
 
 #define FLOWGATE_RUN_COLUMNS                                                                       \
   "run_id, tenant_id, queue, config_tenant_id, config_version, config_checksum, status, "          \
@@ -21,7 +21,7 @@ namespace flowgate::sqlite_rows {
   "coalesce(lease_owner, ''), lease_expires_at_ms, lease_epoch, created_at_ms, updated_at_ms, "    \
   "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0), lease_incarnation"
 
-inline run_record read_run(const sqlite::statement& st) {
+template <class St> run_record read_run(const St& st) {
   run_record r;
   r.id = run_id{st.column_int64(0)};
   r.tenant = tenant_id{st.column_text(1)};
@@ -53,7 +53,7 @@ inline run_record read_run(const sqlite::statement& st) {
 }
 
 /// Calls `each` on every row of a bound statement, then resets it.
-template <class Each> caf::error for_each_row(sqlite::statement& st, Each each) {
+template <class St, class Each> caf::error for_each_row(St& st, Each each) {
   for (;;) {
     auto row = st.step();
     if (!row) {
@@ -70,11 +70,9 @@ template <class Each> caf::error for_each_row(sqlite::statement& st, Each each) 
 }
 
 /// Collects every row of a stepped statement, then resets it.
-template <class T, class Read>
-caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
+template <class T, class St, class Read> caf::expected<std::vector<T>> all_rows(St& st, Read read) {
   std::vector<T> out;
-  if (auto err =
-        for_each_row(st, [&](const sqlite::statement& row) { out.push_back(read(row)); })) {
+  if (auto err = for_each_row(st, [&](const St& row) { out.push_back(read(row)); })) {
     return err;
   }
   return out;
@@ -82,8 +80,8 @@ caf::expected<std::vector<T>> all_rows(sqlite::statement& st, Read read) {
 
 /// The first row of a bound statement read by `read`, or nullopt if there
 /// is none; then resets it.
-template <class T, class Read>
-caf::expected<std::optional<T>> optional_row(sqlite::statement& st, Read read) {
+template <class T, class St, class Read>
+caf::expected<std::optional<T>> optional_row(St& st, Read read) {
   auto row = st.step();
   std::optional<T> out;
   if (row && *row) {
@@ -98,7 +96,7 @@ caf::expected<std::optional<T>> optional_row(sqlite::statement& st, Read read) {
 
 /// The first column of a bound statement's first row as an integer (0 if
 /// there is no row), then resets it.
-inline caf::expected<int64_t> first_int(sqlite::statement& st) {
+template <class St> caf::expected<int64_t> first_int(St& st) {
   auto row = st.step();
   auto value = row && *row ? st.column_int64(0) : 0;
   st.reset();
@@ -108,4 +106,4 @@ inline caf::expected<int64_t> first_int(sqlite::statement& st) {
   return value;
 }
 
-} // namespace flowgate::sqlite_rows
+} // namespace flowgate::sql_rows

@@ -1,21 +1,23 @@
 // The read side of runs, tenants' admission stats, usage and membership on
-// SQLite (persistence/sqlite_runs.hpp). Writes are the run store's
-// (persistence/run_store.cpp) over the SQLite primitives.
+// SQLite and PostgreSQL (persistence/sql_runs.hpp). Writes are the run
+// store's (persistence/run_store.cpp) over the backend primitives.
 
-#include "persistence/sqlite_runs.hpp"
+#include "persistence/sql_runs.hpp"
 
 #include "config/billing.hpp"
 #include "messages/errors.hpp"
+#include "persistence/pg.hpp"
 #include "persistence/run_store.hpp"
-#include "persistence/sqlite_rows.hpp"
+#include "persistence/sql_rows.hpp"
+#include "persistence/sqlite.hpp"
 
-namespace flowgate::sqlite_runs {
+namespace flowgate::sql_runs {
 
 namespace {
 
-using sqlite_rows::all_rows;
-using sqlite_rows::first_int;
-using sqlite_rows::read_run;
+using sql_rows::all_rows;
+using sql_rows::first_int;
+using sql_rows::read_run;
 
 /// A usage period's counter as it stands.
 struct usage_counter {
@@ -25,8 +27,9 @@ struct usage_counter {
   int64_t used = 0;
 };
 
-caf::expected<usage_counter> counter_of(sqlite::connection& db, const std::string& tenant,
-                                        int64_t period_start_ms, int64_t period_end_ms) {
+template <class Db>
+caf::expected<usage_counter> counter_of(Db& db, const std::string& tenant, int64_t period_start_ms,
+                                        int64_t period_end_ms) {
   auto& st = db.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
                        "AND period_start_ms = ?2 AND period_end_ms = ?3");
   st.bind_all(tenant, period_start_ms, period_end_ms);
@@ -41,11 +44,11 @@ caf::expected<usage_counter> counter_of(sqlite::connection& db, const std::strin
 
 /// The run if it exists and belongs to `tenant` (any tenant if empty);
 /// another tenant's run is reported exactly like a missing one.
-caf::expected<run_record> tenant_run(sqlite::connection& db, const tenant_id& tenant,
-                                     const run_id& run) {
+template <class Db>
+caf::expected<run_record> tenant_run(Db& db, const tenant_id& tenant, const run_id& run) {
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id = ?1");
   st.bind_all(run.value);
-  auto rows = all_rows<run_record>(st, read_run);
+  auto rows = all_rows<run_record>(st, [](const auto& row) { return read_run(row); });
   if (!rows) {
     return rows.error();
   }
@@ -59,19 +62,20 @@ caf::expected<run_record> tenant_run(sqlite::connection& db, const tenant_id& te
 
 // -- reads -----------------------------------------------------------------------
 
-caf::expected<run_record> apply(sqlite::connection& db, const find_run& q) {
+template <class Db> caf::expected<run_record> apply(Db& db, const find_run& q) {
   return tenant_run(db, q.tenant, q.run);
 }
 
-caf::expected<std::vector<run_record>> apply(sqlite::connection& db, const list_runs& q) {
+template <class Db> caf::expected<std::vector<run_record>> apply(Db& db, const list_runs& q) {
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id > ?1 "
                        "AND (?2 = '' OR tenant_id = ?2) AND (?3 = '' OR status = ?3) "
                        "ORDER BY run_id LIMIT ?4");
   st.bind_all(q.after_run, q.tenant.value, q.status ? to_string(*q.status) : "", q.limit);
-  return all_rows<run_record>(st, read_run);
+  return all_rows<run_record>(st, [](const auto& row) { return read_run(row); });
 }
 
-caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db, const read_tenant_stats& q) {
+template <class Db>
+caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& q) {
   auto& st = db.cached(
     "SELECT t.tenant_id, "
     "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'RUNNING' "
@@ -88,7 +92,7 @@ caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db, const rea
     "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
   st.bind_all(q.tenant.value, q.now_ms);
   caf::error bad_config;
-  auto rows = all_rows<tenant_stats>(st, [&q, &bad_config](const sqlite::statement& s) {
+  auto rows = all_rows<tenant_stats>(st, [&q, &bad_config](const auto& s) {
     tenant_stats x;
     x.tenant = tenant_id{s.column_text(0)};
     x.running = s.column_int64(1);
@@ -117,21 +121,21 @@ caf::expected<std::vector<tenant_stats>> apply(sqlite::connection& db, const rea
   return rows;
 }
 
-caf::expected<std::vector<subscription_record>> apply(sqlite::connection& db,
-                                                      const list_subscriptions& q) {
+template <class Db>
+caf::expected<std::vector<subscription_record>> apply(Db& db, const list_subscriptions& q) {
   auto& st = db.cached("SELECT subscription_id, status, coalesce(current_period_start_ms, 0), "
                        "coalesce(current_period_end_ms, 0), price_metadata, product_metadata, "
                        "updated_at_ms FROM subscriptions WHERE tenant_id = ?1 "
                        "ORDER BY subscription_id");
   st.bind_all(q.tenant.value);
-  return all_rows<subscription_record>(st, [&q](const sqlite::statement& s) {
+  return all_rows<subscription_record>(st, [&q](const auto& s) {
     return subscription_record{q.tenant,          s.column_text(0),  s.column_text(1),
                                s.column_int64(2), s.column_int64(3), s.column_text(4),
                                s.column_text(5),  s.column_int64(6)};
   });
 }
 
-caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q) {
+template <class Db> caf::expected<int64_t> apply(Db& db, const find_usage& q) {
   auto counter = counter_of(db, q.tenant.value, q.period_start_ms, q.period_end_ms);
   if (!counter) {
     return counter.error();
@@ -139,11 +143,12 @@ caf::expected<int64_t> apply(sqlite::connection& db, const find_usage& q) {
   return counter->used;
 }
 
-caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const load_history& q) {
+template <class Db>
+caf::expected<std::vector<history_record>> apply(Db& db, const load_history& q) {
   auto& st = db.cached("SELECT seq, event_type, node_path, attempt, payload, created_at_ms "
                        "FROM run_events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq");
   st.bind_all(q.run.value, q.after_seq);
-  return all_rows<history_record>(st, [](const sqlite::statement& s) {
+  return all_rows<history_record>(st, [](const auto& s) {
     return history_record{s.column_int64(0), s.column_text(1),
                           s.column_text(2),  static_cast<int32_t>(s.column_int64(3)),
                           s.column_text(4),  s.column_int64(5)};
@@ -152,7 +157,7 @@ caf::expected<std::vector<history_record>> apply(sqlite::connection& db, const l
 
 #undef FLOWGATE_RUN_COLUMNS
 
-caf::expected<std::vector<node_record>> apply(sqlite::connection& db, const list_nodes& q) {
+template <class Db> caf::expected<std::vector<node_record>> apply(Db& db, const list_nodes& q) {
   auto& st = db.cached(
     "SELECT n.node_id, n.incarnation, n.host, n.pid, n.address, n.ttl_ms, n.started_at_ms, "
     "n.heartbeat_at_ms, coalesce(n.stopped_at_ms, 0), "
@@ -160,7 +165,7 @@ caf::expected<std::vector<node_record>> apply(sqlite::connection& db, const list
     "n.incarnation AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?1) "
     "FROM nodes n ORDER BY n.node_id");
   st.bind_all(q.now_ms);
-  return all_rows<node_record>(st, [&q](const sqlite::statement& row) {
+  return all_rows<node_record>(st, [&q](const auto& row) {
     node_record x;
     x.node = node_id{row.column_text(0)};
     x.incarnation = row.column_int64(1);
@@ -177,15 +182,15 @@ caf::expected<std::vector<node_record>> apply(sqlite::connection& db, const list
   });
 }
 
-caf::expected<std::vector<tenant_id>> apply(sqlite::connection& db, const list_quota_tenants& q) {
+template <class Db>
+caf::expected<std::vector<tenant_id>> apply(Db& db, const list_quota_tenants& q) {
   auto& st = db.cached("SELECT DISTINCT tenant_id FROM run_waits WHERE kind = 'quota' "
                        "AND resolved_at_ms IS NULL ORDER BY tenant_id LIMIT ?1");
   st.bind_all(int64_t{q.limit});
-  return all_rows<tenant_id>(
-    st, [](const sqlite::statement& row) { return tenant_id{row.column_text(0)}; });
+  return all_rows<tenant_id>(st, [](const auto& row) { return tenant_id{row.column_text(0)}; });
 }
 
-caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcile_usage& q) {
+template <class Db> caf::expected<usage_reconciliation> apply(Db& db, const reconcile_usage& q) {
   usage_reconciliation out{q.tenant, q.period_start_ms, q.period_end_ms, 0, 0, 0, false};
   if (q.period_end_ms == 0) {
     // The period that starts there (counter or ledger rows name it).
@@ -223,4 +228,20 @@ caf::expected<usage_reconciliation> apply(sqlite::connection& db, const reconcil
   return out;
 }
 
-} // namespace flowgate::sqlite_runs
+#define FLOWGATE_SQL_RUNS_FOR(Db)                                                                  \
+  template caf::expected<run_record> apply(Db&, const find_run&);                                  \
+  template caf::expected<std::vector<run_record>> apply(Db&, const list_runs&);                    \
+  template caf::expected<std::vector<history_record>> apply(Db&, const load_history&);             \
+  template caf::expected<std::vector<tenant_stats>> apply(Db&, const read_tenant_stats&);          \
+  template caf::expected<std::vector<subscription_record>> apply(Db&, const list_subscriptions&);  \
+  template caf::expected<int64_t> apply(Db&, const find_usage&);                                   \
+  template caf::expected<std::vector<tenant_id>> apply(Db&, const list_quota_tenants&);            \
+  template caf::expected<usage_reconciliation> apply(Db&, const reconcile_usage&);                 \
+  template caf::expected<std::vector<node_record>> apply(Db&, const list_nodes&);
+
+FLOWGATE_SQL_RUNS_FOR(sqlite::connection)
+FLOWGATE_SQL_RUNS_FOR(pg::connection)
+
+#undef FLOWGATE_SQL_RUNS_FOR
+
+} // namespace flowgate::sql_runs

@@ -1,21 +1,24 @@
-#include "persistence/sqlite_run_backend.hpp"
+#include "persistence/sql_run_backend.hpp"
 
-#include "persistence/sqlite_rows.hpp"
+#include "persistence/pg.hpp"
+#include "persistence/sql_rows.hpp"
+#include "persistence/sqlite.hpp"
 
 #include <memory>
+#include <type_traits>
 
 namespace flowgate {
 
 namespace {
 
-using sqlite_rows::all_rows;
-using sqlite_rows::first_int;
-using sqlite_rows::optional_row;
-using sqlite_rows::read_run;
+using sql_rows::all_rows;
+using sql_rows::first_int;
+using sql_rows::optional_row;
+using sql_rows::read_run;
 
 /// The first row of a run query, if any.
-caf::expected<std::optional<run_record>> first_run(sqlite::statement& st) {
-  auto rows = all_rows<run_record>(st, read_run);
+template <class St> caf::expected<std::optional<run_record>> first_run(St& st) {
+  auto rows = all_rows<run_record>(st, read_run<St>);
   if (!rows) {
     return rows.error();
   }
@@ -25,28 +28,36 @@ caf::expected<std::optional<run_record>> first_run(sqlite::statement& st) {
   return std::optional<run_record>{std::move(rows->front())};
 }
 
-class sqlite_run_backend final : public run_backend {
+/// `Db`: sqlite::connection or pg::connection. The SQL is the same for
+/// both (pg::statement rewrites `?N` to `$N` and sends typed parameters);
+/// it avoids what only one of them has (scalar min/max, integer booleans).
+template <class Db> class sql_run_backend final : public run_backend {
 public:
-  explicit sqlite_run_backend(sqlite::connection& db) : db_(db) {}
+  explicit sql_run_backend(Db& db) : db_(db) {}
 
   // -- tenants -------------------------------------------------------------------
 
   caf::expected<std::optional<std::string>> tenant_config(const std::string& tenant) override {
     auto& st = db_.cached("SELECT config_json FROM tenants WHERE tenant_id = ?1");
     st.bind_all(tenant);
-    return optional_row<std::string>(
-      st, [](const sqlite::statement& row) { return row.column_text(0); });
+    return optional_row<std::string>(st, [](const auto& row) { return row.column_text(0); });
   }
 
   caf::expected<std::vector<std::pair<std::string, std::string>>> tenant_configs() override {
     auto& st = db_.cached("SELECT tenant_id, config_json FROM tenants ORDER BY tenant_id");
-    return all_rows<std::pair<std::string, std::string>>(st, [](const sqlite::statement& row) {
-      return std::make_pair(row.column_text(0), row.column_text(1));
-    });
+    return all_rows<std::pair<std::string, std::string>>(
+      st, [](const auto& row) { return std::make_pair(row.column_text(0), row.column_text(1)); });
   }
 
-  caf::error lock_tenant(const std::string&) override {
-    return {}; // the write transaction holds the database's write lock
+  caf::error lock_tenant(const std::string& tenant) override {
+    if constexpr (std::is_same_v<Db, sqlite::connection>) {
+      return {}; // the write transaction holds the database's write lock
+    } else {
+      // The tenant's row lock, held until the transaction ends.
+      auto& st = db_.cached("SELECT 1 FROM tenants WHERE tenant_id = ?1 FOR UPDATE");
+      st.bind_all(tenant);
+      return st.run();
+    }
   }
 
   caf::expected<int64_t> count_live_running(const std::string& tenant, int64_t now_ms) override {
@@ -126,7 +137,7 @@ public:
                           "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
                           "ORDER BY wake_at_ms, run_id LIMIT ?4");
     st.bind_all(tenant, status, now_ms, limit);
-    return all_rows<int64_t>(st, [](const sqlite::statement& row) { return row.column_int64(0); });
+    return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }
 
   caf::expected<std::optional<run_record>> claim_run(int64_t run, const lease_grant& g) override {
@@ -149,18 +160,18 @@ public:
       "output = coalesce(nullif(?11, ''), output), "
       "error_type = coalesce(nullif(?12, ''), error_type), "
       "error_message = coalesce(nullif(?13, ''), error_message), "
-      "wake_at_ms = CASE WHEN ?14 THEN ?15 ELSE wake_at_ms END, "
-      "lease_owner = CASE WHEN ?14 THEN NULL ELSE lease_owner END, "
-      "lease_expires_at_ms = CASE WHEN ?14 THEN 0 ELSE lease_expires_at_ms END, "
-      "lease_incarnation = CASE WHEN ?14 THEN 0 ELSE lease_incarnation END, "
-      "finished_at_ms = CASE WHEN ?16 THEN ?7 ELSE finished_at_ms END "
+      "wake_at_ms = CASE WHEN ?14 <> 0 THEN ?15 ELSE wake_at_ms END, "
+      "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "
+      "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "
+      "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "
+      "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
       "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
       "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
                 u.incarnation);
-    return optional_row<fenced_row>(st, [](const sqlite::statement& row) {
+    return optional_row<fenced_row>(st, [](const auto& row) {
       return fenced_row{row.column_text(0), row.column_int64(1) != 0};
     });
   }
@@ -175,7 +186,8 @@ public:
   }
 
   caf::error wake_run(int64_t run, int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE runs SET wake_at_ms = min(wake_at_ms, ?2) WHERE run_id = ?1");
+    auto& st = db_.cached("UPDATE runs SET wake_at_ms = CASE WHEN ?2 < wake_at_ms THEN ?2 ELSE "
+                          "wake_at_ms END WHERE run_id = ?1");
     st.bind_all(run, now_ms);
     return st.run();
   }
@@ -187,8 +199,8 @@ public:
   }
 
   caf::error mark_inbox_pending(int64_t run, int64_t now_ms, bool due_now) override {
-    auto& st = db_.cached("UPDATE runs SET inbox_pending = 1, wake_at_ms = CASE WHEN ?3 "
-                          "THEN min(wake_at_ms, ?2) ELSE wake_at_ms END WHERE run_id = ?1");
+    auto& st = db_.cached("UPDATE runs SET inbox_pending = 1, wake_at_ms = CASE WHEN ?3 <> 0 "
+                          "AND ?2 < wake_at_ms THEN ?2 ELSE wake_at_ms END WHERE run_id = ?1");
     st.bind_all(run, now_ms, int64_t{due_now});
     return st.run();
   }
@@ -316,8 +328,7 @@ public:
       "updated_at_ms = ?5 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3 "
       "AND (?4 < 0 OR used_count < ?4) RETURNING used_count");
     st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
-    return optional_row<int64_t>(st,
-                                 [](const sqlite::statement& row) { return row.column_int64(0); });
+    return optional_row<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }
 
   caf::error create_usage_counter(const std::string& tenant, int64_t period_start_ms,
@@ -354,7 +365,7 @@ public:
                           "AND resolved_at_ms IS NULL AND resolution IS NULL "
                           "ORDER BY wait_id LIMIT ?2");
     st.bind_all(tenant, limit);
-    return all_rows<int64_t>(st, [](const sqlite::statement& row) { return row.column_int64(0); });
+    return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }
 
   caf::expected<int64_t> count_resuming(const std::string& tenant) override {
@@ -381,7 +392,7 @@ public:
     auto& st = db_.cached("SELECT signal_id, kind, event_name, payload FROM run_signals "
                           "WHERE run_id = ?1 AND consumed_seq IS NULL ORDER BY signal_id");
     st.bind_all(run);
-    return all_rows<inbox_entry>(st, [](const sqlite::statement& row) {
+    return all_rows<inbox_entry>(st, [](const auto& row) {
       return inbox_entry{row.column_int64(0), row.column_text(1), row.column_text(2),
                          row.column_text(3)};
     });
@@ -422,7 +433,7 @@ public:
     auto& st = db_.cached("SELECT incarnation, pid, host, heartbeat_at_ms, ttl_ms, "
                           "stopped_at_ms IS NOT NULL FROM nodes WHERE node_id = ?1");
     st.bind_all(node);
-    return optional_row<node_registration>(st, [](const sqlite::statement& row) {
+    return optional_row<node_registration>(st, [](const auto& row) {
       return node_registration{row.column_int64(0), row.column_int64(1), row.column_text(2),
                                row.column_int64(3), row.column_int64(4), row.column_int64(5) != 0};
     });
@@ -468,7 +479,7 @@ public:
                           "incarnation > 0 AND stopped_at_ms IS NULL AND heartbeat_at_ms + ttl_ms "
                           "> ?1 ORDER BY node_id");
     st.bind_all(now_ms);
-    return all_rows<live_node>(st, [](const sqlite::statement& row) {
+    return all_rows<live_node>(st, [](const auto& row) {
       return live_node{row.column_text(0), row.column_int64(1), row.column_int64(2)};
     });
   }
@@ -491,20 +502,24 @@ public:
 
 private:
   /// Runs a conditional statement: true if it changed exactly one row.
-  caf::expected<bool> changed_one(sqlite::statement& st) {
+  template <class St> caf::expected<bool> changed_one(St& st) {
     if (auto err = st.run()) {
       return err;
     }
     return db_.changes() == 1;
   }
 
-  sqlite::connection& db_;
+  Db& db_;
 };
 
 } // namespace
 
-std::unique_ptr<run_backend> make_sqlite_run_backend(sqlite::connection& db) {
-  return std::make_unique<sqlite_run_backend>(db);
+std::unique_ptr<run_backend> make_run_backend(sqlite::connection& db) {
+  return std::make_unique<sql_run_backend<sqlite::connection>>(db);
+}
+
+std::unique_ptr<run_backend> make_run_backend(pg::connection& db) {
+  return std::make_unique<sql_run_backend<pg::connection>>(db);
 }
 
 } // namespace flowgate

@@ -1,0 +1,324 @@
+#include "persistence/pg.hpp"
+
+#include "messages/errors.hpp"
+#include "persistence/sql_text.hpp"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <cstdio>
+#include <stdexcept>
+
+namespace flowgate::pg {
+
+namespace {
+
+// Type OIDs (pg_type.h): what each bound C++ value is sent as.
+constexpr Oid int8_oid = 20;
+constexpr Oid text_oid = 25;
+constexpr Oid float8_oid = 701;
+
+caf::error classify(std::string_view sqlstate, std::string text) {
+  auto is = [&](std::string_view code) { return sqlstate == code; };
+  auto in_class = [&](std::string_view cls) { return sqlstate.substr(0, 2) == cls; };
+  if (is("40001") || is("40P01") || is("55P03")) {
+    return make_error(errc::store_busy,
+                      text + " (a concurrent transaction conflicted; nothing was written: retry)");
+  }
+  if (in_class("23")) {
+    return make_error(errc::invalid_argument, text);
+  }
+  if (is("53100")) {
+    return make_error(errc::store_full,
+                      text + " (the server's disk is full; the write was not made: free space "
+                             "and retry)");
+  }
+  if (is("58030") || in_class("08") || is("57P01") || is("57P02") || is("57P03")) {
+    return make_error(errc::store_io,
+                      text + " (the server failed or went away; the write was not made)");
+  }
+  if (is("XX001") || is("XX002")) {
+    return make_error(errc::store_corrupt,
+                      text + " (the server reports damaged data; restore it from a backup)");
+  }
+  return make_error(errc::store_failure, text);
+}
+
+} // namespace
+
+bool is_url(std::string_view location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+std::string redacted(std::string_view url) {
+  // scheme://user:password@host... -> scheme://user@host...
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    return std::string{url};
+  }
+  auto at = url.find('@', scheme + 3);
+  auto slash = url.find('/', scheme + 3);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) {
+    return std::string{url};
+  }
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string_view::npos || colon > at) {
+    return std::string{url};
+  }
+  return std::string{url.substr(0, colon)} + std::string{url.substr(at)};
+}
+
+caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql) {
+  std::string server = conn != nullptr ? PQerrorMessage(conn) : "";
+  std::string sqlstate;
+  if (result != nullptr) {
+    if (const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) {
+      server = primary;
+    }
+    if (const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE)) {
+      sqlstate = state;
+    }
+  }
+  while (!server.empty() && (server.back() == '\n' || server.back() == ' ')) {
+    server.pop_back();
+  }
+  std::string where = "database '";
+  where += conn != nullptr ? redacted(PQdb(conn) != nullptr ? PQdb(conn) : "") : "";
+  where += "': in " + statement_label(sql) + ": " + server;
+  if (sqlstate.empty() && (conn == nullptr || PQstatus(conn) != CONNECTION_OK)) {
+    sqlstate = "08006"; // connection failure
+  }
+  return classify(sqlstate, std::move(where));
+}
+
+// -- statement ------------------------------------------------------------------
+
+statement::statement(connection& conn, std::string sql, std::string name)
+    : conn_(&conn), sql_(dollar_parameters(sql)), name_(std::move(name)) {}
+
+statement::~statement() {
+  reset();
+}
+
+namespace {
+
+template <class T> void put(std::vector<T>& v, int index, T x) {
+  auto i = static_cast<size_t>(index - 1);
+  if (v.size() <= i) {
+    v.resize(i + 1);
+  }
+  v[i] = std::move(x);
+}
+
+} // namespace
+
+statement& statement::bind(int index, int64_t value) {
+  put(values_, index, std::optional<std::string>{std::to_string(value)});
+  put(types_, index, int8_oid);
+  return *this;
+}
+
+statement& statement::bind(int index, double value) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  put(values_, index, std::optional<std::string>{std::string{buf, end}});
+  put(types_, index, float8_oid);
+  return *this;
+}
+
+statement& statement::bind(int index, std::string_view value) {
+  put(values_, index, std::optional<std::string>{std::string{value}});
+  put(types_, index, text_oid);
+  return *this;
+}
+
+statement& statement::bind_null(int index) {
+  put(values_, index, std::optional<std::string>{});
+  if (types_.size() < static_cast<size_t>(index)) {
+    put(types_, index, Oid{0});
+  }
+  return *this;
+}
+
+caf::error statement::execute() {
+  auto* db = conn_->handle();
+  auto n = static_cast<int>(values_.size());
+  std::vector<const char*> params(values_.size());
+  for (size_t i = 0; i < values_.size(); ++i) {
+    params[i] = values_[i] ? values_[i]->c_str() : nullptr;
+  }
+  if (name_.empty()) {
+    // One-shot: parsed, planned and run in one round trip, nothing kept.
+    result_ = PQexecParams(db, sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()),
+                           params.data(), nullptr, nullptr, 0);
+  } else if (!prepared_) {
+    // Parameter types are those of the first binding; every call site binds
+    // the same C++ types each time.
+    auto* res =
+      PQprepare(db, name_.c_str(), sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()));
+    auto ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    auto err = ok ? caf::error{} : translate(db, res, sql_);
+    PQclear(res);
+    if (err) {
+      return err;
+    }
+    prepared_ = true;
+  }
+  if (!name_.empty()) {
+    result_ = PQexecPrepared(db, name_.c_str(), n, params.data(), nullptr, nullptr, 0);
+  }
+  auto status = PQresultStatus(result_);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    auto err = translate(db, result_, sql_);
+    PQclear(result_);
+    result_ = nullptr;
+    return err;
+  }
+  rows_ = PQntuples(result_);
+  row_ = -1;
+  int64_t changed = 0;
+  const char* tuples = PQcmdTuples(result_);
+  if (tuples != nullptr && *tuples != '\0') {
+    std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
+  }
+  conn_->count_statement(changed);
+  return {};
+}
+
+caf::expected<bool> statement::step() {
+  if (result_ == nullptr) {
+    if (auto err = execute()) {
+      return err;
+    }
+  }
+  ++row_;
+  return row_ < rows_;
+}
+
+caf::error statement::run() {
+  auto err = result_ == nullptr ? execute() : caf::error{};
+  reset();
+  return err;
+}
+
+void statement::reset() {
+  if (result_ != nullptr) {
+    PQclear(result_);
+    result_ = nullptr;
+  }
+  values_.clear();
+  row_ = -1;
+  rows_ = 0;
+}
+
+int64_t statement::column_int64(int col) const {
+  const char* text = PQgetvalue(result_, row_, col);
+  if (text == nullptr || *text == '\0') {
+    return 0;
+  }
+  if (text[0] == 't' && text[1] == '\0') {
+    return 1;
+  }
+  if (text[0] == 'f' && text[1] == '\0') {
+    return 0;
+  }
+  int64_t out = 0;
+  std::from_chars(text, text + std::char_traits<char>::length(text), out);
+  return out;
+}
+
+double statement::column_double(int col) const {
+  const char* text = PQgetvalue(result_, row_, col);
+  double out = 0;
+  if (text != nullptr) {
+    std::from_chars(text, text + std::char_traits<char>::length(text), out);
+  }
+  return out;
+}
+
+std::string statement::column_text(int col) const {
+  const char* text = PQgetvalue(result_, row_, col);
+  return text != nullptr ? std::string{text, static_cast<size_t>(PQgetlength(result_, row_, col))}
+                         : std::string{};
+}
+
+bool statement::column_is_null(int col) const {
+  return PQgetisnull(result_, row_, col) != 0;
+}
+
+// -- connection -----------------------------------------------------------------
+
+caf::expected<std::unique_ptr<connection>> connection::open(const std::string& url) {
+  auto* conn = PQconnectdb(url.c_str());
+  if (conn == nullptr) {
+    return make_error(errc::store_failure, "database '" + redacted(url) + "': out of memory");
+  }
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(conn);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
+      why.pop_back();
+    }
+    PQfinish(conn);
+    return make_error(errc::store_io, "database '" + redacted(url) + "': cannot connect: " + why);
+  }
+  std::unique_ptr<connection> out{new connection(conn, redacted(url))};
+  // Times are stored as integers; UTC keeps what the server prints stable.
+  if (auto err = out->exec("SET TIME ZONE 'UTC'; SET client_min_messages = warning")) {
+    return err;
+  }
+  return out;
+}
+
+connection::~connection() {
+  cache_.clear();
+  if (conn_ != nullptr) {
+    PQfinish(conn_);
+  }
+}
+
+caf::error connection::exec(std::string_view sql) {
+  std::string text{sql};
+  auto* res = PQexec(conn_, text.c_str());
+  auto status = PQresultStatus(res);
+  caf::error err;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    err = translate(conn_, res, text);
+  } else {
+    ++statements_;
+  }
+  PQclear(res);
+  return err;
+}
+
+statement& connection::cached(const char* sql) {
+  auto i = cache_.find(sql);
+  if (i == cache_.end()) {
+    i = cache_.emplace(sql, std::make_unique<statement>(*this, sql, next_statement_name())).first;
+  }
+  i->second->reset();
+  return *i->second;
+}
+
+caf::expected<std::unique_ptr<statement>> connection::prepare(std::string_view sql) {
+  return std::make_unique<statement>(*this, std::string{sql}, std::string{});
+}
+
+caf::expected<int64_t> connection::query_int(std::string_view sql) {
+  statement st{*this, std::string{sql}, std::string{}};
+  auto row = st.step();
+  if (!row) {
+    return row.error();
+  }
+  return *row ? st.column_int64(0) : 0;
+}
+
+caf::expected<std::string> connection::query_text(std::string_view sql) {
+  statement st{*this, std::string{sql}, std::string{}};
+  auto row = st.step();
+  if (!row) {
+    return row.error();
+  }
+  return *row ? st.column_text(0) : std::string{};
+}
+
+} // namespace flowgate::pg

@@ -1,0 +1,77 @@
+#include "persistence/pg_store.hpp"
+
+#include "messages/errors.hpp"
+#include "persistence/pg.hpp"
+#include "persistence/pg_migrations.hpp"
+#include "persistence/sql_sessions.hpp"
+
+namespace flowgate {
+
+caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms) {
+  clock_ms.reset();
+  if (auto err = db.exec("BEGIN")) {
+    return err;
+  }
+  auto now = db.query_int("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+  if (!now) {
+    (void)db.exec("ROLLBACK");
+    return now.error();
+  }
+  clock_ms = *now;
+  return {};
+}
+
+caf::error describe_durability(pg::connection& db, schema_info& info) {
+  auto sync = db.query_text("SHOW synchronous_commit");
+  if (!sync) {
+    return sync.error();
+  }
+  info.journal_mode = "postgresql";
+  info.synchronous = *sync;
+  return {};
+}
+
+caf::expected<std::unique_ptr<write_session>> open_pg_writer(const std::string& url, int64_t now_ms,
+                                                             std::vector<std::string>* applied) {
+  auto db = pg::connection::open(url);
+  if (!db) {
+    return db.error();
+  }
+  auto done = migrate(**db, now_ms);
+  if (!done) {
+    return done.error();
+  }
+  if (applied != nullptr) {
+    *applied = std::move(*done);
+  }
+  return std::unique_ptr<write_session>{
+    new sql_sessions::sql_write_session<pg::connection>(std::move(*db))};
+}
+
+caf::expected<std::unique_ptr<read_session>> open_pg_reader(const std::string& url) {
+  auto db = pg::connection::open(url);
+  if (!db) {
+    return db.error();
+  }
+  auto version = schema_version(**db);
+  if (!version) {
+    return version.error();
+  }
+  auto path = (*db)->path();
+  if (*version > latest_schema_version()) {
+    return make_error(errc::schema_too_new, "database '" + path + "' has schema version " +
+                                              std::to_string(*version) +
+                                              ", newer than this flowgate supports (" +
+                                              std::to_string(latest_schema_version()) + ")");
+  }
+  if (*version < latest_schema_version()) {
+    return make_error(errc::store_failure, "database '" + path + "' has schema version " +
+                                             std::to_string(*version) + ", expected " +
+                                             std::to_string(latest_schema_version()) +
+                                             " (run 'flowgate db migrate')");
+  }
+  return std::unique_ptr<read_session>{
+    new sql_sessions::sql_read_session<pg::connection>(std::move(*db))};
+}
+
+} // namespace flowgate
