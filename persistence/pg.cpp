@@ -68,7 +68,8 @@ std::string redacted(std::string_view url) {
   return std::string{url.substr(0, colon)} + std::string{url.substr(at)};
 }
 
-caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql) {
+caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql,
+                     const std::string& location) {
   std::string server = conn != nullptr ? PQerrorMessage(conn) : "";
   std::string sqlstate;
   if (result != nullptr) {
@@ -82,9 +83,7 @@ caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sq
   while (!server.empty() && (server.back() == '\n' || server.back() == ' ')) {
     server.pop_back();
   }
-  std::string where = "database '";
-  where += conn != nullptr ? redacted(PQdb(conn) != nullptr ? PQdb(conn) : "") : "";
-  where += "': in " + statement_label(sql) + ": " + server;
+  std::string where = "database '" + location + "': in " + statement_label(sql) + ": " + server;
   if (sqlstate.empty() && (conn == nullptr || PQstatus(conn) != CONNECTION_OK)) {
     sqlstate = "08006"; // connection failure
   }
@@ -157,7 +156,7 @@ caf::error statement::execute() {
     auto* res =
       PQprepare(db, name_.c_str(), sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()));
     auto ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    auto err = ok ? caf::error{} : translate(db, res, sql_);
+    auto err = ok ? caf::error{} : translate(db, res, sql_, conn_->path());
     PQclear(res);
     if (err) {
       return err;
@@ -169,7 +168,7 @@ caf::error statement::execute() {
   }
   auto status = PQresultStatus(result_);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    auto err = translate(db, result_, sql_);
+    auto err = translate(db, result_, sql_, conn_->path());
     PQclear(result_);
     result_ = nullptr;
     return err;
@@ -282,7 +281,7 @@ caf::error connection::exec(std::string_view sql) {
   auto status = PQresultStatus(res);
   caf::error err;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    err = translate(conn_, res, text);
+    err = translate(conn_, res, text, path_);
   } else {
     ++statements_;
   }

@@ -164,7 +164,8 @@ private:
 };
 
 /// Turns a failed result (or, if null, the connection's state) into a
-/// flowgate error; `sql` names what was attempted.
-caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql);
+/// flowgate error; `sql` names what was attempted, `location` the database.
+caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql,
+                     const std::string& location);
 
 } // namespace flowgate::pg

@@ -85,10 +85,10 @@ public:
 
   caf::error count_refusal(const std::string& tenant, rejection_reason reason,
                            int64_t now_ms) override {
-    auto& st =
-      db_.cached("INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
-                 "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
-                 "rejected = rejected + 1, updated_at_ms = excluded.updated_at_ms");
+    auto& st = db_.cached(
+      "INSERT INTO tenant_rejections (tenant_id, reason, rejected, updated_at_ms) "
+      "VALUES (?1, ?2, 1, ?3) ON CONFLICT (tenant_id, reason) DO UPDATE SET "
+      "rejected = tenant_rejections.rejected + 1, updated_at_ms = excluded.updated_at_ms");
     st.bind_all(tenant, reason, now_ms);
     return st.run();
   }
@@ -335,7 +335,8 @@ public:
                                   int64_t period_end_ms, int64_t limit, int64_t now_ms) override {
     auto& st = db_.cached(
       "INSERT INTO usage_periods (tenant_id, period_start_ms, period_end_ms, used_count, "
-      "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5)");
+      "step_limit, updated_at_ms) VALUES (?1, ?2, ?3, 0, ?4, ?5) "
+      "ON CONFLICT (tenant_id, period_start_ms, period_end_ms) DO NOTHING");
     st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
     return st.run();
   }

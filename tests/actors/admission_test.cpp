@@ -122,14 +122,17 @@ BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
     // keeps every tenant's queue full.
     tenant("t" + std::to_string(t), R"({"max_concurrent_runs": 2, "admission_deadline_ms": 1})");
   }
-  // Eight submitters at once: the tenants' queues fill up.
+  // Eight submitters at once: the tenants' queues fill up. Each commit
+  // costs more on PostgreSQL (round trips): longer activities there, so
+  // that two runs of a tenant do overlap.
   std::vector<std::thread> submitters;
   std::atomic<int> failures{0};
+  int scale = testing::postgres_backend() ? 6 : 1;
   for (int k = 0; k < 8; ++k) {
-    submitters.emplace_back([this, k, &failures] {
+    submitters.emplace_back([this, k, scale, &failures] {
       for (int i = k; i < 2000; i += 8) {
         auto r = n->start_run("t" + std::to_string(i % 50), "q",
-                              R"({"ms": )" + std::to_string(5 + (i * 7) % 31) + "}");
+                              R"({"ms": )" + std::to_string(scale * (5 + (i * 7) % 31)) + "}");
         failures += r ? 0 : 1;
       }
     });
@@ -141,15 +144,14 @@ BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
   BOOST_REQUIRE(all_completed(2000, 120s));
   BOOST_TEST(seen->highest() <= 2);
   BOOST_TEST(seen->highest() == 2); // the limit was reached, not just respected
-  // The ledger agrees: no tenant ever had more than 2 attempts open at once.
+  // The ledger agrees: no tenant ever had more than 2 attempts open at once
+  // (three intervals that overlap pairwise share an instant).
   BOOST_TEST(count("SELECT count(*) FROM run_steps a JOIN run_steps b ON a.tenant_id = "
                    "b.tenant_id AND a.run_id < b.run_id AND a.started_at_ms < b.finished_at_ms "
                    "AND b.started_at_ms < a.finished_at_ms JOIN run_steps c ON c.tenant_id = "
                    "a.tenant_id AND b.run_id < c.run_id AND c.started_at_ms < a.finished_at_ms "
                    "AND a.started_at_ms < c.finished_at_ms AND c.started_at_ms < b.finished_at_ms "
-                   "AND b.started_at_ms < c.finished_at_ms AND max(a.started_at_ms, "
-                   "b.started_at_ms, c.started_at_ms) < min(a.finished_at_ms, b.finished_at_ms, "
-                   "c.finished_at_ms)") == 0);
+                   "AND b.started_at_ms < c.finished_at_ms") == 0);
 }
 
 BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {

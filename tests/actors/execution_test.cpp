@@ -14,7 +14,6 @@
 
 using namespace flowgate;
 using namespace std::chrono_literals;
-using flowgate::testing::observer_connection;
 
 namespace {
 
@@ -52,20 +51,18 @@ struct exec_fixture : flowgate::testing::node_fixture {
   }
 
   std::string ledger(int64_t run) {
-    return *observer_connection(db.path).query_text(
-      "SELECT coalesce(group_concat(step_path || '#' || attempt || ':' || "
-      "status, ' '), '') FROM (SELECT * FROM run_steps WHERE run_id = " +
-      std::to_string(run) + " ORDER BY started_at_ms, step_path, attempt)");
+    return text("SELECT coalesce(" +
+                testing::concat_sql("step_path || '#' || attempt || ':' || status", " ") +
+                ", '') FROM (SELECT * FROM run_steps WHERE run_id = " + std::to_string(run) +
+                " ORDER BY started_at_ms, step_path, attempt) s");
   }
 
   /// Sequence numbers are 1..n without gaps.
   void check_gap_free(int64_t run) {
-    auto c = observer_connection(db.path);
-    auto n_events =
-      *c.query_int("SELECT count(*) FROM run_events WHERE run_id = " + std::to_string(run));
-    auto max_seq = *c.query_int("SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = " +
-                                std::to_string(run));
-    auto next = *c.query_int("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(run));
+    auto n_events = count("SELECT count(*) FROM run_events WHERE run_id = " + std::to_string(run));
+    auto max_seq =
+      count("SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = " + std::to_string(run));
+    auto next = count("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(run));
     BOOST_TEST(n_events == max_seq);
     BOOST_TEST(next == max_seq + 1);
   }
@@ -306,17 +303,16 @@ BOOST_AUTO_TEST_CASE(a_stale_epoch_is_fenced_off_and_its_orchestrator_stops) {
   auto id = std::to_string(started->run.id.value);
   std::this_thread::sleep_for(100ms);
   // Another node takes the run over while attempt a#1 runs here.
-  auto c = observer_connection(db.path);
-  BOOST_REQUIRE(!c.exec("UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1, "
-                        "lease_expires_at_ms = 9000000000000, wake_at_ms = 9000000000000 "
-                        "WHERE run_id = " +
-                        id));
+  exec("UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1, "
+       "lease_expires_at_ms = 9000000000000, wake_at_ms = 9000000000000 "
+       "WHERE run_id = " +
+       id);
   auto events_before = count("SELECT count(*) FROM run_events WHERE run_id = " + id);
   std::this_thread::sleep_for(800ms);
   // The outcome of a#1 was refused (lease_lost): nothing written, b never scheduled.
   BOOST_TEST(count("SELECT count(*) FROM run_events WHERE run_id = " + id) == events_before);
   BOOST_TEST(ledger(started->run.id.value) == "a#1:started");
-  BOOST_TEST(*c.query_text("SELECT lease_owner FROM runs WHERE run_id = " + id) == "thief");
+  BOOST_TEST(text("SELECT lease_owner FROM runs WHERE run_id = " + id) == "thief");
   caf::scoped_actor self{*sys};
   dispatcher_stats stats;
   self->request(n->dispatcher(), 5s, stats_atom::value)
@@ -388,9 +384,7 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
   auto r = run_to_rest("approve");
   BOOST_REQUIRE(r.status == run_status::waiting);
   auto id = std::to_string(r.id.value);
-  auto c = observer_connection(db.path);
-  BOOST_REQUIRE(
-    !c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id + " AND seq = 2"));
+  exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + id + " AND seq = 2");
   auto report = n->replay("acme", r.id.value);
   BOOST_REQUIRE(report);
   BOOST_TEST(!report->deterministic);
@@ -415,9 +409,8 @@ BOOST_AUTO_TEST_CASE(nondeterminism_can_hold_the_run_for_an_operator) {
   put("approve", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
     {"id":"w","wait":{"event":"x"}}]}})");
   auto r = run_to_rest("approve");
-  auto c = observer_connection(db.path);
-  BOOST_REQUIRE(!c.exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " +
-                        std::to_string(r.id.value) + " AND seq = 2"));
+  exec("UPDATE run_events SET node_path = 'zzz' WHERE run_id = " + std::to_string(r.id.value) +
+       " AND seq = 2");
   BOOST_REQUIRE(n->signal_run("acme", r.id.value, "x", "{}"));
   std::optional<run_record> held;
   for (int i = 0; i < 500 && (!held || held->wait_reason != flowgate::wait_reason::nondeterminism);

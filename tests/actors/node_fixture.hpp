@@ -5,8 +5,7 @@
 #include "actors/node.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
-#include "persistence/sqlite.hpp"
-#include "tests/persistence/temp_db.hpp"
+#include "tests/persistence/test_store.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <caf/actor_system.hpp>
@@ -18,6 +17,8 @@ namespace flowgate::testing {
 
 struct node_fixture {
   temp_db db;
+  /// The SQLite file or the PostgreSQL URL (tests/persistence/test_store.hpp).
+  std::string location = fresh_store_location(db);
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<node> n;
@@ -35,7 +36,7 @@ struct node_fixture {
 
   node_settings settings() const {
     node_settings s;
-    s.db_path = db.path;
+    s.db_path = location;
     s.synchronous = sync_mode::normal;
     s.default_tenant_id = "default";
     return s;
@@ -49,17 +50,25 @@ struct node_fixture {
   }
 
   /// Counts rows through an independent connection.
-  int64_t count(const std::string& sql) { return *observer_connection(db.path).query_int(sql); }
+  int64_t count(const std::string& sql) { return store_sql(location, sql); }
+
+  /// A text value through an independent connection.
+  std::string text(const std::string& sql) { return store_text(location, sql); }
+
+  /// Changes the store behind the node's back.
+  void exec(const std::string& sql) { store_sql(location, sql); }
 
   /// A fingerprint of all stored data, to prove bad input changed nothing.
   std::string store_fingerprint() {
-    auto c = observer_connection(db.path);
     std::string out;
-    for (const char* q :
-         {"SELECT group_concat(tenant_id || tier || config_json || updated_at_ms) FROM tenants",
-          "SELECT group_concat(tenant_id || queue || version || checksum) FROM pipeline_configs",
-          "SELECT group_concat(tenant_id || queue || version) FROM active_configs"}) {
-      out += *c.query_text(q) + "|";
+    for (const auto& q :
+         {"SELECT " + concat_sql("tenant_id || tier || config_json || updated_at_ms") +
+            " FROM (SELECT * FROM tenants ORDER BY tenant_id) t",
+          "SELECT " + concat_sql("tenant_id || queue || version || checksum") +
+            " FROM (SELECT * FROM pipeline_configs ORDER BY tenant_id, queue, version) c",
+          "SELECT " + concat_sql("tenant_id || queue || version") +
+            " FROM (SELECT * FROM active_configs ORDER BY tenant_id, queue) a"}) {
+      out += text(q) + "|";
     }
     return out;
   }

@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(tenant_config_is_stored_canonically) {
 BOOST_AUTO_TEST_CASE(reports_schema_info) {
   auto info = n->db_info();
   BOOST_REQUIRE(info);
-  BOOST_TEST(info->journal_mode == "wal");
+  BOOST_TEST(info->journal_mode == (testing::postgres_backend() ? "postgresql" : "wal"));
   BOOST_TEST(info->tenants == 1);
 }
 

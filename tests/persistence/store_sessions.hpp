@@ -7,9 +7,7 @@
 // cases run on both.
 
 #include "persistence/open_store.hpp"
-#include "persistence/pg.hpp"
-#include "tests/persistence/temp_db.hpp"
-#include "tests/tools/pg_server.hpp"
+#include "tests/persistence/test_store.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -29,36 +27,6 @@ inline create_run pending_run_op(const std::string& tenant, int64_t now_ms) {
   op.run.input = "{}";
   op.now_ms = now_ms;
   return op;
-}
-
-/// Where a fresh test store lives: `db`'s file, or a new PostgreSQL database.
-inline std::string fresh_store_location(const temp_db& db) {
-  return postgres_backend() ? pg_test_server::instance().fresh_database() : db.path;
-}
-
-/// Settings that open the store at `location` (SQLite: synchronous=normal).
-inline node_settings store_settings(const std::string& location) {
-  node_settings s;
-  s.db_path = location;
-  s.synchronous = sync_mode::normal;
-  s.busy_timeout_ms = 1000;
-  return s;
-}
-
-/// Runs SQL on the store through a connection of its own (committed
-/// data only); returns the first column of the first row, if any.
-inline int64_t store_sql(const std::string& location, const std::string& sql) {
-  if (pg::is_url(location)) {
-    auto c = pg::connection::open(location);
-    BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
-    auto v = (*c)->query_int(sql);
-    BOOST_REQUIRE_MESSAGE(v, (v ? "" : describe(v.error())));
-    return *v;
-  }
-  auto c = observer_connection(location);
-  auto v = c.query_int(sql);
-  BOOST_REQUIRE_MESSAGE(v, (v ? "" : describe(v.error())));
-  return *v;
 }
 
 struct store_sessions {
