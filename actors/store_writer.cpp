@@ -36,18 +36,19 @@ public:
   pending_op(Op op, caf::typed_response_promise<R> rp) : op_(std::move(op)), rp_(std::move(rp)) {}
 
   bool apply(write_session& session, int64_t now_ms, caf::error& fatal) override {
-    // An operation that leaves its time at 0 is stamped with the commit's
-    // time, read after BEGIN IMMEDIATE: recorded times then follow commit
-    // order, also across processes sharing the database.
-    if constexpr (requires { op_.now_ms; }) {
-      if (op_.now_ms == 0) {
-        op_.now_ms = now_ms;
-      }
-    }
     if (auto err = session.savepoint()) {
       note_fatal(err, fatal);
       outcome_ = std::move(err);
       return false;
+    }
+    // An operation that leaves its time at 0 is stamped with the commit's
+    // time, read after BEGIN IMMEDIATE: recorded times then follow commit
+    // order, also across processes sharing the database. A store with its
+    // own clock (PostgreSQL) read it again at the savepoint.
+    if constexpr (requires { op_.now_ms; }) {
+      if (op_.now_ms == 0) {
+        op_.now_ms = session.clock_ms().value_or(now_ms);
+      }
     }
     outcome_ = session.apply(op_);
     if (!outcome_) {

@@ -289,6 +289,25 @@ caf::error connection::exec(std::string_view sql) {
   return err;
 }
 
+caf::expected<int64_t> connection::exec_int(std::string_view sql) {
+  std::string text{sql};
+  auto* res = PQexec(conn_, text.c_str());
+  auto status = PQresultStatus(res);
+  if (status != PGRES_TUPLES_OK) {
+    auto err = translate(conn_, res, text, path_);
+    PQclear(res);
+    return err;
+  }
+  ++statements_;
+  int64_t out = 0;
+  if (PQntuples(res) > 0) {
+    const char* v = PQgetvalue(res, 0, 0);
+    std::from_chars(v, v + std::char_traits<char>::length(v), out);
+  }
+  PQclear(res);
+  return out;
+}
+
 statement& connection::cached(const char* sql) {
   auto i = cache_.find(sql);
   if (i == cache_.end()) {

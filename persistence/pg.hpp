@@ -122,6 +122,10 @@ public:
   /// Runs one or more SQL statements without parameters or results.
   [[nodiscard]] caf::error exec(std::string_view sql);
 
+  /// Runs one or more SQL statements (simple query protocol, one round
+  /// trip); returns the first column of the last statement's first row.
+  [[nodiscard]] caf::expected<int64_t> exec_int(std::string_view sql);
+
   /// A cached prepared statement for `sql` (which must outlive the
   /// connection, e.g. a string literal), reset and ready to bind.
   statement& cached(const char* sql);

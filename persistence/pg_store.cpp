@@ -7,14 +7,28 @@
 
 namespace flowgate {
 
+namespace {
+
+constexpr const char* server_clock =
+  "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+} // namespace
+
 caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms) {
   clock_ms.reset();
-  if (auto err = db.exec("BEGIN")) {
-    return err;
-  }
-  auto now = db.query_int("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+  // One round trip: the simple query protocol runs both, returns the last.
+  auto now = db.exec_int(std::string{"BEGIN; "} + server_clock);
   if (!now) {
     (void)db.exec("ROLLBACK");
+    return now.error();
+  }
+  clock_ms = *now;
+  return {};
+}
+
+caf::error begin_operation(pg::connection& db, std::optional<int64_t>& clock_ms) {
+  auto now = db.exec_int(std::string{"SAVEPOINT op; "} + server_clock);
+  if (!now) {
     return now.error();
   }
   clock_ms = *now;

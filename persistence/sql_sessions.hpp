@@ -7,6 +7,8 @@
 ///   lock, taken now so that conflicts show up as `store_busy` here);
 ///   PostgreSQL's BEGIN (READ COMMITTED, row locks per tenant) and the
 ///   server's clock, which then stamps every time in the batch.
+/// - `begin_operation(db, clock)`: the operation's savepoint (and, on
+///   PostgreSQL, the server's clock again).
 /// - `describe_durability(db, info)`: journal mode and synchronous setting.
 /// - `schema_version(db)`, `make_run_backend(db)`.
 /// Internal to persistence/ (sqlite_store.cpp and pg_store.cpp).
@@ -29,6 +31,12 @@ namespace flowgate {
 /// it has one (PostgreSQL), else nullopt.
 [[nodiscard]] caf::error begin_write(sqlite::connection& db, std::optional<int64_t>& clock_ms);
 [[nodiscard]] caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms);
+
+/// Marks the start of one operation (SAVEPOINT op); a store with its own
+/// clock reads it again in the same round trip, so an operation late in a
+/// long batch is not stamped with the batch's start.
+[[nodiscard]] caf::error begin_operation(sqlite::connection& db, std::optional<int64_t>& clock_ms);
+[[nodiscard]] caf::error begin_operation(pg::connection& db, std::optional<int64_t>& clock_ms);
 
 /// Fills `journal_mode` and `synchronous` of `db info`.
 [[nodiscard]] caf::error describe_durability(sqlite::connection& db, schema_info& info);
@@ -67,7 +75,7 @@ public:
 
   void rollback() override { (void)db_.exec("ROLLBACK"); }
 
-  caf::error savepoint() override { return db_.cached("SAVEPOINT op").run(); }
+  caf::error savepoint() override { return begin_operation(db_, clock_ms_); }
 
   caf::error release_savepoint() override { return db_.cached("RELEASE op").run(); }
 

@@ -12,6 +12,10 @@ caf::error begin_write(sqlite::connection& db, std::optional<int64_t>& clock_ms)
   return db.exec("BEGIN IMMEDIATE");
 }
 
+caf::error begin_operation(sqlite::connection& db, std::optional<int64_t>&) {
+  return db.cached("SAVEPOINT op").run();
+}
+
 caf::error describe_durability(sqlite::connection& db, schema_info& info) {
   auto mode = db.query_text("PRAGMA journal_mode");
   if (!mode) {

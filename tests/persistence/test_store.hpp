@@ -14,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <string>
+#include <vector>
 
 namespace flowgate::testing {
 
@@ -54,6 +55,34 @@ inline std::string store_text(const std::string& location, const std::string& sq
                                 : observer_connection(location).query_text(sql);
   BOOST_REQUIRE_MESSAGE(v, sql << ": " << (v ? "" : describe(v.error())));
   return *v;
+}
+
+/// The first column of every row, as integers.
+inline std::vector<int64_t> store_ints(const std::string& location, const std::string& sql) {
+  std::vector<int64_t> out;
+  auto collect = [&](auto& st) {
+    for (;;) {
+      auto row = st.step();
+      BOOST_REQUIRE_MESSAGE(row, sql << ": " << (row ? "" : describe(row.error())));
+      if (!*row) {
+        break;
+      }
+      out.push_back(st.column_int64(0));
+    }
+  };
+  if (pg::is_url(location)) {
+    auto c = pg::connection::open(location);
+    BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
+    auto st = (*c)->prepare(sql);
+    BOOST_REQUIRE(st);
+    collect(**st);
+  } else {
+    auto c = observer_connection(location);
+    auto st = c.prepare(sql);
+    BOOST_REQUIRE(st);
+    collect(*st);
+  }
+  return out;
 }
 
 /// The string aggregate of the backend under test: SQLite's group_concat,

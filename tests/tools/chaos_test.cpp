@@ -44,7 +44,7 @@ struct chaos_fixture : cluster_fixture {
 
   void start_runs(const std::string& tenant, int n) {
     std::string cmd = "for i in $(seq 1 " + std::to_string(n) +
-                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + location +
                       "' --synchronous normal run start --tenant " + tenant +
                       " --queue q --input \"{\\\"i\\\": $i, \\\"items\\\": [1, 2, 3]}\" "
                       ">/dev/null || exit 1; done";
@@ -53,17 +53,8 @@ struct chaos_fixture : cluster_fixture {
 
   /// Signals (at most 5) runs waiting for "go".
   void signal_waiting() {
-    std::vector<int64_t> ids;
-    {
-      auto c = flowgate::testing::observer_connection(db.path);
-      auto st = c.prepare("SELECT run_id FROM runs WHERE status = 'WAITING' AND wait_reason = "
-                          "'event' ORDER BY run_id LIMIT 5");
-      BOOST_REQUIRE(st);
-      while (*st->step()) {
-        ids.push_back(st->column_int64(0));
-      }
-    }
-    for (auto id : ids) {
+    for (auto id : ids("SELECT run_id FROM runs WHERE status = 'WAITING' AND wait_reason = "
+                       "'event' ORDER BY run_id LIMIT 5")) {
       // A run may finish meanwhile (timeout): then the signal is refused.
       (void)flowgate("run signal " + std::to_string(id) +
                      " --all-tenants --event go --payload '{\"ok\": true}'");

@@ -5,7 +5,7 @@
 // stopped by its pid; the invariants (and `flowgate check`) are verified
 // at the end of each case.
 
-#include "tests/persistence/temp_db.hpp"
+#include "tests/persistence/test_store.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -95,9 +95,11 @@ private:
 
 struct cluster_fixture {
   flowgate::testing::temp_db db;
+  /// The SQLite file (in `db.dir`, with the logs) or the PostgreSQL URL.
+  std::string location = flowgate::testing::fresh_store_location(db);
 
   int flowgate(const std::string& args) {
-    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + location +
                       "' --synchronous normal " + args + " >>'" + (db.dir / "cli.log").string() +
                       "' 2>&1";
     int status = std::system(cmd.c_str());
@@ -107,9 +109,10 @@ struct cluster_fixture {
   std::unique_ptr<child> serve(const std::string& node, int64_t lease_ttl_ms,
                                const std::string& log_name = "") {
     return std::make_unique<child>(
-      std::vector<std::string>{FLOWGATE_BINARY, "--db", db.path, "--synchronous", "normal", "serve",
-                               "--node-id", node, "--lease-ttl-ms", std::to_string(lease_ttl_ms),
-                               "--poll-ms", "20", "--workers", "4", "--drain-ms", "3000"},
+      std::vector<std::string>{FLOWGATE_BINARY, "--db", location, "--synchronous", "normal",
+                               "serve", "--node-id", node, "--lease-ttl-ms",
+                               std::to_string(lease_ttl_ms), "--poll-ms", "20", "--workers", "4",
+                               "--drain-ms", "3000"},
       (db.dir / ((log_name.empty() ? node : log_name) + ".log")).string());
   }
 
@@ -126,7 +129,15 @@ struct cluster_fixture {
       1, 30s);
   }
 
-  int64_t query(const std::string& sql) { return *observer_connection(db.path).query_int(sql); }
+  int64_t query(const std::string& sql) { return flowgate::testing::store_sql(location, sql); }
+
+  /// Changes the store behind the nodes' back.
+  void exec(const std::string& sql) { flowgate::testing::store_sql(location, sql); }
+
+  /// The first column of every row.
+  std::vector<int64_t> ids(const std::string& sql) {
+    return flowgate::testing::store_ints(location, sql);
+  }
 
   /// Puts a tenant and a 3-step pipeline of sleeps that retries cut-off attempts.
   /// A `pro` tenant by default: 750 step attempts a month, more than any
@@ -148,7 +159,7 @@ struct cluster_fixture {
 
   void start_runs(int n) {
     std::string cmd = "for i in $(seq 1 " + std::to_string(n) +
-                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + db.path +
+                      "); do timeout 60 " FLOWGATE_BINARY " --db '" + location +
                       "' --synchronous normal run start --tenant acme --queue q --input "
                       "\"{\\\"i\\\": $i}\" >/dev/null || exit 1; done";
     BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
@@ -175,13 +186,14 @@ struct cluster_fixture {
                      "coalesce(max(seq), 0) FROM run_events e WHERE e.run_id = r.run_id)") == 0);
     // A completed step has exactly one completed attempt, and it is its last.
     BOOST_TEST(query("SELECT count(*) FROM (SELECT run_id, step_path FROM run_steps WHERE "
-                     "status = 'completed' GROUP BY run_id, step_path HAVING count(*) > 1)") == 0);
+                     "status = 'completed' GROUP BY run_id, step_path HAVING count(*) > 1) AS x") ==
+               0);
     BOOST_TEST(query("SELECT count(*) FROM run_steps s WHERE status = 'completed' AND attempt != "
                      "(SELECT max(attempt) FROM run_steps t WHERE t.run_id = s.run_id AND "
                      "t.step_path = s.step_path)") == 0);
     // Attempts are numbered 1..k without gaps; nothing is left 'started'.
     BOOST_TEST(query("SELECT count(*) FROM (SELECT run_id, step_path FROM run_steps GROUP BY "
-                     "run_id, step_path HAVING max(attempt) != count(*))") == 0);
+                     "run_id, step_path HAVING max(attempt) != count(*)) AS x") == 0);
     BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'started'") == 0);
     // The history and the ledger agree on activity completions (a wait's or
     // a timer's entry is a completed ledger row of its own, without one).
@@ -192,7 +204,7 @@ struct cluster_fixture {
     // And so does the checker every operator has (it also checks usage
     // counters, limits from the attempt intervals, leases and waits).
     auto report = db.dir / "check.out";
-    int code = std::system(("timeout 60 " FLOWGATE_BINARY " --db '" + db.path + "' check > '" +
+    int code = std::system(("timeout 60 " FLOWGATE_BINARY " --db '" + location + "' check > '" +
                             report.string() + "' 2>&1")
                              .c_str());
     std::ifstream in{report};
