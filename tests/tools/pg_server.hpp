@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -45,8 +46,22 @@ inline bool postgres_backend() {
   return v != nullptr && std::string{v} == "postgres";
 }
 
+/// Where the server listens (the default: 127.0.0.1 in this process's
+/// network namespace).
+struct pg_server_options {
+  /// A named network namespace (`ip netns`) to run the server in.
+  std::string netns;
+  std::string listen = "127.0.0.1";
+  /// A network (CIDR) whose clients may connect, besides the loopback.
+  std::string allow_network;
+};
+
 class pg_test_server {
 public:
+  /// Starts a server of its own. Throws std::runtime_error naming what
+  /// failed (with the server's log) if it cannot start.
+  explicit pg_test_server(pg_server_options opts) : opts_(std::move(opts)) { start(); }
+
   /// The process's server, started on first use. Throws std::runtime_error
   /// naming what failed (with the server's log) if it cannot start.
   static pg_test_server& instance() {
@@ -61,9 +76,9 @@ public:
     return url(name);
   }
 
-  /// postgresql://postgres@127.0.0.1:PORT/NAME
+  /// postgresql://postgres@ADDRESS:PORT/NAME
   std::string url(const std::string& name) const {
-    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + name;
+    return "postgresql://postgres@" + opts_.listen + ":" + std::to_string(port_) + "/" + name;
   }
 
   int port() const { return port_; }
@@ -93,7 +108,9 @@ public:
   ~pg_test_server() { stop(); }
 
 private:
-  pg_test_server() {
+  pg_test_server() { start(); }
+
+  void start() {
     bin_ = find_bin();
     char tmpl[] = "/tmp/flowgate-pg-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) {
@@ -123,12 +140,17 @@ private:
       cleanup();
       throw std::runtime_error("pg_test_server: initdb failed:\n" + log);
     }
+    if (!opts_.allow_network.empty()) {
+      std::ofstream{data + "/pg_hba.conf", std::ios::app} << "host all all " << opts_.allow_network
+                                                          << " trust\n";
+    }
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_port();
-      pid_ = run_as_owner({bin_ + "/postgres", "-D", data, "-p", std::to_string(port_), "-c",
-                           "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_,
-                           "-c", "max_connections=300", "-c", "shared_buffers=64MB"},
-                          dir_ + "/postgres.log", true);
+      pid_ =
+        run_as_owner({bin_ + "/postgres", "-D", data, "-p", std::to_string(port_), "-c",
+                      "listen_addresses=" + opts_.listen, "-c", "unix_socket_directories=" + dir_,
+                      "-c", "max_connections=300", "-c", "shared_buffers=64MB"},
+                     dir_ + "/postgres.log", true);
       if (wait_ready()) {
         return;
       }
@@ -188,6 +210,13 @@ private:
         }
       }
       setpgid(0, 0);
+      if (!opts_.netns.empty()) {
+        int ns = ::open(("/var/run/netns/" + opts_.netns).c_str(), O_RDONLY);
+        if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+          _exit(125);
+        }
+        ::close(ns);
+      }
       if (uid_ != 0) {
         if (setgroups(0, nullptr) != 0 || setgid(gid_) != 0 || setuid(uid_) != 0) {
           _exit(126);
@@ -227,7 +256,7 @@ private:
   }
 
   bool wait_ready() {
-    auto conninfo = "host=127.0.0.1 port=" + std::to_string(port_) +
+    auto conninfo = "host=" + opts_.listen + " port=" + std::to_string(port_) +
                     " user=postgres "
                     "dbname=postgres connect_timeout=2";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
@@ -283,6 +312,7 @@ private:
     return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
   }
 
+  pg_server_options opts_;
   std::string bin_;
   std::string dir_;
   uid_t uid_ = 0;

@@ -106,14 +106,24 @@ struct cluster_fixture {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  /// Starts `flowgate serve` (in the named network namespace `netns`, a
+  /// "host", if not empty).
   std::unique_ptr<child> serve(const std::string& node, int64_t lease_ttl_ms,
-                               const std::string& log_name = "") {
-    return std::make_unique<child>(
-      std::vector<std::string>{FLOWGATE_BINARY, "--db", location, "--synchronous", "normal",
-                               "serve", "--node-id", node, "--lease-ttl-ms",
-                               std::to_string(lease_ttl_ms), "--poll-ms", "20", "--workers", "4",
-                               "--drain-ms", "3000"},
-      (db.dir / ((log_name.empty() ? node : log_name) + ".log")).string());
+                               const std::string& log_name = "", const std::string& netns = "") {
+    std::vector<std::string> argv;
+    if (!netns.empty()) {
+      argv = {"/usr/sbin/ip", "netns", "exec", netns};
+    }
+    for (std::string a :
+         {std::string{FLOWGATE_BINARY}, std::string{"--db"}, location, std::string{"--synchronous"},
+          std::string{"normal"}, std::string{"serve"}, std::string{"--node-id"}, node,
+          std::string{"--lease-ttl-ms"}, std::to_string(lease_ttl_ms), std::string{"--poll-ms"},
+          std::string{"20"}, std::string{"--workers"}, std::string{"4"}, std::string{"--drain-ms"},
+          std::string{"3000"}}) {
+      argv.push_back(std::move(a));
+    }
+    auto log = db.dir / ((log_name.empty() ? node : log_name) + ".log");
+    return std::make_unique<child>(argv, log.string());
   }
 
   std::string log_of(const std::string& name) {

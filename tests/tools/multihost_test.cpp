@@ -1,0 +1,164 @@
+// Several hosts, really: network namespaces as hosts, each with its own
+// address on a bridge this test creates; PostgreSQL runs in one, a `flowgate
+// serve` node in each of two others, and they reach the server only over
+// the bridge. One host is removed (every process in its namespace killed);
+// the runs it held must continue on the other within 2 x the lease TTL, and
+// `flowgate check` must be clean. Everything made here is removed. Where
+// namespaces cannot be made (not root, no `ip`), the case says so and skips.
+
+#include "tests/tools/pg_server.hpp"
+#include "tests/tools/serve_cluster.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace flowgate::testing;
+
+namespace {
+
+int sh(const std::string& cmd) {
+  int status = std::system(("timeout 30 sh -c '" + cmd + "' >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// Hosts on a bridge: `ip netns` namespaces named PREFIX-NAME with address
+/// SUBNET.(i+1)/24; this process's namespace is SUBNET.254 on the bridge.
+class hosts {
+public:
+  explicit hosts(const std::vector<std::string>& names) {
+    auto id = std::to_string(getpid() % 100000);
+    prefix_ = "fg" + id;
+    bridge_ = "fgbr" + id;
+    subnet_ = "10.213." + std::to_string(getpid() % 250);
+    if (geteuid() != 0) {
+      why_ = "not root: network namespaces need CAP_SYS_ADMIN";
+      return;
+    }
+    if (sh("command -v ip") != 0) {
+      why_ = "no 'ip' command (iproute2)";
+      return;
+    }
+    if (sh("ip link add " + bridge_ + " type bridge && ip addr add " + subnet_ + ".254/24 dev " +
+           bridge_ + " && ip link set " + bridge_ + " up") != 0) {
+      why_ = "cannot create a bridge";
+      return;
+    }
+    made_bridge_ = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+      auto ns = prefix_ + "-" + names[i];
+      auto veth = "fgv" + id + "x" + std::to_string(i);
+      auto peer = "fgp" + id + "x" + std::to_string(i);
+      auto addr = subnet_ + "." + std::to_string(i + 1);
+      if (sh("ip netns add " + ns) != 0) {
+        why_ = "cannot create network namespace " + ns;
+        return;
+      }
+      namespaces_.push_back(ns);
+      if (sh("ip link add " + veth + " type veth peer name " + peer + " && ip link set " + peer +
+             " netns " + ns + " && ip link set " + veth + " master " + bridge_ +
+             " up && ip netns " + "exec " + ns + " ip addr add " + addr + "/24 dev " + peer +
+             " && ip netns exec " + ns + " ip link set " + peer + " up && ip netns exec " + ns +
+             " ip link set lo up") != 0) {
+        why_ = "cannot link namespace " + ns + " to the bridge";
+        return;
+      }
+      addresses_.push_back(addr);
+    }
+    ok_ = true;
+  }
+
+  hosts(const hosts&) = delete;
+  hosts& operator=(const hosts&) = delete;
+
+  ~hosts() {
+    for (const auto& ns : namespaces_) {
+      kill_all(ns);
+      (void)sh("ip netns del " + ns); // its veth end goes with it, and the peer
+    }
+    if (made_bridge_) {
+      (void)sh("ip link del " + bridge_);
+    }
+  }
+
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+  std::string netns(size_t i) const { return namespaces_[i]; }
+  std::string address(size_t i) const { return addresses_[i]; }
+  std::string network() const { return subnet_ + ".0/24"; }
+
+  /// Removes a host: SIGKILL to every process in its namespace.
+  static void kill_all(const std::string& ns) {
+    (void)sh("for p in $(ip netns pids " + ns + "); do kill -9 $p; done");
+  }
+
+private:
+  std::string prefix_;
+  std::string bridge_;
+  std::string subnet_;
+  std::vector<std::string> namespaces_;
+  std::vector<std::string> addresses_;
+  bool made_bridge_ = false;
+  bool ok_ = false;
+  std::string why_;
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(multihost, cluster_fixture)
+
+BOOST_AUTO_TEST_CASE(a_removed_hosts_runs_continue_on_another_host_within_two_ttls) {
+  hosts net{{"db", "a", "b"}};
+  if (!net.ok()) {
+    std::cerr << "multihost: SKIPPED: " << net.why() << "\n";
+    BOOST_TEST_MESSAGE("SKIPPED: " << net.why());
+    return;
+  }
+  pg_test_server pg{pg_server_options{net.netns(0), net.address(0), net.network()}};
+  // The database is reached over the bridge, by the nodes and by this test.
+  location = pg.fresh_database();
+  BOOST_TEST_MESSAGE("database " << location << "; nodes in " << net.netns(1) << " and "
+                                 << net.netns(2));
+  constexpr int64_t ttl_ms = 2000;
+  prepare(300);
+  start_runs(20);
+  auto a = serve("a", ttl_ms, "", net.netns(1));
+  auto b = serve("b", ttl_ms, "", net.netns(2));
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
+  BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
+                                   "status = 'RUNNING'",
+                                   1, 30s),
+                        "node a never held a run:\n"
+                          << log_of("a"));
+  auto held = ids("SELECT run_id FROM runs WHERE lease_owner = 'a' AND status = 'RUNNING'");
+  hosts::kill_all(net.netns(1));
+  auto removed = std::chrono::steady_clock::now();
+  BOOST_TEST_MESSAGE("host a removed holding " << held.size() << " runs");
+  std::string list;
+  for (auto id : held) {
+    list += (list.empty() ? "" : ",") + std::to_string(id);
+  }
+  // Every run a held is taken over by b (or already finished) within 2 TTLs.
+  auto continued =
+    eventually("SELECT count(*) FROM runs WHERE run_id IN (" + list +
+                 ") AND (lease_owner = 'b' OR status IN ('COMPLETED', 'FAILED', 'CANCELED'))",
+               static_cast<int64_t>(held.size()), 30s);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - removed)
+                .count();
+  BOOST_TEST_MESSAGE("taken over after " << took << " ms (lease ttl " << ttl_ms << " ms)");
+  BOOST_REQUIRE(continued);
+  BOOST_TEST(took <= 2 * ttl_ms);
+  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s));
+  BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
+  check_invariants();
+  // The removed node's attempts that were cut off by its death were re-run by b.
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE node_id = 'b'") > 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
