@@ -44,7 +44,7 @@ public:
     // An operation that leaves its time at 0 is stamped with the commit's
     // time, read after BEGIN IMMEDIATE: recorded times then follow commit
     // order, also across processes sharing the database. A store with its
-    // own clock (PostgreSQL) read it again at the savepoint.
+    // own clock (PostgreSQL) gives its time at this operation.
     if constexpr (requires { op_.now_ms; }) {
       if (op_.now_ms == 0) {
         op_.now_ms = session.clock_ms().value_or(now_ms);
@@ -177,6 +177,7 @@ void flush(writer_pointer self) {
   auto committing = std::chrono::steady_clock::now();
   auto commit_err = st.session->commit();
   st.stats.commit_us += micros_since(committing);
+  st.stats.round_trips = static_cast<uint64_t>(st.session->round_trips());
   st.stats.busy_us += micros_since(started);
   if (commit_err) {
     if (code_of(commit_err) == errc::store_corrupt) {

@@ -16,6 +16,7 @@
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "persistence/open_store.hpp"
+#include "persistence/pg.hpp"
 #include "persistence/sqlite.hpp"
 
 #include <caf/all.hpp>
@@ -70,7 +71,8 @@ const char* const help = R"(Usage: flowgate-bench [options]
   --tenant-limit N  max_concurrent_runs of every tenant (0 = unlimited, the default);
                     reports the highest number of runs of one tenant running at once
   --synchronous M   off | normal | full (full)
-  --db PATH         database file (default: a fresh temporary file, removed after)
+  --db PATH|URL     database file (default: a fresh temporary file, removed after),
+                    or an empty PostgreSQL database (postgresql://...)
   --quota           measure step-quota reservations instead of runs: --runs
                     reservations through the quota_accountant with --window in
                     flight (batched into one store operation per writer turn),
@@ -508,6 +510,34 @@ int waiting_report(const options& o, caf::actor_system& sys, node& n, int64_t wa
   return waiting == o.runs && completed == total ? 0 : 1;
 }
 
+/// Runs `sql` on the bench's store (SQLite file or PostgreSQL URL) through
+/// a connection of its own; calls `each(row)` per row. False if unreadable.
+template <class Each> bool query_rows(const std::string& db, const std::string& sql, Each each) {
+  auto drain = [&](auto& st) {
+    for (;;) {
+      auto row = st.step();
+      if (!row || !*row) {
+        return static_cast<bool>(row);
+      }
+      each(st);
+    }
+  };
+  if (pg::is_url(db)) {
+    auto c = pg::connection::open(db);
+    if (!c) {
+      return false;
+    }
+    auto st = (*c)->prepare(sql);
+    return st && drain(**st);
+  }
+  auto c = sqlite::connection::open(sqlite::open_options{db, 5000, sync_mode::normal, false});
+  if (!c) {
+    return false;
+  }
+  auto st = c->prepare(sql);
+  return st && drain(*st);
+}
+
 int main(int argc, char** argv) {
   options o;
   if (!parse(argc, argv, o)) {
@@ -524,7 +554,7 @@ int main(int argc, char** argv) {
   if (temporary) {
     std::filesystem::create_directories(dir);
     o.db = (dir / "bench.db").string();
-  } else {
+  } else if (!pg::is_url(o.db)) {
     std::filesystem::remove(o.db);
   }
   node_settings s;
@@ -634,41 +664,25 @@ int main(int argc, char** argv) {
       return rc;
     }
     // Step latency from the ledger (ms resolution).
-    auto c = sqlite::connection::open(sqlite::open_options{o.db, 5000, sync_mode::normal, false});
     std::vector<double> step_ms;
-    int64_t attempts = 0;
-    if (c) {
-      auto st = c->prepare("SELECT finished_at_ms - started_at_ms FROM run_steps");
-      if (st) {
-        while (true) {
-          auto row = st->step();
-          if (!row || !*row) {
-            break;
-          }
-          step_ms.push_back(static_cast<double>(st->column_int64(0)));
-        }
-      }
-      attempts = static_cast<int64_t>(step_ms.size());
-    }
+    bool readable =
+      query_rows(o.db, "SELECT finished_at_ms - started_at_ms FROM run_steps",
+                 [&](auto& row) { step_ms.push_back(static_cast<double>(row.column_int64(0))); });
+    int64_t attempts = static_cast<int64_t>(step_ms.size());
     // Highest number of one tenant's runs RUNNING at once, from the runs'
     // [started, finished) spans (ms resolution; a finish and a start in the
     // same millisecond do not overlap).
     int64_t max_per_tenant = 0;
-    if (c) {
-      auto st = c->prepare("SELECT tenant_id, started_at_ms, finished_at_ms FROM runs "
-                           "WHERE finished_at_ms IS NOT NULL ORDER BY tenant_id");
+    if (readable) {
       std::map<std::string, std::vector<std::pair<int64_t, int>>> spans;
-      if (st) {
-        while (true) {
-          auto row = st->step();
-          if (!row || !*row) {
-            break;
-          }
-          auto& v = spans[st->column_text(0)];
-          v.emplace_back(st->column_int64(1), +1);
-          v.emplace_back(st->column_int64(2), -1);
-        }
-      }
+      query_rows(o.db,
+                 "SELECT tenant_id, started_at_ms, finished_at_ms FROM runs "
+                 "WHERE finished_at_ms IS NOT NULL ORDER BY tenant_id",
+                 [&](auto& row) {
+                   auto& v = spans[row.column_text(0)];
+                   v.emplace_back(row.column_int64(1), +1);
+                   v.emplace_back(row.column_int64(2), -1);
+                 });
       for (auto& [tenant, v] : spans) {
         std::sort(v.begin(), v.end()); // at equal times -1 (finish) sorts before +1
         int64_t now_running = 0;
@@ -704,6 +718,14 @@ int main(int argc, char** argv) {
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",
                 100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
                 100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));
+    if (ws.round_trips > 0) {
+      std::printf("  server round trips %llu by the writer (%.1f per run, %.1f per operation)\n",
+                  static_cast<unsigned long long>(ws.round_trips),
+                  static_cast<double>(ws.round_trips) /
+                    static_cast<double>(std::max<int64_t>(1, completed)),
+                  static_cast<double>(ws.round_trips) /
+                    static_cast<double>(std::max<uint64_t>(1, ws.operations)));
+    }
     std::printf("  peak RSS         %.1f MB\n", static_cast<double>(peak_rss_kb()) / 1024.0);
     rc = completed == o.runs ? 0 : 1;
   }

@@ -156,6 +156,7 @@ caf::error statement::execute() {
     auto* res =
       PQprepare(db, name_.c_str(), sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()));
     auto ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    conn_->count_statement(0);
     auto err = ok ? caf::error{} : translate(db, res, sql_, conn_->path());
     PQclear(res);
     if (err) {

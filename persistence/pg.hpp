@@ -146,7 +146,8 @@ public:
 
   pg_conn* handle() const { return conn_; }
 
-  /// Statements and round trips since the connection opened.
+  /// Round trips since the connection opened (a statement's first
+  /// execution is two: prepare, then execute).
   int64_t statements() const { return statements_; }
 
   // Internal to statement.

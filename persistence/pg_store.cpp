@@ -26,13 +26,12 @@ caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms) {
   return {};
 }
 
-caf::error begin_operation(pg::connection& db, std::optional<int64_t>& clock_ms) {
-  auto now = db.exec_int(std::string{"SAVEPOINT op; "} + server_clock);
-  if (!now) {
-    return now.error();
-  }
-  clock_ms = *now;
-  return {};
+caf::error begin_operation(pg::connection& db, std::optional<int64_t>&) {
+  return db.cached("SAVEPOINT op").run();
+}
+
+int64_t round_trips_of(const pg::connection& db) {
+  return db.statements();
 }
 
 caf::error describe_durability(pg::connection& db, schema_info& info) {

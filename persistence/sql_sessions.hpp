@@ -7,8 +7,7 @@
 ///   lock, taken now so that conflicts show up as `store_busy` here);
 ///   PostgreSQL's BEGIN (READ COMMITTED, row locks per tenant) and the
 ///   server's clock, which then stamps every time in the batch.
-/// - `begin_operation(db, clock)`: the operation's savepoint (and, on
-///   PostgreSQL, the server's clock again).
+/// - `begin_operation(db, clock)`: the operation's savepoint.
 /// - `describe_durability(db, info)`: journal mode and synchronous setting.
 /// - `schema_version(db)`, `make_run_backend(db)`.
 /// Internal to persistence/ (sqlite_store.cpp and pg_store.cpp).
@@ -22,6 +21,7 @@
 #include "persistence/sql_runs.hpp"
 #include "persistence/store.hpp"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -32,11 +32,15 @@ namespace flowgate {
 [[nodiscard]] caf::error begin_write(sqlite::connection& db, std::optional<int64_t>& clock_ms);
 [[nodiscard]] caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms);
 
-/// Marks the start of one operation (SAVEPOINT op); a store with its own
-/// clock reads it again in the same round trip, so an operation late in a
-/// long batch is not stamped with the batch's start.
+/// Marks the start of one operation (SAVEPOINT op).
 [[nodiscard]] caf::error begin_operation(sqlite::connection& db, std::optional<int64_t>& clock_ms);
 [[nodiscard]] caf::error begin_operation(pg::connection& db, std::optional<int64_t>& clock_ms);
+
+/// Round trips to the server so far (0 for SQLite).
+inline int64_t round_trips_of(const sqlite::connection&) {
+  return 0;
+}
+int64_t round_trips_of(const pg::connection& db);
 
 /// Fills `journal_mode` and `synchronous` of `db info`.
 [[nodiscard]] caf::error describe_durability(sqlite::connection& db, schema_info& info);
@@ -61,9 +65,23 @@ public:
   sql_write_session(const sql_write_session&) = delete;
   sql_write_session& operator=(const sql_write_session&) = delete;
 
-  caf::error begin() override { return begin_write(db_, clock_ms_); }
+  caf::error begin() override {
+    began_ = std::chrono::steady_clock::now();
+    return begin_write(db_, clock_ms_);
+  }
 
-  std::optional<int64_t> clock_ms() const override { return clock_ms_; }
+  /// The store's clock read by `begin`, advanced by the time since: an
+  /// operation late in a long batch is not stamped with its start, and no
+  /// round trip is spent reading the clock again.
+  std::optional<int64_t> clock_ms() const override {
+    if (!clock_ms_) {
+      return std::nullopt;
+    }
+    auto since = std::chrono::steady_clock::now() - began_;
+    return *clock_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(since).count();
+  }
+
+  int64_t round_trips() const override { return round_trips_of(db_); }
 
   caf::error commit() override {
     if (auto err = db_.exec("COMMIT")) {
@@ -237,6 +255,7 @@ private:
   Db& db_ = *conn_;
   /// The store's clock read by `begin` (PostgreSQL), else nullopt.
   std::optional<int64_t> clock_ms_;
+  std::chrono::steady_clock::time_point began_;
   /// The run store's primitives on `db_` (declared after it).
   std::unique_ptr<run_backend> runs_ = make_run_backend(db_);
 };

@@ -39,6 +39,8 @@ public:
   /// every node's times then come from one clock, so clock skew between
   /// hosts cannot shorten or lengthen a lease); nullopt: the caller's.
   virtual std::optional<int64_t> clock_ms() const { return std::nullopt; }
+  /// Round trips to a database server so far (0: an embedded store).
+  virtual int64_t round_trips() const { return 0; }
   [[nodiscard]] virtual caf::error commit() = 0;
   virtual void rollback() = 0;
 

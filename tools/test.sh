@@ -5,6 +5,7 @@
 #   FLOWGATE_SANITIZE  e.g. address,undefined (a separate BUILD_DIR is advised)
 #   FLOWGATE_WERROR    ON (default) treats warnings as errors
 #   CTEST_LABELS       regex of labels to run (default: all)
+#   CTEST_EXCLUDE      regex of test names not to run (default: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -18,4 +19,5 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
   -DFLOWGATE_SANITIZE="${FLOWGATE_SANITIZE:-}" \
   -DFLOWGATE_BUILD_TESTS=ON -DFLOWGATE_BUILD_BENCHMARKS=ON
 cmake --build "$build_dir" -j "$(nproc)"
-ctest --test-dir "$build_dir" --output-on-failure -j 2 ${CTEST_LABELS:+-L "$CTEST_LABELS"}
+ctest --test-dir "$build_dir" --output-on-failure -j 2 ${CTEST_LABELS:+-L "$CTEST_LABELS"} \
+  ${CTEST_EXCLUDE:+-E "$CTEST_EXCLUDE"}
