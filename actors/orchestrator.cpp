@@ -16,7 +16,9 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <set>
 
 namespace flowgate {
@@ -30,6 +32,8 @@ using engine::run_state;
 
 constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
 constexpr std::chrono::seconds store_timeout{30};
+/// How often an append the store refused as busy is sent again.
+constexpr int max_busy_retries = 5;
 /// Terms older than this are asked for again before an attempt starts.
 constexpr int64_t terms_max_age_ms = 1'000;
 /// Beyond the attempt's own timeout, how long an attempt may queue in the pool.
@@ -350,7 +354,15 @@ void advance(orchestrator_pointer self) {
   op.now_ms = 0; // stamped by the writer at commit
   auto why = done_reason_of(change.status);
   self->become(writing(self));
-  auto write = [=](append_history a) {
+  // An append the store refused as busy (a deadlock or serialization
+  // failure between two nodes' batches on PostgreSQL) left nothing: its
+  // savepoint or its whole transaction was rolled back. It is sent again,
+  // a few times, before the run is given up.
+  auto send = std::make_shared<std::function<void(append_history, int)>>();
+  std::weak_ptr<std::function<void(append_history, int)>> resend = send;
+  *send = [=](append_history a, int tries) {
+    auto again = a;
+    auto retry = resend.lock(); // alive: it is being called
     self->request(self->state.setup.writer, store_timeout, std::move(a))
       .then(
         [=](history_appended& r) {
@@ -391,8 +403,15 @@ void advance(orchestrator_pointer self) {
             advance(self);
           }
         },
-        [=](caf::error& err) { abandon(self, err, "appending to the history"); });
+        [=](caf::error& err) {
+          if (code_of(err) == errc::store_busy && tries < max_busy_retries) {
+            (*retry)(std::move(again), tries + 1);
+            return;
+          }
+          abandon(self, err, "appending to the history");
+        });
   };
+  auto write = [send](append_history a) { (*send)(std::move(a), 0); };
   if (!starts_attempt) {
     write(std::move(op));
     return;
