@@ -353,6 +353,12 @@ caf::error node::register_membership() {
   register_node op{node_id{settings_.node_id}, host, static_cast<int64_t>(getpid()), "",
                    settings_.lease_ttl_ms,     0};
   auto inc = blocking_ask<int64_t>(sys_, request_timeout, writer_, op);
+  // A busy store (PostgreSQL: a row lock held past the lock timeout by a
+  // stalled process) refused nothing for good: ask again, a few times.
+  for (int i = 0; i < 10 && !inc && code_of(inc.error()) == errc::store_busy; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+    inc = blocking_ask<int64_t>(sys_, request_timeout, writer_, op);
+  }
   if (!inc && code_of(inc.error()) == errc::node_id_in_use) {
     // On this host a registration's process can be checked: a killed one
     // (its heartbeat not yet expired) is replaced at once.

@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>
@@ -248,7 +249,8 @@ bool statement::column_is_null(int col) const {
 
 // -- connection -----------------------------------------------------------------
 
-caf::expected<std::unique_ptr<connection>> connection::open(const std::string& url) {
+caf::expected<std::unique_ptr<connection>> connection::open(const std::string& url,
+                                                            int64_t lock_timeout_ms) {
   auto* conn = PQconnectdb(url.c_str());
   if (conn == nullptr) {
     return make_error(errc::store_failure, "database '" + redacted(url) + "': out of memory");
@@ -263,7 +265,11 @@ caf::expected<std::unique_ptr<connection>> connection::open(const std::string& u
   }
   std::unique_ptr<connection> out{new connection(conn, redacted(url))};
   // Times are stored as integers; UTC keeps what the server prints stable.
-  if (auto err = out->exec("SET TIME ZONE 'UTC'; SET client_min_messages = warning")) {
+  // A lock wait is bounded: a node that stalls (stopped, paused) inside a
+  // transaction must not stall every other node behind its row locks.
+  if (auto err = out->exec("SET TIME ZONE 'UTC'; SET client_min_messages = warning; "
+                           "SET lock_timeout = " +
+                           std::to_string(std::max<int64_t>(0, lock_timeout_ms)))) {
     return err;
   }
   return out;

@@ -17,6 +17,8 @@
 /// `errc::store_corrupt`; everything else `errc::store_failure`. Messages
 /// carry the statement's first words and the server's own text.
 
+#include "persistence/statement_binding.hpp"
+
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -44,7 +46,7 @@ std::string redacted(std::string_view url);
 class connection;
 
 /// A prepared statement. Bind parameters by 1-based index, step, read columns.
-class statement {
+class statement : public statement_binding<statement> {
 public:
   /// `name`: the server-side prepared statement; empty for a one-shot
   /// statement (PQexecParams: nothing is kept on the server).
@@ -55,27 +57,11 @@ public:
 
   // -- binding ----------------------------------------------------------------
 
+  using statement_binding::bind;
   statement& bind(int index, int64_t value);
-  statement& bind(int index, int32_t value) { return bind(index, static_cast<int64_t>(value)); }
   statement& bind(int index, double value);
   statement& bind(int index, std::string_view value);
-  statement& bind(int index, const std::string& value) {
-    return bind(index, std::string_view{value});
-  }
-  statement& bind(int index, const char* value) { return bind(index, std::string_view{value}); }
-  /// An enum binds as its stored text: its `to_string` (found by ADL).
-  template <class E>
-  requires std::is_enum_v<E> statement& bind(int index, E value) {
-    return bind(index, std::string_view{to_string(value)});
-  }
   statement& bind_null(int index);
-
-  /// Binds all arguments from index 1 on.
-  template <class... Ts> statement& bind_all(const Ts&... xs) {
-    int i = 0;
-    (bind(++i, xs), ...);
-    return *this;
-  }
 
   // -- execution --------------------------------------------------------------
 
@@ -111,9 +97,12 @@ private:
 /// An open connection (UTC, READ COMMITTED).
 class connection {
 public:
-  /// Connects. Errors: `store_io` naming the server when it cannot be
-  /// reached, `store_failure` otherwise.
-  [[nodiscard]] static caf::expected<std::unique_ptr<connection>> open(const std::string& url);
+  /// Connects. A statement that waits longer than `lock_timeout_ms` for a
+  /// row lock fails with `store_busy` (0: waits for ever). Errors:
+  /// `store_io` naming the server when it cannot be reached,
+  /// `store_failure` otherwise.
+  [[nodiscard]] static caf::expected<std::unique_ptr<connection>> open(const std::string& url,
+                                                                       int64_t lock_timeout_ms = 0);
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

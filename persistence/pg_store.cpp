@@ -45,8 +45,9 @@ caf::error describe_durability(pg::connection& db, schema_info& info) {
 }
 
 caf::expected<std::unique_ptr<write_session>> open_pg_writer(const std::string& url, int64_t now_ms,
-                                                             std::vector<std::string>* applied) {
-  auto db = pg::connection::open(url);
+                                                             std::vector<std::string>* applied,
+                                                             int64_t lock_timeout_ms) {
+  auto db = pg::connection::open(url, lock_timeout_ms);
   if (!db) {
     return db.error();
   }
@@ -61,8 +62,9 @@ caf::expected<std::unique_ptr<write_session>> open_pg_writer(const std::string& 
     new sql_sessions::sql_write_session<pg::connection>(std::move(*db))};
 }
 
-caf::expected<std::unique_ptr<read_session>> open_pg_reader(const std::string& url) {
-  auto db = pg::connection::open(url);
+caf::expected<std::unique_ptr<read_session>> open_pg_reader(const std::string& url,
+                                                            int64_t lock_timeout_ms) {
+  auto db = pg::connection::open(url, lock_timeout_ms);
   if (!db) {
     return db.error();
   }

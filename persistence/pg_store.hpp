@@ -27,12 +27,16 @@ class read_session;
 
 /// Opens the write connection to `url` (`postgresql://user@host:port/db`)
 /// and migrates the schema. `applied` (if not null) receives the names of
-/// migrations applied now.
+/// migrations applied now. A row lock waited for longer than
+/// `lock_timeout_ms` fails the operation with `store_busy`
+/// (FLOWGATE_BUSY_TIMEOUT_MS, as SQLite's busy timeout).
 [[nodiscard]] caf::expected<std::unique_ptr<write_session>>
-open_pg_writer(const std::string& url, int64_t now_ms, std::vector<std::string>* applied = nullptr);
+open_pg_writer(const std::string& url, int64_t now_ms, std::vector<std::string>* applied = nullptr,
+               int64_t lock_timeout_ms = 5000);
 
 /// Opens a read connection. Errors: `schema_too_new`, or `store_failure` if
 /// the schema is older than this binary (open a writer first).
-[[nodiscard]] caf::expected<std::unique_ptr<read_session>> open_pg_reader(const std::string& url);
+[[nodiscard]] caf::expected<std::unique_ptr<read_session>>
+open_pg_reader(const std::string& url, int64_t lock_timeout_ms = 5000);
 
 } // namespace flowgate

@@ -158,8 +158,9 @@ public:
   [[nodiscard]] virtual caf::expected<std::optional<run_record>>
   claim_run(int64_t run, const lease_grant& g) = 0;
   /// The append's one fenced statement: matches only while (owner,
-  /// incarnation, epoch) holds the lease of the RUNNING run at
-  /// `expected_seq`; nullopt otherwise.
+  /// incarnation, epoch) holds the unexpired lease of the RUNNING run at
+  /// `expected_seq`; nullopt otherwise. An expired lease fences too: its
+  /// permit may already be another run's.
   [[nodiscard]] virtual caf::expected<std::optional<fenced_row>>
   fenced_update(const fenced_run_update& u) = 0;
   /// A run created without quota for its first step: WAITING on quota at

@@ -168,6 +168,16 @@ caf::error refused_append(run_backend& b, const append_history& op) {
                                 : " held by '" + r->lease_owner + "' (incarnation " +
                                     std::to_string(r->lease_incarnation) + ")"));
   }
+  if (r->lease_expires_at_ms <= op.now_ms) {
+    // The holder's lease ran out (it stalled, or could not renew in time):
+    // its permit may already be another run's, so its work is not recorded.
+    return make_error(errc::lease_lost,
+                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
+                        "' (incarnation " + std::to_string(op.incarnation) +
+                        ") writes under lease epoch " + std::to_string(op.epoch) +
+                        ", but that lease expired at " + std::to_string(r->lease_expires_at_ms) +
+                        " (now " + std::to_string(op.now_ms) + ")");
+  }
   return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
                                            ": history is at sequence " +
                                            std::to_string(r->next_seq) + ", the writer expected " +

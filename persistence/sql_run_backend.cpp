@@ -154,19 +154,20 @@ public:
 
   caf::expected<std::optional<fenced_row>> fenced_update(const fenced_run_update& u) override {
     const auto& c = *u.change;
-    auto& st = db_.cached(
-      "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
-      "status = ?9, wait_reason = nullif(?10, ''), "
-      "output = coalesce(nullif(?11, ''), output), "
-      "error_type = coalesce(nullif(?12, ''), error_type), "
-      "error_message = coalesce(nullif(?13, ''), error_message), "
-      "wake_at_ms = CASE WHEN ?14 <> 0 THEN ?15 ELSE wake_at_ms END, "
-      "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "
-      "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "
-      "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "
-      "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
-      "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
-      "AND next_seq = ?5 AND lease_incarnation = ?17 RETURNING tenant_id, inbox_pending");
+    auto& st =
+      db_.cached("UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
+                 "status = ?9, wait_reason = nullif(?10, ''), "
+                 "output = coalesce(nullif(?11, ''), output), "
+                 "error_type = coalesce(nullif(?12, ''), error_type), "
+                 "error_message = coalesce(nullif(?13, ''), error_message), "
+                 "wake_at_ms = CASE WHEN ?14 <> 0 THEN ?15 ELSE wake_at_ms END, "
+                 "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "
+                 "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "
+                 "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "
+                 "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
+                 "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
+                 "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "
+                 "RETURNING tenant_id, inbox_pending");
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},

@@ -11,6 +11,8 @@
 
 #include "config/node_settings.hpp"
 
+#include "persistence/statement_binding.hpp"
+
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -42,7 +44,7 @@ struct open_options {
 };
 
 /// A prepared statement. Bind parameters by 1-based index, step, read columns.
-class statement {
+class statement : public statement_binding<statement> {
 public:
   statement() = default;
   statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
@@ -53,27 +55,12 @@ public:
   ~statement();
 
   // -- binding ----------------------------------------------------------------
+
+  using statement_binding::bind;
   statement& bind(int index, int64_t value);
-  statement& bind(int index, int32_t value) { return bind(index, static_cast<int64_t>(value)); }
   statement& bind(int index, double value);
   statement& bind(int index, std::string_view value);
-  statement& bind(int index, const std::string& value) {
-    return bind(index, std::string_view{value});
-  }
-  statement& bind(int index, const char* value) { return bind(index, std::string_view{value}); }
-  /// An enum binds as its stored text: its `to_string` (found by ADL).
-  template <class E>
-  requires std::is_enum_v<E> statement& bind(int index, E value) {
-    return bind(index, std::string_view{to_string(value)});
-  }
   statement& bind_null(int index);
-
-  /// Binds all arguments from index 1 on.
-  template <class... Ts> statement& bind_all(const Ts&... xs) {
-    int i = 0;
-    (bind(++i, xs), ...);
-    return *this;
-  }
 
   // -- execution --------------------------------------------------------------
 

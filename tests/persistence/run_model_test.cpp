@@ -146,6 +146,40 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
   BOOST_TEST(count("SELECT count(*) FROM nodes WHERE stopped_at_ms = 2200") == 1);
 }
 
+// Found by the chaos tier on PostgreSQL: a holder that stalled past its
+// lease, with nobody taking the run over yet, appended its late result; the
+// tenant's permit had meanwhile gone to another run (4 attempts open at a
+// limit of 2). An expired lease fences like a moved one.
+BOOST_AUTO_TEST_CASE(an_expired_lease_cannot_append_even_if_nobody_took_it) {
+  add_tenant("t");
+  auto inc = join("n1", 1000, 60'000);
+  auto id = queue_run("t", 1000);
+  auto won = claim("n1", inc, 1000, 10);
+  BOOST_REQUIRE_EQUAL(won.runs.size(), 1u);
+  append_history op;
+  op.run = run_id{id};
+  op.tenant = tenant_id{"t"};
+  op.owner = node_id{"n1"};
+  op.incarnation = inc;
+  op.epoch = won.runs[0].epoch;
+  op.expected_seq = 2;
+  op.now_ms = 1000 + ttl; // the lease ran out at 1000 + ttl
+  op.change.status = run_status::completed;
+  auto refused = write(op);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
+  BOOST_TEST(
+    describe(refused.error()).find("that lease expired at " + std::to_string(1000 + ttl)) !=
+    std::string::npos);
+  BOOST_TEST(count("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(id)) == 2);
+  // Renewed in time, the same append is recorded.
+  BOOST_REQUIRE(write(
+    renew_leases{node_id{"n1"}, inc, {run_lease{run_id{id}, op.epoch}}, 1000 + ttl - 1, ttl}));
+  op.now_ms = 1000 + ttl + 10;
+  BOOST_REQUIRE(write(op));
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_claim_is_a_heartbeat_and_a_stale_incarnation_claims_nothing) {
   add_tenant("t");
   auto old_inc = join("n1", 1000);

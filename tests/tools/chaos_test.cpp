@@ -30,9 +30,12 @@ struct chaos_fixture : cluster_fixture {
   void start(const std::string& id) {
     nodes[id] = serve(id, lease_ttl);
     stalled[id] = false;
-    BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE node_id = '" + id + "' AND pid = " +
-                               std::to_string(nodes[id]->pid()) + " AND stopped_at_ms IS NULL",
-                             1, 30s));
+    BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) FROM nodes WHERE node_id = '" + id +
+                                       "' AND pid = " + std::to_string(nodes[id]->pid()) +
+                                       " AND stopped_at_ms IS NULL",
+                                     1, 30s),
+                          "node " << id << " did not register; its log:\n"
+                                  << log_of(id));
   }
 
   void put_tenant(const std::string& id, const std::string& config) {
