@@ -356,6 +356,8 @@ caf::error node::register_membership() {
   // A busy store (PostgreSQL: a row lock held past the lock timeout by a
   // stalled process) refused nothing for good: ask again, a few times.
   for (int i = 0; i < 10 && !inc && code_of(inc.error()) == errc::store_busy; ++i) {
+    log_line("warn", "registering the node: the store is busy, retrying",
+             {{"node", settings_.node_id}, {"error", describe(inc.error())}});
     std::this_thread::sleep_for(std::chrono::milliseconds{200});
     inc = blocking_ask<int64_t>(sys_, request_timeout, writer_, op);
   }
