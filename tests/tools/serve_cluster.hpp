@@ -59,6 +59,19 @@ public:
 
   pid_t pid() const { return pid_; }
 
+  /// False once the process has exited (it is reaped then).
+  bool running() {
+    if (pid_ <= 0) {
+      return false;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
   /// Sends `sig`, waits up to `limit` for the exit; returns the exit code
   /// (-1 if it had to be killed or died by a signal).
   int stop(int sig, std::chrono::milliseconds limit) {
