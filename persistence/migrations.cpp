@@ -211,6 +211,22 @@ std::span<const migration> schema_migrations() {
   return migrations;
 }
 
+caf::error check_reader_schema(int32_t version, const std::string& location) {
+  if (version > latest_schema_version()) {
+    return make_error(errc::schema_too_new, "database '" + location + "' has schema version " +
+                                              std::to_string(version) +
+                                              ", newer than this flowgate supports (" +
+                                              std::to_string(latest_schema_version()) + ")");
+  }
+  if (version < latest_schema_version()) {
+    return make_error(errc::store_failure, "database '" + location + "' has schema version " +
+                                             std::to_string(version) + ", expected " +
+                                             std::to_string(latest_schema_version()) +
+                                             " (run 'flowgate db migrate')");
+  }
+  return {};
+}
+
 int32_t latest_schema_version() {
   return migrations[std::size(migrations) - 1].version;
 }

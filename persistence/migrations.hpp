@@ -49,6 +49,11 @@ struct migration {
 /// Every migration, oldest first.
 std::span<const migration> schema_migrations();
 
+/// Whether a reader may open a database at `version` (`location` names it
+/// in errors): `schema_too_new` above this binary's, `store_failure` below
+/// it (a writer migrates; readers never do).
+[[nodiscard]] caf::error check_reader_schema(int32_t version, const std::string& location);
+
 /// The newest schema version this binary knows.
 int32_t latest_schema_version();
 

@@ -72,18 +72,8 @@ caf::expected<std::unique_ptr<read_session>> open_pg_reader(const std::string& u
   if (!version) {
     return version.error();
   }
-  auto path = (*db)->path();
-  if (*version > latest_schema_version()) {
-    return make_error(errc::schema_too_new, "database '" + path + "' has schema version " +
-                                              std::to_string(*version) +
-                                              ", newer than this flowgate supports (" +
-                                              std::to_string(latest_schema_version()) + ")");
-  }
-  if (*version < latest_schema_version()) {
-    return make_error(errc::store_failure, "database '" + path + "' has schema version " +
-                                             std::to_string(*version) + ", expected " +
-                                             std::to_string(latest_schema_version()) +
-                                             " (run 'flowgate db migrate')");
+  if (auto err = check_reader_schema(*version, (*db)->path())) {
+    return err;
   }
   return std::unique_ptr<read_session>{
     new sql_sessions::sql_read_session<pg::connection>(std::move(*db))};

@@ -127,17 +127,8 @@ caf::expected<std::unique_ptr<read_session>> open_sqlite_reader(const sqlite_sto
   if (!version) {
     return version.error();
   }
-  if (*version > latest_schema_version()) {
-    return make_error(errc::schema_too_new, "database '" + opts.path + "' has schema version " +
-                                              std::to_string(*version) +
-                                              ", newer than this flowgate supports (" +
-                                              std::to_string(latest_schema_version()) + ")");
-  }
-  if (*version < latest_schema_version()) {
-    return make_error(errc::store_failure, "database '" + opts.path + "' has schema version " +
-                                             std::to_string(*version) + ", expected " +
-                                             std::to_string(latest_schema_version()) +
-                                             " (run 'flowgate db migrate')");
+  if (auto err = check_reader_schema(*version, opts.path)) {
+    return err;
   }
   return std::unique_ptr<read_session>{new sql_sessions::sql_read_session<sqlite::connection>(
     std::make_unique<sqlite::connection>(std::move(*db)))};
