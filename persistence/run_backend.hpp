@@ -261,6 +261,26 @@ public:
   // -- billing ---------------------------------------------------------------------
   [[nodiscard]] virtual caf::error put_subscription(const subscription_record& s,
                                                     int64_t now_ms) = 0;
+
+  // -- transaction hooks (called by the write session) ---------------------------
+  // A heartbeat written once in a transaction holds the node's row lock
+  // until the transaction ends, so no other process can supersede or stop
+  // that registration meanwhile: later heartbeats of the same (node,
+  // incarnation) in the transaction only raise the time to write, and
+  // `before_commit` writes the latest once. Other transactions see exactly
+  // what one UPDATE per heartbeat would have left (they see only commits),
+  // without a version of the row per operation (on PostgreSQL each is a
+  // new tuple that every later lookup in the transaction walks past).
+
+  /// An operation (savepoint) begins.
+  virtual void operation_began() {}
+  /// The current operation was rolled back to its savepoint: what it wrote
+  /// (and the row locks it took) is gone.
+  virtual void operation_rolled_back() {}
+  /// Writes what was deferred; the transaction commits next.
+  [[nodiscard]] virtual caf::error before_commit() { return {}; }
+  /// The transaction rolled back: everything deferred is dropped.
+  virtual void transaction_rolled_back() {}
 };
 
 } // namespace flowgate

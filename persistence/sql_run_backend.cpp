@@ -4,8 +4,10 @@
 #include "persistence/sql_rows.hpp"
 #include "persistence/sqlite.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <type_traits>
+#include <vector>
 
 namespace flowgate {
 
@@ -152,22 +154,27 @@ public:
     return first_run(st);
   }
 
+  // The fenced statements below find their row by run_id; the owner is
+  // compared as coalesce(lease_owner, '') so that PostgreSQL's generic plan
+  // for a prepared statement cannot pick runs_lease_holder (owner,
+  // incarnation) instead of the primary key: with that index an append
+  // scanned every run the node held (638 us per append at 5,000 held runs).
   caf::expected<std::optional<fenced_row>> fenced_update(const fenced_run_update& u) override {
     const auto& c = *u.change;
-    auto& st =
-      db_.cached("UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
-                 "status = ?9, wait_reason = nullif(?10, ''), "
-                 "output = coalesce(nullif(?11, ''), output), "
-                 "error_type = coalesce(nullif(?12, ''), error_type), "
-                 "error_message = coalesce(nullif(?13, ''), error_message), "
-                 "wake_at_ms = CASE WHEN ?14 <> 0 THEN ?15 ELSE wake_at_ms END, "
-                 "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "
-                 "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "
-                 "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "
-                 "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
-                 "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 AND status = ?4 "
-                 "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "
-                 "RETURNING tenant_id, inbox_pending");
+    auto& st = db_.cached(
+      "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "
+      "status = ?9, wait_reason = nullif(?10, ''), "
+      "output = coalesce(nullif(?11, ''), output), "
+      "error_type = coalesce(nullif(?12, ''), error_type), "
+      "error_message = coalesce(nullif(?13, ''), error_message), "
+      "wake_at_ms = CASE WHEN ?14 <> 0 THEN ?15 ELSE wake_at_ms END, "
+      "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "
+      "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "
+      "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "
+      "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
+      "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "
+      "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "
+      "RETURNING tenant_id, inbox_pending");
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
@@ -228,20 +235,22 @@ public:
 
   caf::expected<bool> renew_lease(int64_t run, const std::string& owner, int64_t incarnation,
                                   int64_t epoch, int64_t expires_at_ms, int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE runs SET lease_expires_at_ms = ?4, wake_at_ms = ?4 "
-                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
-                          "AND lease_incarnation = ?6 AND status = 'RUNNING' "
-                          "AND lease_expires_at_ms > ?5");
+    auto& st =
+      db_.cached("UPDATE runs SET lease_expires_at_ms = ?4, wake_at_ms = ?4 "
+                 "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 "
+                 "AND lease_incarnation = ?6 AND status = 'RUNNING' "
+                 "AND lease_expires_at_ms > ?5");
     st.bind_all(run, owner, epoch, expires_at_ms, now_ms, incarnation);
     return changed_one(st);
   }
 
   caf::expected<bool> release_lease(int64_t run, const std::string& owner, int64_t incarnation,
                                     int64_t epoch, int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
-                          "lease_incarnation = 0, wake_at_ms = ?4, updated_at_ms = ?4 "
-                          "WHERE run_id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3 "
-                          "AND lease_incarnation = ?5 AND status = 'RUNNING'");
+    auto& st =
+      db_.cached("UPDATE runs SET lease_owner = NULL, lease_expires_at_ms = 0, "
+                 "lease_incarnation = 0, wake_at_ms = ?4, updated_at_ms = ?4 "
+                 "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 "
+                 "AND lease_incarnation = ?5 AND status = 'RUNNING'");
     st.bind_all(run, owner, epoch, now_ms, incarnation);
     return changed_one(st);
   }
@@ -442,6 +451,7 @@ public:
   }
 
   caf::error put_registration(const register_node& op, int64_t incarnation) override {
+    forget_beats(op.node.value);
     auto& st = db_.cached(
       "INSERT INTO nodes (node_id, address, pid, started_at_ms, heartbeat_at_ms, stopped_at_ms, "
       "incarnation, host, ttl_ms) VALUES (?1, ?2, ?3, ?4, ?4, NULL, ?5, ?6, ?7) "
@@ -455,14 +465,50 @@ public:
 
   caf::expected<bool> heartbeat(const std::string& node, int64_t incarnation,
                                 int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE nodes SET heartbeat_at_ms = ?3 WHERE node_id = ?1 AND "
-                          "incarnation = ?2 AND stopped_at_ms IS NULL");
-    st.bind_all(node, incarnation, now_ms);
-    return changed_one(st);
+    for (auto& b : beats_) {
+      if (b.node == node && b.incarnation == incarnation) {
+        b.latest_ms = std::max(b.latest_ms, now_ms); // the row is ours until commit
+        return true;
+      }
+    }
+    auto ok = write_heartbeat(node, incarnation, now_ms);
+    if (ok && *ok) {
+      beats_.push_back(beat{node, incarnation, now_ms, now_ms, operation_});
+    }
+    return ok;
   }
+
+  void operation_began() override { ++operation_; }
+
+  void operation_rolled_back() override {
+    std::erase_if(beats_, [this](const beat& b) { return b.operation == operation_; });
+  }
+
+  caf::error before_commit() override {
+    auto beats = std::move(beats_);
+    beats_.clear();
+    for (const auto& b : beats) {
+      if (b.latest_ms == b.written_ms) {
+        continue;
+      }
+      auto ok = write_heartbeat(b.node, b.incarnation, b.latest_ms);
+      if (!ok) {
+        return ok.error();
+      }
+      if (!*ok) { // cannot happen while the row lock is held; never silently
+        return make_error(errc::store_failure, "node '" + b.node +
+                                                 "': the heartbeat row changed inside the "
+                                                 "transaction that holds its lock");
+      }
+    }
+    return {};
+  }
+
+  void transaction_rolled_back() override { beats_.clear(); }
 
   caf::expected<bool> mark_stopped(const std::string& node, int64_t incarnation,
                                    int64_t now_ms) override {
+    forget_beats(node);
     auto& st = db_.cached("UPDATE nodes SET stopped_at_ms = ?3 WHERE node_id = ?1 AND "
                           "incarnation = ?2 AND stopped_at_ms IS NULL");
     st.bind_all(node, incarnation, now_ms);
@@ -503,6 +549,30 @@ public:
   }
 
 private:
+  /// A heartbeat written in this transaction (see run_backend.hpp).
+  struct beat {
+    std::string node;
+    int64_t incarnation = 0;
+    int64_t written_ms = 0;
+    int64_t latest_ms = 0;
+    /// The operation that wrote it (its rollback undoes the write).
+    int64_t operation = 0;
+  };
+
+  caf::expected<bool> write_heartbeat(const std::string& node, int64_t incarnation,
+                                      int64_t now_ms) {
+    auto& st = db_.cached("UPDATE nodes SET heartbeat_at_ms = ?3 WHERE node_id = ?1 AND "
+                          "incarnation = ?2 AND stopped_at_ms IS NULL");
+    st.bind_all(node, incarnation, now_ms);
+    return changed_one(st);
+  }
+
+  /// The registration of `node` changes in this transaction: a memo of its
+  /// heartbeat no longer stands for the row.
+  void forget_beats(const std::string& node) {
+    std::erase_if(beats_, [&](const beat& b) { return b.node == node; });
+  }
+
   /// Runs a conditional statement: true if it changed exactly one row.
   template <class St> caf::expected<bool> changed_one(St& st) {
     if (auto err = st.run()) {
@@ -512,6 +582,8 @@ private:
   }
 
   Db& db_;
+  std::vector<beat> beats_;
+  int64_t operation_ = 0;
 };
 
 } // namespace

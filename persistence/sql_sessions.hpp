@@ -84,20 +84,31 @@ public:
   int64_t round_trips() const override { return round_trips_of(db_); }
 
   caf::error commit() override {
-    if (auto err = db_.exec("COMMIT")) {
+    auto err = runs_->before_commit();
+    if (!err) {
+      err = db_.exec("COMMIT");
+    }
+    if (err) {
       rollback();
       return err;
     }
     return {};
   }
 
-  void rollback() override { (void)db_.exec("ROLLBACK"); }
+  void rollback() override {
+    runs_->transaction_rolled_back();
+    (void)db_.exec("ROLLBACK");
+  }
 
-  caf::error savepoint() override { return begin_operation(db_, clock_ms_); }
+  caf::error savepoint() override {
+    runs_->operation_began();
+    return begin_operation(db_, clock_ms_);
+  }
 
   caf::error release_savepoint() override { return db_.cached("RELEASE op").run(); }
 
   void rollback_to_savepoint() override {
+    runs_->operation_rolled_back();
     (void)db_.cached("ROLLBACK TO op").run();
     (void)db_.cached("RELEASE op").run();
   }
