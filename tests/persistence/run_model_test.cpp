@@ -180,6 +180,61 @@ BOOST_AUTO_TEST_CASE(an_expired_lease_cannot_append_even_if_nobody_took_it) {
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(heartbeats_in_one_transaction_commit_the_latest_and_a_rollback_undoes_its_own) {
+  // The writer's batch: one transaction, a savepoint per operation. The row
+  // is written once per transaction; what commits is the latest time of an
+  // operation that was kept.
+  add_tenant("t");
+  auto inc = join("n1", 1000);
+  auto claim_at = [&](int64_t now) {
+    claim_runs op;
+    op.owner = node_id{"n1"};
+    op.incarnation = inc;
+    op.now_ms = now;
+    op.lease_ttl_ms = ttl;
+    op.max_runs = 1;
+    return op;
+  };
+  BOOST_REQUIRE(!writer->begin());
+  for (int64_t now : {1100, 1200, 1300}) {
+    BOOST_REQUIRE(!writer->savepoint());
+    BOOST_REQUIRE(writer->apply(claim_at(now)));
+    BOOST_REQUIRE(!writer->release_savepoint());
+  }
+  BOOST_REQUIRE(!writer->commit());
+  BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1300);
+  // The first heartbeat of a transaction is rolled back with its operation:
+  // the next one writes the row again, and the stop that follows in the
+  // same transaction is not undone by a deferred heartbeat.
+  BOOST_REQUIRE(!writer->begin());
+  BOOST_REQUIRE(!writer->savepoint());
+  BOOST_REQUIRE(writer->apply(claim_at(1400)));
+  writer->rollback_to_savepoint();
+  BOOST_REQUIRE(!writer->savepoint());
+  BOOST_REQUIRE(writer->apply(claim_at(1500)));
+  BOOST_REQUIRE(!writer->release_savepoint());
+  BOOST_REQUIRE(!writer->savepoint());
+  BOOST_REQUIRE(writer->apply(claim_at(1550)));
+  BOOST_REQUIRE(!writer->release_savepoint());
+  BOOST_REQUIRE(!writer->commit());
+  BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1550);
+  BOOST_REQUIRE(!writer->begin());
+  BOOST_REQUIRE(!writer->savepoint());
+  BOOST_REQUIRE(writer->apply(claim_at(1600)));
+  BOOST_REQUIRE(!writer->release_savepoint());
+  BOOST_REQUIRE(!writer->savepoint());
+  BOOST_REQUIRE(writer->apply(stop_node{node_id{"n1"}, inc, 1650}));
+  BOOST_REQUIRE(!writer->release_savepoint());
+  BOOST_REQUIRE(!writer->savepoint());
+  auto after_stop = writer->apply(claim_at(1700));
+  BOOST_REQUIRE(!after_stop);
+  BOOST_TEST(code_of(after_stop.error()) == errc::lease_lost);
+  writer->rollback_to_savepoint();
+  BOOST_REQUIRE(!writer->commit());
+  BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1600);
+  BOOST_TEST(count("SELECT stopped_at_ms FROM nodes WHERE node_id = 'n1'") == 1650);
+}
+
 BOOST_AUTO_TEST_CASE(a_claim_is_a_heartbeat_and_a_stale_incarnation_claims_nothing) {
   add_tenant("t");
   auto old_inc = join("n1", 1000);
