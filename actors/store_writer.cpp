@@ -178,6 +178,7 @@ void flush(writer_pointer self) {
   auto commit_err = st.session->commit();
   st.stats.commit_us += micros_since(committing);
   st.stats.round_trips = static_cast<uint64_t>(st.session->round_trips());
+  st.stats.statements = static_cast<uint64_t>(st.session->statements());
   st.stats.busy_us += micros_since(started);
   if (commit_err) {
     if (code_of(commit_err) == errc::store_corrupt) {

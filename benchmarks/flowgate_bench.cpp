@@ -719,12 +719,19 @@ int main(int argc, char** argv) {
                 100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
                 100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));
     if (ws.round_trips > 0) {
+      auto per_run = [&](uint64_t count) {
+        return static_cast<double>(count) / static_cast<double>(std::max<int64_t>(1, completed));
+      };
+      auto per_op = [&](uint64_t count) {
+        return static_cast<double>(count) /
+               static_cast<double>(std::max<uint64_t>(1, ws.operations));
+      };
       std::printf("  server round trips %llu by the writer (%.1f per run, %.1f per operation)\n",
-                  static_cast<unsigned long long>(ws.round_trips),
-                  static_cast<double>(ws.round_trips) /
-                    static_cast<double>(std::max<int64_t>(1, completed)),
-                  static_cast<double>(ws.round_trips) /
-                    static_cast<double>(std::max<uint64_t>(1, ws.operations)));
+                  static_cast<unsigned long long>(ws.round_trips), per_run(ws.round_trips),
+                  per_op(ws.round_trips));
+      std::printf("  server statements  %llu by the writer (%.1f per run, %.1f per operation)\n",
+                  static_cast<unsigned long long>(ws.statements), per_run(ws.statements),
+                  per_op(ws.statements));
     }
     std::printf("  peak RSS         %.1f MB\n", static_cast<double>(peak_rss_kb()) / 1024.0);
     rc = completed == o.runs ? 0 : 1;

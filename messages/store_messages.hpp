@@ -160,12 +160,14 @@ struct writer_stats {
   bool broken = false;
   /// Round trips to the database server (PostgreSQL; 0 for SQLite).
   uint64_t round_trips = 0;
+  /// Statements sent to the database server (PostgreSQL; 0 for SQLite).
+  uint64_t statements = 0;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
            x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us, x.broken,
-           x.round_trips);
+           x.round_trips, x.statements);
 }
 
 // -- write operations (store_writer) -------------------------------------------

@@ -140,49 +140,88 @@ statement& statement::bind_null(int index) {
   return *this;
 }
 
-caf::error statement::execute() {
-  auto* db = conn_->handle();
-  auto n = static_cast<int>(values_.size());
+std::vector<const char*> statement::parameters() const {
   std::vector<const char*> params(values_.size());
   for (size_t i = 0; i < values_.size(); ++i) {
     params[i] = values_[i] ? values_[i]->c_str() : nullptr;
   }
-  if (name_.empty()) {
-    // One-shot: parsed, planned and run in one round trip, nothing kept.
-    result_ = PQexecParams(db, sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()),
-                           params.data(), nullptr, nullptr, 0);
-  } else if (!prepared_) {
-    // Parameter types are those of the first binding; every call site binds
-    // the same C++ types each time.
-    auto* res =
-      PQprepare(db, name_.c_str(), sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()));
-    auto ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    conn_->count_statement(0);
-    auto err = ok ? caf::error{} : translate(db, res, sql_, conn_->path());
-    PQclear(res);
-    if (err) {
-      return err;
+  return params;
+}
+
+caf::error statement::send() {
+  if (auto err = conn_->make_room()) {
+    return err;
+  }
+  auto* db = conn_->handle();
+  auto n = static_cast<int>(values_.size());
+  auto params = parameters();
+  const auto* types = reinterpret_cast<const Oid*>(types_.data());
+  if (!name_.empty() && !prepared_) {
+    if (PQsendPrepare(db, name_.c_str(), sql_.c_str(), n, types) != 1) {
+      return translate(db, nullptr, sql_, conn_->path());
     }
     prepared_ = true;
+    conn_->queued(sql_, this, true);
   }
-  if (!name_.empty()) {
-    result_ = PQexecPrepared(db, name_.c_str(), n, params.data(), nullptr, nullptr, 0);
+  auto sent = name_.empty()
+                ? PQsendQueryParams(db, sql_.c_str(), n, types, params.data(), nullptr, nullptr, 0)
+                : PQsendQueryPrepared(db, name_.c_str(), n, params.data(), nullptr, nullptr, 0);
+  if (sent != 1) {
+    return translate(db, nullptr, sql_, conn_->path());
   }
-  auto status = PQresultStatus(result_);
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    auto err = translate(db, result_, sql_, conn_->path());
-    PQclear(result_);
-    result_ = nullptr;
-    return err;
+  conn_->queued(sql_, nullptr, false);
+  return {};
+}
+
+caf::error statement::execute() {
+  auto* db = conn_->handle();
+  if (conn_->in_pipeline()) {
+    if (auto err = send()) {
+      return err;
+    }
+    if (auto err = conn_->drain(&result_)) {
+      return err;
+    }
+  } else {
+    auto n = static_cast<int>(values_.size());
+    auto params = parameters();
+    if (name_.empty()) {
+      // One-shot: parsed, planned and run in one round trip, nothing kept.
+      result_ = PQexecParams(db, sql_.c_str(), n, reinterpret_cast<const Oid*>(types_.data()),
+                             params.data(), nullptr, nullptr, 0);
+    } else {
+      if (!prepared_) {
+        // Parameter types are those of the first binding; every call site
+        // binds the same C++ types each time.
+        auto* res = PQprepare(db, name_.c_str(), sql_.c_str(), n,
+                              reinterpret_cast<const Oid*>(types_.data()));
+        auto ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        conn_->count_statement(0);
+        auto err = ok ? caf::error{} : translate(db, res, sql_, conn_->path());
+        PQclear(res);
+        if (err) {
+          return err;
+        }
+        prepared_ = true;
+      }
+      result_ = PQexecPrepared(db, name_.c_str(), n, params.data(), nullptr, nullptr, 0);
+    }
+    auto status = PQresultStatus(result_);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      auto err = translate(db, result_, sql_, conn_->path());
+      PQclear(result_);
+      result_ = nullptr;
+      return err;
+    }
+    int64_t changed = 0;
+    const char* tuples = PQcmdTuples(result_);
+    if (tuples != nullptr && *tuples != '\0') {
+      std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
+    }
+    conn_->count_statement(changed);
   }
   rows_ = PQntuples(result_);
   row_ = -1;
-  int64_t changed = 0;
-  const char* tuples = PQcmdTuples(result_);
-  if (tuples != nullptr && *tuples != '\0') {
-    std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
-  }
-  conn_->count_statement(changed);
   return {};
 }
 
@@ -197,7 +236,11 @@ caf::expected<bool> statement::step() {
 }
 
 caf::error statement::run() {
-  auto err = result_ == nullptr ? execute() : caf::error{};
+  caf::error err;
+  if (result_ == nullptr) {
+    // In pipeline mode the result is read later, in order (connection::drain).
+    err = conn_->in_pipeline() ? send() : execute();
+  }
   reset();
   return err;
 }
@@ -282,7 +325,188 @@ connection::~connection() {
   }
 }
 
+// -- pipeline mode -------------------------------------------------------------------
+
+namespace {
+
+/// Rows a command changed, from its result.
+int64_t changed_rows(const pg_result* res) {
+  int64_t changed = 0;
+  const char* tuples = PQcmdTuples(const_cast<pg_result*>(res));
+  if (tuples != nullptr && *tuples != '\0') {
+    std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
+  }
+  return changed;
+}
+
+/// More queued statements than this are read before the next is sent: the
+/// client writes while the server's results wait unread, and both sides'
+/// socket buffers must not fill (libpq's blocking mode would deadlock).
+constexpr size_t max_queued = 512;
+
+} // namespace
+
+caf::error connection::begin_pipeline() {
+  if (pipeline_) {
+    return {};
+  }
+  if (PQenterPipelineMode(conn_) != 1) {
+    return translate(conn_, nullptr, "pipeline mode", path_);
+  }
+  pipeline_ = true;
+  return {};
+}
+
+void connection::queued(std::string_view sql, statement* prepares, bool trivial) {
+  pending_.push_back(pending{std::string{sql}, prepares, trivial});
+  if (prepares == nullptr) {
+    ++statements_;
+  }
+}
+
+int64_t connection::changes() {
+  if (pipeline_ && !pending_.empty()) {
+    // An error here is also the next waiting call's (drain keeps it).
+    (void)drain(nullptr);
+  }
+  return changes_;
+}
+
+caf::error connection::flush_writes() {
+  auto effects =
+    std::any_of(pending_.begin(), pending_.end(), [](const pending& p) { return !p.trivial; });
+  return effects ? drain(nullptr) : caf::error{};
+}
+
+caf::error connection::make_room() {
+  return pending_.size() >= max_queued ? drain(nullptr) : caf::error{};
+}
+
+caf::error connection::drain(pg_result** last) {
+  if (pending_.empty()) {
+    return {};
+  }
+  ++round_trips_;
+  if (PQsendFlushRequest(conn_) != 1 || PQflush(conn_) != 0) {
+    auto err = translate(conn_, nullptr, pending_.front().sql, path_);
+    pending_.clear();
+    return err;
+  }
+  bool failed = false;
+  auto err = read_queued(last, failed);
+  if (failed && pipeline_) {
+    // The server skipped everything after the failure until a sync; the
+    // transaction is then aborted (ROLLBACK TO its savepoint restores it).
+    if (PQpipelineSync(conn_) == 1) {
+      await_sync();
+    }
+  }
+  return err;
+}
+
+caf::error connection::read_queued(pg_result** last, bool& failed) {
+  auto queue = std::move(pending_);
+  pending_.clear();
+  caf::error first;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    auto& p = queue[i];
+    pg_result* res = PQgetResult(conn_);
+    if (res == nullptr) {
+      failed = true;
+      return first ? first : translate(conn_, nullptr, p.sql, path_);
+    }
+    auto status = PQresultStatus(res);
+    auto ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (!ok) {
+      if (status != PGRES_PIPELINE_ABORTED && !first) {
+        first = translate(conn_, res, p.sql, path_);
+      }
+      failed = true;
+      if (p.prepares != nullptr) {
+        p.prepares->prepared_ = false; // prepared on its next use instead
+      }
+    } else if (p.prepares == nullptr) {
+      changes_ = changed_rows(res);
+    }
+    if (ok && last != nullptr && i + 1 == queue.size()) {
+      *last = res;
+    } else {
+      PQclear(res);
+    }
+    // Each statement's results end with a null.
+    while (auto* extra = PQgetResult(conn_)) {
+      PQclear(extra);
+    }
+  }
+  if (failed && !first) {
+    first =
+      make_error(errc::store_failure,
+                 "database '" + path_ + "': a statement was skipped after an earlier one failed");
+  }
+  return first;
+}
+
+void connection::await_sync() {
+  for (;;) {
+    pg_result* res = PQgetResult(conn_);
+    if (res == nullptr) {
+      if (PQstatus(conn_) != CONNECTION_OK) {
+        return;
+      }
+      continue;
+    }
+    auto status = PQresultStatus(res);
+    PQclear(res);
+    if (status == PGRES_PIPELINE_SYNC) {
+      return;
+    }
+  }
+}
+
+caf::error connection::finish_pipeline(std::string_view sql) {
+  std::string text{sql};
+  caf::error err;
+  if (PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    err = translate(conn_, nullptr, text, path_);
+  } else {
+    queued(text, nullptr, false);
+  }
+  // One round trip: the sync ends the extended-query sequence and flushes.
+  ++round_trips_;
+  if (PQpipelineSync(conn_) != 1) {
+    if (!err) {
+      err = translate(conn_, nullptr, text, path_);
+    }
+    pending_.clear();
+  } else {
+    bool failed = false;
+    auto read = read_queued(nullptr, failed);
+    if (!err) {
+      err = std::move(read);
+    }
+    await_sync();
+  }
+  if (PQexitPipelineMode(conn_) != 1 && !err) {
+    err = translate(conn_, nullptr, "leaving pipeline mode", path_);
+  }
+  pipeline_ = false;
+  if (err) {
+    // `sql` (COMMIT or ROLLBACK) may have been skipped after a failure: the
+    // transaction ends here either way, and COMMIT reports the failure.
+    PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+  return err;
+}
+
 caf::error connection::exec(std::string_view sql) {
+  if (pipeline_) {
+    if (sql.find(';') == std::string_view::npos) {
+      return finish_pipeline(sql); // COMMIT, ROLLBACK: one round trip
+    }
+    if (auto err = finish_pipeline("SELECT 1")) {
+      return err;
+    }
+  }
   std::string text{sql};
   auto* res = PQexec(conn_, text.c_str());
   auto status = PQresultStatus(res);
@@ -291,12 +515,18 @@ caf::error connection::exec(std::string_view sql) {
     err = translate(conn_, res, text, path_);
   } else {
     ++statements_;
+    ++round_trips_;
   }
   PQclear(res);
   return err;
 }
 
 caf::expected<int64_t> connection::exec_int(std::string_view sql) {
+  if (pipeline_) {
+    if (auto err = finish_pipeline("SELECT 1")) {
+      return err;
+    }
+  }
   std::string text{sql};
   auto* res = PQexec(conn_, text.c_str());
   auto status = PQresultStatus(res);
@@ -306,6 +536,7 @@ caf::expected<int64_t> connection::exec_int(std::string_view sql) {
     return err;
   }
   ++statements_;
+  ++round_trips_;
   int64_t out = 0;
   if (PQntuples(res) > 0) {
     const char* v = PQgetvalue(res, 0, 0);

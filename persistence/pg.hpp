@@ -81,7 +81,12 @@ public:
   bool column_is_null(int col) const;
 
 private:
+  friend class connection;
   [[nodiscard]] caf::error execute();
+  /// Pipeline mode: queues the statement's prepare (first use) and execute.
+  [[nodiscard]] caf::error send();
+  /// The parameters as libpq takes them.
+  std::vector<const char*> parameters() const;
 
   connection* conn_;
   std::string sql_;
@@ -127,23 +132,55 @@ public:
   /// Runs a query returning one text value.
   [[nodiscard]] caf::expected<std::string> query_text(std::string_view sql);
 
-  /// Rows changed by the last statement executed.
-  int64_t changes() const { return changes_; }
+  /// Rows changed by the last statement executed (in pipeline mode, reads
+  /// the queued results first).
+  int64_t changes();
+
+  // -- pipeline mode (the write transaction) --------------------------------------
+  // Inside `begin_pipeline` .. `exec` (COMMIT, ROLLBACK), a statement that
+  // returns no rows (`statement::run`) is sent without waiting for its
+  // result; a statement whose rows or changes are read waits for every
+  // result queued before it, in order. A queued statement's error is
+  // returned by the next call that waits (the statements after it were
+  // skipped by the server, which has then been told to resume), so the
+  // operation that queued it fails, never a later one, as long as the
+  // caller waits (`flush`) before its operation ends.
+
+  /// Enters pipeline mode (inside an open transaction).
+  [[nodiscard]] caf::error begin_pipeline();
+  /// Waits for every queued result; the first queued statement's error.
+  [[nodiscard]] caf::error flush() { return drain(nullptr); }
+  /// `flush` if a queued statement may have changed data (anything but
+  /// SAVEPOINT and RELEASE, which fail only with the connection).
+  [[nodiscard]] caf::error flush_writes();
+  bool in_pipeline() const { return pipeline_; }
 
   /// The URL without its password.
   const std::string& path() const { return path_; }
 
   pg_conn* handle() const { return conn_; }
 
-  /// Round trips since the connection opened (a statement's first
-  /// execution is two: prepare, then execute).
+  /// Statements executed since the connection opened (a statement's
+  /// first execution is two: prepare, then execute).
   int64_t statements() const { return statements_; }
 
+  /// Round trips (waits for the server) since the connection opened.
+  int64_t round_trips() const { return round_trips_; }
+
   // Internal to statement.
-  void count_statement(int64_t changed) {
+  void count_statement(int64_t changed, bool waited = true) {
     ++statements_;
+    round_trips_ += waited ? 1 : 0;
     changes_ = changed;
   }
+  /// Remembers a statement sent in pipeline mode; `prepares`: the
+  /// statement whose prepare it is (unprepared again if it fails).
+  void queued(std::string_view sql, statement* prepares, bool trivial);
+  /// Waits for every queued result; `last` (if not null) receives the
+  /// last one's result when it succeeded.
+  [[nodiscard]] caf::error drain(pg_result** last);
+  /// Drains first if the queue is long (see max_queued in pg.cpp).
+  [[nodiscard]] caf::error make_room();
   std::string next_statement_name() { return "s" + std::to_string(++names_); }
 
 private:
@@ -151,10 +188,26 @@ private:
 
   pg_conn* conn_;
   std::string path_;
+  /// Leaves pipeline mode after `sql` (a single statement) has run.
+  [[nodiscard]] caf::error finish_pipeline(std::string_view sql);
+  /// Reads the queued results in order (`drain` without the sending).
+  [[nodiscard]] caf::error read_queued(pg_result** last, bool& failed);
+  /// Reads up to the result of a sync sent before.
+  void await_sync();
+
+  struct pending {
+    std::string sql;
+    statement* prepares = nullptr;
+    bool trivial = false;
+  };
+
   std::unordered_map<const char*, std::unique_ptr<statement>> cache_;
   int64_t changes_ = 0;
   int64_t statements_ = 0;
+  int64_t round_trips_ = 0;
   int64_t names_ = 0;
+  bool pipeline_ = false;
+  std::vector<pending> pending_;
 };
 
 /// Turns a failed result (or, if null, the connection's state) into a

@@ -23,15 +23,28 @@ caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms) {
     return now.error();
   }
   clock_ms = *now;
-  return {};
+  // Statements without results go out without waiting (pg.hpp); COMMIT or
+  // ROLLBACK leaves pipeline mode.
+  return db.begin_pipeline();
 }
 
 caf::error begin_operation(pg::connection& db, std::optional<int64_t>&) {
   return db.cached("SAVEPOINT op").run();
 }
 
-int64_t round_trips_of(const pg::connection& db) {
+caf::error end_operation(pg::connection& db) {
+  if (auto err = db.cached("RELEASE op").run()) {
+    return err;
+  }
+  return db.flush_writes();
+}
+
+int64_t statements_of(const pg::connection& db) {
   return db.statements();
+}
+
+int64_t round_trips_of(const pg::connection& db) {
+  return db.round_trips();
 }
 
 caf::error describe_durability(pg::connection& db, schema_info& info) {

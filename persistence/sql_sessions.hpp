@@ -7,7 +7,9 @@
 ///   lock, taken now so that conflicts show up as `store_busy` here);
 ///   PostgreSQL's BEGIN (READ COMMITTED, row locks per tenant) and the
 ///   server's clock, which then stamps every time in the batch.
-/// - `begin_operation(db, clock)`: the operation's savepoint.
+/// - `begin_operation(db, clock)`, `end_operation(db)`: the operation's
+///   savepoint and its release (PostgreSQL: pipeline mode sends a write
+///   without waiting; the release waits for the operation's results).
 /// - `describe_durability(db, info)`: journal mode and synchronous setting.
 /// - `schema_version(db)`, `make_run_backend(db)`.
 /// Internal to persistence/ (sqlite_store.cpp and pg_store.cpp).
@@ -35,6 +37,18 @@ namespace flowgate {
 /// Marks the start of one operation (SAVEPOINT op).
 [[nodiscard]] caf::error begin_operation(sqlite::connection& db, std::optional<int64_t>& clock_ms);
 [[nodiscard]] caf::error begin_operation(pg::connection& db, std::optional<int64_t>& clock_ms);
+
+/// Marks the end of one operation (RELEASE op). PostgreSQL: waits for what
+/// the operation sent without waiting (pipeline mode), so that a failure is
+/// the operation's own.
+[[nodiscard]] caf::error end_operation(sqlite::connection& db);
+[[nodiscard]] caf::error end_operation(pg::connection& db);
+
+/// Statements sent to the server so far (0 for SQLite).
+inline int64_t statements_of(const sqlite::connection&) {
+  return 0;
+}
+int64_t statements_of(const pg::connection& db);
 
 /// Round trips to the server so far (0 for SQLite).
 inline int64_t round_trips_of(const sqlite::connection&) {
@@ -83,6 +97,8 @@ public:
 
   int64_t round_trips() const override { return round_trips_of(db_); }
 
+  int64_t statements() const override { return statements_of(db_); }
+
   caf::error commit() override {
     auto err = runs_->before_commit();
     if (!err) {
@@ -105,7 +121,7 @@ public:
     return begin_operation(db_, clock_ms_);
   }
 
-  caf::error release_savepoint() override { return db_.cached("RELEASE op").run(); }
+  caf::error release_savepoint() override { return end_operation(db_); }
 
   void rollback_to_savepoint() override {
     runs_->operation_rolled_back();

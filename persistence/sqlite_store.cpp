@@ -16,6 +16,10 @@ caf::error begin_operation(sqlite::connection& db, std::optional<int64_t>&) {
   return db.cached("SAVEPOINT op").run();
 }
 
+caf::error end_operation(sqlite::connection& db) {
+  return db.cached("RELEASE op").run();
+}
+
 caf::error describe_durability(sqlite::connection& db, schema_info& info) {
   auto mode = db.query_text("PRAGMA journal_mode");
   if (!mode) {

@@ -41,6 +41,8 @@ public:
   virtual std::optional<int64_t> clock_ms() const { return std::nullopt; }
   /// Round trips to a database server so far (0: an embedded store).
   virtual int64_t round_trips() const { return 0; }
+  /// Statements sent to a database server so far (0: an embedded store).
+  virtual int64_t statements() const { return 0; }
   [[nodiscard]] virtual caf::error commit() = 0;
   virtual void rollback() = 0;
 

@@ -180,7 +180,8 @@ BOOST_AUTO_TEST_CASE(an_expired_lease_cannot_append_even_if_nobody_took_it) {
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 1);
 }
 
-BOOST_AUTO_TEST_CASE(heartbeats_in_one_transaction_commit_the_latest_and_a_rollback_undoes_its_own) {
+BOOST_AUTO_TEST_CASE(
+  heartbeats_in_one_transaction_commit_the_latest_and_a_rollback_undoes_its_own) {
   // The writer's batch: one transaction, a savepoint per operation. The row
   // is written once per transaction; what commits is the latest time of an
   // operation that was kept.

@@ -1,0 +1,184 @@
+// libpq pipeline mode in the write transaction (persistence/pg.hpp): a
+// statement without results is sent without waiting, and its failure is
+// still the failure of the operation that sent it, never of a later one.
+// PostgreSQL only (registered as a `postgres` suite).
+
+#include "messages/errors.hpp"
+#include "persistence/pg.hpp"
+#include "tests/printing.hpp"
+#include "tests/tools/pg_server.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <string>
+
+using namespace flowgate;
+
+namespace {
+
+struct pipeline_fixture {
+  std::unique_ptr<pg::connection> db;
+
+  pipeline_fixture() {
+    auto c = pg::connection::open(testing::pg_test_server::instance().fresh_database());
+    BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
+    db = std::move(*c);
+    BOOST_REQUIRE(!db->exec("CREATE TABLE t (k BIGINT PRIMARY KEY)"));
+  }
+
+  void begin() {
+    BOOST_REQUIRE(!db->exec("BEGIN"));
+    BOOST_REQUIRE(!db->begin_pipeline());
+  }
+
+  caf::error insert(int64_t k) {
+    auto& st = db->cached("INSERT INTO t (k) VALUES (?1)");
+    st.bind_all(k);
+    return st.run();
+  }
+
+  caf::error savepoint() { return db->cached("SAVEPOINT op").run(); }
+
+  caf::error release() {
+    if (auto err = db->cached("RELEASE op").run()) {
+      return err;
+    }
+    return db->flush_writes();
+  }
+
+  void rollback_to_savepoint() {
+    BOOST_REQUIRE(!db->cached("ROLLBACK TO op").run());
+    BOOST_REQUIRE(!db->cached("RELEASE op").run());
+  }
+
+  caf::expected<int64_t> count() {
+    auto& st = db->cached("SELECT count(*) FROM t");
+    auto row = st.step();
+    if (!row) {
+      return row.error();
+    }
+    auto n = st.column_int64(0);
+    st.reset();
+    return n;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pg_pipeline, pipeline_fixture)
+
+BOOST_AUTO_TEST_CASE(writes_go_out_without_waiting_and_a_read_waits_for_them) {
+  begin();
+  auto trips = db->round_trips();
+  BOOST_REQUIRE(!savepoint());
+  for (int64_t k = 1; k <= 5; ++k) {
+    BOOST_REQUIRE(!insert(k));
+  }
+  // Nothing was waited for yet: six statements, no round trip.
+  BOOST_TEST(db->round_trips() == trips);
+  auto n = count();
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 5);
+  BOOST_TEST(db->round_trips() == trips + 1);
+  BOOST_REQUIRE(!release());
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  BOOST_TEST(!db->in_pipeline());
+  auto committed = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(committed);
+  BOOST_TEST(*committed == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_queued_failure_is_its_own_operations_and_the_others_commit) {
+  begin();
+  BOOST_REQUIRE(!savepoint());
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!release());
+  // The duplicate key fails on the server; the read after it reports it,
+  // naming the statement that failed, not the read.
+  BOOST_REQUIRE(!savepoint());
+  BOOST_REQUIRE(!insert(1));
+  auto n = count();
+  BOOST_REQUIRE(!n);
+  BOOST_TEST(code_of(n.error()) == errc::invalid_argument);
+  BOOST_TEST(describe(n.error()).find("INSERT") != std::string::npos, describe(n.error()));
+  rollback_to_savepoint();
+  // A failure with no read after it is reported when the operation ends.
+  BOOST_REQUIRE(!savepoint());
+  BOOST_REQUIRE(!insert(2));
+  BOOST_REQUIRE(!insert(2));
+  auto ended = release();
+  BOOST_REQUIRE(ended);
+  BOOST_TEST(code_of(ended) == errc::invalid_argument);
+  rollback_to_savepoint();
+  BOOST_REQUIRE(!savepoint());
+  BOOST_REQUIRE(!insert(3));
+  BOOST_REQUIRE(!release());
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  auto keys = db->query_int("SELECT sum(k) FROM t");
+  BOOST_REQUIRE(keys);
+  BOOST_TEST(*keys == 1 + 3); // 2 was rolled back with its operation
+}
+
+BOOST_AUTO_TEST_CASE(a_statement_that_fails_to_prepare_is_prepared_again_on_its_next_use) {
+  begin();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    BOOST_REQUIRE(!savepoint());
+    auto& st = db->cached("INSERT INTO missing_table (k) VALUES (?1)");
+    st.bind_all(int64_t{1});
+    BOOST_REQUIRE(!st.run());
+    auto err = release();
+    BOOST_REQUIRE(err);
+    // Both times the server's own complaint, not "prepared statement does
+    // not exist".
+    BOOST_TEST(describe(err).find("missing_table") != std::string::npos, describe(err));
+    rollback_to_savepoint();
+  }
+  BOOST_REQUIRE(!db->exec("ROLLBACK"));
+}
+
+BOOST_AUTO_TEST_CASE(a_long_queue_is_read_on_the_way_and_does_not_block) {
+  begin();
+  BOOST_REQUIRE(!savepoint());
+  for (int64_t k = 1; k <= 5000; ++k) {
+    BOOST_REQUIRE(!insert(k));
+  }
+  BOOST_REQUIRE(!release());
+  BOOST_TEST(db->round_trips() >= 5000 / 512);
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  auto n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 5000);
+}
+
+BOOST_AUTO_TEST_CASE(rollback_leaves_pipeline_mode_and_drops_what_was_queued) {
+  begin();
+  BOOST_REQUIRE(!insert(7));
+  BOOST_REQUIRE(!db->exec("ROLLBACK"));
+  BOOST_TEST(!db->in_pipeline());
+  auto n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_still_queued_at_commit_fails_the_commit_and_ends_the_transaction) {
+  begin();
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!insert(1));
+  auto err = db->exec("COMMIT");
+  BOOST_REQUIRE(err);
+  BOOST_TEST(code_of(err) == errc::invalid_argument);
+  BOOST_TEST(!db->in_pipeline());
+  // Nothing committed, and the connection is ready for the next one.
+  auto n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE_MESSAGE(n, (n ? "" : describe(n.error())));
+  BOOST_TEST(*n == 0);
+  begin();
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
