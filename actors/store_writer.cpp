@@ -24,8 +24,10 @@ public:
   virtual ~pending_write() = default;
   /// Applies the operation inside the open transaction; true on success.
   /// `now_ms`: the writer's clock, read under the write lock. A fatal store
-  /// error (a damaged file) is also put into `fatal`.
-  virtual bool apply(write_session& session, int64_t now_ms, caf::error& fatal) = 0;
+  /// error (a damaged file) is also put into `fatal`. `isolated`: in its
+  /// own savepoint, so that its failure undoes only its own writes;
+  /// otherwise a failure leaves the transaction to be rolled back whole.
+  virtual bool apply(write_session& session, int64_t now_ms, caf::error& fatal, bool isolated) = 0;
   /// Answers the requester: the outcome, or `batch_error` if the whole
   /// transaction failed.
   virtual void finish(const caf::error* batch_error) = 0;
@@ -35,30 +37,38 @@ template <class Op, class R> class pending_op final : public pending_write {
 public:
   pending_op(Op op, caf::typed_response_promise<R> rp) : op_(std::move(op)), rp_(std::move(rp)) {}
 
-  bool apply(write_session& session, int64_t now_ms, caf::error& fatal) override {
-    if (auto err = session.savepoint()) {
-      note_fatal(err, fatal);
-      outcome_ = std::move(err);
-      return false;
+  bool apply(write_session& session, int64_t now_ms, caf::error& fatal, bool isolated) override {
+    if (isolated) {
+      if (auto err = session.savepoint()) {
+        note_fatal(err, fatal);
+        outcome_ = std::move(err);
+        return false;
+      }
     }
     // An operation that leaves its time at 0 is stamped with the commit's
     // time, read after BEGIN IMMEDIATE: recorded times then follow commit
     // order, also across processes sharing the database. A store with its
-    // own clock (PostgreSQL) gives its time at this operation.
+    // own clock (PostgreSQL) gives its time at this operation. Stamped
+    // again when its batch is applied again (in another transaction).
     if constexpr (requires { op_.now_ms; }) {
-      if (op_.now_ms == 0) {
+      if (op_.now_ms == 0 || stamped_) {
         op_.now_ms = session.clock_ms().value_or(now_ms);
+        stamped_ = true;
       }
     }
     outcome_ = session.apply(op_);
     if (!outcome_) {
       note_fatal(outcome_.error(), fatal);
-      session.rollback_to_savepoint();
+      if (isolated) {
+        session.rollback_to_savepoint();
+      }
       return false;
     }
-    if (auto err = session.release_savepoint()) {
-      outcome_ = std::move(err);
-      return false;
+    if (isolated) {
+      if (auto err = session.release_savepoint()) {
+        outcome_ = std::move(err);
+        return false;
+      }
     }
     return true;
   }
@@ -81,6 +91,8 @@ private:
   }
 
   Op op_;
+  /// The writer set `op_.now_ms` (it did not come with the operation).
+  bool stamped_ = false;
   caf::typed_response_promise<R> rp_;
   caf::expected<R> outcome_{caf::error{}};
 };
@@ -145,25 +157,54 @@ void flush(writer_pointer self) {
     fail_batch(self, batch, st.broken);
     return;
   }
-  auto err = st.session->begin();
-  // busy_timeout already waited; try a few more times before failing the batch.
-  for (int i = 0; err && code_of(err) == errc::store_busy && i < 3; ++i) {
-    st.stats.busy_retries += 1;
-    err = st.session->begin();
-  }
-  if (err) {
-    if (code_of(err) == errc::store_corrupt) {
-      break_down(self, err);
+  auto begin = [&] {
+    auto err = st.session->begin();
+    // busy_timeout already waited; try a few more times before failing the batch.
+    for (int i = 0; err && code_of(err) == errc::store_busy && i < 3; ++i) {
+      st.stats.busy_retries += 1;
+      err = st.session->begin();
     }
-    fail_batch(self, batch, err);
+    if (err) {
+      if (code_of(err) == errc::store_corrupt) {
+        break_down(self, err);
+      }
+      fail_batch(self, batch, err);
+    }
+    return !err;
+  };
+  if (!begin()) {
     return;
   }
   // The store's clock if it has one (PostgreSQL: one clock for every host).
   auto now = st.session->clock_ms().value_or(wall_clock_ms(self->home_system()));
   caf::error fatal;
+  // First without savepoints: nearly every batch succeeds whole, and a
+  // savepoint per operation costs two statements (on PostgreSQL also a
+  // subtransaction each). If any operation fails, the transaction is
+  // rolled back and the batch applied again, each operation in its own
+  // savepoint, so that a failing operation fails alone.
+  bool whole = true;
   for (auto& p : batch) {
-    if (!p->apply(*st.session, now, fatal)) {
-      st.stats.failed_operations += 1;
+    if (!p->apply(*st.session, now, fatal, false)) {
+      whole = false;
+      break;
+    }
+  }
+  if (whole && !fatal) {
+    // What the store sent without waiting (PostgreSQL pipeline) fails here.
+    whole = !st.session->flush();
+  }
+  if (!whole && !fatal) {
+    st.stats.isolated_batches += 1;
+    st.session->rollback();
+    if (!begin()) {
+      return;
+    }
+    now = st.session->clock_ms().value_or(wall_clock_ms(self->home_system()));
+    for (auto& p : batch) {
+      if (!p->apply(*st.session, now, fatal, true)) {
+        st.stats.failed_operations += 1;
+      }
     }
   }
   if (fatal) {

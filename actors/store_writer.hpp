@@ -10,8 +10,11 @@
 /// - `stats_atom` -> `writer_stats` (answered at once).
 /// Group commit: operations that arrive while a flush is pending join the
 /// same transaction; one `flush` self-message commits them all (at most
-/// `max_batch` operations per transaction). Each operation runs in its own
-/// savepoint, so a failing operation fails alone while the others commit.
+/// `max_batch` operations per transaction). A batch is applied first
+/// without savepoints; if an operation fails, the transaction is rolled
+/// back and the batch applied again with each operation in its own
+/// savepoint, so a failing operation fails alone while the others commit
+/// (`writer_stats::isolated_batches` counts those second passes).
 /// If BEGIN or COMMIT fails, every operation of that batch gets the error
 /// (`store_busy` is retriable). The actor runs detached (its own thread):
 /// commits block on fsync. If it dies, pending requests time out at the

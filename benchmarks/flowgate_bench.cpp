@@ -91,6 +91,16 @@ Every bench tenant gets an unlimited subscription (usage is still counted),
 so runs never pause on quota; --quota uses a limit above the reservations.
 )";
 
+/// CPU time of this process so far (user + system), in seconds.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 long peak_rss_kb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -635,12 +645,14 @@ int main(int argc, char** argv) {
     self->request((*n)->dispatcher(), std::chrono::seconds{10}, watch_atom::value, sub)
       .receive([](ok_atom) {}, [](caf::error&) {});
     auto t0 = clock_type::now();
+    auto cpu0 = cpu_seconds();
     self->send(sub, submit_atom::value);
     int64_t completed = 0;
     self->request(sub, std::chrono::seconds{1800}, finished_atom::value)
       .receive([&](int64_t c) { completed = c; },
                [&](caf::error& e) { std::cerr << "flowgate-bench: " << sys.render(e) << "\n"; });
     auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto cpu = cpu_seconds() - cpu0;
     std::vector<double> latencies;
     self->request(sub, std::chrono::seconds{10}, get_atom::value)
       .receive([&](std::vector<double>& xs) { latencies = std::move(xs); }, [](caf::error&) {});
@@ -701,6 +713,9 @@ int main(int argc, char** argv) {
     std::printf("  completed        %lld of %lld runs in %.2f s\n",
                 static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
     std::printf("  runs/s           %.0f\n", static_cast<double>(completed) / elapsed);
+    std::printf("  CPU per run      %.0f us (user + system of this process, %.2f s; the "
+                "database server's is not included)\n",
+                1e6 * cpu / static_cast<double>(std::max<int64_t>(1, completed)), cpu);
     std::printf("  step attempts/s  %.0f (%lld attempts)\n",
                 static_cast<double>(attempts) / elapsed, static_cast<long long>(attempts));
     std::printf("  run latency ms   p50 %.1f  p99 %.1f\n", percentile(latencies, 0.5),
@@ -713,6 +728,11 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(ws.batches), static_cast<unsigned long long>(ws.operations),
       ws.batches ? static_cast<double>(ws.operations) / static_cast<double>(ws.batches) : 0.0,
       static_cast<unsigned long long>(ws.largest_batch));
+    if (ws.isolated_batches > 0) {
+      std::printf("  writer           %llu batches applied again operation by operation "
+                  "(an operation failed)\n",
+                  static_cast<unsigned long long>(ws.isolated_batches));
+    }
     std::printf("  max running/tenant %lld (limit %s)\n", static_cast<long long>(max_per_tenant),
                 o.tenant_limit > 0 ? std::to_string(o.tenant_limit).c_str() : "none");
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",

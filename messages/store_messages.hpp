@@ -162,12 +162,15 @@ struct writer_stats {
   uint64_t round_trips = 0;
   /// Statements sent to the database server (PostgreSQL; 0 for SQLite).
   uint64_t statements = 0;
+  /// Batches applied a second time, operation by operation in savepoints,
+  /// because an operation failed in the first pass.
+  uint64_t isolated_batches = 0;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
            x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us, x.broken,
-           x.round_trips, x.statements);
+           x.round_trips, x.statements, x.isolated_batches);
 }
 
 // -- write operations (store_writer) -------------------------------------------

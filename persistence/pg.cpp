@@ -290,6 +290,25 @@ bool statement::column_is_null(int col) const {
   return PQgetisnull(result_, row_, col) != 0;
 }
 
+// -- array_literal ----------------------------------------------------------------
+
+void array_literal::add(int64_t value) {
+  separate();
+  body_ += std::to_string(value);
+}
+
+void array_literal::add(std::string_view value) {
+  separate();
+  body_ += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\') {
+      body_ += '\\';
+    }
+    body_ += c;
+  }
+  body_ += '"';
+}
+
 // -- connection -----------------------------------------------------------------
 
 caf::expected<std::unique_ptr<connection>> connection::open(const std::string& url,

@@ -210,6 +210,26 @@ private:
   std::vector<pending> pending_;
 };
 
+/// A one-dimensional array in PostgreSQL's text form ({1,2}, {"a","b"}),
+/// bound as text and cast in the statement (`?1::bigint[]`): many rows'
+/// columns in one parameter each (INSERT ... SELECT FROM unnest(...)).
+class array_literal {
+public:
+  void add(int64_t value);
+  /// Quoted; backslashes and double quotes escaped.
+  void add(std::string_view value);
+  /// The literal ("{}" when empty).
+  std::string text() const { return "{" + body_ + "}"; }
+
+private:
+  void separate() {
+    if (!body_.empty()) {
+      body_ += ',';
+    }
+  }
+  std::string body_;
+};
+
 /// Turns a failed result (or, if null, the connection's state) into a
 /// flowgate error; `sql` names what was attempted, `location` the database.
 caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sql,

@@ -39,6 +39,10 @@ caf::error end_operation(pg::connection& db) {
   return db.flush_writes();
 }
 
+caf::error flush_of(pg::connection& db) {
+  return db.flush();
+}
+
 int64_t statements_of(const pg::connection& db) {
   return db.statements();
 }

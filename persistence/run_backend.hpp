@@ -194,6 +194,10 @@ public:
   // -- history ---------------------------------------------------------------------
   [[nodiscard]] virtual caf::error insert_event(int64_t run, const std::string& tenant,
                                                 const history_record& e, int64_t now_ms) = 0;
+  /// Inserts `events` (in one statement where the store can).
+  [[nodiscard]] virtual caf::error insert_events(int64_t run, const std::string& tenant,
+                                                 const std::vector<history_record>& events,
+                                                 int64_t now_ms) = 0;
 
   // -- ledger and usage ------------------------------------------------------------
   /// Inserts a `started` ledger row; false if (run, step, attempt) exists.

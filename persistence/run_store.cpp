@@ -309,9 +309,6 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     return id.error();
   }
   history_record started{1, "run_started", "", 0, r.input, op.now_ms};
-  if (auto err = b.insert_event(*id, r.tenant.value, started, op.now_ms)) {
-    return err;
-  }
   // The first attempt is reserved before its event is written: without
   // quota the run is created paused on quota at that step instead.
   for (const auto& s : first_steps) {
@@ -324,6 +321,9 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       return got.error();
     }
     if (!got->granted) {
+      if (auto err = b.insert_event(*id, r.tenant.value, started, op.now_ms)) {
+        return err;
+      }
       if (auto err = b.pause_new_run(*id, s.step_path, never_ms)) {
         return err;
       }
@@ -339,14 +339,18 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     }
   }
   int64_t seq = 2;
+  std::vector<history_record> events;
+  events.reserve(1 + first_events.size());
+  events.push_back(std::move(started));
   for (const auto& e : first_events) {
     if (e.seq != seq++) {
       return make_error(errc::invalid_argument, "first events of a new run must be numbered "
                                                 "from 2 without gaps");
     }
-    if (auto err = b.insert_event(*id, r.tenant.value, e, op.now_ms)) {
-      return err;
-    }
+    events.push_back(e);
+  }
+  if (auto err = b.insert_events(*id, r.tenant.value, events, op.now_ms)) {
+    return err;
   }
   auto stored = run_by_id(b, *id);
   if (!stored) {
@@ -774,10 +778,10 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
                                                e.type + " has sequence " + std::to_string(e.seq) +
                                                ", expected " + std::to_string(next_seq));
     }
-    if (auto err = b.insert_event(op.run.value, tenant, e, op.now_ms)) {
-      return err;
-    }
     ++next_seq;
+  }
+  if (auto err = b.insert_events(op.run.value, tenant, *append_events, op.now_ms)) {
+    return err;
   }
   for (const auto& s : *append_steps) {
     if (s.status == step_status::started) {

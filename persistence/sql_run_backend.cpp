@@ -279,6 +279,37 @@ public:
     return st.run();
   }
 
+  caf::error insert_events(int64_t run, const std::string& tenant,
+                           const std::vector<history_record>& events, int64_t now_ms) override {
+    if constexpr (std::is_same_v<Db, pg::connection>) {
+      if (events.size() > 1) {
+        // One statement for the lot: the columns travel as arrays.
+        auto& st = db_.cached(
+          "INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, attempt, "
+          "payload, created_at_ms) SELECT ?1, e.seq, ?2, e.event_type, e.node_path, e.attempt, "
+          "e.payload, ?3 FROM unnest(?4::bigint[], ?5::text[], ?6::text[], ?7::bigint[], "
+          "?8::text[]) AS e (seq, event_type, node_path, attempt, payload)");
+        pg::array_literal seqs, types, paths, attempts, payloads;
+        for (const auto& e : events) {
+          seqs.add(e.seq);
+          types.add(e.type);
+          paths.add(e.node_path);
+          attempts.add(e.attempt);
+          payloads.add(e.payload);
+        }
+        st.bind_all(run, tenant, now_ms, seqs.text(), types.text(), paths.text(), attempts.text(),
+                    payloads.text());
+        return st.run();
+      }
+    }
+    for (const auto& e : events) {
+      if (auto err = insert_event(run, tenant, e, now_ms)) {
+        return err;
+      }
+    }
+    return {};
+  }
+
   // -- ledger and usage ------------------------------------------------------------
 
   caf::expected<bool> insert_attempt(const reserve_step& r, const std::string& node,

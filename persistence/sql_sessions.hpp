@@ -23,6 +23,7 @@
 #include "persistence/sql_runs.hpp"
 #include "persistence/store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -43,6 +44,12 @@ namespace flowgate {
 /// the operation's own.
 [[nodiscard]] caf::error end_operation(sqlite::connection& db);
 [[nodiscard]] caf::error end_operation(pg::connection& db);
+
+/// Waits for the statements sent without waiting (PostgreSQL).
+inline caf::error flush_of(sqlite::connection&) {
+  return {};
+}
+caf::error flush_of(pg::connection& db);
 
 /// Statements sent to the server so far (0 for SQLite).
 inline int64_t statements_of(const sqlite::connection&) {
@@ -86,18 +93,27 @@ public:
 
   /// The store's clock read by `begin`, advanced by the time since: an
   /// operation late in a long batch is not stamped with its start, and no
-  /// round trip is spent reading the clock again.
+  /// round trip is spent reading the clock again. Never earlier than a time
+  /// it gave before: the server reads its clock some time after `begin`
+  /// started (a delay that varies from batch to batch), so a batch's times
+  /// could otherwise start before the times of the batch committed before
+  /// it, and a run admitted after another finished would look as if it
+  /// overlapped it.
   std::optional<int64_t> clock_ms() const override {
     if (!clock_ms_) {
       return std::nullopt;
     }
     auto since = std::chrono::steady_clock::now() - began_;
-    return *clock_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(since).count();
+    auto now = *clock_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(since).count();
+    last_clock_ms_ = std::max(last_clock_ms_, now);
+    return last_clock_ms_;
   }
 
   int64_t round_trips() const override { return round_trips_of(db_); }
 
   int64_t statements() const override { return statements_of(db_); }
+
+  caf::error flush() override { return flush_of(db_); }
 
   caf::error commit() override {
     auto err = runs_->before_commit();
@@ -283,6 +299,8 @@ private:
   /// The store's clock read by `begin` (PostgreSQL), else nullopt.
   std::optional<int64_t> clock_ms_;
   std::chrono::steady_clock::time_point began_;
+  /// The latest time `clock_ms` gave (it never goes back).
+  mutable int64_t last_clock_ms_ = 0;
   /// The run store's primitives on `db_` (declared after it).
   std::unique_ptr<run_backend> runs_ = make_run_backend(db_);
 };

@@ -43,6 +43,9 @@ public:
   virtual int64_t round_trips() const { return 0; }
   /// Statements sent to a database server so far (0: an embedded store).
   virtual int64_t statements() const { return 0; }
+  /// Waits for what was sent without waiting (PostgreSQL's pipeline);
+  /// the first error of it. Nothing for an embedded store.
+  [[nodiscard]] virtual caf::error flush() { return {}; }
   [[nodiscard]] virtual caf::error commit() = 0;
   virtual void rollback() = 0;
 

@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(records_round_trip) {
     config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"}, config_version{"1"}});
   check(step_reservation{true, false, 3, 10, 100, 200});
   check(schema_info{"x.db", 1, 1, "wal", "full", 1, 2, 3});
-  check(writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9});
+  check(writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9, 10});
   auto doc = round_trip(sample_document());
   BOOST_TEST(doc.checksum == "sha256:ab");
   BOOST_TEST(doc.active);

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 using namespace flowgate;
 
@@ -179,6 +180,39 @@ BOOST_AUTO_TEST_CASE(a_failure_still_queued_at_commit_fails_the_commit_and_ends_
   n = db->query_int("SELECT count(*) FROM t");
   BOOST_REQUIRE(n);
   BOOST_TEST(*n == 1);
+}
+
+BOOST_AUTO_TEST_CASE(array_literals_carry_any_text_and_integers_unchanged) {
+  // Many rows' columns travel as one array parameter each (INSERT ...
+  // SELECT FROM unnest): every text must come back as it went.
+  std::vector<std::string> texts = {
+    "",      "plain",   "with \"quotes\"", "back\\slash\\",
+    "{a,b}", "NULL",    "comma, space ",   "\xc3\xa9t\xc3\xa9 \xe2\x9c\x93",
+    "\n\t ", "'single'"};
+  pg::array_literal t;
+  pg::array_literal n;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    t.add(texts[i]);
+    n.add(static_cast<int64_t>(i) * -3'000'000'000LL);
+  }
+  auto st = db->prepare("SELECT x.t, x.n FROM unnest(?1::text[], ?2::bigint[]) WITH ORDINALITY "
+                        "AS x (t, n, i) ORDER BY x.i");
+  BOOST_REQUIRE(st);
+  (*st)->bind_all(t.text(), n.text());
+  size_t i = 0;
+  for (;;) {
+    auto row = (*st)->step();
+    BOOST_REQUIRE_MESSAGE(row, (row ? "" : describe(row.error())));
+    if (!*row) {
+      break;
+    }
+    BOOST_REQUIRE(i < texts.size());
+    BOOST_TEST((*st)->column_text(0) == texts[i]);
+    BOOST_TEST((*st)->column_int64(1) == static_cast<int64_t>(i) * -3'000'000'000LL);
+    ++i;
+  }
+  BOOST_TEST(i == texts.size());
+  BOOST_TEST(pg::array_literal{}.text() == "{}");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -128,6 +128,11 @@ public:
     note("insert_event", t);
     return in_->insert_event(run, t, e, now);
   }
+  caf::error insert_events(int64_t run, const std::string& t, const std::vector<history_record>& es,
+                           int64_t now) override {
+    note("insert_events", t);
+    return in_->insert_events(run, t, es, now);
+  }
   caf::expected<bool> insert_attempt(const reserve_step& r, const std::string& n,
                                      int64_t e) override {
     note("insert_attempt", r.tenant.value);
@@ -333,7 +338,7 @@ BOOST_AUTO_TEST_CASE(an_append_is_decided_by_one_fenced_statement) {
   auto done = flowgate::run_store::apply(backend, a);
   BOOST_REQUIRE(done);
   BOOST_TEST(std::count(backend.calls.begin(), backend.calls.end(), "fenced_update") == 1);
-  BOOST_TEST(at("fenced_update") < at("insert_event:t"));
+  BOOST_TEST(at("fenced_update") < at("insert_events:t"));
   BOOST_TEST(at("lock_tenant:t") == -1);
   // A stale epoch: the fenced statement matches nothing, nothing is written.
   backend.calls.clear();
@@ -342,7 +347,7 @@ BOOST_AUTO_TEST_CASE(an_append_is_decided_by_one_fenced_statement) {
   auto stale = flowgate::run_store::apply(backend, a);
   BOOST_REQUIRE(!stale);
   BOOST_TEST(code_of(stale.error()) == errc::lease_lost);
-  BOOST_TEST(at("insert_event:t") == -1);
+  BOOST_TEST(at("insert_events:t") == -1);
 }
 
 BOOST_AUTO_TEST_CASE(a_refused_reservation_takes_back_its_ledger_row) {
