@@ -167,6 +167,13 @@ BOOST_AUTO_TEST_CASE(a_failing_operation_fails_alone_in_its_batch) {
   BOOST_TEST(*obs.query_int("SELECT count(*) FROM tenants WHERE tenant_id = 'a'") == 1);
   BOOST_TEST(*obs.query_int("SELECT count(*) FROM pipeline_configs") == 0);
   BOOST_TEST(*obs.query_int("SELECT count(*) FROM run_steps") == 10);
+  // The batch was tried whole first, then again operation by operation.
+  caf::scoped_actor self{*sys};
+  writer_stats stats;
+  self->request(writer, 5s, stats_atom::value)
+    .receive([&](writer_stats s) { stats = s; }, [&](caf::error&) {});
+  BOOST_TEST(stats.isolated_batches >= 1u);
+  BOOST_TEST(stats.failed_operations == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(busy_database_fails_the_batch_with_a_retriable_error) {
