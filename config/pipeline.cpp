@@ -15,6 +15,8 @@ const char* to_string(node_kind k) {
     return "for_each";
   case node_kind::wait:
     return "wait";
+  case node_kind::switch_:
+    return "switch";
   }
   return "unknown";
 }

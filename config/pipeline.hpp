@@ -14,7 +14,7 @@
 namespace flowgate {
 
 /// What a pipeline node does.
-enum class node_kind : uint8_t { sequence, activity, for_each, wait };
+enum class node_kind : uint8_t { sequence, activity, for_each, wait, switch_ };
 
 /// Name of a node kind as written in documents.
 const char* to_string(node_kind k);
@@ -46,6 +46,7 @@ struct pipeline_node {
   /// `[a-z0-9_]{1,64}`; empty for sequences.
   std::string id;
   /// Sequence: the children in order. for_each: exactly one body node.
+  /// switch: one node per case (in `case_keys` order), then the default.
   std::vector<pipeline_node> children;
 
   // -- activity -------------------------------------------------------------
@@ -68,6 +69,14 @@ struct pipeline_node {
   wait_timeout_action on_timeout = wait_timeout_action::fail;
   /// Timer duration for a timer wait.
   int64_t timer_ms = 0;
+
+  // -- switch ---------------------------------------------------------------
+  /// JSON pointer of the value that selects a case.
+  std::string switch_pointer;
+  /// The cases' values as written (the keys of `cases`), in document order.
+  std::vector<std::string> case_keys;
+  /// The last child is the `default` branch.
+  bool has_default = false;
 
   const pipeline_node& body() const { return children.front(); }
 };

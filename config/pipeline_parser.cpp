@@ -154,6 +154,14 @@ private:
     if (const auto* body = obj->if_contains("do")) {
       collect_ids(*body, path + ".do", depth + 1);
     }
+    if (const auto* cases = obj->if_contains("cases"); cases != nullptr && cases->is_object()) {
+      for (const auto& kv : cases->get_object()) {
+        collect_ids(kv.value(), path + ".cases." + std::string{kv.key()}, depth + 1);
+      }
+    }
+    if (const auto* fallback = obj->if_contains("default")) {
+      collect_ids(*fallback, path + ".default", depth + 1);
+    }
   }
 
   static void check_fields(const json::object& obj, std::initializer_list<std::string_view> allowed,
@@ -218,14 +226,14 @@ private:
       fail(at, "a node must be an object, got " + std::string{json_kind_name(v)});
     }
     std::vector<std::string> kinds;
-    for (const char* k : {"sequence", "activity", "for_each", "wait"}) {
+    for (const char* k : {"sequence", "activity", "for_each", "wait", "switch"}) {
       if (obj->contains(k)) {
         kinds.emplace_back(k);
       }
     }
     if (kinds.empty()) {
       fail(at, "unknown node kind: a node has exactly one of 'sequence', 'activity', "
-               "'for_each', 'wait'");
+               "'for_each', 'wait', 'switch'");
     }
     if (kinds.size() > 1) {
       fail(at, "a node has exactly one kind, this one has both '" + kinds[0] + "' and '" +
@@ -292,6 +300,8 @@ private:
       // body only, and after the loop only the loop's own output is.
       completed_set inner = completed;
       node.children.push_back(parse_node(*body, path + ".do", depth + 1, inner, loop_depth + 1));
+    } else if (kinds[0] == "switch") {
+      parse_switch(at, *obj, path, depth, completed, loop_depth, node);
     } else {
       node.kind = node_kind::wait;
       check_fields(*obj, {"id", "wait"}, [&](const std::string& m) { fail(at, m); });
@@ -299,6 +309,50 @@ private:
     }
     completed.insert(node.id);
     return node;
+  }
+
+  /// `switch`: a reference, `cases` (value -> node), optional `default`.
+  /// Only one branch runs, so the nodes of a branch are visible inside it
+  /// only; after the switch, its own output is.
+  void parse_switch(const location& at, const json::object& obj, const std::string& path,
+                    size_t depth, const completed_set& completed, int loop_depth,
+                    pipeline_node& node) {
+    node.kind = node_kind::switch_;
+    check_fields(obj, {"id", "switch", "cases", "default"},
+                 [&](const std::string& m) { fail(at, m); });
+    auto ptr = ref_pointer(obj.at("switch"));
+    if (!ptr) {
+      fail(at, "switch must be a reference object {\"$ref\": POINTER}");
+    }
+    check_pointer(at, *ptr, "switch", completed, loop_depth);
+    node.switch_pointer = *ptr;
+    const auto* cases = obj.if_contains("cases");
+    if (cases == nullptr) {
+      fail(at, "field 'cases' is missing");
+    }
+    if (!cases->is_object()) {
+      fail(at,
+           "cases must be an object of value: node, got " + std::string{json_kind_name(*cases)});
+    }
+    if (cases->get_object().empty()) {
+      fail(at, "cases must not be empty");
+    }
+    for (const auto& kv : cases->get_object()) {
+      std::string key{kv.key()};
+      if (key.empty() || key.size() > 256) {
+        fail(at, "a case value must be 1 to 256 characters");
+      }
+      completed_set inner = completed;
+      node.case_keys.push_back(key);
+      node.children.push_back(
+        parse_node(kv.value(), path + ".cases." + key, depth + 1, inner, loop_depth));
+    }
+    if (const auto* fallback = obj.if_contains("default")) {
+      completed_set inner = completed;
+      node.children.push_back(
+        parse_node(*fallback, path + ".default", depth + 1, inner, loop_depth));
+      node.has_default = true;
+    }
   }
 
   retry_policy parse_retry(const location& at, const json::value& v) {

@@ -406,8 +406,58 @@ private:
     case node_kind::wait:
       return n.event.empty() ? walk_timer(n, prefix + n.id, sc, result)
                              : walk_event_wait(n, prefix + n.id, sc, result);
+    case node_kind::switch_:
+      return walk_switch(n, prefix + n.id, sc, result);
     }
     return outcome::stop;
+  }
+
+  outcome walk_switch(const pipeline_node& n, const std::string& path, scope& sc,
+                      const json::value*& result) {
+    json::value scratch;
+    const auto* value = lookup(n.switch_pointer, sc, scratch);
+    if (value == nullptr) {
+      return fail("bad_reference",
+                  "node '" + n.id + "': switch reference '" + n.switch_pointer + "' has no value");
+    }
+    // Strings compare by their text, numbers and booleans by their JSON text.
+    std::string text;
+    if (value->is_string()) {
+      text = std::string{value->get_string()};
+    } else if (value->is_number() || value->is_bool()) {
+      text = json::serialize(*value);
+    } else {
+      std::string kind = value->is_null() ? "null" : value->is_array() ? "an array" : "an object";
+      return fail("bad_reference", "node '" + n.id + "': switch value at '" + n.switch_pointer +
+                                     "' is " + kind +
+                                     "; a case is chosen by a string, number or boolean");
+    }
+    const pipeline_node* branch = nullptr;
+    for (size_t i = 0; i < n.case_keys.size(); ++i) {
+      if (n.case_keys[i] == text) {
+        branch = &n.children[i];
+        break;
+      }
+    }
+    if (branch == nullptr && n.has_default) {
+      branch = &n.children.back();
+    }
+    if (branch == nullptr) {
+      return fail("no_matching_case", "node '" + n.id + "': no case matches the value '" + text +
+                                        "' at '" + n.switch_pointer + "' and there is no default");
+    }
+    // The branch's nodes are visible inside it only (their paths are under
+    // the switch's); after it, the switch's own output is.
+    scope inner = sc;
+    const json::value* branch_result = nullptr;
+    auto o = walk(*branch, path + "/", inner, branch_result);
+    if (o != outcome::done) {
+      return o;
+    }
+    const auto& out = owned(branch_result != nullptr ? *branch_result : json::value{});
+    sc.steps[n.id] = &out;
+    result = &out;
+    return outcome::done;
   }
 
   outcome walk_activity(const pipeline_node& n, const std::string& path, scope& sc,

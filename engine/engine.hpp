@@ -14,8 +14,14 @@
 /// its body once per item, in order; an event wait takes the first
 /// unconsumed signal of its name, also one that arrived before the wait
 /// started (signals are buffered); a timed-out wait continues with
-/// `{"timed_out": true}` or fails the run. A `run_canceled` event ends the
-/// run wherever it appears.
+/// `{"timed_out": true}` or fails the run. A `switch` runs the branch of the
+/// case its referenced value selects (a string by its text, a number or
+/// boolean by its JSON text), else its default; no match and no default
+/// fails the run (`no_matching_case`), a missing or non-scalar value too
+/// (`bad_reference`). The choice is not an event: it follows from values
+/// already in the history, and the branch's node paths (`<switch>/<id>`)
+/// make a replay that chooses otherwise a non-determinism. A
+/// `run_canceled` event ends the run wherever it appears.
 ///
 /// Non-determinism: a decision event in the history that differs from what
 /// the engine would decide at that sequence number, an external event that

@@ -325,16 +325,62 @@ caf::expected<std::unique_ptr<connection>> connection::open(const std::string& u
     PQfinish(conn);
     return make_error(errc::store_io, "database '" + redacted(url) + "': cannot connect: " + why);
   }
-  std::unique_ptr<connection> out{new connection(conn, redacted(url))};
-  // Times are stored as integers; UTC keeps what the server prints stable.
-  // A lock wait is bounded: a node that stalls (stopped, paused) inside a
-  // transaction must not stall every other node behind its row locks.
-  if (auto err = out->exec("SET TIME ZONE 'UTC'; SET client_min_messages = warning; "
-                           "SET lock_timeout = " +
-                           std::to_string(std::max<int64_t>(0, lock_timeout_ms)))) {
+  std::unique_ptr<connection> out{new connection(conn, url, lock_timeout_ms)};
+  if (auto err = out->apply_settings()) {
     return err;
   }
   return out;
+}
+
+caf::error connection::apply_settings() {
+  // Times are stored as integers; UTC keeps what the server prints stable.
+  // A lock wait is bounded: a node that stalls (stopped, paused) inside a
+  // transaction must not stall every other node behind its row locks. The
+  // server also ends a session idle inside a transaction for four lock
+  // timeouts (at least 10 s): flowgate never waits inside one (activities
+  // run outside), so only a stalled process's session is ended, its
+  // transaction rolled back and its row locks freed; when the process
+  // resumes, its statements fail and its next transaction connects again.
+  auto lock = std::max<int64_t>(0, lock_timeout_ms_);
+  auto idle = lock > 0 ? std::max<int64_t>(10'000, 4 * lock) : 0;
+  return exec("SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET lock_timeout = " +
+              std::to_string(lock) +
+              "; SET idle_in_transaction_session_timeout = " + std::to_string(idle));
+}
+
+caf::error connection::revive() {
+  if (PQstatus(conn_) == CONNECTION_OK || txn_open_) {
+    return {};
+  }
+  PQreset(conn_);
+  if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) {
+    (void)PQexitPipelineMode(conn_);
+  }
+  pipeline_ = false;
+  pending_.clear();
+  for (auto& [sql, st] : cache_) {
+    st->prepared_ = false; // the new server session has none of them
+  }
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(conn_);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
+      why.pop_back();
+    }
+    return make_error(errc::store_io, "database '" + path_ +
+                                        "': the connection was lost and "
+                                        "cannot be made again: " +
+                                        why);
+  }
+  ++reconnects_;
+  return apply_settings();
+}
+
+void connection::track_transaction(std::string_view sql, bool ok) {
+  if (sql.rfind("BEGIN", 0) == 0) {
+    txn_open_ = ok;
+  } else if (sql == "COMMIT" || sql == "ROLLBACK") {
+    txn_open_ = false; // ended either way: committed, rolled back, or lost
+  }
 }
 
 connection::~connection() {
@@ -518,6 +564,16 @@ caf::error connection::finish_pipeline(std::string_view sql) {
 }
 
 caf::error connection::exec(std::string_view sql) {
+  if (auto err = revive()) {
+    track_transaction(sql, false);
+    return err;
+  }
+  auto err = exec_statements(sql);
+  track_transaction(sql, !err);
+  return err;
+}
+
+caf::error connection::exec_statements(std::string_view sql) {
   if (pipeline_) {
     if (sql.find(';') == std::string_view::npos) {
       return finish_pipeline(sql); // COMMIT, ROLLBACK: one round trip
@@ -541,6 +597,15 @@ caf::error connection::exec(std::string_view sql) {
 }
 
 caf::expected<int64_t> connection::exec_int(std::string_view sql) {
+  if (auto err = revive()) {
+    return err;
+  }
+  auto out = exec_int_statements(sql);
+  track_transaction(sql, static_cast<bool>(out));
+  return out;
+}
+
+caf::expected<int64_t> connection::exec_int_statements(std::string_view sql) {
   if (pipeline_) {
     if (auto err = finish_pipeline("SELECT 1")) {
       return err;
@@ -566,6 +631,8 @@ caf::expected<int64_t> connection::exec_int(std::string_view sql) {
 }
 
 statement& connection::cached(const char* sql) {
+  // A failure to reconnect shows as the statement's own error.
+  (void)revive();
   auto i = cache_.find(sql);
   if (i == cache_.end()) {
     i = cache_.emplace(sql, std::make_unique<statement>(*this, sql, next_statement_name())).first;
@@ -575,10 +642,16 @@ statement& connection::cached(const char* sql) {
 }
 
 caf::expected<std::unique_ptr<statement>> connection::prepare(std::string_view sql) {
+  if (auto err = revive()) {
+    return err;
+  }
   return std::make_unique<statement>(*this, std::string{sql}, std::string{});
 }
 
 caf::expected<int64_t> connection::query_int(std::string_view sql) {
+  if (auto err = revive()) {
+    return err;
+  }
   statement st{*this, std::string{sql}, std::string{}};
   auto row = st.step();
   if (!row) {
@@ -588,6 +661,9 @@ caf::expected<int64_t> connection::query_int(std::string_view sql) {
 }
 
 caf::expected<std::string> connection::query_text(std::string_view sql) {
+  if (auto err = revive()) {
+    return err;
+  }
   statement st{*this, std::string{sql}, std::string{}};
   auto row = st.step();
   if (!row) {

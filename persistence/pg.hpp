@@ -167,6 +167,9 @@ public:
   /// Round trips (waits for the server) since the connection opened.
   int64_t round_trips() const { return round_trips_; }
 
+  /// Times the connection was made again after it was lost.
+  int64_t reconnects() const { return reconnects_; }
+
   // Internal to statement.
   void count_statement(int64_t changed, bool waited = true) {
     ++statements_;
@@ -184,10 +187,30 @@ public:
   std::string next_statement_name() { return "s" + std::to_string(++names_); }
 
 private:
-  connection(pg_conn* conn, std::string path) : conn_(conn), path_(std::move(path)) {}
+  connection(pg_conn* conn, std::string url, int64_t lock_timeout_ms)
+      : conn_(conn), url_(std::move(url)), path_(redacted(url_)),
+        lock_timeout_ms_(lock_timeout_ms) {}
+
+  /// The session settings (time zone, lock timeout), after connecting.
+  [[nodiscard]] caf::error apply_settings();
+  /// Outside a transaction, a lost connection is made again (a server
+  /// restart or a network failure must not leave a node failing every
+  /// statement until it is restarted): the same URL and settings, and every
+  /// cached statement is prepared again on its next use. Inside one, the
+  /// statements fail with `store_io` until the caller's ROLLBACK.
+  [[nodiscard]] caf::error revive();
+  /// Notes BEGIN, COMMIT and ROLLBACK sent as `sql`.
+  void track_transaction(std::string_view sql, bool ok);
+  [[nodiscard]] caf::error exec_statements(std::string_view sql);
+  [[nodiscard]] caf::expected<int64_t> exec_int_statements(std::string_view sql);
 
   pg_conn* conn_;
+  /// With its password: reconnecting needs it.
+  std::string url_;
   std::string path_;
+  int64_t lock_timeout_ms_ = 0;
+  bool txn_open_ = false;
+  int64_t reconnects_ = 0;
   /// Leaves pipeline mode after `sql` (a single statement) has run.
   [[nodiscard]] caf::error finish_pipeline(std::string_view sql);
   /// Reads the queued results in order (`drain` without the sending).

@@ -18,6 +18,11 @@ caf::error begin_write(pg::connection& db, std::optional<int64_t>& clock_ms) {
   clock_ms.reset();
   // One round trip: the simple query protocol runs both, returns the last.
   auto now = db.exec_int(std::string{"BEGIN; "} + server_clock);
+  if (!now && code_of(now.error()) == errc::store_io) {
+    // The connection was lost while idle (a server restart): BEGIN found
+    // out, and the next try connects again (pg::connection::revive).
+    now = db.exec_int(std::string{"BEGIN; "} + server_clock);
+  }
   if (!now) {
     (void)db.exec("ROLLBACK");
     return now.error();

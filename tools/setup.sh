@@ -11,6 +11,7 @@ packages=(
   libboost-json1.81-dev libboost-test1.81-dev
   libsqlite3-dev sqlite3
   libpq-dev postgresql
+  libhowardhinnant-date-dev tzdata
 )
 
 missing=()

@@ -191,6 +191,37 @@ BOOST_AUTO_TEST_CASE(rejects_each_error_class_with_a_precise_message) {
                    {"id": "c", "activity": "x", "input": {"$ref": "/steps/b/output"}})"),
      "references node 'b', which cannot have completed"},
     {R"({"name": "p", "root": {"sequence": []}})", "root: sequence must not be empty"},
+    // switch
+    {with_steps(R"({"id": "r", "switch": "kind", "cases": {"a": {"id": "x", "activity": "x"}}})"),
+     "node 'r': switch must be a reference object"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"}})"),
+     "node 'r': field 'cases' is missing"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"}, "cases": {}})"),
+     "node 'r': cases must not be empty"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"}, "cases": [1]})"),
+     "node 'r': cases must be an object of value: node, got array"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"}, "cases": {"a": 5}})"),
+     "root.sequence[0].cases.a: a node must be an object, got integer"},
+    {with_steps(
+       R"({"id": "r", "switch": {"$ref": "/input/k"}, "cases": {"a": {"id": "x", "activity": "x"}},
+                    "otherwise": {"id": "y", "activity": "y"}})"),
+     "node 'r': unknown field 'otherwise' (allowed: id, switch, cases, default)"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/steps/later/output"},
+                    "cases": {"a": {"id": "x", "activity": "x"}}}, {"id": "later", "activity": "x"})"),
+     "node 'r': switch: '/steps/later/output' references node 'later', which cannot have "
+     "completed"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"},
+                    "cases": {"a": {"id": "x", "activity": "x"}, "b": {"id": "x", "activity": "y"}}})"),
+     "id 'x' is used by more than one node"},
+    // A branch's steps are visible inside it only; after the switch, its output is.
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"},
+                    "cases": {"a": {"id": "x", "activity": "x"}}},
+                   {"id": "y", "activity": "y", "input": {"$ref": "/steps/x/output"}})"),
+     "node 'y': input: '/steps/x/output' references node 'x', which cannot have completed"},
+    {with_steps(R"({"id": "r", "switch": {"$ref": "/input/k"},
+                    "cases": {"a": {"id": "x", "activity": "x"},
+                              "b": {"id": "z", "activity": "z", "input": {"$ref": "/steps/x/output"}}}})"),
+     "node 'z': input: '/steps/x/output' references node 'x', which cannot have completed"},
   };
   for (const auto& c : cases) {
     auto text = error_of(c.doc);
@@ -208,6 +239,29 @@ BOOST_AUTO_TEST_CASE(accepts_references_that_have_completed) {
     {"id": "e", "activity": "x", "input": {"$ref": "/steps/l/output/0"}})");
   auto p = parse_pipeline_text(doc, "1");
   BOOST_TEST(p.engaged(), (p ? "" : describe(p.error())));
+}
+
+BOOST_AUTO_TEST_CASE(parses_a_switch_with_its_cases_in_document_order_and_a_default) {
+  auto doc = with_steps(R"({"id": "v", "activity": "v"},
+    {"id": "route", "switch": {"$ref": "/steps/v/output/kind"},
+     "cases": {"b2b": {"id": "invoice", "activity": "invoice", "input": {"$ref": "/steps/v/output"}},
+               "b2c": {"sequence": [{"id": "charge", "activity": "charge"},
+                                    {"id": "receipt", "activity": "r", "input": {"$ref": "/steps/charge/output"}}]}},
+     "default": {"id": "manual", "wait": {"event": "routed"}}},
+    {"id": "ship", "activity": "ship", "input": {"$ref": "/steps/route/output"}})");
+  auto p = parse_pipeline_text(doc, "1");
+  BOOST_REQUIRE_MESSAGE(p, (p ? "" : describe(p.error())));
+  const auto& route = p->definition.root.children[1];
+  BOOST_TEST(route.kind == node_kind::switch_);
+  BOOST_TEST(std::string{to_string(route.kind)} == "switch");
+  BOOST_TEST(route.switch_pointer == "/steps/v/output/kind");
+  BOOST_TEST((route.case_keys == std::vector<std::string>{"b2b", "b2c"}));
+  BOOST_TEST(route.has_default);
+  BOOST_REQUIRE_EQUAL(route.children.size(), 3u);
+  BOOST_TEST(route.children[0].id == "invoice");
+  BOOST_TEST(route.children[1].kind == node_kind::sequence);
+  BOOST_TEST(route.children[2].id == "manual");
+  BOOST_TEST(p->definition.node_count == 9u);
 }
 
 BOOST_AUTO_TEST_CASE(a_version_is_printed_as_given) {

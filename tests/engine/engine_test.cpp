@@ -294,6 +294,124 @@ BOOST_AUTO_TEST_CASE(a_missing_reference_fails_the_run_naming_node_and_pointer) 
   s.check_replay();
 }
 
+const char* routed = R"({"name":"p","root":{"sequence":[
+  {"id":"validate","activity":"validate"},
+  {"id":"route","switch":{"$ref":"/steps/validate/output/kind"},
+   "cases":{"b2b":{"id":"invoice","activity":"invoice","input":{"v":{"$ref":"/steps/validate/output"}}},
+            "b2c":{"sequence":[{"id":"charge","activity":"charge"},
+                               {"id":"receipt","activity":"receipt","input":{"c":{"$ref":"/steps/charge/output"}}}]},
+            "7":{"id":"seven","activity":"seven"},
+            "true":{"id":"yes","activity":"yes"}},
+   "default":{"id":"manual","activity":"manual"}},
+  {"id":"ship","activity":"ship","input":{"route":{"$ref":"/steps/route/output"}}}]}})";
+
+/// Runs `routed` with validate answering {"kind": kind}.
+simulation run_routed(json::value kind) {
+  simulation s{parse(routed), nullptr};
+  s.activity = [kind](const command& c) {
+    if (c.node_path == "validate") {
+      return ok(json::object{{"kind", kind}});
+    }
+    return ok(json::value(c.node_path));
+  };
+  return s;
+}
+
+BOOST_AUTO_TEST_CASE(a_switch_runs_the_branch_its_value_selects) {
+  auto s = run_routed("b2c");
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  // The branch's steps run under the switch's path; the next node sees the
+  // branch's output as the switch's.
+  BOOST_TEST(
+    (paths_of(s.commands, command_kind::schedule_activity) ==
+     std::vector<std::string>{"validate#1", "route/charge#1", "route/receipt#1", "ship#1"}));
+  const auto& ship = s.commands[s.commands.size() - 2];
+  BOOST_TEST(ship.node_path == "ship");
+  BOOST_TEST(json::serialize(ship.input) == R"({"route":"route/receipt"})");
+  BOOST_TEST(json::serialize(d.output) == R"("ship")");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_switch_compares_numbers_and_booleans_by_their_json_text) {
+  auto seven = run_routed(7);
+  BOOST_TEST(to_string(seven.run().state) == "completed");
+  BOOST_TEST(paths_of(seven.commands, command_kind::schedule_activity)[1] == "route/seven#1");
+  auto yes = run_routed(true);
+  BOOST_TEST(to_string(yes.run().state) == "completed");
+  BOOST_TEST(paths_of(yes.commands, command_kind::schedule_activity)[1] == "route/yes#1");
+  // The string "7" selects the same case as the number 7.
+  auto text = run_routed("7");
+  BOOST_TEST(to_string(text.run().state) == "completed");
+  BOOST_TEST(paths_of(text.commands, command_kind::schedule_activity)[1] == "route/seven#1");
+}
+
+BOOST_AUTO_TEST_CASE(a_switch_without_a_match_takes_the_default_or_fails_naming_the_value) {
+  auto other = run_routed("retail");
+  BOOST_TEST(to_string(other.run().state) == "completed");
+  BOOST_TEST(paths_of(other.commands, command_kind::schedule_activity)[1] == "route/manual#1");
+  other.check_replay();
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"route","switch":{"$ref":"/input/kind"},"cases":{"a":{"id":"x","activity":"x"}}}]}})"),
+               json::parse(R"({"kind":"zzz"})")};
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "no_matching_case");
+  BOOST_TEST(d.error_message ==
+             "node 'route': no case matches the value 'zzz' at '/input/kind' and there is no "
+             "default");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(a_switch_on_a_missing_or_structured_value_fails_the_run) {
+  const char* doc = R"({"name":"p","root":{"sequence":[
+    {"id":"route","switch":{"$ref":"/input/kind"},"cases":{"a":{"id":"x","activity":"x"}},
+     "default":{"id":"y","activity":"y"}}]}})";
+  simulation missing{parse(doc), json::parse("{}")};
+  auto d = missing.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "bad_reference");
+  BOOST_TEST(d.error_message == "node 'route': switch reference '/input/kind' has no value");
+  simulation structured{parse(doc), json::parse(R"({"kind":{"a":1}})")};
+  d = structured.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "bad_reference");
+  BOOST_TEST(d.error_message.find("is an object") != std::string::npos, d.error_message);
+}
+
+BOOST_AUTO_TEST_CASE(a_replay_that_would_choose_another_case_is_nondeterministic) {
+  auto s = run_routed("b2b");
+  BOOST_TEST(to_string(s.run().state) == "completed");
+  // Same history, the cases swapped: the stored branch no longer follows.
+  auto swapped = parse(R"({"name":"p","root":{"sequence":[
+    {"id":"validate","activity":"validate"},
+    {"id":"route","switch":{"$ref":"/steps/validate/output/kind"},
+     "cases":{"b2c":{"id":"invoice","activity":"invoice"},"b2b":{"id":"charge","activity":"charge"}}},
+    {"id":"ship","activity":"ship"}]}})");
+  auto d = decide(swapped, s.input, s.h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.expected == "step_scheduled 'route/charge'#1");
+  BOOST_TEST(d.conflict.found == "step_scheduled 'route/invoice'#1");
+}
+
+BOOST_AUTO_TEST_CASE(a_switch_inside_for_each_chooses_per_item) {
+  simulation s{parse(R"({"name":"p","root":{"sequence":[
+    {"id":"items","for_each":{"$ref":"/input/xs"},
+     "do":{"id":"pick","switch":{"$ref":"/item/kind"},
+           "cases":{"a":{"id":"on_a","activity":"a","input":{"i":{"$ref":"/index"}}}},
+           "default":{"id":"other","activity":"o"}}}]}})"),
+               json::parse(R"({"xs":[{"kind":"a"},{"kind":"b"},{"kind":"a"}]})")};
+  s.activity = [](const command& c) { return ok(json::value(c.node_path)); };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST((paths_of(s.commands, command_kind::schedule_activity) ==
+              std::vector<std::string>{"items/0/pick/on_a#1", "items/1/pick/other#1",
+                                       "items/2/pick/on_a#1"}));
+  BOOST_TEST(json::serialize(d.output) ==
+             R"(["items/0/pick/on_a","items/1/pick/other","items/2/pick/on_a"])");
+  s.check_replay();
+}
+
 const char* approval = R"({"name":"p","root":{"sequence":[
   {"id":"a","activity":"x"},
   {"id":"approval","wait":{"event":"approved","timeout_ms":5000,"on_timeout":"%s"}},

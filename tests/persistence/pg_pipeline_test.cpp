@@ -19,10 +19,11 @@ using namespace flowgate;
 namespace {
 
 struct pipeline_fixture {
+  std::string url = testing::pg_test_server::instance().fresh_database();
   std::unique_ptr<pg::connection> db;
 
   pipeline_fixture() {
-    auto c = pg::connection::open(testing::pg_test_server::instance().fresh_database());
+    auto c = pg::connection::open(url);
     BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
     db = std::move(*c);
     BOOST_REQUIRE(!db->exec("CREATE TABLE t (k BIGINT PRIMARY KEY)"));
@@ -213,6 +214,83 @@ BOOST_AUTO_TEST_CASE(array_literals_carry_any_text_and_integers_unchanged) {
   }
   BOOST_TEST(i == texts.size());
   BOOST_TEST(pg::array_literal{}.text() == "{}");
+}
+
+namespace {
+
+/// Ends `db`'s server session from another connection (as a server restart
+/// or an administrator would).
+void terminate_backend_of(pg::connection& db, const std::string& url) {
+  auto pid = db.query_int("SELECT pg_backend_pid()");
+  BOOST_REQUIRE(pid);
+  auto other = pg::connection::open(url);
+  BOOST_REQUIRE_MESSAGE(other, (other ? "" : describe(other.error())));
+  auto ended =
+    (*other)->query_int("SELECT pg_terminate_backend(" + std::to_string(*pid) + ")::int");
+  BOOST_REQUIRE(ended);
+  BOOST_REQUIRE_EQUAL(*ended, 1);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_connection_lost_between_transactions_is_made_again) {
+  begin();
+  BOOST_REQUIRE(!insert(1)); // prepares the statement on the first session
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  terminate_backend_of(*db, url);
+  // The next BEGIN finds the session gone (store_io); the one after it
+  // connects again, and the cached statement is prepared again.
+  auto lost = db->exec("BEGIN");
+  BOOST_REQUIRE(lost);
+  BOOST_TEST(code_of(lost) == errc::store_io);
+  BOOST_TEST(db->reconnects() == 0);
+  begin();
+  BOOST_TEST(db->reconnects() == 1);
+  BOOST_REQUIRE(!insert(2));
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  auto n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 2);
+  // The session settings came back too.
+  auto zone = db->query_text("SHOW TimeZone");
+  BOOST_REQUIRE(zone);
+  BOOST_TEST(*zone == "UTC");
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_lost_inside_a_transaction_fails_it_and_is_not_replaced_midway) {
+  begin();
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!db->flush());
+  terminate_backend_of(*db, url);
+  // Nothing of the transaction may continue on a new session.
+  auto n = count();
+  BOOST_REQUIRE(!n);
+  BOOST_TEST(code_of(n.error()) == errc::store_io);
+  auto more = insert(2);
+  BOOST_REQUIRE(more);
+  BOOST_TEST(code_of(more) == errc::store_io);
+  BOOST_TEST(db->reconnects() == 0);
+  (void)db->exec("ROLLBACK");
+  begin();
+  BOOST_TEST(db->reconnects() == 1);
+  BOOST_REQUIRE(!insert(3));
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  auto keys = db->query_int("SELECT sum(k) FROM t");
+  BOOST_REQUIRE(keys);
+  BOOST_TEST(*keys == 3); // 1 and 2 went with the lost session
+}
+
+BOOST_AUTO_TEST_CASE(a_session_idle_inside_a_transaction_is_ended_after_four_lock_timeouts) {
+  auto setting = [&](int64_t lock_timeout_ms) {
+    auto c = pg::connection::open(url, lock_timeout_ms);
+    BOOST_REQUIRE(c);
+    auto v = (*c)->query_text("SHOW idle_in_transaction_session_timeout");
+    BOOST_REQUIRE(v);
+    return *v;
+  };
+  BOOST_TEST(setting(5000) == "20s");
+  BOOST_TEST(setting(1000) == "10s"); // at least 10 s
+  BOOST_TEST(setting(0) == "0");      // no lock timeout: no idle timeout either
 }
 
 BOOST_AUTO_TEST_SUITE_END()
