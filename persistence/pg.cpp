@@ -452,20 +452,19 @@ caf::error connection::drain(pg_result** last) {
     return {};
   }
   ++round_trips_;
-  if (PQsendFlushRequest(conn_) != 1 || PQflush(conn_) != 0) {
+  // A sync, not just a flush: the server then reports ready (inside the
+  // transaction), so that a session that stays idle there from now on is
+  // ended by idle_in_transaction_session_timeout; and after a failure it
+  // resumes at the sync (the transaction is aborted then: ROLLBACK TO its
+  // savepoint restores it).
+  if (PQpipelineSync(conn_) != 1) {
     auto err = translate(conn_, nullptr, pending_.front().sql, path_);
     pending_.clear();
     return err;
   }
   bool failed = false;
   auto err = read_queued(last, failed);
-  if (failed && pipeline_) {
-    // The server skipped everything after the failure until a sync; the
-    // transaction is then aborted (ROLLBACK TO its savepoint restores it).
-    if (PQpipelineSync(conn_) == 1) {
-      await_sync();
-    }
-  }
+  await_sync();
   return err;
 }
 
