@@ -34,7 +34,9 @@ caf::error classify(std::string_view sqlstate, std::string text) {
                       text + " (the server's disk is full; the write was not made: free space "
                              "and retry)");
   }
-  if (is("58030") || in_class("08") || is("57P01") || is("57P02") || is("57P03")) {
+  // 25P03 / 57P05: the server ended an idle session (its transaction too).
+  if (is("58030") || in_class("08") || is("57P01") || is("57P02") || is("57P03") || is("25P03") ||
+      is("57P05")) {
     return make_error(errc::store_io,
                       text + " (the server failed or went away; the write was not made)");
   }

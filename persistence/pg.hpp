@@ -12,8 +12,9 @@
 /// Error rule: serialization failures (40001), deadlocks (40P01) and lock
 /// timeouts (55P03) become `errc::store_busy` (retriable: the transaction
 /// had no effect); integrity violations (23xxx) `errc::invalid_argument`;
-/// disk full (53100) `errc::store_full`; I/O errors (58030) and a lost
-/// connection `errc::store_io`; data corruption (XX001, XX002)
+/// disk full (53100) `errc::store_full`; I/O errors (58030), a lost
+/// connection and a session the server ended (57P0x, 25P03 idle in a
+/// transaction) `errc::store_io`; data corruption (XX001, XX002)
 /// `errc::store_corrupt`; everything else `errc::store_failure`. Messages
 /// carry the statement's first words and the server's own text.
 

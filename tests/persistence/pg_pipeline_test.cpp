@@ -10,8 +10,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace flowgate;
@@ -291,6 +293,30 @@ BOOST_AUTO_TEST_CASE(a_session_idle_inside_a_transaction_is_ended_after_four_loc
   BOOST_TEST(setting(5000) == "20s");
   BOOST_TEST(setting(1000) == "10s"); // at least 10 s
   BOOST_TEST(setting(0) == "0");      // no lock timeout: no idle timeout either
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_stalled_inside_a_pipelined_transaction_is_ended_by_the_server) {
+  // The server's idle-in-transaction timer only runs once it has reported
+  // ready inside the transaction: each wait ends with a sync for that.
+  auto c = pg::connection::open(url, 1000); // idle timeout: 10 s
+  BOOST_REQUIRE(c);
+  auto& w = **c;
+  BOOST_REQUIRE(!w.exec("BEGIN"));
+  BOOST_REQUIRE(!w.begin_pipeline());
+  auto& st = w.cached("INSERT INTO t (k) VALUES (?1)");
+  st.bind_all(int64_t{1});
+  BOOST_REQUIRE(!st.run());
+  BOOST_REQUIRE(!w.flush());
+  std::this_thread::sleep_for(std::chrono::seconds{11}); // "stalled"
+  auto& next = w.cached("SELECT count(*) FROM t");
+  auto row = next.step();
+  BOOST_REQUIRE(!row);
+  BOOST_TEST(code_of(row.error()) == errc::store_io, describe(row.error()));
+  (void)w.exec("ROLLBACK");
+  // Its insert went with it.
+  auto n = db->query_int("SELECT count(*) FROM t");
+  BOOST_REQUIRE(n);
+  BOOST_TEST(*n == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
