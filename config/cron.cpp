@@ -39,6 +39,15 @@ constexpr std::array<field_spec, 5> fields = {{
   {"day-of-week", 0, 7, weekday_names},
 }};
 
+/// Names and macros are case-insensitive.
+std::string lowered(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 /// Thrown inside the parser only: the first problem ends parsing.
 struct bad_cron {
   std::string message;
@@ -104,10 +113,7 @@ private:
     if (t.empty() || t.front() != '@') {
       return t;
     }
-    std::string lower;
-    for (char c : t) {
-      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    auto lower = lowered(t);
     if (lower == "@yearly" || lower == "@annually") {
       return "0 0 1 1 *";
     }
@@ -132,10 +138,7 @@ private:
       fail(f.name, "a value is missing");
     }
     if (f.names != nullptr && std::isalpha(static_cast<unsigned char>(v.front()))) {
-      std::string lower;
-      for (char c : v) {
-        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      }
+      auto lower = lowered(v);
       auto count = f.max - f.min + 1 - (f.max == 7 ? 1 : 0);
       for (int i = 0; i < count; ++i) {
         if (lower == f.names[i]) {

@@ -304,6 +304,12 @@ private:
     return outcome::failed;
   }
 
+  /// Fails the run: `n`'s reference `pointer` (its `field`) has no value.
+  outcome missing_value(const pipeline_node& n, const char* field, const std::string& pointer) {
+    return fail("bad_reference",
+                "node '" + n.id + "': " + field + " reference '" + pointer + "' has no value");
+  }
+
   // -- references ----------------------------------------------------------------
 
   /// Resolves a JSON pointer against the run's visible values.
@@ -417,8 +423,7 @@ private:
     json::value scratch;
     const auto* value = lookup(n.switch_pointer, sc, scratch);
     if (value == nullptr) {
-      return fail("bad_reference",
-                  "node '" + n.id + "': switch reference '" + n.switch_pointer + "' has no value");
+      return missing_value(n, "switch", n.switch_pointer);
     }
     // Strings compare by their text, numbers and booleans by their JSON text.
     std::string text;
@@ -501,8 +506,7 @@ private:
         cmd.timeout_ms = n.timeout_ms;
         std::string missing;
         if (!substitute(n.input, sc, cmd.input, missing)) {
-          return fail("bad_reference",
-                      "node '" + n.id + "': input reference '" + missing + "' has no value");
+          return missing_value(n, "input", missing);
         }
         if (next != nullptr) {
           conflict(next->seq, label(event_type::step_scheduled, path, attempt), describe(*next));
@@ -543,8 +547,7 @@ private:
     json::value scratch;
     const auto* items = lookup(n.items_pointer, sc, scratch);
     if (items == nullptr) {
-      return fail("bad_reference",
-                  "node '" + n.id + "': for_each reference '" + n.items_pointer + "' has no value");
+      return missing_value(n, "for_each", n.items_pointer);
     }
     if (!items->is_array()) {
       return fail("bad_reference", "node '" + n.id + "': for_each reference '" + n.items_pointer +

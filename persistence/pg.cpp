@@ -47,6 +47,24 @@ caf::error classify(std::string_view sqlstate, std::string text) {
   return make_error(errc::store_failure, text);
 }
 
+/// `text` without the line break (and blanks) libpq ends its messages with.
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+/// Rows a command changed, from its result.
+int64_t changed_rows(const pg_result* res) {
+  int64_t changed = 0;
+  const char* tuples = PQcmdTuples(const_cast<pg_result*>(res));
+  if (tuples != nullptr && *tuples != '\0') {
+    std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
+  }
+  return changed;
+}
+
 } // namespace
 
 bool is_url(std::string_view location) {
@@ -83,10 +101,8 @@ caf::error translate(pg_conn* conn, const pg_result* result, std::string_view sq
       sqlstate = state;
     }
   }
-  while (!server.empty() && (server.back() == '\n' || server.back() == ' ')) {
-    server.pop_back();
-  }
-  std::string where = "database '" + location + "': in " + statement_label(sql) + ": " + server;
+  std::string where =
+    "database '" + location + "': in " + statement_label(sql) + ": " + trimmed(std::move(server));
   if (sqlstate.empty() && (conn == nullptr || PQstatus(conn) != CONNECTION_OK)) {
     sqlstate = "08006"; // connection failure
   }
@@ -215,12 +231,7 @@ caf::error statement::execute() {
       result_ = nullptr;
       return err;
     }
-    int64_t changed = 0;
-    const char* tuples = PQcmdTuples(result_);
-    if (tuples != nullptr && *tuples != '\0') {
-      std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
-    }
-    conn_->count_statement(changed);
+    conn_->count_statement(changed_rows(result_));
   }
   rows_ = PQntuples(result_);
   row_ = -1;
@@ -320,10 +331,7 @@ caf::expected<std::unique_ptr<connection>> connection::open(const std::string& u
     return make_error(errc::store_failure, "database '" + redacted(url) + "': out of memory");
   }
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string why = PQerrorMessage(conn);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
-      why.pop_back();
-    }
+    auto why = trimmed(PQerrorMessage(conn));
     PQfinish(conn);
     return make_error(errc::store_io, "database '" + redacted(url) + "': cannot connect: " + why);
   }
@@ -364,14 +372,9 @@ caf::error connection::revive() {
     st->prepared_ = false; // the new server session has none of them
   }
   if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string why = PQerrorMessage(conn_);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
-      why.pop_back();
-    }
     return make_error(errc::store_io, "database '" + path_ +
-                                        "': the connection was lost and "
-                                        "cannot be made again: " +
-                                        why);
+                                        "': the connection was lost and cannot be made again: " +
+                                        trimmed(PQerrorMessage(conn_)));
   }
   ++reconnects_;
   return apply_settings();
@@ -395,16 +398,6 @@ connection::~connection() {
 // -- pipeline mode -------------------------------------------------------------------
 
 namespace {
-
-/// Rows a command changed, from its result.
-int64_t changed_rows(const pg_result* res) {
-  int64_t changed = 0;
-  const char* tuples = PQcmdTuples(const_cast<pg_result*>(res));
-  if (tuples != nullptr && *tuples != '\0') {
-    std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
-  }
-  return changed;
-}
 
 /// More queued statements than this are read before the next is sent: the
 /// client writes while the server's results wait unread, and both sides'
@@ -464,21 +457,20 @@ caf::error connection::drain(pg_result** last) {
     pending_.clear();
     return err;
   }
-  bool failed = false;
-  auto err = read_queued(last, failed);
+  auto err = read_queued(last);
   await_sync();
   return err;
 }
 
-caf::error connection::read_queued(pg_result** last, bool& failed) {
+caf::error connection::read_queued(pg_result** last) {
   auto queue = std::move(pending_);
   pending_.clear();
   caf::error first;
+  bool failed = false;
   for (size_t i = 0; i < queue.size(); ++i) {
     auto& p = queue[i];
     pg_result* res = PQgetResult(conn_);
     if (res == nullptr) {
-      failed = true;
       return first ? first : translate(conn_, nullptr, p.sql, path_);
     }
     auto status = PQresultStatus(res);
@@ -545,8 +537,7 @@ caf::error connection::finish_pipeline(std::string_view sql) {
     }
     pending_.clear();
   } else {
-    bool failed = false;
-    auto read = read_queued(nullptr, failed);
+    auto read = read_queued(nullptr);
     if (!err) {
       err = std::move(read);
     }

@@ -215,7 +215,7 @@ private:
   /// Leaves pipeline mode after `sql` (a single statement) has run.
   [[nodiscard]] caf::error finish_pipeline(std::string_view sql);
   /// Reads the queued results in order (`drain` without the sending).
-  [[nodiscard]] caf::error read_queued(pg_result** last, bool& failed);
+  [[nodiscard]] caf::error read_queued(pg_result** last);
   /// Reads up to the result of a sync sent before.
   void await_sync();
 

@@ -56,6 +56,14 @@ struct pipeline_fixture {
     BOOST_REQUIRE(!db->cached("RELEASE op").run());
   }
 
+  /// The first column of `sql`'s first row, read on the fixture's
+  /// connection outside the pipeline (required to succeed).
+  int64_t value_of(const std::string& sql) {
+    auto v = db->query_int(sql);
+    BOOST_REQUIRE_MESSAGE(v, sql << ": " << (v ? "" : describe(v.error())));
+    return *v;
+  }
+
   caf::expected<int64_t> count() {
     auto& st = db->cached("SELECT count(*) FROM t");
     auto row = st.step();
@@ -88,9 +96,7 @@ BOOST_AUTO_TEST_CASE(writes_go_out_without_waiting_and_a_read_waits_for_them) {
   BOOST_REQUIRE(!release());
   BOOST_REQUIRE(!db->exec("COMMIT"));
   BOOST_TEST(!db->in_pipeline());
-  auto committed = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(committed);
-  BOOST_TEST(*committed == 5);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 5);
 }
 
 BOOST_AUTO_TEST_CASE(a_queued_failure_is_its_own_operations_and_the_others_commit) {
@@ -119,9 +125,7 @@ BOOST_AUTO_TEST_CASE(a_queued_failure_is_its_own_operations_and_the_others_commi
   BOOST_REQUIRE(!insert(3));
   BOOST_REQUIRE(!release());
   BOOST_REQUIRE(!db->exec("COMMIT"));
-  auto keys = db->query_int("SELECT sum(k) FROM t");
-  BOOST_REQUIRE(keys);
-  BOOST_TEST(*keys == 1 + 3); // 2 was rolled back with its operation
+  BOOST_TEST(value_of("SELECT sum(k) FROM t") == 1 + 3); // 2 was rolled back with its operation
 }
 
 BOOST_AUTO_TEST_CASE(a_statement_that_fails_to_prepare_is_prepared_again_on_its_next_use) {
@@ -150,9 +154,7 @@ BOOST_AUTO_TEST_CASE(a_long_queue_is_read_on_the_way_and_does_not_block) {
   BOOST_REQUIRE(!release());
   BOOST_TEST(db->round_trips() >= 5000 / 512);
   BOOST_REQUIRE(!db->exec("COMMIT"));
-  auto n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(n);
-  BOOST_TEST(*n == 5000);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 5000);
 }
 
 BOOST_AUTO_TEST_CASE(rollback_leaves_pipeline_mode_and_drops_what_was_queued) {
@@ -160,9 +162,7 @@ BOOST_AUTO_TEST_CASE(rollback_leaves_pipeline_mode_and_drops_what_was_queued) {
   BOOST_REQUIRE(!insert(7));
   BOOST_REQUIRE(!db->exec("ROLLBACK"));
   BOOST_TEST(!db->in_pipeline());
-  auto n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(n);
-  BOOST_TEST(*n == 0);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_failure_still_queued_at_commit_fails_the_commit_and_ends_the_transaction) {
@@ -174,15 +174,11 @@ BOOST_AUTO_TEST_CASE(a_failure_still_queued_at_commit_fails_the_commit_and_ends_
   BOOST_TEST(code_of(err) == errc::invalid_argument);
   BOOST_TEST(!db->in_pipeline());
   // Nothing committed, and the connection is ready for the next one.
-  auto n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE_MESSAGE(n, (n ? "" : describe(n.error())));
-  BOOST_TEST(*n == 0);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
   begin();
   BOOST_REQUIRE(!insert(1));
   BOOST_REQUIRE(!db->exec("COMMIT"));
-  n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(n);
-  BOOST_TEST(*n == 1);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 1);
 }
 
 BOOST_AUTO_TEST_CASE(array_literals_carry_any_text_and_integers_unchanged) {
@@ -250,9 +246,7 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_between_transactions_is_made_again) {
   BOOST_TEST(db->reconnects() == 1);
   BOOST_REQUIRE(!insert(2));
   BOOST_REQUIRE(!db->exec("COMMIT"));
-  auto n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(n);
-  BOOST_TEST(*n == 2);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 2);
   // The session settings came back too.
   auto zone = db->query_text("SHOW TimeZone");
   BOOST_REQUIRE(zone);
@@ -277,9 +271,7 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_inside_a_transaction_fails_it_and_is_not_
   BOOST_TEST(db->reconnects() == 1);
   BOOST_REQUIRE(!insert(3));
   BOOST_REQUIRE(!db->exec("COMMIT"));
-  auto keys = db->query_int("SELECT sum(k) FROM t");
-  BOOST_REQUIRE(keys);
-  BOOST_TEST(*keys == 3); // 1 and 2 went with the lost session
+  BOOST_TEST(value_of("SELECT sum(k) FROM t") == 3); // 1 and 2 went with the lost session
 }
 
 BOOST_AUTO_TEST_CASE(a_session_idle_inside_a_transaction_is_ended_after_four_lock_timeouts) {
@@ -314,9 +306,7 @@ BOOST_AUTO_TEST_CASE(a_writer_stalled_inside_a_pipelined_transaction_is_ended_by
   BOOST_TEST(code_of(row.error()) == errc::store_io, describe(row.error()));
   (void)w.exec("ROLLBACK");
   // Its insert went with it.
-  auto n = db->query_int("SELECT count(*) FROM t");
-  BOOST_REQUIRE(n);
-  BOOST_TEST(*n == 0);
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
