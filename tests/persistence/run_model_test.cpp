@@ -196,11 +196,15 @@ BOOST_AUTO_TEST_CASE(
     op.max_runs = 1;
     return op;
   };
+  // One operation the writer keeps: its savepoint, the operation, the release.
+  auto kept = [&](const auto& op) {
+    BOOST_REQUIRE(!writer->savepoint());
+    BOOST_REQUIRE(writer->apply(op));
+    BOOST_REQUIRE(!writer->release_savepoint());
+  };
   BOOST_REQUIRE(!writer->begin());
   for (int64_t now : {1100, 1200, 1300}) {
-    BOOST_REQUIRE(!writer->savepoint());
-    BOOST_REQUIRE(writer->apply(claim_at(now)));
-    BOOST_REQUIRE(!writer->release_savepoint());
+    kept(claim_at(now));
   }
   BOOST_REQUIRE(!writer->commit());
   BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1300);
@@ -211,21 +215,13 @@ BOOST_AUTO_TEST_CASE(
   BOOST_REQUIRE(!writer->savepoint());
   BOOST_REQUIRE(writer->apply(claim_at(1400)));
   writer->rollback_to_savepoint();
-  BOOST_REQUIRE(!writer->savepoint());
-  BOOST_REQUIRE(writer->apply(claim_at(1500)));
-  BOOST_REQUIRE(!writer->release_savepoint());
-  BOOST_REQUIRE(!writer->savepoint());
-  BOOST_REQUIRE(writer->apply(claim_at(1550)));
-  BOOST_REQUIRE(!writer->release_savepoint());
+  kept(claim_at(1500));
+  kept(claim_at(1550));
   BOOST_REQUIRE(!writer->commit());
   BOOST_TEST(count("SELECT heartbeat_at_ms FROM nodes WHERE node_id = 'n1'") == 1550);
   BOOST_REQUIRE(!writer->begin());
-  BOOST_REQUIRE(!writer->savepoint());
-  BOOST_REQUIRE(writer->apply(claim_at(1600)));
-  BOOST_REQUIRE(!writer->release_savepoint());
-  BOOST_REQUIRE(!writer->savepoint());
-  BOOST_REQUIRE(writer->apply(stop_node{node_id{"n1"}, inc, 1650}));
-  BOOST_REQUIRE(!writer->release_savepoint());
+  kept(claim_at(1600));
+  kept(stop_node{node_id{"n1"}, inc, 1650});
   BOOST_REQUIRE(!writer->savepoint());
   auto after_stop = writer->apply(claim_at(1700));
   BOOST_REQUIRE(!after_stop);
