@@ -9,6 +9,7 @@
 #include "actors/wall_clock.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
+#include "config/schedule.hpp"
 #include "config/tenant_config.hpp"
 #include "engine/engine.hpp"
 #include "engine/planner.hpp"
@@ -69,6 +70,13 @@ public:
                                                       std::string_view text);
   caf::expected<std::vector<subscription_record>> list_subscriptions(std::string_view raw_tenant);
   caf::expected<quota_summary> summarize_quota(std::string_view raw_tenant);
+  caf::expected<schedule_view> put_schedule(std::string_view raw_tenant, const std::string& id,
+                                            std::string_view text);
+  caf::expected<std::vector<schedule_view>> list_schedules(std::string_view raw_tenant,
+                                                           const std::string& id);
+  caf::expected<int64_t> delete_schedule(std::string_view raw_tenant, const std::string& id);
+  caf::expected<schedule_view> pause_schedule(std::string_view raw_tenant, const std::string& id,
+                                              bool paused);
   caf::expected<resume_outcome> resume_run(std::string_view raw_tenant, int64_t run);
   caf::expected<int64_t> scan_quota_waits();
   caf::expected<usage_reconciliation> reconcile_quota(std::string_view raw_tenant,
@@ -303,6 +311,116 @@ gateway_core::list_subscriptions(std::string_view raw_tenant) {
   }
   return blocking_ask<std::vector<subscription_record>>(sys_, request_timeout, reader_,
                                                         flowgate::list_subscriptions{t->id});
+}
+
+namespace {
+
+/// A stored schedule with its next fire times.
+schedule_view view_of(schedule_record rec) {
+  schedule_view out;
+  if (rec.next_fire_ms > 0) {
+    out.upcoming.push_back(rec.next_fire_ms);
+    if (auto spec = parse_schedule_text(rec.document)) {
+      auto more = upcoming_fires(*spec, rec.next_fire_ms, 4);
+      out.upcoming.insert(out.upcoming.end(), more.begin(), more.end());
+    }
+  }
+  out.schedule = std::move(rec);
+  return out;
+}
+
+} // namespace
+
+caf::expected<schedule_view> gateway_core::put_schedule(std::string_view raw_tenant,
+                                                        const std::string& id,
+                                                        std::string_view text) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  if (auto err = check_schedule_id(id)) {
+    return err;
+  }
+  auto spec = parse_schedule_text(text);
+  if (!spec) {
+    return spec.error();
+  }
+  // The queue (and the version it names) must exist now; a version made
+  // unrunnable later fails that fire, reported in the schedule's outcome.
+  auto snap =
+    blocking_ask<config_snapshot_ptr>(sys_, request_timeout, configs_, get_atom::value, t->id,
+                                      queue_name{spec->queue}, config_version{spec->version});
+  if (!snap) {
+    return snap.error();
+  }
+  boost::system::error_code ec;
+  auto doc = parse_json(text, ec);
+  schedule_record rec;
+  rec.tenant = t->id;
+  rec.id = id;
+  rec.document = canonical_json(doc);
+  auto stored = blocking_ask<schedule_record>(sys_, request_timeout, writer_,
+                                              store_schedule{std::move(rec), 0});
+  if (!stored) {
+    return stored.error();
+  }
+  return view_of(std::move(*stored));
+}
+
+caf::expected<std::vector<schedule_view>> gateway_core::list_schedules(std::string_view raw_tenant,
+                                                                       const std::string& id) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  if (!id.empty()) {
+    if (auto err = check_schedule_id(id)) {
+      return err;
+    }
+  }
+  auto rows = blocking_ask<std::vector<schedule_record>>(sys_, request_timeout, reader_,
+                                                         flowgate::list_schedules{t->id, id});
+  if (!rows) {
+    return rows.error();
+  }
+  if (!id.empty() && rows->empty()) {
+    return make_error(errc::not_found,
+                      "schedule '" + id + "' of tenant '" + t->id.value + "' does not exist");
+  }
+  std::vector<schedule_view> out;
+  for (auto& r : *rows) {
+    out.push_back(view_of(std::move(r)));
+  }
+  return out;
+}
+
+caf::expected<int64_t> gateway_core::delete_schedule(std::string_view raw_tenant,
+                                                     const std::string& id) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  auto n =
+    blocking_ask<int64_t>(sys_, request_timeout, writer_, flowgate::delete_schedule{t->id, id});
+  if (n && *n == 0) {
+    return make_error(errc::not_found,
+                      "schedule '" + id + "' of tenant '" + t->id.value + "' does not exist");
+  }
+  return n;
+}
+
+caf::expected<schedule_view> gateway_core::pause_schedule(std::string_view raw_tenant,
+                                                          const std::string& id, bool paused) {
+  auto t = get_tenant(raw_tenant);
+  if (!t) {
+    return t.error();
+  }
+  auto rec = blocking_ask<schedule_record>(sys_, request_timeout, writer_,
+                                           flowgate::pause_schedule{t->id, id, paused, 0});
+  if (!rec) {
+    return rec.error();
+  }
+  return view_of(std::move(*rec));
 }
 
 caf::expected<quota_terms> gateway_core::quota_terms_of(const tenant_id& tenant, bool fresh) {
@@ -672,6 +790,35 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
       return done(with_tenant(r.scope, "subscription get",
                               [&](const std::string& t) { return core->list_subscriptions(t); }));
     },
+    [=](put_schedule_request& r) -> result<schedule_view> {
+      return done(with_tenant(r.scope, "schedule put", [&](const std::string& t) {
+        return core->put_schedule(t, r.id, r.text);
+      }));
+    },
+    [=](get_schedule_request& r) -> result<schedule_view> {
+      return done(with_tenant(r.scope, "schedule get",
+                              [&](const std::string& t) -> caf::expected<schedule_view> {
+                                auto all = core->list_schedules(t, r.id);
+                                if (!all) {
+                                  return all.error();
+                                }
+                                return std::move(all->front());
+                              }));
+    },
+    [=](list_schedules_request& r) -> result<std::vector<schedule_view>> {
+      return done(with_tenant(r.scope, "schedule list",
+                              [&](const std::string& t) { return core->list_schedules(t, ""); }));
+    },
+    [=](delete_schedule_request& r) -> result<int64_t> {
+      return done(with_tenant(r.scope, "schedule delete", [&](const std::string& t) {
+        return core->delete_schedule(t, r.id);
+      }));
+    },
+    [=](pause_schedule_request& r) -> result<schedule_view> {
+      return done(
+        with_tenant(r.scope, r.paused ? "schedule pause" : "schedule resume",
+                    [&](const std::string& t) { return core->pause_schedule(t, r.id, r.paused); }));
+    },
     [=](quota_summary_request& r) -> result<quota_summary> {
       return done(with_tenant(r.scope, "quota summary",
                               [&](const std::string& t) { return core->summarize_quota(t); }));
@@ -731,6 +878,11 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](replay_run_request& r) { return run(r); },
     [=](put_subscription_request& r) { return run(r); },
     [=](list_subscriptions_request& r) { return run(r); },
+    [=](put_schedule_request& r) { return run(r); },
+    [=](get_schedule_request& r) { return run(r); },
+    [=](list_schedules_request& r) { return run(r); },
+    [=](delete_schedule_request& r) { return run(r); },
+    [=](pause_schedule_request& r) { return run(r); },
     [=](quota_summary_request& r) { return run(r); },
     [=](resume_run_request& r) { return run(r); },
     [=](reconcile_quota_request& r) { return run(r); },

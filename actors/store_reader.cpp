@@ -42,6 +42,12 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const list_subscriptions& q) -> caf::result<std::vector<subscription_record>> {
       return s.apply(q);
     },
+    [&s](const list_schedules& q) -> caf::result<std::vector<schedule_record>> {
+      return s.apply(q);
+    },
+    [&s](const due_schedules& q) -> caf::result<std::vector<schedule_record>> {
+      return s.apply(q);
+    },
     [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
     [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> { return s.apply(q); },
     [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },

@@ -272,6 +272,10 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
     [=](signal_run& op) { return enqueue<signal_accepted>(self, std::move(op)); },
     [=](cancel_run& op) { return enqueue<cancel_outcome>(self, std::move(op)); },
     [=](store_subscription& op) { return enqueue<subscription_record>(self, std::move(op)); },
+    [=](store_schedule& op) { return enqueue<schedule_record>(self, std::move(op)); },
+    [=](delete_schedule& op) { return enqueue<int64_t>(self, std::move(op)); },
+    [=](pause_schedule& op) { return enqueue<schedule_record>(self, std::move(op)); },
+    [=](fire_schedule& op) { return enqueue<schedule_fired>(self, std::move(op)); },
     [=](stats_atom) { return self->state.stats; },
     [=](flush_atom) {
       self->state.flush_pending = false;

@@ -18,6 +18,7 @@
 #include "messages/ids.hpp"
 #include "messages/quota_messages.hpp"
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -241,6 +242,55 @@ struct list_subscriptions_request {
   tenant_scope scope;
 };
 FLOWGATE_REQUEST(list_subscriptions_request, x.scope)
+
+/// A schedule as a client sees it: the stored row and its next fire times.
+struct schedule_view {
+  schedule_record schedule;
+  /// The next fire times (up to 5; none while paused).
+  std::vector<int64_t> upcoming;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, schedule_view& x) {
+  return f(caf::meta::type_name("flowgate::schedule_view"), x.schedule, x.upcoming);
+}
+
+/// Creates or replaces the scope's tenant's schedule `id` from its document
+/// (FORMATS.md "Schedule") -> schedule_view. The queue (and the version, if
+/// the document names one) must exist.
+struct put_schedule_request {
+  tenant_scope scope;
+  std::string id;
+  std::string text;
+};
+FLOWGATE_REQUEST(put_schedule_request, x.scope, x.id, x.text)
+
+/// One schedule -> schedule_view; `not_found` if it does not exist.
+struct get_schedule_request {
+  tenant_scope scope;
+  std::string id;
+};
+FLOWGATE_REQUEST(get_schedule_request, x.scope, x.id)
+
+/// The scope's tenant's schedules by id -> std::vector<schedule_view>.
+struct list_schedules_request {
+  tenant_scope scope;
+};
+FLOWGATE_REQUEST(list_schedules_request, x.scope)
+
+/// Removes a schedule (its runs stay) -> int64_t 1; `not_found` if missing.
+struct delete_schedule_request {
+  tenant_scope scope;
+  std::string id;
+};
+FLOWGATE_REQUEST(delete_schedule_request, x.scope, x.id)
+
+/// Pauses (`paused`) or resumes a schedule -> schedule_view; `not_found`.
+struct pause_schedule_request {
+  tenant_scope scope;
+  std::string id;
+  bool paused = true;
+};
+FLOWGATE_REQUEST(pause_schedule_request, x.scope, x.id, x.paused)
 
 /// The step quota in force now -> quota_summary.
 struct quota_summary_request {

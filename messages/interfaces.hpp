@@ -15,6 +15,7 @@
 #include "messages/gateway_messages.hpp"
 #include "messages/ids.hpp"
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/actor.hpp>
@@ -42,6 +43,10 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<signal_run>::with<signal_accepted>,
   caf::replies_to<cancel_run>::with<cancel_outcome>,
   caf::replies_to<store_subscription>::with<subscription_record>,
+  caf::replies_to<store_schedule>::with<schedule_record>,
+  caf::replies_to<delete_schedule>::with<int64_t>,
+  caf::replies_to<pause_schedule>::with<schedule_record>,
+  caf::replies_to<fire_schedule>::with<schedule_fired>,
   caf::replies_to<stats_atom>::with<writer_stats>, caf::reacts_to<flush_atom>>;
 
 /// A read connection (actors/store_reader.hpp).
@@ -57,6 +62,8 @@ using store_reader_actor =
                    caf::replies_to<load_history>::with<std::vector<history_record>>,
                    caf::replies_to<read_tenant_stats>::with<std::vector<tenant_stats>>,
                    caf::replies_to<list_subscriptions>::with<std::vector<subscription_record>>,
+                   caf::replies_to<list_schedules>::with<std::vector<schedule_record>>,
+                   caf::replies_to<due_schedules>::with<std::vector<schedule_record>>,
                    caf::replies_to<find_usage>::with<int64_t>,
                    caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
                    caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
@@ -130,6 +137,11 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<replay_run_request>::with<replay_report>,
   caf::replies_to<put_subscription_request>::with<subscription_record>,
   caf::replies_to<list_subscriptions_request>::with<std::vector<subscription_record>>,
+  caf::replies_to<put_schedule_request>::with<schedule_view>,
+  caf::replies_to<get_schedule_request>::with<schedule_view>,
+  caf::replies_to<list_schedules_request>::with<std::vector<schedule_view>>,
+  caf::replies_to<delete_schedule_request>::with<int64_t>,
+  caf::replies_to<pause_schedule_request>::with<schedule_view>,
   caf::replies_to<quota_summary_request>::with<quota_summary>,
   caf::replies_to<resume_run_request>::with<resume_outcome>,
   caf::replies_to<reconcile_quota_request>::with<usage_reconciliation>,

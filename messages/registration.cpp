@@ -109,6 +109,22 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<subscription_record>>(
     "std::vector<flowgate::subscription_record>");
   cfg.add_message_type<store_subscription>("flowgate::store_subscription");
+  cfg.add_message_type<schedule_record>("flowgate::schedule_record");
+  cfg.add_message_type<std::vector<schedule_record>>("std::vector<flowgate::schedule_record>");
+  cfg.add_message_type<store_schedule>("flowgate::store_schedule");
+  cfg.add_message_type<delete_schedule>("flowgate::delete_schedule");
+  cfg.add_message_type<pause_schedule>("flowgate::pause_schedule");
+  cfg.add_message_type<fire_schedule>("flowgate::fire_schedule");
+  cfg.add_message_type<schedule_fired>("flowgate::schedule_fired");
+  cfg.add_message_type<list_schedules>("flowgate::list_schedules");
+  cfg.add_message_type<due_schedules>("flowgate::due_schedules");
+  cfg.add_message_type<schedule_view>("flowgate::schedule_view");
+  cfg.add_message_type<std::vector<schedule_view>>("std::vector<flowgate::schedule_view>");
+  cfg.add_message_type<put_schedule_request>("flowgate::put_schedule_request");
+  cfg.add_message_type<get_schedule_request>("flowgate::get_schedule_request");
+  cfg.add_message_type<list_schedules_request>("flowgate::list_schedules_request");
+  cfg.add_message_type<delete_schedule_request>("flowgate::delete_schedule_request");
+  cfg.add_message_type<pause_schedule_request>("flowgate::pause_schedule_request");
   cfg.add_message_type<list_subscriptions>("flowgate::list_subscriptions");
   cfg.add_message_type<find_usage>("flowgate::find_usage");
   cfg.add_message_type<quota_terms>("flowgate::quota_terms");

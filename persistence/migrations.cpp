@@ -203,6 +203,28 @@ CREATE INDEX runs_lease_holder ON runs (lease_owner, lease_incarnation)
   WHERE lease_owner IS NOT NULL;
 DROP INDEX IF EXISTS runs_lease_owner;
 )sql"},
+  {6, "schedules", R"sql(
+-- A tenant's schedules (FORMATS.md "Schedule") and their firing state:
+-- a fire plans from next_fire_ms and moves it in the same transaction.
+CREATE TABLE schedules (
+  tenant_id        TEXT NOT NULL REFERENCES tenants (tenant_id),
+  schedule_id      TEXT NOT NULL,
+  document         TEXT NOT NULL,
+  paused           INTEGER NOT NULL DEFAULT 0,
+  revision         INTEGER NOT NULL,
+  next_fire_ms     INTEGER NOT NULL,
+  buffered_fire_ms INTEGER NOT NULL DEFAULT 0,
+  last_fire_ms     INTEGER NOT NULL DEFAULT 0,
+  last_run_id      INTEGER NOT NULL DEFAULT 0,
+  runs_started     INTEGER NOT NULL DEFAULT 0,
+  fires_skipped    INTEGER NOT NULL DEFAULT 0,
+  last_outcome     TEXT NOT NULL DEFAULT '',
+  created_at_ms    INTEGER NOT NULL,
+  updated_at_ms    INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, schedule_id)
+) WITHOUT ROWID;
+CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE paused = 0;
+)sql"},
 };
 
 } // namespace

@@ -27,6 +27,8 @@
 /// - run_signals(signal_id PK; run_id, tenant_id, kind signal|cancel,
 ///   event_name, payload, consumed_seq) — a run's inbox (migration 2)
 /// - tenant_rejections(tenant_id, reason PK; rejected) — refused starts (migration 3)
+/// - schedules(tenant_id, schedule_id PK; document, paused, revision, next
+///   and buffered fire times, last fire and run, counters) (migration 6)
 
 #include "persistence/sqlite.hpp"
 

@@ -25,6 +25,7 @@
 /// instead, never a caller's.
 
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/error.hpp>
@@ -265,6 +266,17 @@ public:
   // -- billing ---------------------------------------------------------------------
   [[nodiscard]] virtual caf::error put_subscription(const subscription_record& s,
                                                     int64_t now_ms) = 0;
+
+  // -- schedules -------------------------------------------------------------------
+  /// A schedule's row; with `lock`, locked until the transaction ends
+  /// (PostgreSQL's row lock; SQLite's write transaction holds the database).
+  [[nodiscard]] virtual caf::expected<std::optional<schedule_record>>
+  find_schedule(const std::string& tenant, const std::string& id, bool lock) = 0;
+  /// Inserts or replaces the row (every column as given).
+  [[nodiscard]] virtual caf::error put_schedule(const schedule_record& s) = 0;
+  /// Rows removed (0 or 1).
+  [[nodiscard]] virtual caf::expected<int64_t> delete_schedule(const std::string& tenant,
+                                                               const std::string& id) = 0;
 
   // -- transaction hooks (called by the write session) ---------------------------
   // A heartbeat written once in a transaction holds the node's row lock

@@ -24,6 +24,7 @@
 ///   over tenants by weight; a node's share of a limited tenant's permits.
 
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 #include "persistence/run_backend.hpp"
 
@@ -53,6 +54,12 @@ namespace flowgate::run_store {
                                                                  const reserve_steps& op);
 [[nodiscard]] caf::expected<int64_t> apply(run_backend& b, const resume_quota_waits& op);
 [[nodiscard]] caf::expected<resume_outcome> apply(run_backend& b, const resume_run& op);
+
+// Schedules (persistence/schedule_store.cpp, messages/schedule_messages.hpp).
+[[nodiscard]] caf::expected<schedule_record> apply(run_backend& b, const store_schedule& op);
+[[nodiscard]] caf::expected<int64_t> apply(run_backend& b, const delete_schedule& op);
+[[nodiscard]] caf::expected<schedule_record> apply(run_backend& b, const pause_schedule& op);
+[[nodiscard]] caf::expected<schedule_fired> apply(run_backend& b, const fire_schedule& op);
 
 /// A tenant's admission terms, resolved from its stored config by the
 /// config parser (never by the backend), cached while the text is unchanged.

@@ -6,6 +6,7 @@
 /// Internal to persistence/.
 
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 
 #include <caf/expected.hpp>
 
@@ -50,6 +51,19 @@ template <class St> run_record read_run(const St& st) {
   r.finished_at_ms = st.column_int64(22);
   r.lease_incarnation = st.column_int64(23);
   return r;
+}
+
+#define FLOWGATE_SCHEDULE_COLUMNS                                                                  \
+  "tenant_id, schedule_id, document, paused, revision, next_fire_ms, buffered_fire_ms, "           \
+  "last_fire_ms, last_run_id, runs_started, fires_skipped, last_outcome, created_at_ms, "          \
+  "updated_at_ms"
+
+template <class St> schedule_record read_schedule(const St& st) {
+  return schedule_record{tenant_id{st.column_text(0)}, st.column_text(1),   st.column_text(2),
+                         st.column_int64(3) != 0,      st.column_int64(4),  st.column_int64(5),
+                         st.column_int64(6),           st.column_int64(7),  st.column_int64(8),
+                         st.column_int64(9),           st.column_int64(10), st.column_text(11),
+                         st.column_int64(12),          st.column_int64(13)};
 }
 
 /// Calls `each` on every row of a bound statement, then resets it.

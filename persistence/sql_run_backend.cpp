@@ -17,6 +17,7 @@ using sql_rows::all_rows;
 using sql_rows::first_int;
 using sql_rows::optional_row;
 using sql_rows::read_run;
+using sql_rows::read_schedule;
 
 /// The first row of a run query, if any.
 template <class St> caf::expected<std::optional<run_record>> first_run(St& st) {
@@ -577,6 +578,44 @@ public:
     st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms,
                 x.price_metadata, x.product_metadata, now_ms);
     return st.run();
+  }
+
+  // -- schedules -------------------------------------------------------------------
+
+  caf::expected<std::optional<schedule_record>>
+  find_schedule(const std::string& tenant, const std::string& id, bool lock) override {
+    auto& st = lock && !std::is_same_v<Db, sqlite::connection>
+                 ? db_.cached("SELECT " FLOWGATE_SCHEDULE_COLUMNS " FROM schedules WHERE "
+                              "tenant_id = ?1 AND schedule_id = ?2 FOR UPDATE")
+                 : db_.cached("SELECT " FLOWGATE_SCHEDULE_COLUMNS " FROM schedules WHERE "
+                              "tenant_id = ?1 AND schedule_id = ?2");
+    st.bind_all(tenant, id);
+    return optional_row<schedule_record>(st, read_schedule<std::decay_t<decltype(st)>>);
+  }
+
+  caf::error put_schedule(const schedule_record& x) override {
+    auto& st = db_.cached(
+      "INSERT INTO schedules (" FLOWGATE_SCHEDULE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+      "?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (tenant_id, schedule_id) DO UPDATE SET "
+      "document = excluded.document, paused = excluded.paused, revision = excluded.revision, "
+      "next_fire_ms = excluded.next_fire_ms, buffered_fire_ms = excluded.buffered_fire_ms, "
+      "last_fire_ms = excluded.last_fire_ms, last_run_id = excluded.last_run_id, runs_started = "
+      "excluded.runs_started, fires_skipped = excluded.fires_skipped, last_outcome = "
+      "excluded.last_outcome, updated_at_ms = excluded.updated_at_ms");
+    st.bind_all(x.tenant.value, x.id, x.document, int64_t{x.paused ? 1 : 0}, x.revision,
+                x.next_fire_ms, x.buffered_fire_ms, x.last_fire_ms, x.last_run, x.runs_started,
+                x.fires_skipped, x.last_outcome, x.created_at_ms, x.updated_at_ms);
+    return st.run();
+  }
+
+  caf::expected<int64_t> delete_schedule(const std::string& tenant,
+                                         const std::string& id) override {
+    auto& st = db_.cached("DELETE FROM schedules WHERE tenant_id = ?1 AND schedule_id = ?2");
+    st.bind_all(tenant, id);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes();
   }
 
 private:

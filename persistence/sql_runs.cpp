@@ -135,6 +135,25 @@ caf::expected<std::vector<subscription_record>> apply(Db& db, const list_subscri
   });
 }
 
+template <class Db>
+caf::expected<std::vector<schedule_record>> apply(Db& db, const list_schedules& q) {
+  auto& st = q.id.empty() ? db.cached("SELECT " FLOWGATE_SCHEDULE_COLUMNS " FROM schedules WHERE "
+                                      "tenant_id = ?1 AND ?2 = '' ORDER BY schedule_id")
+                          : db.cached("SELECT " FLOWGATE_SCHEDULE_COLUMNS " FROM schedules WHERE "
+                                      "tenant_id = ?1 AND schedule_id = ?2");
+  st.bind_all(q.tenant.value, q.id);
+  return all_rows<schedule_record>(st, sql_rows::read_schedule<std::decay_t<decltype(st)>>);
+}
+
+template <class Db>
+caf::expected<std::vector<schedule_record>> apply(Db& db, const due_schedules& q) {
+  auto& st = db.cached("SELECT " FLOWGATE_SCHEDULE_COLUMNS " FROM schedules WHERE paused = 0 AND "
+                       "((next_fire_ms > 0 AND next_fire_ms <= ?1) OR buffered_fire_ms > 0) "
+                       "ORDER BY next_fire_ms, tenant_id, schedule_id LIMIT ?2");
+  st.bind_all(q.now_ms, int64_t{q.limit});
+  return all_rows<schedule_record>(st, sql_rows::read_schedule<std::decay_t<decltype(st)>>);
+}
+
 template <class Db> caf::expected<int64_t> apply(Db& db, const find_usage& q) {
   auto counter = counter_of(db, q.tenant.value, q.period_start_ms, q.period_end_ms);
   if (!counter) {
@@ -234,6 +253,8 @@ template <class Db> caf::expected<usage_reconciliation> apply(Db& db, const reco
   template caf::expected<std::vector<history_record>> apply(Db&, const load_history&);             \
   template caf::expected<std::vector<tenant_stats>> apply(Db&, const read_tenant_stats&);          \
   template caf::expected<std::vector<subscription_record>> apply(Db&, const list_subscriptions&);  \
+  template caf::expected<std::vector<schedule_record>> apply(Db&, const list_schedules&);          \
+  template caf::expected<std::vector<schedule_record>> apply(Db&, const due_schedules&);           \
   template caf::expected<int64_t> apply(Db&, const find_usage&);                                   \
   template caf::expected<std::vector<tenant_id>> apply(Db&, const list_quota_tenants&);            \
   template caf::expected<usage_reconciliation> apply(Db&, const reconcile_usage&);                 \

@@ -8,6 +8,7 @@
 /// over the backend primitives (persistence/sql_run_backend.hpp).
 
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/expected.hpp>
@@ -26,6 +27,10 @@ template <class Db>
 template <class Db>
 [[nodiscard]] caf::expected<std::vector<subscription_record>> apply(Db& db,
                                                                     const list_subscriptions& q);
+template <class Db>
+[[nodiscard]] caf::expected<std::vector<schedule_record>> apply(Db& db, const list_schedules& q);
+template <class Db>
+[[nodiscard]] caf::expected<std::vector<schedule_record>> apply(Db& db, const due_schedules& q);
 template <class Db> [[nodiscard]] caf::expected<int64_t> apply(Db& db, const find_usage& q);
 template <class Db>
 [[nodiscard]] caf::expected<std::vector<tenant_id>> apply(Db& db, const list_quota_tenants& q);

@@ -292,6 +292,18 @@ public:
   caf::expected<subscription_record> apply(const store_subscription& op) override {
     return run_store::apply(*runs_, op);
   }
+  caf::expected<schedule_record> apply(const store_schedule& op) override {
+    return run_store::apply(*runs_, op);
+  }
+  caf::expected<int64_t> apply(const delete_schedule& op) override {
+    return run_store::apply(*runs_, op);
+  }
+  caf::expected<schedule_record> apply(const pause_schedule& op) override {
+    return run_store::apply(*runs_, op);
+  }
+  caf::expected<schedule_fired> apply(const fire_schedule& op) override {
+    return run_store::apply(*runs_, op);
+  }
 
 private:
   std::unique_ptr<Db> conn_;
@@ -440,6 +452,12 @@ public:
     return sql_runs::apply(db_, q);
   }
   caf::expected<std::vector<subscription_record>> apply(const list_subscriptions& q) override {
+    return sql_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<schedule_record>> apply(const list_schedules& q) override {
+    return sql_runs::apply(db_, q);
+  }
+  caf::expected<std::vector<schedule_record>> apply(const due_schedules& q) override {
     return sql_runs::apply(db_, q);
   }
   caf::expected<std::vector<tenant_id>> apply(const list_quota_tenants& q) override {

@@ -15,6 +15,7 @@
 
 #include "messages/check_messages.hpp"
 #include "messages/run_messages.hpp"
+#include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
 #include <caf/error.hpp>
@@ -78,6 +79,12 @@ public:
   [[nodiscard]] virtual caf::expected<signal_accepted> apply(const signal_run& op) = 0;
   [[nodiscard]] virtual caf::expected<cancel_outcome> apply(const cancel_run& op) = 0;
   [[nodiscard]] virtual caf::expected<subscription_record> apply(const store_subscription& op) = 0;
+
+  // -- schedules (messages/schedule_messages.hpp) ----------------------------------------
+  [[nodiscard]] virtual caf::expected<schedule_record> apply(const store_schedule& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const delete_schedule& op) = 0;
+  [[nodiscard]] virtual caf::expected<schedule_record> apply(const pause_schedule& op) = 0;
+  [[nodiscard]] virtual caf::expected<schedule_fired> apply(const fire_schedule& op) = 0;
 };
 
 /// The read side of a store: its own connection, never blocked by the writer.
@@ -98,6 +105,10 @@ public:
   apply(const read_tenant_stats& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<subscription_record>>
   apply(const list_subscriptions& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<schedule_record>>
+  apply(const list_schedules& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<schedule_record>>
+  apply(const due_schedules& q) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const find_usage& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<tenant_id>>
   apply(const list_quota_tenants& q) = 0;

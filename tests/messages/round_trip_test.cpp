@@ -163,6 +163,29 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(sub);
   check(store_subscription{sub, 4});
   check(list_subscriptions{tenant_id{"a"}});
+  schedule_record sched{tenant_id{"a"},
+                        "nightly",
+                        R"({"cron":"@daily","queue":"q"})",
+                        true,
+                        2,
+                        3,
+                        4,
+                        5,
+                        6,
+                        7,
+                        8,
+                        "started run 6",
+                        9,
+                        10};
+  check(sched);
+  check(std::vector<schedule_record>{sched});
+  check(store_schedule{sched, 11});
+  check(delete_schedule{tenant_id{"a"}, "nightly"});
+  check(pause_schedule{tenant_id{"a"}, "nightly", false, 12});
+  check(fire_schedule{tenant_id{"a"}, "nightly", 2, "1", "sha256:ab", 4, 13});
+  check(schedule_fired{false, {6, 7}, 1, sched});
+  check(list_schedules{tenant_id{"a"}, "nightly"});
+  check(due_schedules{14, 50});
   check(find_usage{tenant_id{"a"}, 1, 2});
   quota_terms terms{tenant_id{"a"}, 1, 2, 3, "pro", "calendar month", "tier default", {"w"}};
   check(terms);
@@ -219,6 +242,15 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(replay_run_request{"acme", 4});
   check(put_subscription_request{"acme", "{}"});
   check(list_subscriptions_request{"acme"});
+  schedule_view view{
+    schedule_record{tenant_id{"acme"}, "s", "{}", false, 1, 2, 0, 0, 0, 0, 0, "", 3, 4}, {2, 5}};
+  check(view);
+  check(std::vector<schedule_view>{view});
+  check(put_schedule_request{"acme", "s", "{}"});
+  check(get_schedule_request{"acme", "s"});
+  check(list_schedules_request{"acme"});
+  check(delete_schedule_request{"acme", "s"});
+  check(pause_schedule_request{"acme", "s", true});
   check(quota_summary_request{"acme"});
   check(resume_run_request{"acme", 4});
   check(reconcile_quota_request{"acme", 7});

@@ -231,6 +231,19 @@ public:
     note("put_subscription", s.tenant.value);
     return in_->put_subscription(s, now);
   }
+  caf::expected<std::optional<schedule_record>>
+  find_schedule(const std::string& t, const std::string& id, bool lock) override {
+    note(lock ? "lock_schedule" : "find_schedule", t);
+    return in_->find_schedule(t, id, lock);
+  }
+  caf::error put_schedule(const schedule_record& s) override {
+    note("put_schedule", s.tenant.value);
+    return in_->put_schedule(s);
+  }
+  caf::expected<int64_t> delete_schedule(const std::string& t, const std::string& id) override {
+    note("delete_schedule", t);
+    return in_->delete_schedule(t, id);
+  }
 
 private:
   void note(const char* what, const std::string& tenant = {}) {
