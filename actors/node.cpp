@@ -10,6 +10,7 @@
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
 #include "actors/run_codec.hpp"
+#include "actors/schedule_firer.hpp"
 #include "actors/store_reader.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/tenant_limiter.hpp"
@@ -102,6 +103,11 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     spawn_resume_scanner(sys, scanner_setup{n->writer_, n->reader_, n->accountant_, n->dispatcher_,
                                             options.execute ? s.quota_scan_interval_ms : 0,
                                             static_cast<int32_t>(s.quota_scan_batch)});
+  if (options.execute && s.schedule_poll_ms > 0) {
+    n->firer_ =
+      spawn_schedule_firer(sys, firer_setup{n->writer_, n->reader_, n->configs_, n->dispatcher_,
+                                            s.tenant_max_concurrent_runs, s.schedule_poll_ms, 100});
+  }
   n->gateway_ =
     spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
                                      n->scanner_, n->dispatcher_, n->request_timeout});
@@ -117,10 +123,10 @@ node::~node() {
   }
   for (const auto& a :
        {caf::actor_cast<caf::actor>(gateway_), caf::actor_cast<caf::actor>(scanner_),
-        caf::actor_cast<caf::actor>(limiters_), caf::actor_cast<caf::actor>(accountant_),
-        caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
-        caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
-        caf::actor_cast<caf::actor>(writer_)}) {
+        caf::actor_cast<caf::actor>(firer_), caf::actor_cast<caf::actor>(limiters_),
+        caf::actor_cast<caf::actor>(accountant_), caf::actor_cast<caf::actor>(dispatcher_),
+        caf::actor_cast<caf::actor>(pool_), caf::actor_cast<caf::actor>(configs_),
+        caf::actor_cast<caf::actor>(reader_), caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
@@ -307,6 +313,43 @@ caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int6
 caf::expected<int64_t> node::scan_quota_waits() {
   return blocking_ask<int64_t>(sys_, request_timeout, gateway_,
                                scan_quota_request{tenant_scope::all_tenants()});
+}
+
+caf::expected<schedule_view> node::put_schedule(std::string_view raw_tenant, const std::string& id,
+                                                std::string_view text) {
+  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
+                                     put_schedule_request{raw_tenant, id, std::string{text}});
+}
+
+caf::expected<schedule_view> node::get_schedule(std::string_view raw_tenant,
+                                                const std::string& id) {
+  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
+                                     get_schedule_request{raw_tenant, id});
+}
+
+caf::expected<std::vector<schedule_view>> node::list_schedules(std::string_view raw_tenant) {
+  return blocking_ask<std::vector<schedule_view>>(sys_, request_timeout, gateway_,
+                                                  list_schedules_request{raw_tenant});
+}
+
+caf::expected<int64_t> node::delete_schedule(std::string_view raw_tenant, const std::string& id) {
+  return blocking_ask<int64_t>(sys_, request_timeout, gateway_,
+                               delete_schedule_request{raw_tenant, id});
+}
+
+caf::expected<schedule_view> node::pause_schedule(std::string_view raw_tenant,
+                                                  const std::string& id, bool paused) {
+  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
+                                     pause_schedule_request{raw_tenant, id, paused});
+}
+
+caf::expected<int64_t> node::fire_schedules() {
+  if (!firer_) {
+    return make_error(errc::invalid_argument,
+                      "this node fires no schedules (it does not execute runs, or "
+                      "schedule_poll_ms is 0)");
+  }
+  return blocking_ask<int64_t>(sys_, request_timeout, firer_, wake_atom::value);
 }
 
 caf::expected<usage_reconciliation> node::reconcile_quota(std::string_view raw_tenant,

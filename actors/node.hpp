@@ -172,6 +172,29 @@ public:
   [[nodiscard]] caf::expected<std::vector<flowgate::limiter_stats>> limiter_stats();
   /// One resume scan now (what the periodic scanner does); the runs resumed.
   [[nodiscard]] caf::expected<int64_t> scan_quota_waits();
+
+  // -- schedules (FORMATS.md "Schedule") -------------------------------------------
+
+  /// Creates or replaces schedule `id` of the tenant from its document.
+  /// Errors: `invalid_argument` (id), `invalid_config`, `malformed_json`,
+  /// `unknown_tenant`, `unknown_queue`, `unknown_version`.
+  [[nodiscard]] caf::expected<schedule_view>
+  put_schedule(std::string_view raw_tenant, const std::string& id, std::string_view text);
+  /// One schedule with its next fire times. Errors: `not_found`.
+  [[nodiscard]] caf::expected<schedule_view> get_schedule(std::string_view raw_tenant,
+                                                          const std::string& id);
+  [[nodiscard]] caf::expected<std::vector<schedule_view>>
+  list_schedules(std::string_view raw_tenant);
+  /// Removes a schedule (its runs stay). Errors: `not_found`.
+  [[nodiscard]] caf::expected<int64_t> delete_schedule(std::string_view raw_tenant,
+                                                       const std::string& id);
+  /// Pauses or resumes a schedule. Errors: `not_found`.
+  [[nodiscard]] caf::expected<schedule_view> pause_schedule(std::string_view raw_tenant,
+                                                            const std::string& id, bool paused);
+  /// One firing round now (what an executing node does every
+  /// `schedule_poll_ms`); the runs started. Null firer on a node that does
+  /// not execute: `invalid_argument`.
+  [[nodiscard]] caf::expected<int64_t> fire_schedules();
   /// Usage counter vs ledger of the period starting at `period_start_ms`
   /// (0 = the current period). Errors: `not_found` for an unknown period.
   [[nodiscard]] caf::expected<usage_reconciliation> reconcile_quota(std::string_view raw_tenant,
@@ -217,6 +240,7 @@ private:
   dispatcher_actor dispatcher_;
   quota_accountant_actor accountant_;
   resume_scanner_actor scanner_;
+  schedule_firer_actor firer_;
   tenant_directory_actor limiters_;
   gateway_actor gateway_;
 };

@@ -77,6 +77,12 @@ struct node_settings {
   /// period and limit are cached (changes made by other processes apply
   /// within this time; this process's own changes apply at once).
   int64_t quota_terms_ttl_ms = 10'000;
+
+  // -- schedules ---------------------------------------------------------------------
+
+  /// FLOWGATE_SCHEDULE_POLL_MS: how often a serving node fires the
+  /// schedules that are due (0 = never: the node fires no schedules).
+  int64_t schedule_poll_ms = 1'000;
 };
 
 /// Reads a variable; returns nullptr when unset. Injected for tests.

@@ -116,6 +116,10 @@ using tenant_directory_actor =
 using resume_scanner_actor =
   caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
 
+/// Fires due schedules (actors/schedule_firer.hpp).
+using schedule_firer_actor =
+  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
+
 /// The public protocol of a node (actors/gateway.hpp, messages/gateway_messages.hpp).
 using gateway_actor = caf::typed_actor<
   caf::replies_to<put_tenant_request>::with<tenant_record>,

@@ -96,7 +96,8 @@ typename Inspector::result_type inspect(Inspector& f, pause_schedule& x) {
 
 /// Fires what is due of one schedule at `now_ms` -> schedule_fired. The
 /// caller resolved the pipeline version (`version`, `checksum`) for
-/// `revision`; the store plans from the row (config/schedule.hpp), applies
+/// `revision`, or could not (`config_error`: every due fire time is then
+/// skipped with that reason); the store plans from the row (config/schedule.hpp), applies
 /// the overlap policy against the previous run's status, creates each run
 /// PENDING with the fire's idempotency key through the run store's
 /// admission (a refused start is a skipped fire, its reason recorded), and
@@ -108,6 +109,8 @@ struct fire_schedule {
   int64_t revision = 0;
   std::string version;
   std::string checksum;
+  /// Why no version could be resolved (empty: it was).
+  std::string config_error;
   /// The node's default concurrency limit (admission terms).
   int64_t default_limit = 0;
   int64_t now_ms = 0;
@@ -115,7 +118,7 @@ struct fire_schedule {
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, fire_schedule& x) {
   return f(caf::meta::type_name("flowgate::fire_schedule"), x.tenant, x.id, x.revision, x.version,
-           x.checksum, x.default_limit, x.now_ms);
+           x.checksum, x.config_error, x.default_limit, x.now_ms);
 }
 
 /// What one `fire_schedule` did.

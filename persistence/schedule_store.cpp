@@ -5,6 +5,7 @@
 // firing at once fire each time once; the runs' idempotency keys
 // (`schedule:<id>:<fire ms>`) make a repeated fire find the same run.
 
+#include "config/billing.hpp"
 #include "config/schedule.hpp"
 #include "messages/errors.hpp"
 #include "persistence/run_store.hpp"
@@ -152,16 +153,24 @@ caf::expected<schedule_fired> apply(run_backend& b, const fire_schedule& op) {
         }
         if (spec->overlap == overlap_policy::buffer_one && rec.buffered_fire_ms == 0) {
           rec.buffered_fire_ms = t;
-          notes.push_back("fire " + std::to_string(t) + " buffered behind run " +
+          notes.push_back("fire " + format_rfc3339(t) + " buffered behind run " +
                           std::to_string(rec.last_run));
         } else {
           ++out.skipped;
-          notes.push_back("fire " + std::to_string(t) + " skipped: run " +
+          notes.push_back("fire " + format_rfc3339(t) + " skipped: run " +
                           std::to_string(rec.last_run) + " is unfinished");
         }
         rec.last_fire_ms = std::max(rec.last_fire_ms, t);
         continue;
       }
+    }
+    if (!op.config_error.empty()) {
+      if (!buffered) {
+        ++out.skipped;
+        notes.push_back("fire " + format_rfc3339(t) + " skipped: " + op.config_error);
+        rec.last_fire_ms = std::max(rec.last_fire_ms, t);
+      }
+      continue;
     }
     if (buffered) {
       rec.buffered_fire_ms = 0;
@@ -183,7 +192,7 @@ caf::expected<schedule_fired> apply(run_backend& b, const fire_schedule& op) {
     }
     if (made->rejection != rejection_reason::none) {
       ++out.skipped;
-      notes.push_back("fire " + std::to_string(t) + " refused: " + made->rejection_message);
+      notes.push_back("fire " + format_rfc3339(t) + " refused: " + made->rejection_message);
       continue;
     }
     rec.last_run = made->run.id.value;
@@ -191,7 +200,7 @@ caf::expected<schedule_fired> apply(run_backend& b, const fire_schedule& op) {
       ++rec.runs_started;
     }
     out.runs.push_back(made->run.id.value);
-    notes.push_back("fire " + std::to_string(t) + " started run " +
+    notes.push_back("fire " + format_rfc3339(t) + " started run " +
                     std::to_string(made->run.id.value));
   }
   if (plan.dropped > 0) {

@@ -11,13 +11,36 @@ std::optional<std::string> args::option(const std::string& name) const {
 }
 
 const std::set<std::string>& value_options() {
-  static const std::set<std::string> xs = {
-    "db",          "tenant",        "queue",          "version",         "file",
-    "synchronous", "limit",         "node-id",        "lease-ttl-ms",    "poll-ms",
-    "workers",     "max-active",    "hold-ms",        "drain-ms",        "on-nondeterminism",
-    "input",       "input-file",    "config-version", "idempotency-key", "event",
-    "payload",     "reason",        "status",         "after",           "timeout-ms",
-    "period",      "quota-scan-ms", "max-findings"};
+  static const std::set<std::string> xs = {"db",
+                                           "tenant",
+                                           "queue",
+                                           "version",
+                                           "file",
+                                           "synchronous",
+                                           "limit",
+                                           "node-id",
+                                           "lease-ttl-ms",
+                                           "poll-ms",
+                                           "workers",
+                                           "max-active",
+                                           "hold-ms",
+                                           "drain-ms",
+                                           "on-nondeterminism",
+                                           "input",
+                                           "input-file",
+                                           "config-version",
+                                           "idempotency-key",
+                                           "event",
+                                           "payload",
+                                           "reason",
+                                           "status",
+                                           "after",
+                                           "timeout-ms",
+                                           "period",
+                                           "quota-scan-ms",
+                                           "schedule-poll-ms",
+                                           "max-findings",
+                                           "id"};
   return xs;
 }
 

@@ -14,6 +14,7 @@
 #include "tools/cli_common.hpp"
 #include "tools/cluster_commands.hpp"
 #include "tools/run_commands.hpp"
+#include "tools/schedule_commands.hpp"
 #include "tools/serve_commands.hpp"
 
 #include <boost/json.hpp>
@@ -61,6 +62,8 @@ Groups and commands:
   check [--tenant T]           verify the stored invariants; exit 1 with findings
   subscription set|get --tenant T [FILE|-]
                                a tenant's billing subscriptions
+  schedule put|get|list|delete|pause|resume --tenant T [--id ID] [FILE|-]
+                               a tenant's cron schedules (see 'flowgate schedule --help')
   quota summary --tenant T     billing period, step limit, used and remaining
   quota reconcile --tenant T [--period START]
                                usage counter vs ledger, and the drift
@@ -119,6 +122,8 @@ int main(int argc, char** argv) {
       std::cout << replay_help;
     } else if (group == "subscription") {
       std::cout << subscription_help;
+    } else if (group == "schedule") {
+      std::cout << schedule_help;
     } else if (group == "quota") {
       std::cout << quota_help;
     } else if (group == "cluster") {
@@ -137,6 +142,7 @@ int main(int argc, char** argv) {
     {"db", {"migrate", "info"}},
     {"run", {"start", "status", "list", "history", "signal", "cancel", "wait", "resume"}},
     {"subscription", {"set", "get"}},
+    {"schedule", {"put", "get", "list", "delete", "pause", "resume"}},
     {"quota", {"summary", "reconcile", "scan"}},
     {"cluster", {"status"}}};
   // Single-word commands.
@@ -217,6 +223,9 @@ int main(int argc, char** argv) {
     }
     if (group == "subscription") {
       return subscription_command(**n, a, as_json);
+    }
+    if (group == "schedule") {
+      return schedule_command(**n, a, as_json);
     }
     if (group == "quota") {
       return quota_command(**n, a, as_json);

@@ -48,6 +48,9 @@ Options (defaults from the environment, then the built-in value):
   --quota-scan-ms N        how often runs paused on step quota are resumed, per
                            tenant up to its quota left; 0 = never on a timer
                            ($FLOWGATE_QUOTA_SCAN_MS, 300000)
+  --schedule-poll-ms N     how often due schedules are fired; every serving
+                           node fires, each fire time once across all of them;
+                           0 = this node fires none ($FLOWGATE_SCHEDULE_POLL_MS, 1000)
   --db PATH|URL, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
@@ -83,6 +86,7 @@ void apply_serve_flags(const args& a, node_settings& s) {
   s.drain_timeout_ms = int_option(a, "drain-ms", s.drain_timeout_ms, 0, 3'600'000);
   s.quota_scan_interval_ms =
     int_option(a, "quota-scan-ms", s.quota_scan_interval_ms, 0, 86'400'000);
+  s.schedule_poll_ms = int_option(a, "schedule-poll-ms", s.schedule_poll_ms, 0, 60'000);
   if (auto p = a.option("on-nondeterminism")) {
     auto policy = parse_nondeterminism_policy(*p);
     if (!policy) {

@@ -182,7 +182,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(store_schedule{sched, 11});
   check(delete_schedule{tenant_id{"a"}, "nightly"});
   check(pause_schedule{tenant_id{"a"}, "nightly", false, 12});
-  check(fire_schedule{tenant_id{"a"}, "nightly", 2, "1", "sha256:ab", 4, 13});
+  check(fire_schedule{tenant_id{"a"}, "nightly", 2, "1", "sha256:ab", "no queue", 4, 13});
   check(schedule_fired{false, {6, 7}, 1, sched});
   check(list_schedules{tenant_id{"a"}, "nightly"});
   check(due_schedules{14, 50});
