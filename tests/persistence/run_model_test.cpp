@@ -466,4 +466,73 @@ BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
   BOOST_TEST(tenants_of(*out) == std::vector<std::string>{"b"});
 }
 
+// -- schedules ---------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_schedule_fires_each_time_once_from_its_own_row) {
+  add_tenant("acme");
+  const int64_t t0 = 1'764'547'200'000; // 2025-12-01T00:00:00Z
+  schedule_record rec;
+  rec.tenant = tenant_id{"acme"};
+  rec.id = "tick";
+  rec.document = R"({"cron":"* * * * *","input":{"n":1},"overlap":"allow","queue":"q"})";
+  auto put = write(store_schedule{rec, t0 + 10});
+  BOOST_REQUIRE_MESSAGE(put, (put ? "" : describe(put.error())));
+  BOOST_TEST(put->revision == 1);
+  BOOST_TEST(put->next_fire_ms == t0 + 60'000);
+  // Not due yet: nothing listed, a fire is stale.
+  BOOST_TEST(reader->apply(due_schedules{t0 + 59'999, 10})->empty());
+  auto early = write(fire_schedule{tenant_id{"acme"}, "tick", 1, "1", "c", "", 0, t0 + 59'999});
+  BOOST_REQUIRE(early);
+  BOOST_TEST(early->stale);
+  auto due = reader->apply(due_schedules{t0 + 60'000, 10});
+  BOOST_REQUIRE(due && due->size() == 1u);
+  auto fired = write(fire_schedule{tenant_id{"acme"}, "tick", 1, "1", "c", "", 0, t0 + 60'500});
+  BOOST_REQUIRE_MESSAGE(fired, (fired ? "" : describe(fired.error())));
+  BOOST_TEST(!fired->stale);
+  BOOST_REQUIRE(fired->runs.size() == 1u);
+  BOOST_TEST(fired->schedule.next_fire_ms == t0 + 120'000);
+  BOOST_TEST(fired->schedule.last_run == fired->runs[0]);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE idempotency_key = 'schedule:tick:" +
+                   std::to_string(t0 + 60'000) +
+                   "' AND input = '{\"n\":1}' AND status = " + "'PENDING'") == 1);
+  // The same fire again (another node that listed it too): stale, nothing new.
+  auto again = write(fire_schedule{tenant_id{"acme"}, "tick", 1, "1", "c", "", 0, t0 + 60'600});
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->stale);
+  // A fire planned against another revision is stale too.
+  auto other = write(fire_schedule{tenant_id{"acme"}, "tick", 7, "1", "c", "", 0, t0 + 120'000});
+  BOOST_REQUIRE(other);
+  BOOST_TEST(other->stale);
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+  // Replaced with overlap skip: the previous run is unfinished, so skipped.
+  rec.document = R"({"cron":"* * * * *","queue":"q"})";
+  put = write(store_schedule{rec, t0 + 100'000});
+  BOOST_REQUIRE(put);
+  BOOST_TEST(put->revision == 2);
+  BOOST_TEST(put->last_run == fired->runs[0]);
+  auto skipped = write(fire_schedule{tenant_id{"acme"}, "tick", 2, "1", "c", "", 0, t0 + 120'000});
+  BOOST_REQUIRE(skipped);
+  BOOST_TEST(skipped->runs.empty());
+  BOOST_TEST(skipped->skipped == 1);
+  BOOST_TEST(skipped->schedule.fires_skipped == 1);
+  // Paused: not due, fires nothing; resumed from now.
+  auto paused = write(pause_schedule{tenant_id{"acme"}, "tick", true, t0 + 130'000});
+  BOOST_REQUIRE(paused);
+  BOOST_TEST(paused->paused);
+  BOOST_TEST(reader->apply(due_schedules{t0 + 999'999, 10})->empty());
+  auto resumed = write(pause_schedule{tenant_id{"acme"}, "tick", false, t0 + 500'000});
+  BOOST_REQUIRE(resumed);
+  BOOST_TEST(resumed->next_fire_ms == t0 + 540'000);
+  auto listed = reader->apply(list_schedules{tenant_id{"acme"}, ""});
+  BOOST_REQUIRE(listed && listed->size() == 1u);
+  BOOST_TEST(listed->front().document == rec.document);
+  BOOST_TEST(*write(delete_schedule{tenant_id{"acme"}, "tick"}) == 1);
+  BOOST_TEST(*write(delete_schedule{tenant_id{"acme"}, "tick"}) == 0);
+  auto missing = write(pause_schedule{tenant_id{"acme"}, "tick", true, t0});
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(code_of(missing.error()) == errc::not_found);
+  // The runs stay.
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
