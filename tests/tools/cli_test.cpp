@@ -464,6 +464,62 @@ BOOST_AUTO_TEST_CASE(subscriptions_set_the_period_and_limit_of_quota_summary) {
     boost::json::parse(run("--json subscription get --tenant acme").out).as_array().size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(schedule_commands_store_show_and_refuse_clearly) {
+  BOOST_TEST(run("tenant put acme").code == 0);
+  write("p.json", pipeline);
+  BOOST_TEST(run("config put --tenant acme --queue reports --version 1 p.json").code == 0);
+  BOOST_TEST(run("schedule --help").out.find("catch_up") != std::string::npos);
+  write("s.json", R"({"queue": "reports", "cron": "0 6 * * 1-5", "timezone": "Europe/Berlin",
+                      "input": {"kind": "daily"}, "catch_up": "all"})");
+  auto put = run("--json schedule put --tenant acme --id daily s.json");
+  BOOST_TEST(put.code == 0, put.err);
+  auto v = boost::json::parse(put.out);
+  BOOST_TEST(v.at("revision").as_int64() == 1);
+  BOOST_TEST(v.at("paused").as_bool() == false);
+  BOOST_TEST(v.at("upcoming").as_array().size() == 5u);
+  // 06:00 in Berlin is 05:00Z in winter, 04:00Z in summer.
+  auto next = std::string{v.at("next_fire").as_string()};
+  BOOST_TEST(
+    (next.find("T05:00:00Z") != std::string::npos || next.find("T04:00:00Z") != std::string::npos),
+    next);
+  BOOST_TEST(v.at("document").at("catch_up").as_string() == "all");
+  auto paused = boost::json::parse(run("--json schedule pause --tenant acme --id daily").out);
+  BOOST_TEST(paused.at("paused").as_bool());
+  BOOST_TEST(paused.at("next_fire").is_null());
+  auto listed = run("schedule list --tenant acme");
+  BOOST_TEST(listed.out.find("daily") != std::string::npos);
+  BOOST_TEST(listed.out.find("paused") != std::string::npos);
+  BOOST_TEST(run("schedule resume --tenant acme --id daily").out.find("next fires:") !=
+             std::string::npos);
+  // Refusals name the problem and store nothing.
+  struct bad {
+    const char* document;
+    const char* message;
+  };
+  for (const auto& b : {bad{R"({"queue": "reports", "cron": "0 6 * * 8"})", "day-of-week"},
+                        bad{R"({"queue": "reports"})", "field 'cron' is required"},
+                        bad{R"({"queue": "nope", "cron": "@daily"})", "nope"},
+                        bad{R"({"queue": "reports", "version": "7", "cron": "@daily"})", "'7'"},
+                        bad{R"({"queue": "reports", "cron": "@daily", "overlap": "queue"})",
+                            "skip, allow, buffer_one"}}) {
+    auto r = run("schedule put --tenant acme --id other -", b.document);
+    BOOST_TEST(r.code == 1, b.document);
+    BOOST_TEST(r.err.find(b.message) != std::string::npos, r.err);
+  }
+  auto bad_id = run("schedule put --tenant acme --id 'a b' s.json");
+  BOOST_TEST(bad_id.code == 1);
+  BOOST_TEST(bad_id.err.find("may contain only") != std::string::npos, bad_id.err);
+  BOOST_TEST(run("schedule put --tenant acme s.json").code == 2);
+  BOOST_TEST(run("schedule put --tenant nobody --id x s.json").code == 1);
+  BOOST_TEST(boost::json::parse(run("--json schedule list --tenant acme").out).as_array().size() ==
+             1u);
+  BOOST_TEST(run("schedule delete --tenant acme --id daily").code == 0);
+  auto gone = run("schedule get --tenant acme --id daily");
+  BOOST_TEST(gone.code == 1);
+  BOOST_TEST(gone.err.find("does not exist") != std::string::npos, gone.err);
+  BOOST_TEST(run("schedule delete --tenant acme --id daily").code == 1);
+}
+
 BOOST_AUTO_TEST_CASE(quota_commands_answer_and_refuse_clearly) {
   BOOST_TEST(run("tenant put acme").code == 0);
   // A run that is not paused on quota cannot be resumed; the tenant is required.
