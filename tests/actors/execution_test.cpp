@@ -461,4 +461,47 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_return_the_existing_run) {
   BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_schedule_fired_by_the_node_runs_to_completion) {
+  put("reports", echo_chain);
+  auto put_schedule =
+    n->put_schedule("acme", "minutely",
+                    R"({"queue":"reports","cron":"* * * * *","overlap":"allow","catch_up":"all",
+        "input":{"order":7}})");
+  BOOST_REQUIRE_MESSAGE(put_schedule, (put_schedule ? "" : describe(put_schedule.error())));
+  BOOST_TEST(put_schedule->upcoming.size() == 5u);
+  // As if the node had been down for three minutes: three fire times are
+  // due, and catch_up all runs each.
+  exec("UPDATE schedules SET next_fire_ms = next_fire_ms - 180000");
+  auto fired = n->fire_schedules(); // the periodic round may have fired them first
+  BOOST_REQUIRE_MESSAGE(fired, (fired ? "" : describe(fired.error())));
+  std::vector<int64_t> runs;
+  for (int i = 0; i < 200 && runs.size() < 3; ++i) {
+    runs.clear();
+    auto listed = n->list_runs("acme", caf::none, 0, 100);
+    BOOST_REQUIRE(listed);
+    for (const auto& r : *listed) {
+      if (r.idempotency_key.rfind("schedule:minutely:", 0) == 0) {
+        runs.push_back(r.id.value);
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  BOOST_REQUIRE(runs.size() == 3u);
+  for (auto id : runs) {
+    auto done = n->wait_for_run("acme", id, 20s);
+    BOOST_REQUIRE(done);
+    BOOST_TEST(done->status == run_status::completed);
+    BOOST_TEST(done->output == R"({"prev":{"order":7}})");
+  }
+  // Nothing more is due; the schedule counts what it started.
+  auto again = n->fire_schedules();
+  BOOST_REQUIRE(again);
+  BOOST_TEST(*again == 0);
+  auto got = n->get_schedule("acme", "minutely");
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->schedule.runs_started == 3);
+  BOOST_TEST(got->schedule.last_run == runs.back());
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 3);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
