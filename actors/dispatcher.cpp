@@ -91,6 +91,8 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.hold_timer_ms = s.hold_timer_ms;
   os.activity_timeout_ms = s.activity_timeout_ms;
   os.hold_on_nondeterminism = s.hold_on_nondeterminism;
+  os.default_limit = s.tenant_max_concurrent_runs;
+  os.max_child_depth = static_cast<int32_t>(s.max_child_depth);
   auto actor = spawn_orchestrator(self->home_system(), std::move(os));
   // Monitored, not linked: a link puts an attachable on the dispatcher per
   // run, and CAF 0.17 removes attachables by a linear scan.

@@ -175,8 +175,90 @@ void record_outcome(orchestrator_pointer self, engine::event e) {
   st.inbox_fresh = false;
 }
 
+void dispatch(orchestrator_pointer self, const engine::command& cmd);
+
+/// A `child` node's attempt: resolves the child's pipeline version, creates
+/// the child run (PENDING, for any node to claim; one per attempt) and
+/// records `child_started`, or the attempt's failure: a refused start
+/// (limits) is retryable, an unknown queue or version or too deep a
+/// nesting is not. Next, the run waits for the child without its lease.
+void start_child(orchestrator_pointer self, const engine::command& cmd) {
+  auto& st = self->state;
+  self->become(attempting(self));
+  st.dispatched.emplace(cmd.node_path, cmd.attempt);
+  auto path = cmd.node_path;
+  auto attempt = cmd.attempt;
+  auto conclude = [self, path, attempt](engine::event e) {
+    auto& s = self->state;
+    self->become(deciding(self));
+    s.dispatched.erase({path, attempt});
+    e.node_path = path;
+    e.attempt = attempt;
+    record_outcome(self, std::move(e));
+    advance(self);
+  };
+  auto failed = [self, conclude, path, attempt](const std::string& type, const std::string& message,
+                                                bool retryable) {
+    self->state.staged_steps.push_back(
+      step_change{path, attempt, step_status::failed, type, message});
+    engine::event e;
+    e.type = event_type::step_failed;
+    e.payload = json::object{{"type", type}, {"message", message}, {"retryable", retryable}};
+    conclude(std::move(e));
+  };
+  auto input = json::serialize(cmd.input);
+  self
+    ->request(st.setup.configs, store_timeout, get_atom::value, st.setup.run.tenant,
+              queue_name{cmd.queue}, config_version{cmd.version})
+    .then(
+      [=](config_snapshot_ptr& snap) {
+        auto& s = self->state;
+        create_run op;
+        op.run.tenant = s.setup.run.tenant;
+        op.run.queue = queue_name{snap->queue};
+        op.run.config_tenant = tenant_id{snap->tenant};
+        op.run.version = config_version{snap->version};
+        op.run.checksum = snap->checksum;
+        op.run.input = input;
+        op.default_limit = s.setup.default_limit;
+        op.parent_run = s.setup.run.id.value;
+        op.parent_node_path = path;
+        op.parent_attempt = attempt;
+        op.max_child_depth = s.setup.max_child_depth;
+        auto version = snap->version;
+        self->request(s.setup.writer, store_timeout, std::move(op))
+          .then(
+            [=](run_created& rc) {
+              if (rc.rejection != rejection_reason::none) {
+                failed(to_string(rc.rejection), rc.rejection_message, true);
+                return;
+              }
+              engine::event e;
+              e.type = event_type::child_started;
+              e.payload = json::object{{"run", rc.run.id.value}, {"version", version}};
+              auto fields = run_fields(self);
+              fields.emplace_back("step", path);
+              fields.emplace_back("child", std::to_string(rc.run.id.value));
+              log_line("info", "child run started", fields);
+              conclude(std::move(e));
+            },
+            [=](caf::error& err) {
+              if (code_of(err) == errc::invalid_argument || code_of(err) == errc::not_found) {
+                failed("child_refused", describe(err), false);
+                return;
+              }
+              abandon(self, err, "starting a child run");
+            });
+      },
+      [=](caf::error& err) { failed(to_string(code_of(err)), describe(err), false); });
+}
+
 void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto& st = self->state;
+  if (cmd.kind == engine::command_kind::start_child) {
+    start_child(self, cmd);
+    return;
+  }
   self->become(attempting(self));
   st.dispatched.emplace(cmd.node_path, cmd.attempt);
   activity_request req;
@@ -377,7 +459,7 @@ void advance(orchestrator_pointer self) {
           if (starts_attempt && log_enabled("debug")) {
             log_reserved(self);
           }
-          if (leaving) {
+          if (leaving && !r.kept) {
             finish(self, why);
             return;
           }

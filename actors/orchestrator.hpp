@@ -71,6 +71,9 @@ struct orchestrator_setup {
   int64_t hold_timer_ms = 2'000;
   int64_t activity_timeout_ms = 300'000;
   bool hold_on_nondeterminism = false;
+  /// Admission terms of child runs this run starts.
+  int64_t default_limit = 0;
+  int32_t max_child_depth = 8;
 };
 
 /// Spawns an orchestrator for `setup.run`.

@@ -114,7 +114,8 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
         int_var{"FLOWGATE_QUOTA_SCAN_MS", &s.quota_scan_interval_ms, 0, 86'400'000},
         int_var{"FLOWGATE_QUOTA_SCAN_BATCH", &s.quota_scan_batch, 1, 100'000},
         int_var{"FLOWGATE_QUOTA_TERMS_TTL_MS", &s.quota_terms_ttl_ms, 0, 86'400'000},
-        int_var{"FLOWGATE_SCHEDULE_POLL_MS", &s.schedule_poll_ms, 0, 60'000}}) {
+        int_var{"FLOWGATE_SCHEDULE_POLL_MS", &s.schedule_poll_ms, 0, 60'000},
+        int_var{"FLOWGATE_MAX_CHILD_DEPTH", &s.max_child_depth, 1, 64}}) {
     if (auto v = get(name); !v.empty()) {
       auto x = parse_int(name, v, min, max);
       if (!x) {

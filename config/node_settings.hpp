@@ -83,6 +83,12 @@ struct node_settings {
   /// FLOWGATE_SCHEDULE_POLL_MS: how often a serving node fires the
   /// schedules that are due (0 = never: the node fires no schedules).
   int64_t schedule_poll_ms = 1'000;
+
+  // -- child runs ----------------------------------------------------------------------
+
+  /// FLOWGATE_MAX_CHILD_DEPTH: how deep child runs may nest (a run started
+  /// by `flowgate run start` is depth 0; its children 1, ...).
+  int64_t max_child_depth = 8;
 };
 
 /// Reads a variable; returns nullptr when unset. Injected for tests.

@@ -17,6 +17,8 @@ const char* to_string(node_kind k) {
     return "wait";
   case node_kind::switch_:
     return "switch";
+  case node_kind::child:
+    return "child";
   }
   return "unknown";
 }

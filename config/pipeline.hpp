@@ -14,7 +14,7 @@
 namespace flowgate {
 
 /// What a pipeline node does.
-enum class node_kind : uint8_t { sequence, activity, for_each, wait, switch_ };
+enum class node_kind : uint8_t { sequence, activity, for_each, wait, switch_, child };
 
 /// Name of a node kind as written in documents.
 const char* to_string(node_kind k);
@@ -77,6 +77,13 @@ struct pipeline_node {
   std::vector<std::string> case_keys;
   /// The last child is the `default` branch.
   bool has_default = false;
+
+  // -- child ----------------------------------------------------------------
+  /// The queue of the child run's pipeline (same tenant); `input` and
+  /// `retry` are the child start's, as for an activity.
+  std::string child_queue;
+  /// Empty: resolved like `run start` when the child starts.
+  std::string child_version;
 
   const pipeline_node& body() const { return children.front(); }
 };

@@ -226,14 +226,14 @@ private:
       fail(at, "a node must be an object, got " + std::string{json_kind_name(v)});
     }
     std::vector<std::string> kinds;
-    for (const char* k : {"sequence", "activity", "for_each", "wait", "switch"}) {
+    for (const char* k : {"sequence", "activity", "for_each", "wait", "switch", "child"}) {
       if (obj->contains(k)) {
         kinds.emplace_back(k);
       }
     }
     if (kinds.empty()) {
       fail(at, "unknown node kind: a node has exactly one of 'sequence', 'activity', "
-               "'for_each', 'wait', 'switch'");
+               "'for_each', 'wait', 'switch', 'child'");
     }
     if (kinds.size() > 1) {
       fail(at, "a node has exactly one kind, this one has both '" + kinds[0] + "' and '" +
@@ -302,6 +302,33 @@ private:
       node.children.push_back(parse_node(*body, path + ".do", depth + 1, inner, loop_depth + 1));
     } else if (kinds[0] == "switch") {
       parse_switch(at, *obj, path, depth, completed, loop_depth, node);
+    } else if (kinds[0] == "child") {
+      node.kind = node_kind::child;
+      check_fields(*obj, {"id", "child", "input", "retry"},
+                   [&](const std::string& m) { fail(at, m); });
+      const auto& spec = obj->at("child");
+      const auto* so = spec.if_object();
+      if (so == nullptr) {
+        fail(at, "child must be an object {\"queue\": Q, \"version\": V}, got " +
+                   std::string{json_kind_name(spec)});
+      }
+      check_fields(*so, {"queue", "version"},
+                   [&](const std::string& m) { fail(at, "child: " + m); });
+      const auto* queue = so->if_contains("queue");
+      if (queue == nullptr) {
+        fail(at, "child: field 'queue' is missing");
+      }
+      node.child_queue = read_name(at, *queue, "child.queue");
+      if (const auto* version = so->if_contains("version")) {
+        node.child_version = read_name(at, *version, "child.version");
+      }
+      if (const auto* input = obj->if_contains("input")) {
+        check_refs(at, *input, "input", completed, loop_depth);
+        node.input = *input;
+      }
+      if (const auto* retry = obj->if_contains("retry")) {
+        node.retry = parse_retry(at, *retry);
+      }
     } else {
       node.kind = node_kind::wait;
       check_fields(*obj, {"id", "wait"}, [&](const std::string& m) { fail(at, m); });

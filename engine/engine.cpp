@@ -20,6 +20,8 @@ const char* to_string(command_kind k) {
     return "complete_run";
   case command_kind::fail_run:
     return "fail_run";
+  case command_kind::start_child:
+    return "start_child";
   }
   return "unknown";
 }
@@ -34,6 +36,8 @@ const char* to_string(run_state s) {
     return "awaiting_timer";
   case run_state::awaiting_event:
     return "awaiting_event";
+  case run_state::awaiting_child:
+    return "awaiting_child";
   case run_state::completed:
     return "completed";
   case run_state::failed:
@@ -62,6 +66,15 @@ event record(const command& cmd, int64_t seq, int64_t now_ms) {
     e.payload = json::object{
       {"activity", cmd.activity}, {"input", cmd.input}, {"timeout_ms", cmd.timeout_ms}};
     break;
+  case command_kind::start_child: {
+    e.type = event_type::step_scheduled;
+    json::object child{{"queue", cmd.queue}};
+    if (!cmd.version.empty()) {
+      child["version"] = cmd.version;
+    }
+    e.payload = json::object{{"child", std::move(child)}, {"input", cmd.input}};
+    break;
+  }
   case command_kind::start_timer:
     e.type = event_type::timer_started;
     e.payload = json::object{{"fire_at_ms", now_ms + cmd.delay_ms}, {"reason", cmd.reason}};
@@ -406,6 +419,7 @@ private:
       }
       return outcome::done;
     case node_kind::activity:
+    case node_kind::child:
       return walk_activity(n, prefix + n.id, sc, result);
     case node_kind::for_each:
       return walk_for_each(n, prefix + n.id, sc, result);
@@ -497,13 +511,16 @@ private:
       }
       bool matches = next != nullptr && next->type == event_type::step_scheduled &&
                      next->node_path == path && next->attempt == attempt;
+      bool child = n.kind == node_kind::child;
       if (!matches) {
         command cmd;
-        cmd.kind = command_kind::schedule_activity;
+        cmd.kind = child ? command_kind::start_child : command_kind::schedule_activity;
         cmd.node_path = path;
         cmd.attempt = attempt;
         cmd.activity = n.activity;
         cmd.timeout_ms = n.timeout_ms;
+        cmd.queue = n.child_queue;
+        cmd.version = n.child_version;
         std::string missing;
         if (!substitute(n.input, sc, cmd.input, missing)) {
           return missing_value(n, "input", missing);
@@ -517,10 +534,23 @@ private:
       }
       ++pos_;
       const auto* outcome_event =
-        external({event_type::step_completed, event_type::step_failed, event_type::step_cut_off},
-                 path, attempt, run_state::awaiting_activity, 0);
+        child
+          ? external({event_type::child_started, event_type::step_failed, event_type::step_cut_off},
+                     path, attempt, run_state::awaiting_activity, 0)
+          : external(
+              {event_type::step_completed, event_type::step_failed, event_type::step_cut_off}, path,
+              attempt, run_state::awaiting_activity, 0);
       if (outcome_event == nullptr) {
         return outcome::stop;
+      }
+      if (outcome_event->type == event_type::child_started) {
+        // The child run exists: its end is the attempt's outcome (it is
+        // never cut off, the child run goes on wherever it runs).
+        outcome_event = external({event_type::step_completed, event_type::step_failed}, path,
+                                 attempt, run_state::awaiting_child, 0);
+        if (outcome_event == nullptr) {
+          return outcome::stop;
+        }
       }
       if (outcome_event->type == event_type::step_completed) {
         sc.steps[n.id] = &outcome_event->payload;

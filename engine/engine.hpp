@@ -18,7 +18,11 @@
 /// case its referenced value selects (a string by its text, a number or
 /// boolean by its JSON text), else its default; no match and no default
 /// fails the run (`no_matching_case`), a missing or non-scalar value too
-/// (`bad_reference`). The choice is not an event: it follows from values
+/// (`bad_reference`). A `child` node is an activity whose attempt is a run
+/// of another pipeline of the tenant: `step_scheduled` (the decision), then
+/// `child_started` once that run exists (or a failure: refused, unknown
+/// queue), then the child's end as `step_completed` (its output) or
+/// `step_failed`; retries start a new child run. The choice is not an event: it follows from values
 /// already in the history, and the branch's node paths (`<switch>/<id>`)
 /// make a replay that chooses otherwise a non-determinism. A
 /// `run_canceled` event ends the run wherever it appears.
@@ -46,6 +50,7 @@ enum class command_kind : uint8_t {
   start_wait,
   complete_run,
   fail_run,
+  start_child,
 };
 
 const char* to_string(command_kind k);
@@ -59,6 +64,10 @@ struct command {
   std::string activity;
   boost::json::value input;
   int64_t timeout_ms = 0;
+  // -- start_child (also `input`) ----------------------------------------------
+  std::string queue;
+  /// Empty: resolved when the child starts.
+  std::string version;
   // -- start_timer -------------------------------------------------------------
   int64_t delay_ms = 0;
   /// `retry` (backoff before an attempt) or `timer` (a timer wait).
@@ -87,6 +96,9 @@ enum class run_state : uint8_t {
   awaiting_timer,
   /// An event wait; `wake_at_ms` is its timeout (0 = none).
   awaiting_event,
+  /// A child run of the attempt exists (`child_started`) and has not
+  /// finished; its end is recorded as the attempt's outcome.
+  awaiting_child,
   completed,
   failed,
   canceled,

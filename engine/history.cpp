@@ -7,7 +7,7 @@ namespace flowgate::engine {
 
 namespace {
 
-constexpr std::array<std::pair<event_type, const char*>, 13> names{{
+constexpr std::array<std::pair<event_type, const char*>, 14> names{{
   {event_type::run_started, "run_started"},
   {event_type::step_scheduled, "step_scheduled"},
   {event_type::step_completed, "step_completed"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<event_type, const char*>, 13> names{{
   {event_type::run_completed, "run_completed"},
   {event_type::run_failed, "run_failed"},
   {event_type::run_canceled, "run_canceled"},
+  {event_type::child_started, "child_started"},
 }};
 
 } // namespace

@@ -9,7 +9,9 @@
 ///
 /// Payloads (JSON):
 /// - run_started: the run input.
-/// - step_scheduled: {"activity", "input", "timeout_ms"} (the resolved input).
+/// - step_scheduled: {"activity", "input", "timeout_ms"} (the resolved input);
+///   for a child run {"child": {"queue", "version"}, "input"}.
+/// - child_started: {"run", "version"}: the child run of that attempt exists.
 /// - step_completed: the activity output.
 /// - step_failed, step_cut_off: {"type", "message", "retryable"}.
 /// - timer_started: {"fire_at_ms", "reason": "retry" | "timer"}.
@@ -45,6 +47,7 @@ enum class event_type : uint8_t {
   run_completed,
   run_failed,
   run_canceled,
+  child_started,
 };
 
 /// Name as stored (`step_scheduled`, ...).

@@ -65,7 +65,8 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
     case run_state::ready: {
       const auto& cmd = *d.next;
       if (ctx.draining &&
-          (cmd.kind == command_kind::schedule_activity || cmd.kind == command_kind::start_timer)) {
+          (cmd.kind == command_kind::schedule_activity || cmd.kind == command_kind::start_timer ||
+           cmd.kind == command_kind::start_child)) {
         // Handed back: due at once for any node.
         change.release_lease = true;
         change.wake_at_ms = now;
@@ -80,6 +81,8 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
       inbox_fresh = false;
       switch (cmd.kind) {
       case command_kind::schedule_activity:
+      case command_kind::start_child:
+        // A child run is the attempt: the driver starts it after the commit.
         p.ledger.push_back({cmd.node_path, cmd.attempt, step_status::started, "", "", index});
         p.dispatch = cmd;
         settled = true;
@@ -165,6 +168,17 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
       change.release_lease = true;
       change.open_wait = wait_reason::event;
       change.wait_event = d.event;
+      break;
+    case run_state::awaiting_child:
+      // Released without a lease (and so without a permit): the child's
+      // end is appended to this history by the transaction that ends it,
+      // which makes the run due. The store checks at this commit whether
+      // the child already ended.
+      settled = true;
+      change.outcome = run_status::waiting;
+      change.wait_reason = wait_reason::child;
+      change.wake_at_ms = never_ms;
+      change.release_lease = true;
       break;
     case run_state::completed:
     case run_state::failed:

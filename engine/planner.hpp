@@ -27,6 +27,12 @@
 ///   WAITING with its wake time. An event wait releases the run WAITING
 ///   (after the inbox was read in the previous commit: `read_inbox` asks
 ///   for a commit that reads it first).
+/// - Child runs: scheduling a `child` attempt is a step attempt like an
+///   activity's (`dispatch` = the start_child command: the driver starts
+///   the child run and records `child_started`, or the attempt's failure).
+///   Awaiting a started child releases the run WAITING (reason `child`,
+///   no wake time); a child attempt without `child_started` that is not in
+///   flight was cut off like an activity's.
 /// - Draining: the run is handed back (RUNNING, lease released, due now)
 ///   instead of starting an attempt or a timer.
 /// - Non-determinism: the run fails, or with `hold_on_nondeterminism` waits

@@ -49,6 +49,9 @@ enum class wait_reason : uint8_t {
   quota = 5,
   /// A quota pause resumed, due to be claimed.
   resumed = 6,
+  /// For a child run (a `child` node's attempt) to finish; holds no lease
+  /// and no permit.
+  child = 7,
 };
 
 /// A step attempt's state in the ledger (`run_steps.status`).
@@ -110,8 +113,8 @@ std::optional<E> enum_parse(std::string_view text, const std::array<const char*,
 
 constexpr std::array<const char*, 6> run_status_names{"PENDING",   "RUNNING", "WAITING",
                                                       "COMPLETED", "FAILED",  "CANCELED"};
-constexpr std::array<const char*, 7> wait_reason_names{
-  "", "event", "timer", "retry", "nondeterminism", "quota", "resumed"};
+constexpr std::array<const char*, 8> wait_reason_names{
+  "", "event", "timer", "retry", "nondeterminism", "quota", "resumed", "child"};
 constexpr std::array<const char*, 5> step_status_names{"started", "completed", "failed", "cut_off",
                                                        "canceled"};
 constexpr std::array<const char*, 4> rejection_reason_names{"", "tenant_at_limit", "soft_limit",

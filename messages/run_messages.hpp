@@ -207,12 +207,15 @@ struct history_appended {
   /// now WAITING on quota (lease released). `exhausted` says where and why.
   bool quota_paused = false;
   quota_exhausted exhausted;
+  /// The append asked to wait for a child run that had already ended: the
+  /// run stays RUNNING under its lease, and the child's end is in `inbox`.
+  bool kept = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_appended& x) {
   return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox, x.quota_paused,
-           x.exhausted);
+           x.exhausted, x.kept);
 }
 
 /// Outcome of `signal_run`.
@@ -270,11 +273,20 @@ struct create_run {
   /// Terms under which `first_steps` are reserved. If the quota is used up
   /// the run is created WAITING on quota at the first step, without it.
   quota_terms quota;
+  /// A child run: the parent run, node and attempt it is (0: not a child).
+  /// One child per attempt: an existing one is returned (`created` false).
+  /// Its depth is its parent's + 1; deeper than `max_child_depth` is
+  /// refused (`invalid_argument`).
+  int64_t parent_run = 0;
+  std::string parent_node_path;
+  int32_t parent_attempt = 0;
+  int32_t max_child_depth = 8;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.incarnation,
-           x.lease_ttl_ms, x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota);
+           x.lease_ttl_ms, x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota,
+           x.parent_run, x.parent_node_path, x.parent_attempt, x.max_child_depth);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):

@@ -225,6 +225,17 @@ CREATE TABLE schedules (
 ) WITHOUT ROWID;
 CREATE INDEX schedules_due ON schedules (next_fire_ms) WHERE paused = 0;
 )sql"},
+  {7, "child runs", R"sql(
+-- A child run (a `child` node's attempt) names its parent, the node and the
+-- attempt it is: one child per attempt. Its end is appended to the
+-- parent's history by the transaction that ends it.
+ALTER TABLE runs ADD COLUMN parent_run_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN parent_node_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN parent_attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN child_depth INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_node_path, parent_attempt)
+  WHERE parent_run_id > 0;
+)sql"},
 };
 
 } // namespace

@@ -29,6 +29,8 @@
 /// - tenant_rejections(tenant_id, reason PK; rejected) — refused starts (migration 3)
 /// - schedules(tenant_id, schedule_id PK; document, paused, revision, next
 ///   and buffered fire times, last fire and run, counters) (migration 6)
+/// - runs.parent_run_id / parent_node_path / parent_attempt / child_depth:
+///   a child run's parent attempt (migration 7)
 
 #include "persistence/sqlite.hpp"
 

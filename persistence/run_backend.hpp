@@ -54,6 +54,25 @@ struct new_run_row {
   int64_t now_ms = 0;
   /// 0: not started (no claim yet).
   int64_t started_at_ms = 0;
+  /// A child run's parent attempt (0: none) and its depth.
+  int64_t parent_run = 0;
+  std::string parent_node_path;
+  int32_t parent_attempt = 0;
+  int32_t child_depth = 0;
+};
+
+/// A run's place among child runs (`lineage`, `find_child`).
+struct run_lineage {
+  int64_t run = 0;
+  /// 0: not a child run.
+  int64_t parent = 0;
+  std::string parent_node_path;
+  int32_t parent_attempt = 0;
+  int32_t depth = 0;
+  run_status status = run_status::pending;
+  std::string output;
+  std::string error_type;
+  std::string error_message;
 };
 
 /// A lease to take (`claim_run`).
@@ -84,6 +103,10 @@ struct fenced_run_update {
 struct fenced_row {
   std::string tenant;
   bool inbox_pending = false;
+  /// A child run's parent attempt (0: not a child run).
+  int64_t parent_run = 0;
+  std::string parent_node_path;
+  int32_t parent_attempt = 0;
 };
 
 /// A usage period's counter as it stands in the transaction.
@@ -266,6 +289,25 @@ public:
   // -- billing ---------------------------------------------------------------------
   [[nodiscard]] virtual caf::error put_subscription(const subscription_record& s,
                                                     int64_t now_ms) = 0;
+
+  // -- child runs ------------------------------------------------------------------
+  /// Locks the run's row until the transaction ends (PostgreSQL; SQLite's
+  /// write transaction holds the database).
+  [[nodiscard]] virtual caf::error lock_run(int64_t run) = 0;
+  /// The run's parent link, depth and end; nullopt if it does not exist.
+  [[nodiscard]] virtual caf::expected<std::optional<run_lineage>> lineage(int64_t run) = 0;
+  /// The child of `parent` at `node_path` with the highest attempt.
+  [[nodiscard]] virtual caf::expected<std::optional<run_lineage>>
+  find_child(int64_t parent, const std::string& node_path) = 0;
+  /// Unfinished children of `parent`.
+  [[nodiscard]] virtual caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) = 0;
+  /// If `parent` is WAITING (reason child, unleased) at `node_path` and no
+  /// child of a later attempt exists there: takes the next sequence number
+  /// for one event and makes the run due now; returns that number and the
+  /// tenant. nullopt otherwise (nothing changed).
+  [[nodiscard]] virtual caf::expected<std::optional<std::pair<int64_t, std::string>>>
+  take_child_wakeup(int64_t parent, const std::string& node_path, int32_t attempt,
+                    int64_t now_ms) = 0;
 
   // -- schedules -------------------------------------------------------------------
   /// A schedule's row; with `lock`, locked until the transaction ends

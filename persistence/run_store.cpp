@@ -220,6 +220,36 @@ caf::expected<tenant_terms> terms_of(const std::string& tenant, const std::strin
 
 caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   const auto& r = op.run;
+  int32_t depth = 0;
+  if (op.parent_run > 0) {
+    // One child per parent attempt: asking again finds it.
+    auto existing = b.find_child(op.parent_run, op.parent_node_path);
+    if (!existing) {
+      return existing.error();
+    }
+    if (*existing && (*existing)->parent_attempt == op.parent_attempt) {
+      auto found = run_by_id(b, (*existing)->run);
+      if (!found) {
+        return found.error();
+      }
+      return run_created{std::move(*found), false, {}, {}, 0};
+    }
+    auto parent = b.lineage(op.parent_run);
+    if (!parent) {
+      return parent.error();
+    }
+    if (!*parent) {
+      return make_error(errc::not_found,
+                        "parent run " + std::to_string(op.parent_run) + " does not exist");
+    }
+    depth = (*parent)->depth + 1;
+    if (depth > op.max_child_depth) {
+      return make_error(errc::invalid_argument,
+                        "a child run of run " + std::to_string(op.parent_run) + " would be " +
+                          std::to_string(depth) + " levels deep; the limit is " +
+                          std::to_string(op.max_child_depth));
+    }
+  }
   if (!r.idempotency_key.empty()) {
     auto existing = b.find_run_by_key(r.tenant.value, r.idempotency_key);
     if (!existing) {
@@ -304,6 +334,10 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   row.node_path = first_events.empty() ? std::string{} : first_events.back().node_path;
   row.now_ms = op.now_ms;
   row.started_at_ms = claimed ? op.now_ms : 0;
+  row.parent_run = op.parent_run;
+  row.parent_node_path = op.parent_node_path;
+  row.parent_attempt = op.parent_attempt;
+  row.child_depth = depth;
   auto id = b.insert_run(row);
   if (!id) {
     return id.error();
@@ -671,6 +705,70 @@ caf::expected<int64_t> apply(run_backend& b, const register_node& op) {
 
 namespace {
 
+/// A child run's end as its parent attempt's outcome event (and ledger
+/// change): its output, or a retryable failure naming the child.
+std::pair<history_record, step_change>
+child_outcome(int64_t child, const std::string& path, int32_t attempt, run_status status,
+              const std::string& output, const std::string& error_type,
+              const std::string& error_message, int64_t seq, int64_t now_ms) {
+  if (status == run_status::completed) {
+    return {history_record{seq, "step_completed", path, attempt, output.empty() ? "null" : output,
+                           now_ms},
+            step_change{path, attempt, step_status::completed, "", "", -1}};
+  }
+  auto type = status == run_status::canceled ? std::string{"canceled"}
+                                             : (error_type.empty() ? "child_failed" : error_type);
+  auto message = "child run " + std::to_string(child) + " " + to_string(status) +
+                 (error_message.empty() ? std::string{} : ": " + error_message);
+  return {history_record{seq, "step_failed", path, attempt,
+                         json::serialize(
+                           json::object{{"type", type}, {"message", message}, {"retryable", true}}),
+                         now_ms},
+          step_change{path, attempt, step_status::failed, type, message, -1}};
+}
+
+/// A child run ended: its end goes into the parent's history if the parent
+/// waits for it (else the parent finds it when it asks to wait).
+caf::error notify_parent(run_backend& b, int64_t child, int64_t parent, const std::string& path,
+                         int32_t attempt, run_status status, const std::string& output,
+                         const std::string& error_type, const std::string& error_message,
+                         int64_t now_ms) {
+  auto slot = b.take_child_wakeup(parent, path, attempt, now_ms);
+  if (!slot) {
+    return slot.error();
+  }
+  if (!*slot) {
+    return {};
+  }
+  auto [e, step] = child_outcome(child, path, attempt, status, output, error_type, error_message,
+                                 (*slot)->first, now_ms);
+  if (auto err = b.insert_event(parent, (*slot)->second, e, now_ms)) {
+    return err;
+  }
+  auto finished = b.finish_attempt(parent, step, now_ms);
+  if (!finished) {
+    return finished.error();
+  }
+  return {};
+}
+
+/// Cancels the unfinished child runs of `parent` (and theirs).
+caf::error cancel_children(run_backend& b, const std::string& tenant, int64_t parent,
+                           const std::string& why, int64_t now_ms) {
+  auto children = b.unfinished_children(parent);
+  if (!children) {
+    return children.error();
+  }
+  for (auto child : *children) {
+    auto c = apply(b, cancel_run{tenant_id{tenant}, run_id{child},
+                                 "parent run " + std::to_string(parent) + " " + why, now_ms});
+    if (!c && code_of(c.error()) != errc::run_finished) {
+      return c.error();
+    }
+  }
+  return {};
+}
+
 /// A run just paused on quota with a pending inbox: a cancellation in it
 /// applies now (the run holds no lease any more); signals wait.
 caf::expected<history_appended> cancel_paused(run_backend& b, const append_history& op,
@@ -746,6 +844,45 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     out.exhausted = exhausted_of(want, *got);
     break;
   }
+  // Waiting for a child run that already ended: the run stays under its
+  // lease and the child's end is appended now. The run's row is locked
+  // before the child is read, so a child ending concurrently either sees
+  // the run waiting (and appends its end itself) or is seen ended here.
+  std::vector<history_record> kept_events;
+  std::vector<step_change> kept_steps;
+  run_change keep;
+  if (!out.quota_paused && change->status == run_status::waiting &&
+      change->wait_reason == wait_reason::child) {
+    if (auto err = b.lock_run(op.run.value)) {
+      return err;
+    }
+    auto child = b.find_child(op.run.value, change->node_path);
+    if (!child) {
+      return child.error();
+    }
+    if (!*child) {
+      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
+                                               " waits for a child run at '" + change->node_path +
+                                               "' that does not exist");
+    }
+    const auto& ch = **child;
+    if (is_terminal(ch.status)) {
+      auto seq = op.expected_seq + static_cast<int64_t>(append_events->size());
+      auto [e, step] = child_outcome(ch.run, ch.parent_node_path, ch.parent_attempt, ch.status,
+                                     ch.output, ch.error_type, ch.error_message, seq, op.now_ms);
+      kept_events = *append_events;
+      kept_events.push_back(e);
+      kept_steps = *append_steps;
+      kept_steps.push_back(step);
+      keep.status = run_status::running;
+      keep.node_path = change->node_path;
+      append_events = &kept_events;
+      append_steps = &kept_steps;
+      change = &keep;
+      out.kept = true;
+      out.inbox.push_back(std::move(e));
+    }
+  }
   const auto& c = *change;
   bool terminal = is_terminal(c.status);
   bool leaving = terminal || c.release_lease;
@@ -771,6 +908,9 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
   }
   auto tenant = (*row)->tenant;
   bool inbox_pending = (*row)->inbox_pending;
+  auto parent = (*row)->parent_run;
+  auto parent_path = (*row)->parent_node_path;
+  auto parent_attempt = (*row)->parent_attempt;
   auto next_seq = op.expected_seq;
   for (const auto& e : *append_events) {
     if (e.seq != next_seq) {
@@ -812,6 +952,36 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
   if (c.status == run_status::canceled) {
     if (auto err = b.cancel_started_attempts(op.run.value, op.now_ms)) {
       return err;
+    }
+  }
+  if (terminal) {
+    // Children end with their parent; a child's end is its parent's news.
+    if (auto err = cancel_children(b, tenant, op.run.value, to_string(c.status), op.now_ms)) {
+      return err;
+    }
+    if (parent > 0) {
+      if (auto err = notify_parent(b, op.run.value, parent, parent_path, parent_attempt, c.status,
+                                   c.output, c.error_type, c.error_message, op.now_ms)) {
+        return err;
+      }
+    }
+  }
+  for (const auto& s : *append_steps) {
+    if (s.status != step_status::cut_off) {
+      continue;
+    }
+    // A child attempt cut off before its child was recorded: a child run
+    // made for it (the driver died between the two commits) is canceled.
+    auto orphan = b.find_child(op.run.value, s.step_path);
+    if (!orphan) {
+      return orphan.error();
+    }
+    if (*orphan && (*orphan)->parent_attempt == s.attempt && !is_terminal((*orphan)->status)) {
+      auto c2 = apply(b, cancel_run{tenant_id{tenant}, run_id{(*orphan)->run},
+                                    "its parent attempt was cut off", op.now_ms});
+      if (!c2) {
+        return c2.error();
+      }
     }
   }
   out.next_seq = next_seq;
@@ -906,6 +1076,20 @@ caf::expected<cancel_outcome> apply(run_backend& b, const cancel_run& op) {
   }
   if (auto err = b.drop_inbox(op.run.value)) {
     return err;
+  }
+  if (auto err = cancel_children(b, run->tenant.value, op.run.value, "canceled", op.now_ms)) {
+    return err;
+  }
+  auto link = b.lineage(op.run.value);
+  if (!link) {
+    return link.error();
+  }
+  if (*link && (*link)->parent > 0) {
+    if (auto err = notify_parent(b, op.run.value, (*link)->parent, (*link)->parent_node_path,
+                                 (*link)->parent_attempt, run_status::canceled, "", "canceled",
+                                 op.reason, op.now_ms)) {
+      return err;
+    }
   }
   auto stored = run_by_id(b, op.run.value);
   if (!stored) {

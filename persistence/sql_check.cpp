@@ -117,6 +117,10 @@ public:
       "AND (s.status <> 'started' OR (r.status = 'RUNNING' AND r.lease_epoch = s.lease_epoch "
       "AND r.lease_expires_at_ms > ?2)) "
       "AND (s.status = 'started' OR s.finished_at_ms IS NOT NULL) "
+      // A child run's attempt holds no permit while the child runs (the
+      // parent waits without its lease); the child's own attempts count.
+      "AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = s.run_id AND "
+      "c.parent_node_path = s.step_path AND c.parent_attempt = s.attempt) "
       "ORDER BY s.tenant_id, s.started_at_ms");
     st.bind_all(tenant, now_ms);
     return sql_rows::for_each_row(st, [&](const auto& row) {

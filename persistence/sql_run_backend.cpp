@@ -19,6 +19,24 @@ using sql_rows::optional_row;
 using sql_rows::read_run;
 using sql_rows::read_schedule;
 
+#define FLOWGATE_LINEAGE_COLUMNS                                                                   \
+  "run_id, parent_run_id, parent_node_path, parent_attempt, child_depth, status, "                 \
+  "coalesce(output, ''), coalesce(error_type, ''), coalesce(error_message, '')"
+
+template <class St> run_lineage read_lineage(const St& st) {
+  run_lineage l;
+  l.run = st.column_int64(0);
+  l.parent = st.column_int64(1);
+  l.parent_node_path = st.column_text(2);
+  l.parent_attempt = static_cast<int32_t>(st.column_int64(3));
+  l.depth = static_cast<int32_t>(st.column_int64(4));
+  l.status = from_string<run_status>(st.column_text(5)).value_or(run_status::failed);
+  l.output = st.column_text(6);
+  l.error_type = st.column_text(7);
+  l.error_message = st.column_text(8);
+  return l;
+}
+
 /// The first row of a run query, if any.
 template <class St> caf::expected<std::optional<run_record>> first_run(St& st) {
   auto rows = all_rows<run_record>(st, read_run<St>);
@@ -117,13 +135,15 @@ public:
     auto& st = db_.cached(
       "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
       "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "
-      "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation) "
+      "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation, "
+      "parent_run_id, parent_node_path, parent_attempt, child_depth) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), ?9, ?10, nullif(?11, ''), ?12, ?13, "
-      "?14, ?14, nullif(?15, 0), ?16, ?17) RETURNING run_id");
+      "?14, ?14, nullif(?15, 0), ?16, ?17, ?18, ?19, ?20, ?21) RETURNING run_id");
     st.bind_all(r.tenant.value, r.queue.value, r.config_tenant.value, r.version.value, r.checksum,
                 n.status, r.input, r.idempotency_key, n.next_seq, n.wake_at_ms, n.lease_owner,
                 n.lease_expires_at_ms, n.lease_epoch, n.now_ms, n.started_at_ms, n.node_path,
-                n.lease_incarnation);
+                n.lease_incarnation, n.parent_run, n.parent_node_path, int64_t{n.parent_attempt},
+                int64_t{n.child_depth});
     auto row = st.step();
     auto id = row && *row ? st.column_int64(0) : 0;
     st.reset();
@@ -175,13 +195,14 @@ public:
       "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
       "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "
       "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "
-      "RETURNING tenant_id, inbox_pending");
+      "RETURNING tenant_id, inbox_pending, parent_run_id, parent_node_path, parent_attempt");
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
                 u.incarnation);
     return optional_row<fenced_row>(st, [](const auto& row) {
-      return fenced_row{row.column_text(0), row.column_int64(1) != 0};
+      return fenced_row{row.column_text(0), row.column_int64(1) != 0, row.column_int64(2),
+                        row.column_text(3), static_cast<int32_t>(row.column_int64(4))};
     });
   }
 
@@ -578,6 +599,53 @@ public:
     st.bind_all(x.tenant.value, x.id, x.status, x.period_start_ms, x.period_end_ms,
                 x.price_metadata, x.product_metadata, now_ms);
     return st.run();
+  }
+
+  // -- child runs ------------------------------------------------------------------
+
+  caf::error lock_run(int64_t run) override {
+    if constexpr (std::is_same_v<Db, sqlite::connection>) {
+      (void)run;
+      return {}; // the write transaction holds the database's write lock
+    } else {
+      auto& st = db_.cached("SELECT 1 FROM runs WHERE run_id = ?1 FOR UPDATE");
+      st.bind_all(run);
+      return st.run();
+    }
+  }
+
+  caf::expected<std::optional<run_lineage>> lineage(int64_t run) override {
+    auto& st = db_.cached("SELECT " FLOWGATE_LINEAGE_COLUMNS " FROM runs WHERE run_id = ?1");
+    st.bind_all(run);
+    return optional_row<run_lineage>(st, read_lineage<std::decay_t<decltype(st)>>);
+  }
+
+  caf::expected<std::optional<run_lineage>> find_child(int64_t parent,
+                                                       const std::string& node_path) override {
+    auto& st = db_.cached("SELECT " FLOWGATE_LINEAGE_COLUMNS " FROM runs WHERE parent_run_id = ?1 "
+                          "AND parent_node_path = ?2 ORDER BY parent_attempt DESC LIMIT 1");
+    st.bind_all(parent, node_path);
+    return optional_row<run_lineage>(st, read_lineage<std::decay_t<decltype(st)>>);
+  }
+
+  caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) override {
+    auto& st = db_.cached("SELECT run_id FROM runs WHERE parent_run_id = ?1 AND status IN "
+                          "('PENDING', 'RUNNING', 'WAITING') ORDER BY run_id");
+    st.bind_all(parent);
+    return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
+  }
+
+  caf::expected<std::optional<std::pair<int64_t, std::string>>>
+  take_child_wakeup(int64_t parent, const std::string& node_path, int32_t attempt,
+                    int64_t now_ms) override {
+    auto& st = db_.cached(
+      "UPDATE runs SET next_seq = next_seq + 1, wake_at_ms = ?4, updated_at_ms = ?4 "
+      "WHERE run_id = ?1 AND status = 'WAITING' AND wait_reason = 'child' AND lease_owner IS NULL "
+      "AND node_path = ?2 AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = ?1 AND "
+      "c.parent_node_path = ?2 AND c.parent_attempt > ?3) RETURNING next_seq - 1, tenant_id");
+    st.bind_all(parent, node_path, int64_t{attempt}, now_ms);
+    return optional_row<std::pair<int64_t, std::string>>(
+      st, [](const auto& row) { return std::make_pair(row.column_int64(0), row.column_text(1)); });
   }
 
   // -- schedules -------------------------------------------------------------------

@@ -36,7 +36,9 @@
 ///   under the run's lease. Rows that are `cut_off` are left out (their end
 ///   is when a later owner recorded it, not when the attempt stopped), and
 ///   so are `started` rows whose lease is gone (their end is unknown); a
-///   `started` row under the run's live lease is open until now. A limit
+///   `started` row under the run's live lease is open until now. The
+///   attempt of a `child` node is left out too: its parent waits for the
+///   child run without a lease or permit, and the child's attempts count. A limit
 ///   lowered after the fact reports the intervals above the new limit.
 ///
 /// Per node:

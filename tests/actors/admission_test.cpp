@@ -262,7 +262,9 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
   r.input = R"({"ms": 1})";
   auto now = wall_clock_ms();
   caf::scoped_actor self{*sys};
-  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, 0, 400, now, {}, {}, 0, {}})
+  self
+    ->request(n->writer(), 5s,
+              create_run{r, node_id{"dead"}, 0, 400, now, {}, {}, 0, {}, 0, {}, 0, 8})
     .receive([](run_created&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto waiting = start("single", 1);
   BOOST_TEST(n->get_run("single", waiting)->status == run_status::pending);

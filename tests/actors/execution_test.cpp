@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <atomic>
 #include <optional>
 #include <thread>
 
@@ -46,6 +47,15 @@ struct exec_fixture : flowgate::testing::node_fixture {
     auto started = n->start_run("acme", queue, input);
     BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
     auto done = n->wait_for_run("acme", started->run.id.value, 20s);
+    BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
+    return *done;
+  }
+
+  /// Starts a run and waits until it finished (through any waits).
+  run_record run_to_end(const std::string& queue, const std::string& input = "{}") {
+    auto started = n->start_run("acme", queue, input);
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
+    auto done = n->wait_for_run("acme", started->run.id.value, 30s, false);
     BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
     return *done;
   }
@@ -350,7 +360,9 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   r.input = "{}";
   auto now = wall_clock_ms();
   run_created created;
-  self->request(n->writer(), 5s, create_run{r, node_id{"dead"}, 0, 300, now, {}, {}, 0, {}})
+  self
+    ->request(n->writer(), 5s,
+              create_run{r, node_id{"dead"}, 0, 300, now, {}, {}, 0, {}, 0, {}, 0, 8})
     .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   append_history op;
   op.run = created.run.id;
@@ -459,6 +471,154 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_return_the_existing_run) {
   BOOST_TEST(!b->created);
   BOOST_TEST(a->run.id.value == b->run.id.value);
   BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
+// -- child runs ------------------------------------------------------------------
+
+const char* parent_pipeline = R"({"name":"order","root":{"sequence":[
+  {"id":"take","activity":"echo","input":{"$ref":"/input"}},
+  {"id":"billing","child":{"queue":"billing"},"input":{"order":{"$ref":"/steps/take/output"}},
+   "retry":{"max_attempts":3,"initial_interval_ms":10}},
+  {"id":"ship","activity":"echo","input":{"paid":{"$ref":"/steps/billing/output"}}}]}})";
+
+BOOST_AUTO_TEST_CASE(a_child_run_runs_and_its_output_continues_the_parent) {
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"charge","activity":"echo","input":{"charged":{"$ref":"/input/order"}}}]}})");
+  put("orders", parent_pipeline);
+  auto r = run_to_end("orders", R"({"id": 9})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"({"paid":{"charged":{"id":9}}})");
+  // The child is a run of its own, of the same tenant, finished.
+  BOOST_TEST(
+    count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
+          " AND parent_node_path = 'billing' AND parent_attempt = 1 AND status = "
+          "'COMPLETED' AND tenant_id = 'acme' AND queue = 'billing' AND child_depth = 1") == 1);
+  // One step attempt of the parent for the child, completed.
+  BOOST_TEST(ledger(r.id.value) == "take#1:completed billing#1:completed ship#1:completed");
+  check_gap_free(r.id.value);
+  auto h = n->run_history("acme", r.id.value);
+  BOOST_REQUIRE(h);
+  std::vector<std::string> types;
+  for (const auto& e : *h) {
+    types.push_back(e.type);
+  }
+  BOOST_TEST(
+    (types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
+                                       "step_scheduled", "child_started", "step_completed",
+                                       "step_scheduled", "step_completed", "run_completed"}));
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  BOOST_TEST(checked->findings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_tenant_at_limit_one_runs_parents_and_their_children) {
+  BOOST_REQUIRE(n->put_tenant("acme", R"({"max_concurrent_runs": 1})"));
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"charge","activity":"echo","input":{"$ref":"/input"}}]}})");
+  put("orders", parent_pipeline);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto started = n->start_run("acme", "orders", "{\"i\": " + std::to_string(i) + "}");
+    BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
+    ids.push_back(started->run.id.value);
+  }
+  // The parents wait for their children without a permit: no deadlock.
+  for (auto id : ids) {
+    auto done = n->wait_for_run("acme", id, 30s, false);
+    BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
+    BOOST_TEST(done->status == run_status::completed);
+  }
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id > 0 AND status = 'COMPLETED'") ==
+             3);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  for (const auto& f : checked->findings) {
+    BOOST_TEST_MESSAGE(f.message);
+  }
+  BOOST_TEST(checked->findings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_child_is_the_parent_steps_failed_attempt_and_a_retry_starts_another) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  activities->add("declines_once", [calls](const boost::json::value&, const activity_context&) {
+    if (calls->fetch_add(1) == 0) {
+      return activity_outcome::failure("Declined", "card declined", false);
+    }
+    return activity_outcome::success(boost::json::value("charged"));
+  });
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"charge","activity":"declines_once"}]}})");
+  put("orders", parent_pipeline);
+  auto r = run_to_end("orders", R"({"id": 1})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"({"paid":"charged"})");
+  BOOST_TEST(ledger(r.id.value) ==
+             "take#1:completed billing#1:failed billing#2:completed ship#1:completed");
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'FAILED' AND parent_attempt = 1") == 1);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'COMPLETED' AND parent_attempt = 2") == 1);
+  BOOST_TEST(text("SELECT error_type FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                  " AND step_path = 'billing' AND attempt = 1") == "Declined");
+  BOOST_TEST(n->replay("acme", r.id.value)->deterministic);
+}
+
+BOOST_AUTO_TEST_CASE(canceling_a_parent_cancels_its_children) {
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"approval","wait":{"event":"approved"}}]}})");
+  put("orders", parent_pipeline);
+  auto started = n->start_run("acme", "orders", R"({"id": 3})");
+  BOOST_REQUIRE(started);
+  auto parent = started->run.id.value;
+  auto waiting = n->wait_for_run("acme", parent, 20s);
+  BOOST_REQUIRE(waiting);
+  BOOST_TEST(waiting->status == run_status::waiting);
+  BOOST_TEST(to_string(waiting->wait_reason) == std::string{"child"});
+  BOOST_TEST(waiting->lease_owner.empty());
+  auto child = count("SELECT run_id FROM runs WHERE parent_run_id = " + std::to_string(parent));
+  BOOST_REQUIRE(child > 0);
+  auto child_waiting = n->wait_for_run("acme", child, 20s);
+  BOOST_REQUIRE(child_waiting);
+  BOOST_TEST(child_waiting->status == run_status::waiting);
+  auto canceled = n->cancel_run("acme", parent, "customer left");
+  BOOST_REQUIRE_MESSAGE(canceled, (canceled ? "" : describe(canceled.error())));
+  auto p = n->wait_for_run("acme", parent, 20s, false);
+  BOOST_REQUIRE(p);
+  BOOST_TEST(p->status == run_status::canceled);
+  auto c = n->wait_for_run("acme", child, 20s, false);
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->status == run_status::canceled);
+  BOOST_TEST(c->error_message.find("parent run " + std::to_string(parent)) != std::string::npos,
+             c->error_message);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  BOOST_TEST(checked->findings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(child_runs_nest_up_to_the_depth_limit) {
+  auto s = exec_settings();
+  s.max_child_depth = 1;
+  start_executing(s);
+  put("leaf", R"({"name":"leaf","root":{"sequence":[{"id":"x","activity":"noop"}]}})");
+  put("mid", R"({"name":"mid","root":{"sequence":[{"id":"down","child":{"queue":"leaf"}}]}})");
+  put("top", R"({"name":"top","root":{"sequence":[{"id":"down","child":{"queue":"mid"}}]}})");
+  // mid (depth 1) is allowed; its own child (depth 2) is refused: mid fails,
+  // and so does top's attempt.
+  auto r = run_to_end("top");
+  BOOST_TEST(r.status == run_status::failed);
+  BOOST_TEST(r.error_type == "child_refused");
+  auto mid = count("SELECT run_id FROM runs WHERE parent_run_id = " + std::to_string(r.id.value));
+  BOOST_TEST(text("SELECT error_message FROM runs WHERE run_id = " + std::to_string(mid))
+               .find("levels deep; the limit is 1") != std::string::npos);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE queue = 'leaf'") == 0);
+  // An unknown queue fails the attempt at once, naming it.
+  put("lost", R"({"name":"lost","root":{"sequence":[{"id":"down","child":{"queue":"nowhere"}}]}})");
+  auto lost = run_to_end("lost");
+  BOOST_TEST(lost.status == run_status::failed);
+  BOOST_TEST(lost.error_message.find("nowhere") != std::string::npos, lost.error_message);
 }
 
 BOOST_AUTO_TEST_CASE(a_schedule_fired_by_the_node_runs_to_completion) {

@@ -3,6 +3,7 @@
 #include "messages/errors.hpp"
 #include "tests/printing.hpp"
 
+#include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -222,6 +223,23 @@ BOOST_AUTO_TEST_CASE(rejects_each_error_class_with_a_precise_message) {
                     "cases": {"a": {"id": "x", "activity": "x"},
                               "b": {"id": "z", "activity": "z", "input": {"$ref": "/steps/x/output"}}}})"),
      "node 'z': input: '/steps/x/output' references node 'x', which cannot have completed"},
+    // child
+    {with_steps(R"({"id": "c", "child": "billing"})"),
+     "node 'c': child must be an object {\"queue\": Q, \"version\": V}, got string"},
+    {with_steps(R"({"id": "c", "child": {"version": "1"}})"),
+     "node 'c': child: field 'queue' is missing"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b", "priority": 1}})"),
+     "node 'c': child: unknown field 'priority' (allowed: queue, version)"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b c"}})"), "child.queue 'b c' must match"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b", "version": 3}})"),
+     "child.version must be a string"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b"}, "timeout_ms": 5})"),
+     "node 'c': unknown field 'timeout_ms' (allowed: id, child, input, retry)"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b"}, "activity": "x"})"),
+     "a node has exactly one kind, this one has both 'activity' and 'child'"},
+    {with_steps(R"({"id": "c", "child": {"queue": "b"}, "input": {"$ref": "/steps/later/output"}},
+                   {"id": "later", "activity": "x"})"),
+     "node 'c': input: '/steps/later/output' references node 'later', which cannot have completed"},
   };
   for (const auto& c : cases) {
     auto text = error_of(c.doc);
@@ -262,6 +280,23 @@ BOOST_AUTO_TEST_CASE(parses_a_switch_with_its_cases_in_document_order_and_a_defa
   BOOST_TEST(route.children[1].kind == node_kind::sequence);
   BOOST_TEST(route.children[2].id == "manual");
   BOOST_TEST(p->definition.node_count == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(parses_a_child_node_with_its_queue_version_input_and_retry) {
+  auto doc = with_steps(R"({"id": "v", "activity": "v"},
+    {"id": "billing", "child": {"queue": "billing", "version": "3"},
+     "input": {"order": {"$ref": "/steps/v/output"}}, "retry": {"max_attempts": 2}},
+    {"id": "notify", "child": {"queue": "notify"}, "input": {"$ref": "/steps/billing/output"}})");
+  auto p = parse_pipeline_text(doc, "1");
+  BOOST_REQUIRE_MESSAGE(p, (p ? "" : describe(p.error())));
+  const auto& billing = p->definition.root.children[1];
+  BOOST_TEST(billing.kind == node_kind::child);
+  BOOST_TEST(std::string{to_string(billing.kind)} == "child");
+  BOOST_TEST(billing.child_queue == "billing");
+  BOOST_TEST(billing.child_version == "3");
+  BOOST_TEST(billing.retry.max_attempts == 2);
+  BOOST_TEST(boost::json::serialize(billing.input) == R"({"order":{"$ref":"/steps/v/output"}})");
+  BOOST_TEST(p->definition.root.children[2].child_version.empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_version_is_printed_as_given) {

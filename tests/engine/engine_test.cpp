@@ -22,13 +22,15 @@ struct answer {
   std::string type;
   bool retryable = true;
   bool cut_off = false;
+  /// A child start refused before the child run existed (no child_started).
+  bool refused = false;
 };
 
 answer ok(json::value v = nullptr) {
-  return answer{true, std::move(v), "", true, false};
+  return answer{true, std::move(v), "", true, false, false};
 }
 answer failure(std::string type, bool retryable = true) {
-  return answer{false, nullptr, std::move(type), retryable, false};
+  return answer{false, nullptr, std::move(type), retryable, false, false};
 }
 
 /// A deterministic test driver: records each command, runs scripted
@@ -39,6 +41,8 @@ struct simulation {
   pipeline definition;
   json::value input;
   std::function<answer(const command&)> activity = [](const command&) { return ok(); };
+  /// What a child run ends with (`child` nodes).
+  std::function<answer(const command&)> child = [](const command&) { return ok(); };
   /// Called when the run awaits an event; appends signals or a timeout to
   /// `h` (returning false leaves the run waiting).
   std::function<bool(simulation&, const decision&)> on_wait = [](simulation&, const decision&) {
@@ -73,8 +77,18 @@ struct simulation {
       case run_state::ready: {
         commands.push_back(*d.next);
         append(record(*d.next, 0, now));
-        if (d.next->kind == command_kind::schedule_activity) {
-          auto a = activity(*d.next);
+        if (d.next->kind == command_kind::schedule_activity ||
+            d.next->kind == command_kind::start_child) {
+          bool child_node = d.next->kind == command_kind::start_child;
+          auto a = child_node ? child(*d.next) : activity(*d.next);
+          if (child_node && !a.refused && !a.cut_off) {
+            event started;
+            started.type = event_type::child_started;
+            started.node_path = d.next->node_path;
+            started.attempt = d.next->attempt;
+            started.payload = json::object{{"run", 100 + static_cast<int64_t>(h.size())}};
+            append(std::move(started));
+          }
           event e;
           e.node_path = d.next->node_path;
           e.attempt = d.next->attempt;
@@ -421,6 +435,95 @@ std::string approval_with(const char* on_timeout) {
   std::string s = approval;
   s.replace(s.find("%s"), 2, on_timeout);
   return s;
+}
+
+// -- child runs ------------------------------------------------------------------
+
+const char* with_child = R"({"name":"p","root":{"sequence":[
+  {"id":"a","activity":"echo","input":{"$ref":"/input"}},
+  {"id":"billing","child":{"queue":"billing","version":"3"},
+   "input":{"order":{"$ref":"/steps/a/output"}},
+   "retry":{"max_attempts":3,"initial_interval_ms":10}},
+  {"id":"b","activity":"echo","input":{"paid":{"$ref":"/steps/billing/output"}}}]}})";
+
+BOOST_AUTO_TEST_CASE(a_child_node_starts_a_run_and_takes_its_output) {
+  simulation s{parse(with_child), json::parse(R"({"id":7})")};
+  s.activity = [](const command& c) { return ok(c.input); };
+  s.child = [](const command& c) {
+    BOOST_TEST(c.queue == "billing");
+    BOOST_TEST(c.version == "3");
+    BOOST_TEST(json::serialize(c.input) == R"({"order":{"id":7}})");
+    return ok(json::parse(R"({"invoice":12})"));
+  };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(json::serialize(d.output) == R"({"paid":{"invoice":12}})");
+  BOOST_TEST(paths_of(s.commands, command_kind::start_child) ==
+             std::vector<std::string>{"billing#1"});
+  // step_scheduled carries the child's queue, version and input.
+  BOOST_TEST(json::serialize(s.h[3].payload) ==
+             R"({"child":{"queue":"billing","version":"3"},"input":{"order":{"id":7}}})");
+  BOOST_TEST(to_string(s.h[4].type) == "child_started");
+  s.check_replay();
+}
+
+BOOST_AUTO_TEST_CASE(the_run_awaits_a_started_child_and_an_unstarted_one_is_an_attempt_in_flight) {
+  auto p = parse(with_child);
+  simulation s{p, json::parse(R"({"id":7})")};
+  s.run();
+  // History up to the child's scheduling: the attempt has no outcome yet.
+  std::vector<event> scheduled{s.h.begin(), s.h.begin() + 4};
+  auto d = decide(p, s.input, scheduled);
+  BOOST_TEST(to_string(d.state) == "awaiting_activity");
+  BOOST_TEST(d.node_path == "billing");
+  // Up to child_started: the run awaits the child.
+  std::vector<event> started{s.h.begin(), s.h.begin() + 5};
+  d = decide(p, s.input, started);
+  BOOST_TEST(to_string(d.state) == "awaiting_child");
+  BOOST_TEST(d.node_path == "billing");
+  BOOST_TEST(d.attempt == 1);
+  // A child cannot be cut off once it exists: that is a non-determinism.
+  auto cut = started;
+  event e;
+  e.seq = 6;
+  e.type = event_type::step_cut_off;
+  e.node_path = "billing";
+  e.attempt = 1;
+  cut.push_back(e);
+  BOOST_TEST(to_string(decide(p, s.input, cut).state) == "nondeterministic");
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_or_refused_child_is_a_failed_attempt_retried_with_a_new_child) {
+  simulation s{parse(with_child), json::parse(R"({"id":7})")};
+  s.child = [](const command& c) {
+    if (c.attempt == 1) {
+      return failure("payment_declined");
+    }
+    if (c.attempt == 2) {
+      answer a = failure("tenant_at_limit");
+      a.refused = true;
+      return a;
+    }
+    return ok(json::value("third"));
+  };
+  auto d = s.run();
+  BOOST_TEST(to_string(d.state) == "completed");
+  BOOST_TEST(paths_of(s.commands, command_kind::start_child) ==
+             (std::vector<std::string>{"billing#1", "billing#2", "billing#3"}));
+  // Attempt 2 never had a child run.
+  int started = 0;
+  for (const auto& e : s.h) {
+    started += e.type == event_type::child_started ? 1 : 0;
+  }
+  BOOST_TEST(started == 2);
+  s.check_replay();
+  // Out of attempts: the child's failure fails the run.
+  simulation f{parse(with_child), json::parse(R"({"id":7})")};
+  f.child = [](const command&) { return failure("payment_declined"); };
+  d = f.run();
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.error_type == "payment_declined");
+  f.check_replay();
 }
 
 BOOST_AUTO_TEST_CASE(a_wait_completes_with_the_signal_payload) {

@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(terms);
   quota_exhausted ex{tenant_id{"a"}, run_id{int64_t{1}}, "items/0/x", 3, 3, 1, 2};
   check(ex);
-  check(history_appended{10, {h}, true, ex});
+  check(history_appended{10, {h}, true, ex, true});
   check(resume_quota_waits{terms, 100, 5});
   check(resume_run{run_id{int64_t{1}}, terms, 5});
   check(resume_outcome{false, ex});
@@ -210,7 +210,11 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    {history_record{2, "step_scheduled", "a", 1, "{}", 8}},
                    {step_change{"a", 1, step_status::started, "", ""}},
                    10,
-                   terms});
+                   terms,
+                   7,
+                   "billing",
+                   2,
+                   8});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
   check(runs_claimed{{r}, tenant_id{"b"}});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
@@ -322,8 +326,9 @@ template <class E, size_t N> void check_enum(fixture& f, const std::array<const 
 BOOST_FIXTURE_TEST_CASE(run_enums_round_trip, fixture) {
   check_enum<run_status>(*this, std::array<const char*, 6>{"PENDING", "RUNNING", "WAITING",
                                                            "COMPLETED", "FAILED", "CANCELED"});
-  check_enum<wait_reason>(*this, std::array<const char*, 7>{"", "event", "timer", "retry",
-                                                            "nondeterminism", "quota", "resumed"});
+  check_enum<wait_reason>(*this, std::array<const char*, 8>{"", "event", "timer", "retry",
+                                                            "nondeterminism", "quota", "resumed",
+                                                            "child"});
   check_enum<step_status>(
     *this, std::array<const char*, 5>{"started", "completed", "failed", "cut_off", "canceled"});
   check_enum<rejection_reason>(

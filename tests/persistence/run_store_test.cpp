@@ -236,6 +236,29 @@ public:
     note(lock ? "lock_schedule" : "find_schedule", t);
     return in_->find_schedule(t, id, lock);
   }
+  caf::error lock_run(int64_t run) override {
+    note("lock_run");
+    return in_->lock_run(run);
+  }
+  caf::expected<std::optional<run_lineage>> lineage(int64_t run) override {
+    note("lineage");
+    return in_->lineage(run);
+  }
+  caf::expected<std::optional<run_lineage>> find_child(int64_t parent,
+                                                       const std::string& path) override {
+    note("find_child");
+    return in_->find_child(parent, path);
+  }
+  caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) override {
+    note("unfinished_children");
+    return in_->unfinished_children(parent);
+  }
+  caf::expected<std::optional<std::pair<int64_t, std::string>>>
+  take_child_wakeup(int64_t parent, const std::string& path, int32_t attempt,
+                    int64_t now) override {
+    note("take_child_wakeup");
+    return in_->take_child_wakeup(parent, path, attempt, now);
+  }
   caf::error put_schedule(const schedule_record& s) override {
     note("put_schedule", s.tenant.value);
     return in_->put_schedule(s);
