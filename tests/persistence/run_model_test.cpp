@@ -12,6 +12,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+
 #include <map>
 
 using namespace flowgate;
@@ -533,6 +535,120 @@ BOOST_AUTO_TEST_CASE(a_schedule_fires_each_time_once_from_its_own_row) {
   BOOST_TEST(code_of(missing.error()) == errc::not_found);
   // The runs stay.
   BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
+// -- child runs ----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_child_end_reaches_its_waiting_parent_or_is_found_when_it_asks_to_wait) {
+  add_tenant("t");
+  auto inc = join("n1", 1000, 60'000);
+  // The parent runs under n1's lease; step 'c' attempt 1 is a child run.
+  auto parent = queue_run("t", 1000);
+  auto won = claim("n1", inc, 1000, 10);
+  BOOST_REQUIRE_EQUAL(won.runs.size(), 1u);
+  auto epoch = won.runs[0].epoch;
+  auto make_child = [&](int32_t attempt, int64_t now) {
+    auto op = testing::pending_run_op("t", now);
+    op.parent_run = parent;
+    op.parent_node_path = "c";
+    op.parent_attempt = attempt;
+    auto made = write(op);
+    BOOST_REQUIRE_MESSAGE(made, (made ? "" : describe(made.error())));
+    return *made;
+  };
+  auto append = [&](int64_t expected_seq, int64_t now, std::vector<history_record> events,
+                    std::vector<step_change> steps, run_change change) {
+    append_history op;
+    op.run = run_id{parent};
+    op.tenant = tenant_id{"t"};
+    op.owner = node_id{"n1"};
+    op.incarnation = inc;
+    op.epoch = epoch;
+    op.expected_seq = expected_seq;
+    op.now_ms = now;
+    op.events = std::move(events);
+    op.steps = std::move(steps);
+    op.change = std::move(change);
+    op.quota.tenant = tenant_id{"t"};
+    op.quota.period_start_ms = 0;
+    op.quota.period_end_ms = 1'000'000;
+    auto out = write(op);
+    BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+    return *out;
+  };
+  // The attempt is scheduled (its ledger row started) and its child recorded.
+  auto schedule = [&](int32_t attempt, int64_t seq, int64_t now) {
+    run_change running;
+    running.node_path = "c";
+    append(seq, now,
+           {history_record{seq, "step_scheduled", "c", attempt, R"({"child":{"queue":"q"}})", now},
+            history_record{seq + 1, "child_started", "c", attempt, "{}", now}},
+           {step_change{"c", attempt, step_status::started, "", "", 0}}, running);
+  };
+  auto wait_for_child = [&](int64_t expected_seq, int64_t now) {
+    run_change wait;
+    wait.status = run_status::waiting;
+    wait.wait_reason = wait_reason::child;
+    wait.node_path = "c";
+    wait.wake_at_ms = std::numeric_limits<int64_t>::max();
+    wait.release_lease = true;
+    return append(expected_seq, now, {}, {}, wait);
+  };
+  schedule(1, 2, 1050);
+  auto child = make_child(1, 1100);
+  BOOST_TEST(child.created);
+  // Asking again for the same attempt finds it.
+  auto again = make_child(1, 1150);
+  BOOST_TEST(!again.created);
+  BOOST_TEST(again.run.id.value == child.run.id.value);
+  BOOST_TEST(count("SELECT child_depth FROM runs WHERE run_id = " +
+                   std::to_string(child.run.id.value)) == 1);
+  // The child ends (canceled) before the parent asks to wait: the parent's
+  // wait commit finds it, keeps the run RUNNING under its lease and appends
+  // the child's end as the attempt's failure.
+  BOOST_REQUIRE(write(cancel_run{tenant_id{"t"}, child.run.id, "gone", 1200}));
+  auto kept = wait_for_child(4, 1300);
+  BOOST_TEST(kept.kept);
+  BOOST_REQUIRE_EQUAL(kept.inbox.size(), 1u);
+  BOOST_TEST(kept.inbox[0].type == "step_failed");
+  BOOST_TEST(kept.inbox[0].seq == 4);
+  BOOST_TEST(kept.inbox[0].payload.find("\"canceled\"") != std::string::npos,
+             kept.inbox[0].payload);
+  BOOST_TEST(kept.next_seq == 5);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + std::to_string(parent)) == "RUNNING");
+  BOOST_TEST(text("SELECT lease_owner FROM runs WHERE run_id = " + std::to_string(parent)) == "n1");
+  BOOST_TEST(text("SELECT status FROM run_steps WHERE run_id = " + std::to_string(parent) +
+                  " AND step_path = 'c' AND attempt = 1") == "failed");
+  // Attempt 2: the parent waits first; the child's end is appended to the
+  // parent by the transaction that ends it, and the parent is due.
+  schedule(2, 5, 1350);
+  auto second = make_child(2, 1400);
+  auto waiting = wait_for_child(7, 1500);
+  BOOST_TEST(!waiting.kept);
+  BOOST_TEST(text("SELECT status || ':' || wait_reason FROM runs WHERE run_id = " +
+                  std::to_string(parent)) == "WAITING:child");
+  BOOST_REQUIRE(write(cancel_run{tenant_id{"t"}, second.run.id, "stopped", 1600}));
+  BOOST_TEST(count("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(parent)) == 8);
+  BOOST_TEST(count("SELECT wake_at_ms FROM runs WHERE run_id = " + std::to_string(parent)) == 1600);
+  BOOST_TEST(text("SELECT event_type || ':' || node_path || ':' || attempt FROM run_events WHERE "
+                  "run_id = " +
+                  std::to_string(parent) + " AND seq = 7") == "step_failed:c:2");
+  BOOST_TEST(text("SELECT status FROM run_steps WHERE run_id = " + std::to_string(parent) +
+                  " AND step_path = 'c' AND attempt = 2") == "failed");
+  // Canceling the parent cancels its unfinished children.
+  auto third = make_child(3, 1700);
+  BOOST_REQUIRE(write(cancel_run{tenant_id{"t"}, run_id{parent}, "bye", 1800}));
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + std::to_string(third.run.id.value)) ==
+             "CANCELED");
+  // Nesting deeper than the limit is refused.
+  auto deep = testing::pending_run_op("t", 1900);
+  deep.parent_run = third.run.id.value;
+  deep.parent_node_path = "x";
+  deep.parent_attempt = 1;
+  deep.max_child_depth = 1;
+  auto refused = write(deep);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(describe(refused.error()).find("2 levels deep; the limit is 1") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

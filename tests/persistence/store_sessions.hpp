@@ -59,6 +59,8 @@ struct store_sessions {
 
   int64_t count(const std::string& sql) { return store_sql(location, sql); }
 
+  std::string text(const std::string& sql) { return store_text(location, sql); }
+
   /// Changes the store behind the sessions' back (planting a defect).
   void exec(const std::string& sql) { store_sql(location, sql); }
 };
