@@ -233,6 +233,9 @@ ALTER TABLE runs ADD COLUMN parent_run_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN parent_node_path TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN parent_attempt INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN child_depth INTEGER NOT NULL DEFAULT 0;
+-- 1 once the run started a child: its end looks for children to cancel
+-- only then (the flag comes back with the fenced append's row).
+ALTER TABLE runs ADD COLUMN has_children INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_node_path, parent_attempt)
   WHERE parent_run_id > 0;
 )sql"},

@@ -107,6 +107,8 @@ struct fenced_row {
   int64_t parent_run = 0;
   std::string parent_node_path;
   int32_t parent_attempt = 0;
+  /// The run has started a child run.
+  bool has_children = false;
 };
 
 /// A usage period's counter as it stands in the transaction.
@@ -299,6 +301,8 @@ public:
   /// The child of `parent` at `node_path` with the highest attempt.
   [[nodiscard]] virtual caf::expected<std::optional<run_lineage>>
   find_child(int64_t parent, const std::string& node_path) = 0;
+  /// Notes that `parent` has started a child run.
+  [[nodiscard]] virtual caf::error mark_has_children(int64_t parent) = 0;
   /// Unfinished children of `parent`.
   [[nodiscard]] virtual caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) = 0;
   /// If `parent` is WAITING (reason child, unleased) at `node_path` and no

@@ -342,6 +342,11 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   if (!id) {
     return id.error();
   }
+  if (op.parent_run > 0) {
+    if (auto err = b.mark_has_children(op.parent_run)) {
+      return err;
+    }
+  }
   history_record started{1, "run_started", "", 0, r.input, op.now_ms};
   // The first attempt is reserved before its event is written: without
   // quota the run is created paused on quota at that step instead.
@@ -911,6 +916,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
   auto parent = (*row)->parent_run;
   auto parent_path = (*row)->parent_node_path;
   auto parent_attempt = (*row)->parent_attempt;
+  bool has_children = (*row)->has_children;
   auto next_seq = op.expected_seq;
   for (const auto& e : *append_events) {
     if (e.seq != next_seq) {
@@ -956,8 +962,10 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
   }
   if (terminal) {
     // Children end with their parent; a child's end is its parent's news.
-    if (auto err = cancel_children(b, tenant, op.run.value, to_string(c.status), op.now_ms)) {
-      return err;
+    if (has_children) {
+      if (auto err = cancel_children(b, tenant, op.run.value, to_string(c.status), op.now_ms)) {
+        return err;
+      }
     }
     if (parent > 0) {
       if (auto err = notify_parent(b, op.run.value, parent, parent_path, parent_attempt, c.status,

@@ -195,14 +195,19 @@ public:
       "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "
       "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "
       "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "
-      "RETURNING tenant_id, inbox_pending, parent_run_id, parent_node_path, parent_attempt");
+      "RETURNING tenant_id, inbox_pending, parent_run_id, parent_node_path, parent_attempt, "
+      "has_children");
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,
                 int64_t{u.leaving}, u.terminal ? int64_t{0} : c.wake_at_ms, int64_t{u.terminal},
                 u.incarnation);
     return optional_row<fenced_row>(st, [](const auto& row) {
-      return fenced_row{row.column_text(0), row.column_int64(1) != 0, row.column_int64(2),
-                        row.column_text(3), static_cast<int32_t>(row.column_int64(4))};
+      return fenced_row{row.column_text(0),
+                        row.column_int64(1) != 0,
+                        row.column_int64(2),
+                        row.column_text(3),
+                        static_cast<int32_t>(row.column_int64(4)),
+                        row.column_int64(5) != 0};
     });
   }
 
@@ -626,6 +631,13 @@ public:
                           "AND parent_node_path = ?2 ORDER BY parent_attempt DESC LIMIT 1");
     st.bind_all(parent, node_path);
     return optional_row<run_lineage>(st, read_lineage<std::decay_t<decltype(st)>>);
+  }
+
+  caf::error mark_has_children(int64_t parent) override {
+    auto& st =
+      db_.cached("UPDATE runs SET has_children = 1 WHERE run_id = ?1 AND has_children = 0");
+    st.bind_all(parent);
+    return st.run();
   }
 
   caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) override {

@@ -494,7 +494,10 @@ BOOST_AUTO_TEST_CASE(a_child_run_runs_and_its_output_continues_the_parent) {
           " AND parent_node_path = 'billing' AND parent_attempt = 1 AND status = "
           "'COMPLETED' AND tenant_id = 'acme' AND queue = 'billing' AND child_depth = 1") == 1);
   // One step attempt of the parent for the child, completed.
-  BOOST_TEST(ledger(r.id.value) == "take#1:completed billing#1:completed ship#1:completed");
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'completed'") == 3);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                   " AND step_path = 'billing' AND attempt = 1 AND status = 'completed'") == 1);
   check_gap_free(r.id.value);
   auto h = n->run_history("acme", r.id.value);
   BOOST_REQUIRE(h);
@@ -555,8 +558,16 @@ BOOST_AUTO_TEST_CASE(a_failed_child_is_the_parent_steps_failed_attempt_and_a_ret
   auto r = run_to_end("orders", R"({"id": 1})");
   BOOST_TEST(r.status == run_status::completed);
   BOOST_TEST(r.output == R"({"paid":"charged"})");
-  BOOST_TEST(ledger(r.id.value) ==
-             "take#1:completed billing#1:failed billing#2:completed ship#1:completed");
+  // (Attempts started in the same millisecond have no order in the ledger.)
+  auto attempt = [&](const std::string& step, int attempt_no) {
+    return text("SELECT status FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                " AND step_path = '" + step + "' AND attempt = " + std::to_string(attempt_no));
+  };
+  BOOST_TEST(attempt("billing", 1) == "failed");
+  BOOST_TEST(attempt("billing", 2) == "completed");
+  BOOST_TEST(attempt("ship", 1) == "completed");
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value)) ==
+             4);
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
                    " AND status = 'FAILED' AND parent_attempt = 1") == 1);
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +

@@ -249,6 +249,10 @@ public:
     note("find_child");
     return in_->find_child(parent, path);
   }
+  caf::error mark_has_children(int64_t parent) override {
+    note("mark_has_children");
+    return in_->mark_has_children(parent);
+  }
   caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) override {
     note("unfinished_children");
     return in_->unfinished_children(parent);
