@@ -1,6 +1,7 @@
 #include "actors/resume_scanner.hpp"
 
 #include "actors/log.hpp"
+#include "actors/periodic_rounds.hpp"
 #include "actors/quota_accountant.hpp"
 
 #include <caf/actor_system.hpp>
@@ -32,7 +33,7 @@ struct scan {
   int64_t resumed = 0;
   size_t open = 0;
   bool full = false;
-  std::function<void(int64_t, bool)> done;
+  round_done done;
 };
 
 void finish_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc) {
@@ -74,7 +75,7 @@ void resume_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc, const 
       fail);
 }
 
-void run_scan(scanner_pointer self, std::function<void(int64_t, bool)> done) {
+void run_scan(scanner_pointer self, round_done done) {
   auto sc = std::make_shared<scan>();
   sc->done = std::move(done);
   self->request(self->state.setup.reader, store_timeout, list_quota_tenants{1000})
@@ -96,38 +97,10 @@ void run_scan(scanner_pointer self, std::function<void(int64_t, bool)> done) {
       });
 }
 
-void schedule(scanner_pointer self, bool at_once) {
-  auto interval = self->state.setup.interval_ms;
-  if (interval <= 0) {
-    return;
-  }
-  if (at_once) {
-    self->send(self, poll_atom::value);
-  } else {
-    self->delayed_send(self, std::chrono::milliseconds{interval}, poll_atom::value);
-  }
-}
-
 resume_scanner_actor::behavior_type scanner(scanner_pointer self, scanner_setup setup) {
   self->state.setup = std::move(setup);
-  schedule(self, false);
-  return {
-    [=](poll_atom) {
-      if (self->state.periodic_scanning) {
-        return;
-      }
-      self->state.periodic_scanning = true;
-      run_scan(self, [self](int64_t, bool full) {
-        self->state.periodic_scanning = false;
-        schedule(self, full);
-      });
-    },
-    [=](wake_atom) -> caf::result<int64_t> {
-      auto rp = self->make_response_promise<int64_t>();
-      run_scan(self, [rp](int64_t n, bool) mutable { rp.deliver(n); });
-      return rp;
-    },
-  };
+  return periodic_rounds<resume_scanner_actor::behavior_type>(
+    self, self->state.setup.interval_ms, &self->state.periodic_scanning, run_scan);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "actors/schedule_firer.hpp"
 
 #include "actors/log.hpp"
+#include "actors/periodic_rounds.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/billing.hpp"
 #include "config/pipeline.hpp"
@@ -35,7 +36,7 @@ struct round {
   int64_t started = 0;
   size_t open = 0;
   bool full = false;
-  std::function<void(int64_t, bool)> done;
+  round_done done;
 };
 
 void finish_one(firer_pointer self, const std::shared_ptr<round>& r) {
@@ -104,7 +105,7 @@ void fire_one(firer_pointer self, const std::shared_ptr<round>& r, const schedul
       });
 }
 
-void run_round(firer_pointer self, std::function<void(int64_t, bool)> done) {
+void run_round(firer_pointer self, round_done done) {
   auto r = std::make_shared<round>();
   r->done = std::move(done);
   auto batch = self->state.setup.batch;
@@ -130,38 +131,10 @@ void run_round(firer_pointer self, std::function<void(int64_t, bool)> done) {
       });
 }
 
-void next_round(firer_pointer self, bool at_once) {
-  auto interval = self->state.setup.interval_ms;
-  if (interval <= 0) {
-    return;
-  }
-  if (at_once) {
-    self->send(self, poll_atom::value);
-  } else {
-    self->delayed_send(self, std::chrono::milliseconds{interval}, poll_atom::value);
-  }
-}
-
 schedule_firer_actor::behavior_type firer(firer_pointer self, firer_setup setup) {
   self->state.setup = std::move(setup);
-  next_round(self, false);
-  return {
-    [=](poll_atom) {
-      if (self->state.periodic_round) {
-        return;
-      }
-      self->state.periodic_round = true;
-      run_round(self, [self](int64_t, bool full) {
-        self->state.periodic_round = false;
-        next_round(self, full);
-      });
-    },
-    [=](wake_atom) -> caf::result<int64_t> {
-      auto rp = self->make_response_promise<int64_t>();
-      run_round(self, [rp](int64_t n, bool) mutable { rp.deliver(n); });
-      return rp;
-    },
-  };
+  return periodic_rounds<schedule_firer_actor::behavior_type>(
+    self, self->state.setup.interval_ms, &self->state.periodic_round, run_round);
 }
 
 } // namespace
