@@ -26,6 +26,19 @@ int64_t first_fire(const schedule_spec& spec, bool paused, int64_t now_ms) {
   return paused ? 0 : next_fire(spec.cron, spec.zone, now_ms).value_or(0);
 }
 
+/// Stores `rec` paused or not, firing next from `now_ms`, nothing buffered.
+caf::expected<schedule_record> restart(run_backend& b, schedule_record rec,
+                                       const schedule_spec& spec, bool paused, int64_t now_ms) {
+  rec.paused = paused;
+  rec.next_fire_ms = first_fire(spec, paused, now_ms);
+  rec.buffered_fire_ms = 0;
+  rec.updated_at_ms = now_ms;
+  if (auto err = b.put_schedule(rec)) {
+    return err;
+  }
+  return rec;
+}
+
 /// Whether the schedule's previous run is unfinished.
 caf::expected<bool> previous_unfinished(run_backend& b, int64_t run) {
   if (run <= 0) {
@@ -69,15 +82,8 @@ caf::expected<schedule_record> apply(run_backend& b, const store_schedule& op) {
     rec.created_at_ms = op.now_ms;
   }
   rec.document = x.document;
-  rec.paused = spec->paused;
   rec.revision += 1;
-  rec.next_fire_ms = first_fire(*spec, rec.paused, op.now_ms);
-  rec.buffered_fire_ms = 0;
-  rec.updated_at_ms = op.now_ms;
-  if (auto err = b.put_schedule(rec)) {
-    return err;
-  }
-  return rec;
+  return restart(b, std::move(rec), *spec, spec->paused, op.now_ms);
 }
 
 caf::expected<int64_t> apply(run_backend& b, const delete_schedule& op) {
@@ -100,14 +106,7 @@ caf::expected<schedule_record> apply(run_backend& b, const pause_schedule& op) {
   if (!spec) {
     return spec.error();
   }
-  rec.paused = op.paused;
-  rec.next_fire_ms = first_fire(*spec, rec.paused, op.now_ms);
-  rec.buffered_fire_ms = 0;
-  rec.updated_at_ms = op.now_ms;
-  if (auto err = b.put_schedule(rec)) {
-    return err;
-  }
-  return rec;
+  return restart(b, std::move(rec), *spec, op.paused, op.now_ms);
 }
 
 caf::expected<schedule_fired> apply(run_backend& b, const fire_schedule& op) {

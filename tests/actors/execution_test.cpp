@@ -43,21 +43,20 @@ struct exec_fixture : flowgate::testing::node_fixture {
     BOOST_REQUIRE_MESSAGE(stored, (stored ? "" : describe(stored.error())));
   }
 
-  run_record run_to_rest(const std::string& queue, const std::string& input = "{}") {
+  /// Starts a run and waits until it rests: finished, or WAITING unless
+  /// `through_waits`.
+  run_record run_to_rest(const std::string& queue, const std::string& input = "{}",
+                         bool through_waits = false) {
     auto started = n->start_run("acme", queue, input);
     BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
-    auto done = n->wait_for_run("acme", started->run.id.value, 20s);
+    auto done = n->wait_for_run("acme", started->run.id.value, 30s, !through_waits);
     BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
     return *done;
   }
 
   /// Starts a run and waits until it finished (through any waits).
   run_record run_to_end(const std::string& queue, const std::string& input = "{}") {
-    auto started = n->start_run("acme", queue, input);
-    BOOST_REQUIRE_MESSAGE(started, (started ? "" : describe(started.error())));
-    auto done = n->wait_for_run("acme", started->run.id.value, 30s, false);
-    BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
-    return *done;
+    return run_to_rest(queue, input, true);
   }
 
   std::string ledger(int64_t run) {
