@@ -216,8 +216,31 @@ BOOST_AUTO_TEST_CASE(a_stalled_process_whose_id_was_taken_is_fenced_and_exits) {
   auto stalled = serve("stall", 1000);
   BOOST_REQUIRE(registered("stall", 1));
   BOOST_REQUIRE(eventually("SELECT count(*) >= 1 FROM run_steps", 1, 30s));
-  // Stopped (not dead): its heartbeat lapses, its leases expire.
-  kill(stalled->pid(), SIGSTOP);
+  // Stopped (not dead): its heartbeat lapses, its leases expire. On SQLite
+  // a process stopped inside a write transaction holds the file's write
+  // lock and every other process waits for it (README "Known limits"), so
+  // the stop is repeated until it lands between two transactions; once
+  // under ASan in CI it landed inside one and the new process never got to
+  // register. (On PostgreSQL the server ends such a session, see above.)
+  auto write_lock_free = [&] {
+    auto c = flowgate::sqlite::connection::open(
+      flowgate::sqlite::open_options{location, 0, flowgate::sync_mode::full, false});
+    BOOST_REQUIRE(c);
+    if (c->exec("BEGIN IMMEDIATE")) {
+      return false;
+    }
+    (void)c->exec("ROLLBACK");
+    return true;
+  };
+  for (int tries = 0;; ++tries) {
+    kill(stalled->pid(), SIGSTOP);
+    if (flowgate::pg::is_url(location) || write_lock_free()) {
+      break;
+    }
+    BOOST_REQUIRE(tries < 200);
+    kill(stalled->pid(), SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds{5 + tries % 20});
+  }
   std::this_thread::sleep_for(1500ms);
   auto next = serve("stall", 1000, "stall-next");
   BOOST_REQUIRE(registered("stall", 2));
