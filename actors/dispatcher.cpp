@@ -124,7 +124,7 @@ std::optional<engine::step_plan> first_step(const config_snapshot& snap,
   ctx.now_ms = now_ms;
   auto p = engine::plan(snap.definition, input,
                         {engine::event{1, engine::event_type::run_started, "", 0, input}}, ctx);
-  if (p.dispatch && p.events.size() == 1 && !p.change.is_leaving()) {
+  if (p.dispatches.size() == 1 && p.events.size() == 1 && !p.change.is_leaving()) {
     return p;
   }
   return std::nullopt;
@@ -403,7 +403,7 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
   std::optional<engine::command> first;
   if (claim) {
     if (auto p = first_step(*snapshot, op.run.input, now)) {
-      first = p->dispatch;
+      first = p->dispatches.front();
       op.first_events = to_records(p->events);
       op.first_steps = to_step_changes(p->ledger);
     }

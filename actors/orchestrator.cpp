@@ -58,6 +58,10 @@ struct orchestrator_state {
   std::set<std::pair<std::string, int32_t>> dispatched;
   /// True right after an append that took the inbox, before new local events.
   bool inbox_fresh = false;
+  /// An append is in flight (or its quota terms are being asked for).
+  bool writing = false;
+  /// Outcomes that arrived while an append was in flight.
+  std::vector<engine::event> arrived;
   bool resolve_waits = true;
   bool draining = false;
   bool done = false;
@@ -133,46 +137,73 @@ orchestrator_actor::behavior_type loading(orchestrator_pointer self) {
   };
 }
 
-/// Deciding: nothing is in flight; a due held timer or a drain decides again.
-orchestrator_actor::behavior_type deciding(orchestrator_pointer self) {
+/// Running: a due held timer or a drain decides again, unless an append is
+/// in flight (its answer decides next). A lost lease stops the run at once,
+/// except while an append is in flight: the store decides it then (it
+/// refuses the append under a lost lease; a last append that released the
+/// lease is what made the renewal miss). Attempts in flight do not block
+/// anything: their outcomes arrive as they come.
+orchestrator_actor::behavior_type running(orchestrator_pointer self) {
   return {
-    [=](wake_atom) { advance(self); },
-    [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
+    [=](wake_atom) {
+      if (!self->state.writing) {
+        advance(self);
+      }
+    },
+    [=](lost_atom, lease_epoch epoch) {
+      if (!self->state.writing) {
+        stop_as_lost(self, epoch);
+      }
+    },
     [=](drain_atom) {
       self->state.draining = true;
-      advance(self);
+      if (!self->state.writing) {
+        advance(self);
+      }
     },
   };
 }
 
-/// An append is in flight: it decides a missed renewal (the store refuses it
-/// under a lost lease; a last append that released the lease is what made
-/// the renewal miss), and the next decision follows its answer.
-orchestrator_actor::behavior_type writing(orchestrator_pointer self) {
-  return {
-    [=](wake_atom) {},
-    [=](lost_atom, lease_epoch) {},
-    [=](drain_atom) { self->state.draining = true; },
-  };
-}
-
-/// An activity attempt runs: its outcome is recorded before anything else.
-orchestrator_actor::behavior_type attempting(orchestrator_pointer self) {
-  return {
-    [=](wake_atom) {},
-    [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
-    [=](drain_atom) { self->state.draining = true; },
-  };
-}
-
 /// Records an attempt's outcome (a fact from outside the engine) in the
-/// local history and the next append.
+/// local history and the next append. While an append is in flight the
+/// event waits for its answer (the inbox it brings is numbered first).
 void record_outcome(orchestrator_pointer self, engine::event e) {
   auto& st = self->state;
+  if (st.writing) {
+    st.arrived.push_back(std::move(e));
+    return;
+  }
   e.seq = st.next_seq + static_cast<int64_t>(st.staged_events.size());
   st.staged_events.push_back(to_record(e));
   st.history.push_back(std::move(e));
   st.inbox_fresh = false;
+}
+
+/// An attempt ended: its outcome (and ledger change) is recorded, and the
+/// run decides again unless an append's answer will.
+void conclude_attempt(orchestrator_pointer self, const std::string& path, int32_t attempt,
+                      engine::event e, step_change ledger) {
+  auto& st = self->state;
+  if (st.done || st.dispatched.erase({path, attempt}) == 0) {
+    return;
+  }
+  e.node_path = path;
+  e.attempt = attempt;
+  st.staged_steps.push_back(std::move(ledger));
+  record_outcome(self, std::move(e));
+  if (!st.writing) {
+    advance(self);
+  }
+}
+
+/// A failed attempt: its `step_failed` event and ledger change.
+void attempt_failed(orchestrator_pointer self, const std::string& path, int32_t attempt,
+                    const std::string& type, const std::string& message, bool retryable) {
+  engine::event e;
+  e.type = event_type::step_failed;
+  e.payload = json::object{{"type", type}, {"message", message}, {"retryable", retryable}};
+  conclude_attempt(self, path, attempt, std::move(e),
+                   step_change{path, attempt, step_status::failed, type, message});
 }
 
 void dispatch(orchestrator_pointer self, const engine::command& cmd);
@@ -184,27 +215,12 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd);
 /// nesting is not. Next, the run waits for the child without its lease.
 void start_child(orchestrator_pointer self, const engine::command& cmd) {
   auto& st = self->state;
-  self->become(attempting(self));
   st.dispatched.emplace(cmd.node_path, cmd.attempt);
   auto path = cmd.node_path;
   auto attempt = cmd.attempt;
-  auto conclude = [self, path, attempt](engine::event e) {
-    auto& s = self->state;
-    self->become(deciding(self));
-    s.dispatched.erase({path, attempt});
-    e.node_path = path;
-    e.attempt = attempt;
-    record_outcome(self, std::move(e));
-    advance(self);
-  };
-  auto failed = [self, conclude, path, attempt](const std::string& type, const std::string& message,
-                                                bool retryable) {
-    self->state.staged_steps.push_back(
-      step_change{path, attempt, step_status::failed, type, message});
-    engine::event e;
-    e.type = event_type::step_failed;
-    e.payload = json::object{{"type", type}, {"message", message}, {"retryable", retryable}};
-    conclude(std::move(e));
+  auto failed = [self, path, attempt](const std::string& type, const std::string& message,
+                                      bool retryable) {
+    attempt_failed(self, path, attempt, type, message, retryable);
   };
   auto input = json::serialize(cmd.input);
   self
@@ -240,7 +256,17 @@ void start_child(orchestrator_pointer self, const engine::command& cmd) {
               fields.emplace_back("step", path);
               fields.emplace_back("child", std::to_string(rc.run.id.value));
               log_line("info", "child run started", fields);
-              conclude(std::move(e));
+              // The child run is the attempt: no ledger change until it ends.
+              auto& s2 = self->state;
+              if (s2.done || s2.dispatched.erase({path, attempt}) == 0) {
+                return;
+              }
+              e.node_path = path;
+              e.attempt = attempt;
+              record_outcome(self, std::move(e));
+              if (!s2.writing) {
+                advance(self);
+              }
             },
             [=](caf::error& err) {
               if (code_of(err) == errc::invalid_argument || code_of(err) == errc::not_found) {
@@ -259,7 +285,6 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
     start_child(self, cmd);
     return;
   }
-  self->become(attempting(self));
   st.dispatched.emplace(cmd.node_path, cmd.attempt);
   activity_request req;
   req.tenant = st.setup.run.tenant;
@@ -273,29 +298,19 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
   auto path = cmd.node_path;
   auto attempt = cmd.attempt;
   auto on_result = [self, path, attempt](const activity_result& r) {
-    auto& s = self->state;
-    self->become(deciding(self));
-    s.dispatched.erase({path, attempt});
-    engine::event e;
-    e.node_path = path;
-    e.attempt = attempt;
-    if (r.ok) {
-      boost::system::error_code ec;
-      e.type = event_type::step_completed;
-      e.payload = parse_json(r.output, ec);
-      if (ec) {
-        e.payload = nullptr;
-      }
-      s.staged_steps.push_back(step_change{path, attempt, step_status::completed, "", ""});
-    } else {
-      e.type = event_type::step_failed;
-      e.payload = json::object{
-        {"type", r.error_type}, {"message", r.error_message}, {"retryable", r.retryable}};
-      s.staged_steps.push_back(
-        step_change{path, attempt, step_status::failed, r.error_type, r.error_message});
+    if (!r.ok) {
+      attempt_failed(self, path, attempt, r.error_type, r.error_message, r.retryable);
+      return;
     }
-    record_outcome(self, std::move(e));
-    advance(self);
+    engine::event e;
+    boost::system::error_code ec;
+    e.type = event_type::step_completed;
+    e.payload = parse_json(r.output, ec);
+    if (ec) {
+      e.payload = nullptr;
+    }
+    conclude_attempt(self, path, attempt, std::move(e),
+                     step_change{path, attempt, step_status::completed, "", ""});
   };
   self
     ->request(st.setup.pool, std::chrono::milliseconds{req.timeout_ms + queue_allowance_ms},
@@ -354,6 +369,19 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
       [=](caf::error&) { finish(self, done_reason::waiting); });
 }
 
+/// The store cut the append before a step the quota does not cover, but
+/// attempts of the run are in flight: it keeps the lease until they report
+/// (each later append tries the cut steps again; the one that finds
+/// nothing in flight pauses the run).
+void held_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
+  auto fields = run_fields(self);
+  fields.emplace_back("step", x.node_path);
+  fields.emplace_back("used", std::to_string(x.used));
+  fields.emplace_back("limit", std::to_string(x.limit));
+  fields.emplace_back("in_flight", std::to_string(self->state.dispatched.size()));
+  log_line("info", "step quota exhausted: run pauses once its attempts in flight report", fields);
+}
+
 void log_reserved(orchestrator_pointer self) {
   const auto& t = self->state.terms;
   auto fields = run_fields(self);
@@ -405,7 +433,7 @@ void advance(orchestrator_pointer self) {
     fields.emplace_back("seq", std::to_string(p.conflict->seq));
     log_line("error", "non-determinism: " + p.change.error_message, fields);
   }
-  auto to_dispatch = p.dispatch;
+  auto to_dispatch = std::move(p.dispatches);
   auto hold_until = p.hold_until_ms;
   bool sync_inbox = p.read_inbox;
   auto change = to_run_change(p.change);
@@ -434,8 +462,10 @@ void advance(orchestrator_pointer self) {
   op.change = change;
   op.resolve_waits = st.resolve_waits;
   op.now_ms = 0; // stamped by the writer at commit
+  op.in_flight = static_cast<int32_t>(st.dispatched.size());
+  auto expected_seq = op.expected_seq;
   auto why = done_reason_of(change.status);
-  self->become(writing(self));
+  st.writing = true;
   // An append the store refused as busy (a deadlock or serialization
   // failure between two nodes' batches on PostgreSQL) left nothing: its
   // savepoint or its whole transaction was rolled back. It is sent again,
@@ -449,7 +479,7 @@ void advance(orchestrator_pointer self) {
       .then(
         [=](history_appended& r) {
           auto& s = self->state;
-          self->become(deciding(self));
+          s.writing = false;
           s.next_seq = r.next_seq;
           s.resolve_waits = false;
           if (r.quota_paused) {
@@ -459,9 +489,30 @@ void advance(orchestrator_pointer self) {
           if (starts_attempt && log_enabled("debug")) {
             log_reserved(self);
           }
-          if (leaving && !r.kept) {
+          if (leaving && !r.kept && !r.quota_held) {
             finish(self, why);
             return;
+          }
+          // Attempts whose scheduling event was stored: all, or those
+          // before a quota cut (the rest are decided again later).
+          auto stored_until = expected_seq + r.appended;
+          auto dispatches = to_dispatch;
+          if (r.quota_held) {
+            held_on_quota(self, r.exhausted);
+            while (!s.history.empty() && s.history.back().seq >= stored_until) {
+              s.history.pop_back();
+            }
+            std::set<std::pair<std::string, int32_t>> stored;
+            for (const auto& e : s.history) {
+              if (e.seq >= expected_seq && e.type == event_type::step_scheduled) {
+                stored.emplace(e.node_path, e.attempt);
+              }
+            }
+            dispatches.erase(std::remove_if(dispatches.begin(), dispatches.end(),
+                                            [&](const engine::command& c) {
+                                              return stored.count({c.node_path, c.attempt}) == 0;
+                                            }),
+                             dispatches.end());
           }
           bool canceled = false;
           for (const auto& rec : r.inbox) {
@@ -474,9 +525,23 @@ void advance(orchestrator_pointer self) {
             s.history.push_back(std::move(*e));
           }
           s.inbox_fresh = true;
-          if (to_dispatch && !canceled) {
-            dispatch(self, *to_dispatch);
-          } else if (hold_until != 0 && r.inbox.empty()) {
+          if (!canceled) {
+            for (const auto& cmd : dispatches) {
+              dispatch(self, cmd);
+            }
+          }
+          // Outcomes that arrived during the append follow its inbox.
+          auto arrived = std::move(s.arrived);
+          s.arrived.clear();
+          for (auto& e : arrived) {
+            record_outcome(self, std::move(e));
+          }
+          if (r.quota_held && arrived.empty()) {
+            // Nothing to decide until an attempt in flight reports.
+          } else if (!dispatches.empty() && !canceled && arrived.empty() && r.inbox.empty() &&
+                     hold_until == 0) {
+            // The attempts run; their outcomes decide next.
+          } else if (hold_until != 0 && r.inbox.empty() && arrived.empty()) {
             self->delayed_send(self,
                                std::chrono::milliseconds{std::max<int64_t>(
                                  hold_until - wall_clock_ms(self->home_system()), 0)},
@@ -486,7 +551,9 @@ void advance(orchestrator_pointer self) {
           }
         },
         [=](caf::error& err) {
+          self->state.writing = false;
           if (code_of(err) == errc::store_busy && tries < max_busy_retries) {
+            self->state.writing = true;
             (*retry)(std::move(again), tries + 1);
             return;
           }
@@ -521,7 +588,7 @@ void load_history_then_advance(orchestrator_pointer self) {
     engine::event start{1, event_type::run_started, "", 0, st.input};
     st.history.push_back(std::move(start));
     st.next_seq = 2;
-    self->become(deciding(self));
+    self->become(running(self));
     if (const auto& first = st.setup.first_command) {
       st.history.push_back(engine::record(*first, 2, st.setup.run.created_at_ms));
       st.next_seq = 3;
@@ -547,7 +614,7 @@ void load_history_then_advance(orchestrator_pointer self) {
           // A write committed after the claim read the row: take the store's word.
           s.next_seq = std::max(s.next_seq, s.setup.run.next_seq);
         }
-        self->become(deciding(self));
+        self->become(running(self));
         advance(self);
       },
       [=](caf::error& err) { abandon(self, err, "loading the history"); });

@@ -23,18 +23,21 @@
 /// whatever the history lacks), write it in one `append_history`, execute
 /// it, record the outcome.
 ///
-/// States (behaviours): `loading` (snapshot, tenant, history), `deciding`
-/// (nothing in flight: a due held timer or a drain decides again),
-/// `writing` (an append is in flight: it decides a missed renewal),
-/// `attempting` (an activity attempt runs; its outcome comes first). A lost
-/// lease stops it at once except while writing; a drain is noted and acted
-/// on at the next decision. Every append is fenced by the lease epoch: a `lease_lost` reply
-/// stops the orchestrator without side effects. A step attempt that the
-/// history shows scheduled but without an outcome, and that this
-/// orchestrator did not start, was cut off by a crash: it is recorded as
-/// `step_cut_off` and retried under the node's retry policy. Event waits and
-/// timers longer than `hold_timer_ms` release the run (WAITING with a wake
-/// time) instead of holding an actor.
+/// States (behaviours): `loading` (snapshot, tenant, history), `running`
+/// (a due held timer or a drain decides again). At most one append is in
+/// flight; it decides a missed renewal. Attempts of concurrent branches run
+/// side by side (all dispatched after the commit that schedules them);
+/// an outcome that arrives while an append is in flight is numbered after
+/// that append's inbox and written with the next one. A lost lease stops
+/// it at once except while an append is in flight; a drain starts nothing
+/// new and hands the run back once no attempt is in flight. A quota cut
+/// while attempts are in flight keeps the lease (`quota_held`) until they
+/// report; the append that then finds the quota used up pauses the run. Every append is fenced by
+/// the lease epoch: a `lease_lost` reply stops the orchestrator without side effects. A step
+/// attempt that the history shows scheduled but without an outcome, and that this orchestrator did
+/// not start, was cut off by a crash: it is recorded as `step_cut_off` and retried under the node's
+/// retry policy. Event waits and timers longer than `hold_timer_ms` release the run (WAITING with a
+/// wake time) instead of holding an actor.
 
 #include "actors/node_local.hpp"
 #include "engine/engine.hpp"

@@ -19,6 +19,8 @@ const char* to_string(node_kind k) {
     return "switch";
   case node_kind::child:
     return "child";
+  case node_kind::parallel:
+    return "parallel";
   }
   return "unknown";
 }

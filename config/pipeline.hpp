@@ -14,7 +14,7 @@
 namespace flowgate {
 
 /// What a pipeline node does.
-enum class node_kind : uint8_t { sequence, activity, for_each, wait, switch_, child };
+enum class node_kind : uint8_t { sequence, activity, for_each, wait, switch_, child, parallel };
 
 /// Name of a node kind as written in documents.
 const char* to_string(node_kind k);
@@ -47,6 +47,7 @@ struct pipeline_node {
   std::string id;
   /// Sequence: the children in order. for_each: exactly one body node.
   /// switch: one node per case (in `case_keys` order), then the default.
+  /// parallel: the branches in order.
   std::vector<pipeline_node> children;
 
   // -- activity -------------------------------------------------------------
@@ -60,6 +61,8 @@ struct pipeline_node {
   // -- for_each -------------------------------------------------------------
   /// JSON pointer of the items array.
   std::string items_pointer;
+  /// At most this many items in flight (1 = one after another).
+  int32_t concurrency = 1;
 
   // -- wait -----------------------------------------------------------------
   /// Named event to wait for; empty for a timer.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -151,6 +152,13 @@ private:
         collect_ids(child, path + ".sequence[" + std::to_string(i++) + "]", depth + 1);
       }
     }
+    if (const auto* branches = obj->if_contains("parallel");
+        branches != nullptr && branches->is_array()) {
+      size_t i = 0;
+      for (const auto& child : branches->get_array()) {
+        collect_ids(child, path + ".parallel[" + std::to_string(i++) + "]", depth + 1);
+      }
+    }
     if (const auto* body = obj->if_contains("do")) {
       collect_ids(*body, path + ".do", depth + 1);
     }
@@ -226,14 +234,15 @@ private:
       fail(at, "a node must be an object, got " + std::string{json_kind_name(v)});
     }
     std::vector<std::string> kinds;
-    for (const char* k : {"sequence", "activity", "for_each", "wait", "switch", "child"}) {
+    for (const char* k :
+         {"sequence", "activity", "for_each", "wait", "switch", "child", "parallel"}) {
       if (obj->contains(k)) {
         kinds.emplace_back(k);
       }
     }
     if (kinds.empty()) {
       fail(at, "unknown node kind: a node has exactly one of 'sequence', 'activity', "
-               "'for_each', 'wait', 'switch', 'child'");
+               "'for_each', 'wait', 'switch', 'child', 'parallel'");
     }
     if (kinds.size() > 1) {
       fail(at, "a node has exactly one kind, this one has both '" + kinds[0] + "' and '" +
@@ -284,7 +293,12 @@ private:
       }
     } else if (kinds[0] == "for_each") {
       node.kind = node_kind::for_each;
-      check_fields(*obj, {"id", "for_each", "do"}, [&](const std::string& m) { fail(at, m); });
+      check_fields(*obj, {"id", "for_each", "concurrency", "do"},
+                   [&](const std::string& m) { fail(at, m); });
+      if (const auto* c = obj->if_contains("concurrency")) {
+        node.concurrency =
+          static_cast<int32_t>(read_int(at, *c, "concurrency", 1, max_concurrency));
+      }
       const auto& items = obj->at("for_each");
       auto ptr = ref_pointer(items);
       if (!ptr) {
@@ -300,6 +314,18 @@ private:
       // body only, and after the loop only the loop's own output is.
       completed_set inner = completed;
       node.children.push_back(parse_node(*body, path + ".do", depth + 1, inner, loop_depth + 1));
+      if (node.concurrency > 1) {
+        check_concurrent_body(at, node.body(), "for_each with concurrency > 1");
+        if (const auto* w = find_node(node.body(), [](const pipeline_node& n) {
+              return n.kind == node_kind::wait && !n.event.empty();
+            })) {
+          fail(at, "node '" + w->id + "' waits for event '" + w->event +
+                     "' inside a for_each with concurrency > 1, where its items would take "
+                     "each other's signals; wait before or after the loop");
+        }
+      }
+    } else if (kinds[0] == "parallel") {
+      parse_parallel(at, *obj, path, depth, completed, loop_depth, node);
     } else if (kinds[0] == "switch") {
       parse_switch(at, *obj, path, depth, completed, loop_depth, node);
     } else if (kinds[0] == "child") {
@@ -336,6 +362,74 @@ private:
     }
     completed.insert(node.id);
     return node;
+  }
+
+  /// `parallel`: branches that run at the same time. A branch's nodes are
+  /// visible inside it only; after the node, its output (the branches'
+  /// outputs in order) is. Two branches may not wait for the same event.
+  void parse_parallel(const location& at, const json::object& obj, const std::string& path,
+                      size_t depth, const completed_set& completed, int loop_depth,
+                      pipeline_node& node) {
+    node.kind = node_kind::parallel;
+    check_fields(obj, {"id", "parallel"}, [&](const std::string& m) { fail(at, m); });
+    const auto& branches = obj.at("parallel");
+    if (!branches.is_array()) {
+      fail(at, "parallel must be an array of nodes (the branches), got " +
+                 std::string{json_kind_name(branches)});
+    }
+    if (branches.get_array().empty()) {
+      fail(at, "parallel must have at least one branch");
+    }
+    if (branches.get_array().size() > static_cast<size_t>(max_concurrency)) {
+      fail(at, "parallel has more than " + std::to_string(max_concurrency) + " branches");
+    }
+    std::map<std::string, size_t> events;
+    size_t i = 0;
+    for (const auto& branch : branches.get_array()) {
+      completed_set inner = completed;
+      node.children.push_back(parse_node(branch, path + ".parallel[" + std::to_string(i) + "]",
+                                         depth + 1, inner, loop_depth));
+      check_concurrent_body(at, node.children.back(), "parallel");
+      std::vector<const pipeline_node*> waits;
+      find_node(node.children.back(), [&](const pipeline_node& n) {
+        if (n.kind == node_kind::wait && !n.event.empty()) {
+          waits.push_back(&n);
+        }
+        return false;
+      });
+      for (const auto* w : waits) {
+        auto [it, fresh] = events.emplace(w->event, i);
+        if (!fresh && it->second != i) {
+          fail(at, "branches " + std::to_string(it->second) + " and " + std::to_string(i) +
+                     " both wait for event '" + w->event +
+                     "'; a signal would go to either, give each branch its own event");
+        }
+      }
+      ++i;
+    }
+  }
+
+  /// Nodes that cannot run inside a concurrent region.
+  void check_concurrent_body(const location& at, const pipeline_node& body, const char* where) {
+    if (const auto* c =
+          find_node(body, [](const pipeline_node& n) { return n.kind == node_kind::child; })) {
+      fail(at, "child node '" + c->id + "' cannot run inside a " + where +
+                 " (a child run is awaited without the run's lease, which concurrent attempts "
+                 "hold); start it before or after");
+    }
+  }
+
+  /// The first node of the tree (preorder) for which `pred` holds.
+  template <class Pred> static const pipeline_node* find_node(const pipeline_node& n, Pred&& pred) {
+    if (pred(n)) {
+      return &n;
+    }
+    for (const auto& c : n.children) {
+      if (const auto* found = find_node(c, pred)) {
+        return found;
+      }
+    }
+    return nullptr;
   }
 
   /// `switch`: a reference, `cases` (value -> node), optional `default`.
@@ -544,6 +638,8 @@ private:
   }
 
   static constexpr int64_t max_duration_ms = int64_t{366} * 24 * 3600 * 1000;
+  /// Most branches of a parallel and items in flight of a for_each.
+  static constexpr int64_t max_concurrency = 1'000;
 
   std::string prefix_;
   pipeline_limits limits_;

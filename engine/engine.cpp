@@ -2,7 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <map>
+#include <queue>
 
 namespace flowgate::engine {
 
@@ -127,6 +130,14 @@ struct scope {
 /// How a node's walk ended.
 enum class outcome : uint8_t { done, stop, failed };
 
+/// Events the walk reads in order: the whole history, or one branch's.
+struct view {
+  std::vector<const event*> events;
+  /// Each event's index in the enclosing view (branch views only).
+  std::vector<size_t> outer;
+  size_t pos = 0;
+};
+
 class walker {
 public:
   walker(const pipeline& p, const json::value& input, const std::vector<event>& history)
@@ -138,7 +149,17 @@ public:
                history_.empty() ? "an empty history" : describe(history_.front()));
       return std::move(out_);
     }
-    pos_ = 1;
+    top_.events.reserve(history_.size());
+    for (const auto& e : history_) {
+      top_.events.push_back(&e);
+    }
+    top_.pos = 1;
+    cur_ = &top_;
+    for (const auto& e : history_) {
+      if (e.type == event_type::signal_received) {
+        signals_.push_back({&e, false});
+      }
+    }
     scope root_scope;
     const json::value* result = nullptr;
     switch (walk(pipeline_.root, "", root_scope, result)) {
@@ -160,8 +181,21 @@ public:
       break;
     }
     }
+    if (!halted_ && !ended_) {
+      if (!out_.commands.empty()) {
+        out_.state = run_state::ready;
+        out_.next = out_.commands.front();
+      } else if (!out_.awaits.empty()) {
+        const auto& a = out_.awaits.front();
+        out_.state = a.state;
+        out_.node_path = a.node_path;
+        out_.attempt = a.attempt;
+        out_.wake_at_ms = a.wake_at_ms;
+        out_.event = a.event;
+      }
+    }
     if (out_.state != run_state::nondeterministic) {
-      out_.consumed = pos_;
+      out_.consumed = top_.pos;
     }
     return std::move(out_);
   }
@@ -169,29 +203,35 @@ public:
 private:
   // -- the cursor ----------------------------------------------------------------
 
-  /// The next non-signal event (signals are buffered on the way), or
-  /// nullptr at the end of the history or after a cancellation.
+  /// The next non-signal event of the current view (signals are read by
+  /// sequence number from `signals_`), or nullptr at the end of the view
+  /// or after a cancellation (which halts the walk).
   const event* peek() {
-    while (pos_ < history_.size()) {
-      const auto& e = history_[pos_];
+    auto& v = *cur_;
+    while (v.pos < v.events.size()) {
+      const auto& e = *v.events[v.pos];
       if (e.type == event_type::signal_received) {
-        signals_.push_back({&e, false});
-        ++pos_;
+        ++v.pos;
         continue;
       }
       if (e.type == event_type::run_canceled) {
-        ++pos_;
+        ++v.pos;
         out_.state = run_state::canceled;
         out_.output = {};
         out_.error_type = "canceled";
         out_.error_message = string_field(e.payload, "reason");
-        stopped_ = true;
+        out_.commands.clear();
+        out_.awaits.clear();
+        halted_ = true;
         return nullptr;
       }
       return &e;
     }
     return nullptr;
   }
+
+  /// The current view's cursor moves past the event `peek` returned.
+  void take() { ++cur_->pos; }
 
   static std::string label(event_type type, const std::string& path, int32_t attempt) {
     event e;
@@ -205,16 +245,17 @@ private:
     out_.state = run_state::nondeterministic;
     out_.next.reset();
     out_.conflict = nondeterminism{seq, std::move(expected), std::move(found)};
-    out_.consumed = pos_;
-    stopped_ = true;
+    out_.consumed = static_cast<size_t>(std::max<int64_t>(seq - 1, 0));
+    out_.commands.clear();
+    out_.awaits.clear();
+    halted_ = true;
   }
 
-  int64_t next_seq() const { return history_.empty() ? 1 : history_.back().seq + 1; }
+  void emit(command cmd) { out_.commands.push_back(std::move(cmd)); }
 
-  void emit(command cmd) {
-    out_.state = run_state::ready;
-    out_.next = std::move(cmd);
-    stopped_ = true;
+  void await(run_state state, const std::string& path, int32_t attempt, int64_t wake_at_ms,
+             const std::string& event_name) {
+    out_.awaits.push_back(await_point{state, path, attempt, wake_at_ms, event_name});
   }
 
   enum class point : uint8_t { matched, end, stopped };
@@ -225,14 +266,14 @@ private:
   point decision_point(event_type type, const std::string& path, int32_t attempt,
                        const event** matched) {
     const auto* e = peek();
-    if (stopped_) {
+    if (halted_) {
       return point::stopped;
     }
     if (e == nullptr) {
       return point::end;
     }
     if (e->type == type && e->node_path == path && e->attempt == attempt) {
-      ++pos_;
+      take();
       *matched = e;
       return point::matched;
     }
@@ -262,21 +303,16 @@ private:
                         int32_t attempt, run_state state, int64_t wake_at_ms,
                         const std::string& event_name = {}) {
     const auto* e = peek();
-    if (stopped_) {
+    if (halted_) {
       return nullptr;
     }
     if (e == nullptr) {
-      out_.state = state;
-      out_.node_path = path;
-      out_.attempt = attempt;
-      out_.wake_at_ms = wake_at_ms;
-      out_.event = event_name;
-      stopped_ = true;
+      await(state, path, attempt, wake_at_ms, event_name);
       return nullptr;
     }
     for (auto type : allowed) {
       if (e->type == type && e->node_path == path && e->attempt == attempt) {
-        ++pos_;
+        take();
         return e;
       }
     }
@@ -302,9 +338,10 @@ private:
       return;
     }
     if (out_.state == run_state::canceled) {
-      conflict(history_[pos_ - 1].seq, "nothing after the end of the run", "run_canceled");
+      conflict(top_.events[top_.pos - 1]->seq, "nothing after the end of the run", "run_canceled");
       return;
     }
+    ended_ = true;
     out_.state = final_state;
     out_.output = std::move(output);
     out_.error_type = std::move(error_type);
@@ -428,8 +465,192 @@ private:
                              : walk_event_wait(n, prefix + n.id, sc, result);
     case node_kind::switch_:
       return walk_switch(n, prefix + n.id, sc, result);
+    case node_kind::parallel:
+      return walk_parallel(n, prefix + n.id, sc, result);
     }
     return outcome::stop;
+  }
+
+  outcome walk_parallel(const pipeline_node& n, const std::string& path, scope& sc,
+                        const json::value*& result) {
+    json::array outputs;
+    auto o = walk_concurrent(n, path, n.children.size(), n.children.size(), outputs,
+                             [&](size_t i, const std::string& prefix, const json::value*& r) {
+                               // A branch's nodes are visible inside it only.
+                               scope inner = sc;
+                               return walk(n.children[i], prefix, inner, r);
+                             });
+    if (o != outcome::done) {
+      return o;
+    }
+    const auto& stored = owned(json::value(std::move(outputs)));
+    sc.steps[n.id] = &stored;
+    result = &stored;
+    return outcome::done;
+  }
+
+  /// How one branch of a concurrent node went.
+  struct branch_walk {
+    outcome o = outcome::stop;
+    /// When its slot frees (last event it read; never while it runs).
+    int64_t finished = std::numeric_limits<int64_t>::max();
+    const json::value* result = nullptr;
+    std::string failure_type;
+    std::string failure_message;
+  };
+
+  /// Walks `count` branches under `path/<i>/` with at most `limit` in
+  /// flight (engine.hpp, "Concurrency"). On success `outputs` holds the
+  /// branch outputs in order.
+  template <class WalkBranch>
+  outcome walk_concurrent(const pipeline_node& n, const std::string& path, size_t count,
+                          size_t limit, json::array& outputs, WalkBranch&& walk_branch) {
+    constexpr int64_t never = std::numeric_limits<int64_t>::max();
+    auto* outer = cur_;
+    auto commands_mark = out_.commands.size();
+    auto awaits_mark = out_.awaits.size();
+    // Split the rest of the view: each branch's events, in order; the
+    // first event of anything else is where the node must have ended.
+    std::vector<view> views(count);
+    auto prefix = path + "/";
+    size_t boundary = outer->events.size();
+    for (size_t k = outer->pos; k < outer->events.size(); ++k) {
+      const auto& e = *outer->events[k];
+      if (e.type == event_type::signal_received) {
+        continue;
+      }
+      if (e.type == event_type::run_canceled) {
+        for (auto& v : views) {
+          v.events.push_back(&e);
+          v.outer.push_back(k);
+        }
+        continue;
+      }
+      if (e.node_path.compare(0, prefix.size(), prefix) != 0) {
+        boundary = std::min(boundary, k);
+        continue;
+      }
+      size_t i = 0;
+      size_t at = prefix.size();
+      bool digits = false;
+      while (at < e.node_path.size() && e.node_path[at] >= '0' && e.node_path[at] <= '9' &&
+             i <= count) {
+        i = i * 10 + static_cast<size_t>(e.node_path[at++] - '0');
+        digits = true;
+      }
+      if (!digits || i >= count || at >= e.node_path.size() || e.node_path[at] != '/') {
+        conflict(e.seq,
+                 "an event of one of the " + std::to_string(count) + " branches of '" + n.id + "'",
+                 describe(e));
+        return outcome::stop;
+      }
+      views[i].events.push_back(&e);
+      views[i].outer.push_back(k);
+    }
+    std::vector<branch_walk> branches(count);
+    // Finish times of the admitted items in flight: the earliest frees
+    // the next slot.
+    std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> in_flight;
+    int64_t admitted_at = 0;
+    for (size_t i = 0; i < count; ++i) {
+      auto& v = views[i];
+      if (i >= limit) {
+        admitted_at = std::max(admitted_at, in_flight.top());
+        in_flight.pop();
+      }
+      if (admitted_at == never) {
+        // Not admitted yet: no event of it may exist.
+        if (const auto* first = first_event(v)) {
+          conflict(first->seq,
+                   "no event of '" + prefix + std::to_string(i) + "' while " +
+                     std::to_string(limit) + " items of '" + n.id + "' are in flight",
+                   describe(*first));
+          return outcome::stop;
+        }
+        continue;
+      }
+      if (const auto* first = first_event(v); first != nullptr && first->seq <= admitted_at) {
+        conflict(first->seq,
+                 "no event of '" + prefix + std::to_string(i) + "' before event " +
+                   std::to_string(admitted_at) + " frees a slot of '" + n.id + "'",
+                 describe(*first));
+        return outcome::stop;
+      }
+      cur_ = &v;
+      auto& b = branches[i];
+      failure_type_.clear();
+      failure_message_.clear();
+      b.o = walk_branch(i, prefix + std::to_string(i) + "/", b.result);
+      cur_ = outer;
+      if (halted_) {
+        return outcome::stop;
+      }
+      if (b.o != outcome::stop) {
+        b.finished = std::max(admitted_at, v.pos > 0 ? v.events[v.pos - 1]->seq : int64_t{0});
+      }
+      if (b.o == outcome::failed) {
+        b.failure_type = failure_type_;
+        b.failure_message = failure_message_;
+      }
+      in_flight.push(b.finished);
+    }
+    // The first failure in the history fails the node; what other branches
+    // did after it is ignored, and none of them decided anything after it.
+    const branch_walk* first_failure = nullptr;
+    for (const auto& b : branches) {
+      if (b.o == outcome::failed &&
+          (first_failure == nullptr || b.finished < first_failure->finished)) {
+        first_failure = &b;
+      }
+    }
+    size_t last = outer->pos;
+    for (const auto& v : views) {
+      for (size_t k = 0; k < v.pos; ++k) {
+        const auto& e = *v.events[k];
+        if (first_failure != nullptr && e.seq > first_failure->finished && is_decision(e.type)) {
+          conflict(e.seq,
+                   "no decision after '" + n.id + "' failed at event " +
+                     std::to_string(first_failure->finished),
+                   describe(e));
+          return outcome::stop;
+        }
+        last = std::max(last, v.outer[k] + 1);
+      }
+    }
+    if (first_failure != nullptr) {
+      // What the other branches were about to do is dropped.
+      out_.commands.resize(commands_mark);
+      out_.awaits.resize(awaits_mark);
+      outer->pos = last;
+      failure_type_ = first_failure->failure_type;
+      failure_message_ = first_failure->failure_message;
+      return outcome::failed;
+    }
+    for (const auto& b : branches) {
+      if (b.o != outcome::done) {
+        return outcome::stop;
+      }
+    }
+    if (boundary < last) {
+      const auto& e = *outer->events[boundary];
+      conflict(e.seq, "events of '" + n.id + "' until all its branches completed", describe(e));
+      return outcome::stop;
+    }
+    outer->pos = last;
+    for (const auto& b : branches) {
+      outputs.push_back(b.result != nullptr ? *b.result : json::value{});
+    }
+    return outcome::done;
+  }
+
+  /// The first event of a view that is not a cancellation.
+  static const event* first_event(const view& v) {
+    for (const auto* e : v.events) {
+      if (e->type != event_type::run_canceled) {
+        return e;
+      }
+    }
+    return nullptr;
   }
 
   outcome walk_switch(const pipeline_node& n, const std::string& path, scope& sc,
@@ -506,7 +727,7 @@ private:
       // The input is resolved before the decision: a reference without a
       // value fails the run instead of scheduling (also during replay).
       const auto* next = peek();
-      if (stopped_) {
+      if (halted_) {
         return outcome::stop;
       }
       bool matches = next != nullptr && next->type == event_type::step_scheduled &&
@@ -532,7 +753,7 @@ private:
         emit(std::move(cmd));
         return outcome::stop;
       }
-      ++pos_;
+      take();
       const auto* outcome_event =
         child
           ? external({event_type::child_started, event_type::step_failed, event_type::step_cut_off},
@@ -587,7 +808,19 @@ private:
     const auto& array =
       items == &scratch ? owned(std::move(scratch)).get_array() : items->get_array();
     json::array outputs;
-    for (size_t i = 0; i < array.size(); ++i) {
+    if (n.concurrency > 1) {
+      auto o = walk_concurrent(n, path, array.size(), static_cast<size_t>(n.concurrency), outputs,
+                               [&](size_t i, const std::string& prefix, const json::value*& r) {
+                                 scope inner = sc;
+                                 inner.item = &array[i];
+                                 inner.index = static_cast<int64_t>(i);
+                                 return walk(n.body(), prefix, inner, r);
+                               });
+      if (o != outcome::done) {
+        return o;
+      }
+    }
+    for (size_t i = 0; n.concurrency <= 1 && i < array.size(); ++i) {
       scope inner = sc;
       inner.item = &array[i];
       inner.index = static_cast<int64_t>(i);
@@ -644,50 +877,45 @@ private:
       return o;
     }
     auto timeout_at = int_field(started->payload, "timeout_at_ms");
-    for (;;) {
-      if (const auto* payload = take_signal(n.event)) {
-        sc.steps[n.id] = payload;
-        result = payload;
-        return outcome::done;
-      }
-      auto buffered = signals_.size();
-      const auto* e = peek();
-      if (signals_.size() != buffered) {
-        continue; // peek buffered new signals: look at them first
-      }
-      if (stopped_) {
-        return outcome::stop;
-      }
-      if (e == nullptr) {
-        out_.state = run_state::awaiting_event;
-        out_.node_path = path;
-        out_.attempt = 1;
-        out_.wake_at_ms = timeout_at;
-        out_.event = n.event;
-        stopped_ = true;
-        return outcome::stop;
-      }
-      if (e->type == event_type::wait_timed_out && e->node_path == path) {
-        ++pos_;
-        if (n.on_timeout == wait_timeout_action::fail) {
-          return fail("wait_timeout", "node '" + n.id + "': no '" + n.event + "' event within " +
-                                        std::to_string(n.wait_timeout_ms) + " ms");
-        }
-        const auto& out = owned(json::value(json::object{{"timed_out", true}}));
-        sc.steps[n.id] = &out;
-        result = &out;
-        return outcome::done;
-      }
-      conflict(e->seq,
-               "signal_received '" + n.event + "' or " + label(event_type::wait_timed_out, path, 0),
-               describe(*e));
+    const auto* e = peek();
+    if (halted_) {
       return outcome::stop;
     }
+    // Signals recorded before the branch's next event are there to take.
+    auto horizon = e != nullptr ? e->seq : std::numeric_limits<int64_t>::max();
+    if (const auto* payload = take_signal(n.event, horizon)) {
+      sc.steps[n.id] = payload;
+      result = payload;
+      return outcome::done;
+    }
+    if (e == nullptr) {
+      await(run_state::awaiting_event, path, 1, timeout_at, n.event);
+      return outcome::stop;
+    }
+    if (e->type == event_type::wait_timed_out && e->node_path == path) {
+      take();
+      if (n.on_timeout == wait_timeout_action::fail) {
+        return fail("wait_timeout", "node '" + n.id + "': no '" + n.event + "' event within " +
+                                      std::to_string(n.wait_timeout_ms) + " ms");
+      }
+      const auto& out = owned(json::value(json::object{{"timed_out", true}}));
+      sc.steps[n.id] = &out;
+      result = &out;
+      return outcome::done;
+    }
+    conflict(e->seq,
+             "signal_received '" + n.event + "' or " + label(event_type::wait_timed_out, path, 0),
+             describe(*e));
+    return outcome::stop;
   }
 
-  /// The first unconsumed buffered signal named `name`: its payload.
-  const json::value* take_signal(const std::string& name) {
+  /// The first unconsumed signal named `name` recorded before `horizon`:
+  /// its payload.
+  const json::value* take_signal(const std::string& name, int64_t horizon) {
     for (auto& s : signals_) {
+      if (s.e->seq >= horizon) {
+        break;
+      }
       if (!s.consumed && string_field(s.e->payload, "event") == name) {
         s.consumed = true;
         const auto* obj = s.e->payload.if_object();
@@ -716,8 +944,14 @@ private:
   const pipeline& pipeline_;
   const json::value& input_;
   const std::vector<event>& history_;
-  size_t pos_ = 0;
-  bool stopped_ = false;
+  /// The whole history, and the view the walk reads now (a branch's
+  /// events inside a concurrent node).
+  view top_;
+  view* cur_ = &top_;
+  /// A conflict or a cancellation ended the walk.
+  bool halted_ = false;
+  /// The run's end was found in the history.
+  bool ended_ = false;
   std::vector<buffered_signal> signals_;
   std::vector<std::unique_ptr<json::value>> values_;
   std::string failure_type_;

@@ -18,7 +18,23 @@
 /// case its referenced value selects (a string by its text, a number or
 /// boolean by its JSON text), else its default; no match and no default
 /// fails the run (`no_matching_case`), a missing or non-scalar value too
-/// (`bad_reference`). A `child` node is an activity whose attempt is a run
+/// (`bad_reference`).
+///
+/// Concurrency: a `parallel` node's branches (paths `<id>/<i>/...`) and
+/// the items of a `for_each` with `concurrency` N > 1 run at the same
+/// time. Each branch is walked over its own events (those under its path)
+/// with the rules above, and `commands` holds every branch's next command.
+/// Items are admitted in order, at most N in flight: item i (i >= N) is
+/// admitted when the earliest-finishing item in flight has finished, so
+/// its first event must follow that item's last one, else it is a
+/// non-determinism. The node completes when every branch has, its output
+/// being the outputs in branch (item) order whatever the completion order
+/// was; it fails with the branch whose failure comes first in the history,
+/// and the other branches' later outcomes are ignored (no decision of
+/// theirs may follow that failure). Signals are shared by sequence number:
+/// a wait takes the first unconsumed signal of its name recorded before
+/// its branch's next event (the validator keeps two branches from waiting
+/// for one event name). A `child` node is an activity whose attempt is a run
 /// of another pipeline of the tenant: `step_scheduled` (the decision), then
 /// `child_started` once that run exists (or a failure: refused, unknown
 /// queue), then the child's end as `step_completed` (its output) or
@@ -107,6 +123,15 @@ enum class run_state : uint8_t {
 
 const char* to_string(run_state s);
 
+/// A branch of the run that waits (see `run_state`).
+struct await_point {
+  run_state state = run_state::awaiting_activity;
+  std::string node_path;
+  int32_t attempt = 0;
+  int64_t wake_at_ms = 0;
+  std::string event;
+};
+
 /// Where a history and the pipeline disagree.
 struct nondeterminism {
   int64_t seq = 0;
@@ -117,8 +142,14 @@ struct nondeterminism {
 /// The engine's answer.
 struct decision {
   run_state state = run_state::ready;
+  /// The first of `commands`.
   std::optional<command> next;
-  // -- awaiting_* --------------------------------------------------------------
+  /// Every command ready now, in walk order (several when concurrent
+  /// branches or items are ready at once).
+  std::vector<command> commands;
+  /// Every branch that waits, in walk order (also beside ready commands).
+  std::vector<await_point> awaits;
+  // -- awaiting_* (the first of `awaits` when nothing is ready) ----------------
   std::string node_path;
   int32_t attempt = 0;
   int64_t wake_at_ms = 0;

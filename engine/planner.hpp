@@ -33,8 +33,17 @@
 ///   Awaiting a started child releases the run WAITING (reason `child`,
 ///   no wake time); a child attempt without `child_started` that is not in
 ///   flight was cut off like an activity's.
+/// - Concurrent branches (engine.hpp): every ready command is recorded in
+///   one commit, in walk order, and every attempt among them dispatched.
+///   While an attempt is in flight the run keeps its lease: other
+///   branches' timers and wait timeouts are held (`hold_until_ms` = the
+///   earliest), and an event wait reads the inbox with each commit. With
+///   nothing in flight, waiting branches release the run WAITING: on an
+///   event if any branch waits for one (woken by any signal, or at the
+///   earliest timer or timeout), else on the earliest timer.
 /// - Draining: the run is handed back (RUNNING, lease released, due now)
-///   instead of starting an attempt or a timer.
+///   instead of starting an attempt or a timer, once no attempt of it is
+///   in flight here (until then nothing new starts).
 /// - Non-determinism: the run fails, or with `hold_on_nondeterminism` waits
 ///   for an operator (WAITING, reason `nondeterminism`).
 
@@ -118,8 +127,9 @@ struct step_plan {
   std::vector<event> events;
   std::vector<ledger_change> ledger;
   run_transition change;
-  /// After the commit: start this attempt.
-  std::optional<command> dispatch;
+  /// After the commit: start these attempts (several when concurrent
+  /// branches are ready at once), in order.
+  std::vector<command> dispatches;
   /// After the commit: wake up then (a held timer); 0 = none.
   int64_t hold_until_ms = 0;
   /// Commit (even if empty) to read the inbox before deciding further.

@@ -210,12 +210,19 @@ struct history_appended {
   /// The append asked to wait for a child run that had already ended: the
   /// run stays RUNNING under its lease, and the child's end is in `inbox`.
   bool kept = false;
+  /// True when the quota cut the append (as for `quota_paused`) while the
+  /// driver had attempts in flight: the run stays RUNNING under its lease
+  /// so that their outcomes are recorded, and pauses at a later append
+  /// that finds the quota used up with nothing in flight.
+  bool quota_held = false;
+  /// How many of the requested events were stored (all unless cut).
+  int64_t appended = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_appended& x) {
   return f(caf::meta::type_name("flowgate::history_appended"), x.next_seq, x.inbox, x.quota_paused,
-           x.exhausted, x.kept);
+           x.exhausted, x.kept, x.quota_held, x.appended);
 }
 
 /// Outcome of `signal_run`.
@@ -469,13 +476,17 @@ struct append_history {
   /// order). The first one refused cuts the append before the event that
   /// scheduled it and pauses the run on quota instead of `change`.
   quota_terms quota;
+  /// Attempts the driver has in flight besides those this append starts:
+  /// with any, a quota cut keeps the run RUNNING (`quota_held`) instead
+  /// of pausing it, so that their outcomes are recorded first.
+  int32_t in_flight = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_history& x) {
   return f(caf::meta::type_name("flowgate::append_history"), x.run, x.tenant, x.owner,
            x.incarnation, x.epoch, x.expected_seq, x.events, x.steps, x.change, x.resolve_waits,
-           x.now_ms, x.quota);
+           x.now_ms, x.quota, x.in_flight);
 }
 
 /// Deliver a named event to a run's inbox; a run waiting for an event is

@@ -836,16 +836,28 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     }
     cut_events.assign(op.events.begin(), op.events.begin() + s.scheduled_by);
     cut_steps.assign(op.steps.begin(), op.steps.begin() + static_cast<std::ptrdiff_t>(i));
-    pause.status = run_status::waiting;
-    pause.wait_reason = wait_reason::quota;
-    pause.node_path = s.step_path;
-    pause.wake_at_ms = never_ms;
-    pause.release_lease = true;
-    pause.open_wait = wait_reason::quota;
+    bool in_flight =
+      op.in_flight > 0 || std::any_of(cut_steps.begin(), cut_steps.end(), [](const step_change& x) {
+        return x.status == step_status::started;
+      });
+    if (in_flight) {
+      // Attempts of the run are in flight (concurrent branches): it stays
+      // under its lease until their outcomes are recorded.
+      pause.status = run_status::running;
+      pause.node_path = s.step_path;
+      out.quota_held = true;
+    } else {
+      pause.status = run_status::waiting;
+      pause.wait_reason = wait_reason::quota;
+      pause.node_path = s.step_path;
+      pause.wake_at_ms = never_ms;
+      pause.release_lease = true;
+      pause.open_wait = wait_reason::quota;
+      out.quota_paused = true;
+    }
     append_events = &cut_events;
     append_steps = &cut_steps;
     change = &pause;
-    out.quota_paused = true;
     out.exhausted = exhausted_of(want, *got);
     break;
   }
@@ -960,6 +972,12 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
       return err;
     }
   }
+  if (c.status == run_status::failed) {
+    // Attempts of other branches still in flight end with the run.
+    if (auto err = b.cancel_started_attempts(op.run.value, op.now_ms)) {
+      return err;
+    }
+  }
   if (terminal) {
     // Children end with their parent; a child's end is its parent's news.
     if (has_children) {
@@ -993,6 +1011,7 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     }
   }
   out.next_seq = next_seq;
+  out.appended = static_cast<int64_t>(append_events->size()) - (out.kept ? 1 : 0);
   if (inbox_pending && out.quota_paused) {
     // Without quota the run cannot take its inbox: signals stay there until
     // it resumes, a cancellation applies at once (no live lease now).

@@ -91,7 +91,9 @@ std::string show(const step_plan& p) {
       << c.wake_at_ms << " " << c.output << " " << c.error_type << " " << c.error_message << " "
       << c.release_lease << " " << c.open_wait << " " << c.wait_event;
   out << "| dispatch "
-      << (p.dispatch ? p.dispatch->node_path + "#" + std::to_string(p.dispatch->attempt) : "-");
+      << (!p.dispatches.empty()
+            ? p.dispatches.front().node_path + "#" + std::to_string(p.dispatches.front().attempt)
+            : "-");
   out << " hold " << p.hold_until_ms << " inbox " << p.read_inbox << " state "
       << to_string(p.initial_state) << "/" << to_string(p.state) << " conflict "
       << (p.conflict ? describe(*p.conflict) : "-");
@@ -184,12 +186,11 @@ struct world {
       restart();
       return;
     }
-    if (p.is_empty() && !p.dispatch && p.hold_until_ms == 0) {
+    if (p.is_empty() && p.dispatches.empty() && p.hold_until_ms == 0) {
       BOOST_FAIL("the planner planned nothing and waits for nothing: " + show(p));
     }
     read_inbox();
-    if (p.dispatch) {
-      const auto& cmd = *p.dispatch;
+    for (const auto& cmd : p.dispatches) {
       ctx.in_flight.emplace(cmd.node_path, cmd.attempt);
       switch (roll(6)) {
       case 0:
