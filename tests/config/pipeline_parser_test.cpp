@@ -240,12 +240,67 @@ BOOST_AUTO_TEST_CASE(rejects_each_error_class_with_a_precise_message) {
     {with_steps(R"({"id": "c", "child": {"queue": "b"}, "input": {"$ref": "/steps/later/output"}},
                    {"id": "later", "activity": "x"})"),
      "node 'c': input: '/steps/later/output' references node 'later', which cannot have completed"},
+    // parallel and for_each concurrency
+    {with_steps(R"({"id": "p", "parallel": {"id": "x", "activity": "x"}})"),
+     "node 'p': parallel must be an array of nodes (the branches), got object"},
+    {with_steps(R"({"id": "p", "parallel": []})"),
+     "node 'p': parallel must have at least one branch"},
+    {with_steps(R"({"id": "p", "parallel": [{"id": "x", "activity": "x"}], "concurrency": 2})"),
+     "node 'p': unknown field 'concurrency' (allowed: id, parallel)"},
+    {with_steps(R"({"id": "p", "parallel": [{"id": "x", "activity": "x"},
+                                            {"id": "y", "activity": "y", "input": {"$ref": "/steps/x/output"}}]})"),
+     "node 'y': input: '/steps/x/output' references node 'x', which cannot have completed"},
+    {with_steps(R"({"id": "p", "parallel": [{"id": "x", "activity": "x"}]},
+                   {"id": "y", "activity": "y", "input": {"$ref": "/steps/x/output"}})"),
+     "node 'y': input: '/steps/x/output' references node 'x', which cannot have completed"},
+    {with_steps(R"({"id": "p", "parallel": [{"id": "x", "wait": {"event": "ok"}},
+                                            {"sequence": [{"id": "a", "activity": "a"},
+                                                          {"id": "y", "wait": {"event": "ok"}}]}]})"),
+     "node 'p': branches 0 and 1 both wait for event 'ok'"},
+    {with_steps(R"({"id": "p", "parallel": [{"id": "x", "activity": "x"},
+                                            {"id": "c", "child": {"queue": "billing"}}]})"),
+     "node 'p': child node 'c' cannot run inside a parallel"},
+    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": 0,
+                    "do": {"id": "b", "activity": "x"}})"),
+     "node 'l': concurrency must be >= 1"},
+    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": 1001,
+                    "do": {"id": "b", "activity": "x"}})"),
+     "node 'l': concurrency must be <= 1000"},
+    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": "8",
+                    "do": {"id": "b", "activity": "x"}})"),
+     "node 'l': concurrency must be an integer, got string"},
+    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": 4,
+                    "do": {"id": "w", "wait": {"event": "go"}}})"),
+     "node 'l': node 'w' waits for event 'go' inside a for_each with concurrency > 1"},
+    {with_steps(R"({"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": 4,
+                    "do": {"sequence": [{"id": "b", "activity": "x"},
+                                        {"id": "c", "child": {"queue": "billing"}}]}})"),
+     "node 'l': child node 'c' cannot run inside a for_each with concurrency > 1"},
   };
   for (const auto& c : cases) {
     auto text = error_of(c.doc);
     BOOST_TEST_CHECK(text.find(c.says) != std::string::npos,
                      "error '" << text << "' should contain '" << c.says << "'");
   }
+}
+
+BOOST_AUTO_TEST_CASE(accepts_parallel_branches_and_concurrent_loops) {
+  auto doc = with_steps(R"({"id": "a", "activity": "x"},
+    {"id": "p", "parallel": [
+       {"id": "b", "activity": "y", "input": {"$ref": "/steps/a/output"}},
+       {"sequence": [{"id": "c", "activity": "z"},
+                     {"id": "d", "activity": "z", "input": {"$ref": "/steps/c/output"}},
+                     {"id": "w", "wait": {"event": "approved", "timeout_ms": 1000}}]},
+       {"id": "l", "for_each": {"$ref": "/input/xs"}, "concurrency": 8,
+        "do": {"id": "e", "activity": "z", "input": {"$ref": "/item"}}}]},
+    {"id": "f", "activity": "x", "input": {"$ref": "/steps/p/output/1"}},
+    {"id": "g", "wait": {"event": "approved"}})");
+  auto p = parse_pipeline_text(doc, "1");
+  BOOST_TEST_REQUIRE(p.engaged(), (p ? "" : describe(p.error())));
+  const auto& par = p->definition.root.children[1];
+  BOOST_TEST(to_string(par.kind) == "parallel");
+  BOOST_TEST(par.children.size() == 3u);
+  BOOST_TEST(par.children[2].concurrency == 8);
 }
 
 BOOST_AUTO_TEST_CASE(accepts_references_that_have_completed) {

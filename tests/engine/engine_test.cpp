@@ -6,6 +6,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <functional>
+#include <random>
+#include <set>
 
 namespace json = boost::json;
 using namespace flowgate;
@@ -665,6 +667,275 @@ BOOST_AUTO_TEST_CASE(an_outcome_for_another_step_is_nondeterministic) {
   auto d = decide(s.definition, s.input, s.h);
   BOOST_TEST(to_string(d.state) == "nondeterministic");
   BOOST_TEST(d.conflict.found == "step_completed 'b'#1");
+}
+
+// -- parallel branches and concurrent loops -------------------------------------
+
+/// Drives a run whose attempts in flight complete in the order a seeded
+/// generator picks; every command the engine returns is recorded at once.
+struct fanout {
+  fanout(pipeline p, json::value in, unsigned seed)
+      : definition(std::move(p)), input(std::move(in)), rng(seed) {}
+
+  pipeline definition;
+  json::value input;
+  std::mt19937 rng;
+  std::function<answer(const command&)> activity = [](const command& c) { return ok(c.input); };
+  std::vector<event> h;
+  std::vector<command> in_flight;
+  size_t most_in_flight = 0;
+  /// Decisions made together (one commit each).
+  std::vector<std::vector<command>> commits;
+
+  void append(event e) {
+    e.seq = static_cast<int64_t>(h.size()) + 1;
+    h.push_back(std::move(e));
+  }
+
+  decision run() {
+    if (h.empty()) {
+      append(event{0, event_type::run_started, "", 0, input});
+    }
+    for (int round = 0; round < 10'000; ++round) {
+      auto d = decide(definition, input, h);
+      if (d.state == run_state::ready) {
+        commits.push_back(d.commands);
+        for (const auto& c : d.commands) {
+          append(record(c, 0, 1'000));
+          if (c.kind == command_kind::schedule_activity) {
+            in_flight.push_back(c);
+          }
+        }
+        most_in_flight = std::max(most_in_flight, in_flight.size());
+        continue;
+      }
+      if (d.state == run_state::awaiting_timer && in_flight.empty()) {
+        append(event{0, event_type::timer_fired, d.node_path, d.attempt, json::object{}});
+        continue;
+      }
+      if (in_flight.empty()) {
+        return d;
+      }
+      // One attempt in flight reports: any of them.
+      auto k = rng() % in_flight.size();
+      auto c = in_flight[k];
+      in_flight.erase(in_flight.begin() + static_cast<ptrdiff_t>(k));
+      auto a = activity(c);
+      event e{0, a.ok ? event_type::step_completed : event_type::step_failed, c.node_path,
+              c.attempt,
+              a.ok ? a.output
+                   : json::value(json::object{
+                       {"type", a.type}, {"message", "scripted"}, {"retryable", a.retryable}})};
+      append(std::move(e));
+    }
+    BOOST_FAIL("run did not settle");
+    return {};
+  }
+
+  /// Every decision of the history is among what the engine decides from
+  /// the history before it, and the whole history decides the same end.
+  void check_replay(const decision& end) const {
+    for (size_t k = 1; k < h.size(); ++k) {
+      if (!is_decision(h[k].type)) {
+        continue;
+      }
+      std::vector<event> prefix{h.begin(), h.begin() + static_cast<ptrdiff_t>(k)};
+      auto d = decide(definition, input, prefix);
+      BOOST_TEST_REQUIRE((d.state == run_state::ready),
+                         "prefix " << k << ": " << to_string(d.state));
+      bool found = false;
+      for (const auto& c : d.commands) {
+        auto again = record(c, h[k].seq, 1'000);
+        found = found || (again.type == h[k].type && again.node_path == h[k].node_path &&
+                          again.attempt == h[k].attempt &&
+                          json::serialize(again.payload) == json::serialize(h[k].payload));
+      }
+      BOOST_TEST_REQUIRE(found, "prefix " << k << " does not decide " << describe(h[k]));
+    }
+    auto whole = decide(definition, input, h);
+    BOOST_TEST(to_string(whole.state) == to_string(end.state));
+    BOOST_TEST(json::serialize(whole.output) == json::serialize(end.output));
+    BOOST_TEST(whole.consumed == h.size());
+  }
+};
+
+const char* checks = R"({"name":"p","root":{"sequence":[
+  {"id":"checks","parallel":[
+    {"id":"credit","activity":"credit","input":{"$ref":"/input/customer"}},
+    {"sequence":[{"id":"stock","activity":"stock","input":{"sku":{"$ref":"/input/sku"}}},
+                 {"id":"hold","activity":"hold","input":{"held":{"$ref":"/steps/stock/output"}}}]},
+    {"id":"pause","wait":{"timer_ms":50}}]},
+  {"id":"ship","activity":"ship","input":{"$ref":"/steps/checks/output"}}]}})";
+
+BOOST_AUTO_TEST_CASE(parallel_branches_start_together_and_output_in_branch_order) {
+  std::set<std::string> orders;
+  for (unsigned seed = 1; seed <= 30; ++seed) {
+    fanout f{parse(checks), json::parse(R"({"customer":"c1","sku":"s9"})"), seed};
+    auto d = f.run();
+    BOOST_TEST_REQUIRE(to_string(d.state) == "completed");
+    // The three branches' first decisions are made in one commit.
+    BOOST_TEST_REQUIRE(f.commits[0].size() == 3u);
+    BOOST_TEST(f.commits[0][0].node_path == "checks/0/credit");
+    BOOST_TEST(f.commits[0][1].node_path == "checks/1/stock");
+    BOOST_TEST(to_string(f.commits[0][2].kind) == "start_timer");
+    BOOST_TEST(json::serialize(d.output) == R"(["c1",{"held":{"sku":"s9"}},null])");
+    f.check_replay(d);
+    std::string order;
+    for (const auto& e : f.h) {
+      if (e.type == event_type::step_completed) {
+        order += e.node_path + " ";
+      }
+    }
+    orders.insert(order);
+  }
+  // Completion orders differed between seeds, and every history replayed.
+  BOOST_TEST(orders.size() > 1u);
+}
+
+const char* items_loop = R"({"name":"p","root":{"sequence":[
+  {"id":"items","for_each":{"$ref":"/input/items"},"concurrency":3,
+   "do":{"sequence":[{"id":"reserve","activity":"reserve","input":{"$ref":"/item"}},
+                     {"id":"mark","activity":"mark","input":{"i":{"$ref":"/index"},
+                                                             "r":{"$ref":"/steps/reserve/output"}}}]}},
+  {"id":"done","activity":"done","input":{"$ref":"/steps/items/output"}}]}})";
+
+BOOST_AUTO_TEST_CASE(a_concurrent_loop_keeps_at_most_n_items_in_flight_and_outputs_in_item_order) {
+  json::array items;
+  json::array expected;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(i * 10);
+    expected.push_back(json::object{{"i", i}, {"r", i * 10}});
+  }
+  std::set<std::string> orders;
+  for (unsigned seed = 1; seed <= 30; ++seed) {
+    fanout f{parse(items_loop), json::object{{"items", items}}, seed};
+    auto d = f.run();
+    BOOST_TEST_REQUIRE(to_string(d.state) == "completed");
+    BOOST_TEST(f.most_in_flight == 3u);
+    BOOST_TEST(json::serialize(d.output) == json::serialize(expected));
+    f.check_replay(d);
+    // Items start in order.
+    std::vector<std::string> starts;
+    for (const auto& e : f.h) {
+      if (e.type == event_type::step_scheduled &&
+          e.node_path.find("/reserve") != std::string::npos) {
+        starts.push_back(e.node_path);
+      }
+    }
+    BOOST_TEST_REQUIRE(starts.size() == 10u);
+    for (size_t i = 0; i < starts.size(); ++i) {
+      BOOST_TEST(starts[i] == "items/" + std::to_string(i) + "/reserve");
+    }
+    std::string order;
+    for (const auto& e : f.h) {
+      if (e.type == event_type::step_completed && e.node_path.find("/mark") != std::string::npos) {
+        order += e.node_path + " ";
+      }
+    }
+    orders.insert(order);
+  }
+  BOOST_TEST(orders.size() > 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_item_started_before_a_slot_was_free_is_a_nondeterminism) {
+  auto p = parse(R"({"name":"p","root":{"id":"items","for_each":{"$ref":"/input/items"},
+    "concurrency":2,"do":{"id":"r","activity":"reserve"}}})");
+  json::value input = json::parse(R"({"items":[1,2,3]})");
+  std::vector<event> h{{1, event_type::run_started, "", 0, input}};
+  auto d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(d.commands.size() == 2u);
+  h.push_back(record(d.commands[0], 2, 0));
+  h.push_back(record(d.commands[1], 3, 0));
+  // Both in flight: item 2 waits for a slot.
+  d = decide(p, input, h);
+  BOOST_TEST(to_string(d.state) == "awaiting_activity");
+  BOOST_TEST(d.awaits.size() == 2u);
+  auto early = h;
+  event third{4, event_type::step_scheduled, "items/2/r", 1,
+              json::object{{"activity", "reserve"}, {"input", nullptr}, {"timeout_ms", 0}}};
+  early.push_back(third);
+  d = decide(p, input, early);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.seq == 4);
+  // Once item 1 completed, item 2 is the next decision.
+  h.push_back(event{4, event_type::step_completed, "items/1/r", 1, 20});
+  d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(d.commands.size() == 1u);
+  BOOST_TEST(d.commands[0].node_path == "items/2/r");
+}
+
+BOOST_AUTO_TEST_CASE(the_first_failed_branch_in_the_history_fails_the_node) {
+  auto p = parse(R"({"name":"p","root":{"id":"both","parallel":[
+    {"id":"a","activity":"a"},{"id":"b","activity":"b"}]}})");
+  json::value input = json::object{};
+  auto fail_event = [](int64_t seq, const char* path, const char* type) {
+    return event{seq, event_type::step_failed, path, 1,
+                 json::object{{"type", type}, {"message", "m"}, {"retryable", false}}};
+  };
+  std::vector<event> h{{1, event_type::run_started, "", 0, input}};
+  auto d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(d.commands.size() == 2u);
+  h.push_back(record(d.commands[0], 2, 0));
+  h.push_back(record(d.commands[1], 3, 0));
+  // b fails first, a's failure comes after: b's failure is the run's.
+  auto b_first = h;
+  b_first.push_back(fail_event(4, "both/1/b", "b_broke"));
+  b_first.push_back(fail_event(5, "both/0/a", "a_broke"));
+  d = decide(p, input, b_first);
+  BOOST_TEST(to_string(d.state) == "ready");
+  BOOST_TEST(d.next->error_type == "b_broke");
+  auto a_first = h;
+  a_first.push_back(fail_event(4, "both/0/a", "a_broke"));
+  d = decide(p, input, a_first);
+  BOOST_TEST(to_string(d.next->kind) == "fail_run");
+  BOOST_TEST(d.next->error_type == "a_broke");
+  // b's result after the failure is recorded and ignored.
+  a_first.push_back(event{5, event_type::step_completed, "both/1/b", 1, 1});
+  d = decide(p, input, a_first);
+  BOOST_TEST(d.next->error_type == "a_broke");
+  a_first.push_back(record(*d.next, 6, 0));
+  d = decide(p, input, a_first);
+  BOOST_TEST(to_string(d.state) == "failed");
+  BOOST_TEST(d.consumed == a_first.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_decision_of_a_branch_after_the_node_failed_is_a_nondeterminism) {
+  auto p = parse(R"({"name":"p","root":{"id":"both","parallel":[
+    {"id":"a","activity":"a"},
+    {"sequence":[{"id":"b","activity":"b"},{"id":"c","activity":"c"}]}]}})");
+  json::value input = json::object{};
+  std::vector<event> h{{1, event_type::run_started, "", 0, input}};
+  auto d = decide(p, input, h);
+  h.push_back(record(d.commands[0], 2, 0));
+  h.push_back(record(d.commands[1], 3, 0));
+  h.push_back(event{4, event_type::step_failed, "both/0/a", 1,
+                    json::object{{"type", "x"}, {"message", "m"}, {"retryable", false}}});
+  h.push_back(event{5, event_type::step_completed, "both/1/b", 1, 1});
+  h.push_back(event{6, event_type::step_scheduled, "both/1/c", 1,
+                    json::object{{"activity", "c"}, {"input", nullptr}, {"timeout_ms", 0}}});
+  d = decide(p, input, h);
+  BOOST_TEST(to_string(d.state) == "nondeterministic");
+  BOOST_TEST(d.conflict.seq == 6);
+}
+
+BOOST_AUTO_TEST_CASE(a_branch_waits_for_its_signal_while_another_runs) {
+  auto p = parse(R"({"name":"p","root":{"id":"both","parallel":[
+    {"id":"a","activity":"a"},{"id":"w","wait":{"event":"approved"}}]}})");
+  json::value input = json::object{};
+  std::vector<event> h{{1, event_type::run_started, "", 0, input}};
+  auto d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(d.commands.size() == 2u);
+  h.push_back(record(d.commands[0], 2, 0));
+  h.push_back(record(d.commands[1], 3, 0));
+  d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(d.awaits.size() == 2u);
+  BOOST_TEST(to_string(d.awaits[1].state) == "awaiting_event");
+  h.push_back(event{4, event_type::signal_received, "", 0,
+                    json::object{{"event", "approved"}, {"payload", "yes"}}});
+  h.push_back(event{5, event_type::step_completed, "both/0/a", 1, 1});
+  d = decide(p, input, h);
+  BOOST_TEST_REQUIRE(to_string(d.state) == "ready");
+  BOOST_TEST(json::serialize(d.next->output) == R"([1,"yes"])");
 }
 
 BOOST_AUTO_TEST_CASE(a_history_must_start_with_run_started) {

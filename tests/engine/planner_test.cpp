@@ -1,9 +1,9 @@
 // The planner: a property test over generated pipelines (sequences of
 // retried activities, for_each loops, event waits with and without
-// timeouts, timers) driven through randomized worlds (failures, cut-off
-// attempts, signals before and during waits, drains, restarts of the
-// driver), then replayed: planning again from each history the planner
-// itself produced, with the same context, yields the identical plan.
+// timeouts, timers, parallel branches and concurrent loops) driven through randomized worlds
+// (failures, cut-off attempts, signals before and during waits, drains, restarts of the driver,
+// attempts in flight reporting in any order), then replayed: planning again from each history the
+// planner itself produced, with the same context, yields the identical plan.
 
 #include "engine/planner.hpp"
 
@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 
@@ -38,7 +39,21 @@ std::string generate_pipeline(std::mt19937& rng) {
       return std::string{R"("retry":{"max_attempts":)"} + std::to_string(1 + pick(3)) +
              R"(,"initial_interval_ms":)" + std::to_string(intervals[pick(3)]) + "}";
     };
-    switch (pick(5)) {
+    switch (pick(7)) {
+    case 5:
+      // Branches that run at the same time.
+      out << R"({"id":"p)" << i << R"(","parallel":[{"id":"pa)" << i << R"(","activity":"act",)"
+          << retry() << R"(},{"sequence":[{"id":"pb)" << i << R"(","activity":"act"},{"id":"pt)"
+          << i << R"(","wait":{"timer_ms":)" << intervals[pick(3)] << R"(}}]},{"id":"pl)" << i
+          << R"(","for_each":{"$ref":"/input/items"},"concurrency":2,"do":{"id":"pc)" << i
+          << R"(","activity":"act",)" << retry() << "}}]}";
+      break;
+    case 6:
+      out << R"({"id":"c)" << i << R"(","for_each":{"$ref":"/input/items"},"concurrency":)"
+          << 2 + pick(2) << R"(,"do":{"sequence":[{"id":"cb)" << i << R"(","activity":"act",)"
+          << retry() << R"(},{"id":"ct)" << i << R"(","wait":{"timer_ms":)" << intervals[pick(3)]
+          << "}}]}}";
+      break;
     case 0:
     case 1:
       out << R"({"id":"a)" << i << R"(","activity":"act",)" << retry() << "}";
@@ -186,22 +201,29 @@ struct world {
       restart();
       return;
     }
-    if (p.is_empty() && p.dispatches.empty() && p.hold_until_ms == 0) {
+    if (p.is_empty() && p.dispatches.empty() && p.hold_until_ms == 0 && ctx.in_flight.empty()) {
       BOOST_FAIL("the planner planned nothing and waits for nothing: " + show(p));
     }
     read_inbox();
     for (const auto& cmd : p.dispatches) {
       ctx.in_flight.emplace(cmd.node_path, cmd.attempt);
-      switch (roll(6)) {
+    }
+    // Attempts in flight report in a random order; some stay in flight.
+    std::vector<std::pair<std::string, int32_t>> flying{ctx.in_flight.begin(), ctx.in_flight.end()};
+    std::shuffle(flying.begin(), flying.end(), rng);
+    for (const auto& [path, attempt] : flying) {
+      switch (roll(7)) {
       case 0:
-        // The driver died with the attempt in flight.
+        // The driver died with its attempts in flight.
         restart();
         return;
-      case 1: {
+      case 1:
+        continue; // still running
+      case 2: {
         event e;
         e.type = event_type::step_failed;
-        e.node_path = cmd.node_path;
-        e.attempt = cmd.attempt;
+        e.node_path = path;
+        e.attempt = attempt;
         e.payload = json::object{{"type", "Boom"}, {"message", "x"}, {"retryable", roll(3) != 0}};
         append(std::move(e));
         break;
@@ -209,13 +231,13 @@ struct world {
       default: {
         event e;
         e.type = event_type::step_completed;
-        e.node_path = cmd.node_path;
-        e.attempt = cmd.attempt;
+        e.node_path = path;
+        e.attempt = attempt;
         e.payload = json::object{{"n", roll(10)}};
         append(std::move(e));
       }
       }
-      ctx.in_flight.erase({cmd.node_path, cmd.attempt});
+      ctx.in_flight.erase({path, attempt});
       ctx.inbox_fresh = false;
     }
     if (p.hold_until_ms != 0) {
@@ -238,7 +260,7 @@ BOOST_AUTO_TEST_CASE(replaying_the_histories_it_produced_yields_identical_plans)
     BOOST_TEST_CONTEXT("case " << c << ": " << text) {
       world w{parse(text), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false};
       json::array items;
-      for (int i = 0, n = w.roll(4); i < n; ++i) {
+      for (int i = 0, n = w.roll(6); i < n; ++i) {
         items.push_back(json::object{{"sku", i}});
       }
       w.input = json::object{{"items", items}};
