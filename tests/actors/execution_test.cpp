@@ -10,6 +10,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -470,6 +472,106 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_return_the_existing_run) {
   BOOST_TEST(!b->created);
   BOOST_TEST(a->run.id.value == b->run.id.value);
   BOOST_TEST(count("SELECT count(*) FROM runs") == 1);
+}
+
+// -- parallel branches and concurrent loops -------------------------------------
+
+/// Activities that meet: each attempt waits (up to 10 s) until `expected`
+/// attempts are inside at once, and the most seen inside is kept.
+struct meeting {
+  std::mutex m;
+  std::condition_variable cv;
+  int inside = 0;
+  int most = 0;
+  int met = 0;
+  bool opened = false;
+
+  activity_outcome enter(int expected, const boost::json::value& input) {
+    std::unique_lock lock{m};
+    ++inside;
+    most = std::max(most, inside);
+    opened = opened || inside >= expected;
+    cv.notify_all();
+    if (met < expected && cv.wait_for(lock, 10s, [&] { return opened; })) {
+      ++met;
+    }
+    --inside;
+    return activity_outcome::success(input);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(parallel_branches_run_at_the_same_time_and_output_in_branch_order) {
+  auto m = std::make_shared<meeting>();
+  activities->add("meet3", [m](const boost::json::value& input, const activity_context&) {
+    return m->enter(3, input);
+  });
+  put("checks", R"({"name":"checks","root":{"sequence":[
+    {"id":"checks","parallel":[
+      {"id":"credit","activity":"meet3","input":{"credit":{"$ref":"/input/customer"}}},
+      {"sequence":[{"id":"stock","activity":"meet3","input":"s"},
+                   {"id":"hold","activity":"echo","input":{"held":{"$ref":"/steps/stock/output"}}}]},
+      {"id":"fraud","activity":"meet3","input":"f"}]},
+    {"id":"ship","activity":"echo","input":{"$ref":"/steps/checks/output"}}]}})");
+  auto r = run_to_end("checks", R"({"customer": "c7"})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"([{"credit":"c7"},{"held":"s"},"f"])");
+  // The three first attempts were inside at once.
+  BOOST_TEST(m->most == 3);
+  BOOST_TEST(m->met == 3);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'completed'") == 5);
+  check_gap_free(r.id.value);
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  BOOST_TEST(checked->findings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_concurrent_loop_runs_n_items_at_once_and_outputs_in_item_order) {
+  auto m = std::make_shared<meeting>();
+  activities->add("meet3", [m](const boost::json::value& input, const activity_context&) {
+    return m->enter(3, input);
+  });
+  put("items", R"({"name":"items","root":{"sequence":[
+    {"id":"items","for_each":{"$ref":"/input/items"},"concurrency":3,
+     "do":{"id":"reserve","activity":"meet3","input":{"sku":{"$ref":"/item"}}}}]}})");
+  auto r = run_to_end("items", R"({"items": [1, 2, 3, 4, 5, 6, 7, 8]})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"([{"sku":1},{"sku":2},{"sku":3},{"sku":4},{"sku":5},{"sku":6},)"
+                         R"({"sku":7},{"sku":8}])");
+  // At most three items in flight (the pool has four workers), and three met.
+  BOOST_TEST(m->most == 3);
+  BOOST_TEST(m->met == 3);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'completed'") == 8);
+  check_gap_free(r.id.value);
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_branch_fails_the_run_and_ends_the_other_attempts) {
+  put("checks", R"({"name":"checks","root":{"id":"checks","parallel":[
+    {"id":"slow","activity":"sleep","input":{"ms":300}},
+    {"id":"broken","activity":"fail","input":{"times":5,"type":"Broken"}}]}})");
+  auto r = run_to_end("checks");
+  BOOST_TEST(r.status == run_status::failed);
+  BOOST_TEST(r.error_type == "Broken");
+  // The slow branch's attempt in flight was ended with the run.
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'started'") == 0);
+  BOOST_TEST(ledger(r.id.value).find("checks/1/broken#1:failed") != std::string::npos);
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  for (const auto& f : checked->findings) {
+    BOOST_TEST_MESSAGE(f.message);
+  }
+  BOOST_TEST(checked->findings.empty());
 }
 
 // -- child runs ------------------------------------------------------------------

@@ -235,6 +235,51 @@ BOOST_AUTO_TEST_CASE(exhaustion_on_the_second_step_pauses_the_run_there) {
     count("SELECT max(seq) - count(*) FROM run_events WHERE run_id = " + std::to_string(run)) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(exhaustion_mid_fan_out_pauses_after_the_attempts_in_flight_and_resumes) {
+  // Four items start together; the quota covers three: the fourth is cut,
+  // the three in flight finish and are recorded, then the run pauses.
+  tenant("acme", "3", R"({"name":"p","root":{"sequence":[
+    {"id":"items","for_each":{"$ref":"/input/items"},"concurrency":4,
+     "do":{"id":"reserve","activity":"sleep","input":{"ms":50}}}]}})");
+  auto run = start("acme", R"({"items": [0, 1, 2, 3, 4, 5]})");
+  auto r = settle("acme", run);
+  BOOST_TEST(r.status == run_status::waiting);
+  BOOST_TEST(r.wait_reason == flowgate::wait_reason::quota);
+  BOOST_TEST(r.node_path == "items/3/reserve");
+  BOOST_TEST(r.lease_owner.empty());
+  auto runs = std::to_string(run);
+  BOOST_TEST(
+    count("SELECT count(*) FROM run_steps WHERE status = 'completed' AND run_id = " + runs) == 3);
+  BOOST_TEST(
+    count("SELECT count(*) FROM run_steps WHERE status <> 'completed' AND run_id = " + runs) == 0);
+  BOOST_TEST(count("SELECT count(*) FROM run_events WHERE node_path = 'items/3/reserve'") == 0);
+  BOOST_TEST(used("acme") == 3);
+  // More quota: resumed where it stopped, nothing counted or run twice.
+  set_limit("acme", "10");
+  auto resumed = n->scan_quota_waits();
+  BOOST_REQUIRE(resumed);
+  BOOST_TEST(*resumed == 1);
+  auto done = n->wait_for_run("acme", run, 10s, false);
+  BOOST_REQUIRE(done);
+  BOOST_TEST(done->status == run_status::completed);
+  BOOST_TEST(used("acme") == 6);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE status = 'completed' AND attempt = 1 AND "
+                   "run_id = " +
+                   runs) == 6);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + runs) == 6);
+  BOOST_TEST(
+    count("SELECT max(seq) - count(*) FROM run_events WHERE run_id = " + std::to_string(run)) == 0);
+  auto report = n->replay("acme", run);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  for (const auto& f : checked->findings) {
+    BOOST_TEST_MESSAGE(f.message);
+  }
+  BOOST_TEST(checked->findings.empty());
+}
+
 BOOST_AUTO_TEST_CASE(the_scanner_resumes_only_up_to_the_quota_left_and_each_wait_once) {
   tenant("acme", "2", one_step);
   std::vector<int64_t> runs;
