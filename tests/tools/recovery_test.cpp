@@ -39,6 +39,47 @@ BOOST_AUTO_TEST_CASE(a_second_process_finishes_every_run_of_a_killed_one) {
              query("SELECT count(*) FROM run_steps WHERE status = 'cut_off'"));
 }
 
+BOOST_AUTO_TEST_CASE(a_fan_out_killed_mid_way_continues_without_rerunning_a_completed_item) {
+  prepare(10);
+  std::ofstream(db.dir / "fan.json")
+    << R"({"name":"fan","root":{"sequence":[{"id":"items","for_each":{"$ref":"/input/items"},)"
+    << R"("concurrency":4,"do":{"id":"reserve","activity":"sleep","input":{"ms":400},)"
+    << R"("retry":{"max_attempts":5,"initial_interval_ms":10}}},)"
+    << R"({"id":"total","activity":"echo","input":{"$ref":"/steps/items/output"}}]}})";
+  BOOST_REQUIRE(flowgate("config put --tenant acme --queue fan --version 1 '" +
+                         (db.dir / "fan.json").string() + "'") == 0);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(flowgate("run start --tenant acme --queue fan --input "
+                           "'{\"items\": [0, 1, 2, 3, 4, 5, 6, 7]}'") == 0);
+  }
+  {
+    auto first = serve("first", 1500);
+    // Killed with items done and items in flight.
+    BOOST_REQUIRE(eventually("SELECT (SELECT count(*) FROM run_steps WHERE status = 'completed') "
+                             ">= 6 AND (SELECT count(*) FROM run_steps WHERE status = "
+                             "'started') >= 2",
+                             1, 60s));
+    BOOST_TEST(first->stop(SIGKILL, 5s) == -1);
+  }
+  auto done_at_kill = query("SELECT count(*) FROM run_steps WHERE status = 'completed'");
+  auto flying_at_kill = query("SELECT count(*) FROM run_steps WHERE status = 'started'");
+  BOOST_TEST_MESSAGE("at the kill: " << done_at_kill << " items done, " << flying_at_kill
+                                     << " in flight");
+  BOOST_TEST(flying_at_kill >= 1);
+  auto second = serve("second", 1500);
+  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 3, 60s));
+  BOOST_TEST(second->stop(SIGTERM, 10s) == 0);
+  // Every item ran to completion once; the attempts in flight at the kill
+  // were cut off and retried; no completed item ran again.
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'completed' AND step_path LIKE "
+                   "'items/%'") == 24);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'cut_off'") == flying_at_kill);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'completed' AND node_id = "
+                   "'first'") == done_at_kill);
+  check_invariants();
+  BOOST_TEST(flowgate("replay --all --tenant acme") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(two_processes_share_runs_with_one_lease_holder_each) {
   prepare(50);
   start_runs(60);
