@@ -59,6 +59,9 @@ struct options {
   bool waiting = false;
   /// --waiting: seconds of rest before each memory reading.
   int64_t settle_s = 0;
+  /// Items of a for_each per run instead of --steps (0 = none).
+  int64_t fan_out = 0;
+  int64_t fan_out_concurrency = 16;
 };
 
 const char* const help = R"(Usage: flowgate-bench [options]
@@ -82,6 +85,9 @@ const char* const help = R"(Usage: flowgate-bench [options]
                     then against before (after malloc_trim: resident and heap
                     in use), then signals every run (--window in flight) and
                     reports signals/s and runs completed/s
+  --fan-out N       each run is a for_each over N items (a noop attempt each)
+                    instead of --steps noop steps
+  --concurrency C   with --fan-out: items in flight per run (16)
   --settle-s N      with --waiting: rest N seconds before each memory reading (0).
                     A finished request's timeout timer keeps its actor's memory
                     until it expires (CAF 0.17; store requests use 30 s), so
@@ -343,6 +349,10 @@ bool parse(int argc, char** argv, options& o) {
       ok = num(o.window, 1);
     } else if (a == "--workers") {
       ok = num(o.workers, 1);
+    } else if (a == "--fan-out") {
+      ok = num(o.fan_out, 1);
+    } else if (a == "--concurrency") {
+      ok = num(o.fan_out_concurrency, 1);
     } else if (a == "--settle-s") {
       ok = num(o.settle_s, 0);
     } else if (a == "--tenant-limit") {
@@ -593,6 +603,14 @@ int main(int argc, char** argv) {
       steps += (i == 0 ? "" : ",") + std::string{R"({"id":"s)"} + std::to_string(i) +
                R"(","activity":"noop"})";
     }
+    std::string items;
+    if (o.fan_out > 0) {
+      steps = R"({"id":"items","for_each":{"$ref":"/input/items"},"concurrency":)" +
+              std::to_string(o.fan_out_concurrency) + R"(,"do":{"id":"item","activity":"noop"}})";
+      for (int64_t i = 0; i < o.fan_out; ++i) {
+        items += (i == 0 ? "" : ",") + std::to_string(i);
+      }
+    }
     if (o.waiting) {
       steps += R"(,{"id":"w","wait":{"event":"go"}})";
     }
@@ -636,7 +654,8 @@ int main(int argc, char** argv) {
       r.config_tenant = tenant_id{snap->tenant};
       r.version = config_version{"1"};
       r.checksum = snap->checksum;
-      r.input = "{\"i\":" + std::to_string(i) + "}";
+      r.input = "{\"i\":" + std::to_string(i) +
+                (o.fan_out > 0 ? ",\"items\":[" + items + "]" : std::string{}) + "}";
       todo.push_back(submission{std::move(r)});
     }
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
@@ -704,9 +723,13 @@ int main(int argc, char** argv) {
         }
       }
     }
+    if (o.fan_out > 0) {
+      std::printf("flowgate-bench: fan-out of %lld items at concurrency %lld per run\n",
+                  static_cast<long long>(o.fan_out), static_cast<long long>(o.fan_out_concurrency));
+    }
     std::printf("flowgate-bench: runs=%lld steps=%lld tenants=%lld window=%lld workers=%lld "
                 "tenant_limit=%lld synchronous=%s max_batch=%lld\n",
-                static_cast<long long>(o.runs), static_cast<long long>(o.steps),
+                static_cast<long long>(o.runs), static_cast<long long>(o.fan_out > 0 ? 0 : o.steps),
                 static_cast<long long>(o.tenants), static_cast<long long>(o.window),
                 static_cast<long long>(o.workers), static_cast<long long>(o.tenant_limit),
                 o.synchronous.c_str(), static_cast<long long>(s.max_write_batch));
