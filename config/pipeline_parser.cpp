@@ -315,7 +315,6 @@ private:
       completed_set inner = completed;
       node.children.push_back(parse_node(*body, path + ".do", depth + 1, inner, loop_depth + 1));
       if (node.concurrency > 1) {
-        check_concurrent_body(at, node.body(), "for_each with concurrency > 1");
         if (const auto* w = find_node(node.body(), [](const pipeline_node& n) {
               return n.kind == node_kind::wait && !n.event.empty();
             })) {
@@ -389,7 +388,6 @@ private:
       completed_set inner = completed;
       node.children.push_back(parse_node(branch, path + ".parallel[" + std::to_string(i) + "]",
                                          depth + 1, inner, loop_depth));
-      check_concurrent_body(at, node.children.back(), "parallel");
       std::vector<const pipeline_node*> waits;
       find_node(node.children.back(), [&](const pipeline_node& n) {
         if (n.kind == node_kind::wait && !n.event.empty()) {
@@ -406,16 +404,6 @@ private:
         }
       }
       ++i;
-    }
-  }
-
-  /// Nodes that cannot run inside a concurrent region.
-  void check_concurrent_body(const location& at, const pipeline_node& body, const char* where) {
-    if (const auto* c =
-          find_node(body, [](const pipeline_node& n) { return n.kind == node_kind::child; })) {
-      fail(at, "child node '" + c->id + "' cannot run inside a " + where +
-                 " (a child run is awaited without the run's lease, which concurrent attempts "
-                 "hold); start it before or after");
     }
   }
 

@@ -112,18 +112,9 @@ bool settle_awaits(step_plan& p, const std::vector<await_point>& awaits, const p
     p.hold_until_ms = wake != never_ms ? wake : 0;
     return true;
   }
-  if (has_child) {
-    // Released without a lease (and so without a permit): the child's end
-    // is appended to this history by the transaction that ends it, which
-    // makes the run due. The store checks at this commit whether the child
-    // already ended.
-    change.outcome = run_status::waiting;
-    change.wait_reason = wait_reason::child;
-    change.wake_at_ms = never_ms;
-    change.release_lease = true;
-    return true;
-  }
   if (has_event) {
+    // (A child of another branch that ends appends its end and wakes the
+    // run as for a child wait.)
     change.outcome = run_status::waiting;
     change.wait_reason = wait_reason::event;
     change.node_path = first_event->node_path;
@@ -131,6 +122,17 @@ bool settle_awaits(step_plan& p, const std::vector<await_point>& awaits, const p
     change.release_lease = true;
     change.open_wait = wait_reason::event;
     change.wait_event = first_event->event;
+    return true;
+  }
+  if (has_child) {
+    // Released without a lease (and so without a permit): a child's end is
+    // appended to this history by the transaction that ends it, which
+    // makes the run due. The store checks at this commit whether a child
+    // already ended. Other branches' timers wake it too.
+    change.outcome = run_status::waiting;
+    change.wait_reason = wait_reason::child;
+    change.wake_at_ms = wake;
+    change.release_lease = true;
     return true;
   }
   if (earliest == nullptr) {

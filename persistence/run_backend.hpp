@@ -197,6 +197,9 @@ public:
   [[nodiscard]] virtual caf::error wake_run(int64_t run, int64_t now_ms) = 0;
   /// The inbox was moved into the history up to `next_seq`.
   [[nodiscard]] virtual caf::error set_inbox_taken(int64_t run, int64_t next_seq) = 0;
+  /// Moves the run's next sequence number past events appended after its
+  /// fenced update (ended children).
+  [[nodiscard]] virtual caf::error set_next_seq(int64_t run, int64_t next_seq) = 0;
   /// Marks the inbox pending; `due_now`: the run is due no later than now.
   [[nodiscard]] virtual caf::error mark_inbox_pending(int64_t run, int64_t now_ms,
                                                       bool due_now) = 0;
@@ -301,14 +304,20 @@ public:
   /// The child of `parent` at `node_path` with the highest attempt.
   [[nodiscard]] virtual caf::expected<std::optional<run_lineage>>
   find_child(int64_t parent, const std::string& node_path) = 0;
+  /// Children of `parent` that ended while the parent attempt that started
+  /// each still awaits it (its ledger row is `started`), oldest first.
+  [[nodiscard]] virtual caf::expected<std::vector<run_lineage>> ended_children(int64_t parent) = 0;
   /// Notes that `parent` has started a child run.
   [[nodiscard]] virtual caf::error mark_has_children(int64_t parent) = 0;
   /// Unfinished children of `parent`.
   [[nodiscard]] virtual caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) = 0;
-  /// If `parent` is WAITING (reason child, unleased) at `node_path` and no
-  /// child of a later attempt exists there: takes the next sequence number
-  /// for one event and makes the run due now; returns that number and the
-  /// tenant. nullopt otherwise (nothing changed).
+  /// If `parent` is WAITING unleased (for a child, an event or a timer:
+  /// concurrent branches may wait for these beside a child), its attempt
+  /// (`node_path`, `attempt`) still awaits an outcome and no child of a
+  /// later attempt exists there: takes the next sequence number for one
+  /// event and makes the run due now; returns that number and the tenant.
+  /// nullopt otherwise (nothing changed; a leased parent finds the end at
+  /// its next append, `ended_children`).
   [[nodiscard]] virtual caf::expected<std::optional<std::pair<int64_t, std::string>>>
   take_child_wakeup(int64_t parent, const std::string& node_path, int32_t attempt,
                     int64_t now_ms) = 0;

@@ -861,10 +861,11 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     out.exhausted = exhausted_of(want, *got);
     break;
   }
-  // Waiting for a child run that already ended: the run stays under its
-  // lease and the child's end is appended now. The run's row is locked
-  // before the child is read, so a child ending concurrently either sees
-  // the run waiting (and appends its end itself) or is seen ended here.
+  // Waiting for child runs of which some already ended: the run stays
+  // under its lease and their ends are appended now. The run's row is
+  // locked before the children are read, so a child ending concurrently
+  // either sees the run waiting (and appends its end itself) or is seen
+  // ended here.
   std::vector<history_record> kept_events;
   std::vector<step_change> kept_steps;
   run_change keep;
@@ -873,31 +874,28 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
     if (auto err = b.lock_run(op.run.value)) {
       return err;
     }
-    auto child = b.find_child(op.run.value, change->node_path);
-    if (!child) {
-      return child.error();
+    auto ended = b.ended_children(op.run.value);
+    if (!ended) {
+      return ended.error();
     }
-    if (!*child) {
-      return make_error(errc::store_failure, "run " + std::to_string(op.run.value) +
-                                               " waits for a child run at '" + change->node_path +
-                                               "' that does not exist");
-    }
-    const auto& ch = **child;
-    if (is_terminal(ch.status)) {
-      auto seq = op.expected_seq + static_cast<int64_t>(append_events->size());
-      auto [e, step] = child_outcome(ch.run, ch.parent_node_path, ch.parent_attempt, ch.status,
-                                     ch.output, ch.error_type, ch.error_message, seq, op.now_ms);
+    if (!ended->empty()) {
       kept_events = *append_events;
-      kept_events.push_back(e);
       kept_steps = *append_steps;
-      kept_steps.push_back(step);
+      auto seq = op.expected_seq + static_cast<int64_t>(append_events->size());
+      for (const auto& ch : *ended) {
+        auto [e, step] =
+          child_outcome(ch.run, ch.parent_node_path, ch.parent_attempt, ch.status, ch.output,
+                        ch.error_type, ch.error_message, seq++, op.now_ms);
+        kept_events.push_back(e);
+        kept_steps.push_back(step);
+        out.inbox.push_back(std::move(e));
+      }
       keep.status = run_status::running;
       keep.node_path = change->node_path;
       append_events = &kept_events;
       append_steps = &kept_steps;
       change = &keep;
       out.kept = true;
-      out.inbox.push_back(std::move(e));
     }
   }
   const auto& c = *change;
@@ -1010,8 +1008,41 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
       }
     }
   }
+  if (has_children && !terminal && !out.kept && !out.quota_paused) {
+    // Children that ended while the run was held (concurrent branches keep
+    // the lease while a child runs): their ends are appended like inbox
+    // entries. A run that just released its lease is due again now.
+    auto ended = b.ended_children(op.run.value);
+    if (!ended) {
+      return ended.error();
+    }
+    for (const auto& ch : *ended) {
+      auto [e, step] =
+        child_outcome(ch.run, ch.parent_node_path, ch.parent_attempt, ch.status, ch.output,
+                      ch.error_type, ch.error_message, next_seq++, op.now_ms);
+      if (auto err = b.insert_event(op.run.value, tenant, e, op.now_ms)) {
+        return err;
+      }
+      auto finished = b.finish_attempt(op.run.value, step, op.now_ms);
+      if (!finished) {
+        return finished.error();
+      }
+      out.inbox.push_back(std::move(e));
+    }
+    if (!ended->empty()) {
+      if (auto err = b.set_next_seq(op.run.value, next_seq)) {
+        return err;
+      }
+      if (leaving) {
+        if (auto err = b.wake_run(op.run.value, op.now_ms)) {
+          return err;
+        }
+      }
+    }
+  }
   out.next_seq = next_seq;
-  out.appended = static_cast<int64_t>(append_events->size()) - (out.kept ? 1 : 0);
+  out.appended = static_cast<int64_t>(append_events->size()) -
+                 (out.kept ? static_cast<int64_t>(out.inbox.size()) : 0);
   if (inbox_pending && out.quota_paused) {
     // Without quota the run cannot take its inbox: signals stay there until
     // it resumes, a cancellation applies at once (no live lease now).
@@ -1031,7 +1062,9 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
         return inbox.error();
       }
       out.next_seq += static_cast<int64_t>(inbox->size());
-      out.inbox = std::move(*inbox);
+      for (auto& rec : *inbox) {
+        out.inbox.push_back(std::move(rec));
+      }
       if (auto err = b.set_inbox_taken(op.run.value, out.next_seq)) {
         return err;
       }

@@ -233,6 +233,12 @@ public:
     return st.run();
   }
 
+  caf::error set_next_seq(int64_t run, int64_t next_seq) override {
+    auto& st = db_.cached("UPDATE runs SET next_seq = ?2 WHERE run_id = ?1");
+    st.bind_all(run, next_seq);
+    return st.run();
+  }
+
   caf::error mark_inbox_pending(int64_t run, int64_t now_ms, bool due_now) override {
     auto& st = db_.cached("UPDATE runs SET inbox_pending = 1, wake_at_ms = CASE WHEN ?3 <> 0 "
                           "AND ?2 < wake_at_ms THEN ?2 ELSE wake_at_ms END WHERE run_id = ?1");
@@ -633,6 +639,16 @@ public:
     return optional_row<run_lineage>(st, read_lineage<std::decay_t<decltype(st)>>);
   }
 
+  caf::expected<std::vector<run_lineage>> ended_children(int64_t parent) override {
+    auto& st = db_.cached(
+      "SELECT " FLOWGATE_LINEAGE_COLUMNS " FROM runs c WHERE c.parent_run_id = ?1 AND c.status IN "
+      "('COMPLETED', 'FAILED', 'CANCELED') AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = "
+      "?1 AND s.step_path = c.parent_node_path AND s.attempt = c.parent_attempt AND s.status = "
+      "'started') ORDER BY c.run_id");
+    st.bind_all(parent);
+    return all_rows<run_lineage>(st, read_lineage<std::decay_t<decltype(st)>>);
+  }
+
   caf::error mark_has_children(int64_t parent) override {
     auto& st =
       db_.cached("UPDATE runs SET has_children = 1 WHERE run_id = ?1 AND has_children = 0");
@@ -652,9 +668,11 @@ public:
                     int64_t now_ms) override {
     auto& st = db_.cached(
       "UPDATE runs SET next_seq = next_seq + 1, wake_at_ms = ?4, updated_at_ms = ?4 "
-      "WHERE run_id = ?1 AND status = 'WAITING' AND wait_reason = 'child' AND lease_owner IS NULL "
-      "AND node_path = ?2 AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = ?1 AND "
-      "c.parent_node_path = ?2 AND c.parent_attempt > ?3) RETURNING next_seq - 1, tenant_id");
+      "WHERE run_id = ?1 AND status = 'WAITING' AND wait_reason IN ('child', 'event', 'timer', "
+      "'retry') AND lease_owner IS NULL AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = ?1 "
+      "AND s.step_path = ?2 AND s.attempt = ?3 AND s.status = 'started') AND NOT EXISTS (SELECT 1 "
+      "FROM runs c WHERE c.parent_run_id = ?1 AND c.parent_node_path = ?2 AND c.parent_attempt > "
+      "?3) RETURNING next_seq - 1, tenant_id");
     st.bind_all(parent, node_path, int64_t{attempt}, now_ms);
     return optional_row<std::pair<int64_t, std::string>>(
       st, [](const auto& row) { return std::make_pair(row.column_int64(0), row.column_text(1)); });

@@ -678,6 +678,57 @@ BOOST_AUTO_TEST_CASE(a_failed_child_is_the_parent_steps_failed_attempt_and_a_ret
   BOOST_TEST(n->replay("acme", r.id.value)->deterministic);
 }
 
+BOOST_AUTO_TEST_CASE(a_child_in_a_branch_ends_while_another_branch_holds_the_lease) {
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"charge","activity":"echo","input":{"charged":{"$ref":"/input/order"}}}]}})");
+  put("orders", R"({"name":"order","root":{"sequence":[
+    {"id":"both","parallel":[
+      {"id":"pack","activity":"sleep","input":{"ms":400}},
+      {"id":"billing","child":{"queue":"billing"},"input":{"order":{"$ref":"/input/id"}}}]},
+    {"id":"ship","activity":"echo","input":{"$ref":"/steps/both/output"}}]}})");
+  auto r = run_to_end("orders", R"({"id": 9})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"([null,{"charged":9}])");
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
+                   " AND parent_node_path = 'both/1/billing' AND status = 'COMPLETED'") == 1);
+  check_gap_free(r.id.value);
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  for (const auto& f : checked->findings) {
+    BOOST_TEST_MESSAGE(f.message);
+  }
+  BOOST_TEST(checked->findings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_concurrent_loop_of_children_runs_at_tenant_limit_one) {
+  BOOST_REQUIRE(n->put_tenant("acme", R"({"max_concurrent_runs": 1})"));
+  put("billing", R"({"name":"billing","root":{"sequence":[
+    {"id":"charge","activity":"echo","input":{"charged":{"$ref":"/input/order"}}}]}})");
+  put("orders", R"({"name":"order","root":{"sequence":[
+    {"id":"bills","for_each":{"$ref":"/input/orders"},"concurrency":3,
+     "do":{"id":"bill","child":{"queue":"billing"},"input":{"order":{"$ref":"/item"}}}},
+    {"id":"total","activity":"echo","input":{"$ref":"/steps/bills/output"}}]}})");
+  auto r = run_to_end("orders", R"({"orders": [1, 2, 3, 4, 5]})");
+  BOOST_TEST(r.status == run_status::completed);
+  BOOST_TEST(r.output == R"([{"charged":1},{"charged":2},{"charged":3},{"charged":4},)"
+                         R"({"charged":5}])");
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
+                   " AND status = 'COMPLETED'") == 5);
+  check_gap_free(r.id.value);
+  auto report = n->replay("acme", r.id.value);
+  BOOST_REQUIRE(report);
+  BOOST_TEST(report->deterministic);
+  auto checked = n->check(tenant_scope::all_tenants());
+  BOOST_REQUIRE(checked);
+  for (const auto& f : checked->findings) {
+    BOOST_TEST_MESSAGE(f.message);
+  }
+  BOOST_TEST(checked->findings.empty());
+}
+
 BOOST_AUTO_TEST_CASE(canceling_a_parent_cancels_its_children) {
   put("billing", R"({"name":"billing","root":{"sequence":[
     {"id":"approval","wait":{"event":"approved"}}]}})");

@@ -97,6 +97,10 @@ public:
     note("set_inbox_taken");
     return in_->set_inbox_taken(run, seq);
   }
+  caf::error set_next_seq(int64_t run, int64_t seq) override {
+    note("set_next_seq");
+    return in_->set_next_seq(run, seq);
+  }
   caf::error mark_inbox_pending(int64_t run, int64_t now, bool due) override {
     note("mark_inbox_pending");
     return in_->mark_inbox_pending(run, now, due);
@@ -248,6 +252,10 @@ public:
                                                        const std::string& path) override {
     note("find_child");
     return in_->find_child(parent, path);
+  }
+  caf::expected<std::vector<run_lineage>> ended_children(int64_t parent) override {
+    note("ended_children");
+    return in_->ended_children(parent);
   }
   caf::error mark_has_children(int64_t parent) override {
     note("mark_has_children");
