@@ -521,12 +521,7 @@ BOOST_AUTO_TEST_CASE(parallel_branches_run_at_the_same_time_and_output_in_branch
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
                    " AND status = 'completed'") == 5);
   check_gap_free(r.id.value);
-  auto report = n->replay("acme", r.id.value);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", r.id.value);
 }
 
 BOOST_AUTO_TEST_CASE(a_concurrent_loop_runs_n_items_at_once_and_outputs_in_item_order) {
@@ -563,15 +558,7 @@ BOOST_AUTO_TEST_CASE(a_failed_branch_fails_the_run_and_ends_the_other_attempts) 
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + std::to_string(r.id.value) +
                    " AND status = 'started'") == 0);
   BOOST_TEST(ledger(r.id.value).find("checks/1/broken#1:failed") != std::string::npos);
-  auto report = n->replay("acme", r.id.value);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  for (const auto& f : checked->findings) {
-    BOOST_TEST_MESSAGE(f.message);
-  }
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", r.id.value);
 }
 
 // -- child runs ------------------------------------------------------------------
@@ -610,12 +597,7 @@ BOOST_AUTO_TEST_CASE(a_child_run_runs_and_its_output_continues_the_parent) {
     (types == std::vector<std::string>{"run_started", "step_scheduled", "step_completed",
                                        "step_scheduled", "child_started", "step_completed",
                                        "step_scheduled", "step_completed", "run_completed"}));
-  auto report = n->replay("acme", r.id.value);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", r.id.value);
 }
 
 BOOST_AUTO_TEST_CASE(a_tenant_at_limit_one_runs_parents_and_their_children) {
@@ -692,15 +674,7 @@ BOOST_AUTO_TEST_CASE(a_child_in_a_branch_ends_while_another_branch_holds_the_lea
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
                    " AND parent_node_path = 'both/1/billing' AND status = 'COMPLETED'") == 1);
   check_gap_free(r.id.value);
-  auto report = n->replay("acme", r.id.value);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  for (const auto& f : checked->findings) {
-    BOOST_TEST_MESSAGE(f.message);
-  }
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", r.id.value);
 }
 
 BOOST_AUTO_TEST_CASE(a_concurrent_loop_of_children_runs_at_tenant_limit_one) {
@@ -718,15 +692,7 @@ BOOST_AUTO_TEST_CASE(a_concurrent_loop_of_children_runs_at_tenant_limit_one) {
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE parent_run_id = " + std::to_string(r.id.value) +
                    " AND status = 'COMPLETED'") == 5);
   check_gap_free(r.id.value);
-  auto report = n->replay("acme", r.id.value);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  for (const auto& f : checked->findings) {
-    BOOST_TEST_MESSAGE(f.message);
-  }
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", r.id.value);
 }
 
 BOOST_AUTO_TEST_CASE(canceling_a_parent_cancels_its_children) {

@@ -58,6 +58,20 @@ struct node_fixture {
   /// Changes the store behind the node's back.
   void exec(const std::string& sql) { store_sql(location, sql); }
 
+  /// The run replays deterministically and `check` finds nothing wrong in
+  /// the whole store.
+  void expect_replayable_and_clean(const std::string& tenant, int64_t run) {
+    auto report = n->replay(tenant, run);
+    BOOST_REQUIRE(report);
+    BOOST_TEST(report->deterministic, report->message);
+    auto checked = n->check(tenant_scope::all_tenants());
+    BOOST_REQUIRE(checked);
+    for (const auto& f : checked->findings) {
+      BOOST_TEST_MESSAGE(f.message);
+    }
+    BOOST_TEST(checked->findings.empty());
+  }
+
   /// A fingerprint of all stored data, to prove bad input changed nothing.
   std::string store_fingerprint() {
     std::string out;

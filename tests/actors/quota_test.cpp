@@ -269,15 +269,7 @@ BOOST_AUTO_TEST_CASE(exhaustion_mid_fan_out_pauses_after_the_attempts_in_flight_
   BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + runs) == 6);
   BOOST_TEST(
     count("SELECT max(seq) - count(*) FROM run_events WHERE run_id = " + std::to_string(run)) == 0);
-  auto report = n->replay("acme", run);
-  BOOST_REQUIRE(report);
-  BOOST_TEST(report->deterministic);
-  auto checked = n->check(tenant_scope::all_tenants());
-  BOOST_REQUIRE(checked);
-  for (const auto& f : checked->findings) {
-    BOOST_TEST_MESSAGE(f.message);
-  }
-  BOOST_TEST(checked->findings.empty());
+  expect_replayable_and_clean("acme", run);
 }
 
 BOOST_AUTO_TEST_CASE(the_scanner_resumes_only_up_to_the_quota_left_and_each_wait_once) {
