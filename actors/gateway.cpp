@@ -353,12 +353,10 @@ caf::expected<schedule_view> gateway_core::put_schedule(std::string_view raw_ten
   if (!snap) {
     return snap.error();
   }
-  boost::system::error_code ec;
-  auto doc = parse_json(text, ec);
   schedule_record rec;
   rec.tenant = t->id;
   rec.id = id;
-  rec.document = canonical_json(doc);
+  rec.document = std::move(spec->canonical);
   auto stored = blocking_ask<schedule_record>(sys_, request_timeout, writer_,
                                               store_schedule{std::move(rec), 0});
   if (!stored) {
@@ -384,8 +382,7 @@ caf::expected<std::vector<schedule_view>> gateway_core::list_schedules(std::stri
     return rows.error();
   }
   if (!id.empty() && rows->empty()) {
-    return make_error(errc::not_found,
-                      "schedule '" + id + "' of tenant '" + t->id.value + "' does not exist");
+    return unknown_schedule(t->id.value, id);
   }
   std::vector<schedule_view> out;
   for (auto& r : *rows) {
@@ -403,8 +400,7 @@ caf::expected<int64_t> gateway_core::delete_schedule(std::string_view raw_tenant
   auto n =
     blocking_ask<int64_t>(sys_, request_timeout, writer_, flowgate::delete_schedule{t->id, id});
   if (n && *n == 0) {
-    return make_error(errc::not_found,
-                      "schedule '" + id + "' of tenant '" + t->id.value + "' does not exist");
+    return unknown_schedule(t->id.value, id);
   }
   return n;
 }

@@ -35,6 +35,11 @@ std::string_view to_string(catch_up_policy x) {
   return "last";
 }
 
+caf::error unknown_schedule(std::string_view tenant, std::string_view id) {
+  return make_error(errc::not_found, "schedule '" + std::string{id} + "' of tenant '" +
+                                       std::string{tenant} + "' does not exist");
+}
+
 caf::error check_schedule_id(std::string_view id) {
   if (id.empty()) {
     return make_error(errc::invalid_argument, "a schedule id must not be empty");
@@ -166,6 +171,7 @@ caf::expected<schedule_spec> parse_schedule_text(std::string_view text) {
     }
     s.paused = v->get_bool();
   }
+  s.canonical = canonical_json(*doc);
   return s;
 }
 

@@ -57,6 +57,8 @@ struct schedule_spec {
   overlap_policy overlap = overlap_policy::skip;
   catch_up_policy catch_up = catch_up_policy::last;
   bool paused = false;
+  /// The whole document as canonical JSON text (what is stored).
+  std::string canonical;
 };
 
 /// Longest schedule id (letters, digits, `.`, `_`, `-`).
@@ -64,6 +66,9 @@ inline constexpr size_t max_schedule_id_length = 128;
 
 /// Checks a schedule id. Errors: `invalid_argument` naming the problem.
 [[nodiscard]] caf::error check_schedule_id(std::string_view id);
+
+/// `not_found`: schedule `id` of `tenant` does not exist.
+[[nodiscard]] caf::error unknown_schedule(std::string_view tenant, std::string_view id);
 
 /// Parses a schedule document. Errors: `malformed_json`,
 /// `payload_too_large`, `invalid_config` naming the field, e.g.

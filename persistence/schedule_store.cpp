@@ -16,11 +16,6 @@ namespace flowgate::run_store {
 
 namespace {
 
-caf::error unknown_schedule(const tenant_id& tenant, const std::string& id) {
-  return make_error(errc::not_found,
-                    "schedule '" + id + "' of tenant '" + tenant.value + "' does not exist");
-}
-
 /// The first fire time after `now_ms`, or 0 (paused, or it fires no more).
 int64_t first_fire(const schedule_spec& spec, bool paused, int64_t now_ms) {
   return paused ? 0 : next_fire(spec.cron, spec.zone, now_ms).value_or(0);
@@ -96,7 +91,7 @@ caf::expected<schedule_record> apply(run_backend& b, const pause_schedule& op) {
     return row.error();
   }
   if (!*row) {
-    return unknown_schedule(op.tenant, op.id);
+    return unknown_schedule(op.tenant.value, op.id);
   }
   auto rec = **row;
   if (rec.paused == op.paused) {
