@@ -30,6 +30,9 @@ struct activity_context {
   int32_t attempt = 1;
   /// The tenant config's `settings` object (empty if none).
   boost::json::object settings;
+  /// The tenant config's `secrets` (name -> value; empty if none). Never
+  /// put them in an output or an error: those are stored and shown.
+  boost::json::object secrets;
   /// The tenant config's `restrictions`.
   std::vector<std::string> restrictions;
 };

@@ -58,6 +58,9 @@ activity_result execute(const activity_registry& activities, const activity_requ
       if (const auto* s = config.get_object().if_contains("settings"); s && s->is_object()) {
         ctx.settings = s->get_object();
       }
+      if (const auto* s = config.get_object().if_contains("secrets"); s && s->is_object()) {
+        ctx.secrets = s->get_object();
+      }
       if (const auto* r = config.get_object().if_contains("restrictions"); r && r->is_array()) {
         for (const auto& x : r->get_array()) {
           if (x.is_string()) {

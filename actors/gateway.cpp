@@ -705,6 +705,14 @@ auto as_operator(const tenant_scope& scope, const char* request, F f) -> decltyp
   return f();
 }
 
+/// A tenant record as it may be shown: without its secrets' values.
+caf::expected<tenant_record> shown(caf::expected<tenant_record> t) {
+  if (t) {
+    t->config_json = redact_secrets(t->config_json);
+  }
+  return t;
+}
+
 /// Answers one request, then exits.
 gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
                                             std::shared_ptr<gateway_core> core) {
@@ -714,17 +722,24 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
   };
   using caf::result;
   return {
+    // Tenant configs leave the node with their secrets' values removed.
     [=](put_tenant_request& r) -> result<tenant_record> {
-      return done(with_tenant(r.scope, "tenant put", [&](const std::string& t) {
+      return done(shown(with_tenant(r.scope, "tenant put", [&](const std::string& t) {
         return core->put_tenant(t, r.config_json);
-      }));
+      })));
     },
     [=](get_tenant_request& r) -> result<tenant_record> {
-      return done(with_tenant(r.scope, "tenant get",
-                              [&](const std::string& t) { return core->get_tenant(t); }));
+      return done(shown(with_tenant(r.scope, "tenant get",
+                                    [&](const std::string& t) { return core->get_tenant(t); })));
     },
     [=](list_tenants_request& r) -> result<std::vector<tenant_record>> {
-      return done(as_operator(r.scope, "tenant list", [&] { return core->list_tenants(); }));
+      auto all = as_operator(r.scope, "tenant list", [&] { return core->list_tenants(); });
+      if (all) {
+        for (auto& t : *all) {
+          t.config_json = redact_secrets(t.config_json);
+        }
+      }
+      return done(std::move(all));
     },
     [=](tenant_stats_request& r) -> result<std::vector<tenant_stats>> {
       return done(core->tenant_stats(r.scope.all ? std::string{} : r.scope.tenant));

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 #include <cctype>
 
 namespace json = boost::json;
@@ -135,6 +137,27 @@ tenant_config parse_fields(const json::value& doc) {
         throw bad_field{"settings must be an object"};
       }
       c.settings = v.get_object();
+    } else if (k == "secrets") {
+      if (!v.is_object()) {
+        throw bad_field{"secrets must be an object of name: string"};
+      }
+      for (const auto& secret : v.get_object()) {
+        std::string_view name = secret.key();
+        bool ok = !name.empty() && name.size() <= 128;
+        for (char ch : name) {
+          ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.');
+        }
+        if (!ok) {
+          throw bad_field{"secrets: name '" + std::string{name} +
+                          "' must match [A-Za-z0-9_.-]{1,128}"};
+        }
+        // The value is not repeated in the error: it is a secret.
+        if (!secret.value().is_string()) {
+          throw bad_field{"secrets." + std::string{name} + " must be a string"};
+        }
+      }
+      c.secrets = v.get_object();
     } else if (k == "restrictions") {
       if (!v.is_array()) {
         throw bad_field{"restrictions must be an array of strings"};
@@ -148,7 +171,8 @@ tenant_config parse_fields(const json::value& doc) {
     } else {
       throw bad_field{"unknown field '" + std::string{k} +
                       "' (allowed: name, tier, max_concurrent_runs, admission, "
-                      "admission_deadline_ms, quota, weight, settings, restrictions)"};
+                      "admission_deadline_ms, quota, weight, settings, secrets, "
+                      "restrictions)"};
     }
   }
   return c;
@@ -176,6 +200,28 @@ caf::expected<parsed_tenant_config> parse_tenant_config_text(std::string_view te
     return cfg.error();
   }
   return parsed_tenant_config{std::move(*cfg), canonical_json(*doc)};
+}
+
+std::string redact_secrets(std::string_view config_json) {
+  boost::system::error_code ec;
+  auto doc = json::parse(config_json, ec);
+  if (ec || !doc.is_object()) {
+    return "{}";
+  }
+  auto& obj = doc.get_object();
+  if (auto* secrets = obj.if_contains("secrets"); secrets != nullptr && secrets->is_object()) {
+    std::vector<std::string> names;
+    for (const auto& kv : secrets->get_object()) {
+      names.emplace_back(kv.key());
+    }
+    std::sort(names.begin(), names.end());
+    json::array shown;
+    for (auto& n : names) {
+      shown.emplace_back(n);
+    }
+    *secrets = std::move(shown);
+  }
+  return json::serialize(doc);
 }
 
 } // namespace flowgate

@@ -47,6 +47,9 @@ struct tenant_config {
   int64_t weight = 1;
   /// Handed to activities as they are.
   boost::json::object settings;
+  /// Credentials for the services activities call (name -> string value):
+  /// handed to activities, never shown (`redact_secrets`).
+  boost::json::object secrets;
   std::vector<std::string> restrictions;
 };
 
@@ -63,5 +66,10 @@ struct parsed_tenant_config {
 
 [[nodiscard]] caf::expected<parsed_tenant_config> parse_tenant_config_text(std::string_view text,
                                                                            std::string_view tenant);
+
+/// A stored tenant config as it may be shown (CLI, gateway, logs): its
+/// `secrets` object replaced by the sorted list of its key names. Text that
+/// does not parse is shown as `{}` (stored configs are canonical).
+std::string redact_secrets(std::string_view config_json);
 
 } // namespace flowgate

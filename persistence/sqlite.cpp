@@ -3,7 +3,9 @@
 #include "messages/errors.hpp"
 #include "persistence/sql_text.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -147,6 +149,15 @@ caf::expected<connection> connection::open(const open_options& opts) {
   if (std::filesystem::is_directory(opts.path, ec)) {
     return make_error(errc::invalid_argument,
                       "database '" + opts.path + "' is a directory, not a database file");
+  }
+  if (opts.create && opts.path != ":memory:" && opts.path.rfind("file:", 0) != 0) {
+    // A new database file is the operator's alone (it holds tenants'
+    // secrets); SQLite creates the WAL and shared-memory files with the
+    // database file's mode. An existing file keeps the mode it has.
+    int fd = ::open(opts.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::close(fd);
+    }
   }
   auto rc = sqlite3_open_v2(opts.path.c_str(), &c.db_, flags, nullptr);
   if (rc != SQLITE_OK) {

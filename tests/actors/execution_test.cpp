@@ -112,19 +112,27 @@ BOOST_AUTO_TEST_CASE(runs_a_pipeline_to_completion_recording_every_attempt) {
 }
 
 BOOST_AUTO_TEST_CASE(registered_activities_see_input_attempt_and_tenant_settings) {
-  BOOST_REQUIRE(n->put_tenant("acme", R"({"settings": {"model": "llama3.2"}})"));
+  auto stored = n->put_tenant(
+    "acme", R"({"settings": {"model": "llama3.2"}, "secrets": {"api_key": "sk-live-1"}})");
+  BOOST_REQUIRE(stored);
+  // Shown by name only, handed to activities whole.
+  BOOST_TEST(stored->config_json.find("sk-live-1") == std::string::npos);
+  BOOST_TEST(n->get_tenant("acme")->config_json.find("sk-live-1") == std::string::npos);
   activities->add("describe", [](const boost::json::value& input, const activity_context& ctx) {
     return activity_outcome::success(boost::json::object{
       {"input", input},
       {"attempt", ctx.attempt},
       {"tenant", ctx.tenant.value},
-      {"model", ctx.settings.contains("model") ? ctx.settings.at("model") : nullptr}});
+      {"model", ctx.settings.contains("model") ? ctx.settings.at("model") : nullptr},
+      {"key_ok", ctx.secrets.contains("api_key") && ctx.secrets.at("api_key") == "sk-live-1"}});
   });
   put("q", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"describe",
     "input":{"x":{"$ref":"/input/x"}}}]}})");
   auto r = run_to_rest("q", R"({"x": [1, 2]})");
   BOOST_TEST(r.status == run_status::completed);
-  BOOST_TEST(r.output == R"({"input":{"x":[1,2]},"attempt":1,"tenant":"acme","model":"llama3.2"})");
+  BOOST_TEST(
+    r.output ==
+    R"({"input":{"x":[1,2]},"attempt":1,"tenant":"acme","model":"llama3.2","key_ok":true})");
 }
 
 BOOST_AUTO_TEST_CASE(retries_failed_attempts_and_records_each_in_the_ledger) {

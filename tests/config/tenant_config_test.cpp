@@ -63,6 +63,9 @@ BOOST_AUTO_TEST_CASE(rejects_malformed_configs_with_reason) {
          expectation{R"({"weight": 0})", "weight must be between"},
          expectation{R"({"settings": []})", "settings must be an object"},
          expectation{R"({"restrictions": [1]})", "restrictions must be"},
+         expectation{R"({"secrets": ["sk-1"]})", "secrets must be an object of name: string"},
+         expectation{R"({"secrets": {"api key": "sk-1"}})", "secrets: name 'api key' must match"},
+         expectation{R"({"secrets": {"api_key": 12345}})", "secrets.api_key must be a string"},
          expectation{R"({"colour": "red"})", "unknown field 'colour'"},
          expectation{R"([])", "must be a JSON object"},
        }) {
@@ -80,3 +83,18 @@ BOOST_AUTO_TEST_CASE(rejects_malformed_configs_with_reason) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(secrets_are_parsed_and_shown_only_by_name) {
+  auto c = parse_tenant_config_text(
+    R"({"settings": {"model": "m"}, "secrets": {"smtp": "pw-2", "api_key": "sk-1"}})", "acme");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->config.secrets.at("api_key").as_string() == "sk-1");
+  auto shown = redact_secrets(c->canonical_text);
+  BOOST_TEST(shown == R"({"secrets":["api_key","smtp"],"settings":{"model":"m"}})");
+  BOOST_TEST(shown.find("sk-1") == std::string::npos);
+  BOOST_TEST(redact_secrets(R"({"tier":"pro"})") == R"({"tier":"pro"})");
+  // A bad secret's value never appears in the error.
+  auto bad = parse_tenant_config_text(R"({"secrets": {"api_key": ["sk-live-9"]}})", "acme");
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(describe(bad.error()).find("sk-live-9") == std::string::npos);
+}

@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -150,6 +151,25 @@ BOOST_AUTO_TEST_CASE(tenant_and_config_round_trip_with_json_output) {
   BOOST_TEST(act.code == 0);
   auto info = run("--json db info");
   BOOST_TEST(boost::json::parse(info.out).at("configs").as_int64() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(tenant_secrets_are_never_printed) {
+  auto put = run("tenant put acme -",
+                 R"({"settings": {"model": "m"}, "secrets": {"api_key": "sk-live-1"}})");
+  BOOST_REQUIRE_MESSAGE(put.code == 0, put.err);
+  for (const char* cmd :
+       {"tenant get acme", "--json tenant get acme", "tenant list", "--json tenant list"}) {
+    auto r = run(cmd);
+    BOOST_TEST(r.code == 0, r.err);
+    BOOST_TEST(r.out.find("sk-live-1") == std::string::npos, cmd << ": " << r.out);
+    bool shows_config = std::string{cmd} != "tenant list";
+    BOOST_TEST((r.out.find("api_key") != std::string::npos) == shows_config, cmd << ": " << r.out);
+  }
+  BOOST_TEST(put.out.find("sk-live-1") == std::string::npos, put.out);
+  // The database file is the operator's alone.
+  struct stat st {};
+  BOOST_REQUIRE(::stat((dir / "flowgate.db").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
 }
 
 BOOST_AUTO_TEST_CASE(refused_input_exits_1_names_the_problem_and_changes_nothing) {
