@@ -1,6 +1,7 @@
 #pragma once
 
-/// Content checksums of configs: SHA-256 (FIPS 180-4), hex encoded.
+/// Content checksums of configs: SHA-256 (FIPS 180-4, computed by OpenSSL's
+/// libcrypto), hex encoded.
 
 #include <string>
 #include <string_view>

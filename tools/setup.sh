@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev sqlite3
   libpq-dev postgresql
   libhowardhinnant-date-dev tzdata
+  libssl-dev
 )
 
 missing=()
