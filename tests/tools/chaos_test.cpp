@@ -1,5 +1,6 @@
 // Chaos tier: three `flowgate serve` processes on one database while runs
-// with retries, a for_each, a wait with signals and a final step progress
+// with retries, a concurrent for_each, parallel branches, a wait with
+// signals and a final step progress
 // over tenants at their concurrency limits and one tenant that runs out of
 // step quota. For a fixed stretch of time a seeded random sequence SIGKILLs
 // nodes (restarted at once under the same id) and SIGSTOPs them for up to
@@ -94,9 +95,13 @@ BOOST_AUTO_TEST_CASE(random_kills_and_stalls_lose_nothing_and_count_nothing_twic
     << R"({"name":"chaos","root":{"sequence":[)"
     << R"({"id":"one","activity":"sleep","input":{"ms":40},)"
     << R"("retry":{"max_attempts":30,"initial_interval_ms":10}},)"
-    << R"({"id":"items","for_each":{"$ref":"/input/items"},)"
+    << R"({"id":"items","for_each":{"$ref":"/input/items"},"concurrency":2,)"
     << R"("do":{"id":"each","activity":"sleep","input":{"ms":10},)"
     << R"("retry":{"max_attempts":30,"initial_interval_ms":10}}},)"
+    << R"({"id":"both","parallel":[{"id":"pa","activity":"sleep","input":{"ms":20},)"
+    << R"("retry":{"max_attempts":30,"initial_interval_ms":10}},)"
+    << R"({"id":"pb","activity":"echo","input":{"$ref":"/steps/items/output"},)"
+    << R"("retry":{"max_attempts":30,"initial_interval_ms":10}}]},)"
     << R"({"id":"w","wait":{"event":"go","timeout_ms":1500,"on_timeout":"continue"}},)"
     << R"({"id":"last","activity":"echo","input":{"$ref":"/input"},)"
     << R"("retry":{"max_attempts":30,"initial_interval_ms":10}}]}})";
