@@ -62,6 +62,8 @@ struct orchestrator_state {
   bool writing = false;
   /// Outcomes that arrived while an append was in flight.
   std::vector<engine::event> arrived;
+  /// What the engine's walks of this history can reuse (engine.hpp).
+  engine::walk_cache cache;
   bool resolve_waits = true;
   bool draining = false;
   bool done = false;
@@ -408,6 +410,7 @@ void advance(orchestrator_pointer self) {
   ctx.hold_timer_ms = st.setup.hold_timer_ms;
   ctx.hold_on_nondeterminism = st.setup.hold_on_nondeterminism;
   ctx.in_flight = st.dispatched;
+  ctx.cache = &st.cache;
   auto p = engine::plan(st.setup.snapshot->definition, st.input, std::move(st.history), ctx);
   st.history = std::move(p.history);
   st.node_path = p.change.node_path;
@@ -502,6 +505,7 @@ void advance(orchestrator_pointer self) {
             while (!s.history.empty() && s.history.back().seq >= stored_until) {
               s.history.pop_back();
             }
+            s.cache.clear(); // the history was cut back
             std::set<std::pair<std::string, int32_t>> stored;
             for (const auto& e : s.history) {
               if (e.seq >= expected_seq && e.type == event_type::step_scheduled) {

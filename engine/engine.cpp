@@ -132,16 +132,22 @@ enum class outcome : uint8_t { done, stop, failed };
 
 /// Events the walk reads in order: the whole history, or one branch's.
 struct view {
+  /// The whole history (the top view), else `events`.
+  const std::vector<event>* whole = nullptr;
   std::vector<const event*> events;
   /// Each event's index in the enclosing view (branch views only).
   std::vector<size_t> outer;
   size_t pos = 0;
+
+  size_t size() const { return whole != nullptr ? whole->size() : events.size(); }
+  const event& at(size_t i) const { return whole != nullptr ? (*whole)[i] : *events[i]; }
 };
 
 class walker {
 public:
-  walker(const pipeline& p, const json::value& input, const std::vector<event>& history)
-      : pipeline_(p), input_(input), history_(history) {}
+  walker(const pipeline& p, const json::value& input, const std::vector<event>& history,
+         walk_cache* cache)
+      : pipeline_(p), input_(input), history_(history), cache_(cache) {}
 
   decision run() {
     if (history_.empty() || history_.front().type != event_type::run_started) {
@@ -149,15 +155,28 @@ public:
                history_.empty() ? "an empty history" : describe(history_.front()));
       return std::move(out_);
     }
-    top_.events.reserve(history_.size());
-    for (const auto& e : history_) {
-      top_.events.push_back(&e);
-    }
+    top_.whole = &history_;
     top_.pos = 1;
     cur_ = &top_;
-    for (const auto& e : history_) {
-      if (e.type == event_type::signal_received) {
-        signals_.push_back({&e, false});
+    if (cache_ != nullptr) {
+      if (cache_->scanned > history_.size()) {
+        cache_->clear(); // the history was cut back
+      }
+      for (size_t i = cache_->scanned; i < history_.size(); ++i) {
+        if (history_[i].type == event_type::signal_received) {
+          cache_->signal_index.push_back(i);
+        }
+      }
+      cache_->scanned = history_.size();
+      signals_.reserve(cache_->signal_index.size());
+      for (auto i : cache_->signal_index) {
+        signals_.push_back({&history_[i], false});
+      }
+    } else {
+      for (const auto& e : history_) {
+        if (e.type == event_type::signal_received) {
+          signals_.push_back({&e, false});
+        }
       }
     }
     scope root_scope;
@@ -208,8 +227,8 @@ private:
   /// or after a cancellation (which halts the walk).
   const event* peek() {
     auto& v = *cur_;
-    while (v.pos < v.events.size()) {
-      const auto& e = *v.events[v.pos];
+    while (v.pos < v.size()) {
+      const auto& e = v.at(v.pos);
       if (e.type == event_type::signal_received) {
         ++v.pos;
         continue;
@@ -338,7 +357,7 @@ private:
       return;
     }
     if (out_.state == run_state::canceled) {
-      conflict(top_.events[top_.pos - 1]->seq, "nothing after the end of the run", "run_canceled");
+      conflict(top_.at(top_.pos - 1).seq, "nothing after the end of the run", "run_canceled");
       return;
     }
     ended_ = true;
@@ -513,9 +532,9 @@ private:
     // first event of anything else is where the node must have ended.
     std::vector<view> views(count);
     auto prefix = path + "/";
-    size_t boundary = outer->events.size();
-    for (size_t k = outer->pos; k < outer->events.size(); ++k) {
-      const auto& e = *outer->events[k];
+    size_t boundary = outer->size();
+    for (size_t k = outer->pos; k < outer->size(); ++k) {
+      const auto& e = outer->at(k);
       if (e.type == event_type::signal_received) {
         continue;
       }
@@ -586,7 +605,7 @@ private:
         return outcome::stop;
       }
       if (b.o != outcome::stop) {
-        b.finished = std::max(admitted_at, v.pos > 0 ? v.events[v.pos - 1]->seq : int64_t{0});
+        b.finished = std::max(admitted_at, v.pos > 0 ? v.at(v.pos - 1).seq : int64_t{0});
       }
       if (b.o == outcome::failed) {
         b.failure_type = failure_type_;
@@ -606,7 +625,7 @@ private:
     size_t last = outer->pos;
     for (const auto& v : views) {
       for (size_t k = 0; k < v.pos; ++k) {
-        const auto& e = *v.events[k];
+        const auto& e = v.at(k);
         if (first_failure != nullptr && e.seq > first_failure->finished && is_decision(e.type)) {
           conflict(e.seq,
                    "no decision after '" + n.id + "' failed at event " +
@@ -632,7 +651,7 @@ private:
       }
     }
     if (boundary < last) {
-      const auto& e = *outer->events[boundary];
+      const auto& e = outer->at(boundary);
       conflict(e.seq, "events of '" + n.id + "' until all its branches completed", describe(e));
       return outcome::stop;
     }
@@ -820,16 +839,53 @@ private:
         return o;
       }
     }
-    for (size_t i = 0; n.concurrency <= 1 && i < array.size(); ++i) {
+    // One item after another: items that finished in an earlier walk of
+    // this history (walk_cache) are skipped, their outputs reused.
+    walk_cache::loop* memo = nullptr;
+    size_t first = 0;
+    if (cache_ != nullptr && cur_ == &top_ && n.concurrency <= 1) {
+      memo = &cache_->loops[path];
+      if (memo->items > 0 && memo->start == top_.pos && memo->items <= array.size() &&
+          memo->end <= history_.size()) {
+        for (auto seq : memo->signals) {
+          for (auto& sig : signals_) {
+            if (sig.e->seq == seq) {
+              sig.consumed = true;
+            }
+          }
+        }
+        top_.pos = memo->end;
+        first = memo->items;
+      } else {
+        *memo = walk_cache::loop{top_.pos, 0, top_.pos, json::array{}, {}};
+      }
+    }
+    for (size_t i = first; n.concurrency <= 1 && i < array.size(); ++i) {
       scope inner = sc;
       inner.item = &array[i];
       inner.index = static_cast<int64_t>(i);
       const json::value* body_result = nullptr;
+      auto taken_before = taken_.size();
       auto o = walk(n.body(), path + "/" + std::to_string(i) + "/", inner, body_result);
       if (o != outcome::done) {
         return o;
       }
-      outputs.push_back(body_result != nullptr ? *body_result : json::value{});
+      const auto& out = body_result != nullptr ? *body_result : json::value{};
+      if (memo != nullptr) {
+        memo->outputs.get_array().push_back(out);
+        memo->items = i + 1;
+        memo->end = top_.pos;
+        memo->signals.insert(memo->signals.end(),
+                             taken_.begin() + static_cast<std::ptrdiff_t>(taken_before),
+                             taken_.end());
+      } else {
+        outputs.push_back(out);
+      }
+    }
+    if (memo != nullptr) {
+      sc.steps[n.id] = &memo->outputs;
+      result = &memo->outputs;
+      return outcome::done;
     }
     const auto& stored = owned(json::value(std::move(outputs)));
     sc.steps[n.id] = &stored;
@@ -918,6 +974,7 @@ private:
       }
       if (!s.consumed && string_field(s.e->payload, "event") == name) {
         s.consumed = true;
+        taken_.push_back(s.e->seq);
         const auto* obj = s.e->payload.if_object();
         if (obj != nullptr) {
           if (const auto* p = obj->if_contains("payload")) {
@@ -953,6 +1010,9 @@ private:
   /// The run's end was found in the history.
   bool ended_ = false;
   std::vector<buffered_signal> signals_;
+  /// Sequence numbers of the signals taken, in order.
+  std::vector<int64_t> taken_;
+  walk_cache* cache_ = nullptr;
   std::vector<std::unique_ptr<json::value>> values_;
   std::string failure_type_;
   std::string failure_message_;
@@ -962,8 +1022,8 @@ private:
 } // namespace
 
 decision decide(const pipeline& definition, const json::value& input,
-                const std::vector<event>& history) {
-  walker w{definition, input, history};
+                const std::vector<event>& history, walk_cache* cache) {
+  walker w{definition, input, history, cache};
   return w.run();
 }
 

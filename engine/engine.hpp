@@ -53,6 +53,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -164,9 +165,41 @@ struct decision {
   size_t consumed = 0;
 };
 
+/// What walks of one run's growing history can reuse, so that a decision
+/// costs the same whatever the history's length: for each `for_each` run
+/// one item after another (at the top level of the walk), the items that
+/// finished, where in the history they ended, their outputs and the signals
+/// they took; and where the history's signals are. Owned by the run's
+/// driver and valid while its history only grows: `clear()` it when the
+/// history is cut back. Decisions with and without a cache are identical.
+struct walk_cache {
+  struct loop {
+    /// History index where the walk reached the loop.
+    size_t start = 0;
+    /// Items finished, one after another from the first.
+    size_t items = 0;
+    /// History index after the last finished item's events.
+    size_t end = 0;
+    /// Their outputs (an array).
+    boost::json::value outputs;
+    /// Sequence numbers of the signals their waits took.
+    std::vector<int64_t> signals;
+  };
+  std::map<std::string, loop> loops;
+  /// Indexes of `signal_received` events among the first `scanned` events.
+  std::vector<size_t> signal_index;
+  size_t scanned = 0;
+
+  void clear() {
+    loops.clear();
+    signal_index.clear();
+    scanned = 0;
+  }
+};
+
 /// Walks `definition` along `history` (which starts with `run_started`).
 decision decide(const pipeline& definition, const boost::json::value& input,
-                const std::vector<event>& history);
+                const std::vector<event>& history, walk_cache* cache = nullptr);
 
 /// One sentence for a non-determinism, e.g. `history event 5 is
 /// step_scheduled 'c'#1, but the pipeline expects step_scheduled 'b'#1`.

@@ -173,7 +173,7 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
   // Attempts in flight: the driver's, and those this plan dispatches.
   auto in_flight = ctx.in_flight;
   for (bool settled = false, first = true; !settled; first = false) {
-    auto d = decide(definition, input, p.history);
+    auto d = decide(definition, input, p.history, ctx.cache);
     if (first) {
       p.initial_state = d.state;
     }

@@ -116,6 +116,8 @@ struct plan_context {
   /// Attempts started by this driver whose outcome it still awaits: an
   /// attempt without an outcome that is not here was cut off.
   std::set<std::pair<std::string, int32_t>> in_flight;
+  /// The driver's walk cache (engine.hpp), or none.
+  walk_cache* cache = nullptr;
 };
 
 /// One step commit and what follows it.

@@ -59,8 +59,16 @@ std::string generate_pipeline(std::mt19937& rng) {
       out << R"({"id":"a)" << i << R"(","activity":"act",)" << retry() << "}";
       break;
     case 2:
-      out << R"({"id":"l)" << i << R"(","for_each":{"$ref":"/input/items"},"do":{"id":"b)" << i
-          << R"(","activity":"act",)" << retry() << "}}";
+      if (pick(2) == 0) {
+        out << R"({"id":"l)" << i << R"(","for_each":{"$ref":"/input/items"},"do":{"id":"b)" << i
+            << R"(","activity":"act",)" << retry() << "}}";
+      } else {
+        // Items that take signals (the walk cache replays which ones).
+        out << R"({"id":"l)" << i << R"(","for_each":{"$ref":"/input/items"},"do":{"sequence":[)"
+            << R"({"id":"b)" << i << R"(","activity":"act",)" << retry() << R"(},{"id":"v)" << i
+            << R"(","wait":{"event":"e)" << pick(2) << R"(","timeout_ms":)" << intervals[pick(3)]
+            << R"(,"on_timeout":"continue"}}]}})";
+      }
       break;
     case 3: {
       out << R"({"id":"w)" << i << R"(","wait":{"event":"e)" << pick(2) << '"';
@@ -125,6 +133,9 @@ struct world {
   plan_context ctx;
   std::vector<planned> log;
   bool finished = false;
+  /// The driver's walk cache: the replay below plans without one, so the
+  /// property also shows that a cache changes no plan.
+  walk_cache cache;
 
   int roll(int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); }
 
@@ -147,6 +158,7 @@ struct world {
 
   /// A new driver (another node, or a restart): nothing in flight.
   void restart() {
+    cache.clear();
     ctx.in_flight.clear();
     ctx.inbox_fresh = false;
     ctx.draining = false;
@@ -157,7 +169,9 @@ struct world {
     ctx.now_ms = now;
     ctx.draining = roll(20) == 0;
     planned entry{history.size(), ctx, {}};
+    ctx.cache = &cache;
     auto p = plan(definition, input, history, ctx);
+    ctx.cache = nullptr;
     entry.result = p;
     entry.result.history.clear();
     log.push_back(std::move(entry));
@@ -258,7 +272,7 @@ BOOST_AUTO_TEST_CASE(replaying_the_histories_it_produced_yields_identical_plans)
   for (int c = 0; c < 1000; ++c) {
     auto text = generate_pipeline(gen);
     BOOST_TEST_CONTEXT("case " << c << ": " << text) {
-      world w{parse(text), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false};
+      world w{parse(text), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false, {}};
       json::array items;
       for (int i = 0, n = w.roll(6); i < n; ++i) {
         items.push_back(json::object{{"sku", i}});
