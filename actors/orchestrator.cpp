@@ -64,6 +64,8 @@ struct orchestrator_state {
   std::vector<engine::event> arrived;
   /// What the engine's walks of this history can reuse (engine.hpp).
   engine::walk_cache cache;
+  /// When the pending wake-up is due (0 = none).
+  int64_t wake_at_ms = 0;
   bool resolve_waits = true;
   bool draining = false;
   bool done = false;
@@ -113,6 +115,18 @@ void abandon(orchestrator_pointer self, const caf::error& err, const char* durin
 
 void advance(orchestrator_pointer self);
 
+/// A wake-up at `at_ms` (a held timer), unless one is due by then already:
+/// every commit of a fan-out may ask for the same one.
+void wake_at(orchestrator_pointer self, int64_t at_ms) {
+  auto& st = self->state;
+  if (st.wake_at_ms != 0 && st.wake_at_ms <= at_ms) {
+    return;
+  }
+  st.wake_at_ms = at_ms;
+  auto delay = std::max<int64_t>(at_ms - wall_clock_ms(self->home_system()), 0);
+  self->delayed_send(self, std::chrono::milliseconds{delay}, wake_atom::value);
+}
+
 // -- states ----------------------------------------------------------------------
 // The orchestrator's phases are its behaviours; each says what a wake-up, a
 // lost lease and a drain mean in that phase.
@@ -148,6 +162,7 @@ orchestrator_actor::behavior_type loading(orchestrator_pointer self) {
 orchestrator_actor::behavior_type running(orchestrator_pointer self) {
   return {
     [=](wake_atom) {
+      self->state.wake_at_ms = 0;
       if (!self->state.writing) {
         advance(self);
       }
@@ -444,7 +459,7 @@ void advance(orchestrator_pointer self) {
   bool leaving = terminal || change.release_lease;
   if (st.staged_events.empty() && st.staged_steps.empty() && !leaving && !sync_inbox) {
     if (hold_until != 0) {
-      self->delayed_send(self, std::chrono::milliseconds{hold_until - now}, wake_atom::value);
+      wake_at(self, hold_until);
     }
     return;
   }
@@ -546,10 +561,7 @@ void advance(orchestrator_pointer self) {
                      hold_until == 0) {
             // The attempts run; their outcomes decide next.
           } else if (hold_until != 0 && r.inbox.empty() && arrived.empty()) {
-            self->delayed_send(self,
-                               std::chrono::milliseconds{std::max<int64_t>(
-                                 hold_until - wall_clock_ms(self->home_system()), 0)},
-                               wake_atom::value);
+            wake_at(self, hold_until);
           } else {
             advance(self);
           }
