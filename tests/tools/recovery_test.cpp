@@ -341,7 +341,11 @@ BOOST_AUTO_TEST_CASE(runs_of_a_killed_node_continue_before_their_tenants_queue) 
   }
   BOOST_TEST_MESSAGE("runs held by the killed node: " << runs.size());
   BOOST_REQUIRE(!runs.empty());
-  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 80, 120s));
+  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 80, 120s),
+             "runs not completed:\n"
+               << unfinished_runs() << "\nlog of a:\n"
+               << log_of("a").substr(0, 20000) << "\nlog of b:\n"
+               << log_of("b").substr(0, 20000));
   BOOST_TEST(a->stop(SIGTERM, 10s) == 0);
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
   check_invariants();

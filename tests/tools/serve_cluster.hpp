@@ -189,6 +189,20 @@ struct cluster_fixture {
     BOOST_REQUIRE(query("SELECT count(*) FROM runs") == n);
   }
 
+  /// The runs that have not completed, one line each, for a failure message.
+  std::string unfinished_runs() {
+    return flowgate::testing::store_text(
+      location, "SELECT coalesce(" +
+                  flowgate::testing::concat_sql(
+                    "run_id || ' ' || tenant_id || ' ' || status || ' ' || "
+                    "coalesce(wait_reason, '-') || ' ' || coalesce(node_path, '-') || "
+                    "' owner=' || coalesce(lease_owner, '-') || ' wake=' || wake_at_ms || "
+                    "' next_seq=' || next_seq || ' error=' || coalesce(error_type, '-') || ' ' "
+                    "|| coalesce(error_message, '-')",
+                    "\n") +
+                  ", '') FROM (SELECT * FROM runs WHERE status <> 'COMPLETED' ORDER BY run_id) r");
+  }
+
   /// Waits (bounded) until `sql` returns `want`.
   bool eventually(const std::string& sql, int64_t want, std::chrono::seconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
