@@ -196,17 +196,20 @@ void record_outcome(orchestrator_pointer self, engine::event e) {
   st.inbox_fresh = false;
 }
 
-/// An attempt ended: its outcome (and ledger change) is recorded, and the
-/// run decides again unless an append's answer will.
+/// An attempt ended (or, for a child, its run started): its event and
+/// ledger change, if any, are recorded, and the run decides again unless an
+/// append's answer will.
 void conclude_attempt(orchestrator_pointer self, const std::string& path, int32_t attempt,
-                      engine::event e, step_change ledger) {
+                      engine::event e, std::optional<step_change> ledger) {
   auto& st = self->state;
   if (st.done || st.dispatched.erase({path, attempt}) == 0) {
     return;
   }
   e.node_path = path;
   e.attempt = attempt;
-  st.staged_steps.push_back(std::move(ledger));
+  if (ledger) {
+    st.staged_steps.push_back(std::move(*ledger));
+  }
   record_outcome(self, std::move(e));
   if (!st.writing) {
     advance(self);
@@ -274,16 +277,7 @@ void start_child(orchestrator_pointer self, const engine::command& cmd) {
               fields.emplace_back("child", std::to_string(rc.run.id.value));
               log_line("info", "child run started", fields);
               // The child run is the attempt: no ledger change until it ends.
-              auto& s2 = self->state;
-              if (s2.done || s2.dispatched.erase({path, attempt}) == 0) {
-                return;
-              }
-              e.node_path = path;
-              e.attempt = attempt;
-              record_outcome(self, std::move(e));
-              if (!s2.writing) {
-                advance(self);
-              }
+              conclude_attempt(self, path, attempt, std::move(e), std::nullopt);
             },
             [=](caf::error& err) {
               if (code_of(err) == errc::invalid_argument || code_of(err) == errc::not_found) {
