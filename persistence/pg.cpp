@@ -326,7 +326,13 @@ void array_literal::add(std::string_view value) {
 
 caf::expected<std::unique_ptr<connection>> connection::open(const std::string& url,
                                                             int64_t lock_timeout_ms) {
-  auto* conn = PQconnectdb(url.c_str());
+  // Defaults first: the URL's own settings (expanded from `dbname`) come
+  // after them and win.
+  static const char* const keywords[] = {
+    "connect_timeout",     "tcp_user_timeout", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "dbname",     nullptr};
+  const char* values[] = {"10", "30000", "1", "10", "5", "3", url.c_str(), nullptr};
+  auto* conn = PQconnectdbParams(keywords, values, 1);
   if (conn == nullptr) {
     return make_error(errc::store_failure, "database '" + redacted(url) + "': out of memory");
   }

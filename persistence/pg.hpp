@@ -107,6 +107,15 @@ public:
   /// row lock fails with `store_busy` (0: waits for ever). Errors:
   /// `store_io` naming the server when it cannot be reached,
   /// `store_failure` otherwise.
+  ///
+  /// A server that does not answer is found out in bounded time, unless
+  /// the URL sets these itself: the connection attempt gives up after
+  /// `connect_timeout` (10 s); data the server does not acknowledge fails
+  /// the connection after `tcp_user_timeout` (30 s); and while a reply is
+  /// awaited, TCP keepalives (idle 10 s, then every 5 s, 3 unanswered)
+  /// end a connection to a host that died or was cut off. Without them a
+  /// write to a vanished host blocks the writer for the kernel's
+  /// retransmission timeout (about 15 minutes), holding every reply.
   [[nodiscard]] static caf::expected<std::unique_ptr<connection>> open(const std::string& url,
                                                                        int64_t lock_timeout_ms = 0);
 

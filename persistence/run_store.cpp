@@ -1210,7 +1210,12 @@ caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
     return out;
   }
   // The decision: count the attempt only while used < limit (or unlimited).
-  for (int round = 0; round < 2; ++round) {
+  // The counter's update and the read that explains a refusal are two
+  // statements: on PostgreSQL (READ COMMITTED) each sees what was committed
+  // when it began, so a counter another node created or changed in between
+  // is no refusal; only a counter read at or above the limit is.
+  bool at_limit = false;
+  for (int round = 0; round < 4 && !at_limit; ++round) {
     auto taken =
       b.take_usage_unit(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
     if (!taken) {
@@ -1225,15 +1230,21 @@ caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
     if (!used) {
       return used.error();
     }
-    if (used->exists || round > 0) {
-      out.used = used->used;
-      break; // at the limit
+    out.used = used->used;
+    if (used->exists) {
+      at_limit = op.limit >= 0 && used->used >= op.limit;
+      continue; // else: it changed after the update looked; decide again
     }
     // The period's first reservation: create its counter, then decide.
     if (auto err = b.create_usage_counter(op.tenant.value, op.period_start_ms, op.period_end_ms,
                                           op.limit, op.now_ms)) {
       return err;
     }
+  }
+  if (!at_limit) {
+    return make_error(errc::store_busy, "tenant '" + op.tenant.value +
+                                          "': the usage counter kept changing while step '" +
+                                          op.step_path + "' was reserved; try again");
   }
   // Refused: the attempt does not start, so it has no ledger row.
   if (auto err = b.delete_attempt(op.run.value, op.step_path, op.attempt)) {

@@ -13,6 +13,7 @@ packages=(
   libpq-dev postgresql
   libhowardhinnant-date-dev tzdata
   libssl-dev
+  gdb  # stacks of a stalled node in the process-level tests' failure messages
 )
 
 missing=()

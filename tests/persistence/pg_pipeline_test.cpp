@@ -10,6 +10,11 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -307,6 +312,54 @@ BOOST_AUTO_TEST_CASE(a_writer_stalled_inside_a_pipelined_transaction_is_ended_by
   (void)w.exec("ROLLBACK");
   // Its insert went with it.
   BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
+}
+
+/// A TCP port on 127.0.0.1 that takes connections into its backlog and
+/// never answers: a server that hangs, or a host cut off after the handshake.
+class silent_server {
+public:
+  silent_server() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    BOOST_REQUIRE(listen(fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    BOOST_REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  silent_server(const silent_server&) = delete;
+  silent_server& operator=(const silent_server&) = delete;
+  ~silent_server() { close(fd_); }
+
+  std::string url(const std::string& query = "") const {
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/fg" + query;
+  }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+BOOST_AUTO_TEST_CASE(a_server_that_never_answers_fails_the_connection_instead_of_hanging) {
+  // Without a connect timeout libpq waits for the startup reply for ever.
+  silent_server silent;
+  auto c = pg::connection::open(silent.url());
+  BOOST_REQUIRE(!c);
+  BOOST_TEST(code_of(c.error()) == errc::store_io, describe(c.error()));
+  BOOST_TEST(describe(c.error()).find("cannot connect") != std::string::npos, describe(c.error()));
+  // The URL's own setting wins over the default.
+  c = pg::connection::open(silent.url("?connect_timeout=2&application_name=fg-test"));
+  BOOST_REQUIRE(!c);
+  BOOST_TEST(code_of(c.error()) == errc::store_io, describe(c.error()));
+  // And a URL's parameters still reach the server.
+  auto named = pg::connection::open(url + "?application_name=fg-test");
+  BOOST_REQUIRE_MESSAGE(named, (named ? "" : describe(named.error())));
+  auto v = (*named)->query_text("SHOW application_name");
+  BOOST_REQUIRE(v);
+  BOOST_TEST(*v == "fg-test");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -48,7 +48,7 @@ struct chaos_fixture : cluster_fixture {
       for (auto& [other, is_stalled] : stalled) {
         if (is_stalled) {
           BOOST_TEST_MESSAGE("restart of " << id << " waits: resuming stopped node " << other);
-          kill(nodes[other]->pid(), SIGCONT);
+          nodes[other]->signal(SIGCONT);
           is_stalled = false;
         }
       }
@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(random_kills_and_stalls_lose_nothing_and_count_nothing_twic
     signal_waiting();
     auto victim = std::string{"abc"[gen() % 3]};
     if (stalled[victim]) {
-      kill(nodes[victim]->pid(), SIGCONT);
+      nodes[victim]->signal(SIGCONT);
       stalled[victim] = false;
       continue;
     }
@@ -136,14 +136,14 @@ BOOST_AUTO_TEST_CASE(random_kills_and_stalls_lose_nothing_and_count_nothing_twic
       start(victim); // the same id: its dead registration is replaced at once
       ++kills;
     } else {
-      kill(nodes[victim]->pid(), SIGSTOP);
+      nodes[victim]->signal(SIGSTOP);
       stalled[victim] = true;
       ++stalls;
     }
   }
   for (auto& [id, is_stalled] : stalled) {
     if (is_stalled) {
-      kill(nodes[id]->pid(), SIGCONT);
+      nodes[id]->signal(SIGCONT);
       is_stalled = false;
     }
   }

@@ -274,19 +274,19 @@ BOOST_AUTO_TEST_CASE(a_stalled_process_whose_id_was_taken_is_fenced_and_exits) {
     return true;
   };
   for (int tries = 0;; ++tries) {
-    kill(stalled->pid(), SIGSTOP);
+    stalled->signal(SIGSTOP);
     if (flowgate::pg::is_url(location) || write_lock_free()) {
       break;
     }
     BOOST_REQUIRE(tries < 200);
-    kill(stalled->pid(), SIGCONT);
+    stalled->signal(SIGCONT);
     std::this_thread::sleep_for(std::chrono::milliseconds{5 + tries % 20});
   }
   std::this_thread::sleep_for(1500ms);
   auto next = serve("stall", 1000, "stall-next");
   BOOST_REQUIRE(registered("stall", 2));
   // Continued: its next heartbeat is refused; it stops driving runs and exits 1.
-  kill(stalled->pid(), SIGCONT);
+  stalled->signal(SIGCONT);
   BOOST_TEST(stalled->stop(0, 20s) == 1);
   BOOST_TEST(log_of("stall").find("node fenced") != std::string::npos, log_of("stall"));
   BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 4, 60s));
@@ -341,11 +341,17 @@ BOOST_AUTO_TEST_CASE(runs_of_a_killed_node_continue_before_their_tenants_queue) 
   }
   BOOST_TEST_MESSAGE("runs held by the killed node: " << runs.size());
   BOOST_REQUIRE(!runs.empty());
-  BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 80, 120s),
-             "runs not completed:\n"
-               << unfinished_runs() << "\nlog of a:\n"
-               << log_of("a").substr(0, 20000) << "\nlog of b:\n"
-               << log_of("b").substr(0, 20000));
+  auto completed = eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 80, 120s);
+  BOOST_TEST(completed, "runs not completed:\n"
+                          << unfinished_runs() << "\nsessions:\n"
+                          << database_sessions() << "\nlog of a:\n"
+                          << log_of("a").substr(0, 20000) << "\nlog of b:\n"
+                          << log_of("b").substr(0, 20000));
+  if (!completed) {
+    std::cerr << "stacks of a:\n"
+              << stacks_of(a->pid()) << "\nstacks of b:\n"
+              << stacks_of(b->pid()) << std::endl;
+  }
   BOOST_TEST(a->stop(SIGTERM, 10s) == 0);
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
   check_invariants();

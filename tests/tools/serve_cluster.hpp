@@ -59,6 +59,16 @@ public:
 
   pid_t pid() const { return pid_; }
 
+  /// Sends `sig` to this process while it has not been reaped. Never a raw
+  /// `kill(pid(), ...)`: once reaped, pid() is -1, and kill(-1, sig) as
+  /// root signals every process on the machine (a SIGSTOP would freeze
+  /// the database server and every other test's nodes).
+  void signal(int sig) {
+    if (pid_ > 0) {
+      kill(pid_, sig);
+    }
+  }
+
   /// False once the process has exited (it is reaped then).
   bool running() {
     if (pid_ <= 0) {
@@ -75,6 +85,7 @@ public:
   /// Sends `sig`, waits up to `limit` for the exit; returns the exit code
   /// (-1 if it had to be killed or died by a signal).
   int stop(int sig, std::chrono::milliseconds limit) {
+    BOOST_REQUIRE_MESSAGE(pid_ > 0, "stop(" << sig << ") of a process already reaped");
     kill(pid_, sig);
     auto deadline = std::chrono::steady_clock::now() + limit;
     int status = 0;
@@ -203,15 +214,58 @@ struct cluster_fixture {
                   ", '') FROM (SELECT * FROM runs WHERE status <> 'COMPLETED' ORDER BY run_id) r");
   }
 
+  /// On PostgreSQL, every session of the test database (state, open
+  /// transaction, wait, statement) and every lock not granted: what a
+  /// failure message needs when the nodes stop making progress.
+  std::string database_sessions() {
+    if (!flowgate::pg::is_url(location)) {
+      return "";
+    }
+    return flowgate::testing::store_text(
+      location,
+      "SELECT coalesce(string_agg(pid || ' ' || coalesce(state, '-') || ' xact=' || "
+      "coalesce((extract(epoch FROM xact_start) * 1000)::bigint::text, '-') || ' wait=' || "
+      "coalesce(wait_event_type || '/' || wait_event, '-') || ' blocked_by=' || "
+      "coalesce(pg_blocking_pids(pid)::text, '-') || ' ' || left(coalesce(query, ''), 160), "
+      "E'\\n'), '') FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid()");
+  }
+
+  /// Every thread's stack of a live process (gdb, bounded in time): where
+  /// a node that stopped making progress waits.
+  static std::string stacks_of(pid_t pid) {
+    auto out = std::filesystem::temp_directory_path() /
+               ("fg-stacks-" + std::to_string(getpid()) + "-" + std::to_string(pid));
+    std::string cmd = "timeout 60 gdb -batch -p " + std::to_string(pid) +
+                      " -ex 'thread apply all bt 30' > '" + out.string() + "' 2>&1";
+    (void)std::system(cmd.c_str());
+    std::ifstream in{out};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    std::filesystem::remove(out);
+    return text;
+  }
+
   /// Waits (bounded) until `sql` returns `want`.
+  /// A timeout says how long its slowest poll took: a poll of seconds
+  /// means the database or this process stalled, not the nodes.
   bool eventually(const std::string& sql, int64_t want, std::chrono::seconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
+    std::chrono::steady_clock::duration slowest{};
+    int64_t last = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (query(sql) == want) {
+      auto polled = std::chrono::steady_clock::now();
+      last = query(sql);
+      slowest = std::max(slowest, std::chrono::steady_clock::now() - polled);
+      if (last == want) {
         return true;
       }
       std::this_thread::sleep_for(50ms);
     }
+    BOOST_TEST_MESSAGE("timed out after "
+                       << limit.count() << " s waiting for " << want << " (last " << last
+                       << ", slowest poll "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count()
+                       << " ms): " << sql);
     return false;
   }
 
@@ -248,6 +302,19 @@ struct cluster_fixture {
     std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
     BOOST_TEST((WIFEXITED(code) && WEXITSTATUS(code) == 0), text);
     BOOST_TEST(text.find(": clean") != std::string::npos, text);
+    if (text.find("over_limit") != std::string::npos) {
+      // The attempts behind it, in start order: who stamped what, and when.
+      BOOST_TEST_MESSAGE("attempts:\n"
+                         << flowgate::testing::store_text(
+                              location,
+                              "SELECT coalesce(" +
+                                flowgate::testing::concat_sql(
+                                  "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
+                                  "s.status || ' ' || s.node_id || ' ' || s.started_at_ms || ' ' "
+                                  "|| coalesce(s.finished_at_ms, 0)",
+                                  "\n") +
+                                ", '') FROM (SELECT * FROM run_steps ORDER BY started_at_ms) s"));
+    }
   }
 };
 
