@@ -7,6 +7,7 @@
 #include "actors/log.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/api_key.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "config/schedule.hpp"
@@ -86,6 +87,10 @@ public:
   caf::expected<replay_report> replay(const tenant_scope& scope, int64_t run);
   caf::expected<std::vector<node_record>> list_nodes();
   caf::expected<check_report> check(const tenant_scope& scope, int32_t max_findings);
+  caf::expected<key_created> create_key(std::string_view raw_tenant, bool operator_key,
+                                        const std::string& name);
+  caf::expected<std::vector<api_key_record>> list_keys(std::string_view raw_tenant);
+  caf::expected<api_key_record> revoke_key(const std::string& key_id);
 
 private:
   caf::expected<std::pair<tenant_record, quota_terms>> tenant_terms(std::string_view raw_tenant);
@@ -652,6 +657,66 @@ caf::expected<std::vector<node_record>> gateway_core::list_nodes() {
                                                 flowgate::list_nodes{});
 }
 
+/// A key record as it may be shown: without its secret's hash.
+api_key_record shown_key(api_key_record k) {
+  k.secret_sha256.clear();
+  return k;
+}
+
+caf::expected<key_created> gateway_core::create_key(std::string_view raw_tenant, bool operator_key,
+                                                    const std::string& name) {
+  std::string tenant;
+  if (!operator_key) {
+    auto id = normalize_tenant(raw_tenant);
+    if (!id) {
+      return id.error();
+    }
+    tenant = id->value;
+  }
+  if (name.size() > 200) {
+    return make_error(errc::invalid_argument, "a key's name is at most 200 bytes");
+  }
+  auto key = new_api_key();
+  if (!key) {
+    return key.error();
+  }
+  api_key_record rec{key->id, tenant, name, api_key_hash(key->secret), 0, 0};
+  auto stored =
+    blocking_ask<api_key_record>(sys_, request_timeout, writer_, store_api_key{std::move(rec), 0});
+  if (!stored) {
+    return stored.error();
+  }
+  return key_created{shown_key(std::move(*stored)), format_api_key(*key)};
+}
+
+caf::expected<std::vector<api_key_record>> gateway_core::list_keys(std::string_view raw_tenant) {
+  list_api_keys q;
+  q.all = raw_tenant.find_first_not_of(" \t") == std::string_view::npos;
+  if (!q.all) {
+    auto id = normalize_tenant(raw_tenant);
+    if (!id) {
+      return id.error();
+    }
+    q.tenant = id->value;
+  }
+  auto keys = blocking_ask<std::vector<api_key_record>>(sys_, request_timeout, reader_, q);
+  if (keys) {
+    for (auto& k : *keys) {
+      k = shown_key(std::move(k));
+    }
+  }
+  return keys;
+}
+
+caf::expected<api_key_record> gateway_core::revoke_key(const std::string& key_id) {
+  auto out =
+    blocking_ask<api_key_record>(sys_, request_timeout, writer_, revoke_api_key{key_id, 0});
+  if (out) {
+    *out = shown_key(std::move(*out));
+  }
+  return out;
+}
+
 caf::expected<check_report> gateway_core::check(const tenant_scope& scope, int32_t max_findings) {
   auto id = run_tenant(scope);
   if (!id) {
@@ -852,6 +917,16 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
     [=](check_request& r) -> result<check_report> {
       return done(core->check(r.scope, r.max_findings));
     },
+    [=](create_key_request& r) -> result<key_created> {
+      return done(as_operator(r.scope, "key create",
+                              [&] { return core->create_key(r.tenant, r.operator_key, r.name); }));
+    },
+    [=](list_keys_request& r) -> result<std::vector<api_key_record>> {
+      return done(as_operator(r.scope, "key list", [&] { return core->list_keys(r.tenant); }));
+    },
+    [=](revoke_key_request& r) -> result<api_key_record> {
+      return done(as_operator(r.scope, "key revoke", [&] { return core->revoke_key(r.key_id); }));
+    },
   };
 }
 
@@ -900,6 +975,9 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](scan_quota_request& r) { return run(r); },
     [=](list_nodes_request& r) { return run(r); },
     [=](check_request& r) { return run(r); },
+    [=](create_key_request& r) { return run(r); },
+    [=](list_keys_request& r) { return run(r); },
+    [=](revoke_key_request& r) { return run(r); },
   };
 }
 

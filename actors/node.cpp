@@ -3,9 +3,11 @@
 #include "actors/activity.hpp"
 #include "actors/activity_pool.hpp"
 #include "actors/blocking_ask.hpp"
+#include "actors/client.hpp"
 #include "actors/config_registry.hpp"
 #include "actors/dispatcher.hpp"
 #include "actors/gateway.hpp"
+#include "actors/gateway_door.hpp"
 #include "actors/log.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
@@ -25,6 +27,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/timestamp.hpp>
 
@@ -38,7 +42,7 @@
 namespace flowgate {
 
 node::node(caf::actor_system& sys, node_settings settings)
-    : sys_(sys), settings_(std::move(settings)) {}
+    : gateway_client(sys, gateway_actor{}), settings_(std::move(settings)) {}
 
 std::string default_node_id() {
   char host[256] = {};
@@ -108,10 +112,51 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
       spawn_schedule_firer(sys, firer_setup{n->writer_, n->reader_, n->configs_, n->dispatcher_,
                                             s.tenant_max_concurrent_runs, s.schedule_poll_ms, 100});
   }
-  n->gateway_ =
-    spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
-                                     n->scanner_, n->dispatcher_, n->request_timeout});
+  n->attach(spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
+                                             n->scanner_, n->dispatcher_, n->request_timeout}));
+  if (!s.listen.empty()) {
+    if (auto err = n->publish_door()) {
+      return err;
+    }
+  }
   return n;
+}
+
+caf::error node::publish_door() {
+  auto where = parse_address(settings_.listen);
+  if (!where) {
+    return where.error();
+  }
+  if (incarnation_ == 0) {
+    return make_error(errc::invalid_argument,
+                      "only an executing node listens for remote clients (flowgate serve)");
+  }
+  const auto& cfg = sys_.config();
+  if (!sys_.has_middleman() || !sys_.has_openssl_manager() || cfg.openssl_certificate.empty() ||
+      cfg.openssl_key.empty() || cfg.openssl_cafile.empty()) {
+    return make_error(errc::invalid_argument,
+                      "listening on " + settings_.listen +
+                        " needs TLS: a certificate, its key and the cluster's CA (flowgate serve "
+                        "--tls-cert, --tls-key, --tls-ca; embedders: enable_tls_network)");
+  }
+  door_ = spawn_gateway_door(
+    sys_, door_setup{gateway(), reader_, settings_.default_tenant_id, request_timeout});
+  auto port = caf::openssl::publish(door_, where->second, where->first.c_str(), true);
+  if (!port) {
+    return make_error(errc::invalid_argument,
+                      "cannot listen on " + settings_.listen + ": " + sys_.render(port.error()));
+  }
+  auto host = where->first.find(':') != std::string::npos ? "[" + where->first + "]" : where->first;
+  listening_at_ = host + ":" + std::to_string(*port);
+  auto recorded =
+    blocking_ask<int64_t>(sys_, request_timeout, writer_,
+                          publish_node{node_id{settings_.node_id}, incarnation_, listening_at_});
+  if (!recorded) {
+    return recorded.error();
+  }
+  log_line("info", "listening for remote clients (TLS)",
+           {{"node", settings_.node_id}, {"address", listening_at_}});
+  return {};
 }
 
 node::~node() {
@@ -122,11 +167,12 @@ node::~node() {
                                 stop_node{node_id{settings_.node_id}, incarnation_, 0});
   }
   for (const auto& a :
-       {caf::actor_cast<caf::actor>(gateway_), caf::actor_cast<caf::actor>(scanner_),
-        caf::actor_cast<caf::actor>(firer_), caf::actor_cast<caf::actor>(limiters_),
-        caf::actor_cast<caf::actor>(accountant_), caf::actor_cast<caf::actor>(dispatcher_),
-        caf::actor_cast<caf::actor>(pool_), caf::actor_cast<caf::actor>(configs_),
-        caf::actor_cast<caf::actor>(reader_), caf::actor_cast<caf::actor>(writer_)}) {
+       {caf::actor_cast<caf::actor>(door_), caf::actor_cast<caf::actor>(gateway()),
+        caf::actor_cast<caf::actor>(scanner_), caf::actor_cast<caf::actor>(firer_),
+        caf::actor_cast<caf::actor>(limiters_), caf::actor_cast<caf::actor>(accountant_),
+        caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
+        caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
+        caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
@@ -165,47 +211,6 @@ caf::expected<tenant_id> node::normalize_tenant(std::string_view raw) const {
   return tenant_id{std::move(*id)};
 }
 
-// -- the public API goes through the gateway ----------------------------------------
-
-namespace {
-
-/// Operator scope for a listing: a blank id means every tenant.
-tenant_scope listing_scope(std::string_view raw) {
-  return raw.find_first_not_of(" \t") == std::string_view::npos ? tenant_scope::all_tenants()
-                                                                : tenant_scope{raw};
-}
-
-} // namespace
-
-caf::expected<tenant_record> node::put_tenant(std::string_view raw_id,
-                                              std::string_view config_json) {
-  return blocking_ask<tenant_record>(
-    sys_, request_timeout, gateway_,
-    put_tenant_request{tenant_scope{raw_id}, std::string{config_json}});
-}
-
-caf::expected<tenant_record> node::get_tenant(std::string_view raw_id) {
-  return blocking_ask<tenant_record>(sys_, request_timeout, gateway_, get_tenant_request{raw_id});
-}
-
-caf::expected<std::vector<tenant_record>> node::list_tenants() {
-  return blocking_ask<std::vector<tenant_record>>(
-    sys_, request_timeout, gateway_, list_tenants_request{tenant_scope::all_tenants()});
-}
-
-caf::expected<config_stored> node::put_config(std::string_view raw_tenant, const std::string& queue,
-                                              const std::string& version, std::string text) {
-  return blocking_ask<config_stored>(
-    sys_, request_timeout, gateway_,
-    put_config_request{raw_tenant, queue, version, std::move(text)});
-}
-
-caf::expected<config_view> node::view_config(std::string_view raw_tenant, const std::string& queue,
-                                             const std::string& version) {
-  return blocking_ask<config_view>(sys_, request_timeout, gateway_,
-                                   get_config_request{raw_tenant, queue, version});
-}
-
 caf::expected<config_snapshot_ptr> node::get_config(std::string_view raw_tenant,
                                                     const std::string& queue,
                                                     const std::string& version) {
@@ -217,132 +222,6 @@ caf::expected<config_snapshot_ptr> node::get_config(std::string_view raw_tenant,
                                            queue_name{queue}, config_version{version});
 }
 
-caf::expected<config_activated> node::activate_config(std::string_view raw_tenant,
-                                                      const std::string& queue,
-                                                      const std::string& version) {
-  return blocking_ask<config_activated>(sys_, request_timeout, gateway_,
-                                        activate_config_request{raw_tenant, queue, version});
-}
-
-caf::expected<std::vector<config_summary>> node::list_configs(std::string_view raw_tenant,
-                                                              const std::string& queue) {
-  return blocking_ask<std::vector<config_summary>>(sys_, request_timeout, gateway_,
-                                                   list_configs_request{raw_tenant, queue});
-}
-
-caf::expected<schema_info> node::db_info() {
-  return blocking_ask<schema_info>(sys_, request_timeout, gateway_,
-                                   db_info_request{tenant_scope::all_tenants()});
-}
-
-caf::expected<run_created> node::start_run(std::string_view raw_tenant, const std::string& queue,
-                                           const std::string& input_json,
-                                           const std::string& version,
-                                           const std::string& idempotency_key) {
-  // A run queued at its tenant's limit is answered by its admission
-  // deadline (at most an hour, enforced by the node).
-  return blocking_ask<run_created>(
-    sys_, request_timeout + std::chrono::hours{1}, gateway_,
-    start_run_request{raw_tenant, queue, input_json, version, idempotency_key});
-}
-
-caf::expected<signal_accepted> node::signal_run(const tenant_scope& scope, int64_t run,
-                                                const std::string& event,
-                                                const std::string& payload_json) {
-  return blocking_ask<signal_accepted>(sys_, request_timeout, gateway_,
-                                       signal_run_request{scope, run, event, payload_json});
-}
-
-caf::expected<cancel_outcome> node::cancel_run(const tenant_scope& scope, int64_t run,
-                                               const std::string& reason) {
-  return blocking_ask<cancel_outcome>(sys_, request_timeout, gateway_,
-                                      cancel_run_request{scope, run, reason});
-}
-
-caf::expected<run_record> node::get_run(const tenant_scope& scope, int64_t run) {
-  return blocking_ask<run_record>(sys_, request_timeout, gateway_, get_run_request{scope, run});
-}
-
-caf::expected<std::vector<run_record>> node::list_runs(const tenant_scope& scope,
-                                                       caf::optional<run_status> status,
-                                                       int64_t after_run, int32_t limit) {
-  return blocking_ask<std::vector<run_record>>(sys_, request_timeout, gateway_,
-                                               list_runs_request{scope, status, after_run, limit});
-}
-
-caf::expected<std::vector<history_record>> node::run_history(const tenant_scope& scope,
-                                                             int64_t run) {
-  return blocking_ask<std::vector<history_record>>(sys_, request_timeout, gateway_,
-                                                   run_history_request{scope, run});
-}
-
-caf::expected<run_record> node::wait_for_run(const tenant_scope& scope, int64_t run,
-                                             std::chrono::milliseconds timeout,
-                                             bool stop_at_waiting) {
-  return blocking_ask<run_record>(sys_, request_timeout + timeout, gateway_,
-                                  wait_run_request{scope, run, timeout.count(), stop_at_waiting});
-}
-
-caf::expected<replay_report> node::replay(const tenant_scope& scope, int64_t run) {
-  return blocking_ask<replay_report>(sys_, request_timeout, gateway_,
-                                     replay_run_request{scope, run});
-}
-
-caf::expected<subscription_record> node::put_subscription(std::string_view raw_tenant,
-                                                          std::string_view text) {
-  return blocking_ask<subscription_record>(sys_, request_timeout, gateway_,
-                                           put_subscription_request{raw_tenant, std::string{text}});
-}
-
-caf::expected<std::vector<subscription_record>>
-node::list_subscriptions(std::string_view raw_tenant) {
-  return blocking_ask<std::vector<subscription_record>>(sys_, request_timeout, gateway_,
-                                                        list_subscriptions_request{raw_tenant});
-}
-
-caf::expected<quota_summary> node::summarize_quota(std::string_view raw_tenant) {
-  return blocking_ask<quota_summary>(sys_, request_timeout, gateway_,
-                                     quota_summary_request{raw_tenant});
-}
-
-caf::expected<resume_outcome> node::resume_run(std::string_view raw_tenant, int64_t run) {
-  return blocking_ask<resume_outcome>(sys_, request_timeout, gateway_,
-                                      resume_run_request{raw_tenant, run});
-}
-
-caf::expected<int64_t> node::scan_quota_waits() {
-  return blocking_ask<int64_t>(sys_, request_timeout, gateway_,
-                               scan_quota_request{tenant_scope::all_tenants()});
-}
-
-caf::expected<schedule_view> node::put_schedule(std::string_view raw_tenant, const std::string& id,
-                                                std::string_view text) {
-  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
-                                     put_schedule_request{raw_tenant, id, std::string{text}});
-}
-
-caf::expected<schedule_view> node::get_schedule(std::string_view raw_tenant,
-                                                const std::string& id) {
-  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
-                                     get_schedule_request{raw_tenant, id});
-}
-
-caf::expected<std::vector<schedule_view>> node::list_schedules(std::string_view raw_tenant) {
-  return blocking_ask<std::vector<schedule_view>>(sys_, request_timeout, gateway_,
-                                                  list_schedules_request{raw_tenant});
-}
-
-caf::expected<int64_t> node::delete_schedule(std::string_view raw_tenant, const std::string& id) {
-  return blocking_ask<int64_t>(sys_, request_timeout, gateway_,
-                               delete_schedule_request{raw_tenant, id});
-}
-
-caf::expected<schedule_view> node::pause_schedule(std::string_view raw_tenant,
-                                                  const std::string& id, bool paused) {
-  return blocking_ask<schedule_view>(sys_, request_timeout, gateway_,
-                                     pause_schedule_request{raw_tenant, id, paused});
-}
-
 caf::expected<int64_t> node::fire_schedules() {
   if (!firer_) {
     return make_error(errc::invalid_argument,
@@ -350,27 +229,6 @@ caf::expected<int64_t> node::fire_schedules() {
                       "schedule_poll_ms is 0)");
   }
   return blocking_ask<int64_t>(sys_, request_timeout, firer_, wake_atom::value);
-}
-
-caf::expected<usage_reconciliation> node::reconcile_quota(std::string_view raw_tenant,
-                                                          int64_t period_start_ms) {
-  return blocking_ask<usage_reconciliation>(sys_, request_timeout, gateway_,
-                                            reconcile_quota_request{raw_tenant, period_start_ms});
-}
-
-caf::expected<std::vector<tenant_stats>> node::tenant_stats(std::string_view raw_tenant) {
-  return blocking_ask<std::vector<flowgate::tenant_stats>>(
-    sys_, request_timeout, gateway_, tenant_stats_request{listing_scope(raw_tenant)});
-}
-
-caf::expected<std::vector<node_record>> node::list_nodes() {
-  return blocking_ask<std::vector<node_record>>(sys_, request_timeout, gateway_,
-                                                list_nodes_request{tenant_scope::all_tenants()});
-}
-
-caf::expected<check_report> node::check(const tenant_scope& scope, int32_t max_findings) {
-  return blocking_ask<check_report>(sys_, std::chrono::hours{1} + request_timeout, gateway_,
-                                    check_request{scope, max_findings});
 }
 
 caf::expected<std::vector<limiter_stats>> node::limiter_stats() {

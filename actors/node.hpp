@@ -23,6 +23,7 @@
 /// (admin tools) only reads and writes the store: the runs it starts are PENDING until an executing
 /// node claims them.
 
+#include "actors/gateway_client.hpp"
 #include "actors/node_local.hpp"
 #include "config/billing.hpp"
 #include "config/node_settings.hpp"
@@ -57,7 +58,7 @@ struct node_options {
   std::function<void(const caf::error&)> on_fatal = nullptr;
 };
 
-class node {
+class node : public gateway_client {
 public:
   /// Opens the store at `settings.db_path` and starts the node's actors.
   /// Errors: the store's (`schema_too_new`, `store_failure`, ...).
@@ -80,147 +81,37 @@ public:
   /// Null unless the node executes runs.
   dispatcher_actor dispatcher() const { return dispatcher_; }
   quota_accountant_actor accountant() const { return accountant_; }
-  /// The public protocol (messages/gateway_messages.hpp): every call of the
-  /// blocking API below is one request to it.
-  gateway_actor gateway() const { return gateway_; }
+  // gateway(): the public protocol (messages/gateway_messages.hpp); every
+  // call of the inherited blocking API (gateway_client.hpp) is one request
+  // to it.
   activity_pool_actor pool() const { return pool_; }
 
-  // -- blocking API (each call waits at most `request_timeout`) --------------------
+  // -- blocking API beyond the gateway's (gateway_client.hpp): this process only -----
 
   /// Normalizes a raw tenant id (blank = the default tenant).
   [[nodiscard]] caf::expected<tenant_id> normalize_tenant(std::string_view raw) const;
-
-  /// Creates or replaces a tenant from its JSON config (FORMATS.md).
-  [[nodiscard]] caf::expected<tenant_record> put_tenant(std::string_view raw_id,
-                                                        std::string_view config_json);
-  [[nodiscard]] caf::expected<tenant_record> get_tenant(std::string_view raw_id);
-  [[nodiscard]] caf::expected<std::vector<tenant_record>> list_tenants();
-
-  [[nodiscard]] caf::expected<config_stored> put_config(std::string_view raw_tenant,
-                                                        const std::string& queue,
-                                                        const std::string& version,
-                                                        std::string text);
-  /// Resolves and loads a snapshot (empty version = the runnable one).
-  [[nodiscard]] caf::expected<config_view>
-  view_config(std::string_view raw_tenant, const std::string& queue, const std::string& version);
   /// The snapshot itself, for embedders in this process (it never crosses
   /// the gateway: a snapshot stays inside the node that loaded it).
   [[nodiscard]] caf::expected<config_snapshot_ptr>
   get_config(std::string_view raw_tenant, const std::string& queue, const std::string& version);
-  [[nodiscard]] caf::expected<config_activated> activate_config(std::string_view raw_tenant,
-                                                                const std::string& queue,
-                                                                const std::string& version);
-  [[nodiscard]] caf::expected<std::vector<config_summary>> list_configs(std::string_view raw_tenant,
-                                                                        const std::string& queue);
 
-  [[nodiscard]] caf::expected<schema_info> db_info();
-
-  // -- runs ------------------------------------------------------------------------
-  // A blank tenant means the default tenant everywhere. Calls on existing
-  // runs take a `tenant_scope`: a tenant (which must own the run, else the
-  // run is reported exactly like a missing one) or, explicitly,
-  // `tenant_scope::all_tenants()` for operators.
-
-  /// Starts a run of (tenant, queue) pinned to `version` (empty: the
-  /// resolved version). `input_json`: any JSON value. With an
-  /// idempotency key that was used before, returns that run. On an
-  /// executing node a run queued at its tenant's concurrency limit is
-  /// answered when it is admitted or at the tenant's admission deadline
-  /// (then still PENDING and queued); in reject mode the start fails.
-  /// Errors: `unknown_tenant`, `unknown_queue`/`unknown_version`,
-  /// `malformed_json`, `payload_too_large`, `invalid_argument`,
-  /// `tenant_at_limit`, `quota_exceeded`.
-  [[nodiscard]] caf::expected<run_created>
-  start_run(std::string_view raw_tenant, const std::string& queue, const std::string& input_json,
-            const std::string& version = {}, const std::string& idempotency_key = {});
-  /// Delivers event `event` with a JSON payload. Errors: `not_found`,
-  /// `run_finished`, `malformed_json`, `invalid_argument`.
-  [[nodiscard]] caf::expected<signal_accepted> signal_run(const tenant_scope& scope, int64_t run,
-                                                          const std::string& event,
-                                                          const std::string& payload_json);
-  /// Cancels a run (at once, or at its next step boundary if a node drives it).
-  [[nodiscard]] caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
-                                                         const std::string& reason);
-  [[nodiscard]] caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
-  /// Runs ordered by id after `after_run`, of one status or any (none).
-  [[nodiscard]] caf::expected<std::vector<run_record>> list_runs(const tenant_scope& scope,
-                                                                 caf::optional<run_status> status,
-                                                                 int64_t after_run, int32_t limit);
-  [[nodiscard]] caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope,
-                                                                       int64_t run);
-  /// Polls the store until the run is finished (or WAITING, if
-  /// `stop_at_waiting`), or `timeout` passed (then `deadline_exceeded`).
-  [[nodiscard]] caf::expected<run_record> wait_for_run(const tenant_scope& scope, int64_t run,
-                                                       std::chrono::milliseconds timeout,
-                                                       bool stop_at_waiting = true);
-  // -- billing ---------------------------------------------------------------------
-
-  /// Stores a subscription document (FORMATS.md) for a tenant.
-  [[nodiscard]] caf::expected<subscription_record> put_subscription(std::string_view raw_tenant,
-                                                                    std::string_view text);
-  [[nodiscard]] caf::expected<std::vector<subscription_record>>
-  list_subscriptions(std::string_view raw_tenant);
-  /// The period, limit (with their sources) and usage in force now.
-  [[nodiscard]] caf::expected<quota_summary> summarize_quota(std::string_view raw_tenant);
-  /// An operator's resume of a run paused on quota. The tenant must own the
-  /// run (else `not_found`) and the run must wait on quota (else
-  /// `invalid_argument`). Without quota left the outcome is not resumed and
-  /// carries used, limit and period.
-  [[nodiscard]] caf::expected<resume_outcome> resume_run(std::string_view raw_tenant, int64_t run);
   /// This node's tenant limiters: permits held here, starters parked for
   /// admission, admissions after a wait, deadlines passed, holders that died.
   [[nodiscard]] caf::expected<std::vector<flowgate::limiter_stats>> limiter_stats();
-  /// One resume scan now (what the periodic scanner does); the runs resumed.
-  [[nodiscard]] caf::expected<int64_t> scan_quota_waits();
 
-  // -- schedules (FORMATS.md "Schedule") -------------------------------------------
-
-  /// Creates or replaces schedule `id` of the tenant from its document.
-  /// Errors: `invalid_argument` (id), `invalid_config`, `malformed_json`,
-  /// `unknown_tenant`, `unknown_queue`, `unknown_version`.
-  [[nodiscard]] caf::expected<schedule_view>
-  put_schedule(std::string_view raw_tenant, const std::string& id, std::string_view text);
-  /// One schedule with its next fire times. Errors: `not_found`.
-  [[nodiscard]] caf::expected<schedule_view> get_schedule(std::string_view raw_tenant,
-                                                          const std::string& id);
-  [[nodiscard]] caf::expected<std::vector<schedule_view>>
-  list_schedules(std::string_view raw_tenant);
-  /// Removes a schedule (its runs stay). Errors: `not_found`.
-  [[nodiscard]] caf::expected<int64_t> delete_schedule(std::string_view raw_tenant,
-                                                       const std::string& id);
-  /// Pauses or resumes a schedule. Errors: `not_found`.
-  [[nodiscard]] caf::expected<schedule_view> pause_schedule(std::string_view raw_tenant,
-                                                            const std::string& id, bool paused);
   /// One firing round now (what an executing node does every
   /// `schedule_poll_ms`); the runs started. Null firer on a node that does
   /// not execute: `invalid_argument`.
   [[nodiscard]] caf::expected<int64_t> fire_schedules();
-  /// Usage counter vs ledger of the period starting at `period_start_ms`
-  /// (0 = the current period). Errors: `not_found` for an unknown period.
-  [[nodiscard]] caf::expected<usage_reconciliation> reconcile_quota(std::string_view raw_tenant,
-                                                                    int64_t period_start_ms = 0);
   /// The tenant's quota terms from the accountant (`fresh`: resolved anew).
   [[nodiscard]] caf::expected<quota_terms> quota_terms_of(const tenant_id& tenant, bool fresh);
-
-  /// Admission limits, usage and refusals per tenant (blank = all tenants).
-  [[nodiscard]] caf::expected<std::vector<flowgate::tenant_stats>>
-  tenant_stats(std::string_view raw_tenant);
-  /// Replays a stored history against its pinned pipeline and this engine.
-  /// A run outside `scope` is `not_found`, like a missing one.
-  [[nodiscard]] caf::expected<replay_report> replay(const tenant_scope& scope, int64_t run);
-  /// Every registered serving node: live or not, incarnation, heartbeat,
-  /// runs held (`flowgate cluster status`).
-  [[nodiscard]] caf::expected<std::vector<node_record>> list_nodes();
-  /// Verifies the stored invariants (persistence/store_check.hpp) of one
-  /// tenant, or of every tenant with `tenant_scope::all_tenants()`; waits
-  /// up to an hour (it reads the whole database).
-  [[nodiscard]] caf::expected<check_report> check(const tenant_scope& scope,
-                                                  int32_t max_findings = 1000);
   /// Stops claiming, lets attempts in flight finish (up to the drain
   /// timeout), releases every lease. Returns the leases released.
   [[nodiscard]] caf::expected<int64_t> drain();
 
-  std::chrono::milliseconds request_timeout{15'000};
+  /// The address this node's door is published at (`HOST:PORT`, the port
+  /// the system chose for port 0); empty unless `settings.listen` was set.
+  const std::string& listening_at() const { return listening_at_; }
 
 private:
   node(caf::actor_system& sys, node_settings settings);
@@ -228,8 +119,9 @@ private:
   [[nodiscard]] caf::error bootstrap_tenants();
   /// Registers this executing process in `nodes` (membership).
   [[nodiscard]] caf::error register_membership();
+  /// Publishes the door at `settings_.listen` (TLS) and records the address.
+  [[nodiscard]] caf::error publish_door();
 
-  caf::actor_system& sys_;
   node_settings settings_;
   int64_t incarnation_ = 0;
   std::vector<std::string> applied_migrations_;
@@ -242,7 +134,8 @@ private:
   resume_scanner_actor scanner_;
   schedule_firer_actor firer_;
   tenant_directory_actor limiters_;
-  gateway_actor gateway_;
+  gateway_actor door_;
+  std::string listening_at_;
 };
 
 } // namespace flowgate

@@ -51,6 +51,8 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const find_usage& q) -> caf::result<int64_t> { return s.apply(q); },
     [&s](const list_quota_tenants& q) -> caf::result<std::vector<tenant_id>> { return s.apply(q); },
     [&s](const reconcile_usage& q) -> caf::result<usage_reconciliation> { return s.apply(q); },
+    [&s](const find_api_key& q) -> caf::result<api_key_record> { return s.apply(q); },
+    [&s](const list_api_keys& q) -> caf::result<std::vector<api_key_record>> { return s.apply(q); },
     [&s, self](list_nodes& q) -> caf::result<std::vector<node_record>> {
       if (q.now_ms == 0) {
         q.now_ms = wall_clock_ms(self->home_system());

@@ -45,6 +45,10 @@ struct node_settings {
 
   /// FLOWGATE_NODE_ID: this node's lease owner name (default: host-pid).
   std::string node_id;
+  /// FLOWGATE_LISTEN: `HOST:PORT` where an executing node publishes its
+  /// gateway's door for remote clients (actors/gateway_door.hpp), over TLS
+  /// only; port 0 picks a free one. Empty: not published.
+  std::string listen;
   /// FLOWGATE_LEASE_TTL_MS: how long a run lease lasts without renewal.
   int64_t lease_ttl_ms = 30'000;
   /// FLOWGATE_POLL_MS: how often the dispatcher looks for claimable runs.

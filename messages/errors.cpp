@@ -67,6 +67,12 @@ std::string to_string(errc x) {
     return "store_full";
   case errc::store_io:
     return "store_io";
+  case errc::unauthenticated:
+    return "unauthenticated";
+  case errc::forbidden:
+    return "forbidden";
+  case errc::node_unreachable:
+    return "node_unreachable";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

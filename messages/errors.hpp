@@ -66,6 +66,15 @@ enum class errc : uint8_t {
   /// The operating system reported an I/O error reading or writing the
   /// database: retriable.
   store_io = 24,
+  /// A remote request without a valid API key (missing, malformed,
+  /// unknown or revoked): nothing was done.
+  unauthenticated = 25,
+  /// The key is valid but does not allow this request (another tenant, or
+  /// an operator request with a tenant's key): nothing was done.
+  forbidden = 26,
+  /// A remote node could not be reached, or refused the connection (its TLS
+  /// handshake failed).
+  node_unreachable = 27,
 };
 
 /// Name of the code, e.g. "unknown_tenant".

@@ -56,6 +56,16 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.deterministic, x.engine_state, x.message);
 }
 
+/// A key just created: its record and, this once, the key itself.
+struct key_created {
+  api_key_record record;
+  std::string key;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, key_created& x) {
+  return f(caf::meta::type_name("flowgate::key_created"), x.record, x.key);
+}
+
 /// A tenant's step quota in force now (`flowgate quota summary`).
 struct quota_summary {
   std::string tenant;
@@ -331,6 +341,33 @@ struct check_request {
   int32_t max_findings = 1000;
 };
 FLOWGATE_REQUEST(check_request, x.scope, x.max_findings)
+
+// -- API keys (config/api_key.hpp; operator scope only) ------------------------------
+
+/// A new key for `tenant`, or (`operator_key`) for every tenant ->
+/// key_created, the only answer that ever holds the key itself.
+struct create_key_request {
+  tenant_scope scope;
+  std::string tenant;
+  bool operator_key = false;
+  std::string name;
+};
+FLOWGATE_REQUEST(create_key_request, x.scope, x.tenant, x.operator_key, x.name)
+
+/// Every key (`tenant` blank) or one tenant's -> std::vector<api_key_record>
+/// (without the secrets' hashes).
+struct list_keys_request {
+  tenant_scope scope;
+  std::string tenant;
+};
+FLOWGATE_REQUEST(list_keys_request, x.scope, x.tenant)
+
+/// Revokes a key by id -> api_key_record. Requests with it fail from then on.
+struct revoke_key_request {
+  tenant_scope scope;
+  std::string key_id;
+};
+FLOWGATE_REQUEST(revoke_key_request, x.scope, x.key_id)
 
 #undef FLOWGATE_REQUEST
 

@@ -81,10 +81,15 @@ struct tenant_scope {
   bool all = false;
   /// The raw tenant id (normalized by the receiver); ignored when `all`.
   std::string tenant;
+  /// A remote caller's API key (config/api_key.hpp). The door a node
+  /// publishes (actors/gateway_door.hpp) accepts a request only with a
+  /// valid key and replaces the scope with what the key allows; in-process
+  /// callers of the gateway itself leave it empty.
+  std::string key;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, tenant_scope& x) {
-  return f(caf::meta::type_name("flowgate::tenant_scope"), x.all, x.tenant);
+  return f(caf::meta::type_name("flowgate::tenant_scope"), x.all, x.tenant, x.key);
 }
 
 } // namespace flowgate

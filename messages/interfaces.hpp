@@ -36,7 +36,7 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<resume_quota_waits>::with<int64_t>,
   caf::replies_to<resume_run>::with<resume_outcome>, caf::replies_to<create_run>::with<run_created>,
   caf::replies_to<claim_runs>::with<runs_claimed>, caf::replies_to<register_node>::with<int64_t>,
-  caf::replies_to<stop_node>::with<int64_t>,
+  caf::replies_to<publish_node>::with<int64_t>, caf::replies_to<stop_node>::with<int64_t>,
   caf::replies_to<renew_leases>::with<std::vector<run_id>>,
   caf::replies_to<release_leases>::with<int64_t>,
   caf::replies_to<append_history>::with<history_appended>,
@@ -47,6 +47,8 @@ using store_writer_actor = caf::typed_actor<
   caf::replies_to<delete_schedule>::with<int64_t>,
   caf::replies_to<pause_schedule>::with<schedule_record>,
   caf::replies_to<fire_schedule>::with<schedule_fired>,
+  caf::replies_to<store_api_key>::with<api_key_record>,
+  caf::replies_to<revoke_api_key>::with<api_key_record>,
   caf::replies_to<stats_atom>::with<writer_stats>, caf::reacts_to<flush_atom>>;
 
 /// A read connection (actors/store_reader.hpp).
@@ -68,7 +70,9 @@ using store_reader_actor =
                    caf::replies_to<list_quota_tenants>::with<std::vector<tenant_id>>,
                    caf::replies_to<reconcile_usage>::with<usage_reconciliation>,
                    caf::replies_to<list_nodes>::with<std::vector<node_record>>,
-                   caf::replies_to<check_database>::with<check_report>>;
+                   caf::replies_to<check_database>::with<check_report>,
+                   caf::replies_to<find_api_key>::with<api_key_record>,
+                   caf::replies_to<list_api_keys>::with<std::vector<api_key_record>>>;
 
 /// Worker slots running activities, fair per tenant (actors/activity_pool.hpp).
 using activity_pool_actor =
@@ -151,6 +155,9 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<reconcile_quota_request>::with<usage_reconciliation>,
   caf::replies_to<scan_quota_request>::with<int64_t>,
   caf::replies_to<list_nodes_request>::with<std::vector<node_record>>,
-  caf::replies_to<check_request>::with<check_report>>;
+  caf::replies_to<check_request>::with<check_report>,
+  caf::replies_to<create_key_request>::with<key_created>,
+  caf::replies_to<list_keys_request>::with<std::vector<api_key_record>>,
+  caf::replies_to<revoke_key_request>::with<api_key_record>>;
 
 } // namespace flowgate

@@ -109,6 +109,17 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<subscription_record>>(
     "std::vector<flowgate::subscription_record>");
   cfg.add_message_type<store_subscription>("flowgate::store_subscription");
+  cfg.add_message_type<publish_node>("flowgate::publish_node");
+  cfg.add_message_type<api_key_record>("flowgate::api_key_record");
+  cfg.add_message_type<std::vector<api_key_record>>("std::vector<flowgate::api_key_record>");
+  cfg.add_message_type<store_api_key>("flowgate::store_api_key");
+  cfg.add_message_type<revoke_api_key>("flowgate::revoke_api_key");
+  cfg.add_message_type<find_api_key>("flowgate::find_api_key");
+  cfg.add_message_type<list_api_keys>("flowgate::list_api_keys");
+  cfg.add_message_type<create_key_request>("flowgate::create_key_request");
+  cfg.add_message_type<list_keys_request>("flowgate::list_keys_request");
+  cfg.add_message_type<revoke_key_request>("flowgate::revoke_key_request");
+  cfg.add_message_type<key_created>("flowgate::key_created");
   cfg.add_message_type<schedule_record>("flowgate::schedule_record");
   cfg.add_message_type<std::vector<schedule_record>>("std::vector<flowgate::schedule_record>");
   cfg.add_message_type<store_schedule>("flowgate::store_schedule");

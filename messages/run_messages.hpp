@@ -407,6 +407,18 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.ttl_ms, x.now_ms, x.replaces_pid);
 }
 
+/// Records where a registered node's door listens (`serve --listen`) ->
+/// 1, or 0 if this incarnation is no longer the live registration.
+struct publish_node {
+  node_id node;
+  int64_t incarnation = 0;
+  std::string address;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, publish_node& x) {
+  return f(caf::meta::type_name("flowgate::publish_node"), x.node, x.incarnation, x.address);
+}
+
 /// Mark a registration stopped (its id may be taken at once) and release
 /// the leases it still holds (a stopped node holds no live lease; others
 /// take its runs over at once). Replies 1 if the registration was this

@@ -265,6 +265,65 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("flowgate::find_tenant"), x.tenant);
 }
 
+/// An API key as stored (config/api_key.hpp): never its secret, only the
+/// secret's SHA-256.
+struct api_key_record {
+  std::string key_id;
+  /// Empty for an operator key (every tenant).
+  std::string tenant;
+  std::string name;
+  std::string secret_sha256;
+  int64_t created_at_ms = 0;
+  /// 0 while valid.
+  int64_t revoked_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, api_key_record& x) {
+  return f(caf::meta::type_name("flowgate::api_key_record"), x.key_id, x.tenant, x.name,
+           x.secret_sha256, x.created_at_ms, x.revoked_at_ms);
+}
+
+/// Stores a new key. Errors: `unknown_tenant`, `already_exists` (id).
+struct store_api_key {
+  api_key_record key;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, store_api_key& x) {
+  return f(caf::meta::type_name("flowgate::store_api_key"), x.key, x.now_ms);
+}
+
+/// Revokes a key (at once, for every node). Errors: `not_found`.
+struct revoke_api_key {
+  std::string key_id;
+  int64_t now_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, revoke_api_key& x) {
+  return f(caf::meta::type_name("flowgate::revoke_api_key"), x.key_id, x.now_ms);
+}
+
+/// One key by id. Errors: `not_found`.
+struct find_api_key {
+  std::string key_id;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_api_key& x) {
+  return f(caf::meta::type_name("flowgate::find_api_key"), x.key_id);
+}
+
+/// Keys ordered by creation: one tenant's, or (`all`) every key.
+struct list_api_keys {
+  bool all = false;
+  std::string tenant;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, list_api_keys& x) {
+  return f(caf::meta::type_name("flowgate::list_api_keys"), x.all, x.tenant);
+}
+
 /// All tenants, ordered by id.
 struct list_tenants {
   int32_t limit = 1000;

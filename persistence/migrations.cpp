@@ -239,6 +239,18 @@ ALTER TABLE runs ADD COLUMN has_children INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_node_path, parent_attempt)
   WHERE parent_run_id > 0;
 )sql"},
+  {8, "api keys", R"sql(
+-- Keys of remote clients (config/api_key.hpp): an operator's (tenant_id
+-- NULL) or one tenant's. Only the SHA-256 of the secret is kept.
+CREATE TABLE api_keys (
+  key_id        TEXT PRIMARY KEY,
+  tenant_id     TEXT REFERENCES tenants (tenant_id),
+  name          TEXT NOT NULL DEFAULT '',
+  secret_sha256 TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  revoked_at_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+)sql"},
 };
 
 } // namespace

@@ -274,6 +274,15 @@ public:
   caf::expected<int64_t> apply(const stop_node& op) override {
     return run_store::apply(*runs_, op);
   }
+  caf::expected<int64_t> apply(const publish_node& op) override {
+    auto& st = db_.cached("UPDATE nodes SET address = ?3 WHERE node_id = ?1 AND incarnation = ?2 "
+                          "AND stopped_at_ms IS NULL");
+    st.bind_all(op.node.value, op.incarnation, op.address);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes();
+  }
   caf::expected<std::vector<run_id>> apply(const renew_leases& op) override {
     return run_store::apply(*runs_, op);
   }
@@ -303,6 +312,46 @@ public:
   }
   caf::expected<schedule_fired> apply(const fire_schedule& op) override {
     return run_store::apply(*runs_, op);
+  }
+
+  caf::expected<api_key_record> apply(const store_api_key& op) override {
+    auto out = op.key;
+    out.created_at_ms = op.now_ms;
+    out.revoked_at_ms = 0;
+    if (!out.tenant.empty()) {
+      auto& known = db_.cached("SELECT count(*) FROM tenants WHERE tenant_id = ?1");
+      known.bind_all(out.tenant);
+      FLOWGATE_STEP_OR_RETURN(row, known);
+      auto n = *row ? known.column_int64(0) : 0;
+      known.reset();
+      if (n == 0) {
+        return make_error(errc::unknown_tenant, "tenant '" + out.tenant + "' does not exist");
+      }
+    }
+    auto& st = db_.cached("INSERT INTO api_keys (key_id, tenant_id, name, secret_sha256, "
+                          "created_at_ms) VALUES (?1, nullif(?2, ''), ?3, ?4, ?5)");
+    st.bind_all(out.key_id, out.tenant, out.name, out.secret_sha256, out.created_at_ms);
+    if (auto err = st.run()) {
+      return err;
+    }
+    return out;
+  }
+
+  caf::expected<api_key_record> apply(const revoke_api_key& op) override {
+    auto& st = db_.cached("UPDATE api_keys SET revoked_at_ms = CASE WHEN revoked_at_ms = 0 THEN "
+                          "?2 ELSE revoked_at_ms END WHERE key_id = ?1 RETURNING key_id, "
+                          "coalesce(tenant_id, ''), name, secret_sha256, created_at_ms, "
+                          "revoked_at_ms");
+    st.bind_all(op.key_id, op.now_ms);
+    FLOWGATE_STEP_OR_RETURN(row, st);
+    if (!*row) {
+      st.reset();
+      return make_error(errc::not_found, "API key '" + op.key_id + "' does not exist");
+    }
+    api_key_record out{st.column_text(0), st.column_text(1),  st.column_text(2),
+                       st.column_text(3), st.column_int64(4), st.column_int64(5)};
+    st.reset();
+    return out;
   }
 
 private:
@@ -471,6 +520,39 @@ public:
   }
   caf::expected<check_report> apply(const check_database& q) override {
     return sql_check::apply(db_, q);
+  }
+
+  caf::expected<api_key_record> apply(const find_api_key& q) override {
+    auto& st = db_.cached("SELECT key_id, coalesce(tenant_id, ''), name, secret_sha256, "
+                          "created_at_ms, revoked_at_ms FROM api_keys WHERE key_id = ?1");
+    st.bind_all(q.key_id);
+    FLOWGATE_STEP_OR_RETURN(row, st);
+    if (!*row) {
+      st.reset();
+      return make_error(errc::not_found, "API key '" + q.key_id + "' does not exist");
+    }
+    api_key_record out{st.column_text(0), st.column_text(1),  st.column_text(2),
+                       st.column_text(3), st.column_int64(4), st.column_int64(5)};
+    st.reset();
+    return out;
+  }
+
+  caf::expected<std::vector<api_key_record>> apply(const list_api_keys& q) override {
+    auto& st = db_.cached("SELECT key_id, coalesce(tenant_id, ''), name, secret_sha256, "
+                          "created_at_ms, revoked_at_ms FROM api_keys WHERE ?1 = 1 OR "
+                          "coalesce(tenant_id, '') = ?2 ORDER BY created_at_ms, key_id");
+    st.bind_all(int64_t{q.all ? 1 : 0}, q.tenant);
+    std::vector<api_key_record> out;
+    for (;;) {
+      FLOWGATE_STEP_OR_RETURN(row, st);
+      if (!*row) {
+        break;
+      }
+      out.push_back(api_key_record{st.column_text(0), st.column_text(1), st.column_text(2),
+                                   st.column_text(3), st.column_int64(4), st.column_int64(5)});
+    }
+    st.reset();
+    return out;
   }
   caf::expected<int64_t> apply(const find_usage& q) override { return sql_runs::apply(db_, q); }
 

@@ -72,6 +72,7 @@ public:
   [[nodiscard]] virtual caf::expected<run_created> apply(const create_run& op) = 0;
   [[nodiscard]] virtual caf::expected<runs_claimed> apply(const claim_runs& op) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const register_node& op) = 0;
+  [[nodiscard]] virtual caf::expected<int64_t> apply(const publish_node& op) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const stop_node& op) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<run_id>> apply(const renew_leases& op) = 0;
   [[nodiscard]] virtual caf::expected<int64_t> apply(const release_leases& op) = 0;
@@ -85,6 +86,10 @@ public:
   [[nodiscard]] virtual caf::expected<int64_t> apply(const delete_schedule& op) = 0;
   [[nodiscard]] virtual caf::expected<schedule_record> apply(const pause_schedule& op) = 0;
   [[nodiscard]] virtual caf::expected<schedule_fired> apply(const fire_schedule& op) = 0;
+
+  // -- API keys -------------------------------------------------------------------------
+  [[nodiscard]] virtual caf::expected<api_key_record> apply(const store_api_key& op) = 0;
+  [[nodiscard]] virtual caf::expected<api_key_record> apply(const revoke_api_key& op) = 0;
 };
 
 /// The read side of a store: its own connection, never blocked by the writer.
@@ -115,6 +120,9 @@ public:
   [[nodiscard]] virtual caf::expected<usage_reconciliation> apply(const reconcile_usage& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<node_record>> apply(const list_nodes& q) = 0;
   [[nodiscard]] virtual caf::expected<check_report> apply(const check_database& q) = 0;
+  [[nodiscard]] virtual caf::expected<api_key_record> apply(const find_api_key& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<api_key_record>>
+  apply(const list_api_keys& q) = 0;
 };
 
 } // namespace flowgate

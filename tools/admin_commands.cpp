@@ -69,7 +69,7 @@ json::object tenant_json(const flowgate::tenant_record& t) {
 
 // -- commands -------------------------------------------------------------------
 
-int tenant_command(flowgate::node& n, const args& a, bool as_json) {
+int tenant_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   if (cmd == "put") {
     if (a.words.size() < 3) {
@@ -177,7 +177,7 @@ json::object summary_json(const flowgate::config_summary& c) {
                       {"created_at", format_time(c.created_at_ms)}};
 }
 
-int config_command(flowgate::node& n, const args& a, bool as_json) {
+int config_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   if (cmd == "put") {
     auto tenant = require(a, "tenant");

@@ -55,7 +55,7 @@ such scan now, and 'flowgate run resume' resumes one run.
 starting at START (RFC 3339). Exit status 1 if they differ (drift).
 )";
 
-int subscription_command(node& n, const args& a, bool as_json) {
+int subscription_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   auto tenant = require(a, "tenant");
   if (cmd == "set") {
@@ -108,7 +108,7 @@ int subscription_command(node& n, const args& a, bool as_json) {
   return exit_ok;
 }
 
-int quota_reconcile(node& n, const args& a, bool as_json) {
+int quota_reconcile(gateway_client& n, const args& a, bool as_json) {
   int64_t start = 0;
   if (auto p = a.option("period")) {
     auto parsed = parse_rfc3339(*p);
@@ -139,7 +139,7 @@ int quota_reconcile(node& n, const args& a, bool as_json) {
   return r->drift == 0 ? exit_ok : exit_failure;
 }
 
-int quota_command(node& n, const args& a, bool as_json) {
+int quota_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   if (cmd == "reconcile") {
     return quota_reconcile(n, a, as_json);

@@ -6,6 +6,7 @@
 
 namespace flowgate {
 class node;
+class gateway_client;
 } // namespace flowgate
 
 namespace flowgate::cli {
@@ -13,7 +14,7 @@ namespace flowgate::cli {
 extern const char* const subscription_help;
 extern const char* const quota_help;
 
-int subscription_command(node& n, const args& a, bool as_json);
-int quota_command(node& n, const args& a, bool as_json);
+int subscription_command(gateway_client& n, const args& a, bool as_json);
+int quota_command(gateway_client& n, const args& a, bool as_json);
 
 } // namespace flowgate::cli

@@ -39,7 +39,7 @@ It reads one consistent snapshot and writes nothing; it may run beside
 serving nodes. Exit status: 0 clean, 1 with findings (or on failure).
 )";
 
-int check_command(node& n, const args& a, bool as_json) {
+int check_command(gateway_client& n, const args& a, bool as_json) {
   if (a.words.size() > 1) {
     throw usage_error{"check takes no arguments (did you mean --tenant " + a.words[1] + "?)"};
   }

@@ -6,6 +6,7 @@
 
 namespace flowgate {
 class node;
+class gateway_client;
 } // namespace flowgate
 
 namespace flowgate::cli {
@@ -13,6 +14,6 @@ namespace flowgate::cli {
 extern const char* const check_help;
 
 /// `check [--tenant T] [--max-findings N]`: exit 1 with the findings.
-int check_command(node& n, const args& a, bool as_json);
+int check_command(gateway_client& n, const args& a, bool as_json);
 
 } // namespace flowgate::cli

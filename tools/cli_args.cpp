@@ -40,12 +40,21 @@ const std::set<std::string>& value_options() {
                                            "quota-scan-ms",
                                            "schedule-poll-ms",
                                            "max-findings",
-                                           "id"};
+                                           "id",
+                                           "listen",
+                                           "connect",
+                                           "key",
+                                           "key-file",
+                                           "tls-cert",
+                                           "tls-key",
+                                           "tls-ca",
+                                           "name"};
   return xs;
 }
 
 const std::set<std::string>& known_flags() {
-  static const std::set<std::string> xs = {"json", "help", "all", "wait", "all-tenants"};
+  static const std::set<std::string> xs = {"json", "help",        "all",
+                                           "wait", "all-tenants", "operator"};
   return xs;
 }
 

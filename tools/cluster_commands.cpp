@@ -21,7 +21,8 @@ const char* const cluster_help = R"(Usage: flowgate cluster status [--json]
 Lists every node that ever served on this database: its id, state, the
 incarnation of its latest process (each 'flowgate serve' start takes the
 next one; leases carry it, so an older or duplicate process can never
-renew, release or append), host and pid, the runs whose live lease it
+renew, release or append), host and pid, the address it listens on for
+remote clients ('serve --listen'; '-' if none), the runs whose live lease it
 holds, and its last heartbeat (written with every lease renewal, every
 lease TTL / 2).
 
@@ -41,7 +42,7 @@ const char* state_of(const node_record& x) {
 
 } // namespace
 
-int cluster_command(node& n, const args& a, bool as_json) {
+int cluster_command(gateway_client& n, const args& a, bool as_json) {
   // main() admits only the commands in its table.
   (void)a;
   auto nodes = n.list_nodes();
@@ -73,13 +74,14 @@ int cluster_command(node& n, const args& a, bool as_json) {
     std::cout << "no node has served on this database\n";
     return exit_ok;
   }
-  std::printf("%-24s %-8s %5s %-20s %8s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID", "HELD",
-              "HEARTBEAT");
+  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID",
+              "ADDRESS", "HELD", "HEARTBEAT");
   for (const auto& x : *nodes) {
     auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
-    std::printf("%-24s %-8s %5lld %-20s %8lld %6lld %12s\n", x.node.value.c_str(), state_of(x),
-                static_cast<long long>(x.incarnation), x.host.c_str(),
-                static_cast<long long>(x.pid), static_cast<long long>(x.held_runs), age.c_str());
+    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s\n", x.node.value.c_str(),
+                state_of(x), static_cast<long long>(x.incarnation), x.host.c_str(),
+                static_cast<long long>(x.pid), x.address.empty() ? "-" : x.address.c_str(),
+                static_cast<long long>(x.held_runs), age.c_str());
   }
   return exit_ok;
 }

@@ -6,6 +6,7 @@
 
 namespace flowgate {
 class node;
+class gateway_client;
 } // namespace flowgate
 
 namespace flowgate::cli {
@@ -13,6 +14,6 @@ namespace flowgate::cli {
 extern const char* const cluster_help;
 
 /// `cluster status`: every registered serving node, live or dead.
-int cluster_command(node& n, const args& a, bool as_json);
+int cluster_command(gateway_client& n, const args& a, bool as_json);
 
 } // namespace flowgate::cli

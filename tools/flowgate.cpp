@@ -1,6 +1,7 @@
 // The `flowgate` binary: admin commands over a node's store.
 // Exit codes: 0 success, 1 failure, 2 usage error. Errors go to stderr.
 
+#include "actors/client.hpp"
 #include "actors/node.hpp"
 #include "actors/scheduler_threads.hpp"
 #include "config/pipeline.hpp"
@@ -13,6 +14,7 @@
 #include "tools/cli_args.hpp"
 #include "tools/cli_common.hpp"
 #include "tools/cluster_commands.hpp"
+#include "tools/key_commands.hpp"
 #include "tools/run_commands.hpp"
 #include "tools/schedule_commands.hpp"
 #include "tools/serve_commands.hpp"
@@ -68,7 +70,8 @@ Groups and commands:
   quota reconcile --tenant T [--period START]
                                usage counter vs ledger, and the drift
   quota scan                   resume quota-paused runs that have quota now
-  cluster status               serving nodes: live or dead, incarnation, runs held
+  cluster status               serving nodes: live or dead, address, runs held
+  key create|list|revoke       API keys of remote clients (see 'flowgate key --help')
 
 Options:
   --db PATH|URL       the store: a SQLite file, or a PostgreSQL database as
@@ -76,6 +79,15 @@ Options:
                       (libpq URL; default: $FLOWGATE_DB or ./flowgate.db)
   --synchronous MODE  off | normal | full (default: $FLOWGATE_SYNCHRONOUS or full)
   --json              machine-readable output on stdout
+  --connect HOST:PORT run the command through a live node ('serve --listen')
+                      instead of opening the database ($FLOWGATE_CONNECT); every
+                      group but serve and db. Needs an API key and TLS:
+  --key KEY           the API key ($FLOWGATE_KEY; or --key-file FILE); with a
+                      tenant's key --tenant may be left out (it is the key's)
+  --tls-cert FILE     this client's certificate, signed by the cluster's CA
+                      ($FLOWGATE_TLS_CERT)
+  --tls-key FILE      its private key ($FLOWGATE_TLS_KEY)
+  --tls-ca FILE       the cluster's CA certificate ($FLOWGATE_TLS_CA)
   --help, -h          help for flowgate or for a group/command
 
 A blank tenant id ("") means the default tenant ($FLOWGATE_DEFAULT_TENANT_ID, else
@@ -93,7 +105,8 @@ bool may_create_database(const args& a) {
   }
   const auto& g = a.words[0];
   const auto& c = a.words[1];
-  return (g == "db" && c == "migrate") || c == "put" || c == "activate" || c == "set";
+  return (g == "db" && c == "migrate") || (g == "key" && c == "create") || c == "put" ||
+         c == "activate" || c == "set";
 }
 
 } // namespace
@@ -130,6 +143,8 @@ int main(int argc, char** argv) {
       std::cout << cluster_help;
     } else if (group == "check") {
       std::cout << check_help;
+    } else if (group == "key") {
+      std::cout << key_help;
     } else {
       std::cout << main_help;
     }
@@ -144,7 +159,8 @@ int main(int argc, char** argv) {
     {"subscription", {"set", "get"}},
     {"schedule", {"put", "get", "list", "delete", "pause", "resume"}},
     {"quota", {"summary", "reconcile", "scan"}},
-    {"cluster", {"status"}}};
+    {"cluster", {"status"}},
+    {"key", {"create", "list", "revoke"}}};
   // Single-word commands.
   bool single = group == "serve" || group == "replay" || group == "check";
   auto known = commands.find(group);
@@ -195,13 +211,54 @@ int main(int argc, char** argv) {
     auto set = stop_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
-  if (!flowgate::is_postgres_location(settings->db_path) && !may_create_database(a) &&
-      !std::filesystem::exists(settings->db_path)) {
-    return fail("database '" + settings->db_path +
-                "' does not exist (create it with 'flowgate db migrate' or any put command)");
+  auto from_env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string{v != nullptr ? v : ""};
+  };
+  flowgate::tls_files tls{a.option("tls-cert").value_or(from_env("FLOWGATE_TLS_CERT")),
+                          a.option("tls-key").value_or(from_env("FLOWGATE_TLS_KEY")),
+                          a.option("tls-ca").value_or(from_env("FLOWGATE_TLS_CA"))};
+  auto connect = a.option("connect").value_or(from_env("FLOWGATE_CONNECT"));
+  if (!connect.empty() && (group == "serve" || group == "db")) {
+    std::cerr << "flowgate: " << group
+              << " works on the database itself (--db); --connect / $FLOWGATE_CONNECT is for "
+                 "the other commands\n";
+    return exit_usage;
   }
   caf::actor_system_config cfg;
   flowgate::register_types(cfg);
+  if (!connect.empty() || (group == "serve" && !settings->listen.empty())) {
+    if (auto err = flowgate::enable_tls_network(cfg, tls)) {
+      return fail(err);
+    }
+  }
+  std::string key;
+  if (!connect.empty()) {
+    key = a.option("key").value_or(from_env("FLOWGATE_KEY"));
+    if (auto file = a.option("key-file")) {
+      try {
+        key = read_file(*file);
+      } catch (const std::exception& e) {
+        return fail(e.what());
+      }
+      key.erase(key.find_last_not_of(" \t\r\n") + 1);
+    }
+    if (key.empty()) {
+      return fail("--connect needs an API key: --key, --key-file or $FLOWGATE_KEY (made with "
+                  "'flowgate key create')");
+    }
+    // A tenant key acts for its own tenant whatever --tenant says (the node
+    // decides from the key), so --tenant may be left out: blank means the
+    // key's tenant (with an operator key, as locally, the default tenant or,
+    // for listings, every tenant).
+    if (!a.option("tenant") && !a.has_flag("all-tenants") && group != "key") {
+      parsed->options["tenant"] = "";
+    }
+  } else if (!flowgate::is_postgres_location(settings->db_path) && !may_create_database(a) &&
+             !std::filesystem::exists(settings->db_path)) {
+    return fail("database '" + settings->db_path +
+                "' does not exist (create it with 'flowgate db migrate' or any put command)");
+  }
   // Admin commands need little; serve leaves a core to the store writer.
   cfg.set("scheduler.max-threads",
           group == "serve" ? static_cast<int>(flowgate::scheduler_threads()) : 2);
@@ -210,39 +267,58 @@ int main(int argc, char** argv) {
   if (group == "serve") {
     return serve_command(sys, *settings, as_json);
   }
-  auto n = flowgate::node::start(sys, *settings);
-  if (!n) {
-    return fail(n.error());
-  }
-  try {
+  // Every group but db runs on the gateway's API: this process's node,
+  // or a remote node's door.
+  auto dispatch = [&](flowgate::gateway_client& g) {
     if (group == "run") {
-      return run_command(**n, a, as_json);
+      return run_command(g, a, as_json);
     }
     if (group == "replay") {
-      return replay_command(**n, a, as_json);
+      return replay_command(g, a, as_json);
     }
     if (group == "subscription") {
-      return subscription_command(**n, a, as_json);
+      return subscription_command(g, a, as_json);
     }
     if (group == "schedule") {
-      return schedule_command(**n, a, as_json);
+      return schedule_command(g, a, as_json);
     }
     if (group == "quota") {
-      return quota_command(**n, a, as_json);
+      return quota_command(g, a, as_json);
     }
     if (group == "cluster") {
-      return cluster_command(**n, a, as_json);
+      return cluster_command(g, a, as_json);
     }
     if (group == "check") {
-      return check_command(**n, a, as_json);
+      return check_command(g, a, as_json);
     }
     if (group == "tenant") {
-      return tenant_command(**n, a, as_json);
+      return tenant_command(g, a, as_json);
     }
-    if (group == "config") {
-      return config_command(**n, a, as_json);
+    if (group == "key") {
+      return key_command(g, a, as_json);
     }
-    return db_command(**n, a, as_json);
+    return config_command(g, a, as_json);
+  };
+  try {
+    if (!connect.empty()) {
+      auto where = flowgate::parse_address(connect);
+      if (!where) {
+        return fail(where.error());
+      }
+      auto c = flowgate::client::connect(sys, where->first, where->second, key);
+      if (!c) {
+        return fail(c.error());
+      }
+      return dispatch(**c);
+    }
+    auto n = flowgate::node::start(sys, *settings);
+    if (!n) {
+      return fail(n.error());
+    }
+    if (group == "db") {
+      return db_command(**n, a, as_json);
+    }
+    return dispatch(**n);
   } catch (const usage_error& e) {
     std::cerr << "flowgate: " << e.message << "\n(see 'flowgate " << group << " --help')\n";
     return exit_usage;

@@ -174,7 +174,7 @@ tenant_scope scope_of(const args& a) {
   return tenant_scope{a.option("tenant").value_or("")};
 }
 
-int run_command(node& n, const args& a, bool as_json) {
+int run_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   auto tenant = scope_of(a);
   if (cmd == "start") {
@@ -354,7 +354,7 @@ int run_command(node& n, const args& a, bool as_json) {
   throw std::logic_error("run command '" + cmd + "' is in the table but not handled");
 }
 
-int replay_command(node& n, const args& a, bool as_json) {
+int replay_command(gateway_client& n, const args& a, bool as_json) {
   auto scope = scope_of(a);
   std::vector<int64_t> ids;
   if (a.has_flag("all")) {

@@ -111,7 +111,7 @@ void print_view(const schedule_view& v) {
 
 } // namespace
 
-int schedule_command(node& n, const args& a, bool as_json) {
+int schedule_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words[1];
   auto tenant = require(a, "tenant");
   auto show = [&](const caf::expected<schedule_view>& v) {

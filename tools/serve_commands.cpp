@@ -51,6 +51,17 @@ Options (defaults from the environment, then the built-in value):
   --schedule-poll-ms N     how often due schedules are fired; every serving
                            node fires, each fire time once across all of them;
                            0 = this node fires none ($FLOWGATE_SCHEDULE_POLL_MS, 1000)
+  --listen HOST:PORT       publish this node for remote clients (flowgate
+                           --connect, flowgate::client) over TLS; port 0 picks
+                           a free one, recorded in 'cluster status'
+                           ($FLOWGATE_LISTEN; default: not published). Needs:
+  --tls-cert FILE          this node's certificate, signed by the cluster's CA
+                           ($FLOWGATE_TLS_CERT)
+  --tls-key FILE           its private key ($FLOWGATE_TLS_KEY)
+  --tls-ca FILE            the cluster's CA certificate: clients must present a
+                           certificate it signed ($FLOWGATE_TLS_CA)
+                           Every remote request also needs an API key
+                           ('flowgate key create'); see README "Cluster".
   --db PATH|URL, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
@@ -87,6 +98,9 @@ void apply_serve_flags(const args& a, node_settings& s) {
   s.quota_scan_interval_ms =
     int_option(a, "quota-scan-ms", s.quota_scan_interval_ms, 0, 86'400'000);
   s.schedule_poll_ms = int_option(a, "schedule-poll-ms", s.schedule_poll_ms, 0, 60'000);
+  if (auto l = a.option("listen")) {
+    s.listen = *l;
+  }
   if (auto p = a.option("on-nondeterminism")) {
     auto policy = parse_nondeterminism_policy(*p);
     if (!policy) {
@@ -133,12 +147,16 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
                             {"db", store_display_name(s.db_path)},
                             {"pid", static_cast<int64_t>(getpid())},
                             {"lease_ttl_ms", s.lease_ttl_ms},
-                            {"workers", s.workers}});
+                            {"workers", s.workers},
+                            {"listening", (*n)->listening_at()}});
   } else {
     std::cout << "flowgate serve: node " << s.node_id << " (incarnation " << (*n)->incarnation()
               << ") on " << store_display_name(s.db_path) << " (pid " << getpid() << ", lease ttl "
-              << s.lease_ttl_ms << " ms, " << s.workers << " workers); stop with SIGINT or SIGTERM"
-              << std::endl;
+              << s.lease_ttl_ms << " ms, " << s.workers << " workers"
+              << ((*n)->listening_at().empty()
+                    ? std::string{}
+                    : "; listening on " + (*n)->listening_at() + " (TLS)")
+              << "); stop with SIGINT or SIGTERM" << std::endl;
   }
   auto set = stop_signals();
   int sig = 0;
