@@ -292,6 +292,26 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(dispatcher_stats{1, 2, 3, 4, 5, true, true, 6});
 }
 
+BOOST_AUTO_TEST_CASE(keys_and_remote_access_round_trip) {
+  api_key_record k{"0123456789abcdef", "acme", "ci", "ab12", 5, 0};
+  check(k);
+  check(std::vector<api_key_record>{k, api_key_record{"fedcba9876543210", "", "ops", "", 6, 7}});
+  check(store_api_key{k, 8});
+  check(revoke_api_key{"0123456789abcdef", 9});
+  check(find_api_key{"0123456789abcdef"});
+  check(list_api_keys{true, ""});
+  check(key_created{k, "fgk_0123456789abcdef_00"});
+  auto all = tenant_scope::all_tenants();
+  check(create_key_request{all, "acme", false, "ci"});
+  check(list_keys_request{all, "acme"});
+  check(revoke_key_request{all, "0123456789abcdef"});
+  check(publish_node{node_id{"n1"}, 3, "127.0.0.1:4242"});
+  tenant_scope keyed{"acme"};
+  keyed.key = "fgk_x";
+  BOOST_TEST(round_trip(keyed).key == "fgk_x");
+  BOOST_TEST(round_trip(get_run_request{keyed, 4}).scope.key == "fgk_x");
+}
+
 BOOST_AUTO_TEST_CASE(errors_round_trip_with_their_sentence) {
   auto err = make_error(errc::version_conflict, "tenant 'a' queue 'q' version '1' differs");
   std::vector<char> buf;
