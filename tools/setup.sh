@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev sqlite3
   libpq-dev postgresql
   libhowardhinnant-date-dev tzdata
-  libssl-dev
+  libssl-dev openssl
   gdb  # stacks of a stalled node in the process-level tests' failure messages
 )
 

@@ -133,7 +133,8 @@ struct cluster_fixture {
   /// Starts `flowgate serve` (in the named network namespace `netns`, a
   /// "host", if not empty).
   std::unique_ptr<child> serve(const std::string& node, int64_t lease_ttl_ms,
-                               const std::string& log_name = "", const std::string& netns = "") {
+                               const std::string& log_name = "", const std::string& netns = "",
+                               const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv;
     if (!netns.empty()) {
       argv = {"/usr/sbin/ip", "netns", "exec", netns};
@@ -146,6 +147,7 @@ struct cluster_fixture {
           std::string{"3000"}}) {
       argv.push_back(std::move(a));
     }
+    argv.insert(argv.end(), extra.begin(), extra.end());
     auto log = db.dir / ((log_name.empty() ? node : log_name) + ".log");
     return std::make_unique<child>(argv, log.string());
   }

@@ -1,0 +1,243 @@
+// Remote clients over TLS (README "Cluster"): three `flowgate serve` nodes
+// publish their doors on 127.0.0.1 (`--listen`, certificates from a CA made
+// here with the openssl command), and `flowgate --connect` runs commands
+// through them with API keys, without the database.
+
+#include "tests/tools/serve_cluster.hpp"
+
+#include <boost/json.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+
+using flowgate::testing::child;
+using flowgate::testing::cluster_fixture;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct remote_fixture : cluster_fixture {
+  std::string dir = db.dir.string();
+  std::map<std::string, std::unique_ptr<child>> nodes;
+  std::map<std::string, std::string> address;
+
+  remote_fixture() {
+    // A cluster CA, a certificate for the nodes and one for clients, and a
+    // rogue CA with a client certificate of its own.
+    std::string sh =
+      "cd '" + dir +
+      "' && set -e && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=flowgate-test-ca && "
+      "for n in node client; do openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr "
+      "-subj /CN=$n && openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+      "-out $n.pem -days 2; done && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+      "-subj /CN=rogue && openssl req -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr "
+      "-subj /CN=rogue && openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key "
+      "-CAcreateserial -out rogue.pem -days 2";
+    BOOST_REQUIRE(
+      std::system(
+        ("timeout 60 sh -c '" + escaped(sh) + "' >'" + dir + "/openssl.log' 2>&1").c_str()) == 0);
+    prepare(10);
+    std::ofstream(db.dir / "other.json") << R"({"tier":"pro"})";
+    BOOST_REQUIRE(flowgate("tenant put other '" + dir + "/other.json'") == 0);
+    BOOST_REQUIRE(
+      flowgate("config put --tenant other --queue q --version 1 '" + dir + "/p.json'") == 0);
+  }
+
+  static std::string escaped(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '\'') {
+        out += "'\\''";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> tls(const std::string& who) const {
+    return {"--tls-cert", dir + "/" + who + ".pem", "--tls-key", dir + "/" + who + ".key",
+            "--tls-ca",   dir + "/ca.pem"};
+  }
+
+  void start(const std::string& id) {
+    auto extra = tls("node");
+    extra.insert(extra.begin(), {"--listen", "127.0.0.1:0"});
+    nodes[id] = serve(id, 5000, "", "", extra);
+    BOOST_REQUIRE(registered(id, 1));
+    for (int i = 0; i < 100 && address[id].empty(); ++i) {
+      address[id] = flowgate::testing::store_text(
+        location, "SELECT address FROM nodes WHERE node_id = '" + id + "'");
+      std::this_thread::sleep_for(50ms);
+    }
+    BOOST_REQUIRE_MESSAGE(!address[id].empty(), log_of(id));
+  }
+
+  /// Runs `flowgate ARGS` without the database; returns (exit code, output).
+  std::pair<int, std::string> run(const std::string& args) {
+    auto out = db.dir / "remote.out";
+    std::string cmd =
+      "env -u FLOWGATE_DB timeout 60 " FLOWGATE_BINARY " " + args + " >'" + out.string() + "' 2>&1";
+    int status = std::system(cmd.c_str());
+    std::ifstream in{out};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+  }
+
+  /// Through node `id` with `key` and the client certificate.
+  std::pair<int, std::string> via(const std::string& id, const std::string& key,
+                                  const std::string& args) {
+    std::string flags;
+    for (const auto& f : tls("client")) {
+      flags += "'" + f + "' ";
+    }
+    return run("--connect " + address[id] + " --key '" + key + "' " + flags + args);
+  }
+
+  /// A new key, made on the database host; returns the key.
+  std::string make_key(const std::string& who) {
+    auto out = db.dir / "key.json";
+    std::string cmd = "timeout 60 " FLOWGATE_BINARY " --db '" + location + "' --json key create " +
+                      who + " >'" + out.string() + "'";
+    BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in{out};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    return std::string{boost::json::parse(text).as_object().at("key").as_string()};
+  }
+
+  /// Every row that remote requests could change.
+  std::string fingerprint() {
+    return flowgate::testing::store_text(
+      location,
+      "SELECT (SELECT count(*) FROM runs) || '/' || (SELECT count(*) FROM run_events) || '/' || "
+      "(SELECT count(*) FROM tenants) || '/' || (SELECT coalesce(max(updated_at_ms), 0) FROM "
+      "tenants) || '/' || (SELECT count(*) FROM pipeline_configs) || '/' || (SELECT count(*) "
+      "FROM api_keys WHERE revoked_at_ms = 0)");
+  }
+
+  ~remote_fixture() {
+    for (auto& [id, node] : nodes) {
+      BOOST_TEST(node->stop(SIGTERM, 15s) == 0, log_of(id));
+    }
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(remote, remote_fixture)
+
+BOOST_AUTO_TEST_CASE(three_nodes_serve_remote_clients_each_key_in_its_scope) {
+  for (const auto* id : {"n1", "n2", "n3"}) {
+    start(id);
+  }
+  auto op = make_key("--operator --name ops");
+  auto acme = make_key("--tenant acme --name app");
+  // Started through n1 with acme's key (no --tenant: the key's tenant),
+  // completed by whichever node claims it, seen through n3.
+  auto started = via("n1", acme, "--json run start --queue q --input '{\"x\": 1}'");
+  BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+  auto run = std::to_string(boost::json::parse(started.second).as_object().at("run").as_int64());
+  auto waited = via("n3", acme, "--json run wait " + run + " --timeout-ms 30000");
+  BOOST_REQUIRE_MESSAGE(waited.first == 0, waited.second);
+  BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos, waited.second);
+  // Another tenant's run, started through n2 with the operator key.
+  auto theirs = via("n2", op, "--json run start --tenant other --queue q --input '{}'");
+  BOOST_REQUIRE_MESSAGE(theirs.first == 0, theirs.second);
+  auto other_run =
+    std::to_string(boost::json::parse(theirs.second).as_object().at("run").as_int64());
+  // acme's key cannot see it: the same answer as a run that does not exist.
+  auto hidden = via("n2", acme, "run status " + other_run);
+  auto missing = via("n2", acme, "run status 999999");
+  BOOST_TEST(hidden.first == 1);
+  BOOST_TEST(missing.first == 1);
+  auto said = hidden.second;
+  said.replace(said.find(other_run), other_run.size(), "999999");
+  BOOST_TEST(said == missing.second);
+  BOOST_TEST(via("n3", acme, "run status " + other_run + " --all-tenants").second == hidden.second);
+  auto listed = via("n1", acme, "--json run list --all-tenants");
+  BOOST_REQUIRE(listed.first == 0);
+  BOOST_TEST(listed.second.find("\"other\"") == std::string::npos, listed.second);
+  // Touching it or another tenant changes nothing.
+  auto before = fingerprint();
+  BOOST_TEST(via("n1", acme, "run cancel " + other_run).first == 1);
+  BOOST_TEST(via("n1", acme, "run signal " + other_run + " --event go").first == 1);
+  auto forbidden = via("n1", acme, "run start --tenant other --queue q");
+  BOOST_TEST(forbidden.first == 1);
+  BOOST_TEST(forbidden.second.find("[forbidden]") != std::string::npos, forbidden.second);
+  BOOST_TEST(via("n2", acme, "tenant list").second.find("[forbidden]") != std::string::npos);
+  BOOST_TEST(via("n2", acme, "key create --tenant acme").first == 1);
+  BOOST_TEST(fingerprint() == before);
+  // The operator sees every tenant and the cluster, with each node's address.
+  auto status = via("n3", op, "--json cluster status");
+  BOOST_REQUIRE(status.first == 0);
+  for (const auto& [id, addr] : address) {
+    BOOST_TEST(status.second.find(addr) != std::string::npos, status.second);
+  }
+  BOOST_TEST(via("n1", op, "run status " + other_run + " --all-tenants").first == 0);
+  // A key revoked through one node is refused by another at once.
+  auto acme_id = acme.substr(4, 16);
+  BOOST_REQUIRE(via("n1", op, "key revoke " + acme_id).first == 0);
+  auto refused = via("n3", acme, "run list");
+  BOOST_TEST(refused.first == 1);
+  BOOST_TEST(refused.second.find("[unauthenticated]") != std::string::npos, refused.second);
+}
+
+BOOST_AUTO_TEST_CASE(no_certificate_a_rogue_ca_or_no_valid_key_is_refused_and_changes_nothing) {
+  start("n1");
+  auto acme = make_key("--tenant acme");
+  auto before = fingerprint();
+  auto start_run = "run start --tenant acme --queue q --input '{}'";
+  // No client certificate: refused before anything is sent.
+  auto bare = run("--connect " + address["n1"] + " --key '" + acme + "' --tls-ca '" + dir +
+                  "/ca.pem' " + start_run);
+  BOOST_TEST(bare.first == 1);
+  BOOST_TEST(bare.second.find("--tls-cert") != std::string::npos, bare.second);
+  // A certificate from another CA: the handshake fails.
+  auto rogue = run("--connect " + address["n1"] + " --key '" + acme + "' --tls-cert '" + dir +
+                   "/rogue.pem' --tls-key '" + dir + "/rogue.key' --tls-ca '" + dir +
+                   "/rogue-ca.pem' " + start_run);
+  BOOST_TEST(rogue.first == 1);
+  BOOST_TEST(rogue.second.find("[node_unreachable]") != std::string::npos, rogue.second);
+  // Trusting only the rogue CA, a good client certificate still fails: the
+  // node's certificate is not one the client trusts.
+  auto distrust = run("--connect " + address["n1"] + " --key '" + acme + "' --tls-cert '" + dir +
+                      "/client.pem' --tls-key '" + dir + "/client.key' --tls-ca '" + dir +
+                      "/rogue-ca.pem' " + start_run);
+  BOOST_TEST(distrust.first == 1);
+  // Certificates fine, key not: missing, malformed, unknown.
+  auto no_key = via("n1", "", start_run);
+  BOOST_TEST(no_key.first == 1);
+  BOOST_TEST(no_key.second.find("needs an API key") != std::string::npos, no_key.second);
+  for (const auto& bad :
+       {std::string{"sk-not-a-key"}, "fgk_" + std::string(16, '0') + "_" + std::string(64, '0')}) {
+    auto r = via("n1", bad, start_run);
+    BOOST_TEST(r.first == 1);
+    BOOST_TEST((r.second.find("[unauthenticated]") != std::string::npos ||
+                r.second.find("[invalid_argument]") != std::string::npos),
+               r.second);
+  }
+  BOOST_TEST(fingerprint() == before);
+  // The node kept serving: the good client gets through.
+  auto ok = via("n1", acme, start_run);
+  BOOST_TEST(ok.first == 0, ok.second);
+}
+
+BOOST_AUTO_TEST_CASE(listen_without_tls_is_refused) {
+  auto out = db.dir / "notls.out";
+  std::string cmd = "timeout 30 " FLOWGATE_BINARY " --db '" + location +
+                    "' serve --node-id x --listen 127.0.0.1:0 >'" + out.string() + "' 2>&1";
+  int status = std::system(cmd.c_str());
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 1));
+  std::ifstream in{out};
+  std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  BOOST_TEST(text.find("--tls-cert") != std::string::npos, text);
+  BOOST_TEST(flowgate::testing::store_sql(location, "SELECT count(*) FROM nodes") == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
