@@ -3,10 +3,16 @@
 // here with the openssl command), and `flowgate --connect` runs commands
 // through them with API keys, without the database.
 
+#include "actors/client.hpp"
+#include "actors/node.hpp"
+#include "messages/registration.hpp"
+#include "tests/printing.hpp"
 #include "tests/tools/serve_cluster.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 
 #include <fstream>
 #include <iterator>
@@ -226,6 +232,59 @@ BOOST_AUTO_TEST_CASE(no_certificate_a_rogue_ca_or_no_valid_key_is_refused_and_ch
   // The node kept serving: the good client gets through.
   auto ok = via("n1", acme, start_run);
   BOOST_TEST(ok.first == 0, ok.second);
+}
+
+BOOST_AUTO_TEST_CASE(an_embedder_serves_and_connects_with_the_library) {
+  // Two actor systems in this process: one embeds an executing node that
+  // listens, the other holds only a flowgate::client (no database).
+  caf::actor_system_config server_cfg;
+  flowgate::register_types(server_cfg);
+  BOOST_REQUIRE(!flowgate::enable_tls_network(
+    server_cfg, flowgate::tls_files{dir + "/node.pem", dir + "/node.key", dir + "/ca.pem"}));
+  caf::actor_system server_sys{server_cfg};
+  flowgate::node_settings s;
+  s.db_path = location;
+  s.synchronous = flowgate::sync_mode::normal;
+  s.node_id = "embedded";
+  s.listen = "127.0.0.1:0";
+  s.lease_ttl_ms = 5000;
+  flowgate::node_options opts;
+  opts.execute = true;
+  auto n = flowgate::node::start(server_sys, s, opts);
+  BOOST_REQUIRE_MESSAGE(n, (n ? "" : flowgate::describe(n.error())));
+  auto where = flowgate::parse_address((*n)->listening_at());
+  BOOST_REQUIRE(where);
+  auto key = (*n)->create_key("acme", false, "embedder");
+  BOOST_REQUIRE(key);
+
+  caf::actor_system_config client_cfg;
+  flowgate::register_types(client_cfg);
+  // Without TLS set up, connect refuses to start.
+  {
+    caf::actor_system_config bare_cfg;
+    flowgate::register_types(bare_cfg);
+    caf::actor_system bare{bare_cfg};
+    auto c = flowgate::client::connect(bare, where->first, where->second, key->key);
+    BOOST_REQUIRE(!c);
+    BOOST_TEST(flowgate::code_of(c.error()) == flowgate::errc::invalid_argument);
+  }
+  BOOST_REQUIRE(!flowgate::enable_tls_network(
+    client_cfg, flowgate::tls_files{dir + "/client.pem", dir + "/client.key", dir + "/ca.pem"}));
+  caf::actor_system client_sys{client_cfg};
+  auto c = flowgate::client::connect(client_sys, where->first, where->second, key->key);
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : flowgate::describe(c.error())));
+  auto started = (*c)->start_run("", "q", R"({"from":"embedder"})");
+  BOOST_REQUIRE_MESSAGE(started, (started ? "" : flowgate::describe(started.error())));
+  BOOST_TEST(started->run.tenant.value == "acme");
+  auto done = (*c)->wait_for_run(flowgate::tenant_scope{""}, started->run.id.value, 30s);
+  BOOST_REQUIRE_MESSAGE(done, (done ? "" : flowgate::describe(done.error())));
+  BOOST_TEST(done->status == flowgate::run_status::completed);
+  // A malformed key is refused before connecting.
+  auto bad = flowgate::client::connect(client_sys, where->first, where->second, "nope");
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(flowgate::code_of(bad.error()) == flowgate::errc::invalid_argument);
+  c->reset();
+  BOOST_REQUIRE((*n)->drain());
 }
 
 BOOST_AUTO_TEST_CASE(listen_without_tls_is_refused) {
