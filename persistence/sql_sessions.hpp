@@ -78,6 +78,25 @@ namespace flowgate::sql_sessions {
     return var.error();                                                                            \
   }
 
+/// The row the statement is on, as an API key (columns: key_id, tenant or
+/// '', name, secret_sha256, created_at_ms, revoked_at_ms).
+template <class St> api_key_record read_api_key(const St& st) {
+  return api_key_record{st.column_text(0), st.column_text(1),  st.column_text(2),
+                        st.column_text(3), st.column_int64(4), st.column_int64(5)};
+}
+
+/// The statement's one API key row, or `not_found` naming `key_id`.
+template <class St> caf::expected<api_key_record> one_api_key(St& st, const std::string& key_id) {
+  FLOWGATE_STEP_OR_RETURN(row, st);
+  if (!*row) {
+    st.reset();
+    return make_error(errc::not_found, "API key '" + key_id + "' does not exist");
+  }
+  auto out = read_api_key(st);
+  st.reset();
+  return out;
+}
+
 /// The write session over `Db` (see the file comment).
 template <class Db> class sql_write_session final : public write_session {
 public:
@@ -343,15 +362,7 @@ public:
                           "coalesce(tenant_id, ''), name, secret_sha256, created_at_ms, "
                           "revoked_at_ms");
     st.bind_all(op.key_id, op.now_ms);
-    FLOWGATE_STEP_OR_RETURN(row, st);
-    if (!*row) {
-      st.reset();
-      return make_error(errc::not_found, "API key '" + op.key_id + "' does not exist");
-    }
-    api_key_record out{st.column_text(0), st.column_text(1),  st.column_text(2),
-                       st.column_text(3), st.column_int64(4), st.column_int64(5)};
-    st.reset();
-    return out;
+    return one_api_key(st, op.key_id);
   }
 
 private:
@@ -526,15 +537,7 @@ public:
     auto& st = db_.cached("SELECT key_id, coalesce(tenant_id, ''), name, secret_sha256, "
                           "created_at_ms, revoked_at_ms FROM api_keys WHERE key_id = ?1");
     st.bind_all(q.key_id);
-    FLOWGATE_STEP_OR_RETURN(row, st);
-    if (!*row) {
-      st.reset();
-      return make_error(errc::not_found, "API key '" + q.key_id + "' does not exist");
-    }
-    api_key_record out{st.column_text(0), st.column_text(1),  st.column_text(2),
-                       st.column_text(3), st.column_int64(4), st.column_int64(5)};
-    st.reset();
-    return out;
+    return one_api_key(st, q.key_id);
   }
 
   caf::expected<std::vector<api_key_record>> apply(const list_api_keys& q) override {
@@ -548,8 +551,7 @@ public:
       if (!*row) {
         break;
       }
-      out.push_back(api_key_record{st.column_text(0), st.column_text(1), st.column_text(2),
-                                   st.column_text(3), st.column_int64(4), st.column_int64(5)});
+      out.push_back(read_api_key(st));
     }
     st.reset();
     return out;
