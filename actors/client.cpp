@@ -38,6 +38,12 @@ caf::error enable_tls_network(caf::actor_system_config& cfg, const tls_files& fi
   return {};
 }
 
+bool tls_network_enabled(const caf::actor_system& sys) {
+  const auto& cfg = sys.config();
+  return sys.has_middleman() && sys.has_openssl_manager() && !cfg.openssl_certificate.empty() &&
+         !cfg.openssl_key.empty() && !cfg.openssl_cafile.empty();
+}
+
 caf::expected<std::pair<std::string, uint16_t>> parse_address(const std::string& text) {
   auto bad = [&](const std::string& why) {
     return make_error(errc::invalid_argument, "address '" + text + "': " + why);
@@ -61,9 +67,7 @@ caf::expected<std::pair<std::string, uint16_t>> parse_address(const std::string&
 
 caf::expected<std::unique_ptr<client>>
 client::connect(caf::actor_system& sys, const std::string& host, uint16_t port, std::string key) {
-  const auto& cfg = sys.config();
-  if (!sys.has_middleman() || !sys.has_openssl_manager() || cfg.openssl_certificate.empty() ||
-      cfg.openssl_key.empty() || cfg.openssl_cafile.empty()) {
+  if (!tls_network_enabled(sys)) {
     return make_error(errc::invalid_argument,
                       "flowgate::client needs TLS: load it with enable_tls_network (a "
                       "certificate, its key and the cluster's CA) before the actor system starts");

@@ -55,6 +55,11 @@ struct tls_files {
 /// Errors: `invalid_argument` naming a missing setting or an unreadable file.
 [[nodiscard]] caf::error enable_tls_network(caf::actor_system_config& cfg, const tls_files& files);
 
+/// Whether `sys` was started with `enable_tls_network`'s parts: the
+/// middleman, the OpenSSL manager, a certificate, its key and a CA. Nothing
+/// listens or connects without them (CAF would fall back to anonymous TLS).
+bool tls_network_enabled(const caf::actor_system& sys);
+
 /// Splits `HOST:PORT` (`[V6]:PORT` too). Errors: `invalid_argument`.
 [[nodiscard]] caf::expected<std::pair<std::string, uint16_t>>
 parse_address(const std::string& text);

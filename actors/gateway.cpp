@@ -95,6 +95,8 @@ public:
 private:
   caf::expected<std::pair<tenant_record, quota_terms>> tenant_terms(std::string_view raw_tenant);
   caf::expected<tenant_id> run_tenant(const tenant_scope& scope) const;
+  /// A listing's tenant: an empty id (every tenant) for a blank one.
+  caf::expected<tenant_id> listing_tenant(std::string_view raw) const;
 
   caf::actor_system& sys_;
   node_settings settings_;
@@ -113,6 +115,13 @@ caf::expected<tenant_id> gateway_core::normalize_tenant(std::string_view raw) co
     return id.error();
   }
   return tenant_id{std::move(*id)};
+}
+
+caf::expected<tenant_id> gateway_core::listing_tenant(std::string_view raw) const {
+  if (blank_tenant_id(raw)) {
+    return tenant_id{};
+  }
+  return normalize_tenant(raw);
 }
 
 caf::expected<tenant_record> gateway_core::put_tenant(std::string_view raw_id,
@@ -504,10 +513,7 @@ caf::expected<usage_reconciliation> gateway_core::reconcile_quota(std::string_vi
 }
 
 caf::expected<std::vector<tenant_stats>> gateway_core::tenant_stats(std::string_view raw_tenant) {
-  // A listing: blank = every tenant.
-  auto id = raw_tenant.find_first_not_of(" \t") == std::string_view::npos
-              ? caf::expected<tenant_id>{tenant_id{}}
-              : normalize_tenant(raw_tenant);
+  auto id = listing_tenant(raw_tenant);
   if (!id) {
     return id.error();
   }
@@ -690,15 +696,11 @@ caf::expected<key_created> gateway_core::create_key(std::string_view raw_tenant,
 }
 
 caf::expected<std::vector<api_key_record>> gateway_core::list_keys(std::string_view raw_tenant) {
-  list_api_keys q;
-  q.all = raw_tenant.find_first_not_of(" \t") == std::string_view::npos;
-  if (!q.all) {
-    auto id = normalize_tenant(raw_tenant);
-    if (!id) {
-      return id.error();
-    }
-    q.tenant = id->value;
+  auto id = listing_tenant(raw_tenant);
+  if (!id) {
+    return id.error();
   }
+  list_api_keys q{id->value.empty(), id->value};
   auto keys = blocking_ask<std::vector<api_key_record>>(sys_, request_timeout, reader_, q);
   if (keys) {
     for (auto& k : *keys) {

@@ -1,6 +1,7 @@
 #include "actors/gateway_client.hpp"
 
 #include "actors/blocking_ask.hpp"
+#include "config/tenant_config.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -10,8 +11,7 @@ namespace {
 
 /// Operator scope for a listing: a blank id means every tenant.
 tenant_scope listing_scope(std::string_view raw) {
-  return raw.find_first_not_of(" \t") == std::string_view::npos ? tenant_scope::all_tenants()
-                                                                : tenant_scope{raw};
+  return blank_tenant_id(raw) ? tenant_scope::all_tenants() : tenant_scope{raw};
 }
 
 } // namespace

@@ -48,8 +48,7 @@ caf::expected<tenant_scope> allowed_scope(const api_key_record& key, const tenan
                       "this request needs an operator key; the key given belongs to tenant '" +
                         key.tenant + "'");
   } else {
-    bool blank = asked.tenant.find_first_not_of(" \t") == std::string::npos;
-    if (!asked.all && !blank) {
+    if (!asked.all && !blank_tenant_id(asked.tenant)) {
       auto named = normalize_tenant_id(asked.tenant, default_tenant_id);
       if (!named) {
         return named.error();

@@ -27,7 +27,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/timestamp.hpp>
@@ -131,9 +130,7 @@ caf::error node::publish_door() {
     return make_error(errc::invalid_argument,
                       "only an executing node listens for remote clients (flowgate serve)");
   }
-  const auto& cfg = sys_.config();
-  if (!sys_.has_middleman() || !sys_.has_openssl_manager() || cfg.openssl_certificate.empty() ||
-      cfg.openssl_key.empty() || cfg.openssl_cafile.empty()) {
+  if (!tls_network_enabled(sys_)) {
     return make_error(errc::invalid_argument,
                       "listening on " + settings_.listen +
                         " needs TLS: a certificate, its key and the cluster's CA (flowgate serve "

@@ -38,6 +38,10 @@ caf::expected<std::string> normalize_tenant_id(std::string_view raw, std::string
   return id;
 }
 
+bool blank_tenant_id(std::string_view raw) {
+  return raw.find_first_not_of(" \t") == std::string_view::npos;
+}
+
 const char* to_string(tenant_tier t) {
   switch (t) {
   case tenant_tier::solo:

@@ -23,6 +23,10 @@ inline constexpr const char* builtin_default_tenant_id = "00000000-0000-4000-800
 [[nodiscard]] caf::expected<std::string> normalize_tenant_id(std::string_view raw,
                                                              std::string_view default_id);
 
+/// True for an id that names no tenant: empty, or spaces and tabs only. A
+/// listing then means every tenant; a request, the default tenant.
+bool blank_tenant_id(std::string_view raw);
+
 /// Plan tier; selects defaults such as the step quota.
 enum class tenant_tier : uint8_t { solo, pro, premium };
 

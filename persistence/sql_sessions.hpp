@@ -338,12 +338,11 @@ public:
     out.created_at_ms = op.now_ms;
     out.revoked_at_ms = 0;
     if (!out.tenant.empty()) {
-      auto& known = db_.cached("SELECT count(*) FROM tenants WHERE tenant_id = ?1");
-      known.bind_all(out.tenant);
-      FLOWGATE_STEP_OR_RETURN(row, known);
-      auto n = *row ? known.column_int64(0) : 0;
-      known.reset();
-      if (n == 0) {
+      auto exists = runs_->tenant_config(out.tenant);
+      if (!exists) {
+        return exists.error();
+      }
+      if (!*exists) {
         return make_error(errc::unknown_tenant, "tenant '" + out.tenant + "' does not exist");
       }
     }

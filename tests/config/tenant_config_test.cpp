@@ -82,6 +82,13 @@ BOOST_AUTO_TEST_CASE(rejects_malformed_configs_with_reason) {
   BOOST_TEST(code_of(broken.error()) == errc::malformed_json);
 }
 
+BOOST_AUTO_TEST_CASE(a_blank_tenant_id_names_no_tenant) {
+  BOOST_TEST(blank_tenant_id(""));
+  BOOST_TEST(blank_tenant_id(" \t "));
+  BOOST_TEST(!blank_tenant_id("acme"));
+  BOOST_TEST(!blank_tenant_id(" acme "));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(secrets_are_parsed_and_shown_only_by_name) {

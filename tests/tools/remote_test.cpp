@@ -77,12 +77,10 @@ struct remote_fixture : cluster_fixture {
     extra.insert(extra.begin(), {"--listen", "127.0.0.1:0"});
     nodes[id] = serve(id, 5000, "", "", extra);
     BOOST_REQUIRE(registered(id, 1));
-    for (int i = 0; i < 100 && address[id].empty(); ++i) {
-      address[id] = flowgate::testing::store_text(
-        location, "SELECT address FROM nodes WHERE node_id = '" + id + "'");
-      std::this_thread::sleep_for(50ms);
-    }
-    BOOST_REQUIRE_MESSAGE(!address[id].empty(), log_of(id));
+    auto listed = "SELECT count(*) FROM nodes WHERE node_id = '" + id + "' AND address <> ''";
+    BOOST_REQUIRE_MESSAGE(eventually(listed, 1, 5s), log_of(id));
+    address[id] = flowgate::testing::store_text(
+      location, "SELECT address FROM nodes WHERE node_id = '" + id + "'");
   }
 
   /// Runs `flowgate ARGS` without the database; returns (exit code, output).
