@@ -55,6 +55,19 @@ std::string trimmed(std::string text) {
   return text;
 }
 
+/// A COMMIT the server answered with ROLLBACK: the transaction had failed
+/// (a statement's error was not seen by the client) and nothing of it was
+/// written. PostgreSQL reports this with the command tag, not an error.
+caf::error rolled_back(const pg_result* res, const std::string& path) {
+  std::string_view tag = PQcmdStatus(const_cast<pg_result*>(res));
+  if (tag == "COMMIT") {
+    return {};
+  }
+  return make_error(errc::store_failure,
+                    "database '" + path + "': the server rolled the transaction back at COMMIT (" +
+                      std::string{tag} + "): a statement of it had failed; nothing was written");
+}
+
 /// Rows a command changed, from its result.
 int64_t changed_rows(const pg_result* res) {
   int64_t changed = 0;
@@ -430,10 +443,14 @@ void connection::queued(std::string_view sql, statement* prepares, bool trivial)
   }
 }
 
-int64_t connection::changes() {
+caf::expected<int64_t> connection::changes() {
   if (pipeline_ && !pending_.empty()) {
-    // An error here is also the next waiting call's (drain keeps it).
-    (void)drain(nullptr);
+    // The count is the last queued statement's: its result (and any error
+    // of the statements before it) is read first. An error must reach the
+    // caller: the transaction is aborted, and a COMMIT would roll it back.
+    if (auto err = drain(nullptr)) {
+      return err;
+    }
   }
   return changes_;
 }
@@ -481,6 +498,9 @@ caf::error connection::read_queued(pg_result** last) {
     }
     auto status = PQresultStatus(res);
     auto ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (ok && !first && p.sql == "COMMIT") {
+      first = rolled_back(res, path_);
+    }
     if (!ok) {
       if (status != PGRES_PIPELINE_ABORTED && !first) {
         first = translate(conn_, res, p.sql, path_);
@@ -586,7 +606,10 @@ caf::error connection::exec_statements(std::string_view sql) {
   caf::error err;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     err = translate(conn_, res, text, path_);
-  } else {
+  } else if (text == "COMMIT") {
+    err = rolled_back(res, path_);
+  }
+  if (!err) {
     ++statements_;
     ++round_trips_;
   }

@@ -143,8 +143,8 @@ public:
   [[nodiscard]] caf::expected<std::string> query_text(std::string_view sql);
 
   /// Rows changed by the last statement executed (in pipeline mode, reads
-  /// the queued results first).
-  int64_t changes();
+  /// the queued results first, and returns the first error among them).
+  [[nodiscard]] caf::expected<int64_t> changes();
 
   // -- pipeline mode (the write transaction) --------------------------------------
   // Inside `begin_pipeline` .. `exec` (COMMIT, ROLLBACK), a statement that

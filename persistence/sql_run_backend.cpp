@@ -458,7 +458,11 @@ public:
     if (auto err = st.run()) {
       return err;
     }
-    return db_.changes() > 0;
+    auto changed = db_.changes();
+    if (!changed) {
+      return changed.error();
+    }
+    return *changed > 0;
   }
 
   // -- inbox -----------------------------------------------------------------------
@@ -746,7 +750,11 @@ private:
     if (auto err = st.run()) {
       return err;
     }
-    return db_.changes() == 1;
+    auto changed = db_.changes();
+    if (!changed) {
+      return changed.error();
+    }
+    return *changed == 1;
   }
 
   Db& db_;

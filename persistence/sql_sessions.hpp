@@ -191,7 +191,11 @@ public:
       if (auto err = st.run()) {
         return err;
       }
-      inserted += db_.changes();
+      auto changed = db_.changes();
+      if (!changed) {
+        return changed.error();
+      }
+      inserted += *changed;
     }
     return inserted;
   }

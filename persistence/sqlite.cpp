@@ -256,7 +256,7 @@ caf::expected<std::string> connection::query_text(std::string_view sql) {
   return *row ? stmt->column_text(0) : std::string{};
 }
 
-int64_t connection::changes() const {
+caf::expected<int64_t> connection::changes() const {
   return sqlite3_changes64(db_);
 }
 

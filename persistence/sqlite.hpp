@@ -117,7 +117,9 @@ public:
   /// Runs a query returning one text value.
   [[nodiscard]] caf::expected<std::string> query_text(std::string_view sql);
 
-  int64_t changes() const;
+  /// Rows changed by the last statement (an expected, like PostgreSQL's,
+  /// whose pipelined statements report their errors here).
+  [[nodiscard]] caf::expected<int64_t> changes() const;
   int64_t last_insert_rowid() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }

@@ -186,6 +186,51 @@ BOOST_AUTO_TEST_CASE(a_failure_still_queued_at_commit_fails_the_commit_and_ends_
   BOOST_TEST(value_of("SELECT count(*) FROM t") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(the_count_of_changed_rows_reports_a_queued_failure) {
+  // `st.run(); changes()` is how a conditional update is decided: a failed
+  // statement must fail it, never leave the previous statement's count.
+  begin();
+  BOOST_REQUIRE(!insert(1));
+  auto first = db->changes();
+  BOOST_REQUIRE(first);
+  BOOST_TEST(*first == 1);
+  BOOST_REQUIRE(!insert(1));
+  auto second = db->changes();
+  BOOST_REQUIRE(!second);
+  BOOST_TEST(code_of(second.error()) == errc::invalid_argument);
+  BOOST_TEST(describe(second.error()).find("INSERT") != std::string::npos,
+             describe(second.error()));
+  BOOST_REQUIRE(db->exec("COMMIT")); // the transaction is aborted
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_the_server_answers_with_rollback_is_an_error) {
+  // PostgreSQL ends an aborted transaction's COMMIT with the tag ROLLBACK
+  // and no error: whoever missed the failure must still not hear "done".
+  begin();
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!insert(1));
+  BOOST_REQUIRE(!db->changes()); // the failure, read and dropped by a careless caller
+  auto err = db->exec("COMMIT");
+  BOOST_REQUIRE(err);
+  BOOST_TEST(describe(err).find("rolled the transaction back") != std::string::npos, describe(err));
+  BOOST_TEST(!db->in_pipeline());
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
+  // The same outside pipeline mode.
+  BOOST_REQUIRE(!db->exec("BEGIN"));
+  BOOST_REQUIRE(!db->exec("INSERT INTO t (k) VALUES (5)"));
+  BOOST_REQUIRE(db->exec("INSERT INTO t (k) VALUES (5)"));
+  err = db->exec("COMMIT");
+  BOOST_REQUIRE(err);
+  BOOST_TEST(describe(err).find("ROLLBACK") != std::string::npos, describe(err));
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 0);
+  // A transaction that did not fail commits as before.
+  BOOST_REQUIRE(!db->exec("BEGIN"));
+  BOOST_REQUIRE(!db->exec("INSERT INTO t (k) VALUES (6)"));
+  BOOST_REQUIRE(!db->exec("COMMIT"));
+  BOOST_TEST(value_of("SELECT count(*) FROM t") == 1);
+}
+
 BOOST_AUTO_TEST_CASE(array_literals_carry_any_text_and_integers_unchanged) {
   // Many rows' columns travel as one array parameter each (INSERT ...
   // SELECT FROM unnest): every text must come back as it went.

@@ -100,7 +100,10 @@ BOOST_AUTO_TEST_CASE(two_processes_share_runs_with_one_lease_holder_each) {
              180);
   // Each run was driven by one holder under one epoch.
   BOOST_TEST(query("SELECT count(*) FROM (SELECT run_id FROM run_steps GROUP BY run_id HAVING "
-                   "count(DISTINCT node_id) > 1 OR count(DISTINCT lease_epoch) > 1) AS x") == 0);
+                   "count(DISTINCT node_id) > 1 OR count(DISTINCT lease_epoch) > 1) AS x") == 0,
+             "warnings of a:\n"
+               << warnings_of("a") << "warnings of b:\n"
+               << warnings_of("b"));
   // Both processes took part.
   BOOST_TEST(query("SELECT count(DISTINCT node_id) FROM run_steps") == 2);
 }

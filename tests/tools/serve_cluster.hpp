@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -155,6 +156,20 @@ struct cluster_fixture {
   std::string log_of(const std::string& name) {
     std::ifstream in{db.dir / (name + ".log")};
     return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  }
+
+  /// The lines of `name`'s log at level warn or error: what a failed
+  /// check prints to say why a node gave up a run.
+  std::string warnings_of(const std::string& name) {
+    std::istringstream in{log_of(name)};
+    std::string out;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"warn\"") != std::string::npos ||
+          line.find("\"error\"") != std::string::npos) {
+        out += line + "\n";
+      }
+    }
+    return out;
   }
 
   /// Waits (bounded) until `node` has a live registration of `incarnation`.
@@ -304,6 +319,36 @@ struct cluster_fixture {
     std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
     BOOST_TEST((WIFEXITED(code) && WEXITSTATUS(code) == 0), text);
     BOOST_TEST(text.find(": clean") != std::string::npos, text);
+    // A run whose steps were driven by more than one holder: its ledger.
+    auto moved =
+      query("SELECT count(*) FROM (SELECT run_id FROM run_steps GROUP BY run_id "
+            "HAVING count(DISTINCT node_id) > 1 OR count(DISTINCT lease_epoch) > 1) AS x");
+    if (moved > 0) {
+      BOOST_TEST_MESSAGE(
+        "runs driven by more than one holder, their attempts:\n"
+        << flowgate::testing::store_text(
+             location, "SELECT coalesce(" +
+                         flowgate::testing::concat_sql(
+                           "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
+                           "s.status || ' ' || s.node_id || ' epoch ' || s.lease_epoch || "
+                           "' ' || s.started_at_ms || ' ' || coalesce(s.finished_at_ms, 0)",
+                           "\n") +
+                         ", '') FROM (SELECT * FROM run_steps WHERE run_id IN (SELECT "
+                         "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
+                         "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY "
+                         "started_at_ms) s")
+        << "\ntheir events:\n"
+        << flowgate::testing::store_text(
+             location, "SELECT coalesce(" +
+                         flowgate::testing::concat_sql(
+                           "e.run_id || ' ' || e.seq || ' ' || e.event_type || ' ' || "
+                           "e.node_path || '#' || e.attempt || ' ' || e.created_at_ms",
+                           "\n") +
+                         ", '') FROM (SELECT * FROM run_events WHERE run_id IN (SELECT "
+                         "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
+                         "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY run_id, "
+                         "seq) e"));
+    }
     if (text.find("over_limit") != std::string::npos) {
       // The attempts behind it, in start order: who stamped what, and when.
       BOOST_TEST_MESSAGE("attempts:\n"
