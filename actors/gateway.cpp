@@ -539,9 +539,15 @@ caf::expected<signal_accepted> gateway_core::signal_run(const tenant_scope& scop
   if (!payload) {
     return payload.error();
   }
-  return blocking_ask<signal_accepted>(
+  auto out = blocking_ask<signal_accepted>(
     sys_, request_timeout, writer_,
     flowgate::signal_run{*id, run_id{run}, event, boost::json::serialize(*payload), 0});
+  if (out && out->status == run_status::waiting && dispatcher_) {
+    // The signal made the waiting run due: this node claims it now instead
+    // of at its next poll (any node may; the first claim wins).
+    caf::anon_send(dispatcher_, poll_atom::value);
+  }
+  return out;
 }
 
 caf::expected<cancel_outcome> gateway_core::cancel_run(const tenant_scope& scope, int64_t run,

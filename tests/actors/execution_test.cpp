@@ -206,6 +206,22 @@ BOOST_AUTO_TEST_CASE(a_wait_releases_the_run_and_a_signal_resumes_it) {
   check_gap_free(r.id.value);
 }
 
+BOOST_AUTO_TEST_CASE(a_signal_to_a_waiting_run_is_taken_up_at_once_not_at_the_next_poll) {
+  auto s = exec_settings();
+  s.poll_interval_ms = 60'000; // a poll would come long after the test gave up
+  start_executing(s);
+  put("approve", R"({"name":"p","root":{"sequence":[
+    {"id":"approval","wait":{"event":"approved"}},
+    {"id":"ship","activity":"echo","input":{"by":{"$ref":"/steps/approval/output/by"}}}]}})");
+  auto r = run_to_rest("approve");
+  BOOST_REQUIRE(r.status == run_status::waiting);
+  BOOST_REQUIRE(n->signal_run("acme", r.id.value, "approved", R"({"by": "ann"})"));
+  auto done = n->wait_for_run("acme", r.id.value, 20s, false);
+  BOOST_REQUIRE_MESSAGE(done, (done ? "" : describe(done.error())));
+  BOOST_TEST(done->status == run_status::completed);
+  BOOST_TEST(ledger(r.id.value) == "approval#1:completed ship#1:completed");
+}
+
 BOOST_AUTO_TEST_CASE(a_wait_times_out_and_continues) {
   put("maybe", R"({"name":"p","root":{"sequence":[
     {"id":"w","wait":{"event":"go","timeout_ms":300,"on_timeout":"continue"}}]}})");
