@@ -87,9 +87,15 @@ inline std::vector<int64_t> store_ints(const std::string& location, const std::s
 
 /// The string aggregate of the backend under test: SQLite's group_concat,
 /// PostgreSQL's string_agg.
+/// `expr` of every row joined by `sep`, on PostgreSQL (`pg`) or SQLite.
+inline std::string concat_sql(const std::string& expr, const std::string& sep, bool pg) {
+  return pg ? "string_agg((" + expr + ")::text, '" + sep + "')"
+            : "group_concat(" + expr + ", '" + sep + "')";
+}
+
+/// The same for the backend the test runs on.
 inline std::string concat_sql(const std::string& expr, const std::string& sep = ",") {
-  return postgres_backend() ? "string_agg((" + expr + ")::text, '" + sep + "')"
-                            : "group_concat(" + expr + ", '" + sep + "')";
+  return concat_sql(expr, sep, postgres_backend());
 }
 
 } // namespace flowgate::testing

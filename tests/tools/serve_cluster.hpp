@@ -10,7 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,13 +41,23 @@ public:
       args.push_back(const_cast<char*>(a.c_str()));
     }
     args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot spawn " << argv[0]);
+    auto parent = getpid();
+    pid_ = fork();
+    BOOST_REQUIRE_MESSAGE(pid_ >= 0, "cannot fork for " << argv[0]);
+    if (pid_ == 0) {
+      // Only async-signal-safe calls until exec. The child dies with the
+      // test process (a test killed by ctest's timeout leaks no node).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) {
+        _exit(1);
+      }
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+        _exit(126);
+      }
+      execve(args[0], args.data(), environ);
+      _exit(127);
+    }
   }
   child(const child&) = delete;
   child& operator=(const child&) = delete;
@@ -158,6 +168,9 @@ struct cluster_fixture {
     return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
   }
 
+  /// The store is a PostgreSQL server (`location` is its URL).
+  bool on_postgres() const { return location.rfind("postgres", 0) == 0; }
+
   /// The lines of `name`'s log at level warn or error: what a failed
   /// check prints to say why a node gave up a run.
   std::string warnings_of(const std::string& name) {
@@ -227,7 +240,7 @@ struct cluster_fixture {
                     "' owner=' || coalesce(lease_owner, '-') || ' wake=' || wake_at_ms || "
                     "' next_seq=' || next_seq || ' error=' || coalesce(error_type, '-') || ' ' "
                     "|| coalesce(error_message, '-')",
-                    "\n") +
+                    "\n", on_postgres()) +
                   ", '') FROM (SELECT * FROM runs WHERE status <> 'COMPLETED' ORDER BY run_id) r");
   }
 
@@ -332,7 +345,7 @@ struct cluster_fixture {
                            "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
                            "s.status || ' ' || s.node_id || ' epoch ' || s.lease_epoch || "
                            "' ' || s.started_at_ms || ' ' || coalesce(s.finished_at_ms, 0)",
-                           "\n") +
+                           "\n", on_postgres()) +
                          ", '') FROM (SELECT * FROM run_steps WHERE run_id IN (SELECT "
                          "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
                          "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY "
@@ -343,7 +356,7 @@ struct cluster_fixture {
                          flowgate::testing::concat_sql(
                            "e.run_id || ' ' || e.seq || ' ' || e.event_type || ' ' || "
                            "e.node_path || '#' || e.attempt || ' ' || e.created_at_ms",
-                           "\n") +
+                           "\n", on_postgres()) +
                          ", '') FROM (SELECT * FROM run_events WHERE run_id IN (SELECT "
                          "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
                          "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY run_id, "
@@ -359,7 +372,7 @@ struct cluster_fixture {
                                   "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
                                   "s.status || ' ' || s.node_id || ' ' || s.started_at_ms || ' ' "
                                   "|| coalesce(s.finished_at_ms, 0)",
-                                  "\n") +
+                                  "\n", on_postgres()) +
                                 ", '') FROM (SELECT * FROM run_steps ORDER BY started_at_ms) s"));
     }
   }
