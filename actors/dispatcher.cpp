@@ -544,6 +544,15 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       return st.drain_promise;
     },
     [=](deadline_atom) { complete_drain(self); },
+    [=](inbox_atom, run_id run, const tenant_id& tenant) {
+      auto& st = self->state;
+      auto it = st.held.find(run.value);
+      if (it == st.held.end() || (!tenant.value.empty() && it->second.tenant != tenant)) {
+        return false;
+      }
+      self->send(it->second.actor, inbox_atom::value);
+      return true;
+    },
     [=](watch_atom, caf::actor& watcher) {
       self->state.watchers.push_back(std::move(watcher));
       return ok_atom::value;

@@ -29,6 +29,9 @@
 /// - `drain_atom` -> number of leases released: stop claiming, let
 ///   orchestrators record their attempt in flight and hand runs back, then
 ///   release every lease still held (at the latest after `drain_timeout_ms`).
+/// - `inbox_atom, run, tenant` -> held: if this node holds `run` (of
+///   `tenant`, unless blank), its orchestrator is told to read the run's
+///   inbox now (a signal or cancellation was stored); false otherwise.
 /// - `watch_atom, actor` -> ok: the actor receives `run_finished` for every
 ///   run that leaves this node.
 /// - `stats_atom` -> `dispatcher_stats`.

@@ -36,7 +36,8 @@ public:
       : sys_(sys), settings_(std::move(setup.settings)), writer_(std::move(setup.writer)),
         reader_(std::move(setup.reader)), configs_(std::move(setup.configs)),
         accountant_(std::move(setup.accountant)), scanner_(std::move(setup.scanner)),
-        dispatcher_(std::move(setup.dispatcher)), request_timeout(setup.request_timeout) {}
+        dispatcher_(std::move(setup.dispatcher)), peers_(std::move(setup.peers)),
+        request_timeout(setup.request_timeout) {}
 
   caf::expected<tenant_id> normalize_tenant(std::string_view raw) const;
   caf::expected<tenant_record> put_tenant(std::string_view raw_id, std::string_view config_json);
@@ -60,6 +61,7 @@ public:
                                             const std::string& payload_json);
   caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
                                            const std::string& reason);
+  caf::expected<bool> poke_run(const tenant_scope& scope, int64_t run);
   caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
   caf::expected<std::vector<run_record>> list_runs(const tenant_scope& scope,
                                                    caf::optional<run_status> status,
@@ -97,6 +99,9 @@ private:
   caf::expected<tenant_id> run_tenant(const tenant_scope& scope) const;
   /// A listing's tenant: an empty id (every tenant) for a blank one.
   caf::expected<tenant_id> listing_tenant(std::string_view raw) const;
+  /// A signal or cancellation of `run` was stored while `owner` held its
+  /// lease: that node's orchestrator is told to read the inbox now.
+  void deliver_news(const std::string& owner, run_id run, const tenant_id& tenant);
 
   caf::actor_system& sys_;
   node_settings settings_;
@@ -106,6 +111,8 @@ private:
   quota_accountant_actor accountant_;
   resume_scanner_actor scanner_;
   dispatcher_actor dispatcher_;
+  /// Null without a peer key (news then waits for the holder's next append).
+  peer_links_actor peers_;
   std::chrono::milliseconds request_timeout;
 };
 
@@ -547,7 +554,37 @@ caf::expected<signal_accepted> gateway_core::signal_run(const tenant_scope& scop
     // of at its next poll (any node may; the first claim wins).
     caf::anon_send(dispatcher_, poll_atom::value);
   }
+  if (out) {
+    deliver_news(out->lease_owner, run_id{run}, *id);
+  }
   return out;
+}
+
+void gateway_core::deliver_news(const std::string& owner, run_id run, const tenant_id& tenant) {
+  if (owner.empty()) {
+    return;
+  }
+  if (owner == settings_.node_id) {
+    if (dispatcher_) {
+      caf::anon_send(dispatcher_, inbox_atom::value, run, tenant);
+    }
+    return;
+  }
+  if (peers_) {
+    caf::anon_send(peers_, poke_atom::value, node_id{owner}, run, tenant);
+  }
+}
+
+caf::expected<bool> gateway_core::poke_run(const tenant_scope& scope, int64_t run) {
+  auto id = run_tenant(scope);
+  if (!id) {
+    return id.error();
+  }
+  if (!dispatcher_) {
+    return false; // holds no runs
+  }
+  return blocking_ask<bool>(sys_, request_timeout, dispatcher_, inbox_atom::value, run_id{run},
+                            *id);
 }
 
 caf::expected<cancel_outcome> gateway_core::cancel_run(const tenant_scope& scope, int64_t run,
@@ -556,9 +593,14 @@ caf::expected<cancel_outcome> gateway_core::cancel_run(const tenant_scope& scope
   if (!id) {
     return id.error();
   }
-  return blocking_ask<cancel_outcome>(
+  auto out = blocking_ask<cancel_outcome>(
     sys_, request_timeout, writer_,
     flowgate::cancel_run{*id, run_id{run}, reason.empty() ? "canceled by operator" : reason, 0});
+  if (out && !out->canceled_now) {
+    // Stored in the inbox of a run under a live lease: its holder cancels it.
+    deliver_news(out->run.lease_owner, out->run.id, out->run.tenant);
+  }
+  return out;
 }
 
 caf::expected<run_record> gateway_core::get_run(const tenant_scope& scope, int64_t run) {
@@ -851,6 +893,7 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
     [=](cancel_run_request& r) -> result<cancel_outcome> {
       return done(core->cancel_run(r.scope, r.run, r.reason));
     },
+    [=](poke_run_request& r) -> result<bool> { return done(core->poke_run(r.scope, r.run)); },
     [=](get_run_request& r) -> result<run_record> { return done(core->get_run(r.scope, r.run)); },
     [=](list_runs_request& r) -> result<std::vector<run_record>> {
       return done(core->list_runs(r.scope, r.status, r.after_run, r.limit));
@@ -965,6 +1008,7 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](start_run_request& r) { return run(r); },
     [=](signal_run_request& r) { return run(r); },
     [=](cancel_run_request& r) { return run(r); },
+    [=](poke_run_request& r) { return run(r); },
     [=](get_run_request& r) { return run(r); },
     [=](list_runs_request& r) { return run(r); },
     [=](run_history_request& r) { return run(r); },

@@ -38,6 +38,9 @@ struct gateway_setup {
   resume_scanner_actor scanner;
   /// Null on a node that does not execute runs.
   dispatcher_actor dispatcher;
+  /// Null without a peer key: signals and cancellations for runs other
+  /// nodes hold then reach them at their next append.
+  peer_links_actor peers;
   std::chrono::milliseconds request_timeout{15'000};
 };
 

@@ -117,6 +117,7 @@ gateway_actor::behavior_type door(door_pointer self, std::shared_ptr<door_state>
     [=](start_run_request& r) { return admit<run_created>(self, st, r); },
     [=](signal_run_request& r) { return admit<signal_accepted>(self, st, r); },
     [=](cancel_run_request& r) { return admit<cancel_outcome>(self, st, r); },
+    [=](poke_run_request& r) { return admit<bool>(self, st, r); },
     [=](get_run_request& r) { return admit<run_record>(self, st, r); },
     [=](list_runs_request& r) { return admit<std::vector<run_record>>(self, st, r); },
     [=](run_history_request& r) { return admit<std::vector<history_record>>(self, st, r); },

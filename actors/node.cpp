@@ -9,6 +9,7 @@
 #include "actors/gateway.hpp"
 #include "actors/gateway_door.hpp"
 #include "actors/log.hpp"
+#include "actors/peer_links.hpp"
 #include "actors/quota_accountant.hpp"
 #include "actors/resume_scanner.hpp"
 #include "actors/run_codec.hpp"
@@ -17,6 +18,7 @@
 #include "actors/store_writer.hpp"
 #include "actors/tenant_limiter.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/api_key.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "config/tenant_config.hpp"
@@ -55,6 +57,19 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
                                                  node_options options) {
   if (settings.node_id.empty()) {
     settings.node_id = default_node_id();
+  }
+  if (!settings.peer_key.empty()) {
+    // Checked before the store is opened: a bad setting changes nothing.
+    if (auto parsed = parse_api_key(settings.peer_key); !parsed) {
+      return make_error(errc::invalid_argument,
+                        "the peer key (FLOWGATE_PEER_KEY, --peer-key-file): " +
+                          describe(parsed.error()));
+    }
+    if (settings.listen.empty() || !options.execute) {
+      return make_error(errc::invalid_argument,
+                        "a peer key is for a serving node that listens (--listen with TLS): "
+                        "it reaches the other nodes over the same TLS");
+    }
   }
   std::unique_ptr<node> n{new node(sys, std::move(settings))};
   auto writer = open_store_writer(n->settings_, wall_clock_ms(sys), &n->applied_migrations_);
@@ -111,8 +126,18 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
       spawn_schedule_firer(sys, firer_setup{n->writer_, n->reader_, n->configs_, n->dispatcher_,
                                             s.tenant_max_concurrent_runs, s.schedule_poll_ms, 100});
   }
-  n->attach(spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
-                                             n->scanner_, n->dispatcher_, n->request_timeout}));
+  if (!s.peer_key.empty()) {
+    if (!tls_network_enabled(sys)) {
+      return make_error(errc::invalid_argument,
+                        "a peer key needs TLS networking: a certificate, its key and the "
+                        "cluster's CA (--tls-cert, --tls-key, --tls-ca)");
+    }
+    n->peers_ = spawn_peer_links(
+      sys, peer_links_setup{n->reader_, s.node_id, s.peer_key, n->request_timeout});
+  }
+  n->attach(
+    spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
+                                     n->scanner_, n->dispatcher_, n->peers_, n->request_timeout}));
   if (!s.listen.empty()) {
     if (auto err = n->publish_door()) {
       return err;
@@ -165,11 +190,11 @@ node::~node() {
   }
   for (const auto& a :
        {caf::actor_cast<caf::actor>(door_), caf::actor_cast<caf::actor>(gateway()),
-        caf::actor_cast<caf::actor>(scanner_), caf::actor_cast<caf::actor>(firer_),
-        caf::actor_cast<caf::actor>(limiters_), caf::actor_cast<caf::actor>(accountant_),
-        caf::actor_cast<caf::actor>(dispatcher_), caf::actor_cast<caf::actor>(pool_),
-        caf::actor_cast<caf::actor>(configs_), caf::actor_cast<caf::actor>(reader_),
-        caf::actor_cast<caf::actor>(writer_)}) {
+        caf::actor_cast<caf::actor>(peers_), caf::actor_cast<caf::actor>(scanner_),
+        caf::actor_cast<caf::actor>(firer_), caf::actor_cast<caf::actor>(limiters_),
+        caf::actor_cast<caf::actor>(accountant_), caf::actor_cast<caf::actor>(dispatcher_),
+        caf::actor_cast<caf::actor>(pool_), caf::actor_cast<caf::actor>(configs_),
+        caf::actor_cast<caf::actor>(reader_), caf::actor_cast<caf::actor>(writer_)}) {
     if (a) {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }

@@ -133,6 +133,7 @@ private:
   quota_accountant_actor accountant_;
   resume_scanner_actor scanner_;
   schedule_firer_actor firer_;
+  peer_links_actor peers_;
   tenant_directory_actor limiters_;
   gateway_actor door_;
   std::string listening_at_;

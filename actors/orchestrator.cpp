@@ -58,6 +58,9 @@ struct orchestrator_state {
   std::set<std::pair<std::string, int32_t>> dispatched;
   /// True right after an append that took the inbox, before new local events.
   bool inbox_fresh = false;
+  /// Told that the inbox has news (`inbox_atom`): the next decision
+  /// appends (which takes the inbox) even if the plan has nothing to write.
+  bool inbox_news = false;
   /// An append is in flight (or its quota terms are being asked for).
   bool writing = false;
   /// Outcomes that arrived while an append was in flight.
@@ -150,6 +153,7 @@ orchestrator_actor::behavior_type loading(orchestrator_pointer self) {
     [=](wake_atom) {},
     [=](lost_atom, lease_epoch epoch) { stop_as_lost(self, epoch); },
     [=](drain_atom) { self->state.draining = true; },
+    [=](inbox_atom) { self->state.inbox_news = true; },
   };
 }
 
@@ -174,6 +178,15 @@ orchestrator_actor::behavior_type running(orchestrator_pointer self) {
     },
     [=](drain_atom) {
       self->state.draining = true;
+      if (!self->state.writing) {
+        advance(self);
+      }
+    },
+    [=](inbox_atom) {
+      // A signal or cancellation was stored for this run (by any node):
+      // take it now, not when the attempt in flight reports.
+      self->state.inbox_news = true;
+      self->state.inbox_fresh = false;
       if (!self->state.writing) {
         advance(self);
       }
@@ -447,7 +460,7 @@ void advance(orchestrator_pointer self) {
   }
   auto to_dispatch = std::move(p.dispatches);
   auto hold_until = p.hold_until_ms;
-  bool sync_inbox = p.read_inbox;
+  bool sync_inbox = p.read_inbox || st.inbox_news;
   auto change = to_run_change(p.change);
   bool terminal = is_terminal(change.status);
   bool leaving = terminal || change.release_lease;
@@ -478,6 +491,7 @@ void advance(orchestrator_pointer self) {
   auto expected_seq = op.expected_seq;
   auto why = done_reason_of(change.status);
   st.writing = true;
+  st.inbox_news = false; // this append takes the inbox
   // An append the store refused as busy (a deadlock or serialization
   // failure between two nodes' batches on PostgreSQL) left nothing: its
   // savepoint or its whole transaction was rolled back. It is sent again,
@@ -558,6 +572,9 @@ void advance(orchestrator_pointer self) {
             wake_at(self, hold_until);
           } else {
             advance(self);
+          }
+          if (s.inbox_news && !s.writing && !s.done) {
+            advance(self); // news that came while this append was in flight
           }
         },
         [=](caf::error& err) {

@@ -49,6 +49,11 @@ struct node_settings {
   /// gateway's door for remote clients (actors/gateway_door.hpp), over TLS
   /// only; port 0 picks a free one. Empty: not published.
   std::string listen;
+  /// FLOWGATE_PEER_KEY: the API key (an operator key) this node presents at
+  /// the other nodes' doors to tell the holder of a run's lease that a
+  /// signal or cancellation was stored for it (actors/peer_links.hpp).
+  /// Needs `listen` (TLS). Empty: the holder finds it at its next append.
+  std::string peer_key;
   /// FLOWGATE_LEASE_TTL_MS: how long a run lease lasts without renewal.
   int64_t lease_ttl_ms = 30'000;
   /// FLOWGATE_POLL_MS: how often the dispatcher looks for claimable runs.

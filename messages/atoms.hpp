@@ -46,5 +46,9 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using park_atom = caf::atom_constant<caf::atom("park")>;
 /// An actor with nothing to do may stop.
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+/// A run's inbox has news (a signal, a cancellation): read it now.
+using inbox_atom = caf::atom_constant<caf::atom("inbox")>;
+/// Tell the node holding a run's lease that its inbox has news.
+using poke_atom = caf::atom_constant<caf::atom("poke")>;
 
 } // namespace flowgate

@@ -199,6 +199,17 @@ struct cancel_run_request {
 };
 FLOWGATE_REQUEST(cancel_run_request, x.scope, x.run, x.reason)
 
+/// The run's inbox has news (a signal or cancellation another node
+/// stored): if this node holds the run's lease, its orchestrator reads the
+/// inbox now instead of at its next append -> whether this node holds it.
+/// Sent by peer nodes (with the key they were given); it carries no data
+/// and changes nothing but when a store read happens.
+struct poke_run_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(poke_run_request, x.scope, x.run)
+
 /// One run -> run_record.
 struct get_run_request {
   tenant_scope scope;

@@ -82,7 +82,7 @@ using activity_pool_actor =
 /// One run's driver while this node holds its lease (actors/orchestrator.hpp).
 using orchestrator_actor =
   caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<lost_atom, lease_epoch>,
-                   caf::reacts_to<drain_atom>>;
+                   caf::reacts_to<drain_atom>, caf::reacts_to<inbox_atom>>;
 
 /// Claims runs, spawns orchestrators, renews leases (actors/dispatcher.hpp).
 using dispatcher_actor =
@@ -91,7 +91,11 @@ using dispatcher_actor =
                    caf::reacts_to<done_atom, run_id, done_reason>,
                    caf::replies_to<drain_atom>::with<int64_t>, caf::reacts_to<deadline_atom>,
                    caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
+                   caf::replies_to<inbox_atom, run_id, tenant_id>::with<bool>,
                    caf::replies_to<stats_atom>::with<dispatcher_stats>>;
+
+/// Pokes to the nodes holding runs (actors/peer_links.hpp).
+using peer_links_actor = caf::typed_actor<caf::reacts_to<poke_atom, node_id, run_id, tenant_id>>;
 
 /// Step-quota terms and reservations per tenant (actors/quota_accountant.hpp).
 using quota_accountant_actor =
@@ -138,7 +142,7 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<start_run_request>::with<run_created>,
   caf::replies_to<signal_run_request>::with<signal_accepted>,
   caf::replies_to<cancel_run_request>::with<cancel_outcome>,
-  caf::replies_to<get_run_request>::with<run_record>,
+  caf::replies_to<poke_run_request>::with<bool>, caf::replies_to<get_run_request>::with<run_record>,
   caf::replies_to<list_runs_request>::with<std::vector<run_record>>,
   caf::replies_to<run_history_request>::with<std::vector<history_record>>,
   caf::replies_to<wait_run_request>::with<run_record>,

@@ -27,6 +27,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<start_run_request>("flowgate::start_run_request");
   cfg.add_message_type<signal_run_request>("flowgate::signal_run_request");
   cfg.add_message_type<cancel_run_request>("flowgate::cancel_run_request");
+  cfg.add_message_type<poke_run_request>("flowgate::poke_run_request");
   cfg.add_message_type<get_run_request>("flowgate::get_run_request");
   cfg.add_message_type<list_runs_request>("flowgate::list_runs_request");
   cfg.add_message_type<run_history_request>("flowgate::run_history_request");

@@ -231,11 +231,15 @@ struct signal_accepted {
   int64_t signal_id = 0;
   /// The run's status when the signal was stored.
   run_status status = run_status::pending;
+  /// The node holding the run's live lease then (empty: none): it reads the
+  /// signal at its next append, or at once when told (`poke_run_request`).
+  std::string lease_owner;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, signal_accepted& x) {
-  return f(caf::meta::type_name("flowgate::signal_accepted"), x.run, x.signal_id, x.status);
+  return f(caf::meta::type_name("flowgate::signal_accepted"), x.run, x.signal_id, x.status,
+           x.lease_owner);
 }
 
 /// Outcome of `cancel_run`.

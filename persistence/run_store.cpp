@@ -1095,7 +1095,8 @@ caf::expected<signal_accepted> apply(run_backend& b, const signal_run& op) {
                                         run->wait_reason == wait_reason::event)) {
     return err;
   }
-  return signal_accepted{op.run, *id, run->status};
+  return signal_accepted{op.run, *id, run->status,
+                         run->lease_expires_at_ms > op.now_ms ? run->lease_owner : std::string{}};
 }
 
 caf::expected<cancel_outcome> apply(run_backend& b, const cancel_run& op) {

@@ -45,6 +45,7 @@ const std::set<std::string>& value_options() {
                                            "connect",
                                            "key",
                                            "key-file",
+                                           "peer-key-file",
                                            "tls-cert",
                                            "tls-key",
                                            "tls-ca",

@@ -62,6 +62,11 @@ Options (defaults from the environment, then the built-in value):
                            certificate it signed ($FLOWGATE_TLS_CA)
                            Every remote request also needs an API key
                            ('flowgate key create'); see README "Cluster".
+  --peer-key-file FILE     an operator key this node presents at the other
+                           nodes' doors: a signal or cancel it accepts for a
+                           run another node holds reaches that node at once
+                           ($FLOWGATE_PEER_KEY; needs --listen; without it
+                           the holder finds it at its next step)
   --db PATH|URL, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
@@ -100,6 +105,14 @@ void apply_serve_flags(const args& a, node_settings& s) {
   s.schedule_poll_ms = int_option(a, "schedule-poll-ms", s.schedule_poll_ms, 0, 60'000);
   if (auto l = a.option("listen")) {
     s.listen = *l;
+  }
+  if (auto f = a.option("peer-key-file")) {
+    try {
+      s.peer_key = read_file(*f);
+    } catch (const std::exception& e) {
+      throw usage_error{std::string{"--peer-key-file: "} + e.what()};
+    }
+    s.peer_key.erase(s.peer_key.find_last_not_of(" \t\r\n") + 1);
   }
   if (auto p = a.option("on-nondeterminism")) {
     auto policy = parse_nondeterminism_policy(*p);

@@ -200,7 +200,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(usage_reconciliation{tenant_id{"a"}, 1, 2, 5, 4, 1, true});
   check(accountant_stats{1, 2, 3, 4, 5, 6});
   check(reserve_steps{{reserve_step{tenant_id{"a"}, run_id{int64_t{1}}, "x", 1, 1, 2, 3, 4}}, 5});
-  check(signal_accepted{run_id{int64_t{1}}, 7, run_status::running});
+  check(signal_accepted{run_id{int64_t{1}}, 7, run_status::running, "node-b"});
   check(cancel_outcome{r, false});
   check(create_run{r,
                    node_id{"n1"},
@@ -238,6 +238,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(start_run_request{"acme", "q", R"({"x":1})", "1", "key-1"});
   check(signal_run_request{"acme", 4, "go", "null"});
   check(cancel_run_request{"acme", 4, "stop"});
+  check(poke_run_request{"acme", 4});
   check(get_run_request{"acme", 4});
   check(list_runs_request{all, run_status::running, 3, 50});
   check(list_runs_request{all, caf::none, 3, 50});

@@ -192,6 +192,42 @@ BOOST_AUTO_TEST_CASE(three_nodes_serve_remote_clients_each_key_in_its_scope) {
   BOOST_TEST(refused.second.find("[unauthenticated]") != std::string::npos, refused.second);
 }
 
+BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_run_at_once) {
+  // The nodes reach each other's doors with a peer key (an operator key).
+  auto op = make_key("--operator --name peers");
+  setenv("FLOWGATE_PEER_KEY", op.c_str(), 1);
+  start("n1");
+  start("n2");
+  unsetenv("FLOWGATE_PEER_KEY");
+  std::ofstream(db.dir / "slow.json")
+    << R"({"name":"slow","root":{"sequence":[{"id":"a","activity":"sleep","input":{"ms":4000}},)"
+    << R"({"id":"b","activity":"noop"}]}})";
+  BOOST_REQUIRE(
+    flowgate("config put --tenant acme --queue slow --version 1 '" + dir + "/slow.json'") == 0);
+  // Started through n2, which claims it (it has room) and runs a#1.
+  auto started = via("n2", op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+  auto run = std::to_string(boost::json::parse(started.second).as_object().at("run").as_int64());
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM run_steps WHERE run_id = " + run +
+                             " AND step_path = 'a' AND status = 'started' AND node_id = 'n2'",
+                           1, 10s));
+  // Canceled through n1: stored in the run's inbox, and n1 pokes n2, whose
+  // orchestrator takes it now. Found at n2's next step instead, a#1 would
+  // have completed (4 s later) and b#1 be the canceled one.
+  auto canceled = via("n1", op, "--json run cancel " + run + " --tenant acme");
+  BOOST_REQUIRE_MESSAGE(canceled.first == 0, canceled.second);
+  BOOST_TEST(canceled.second.find("\"canceled_now\":false") != std::string::npos, canceled.second);
+  auto waited = via("n1", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+  BOOST_TEST(waited.second.find("CANCELED") != std::string::npos, waited.second);
+  BOOST_TEST(flowgate::testing::store_text(
+               location, "SELECT " +
+                           flowgate::testing::concat_sql("step_path || '#' || attempt || ':' || "
+                                                         "status",
+                                                         " ", on_postgres()) +
+                           " FROM run_steps WHERE run_id = " + run) == "a#1:canceled",
+             log_of("n1") + log_of("n2"));
+}
+
 BOOST_AUTO_TEST_CASE(no_certificate_a_rogue_ca_or_no_valid_key_is_refused_and_changes_nothing) {
   start("n1");
   auto acme = make_key("--tenant acme");
