@@ -313,7 +313,9 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       std::cout << "run " << id << " canceled\n";
     } else {
       std::cout << "run " << id << " is being driven by " << c->run.lease_owner
-                << "; it cancels at its next step boundary\n";
+                << "; the cancellation is in its inbox: that node cancels the run when it "
+                   "reads it (at once when told by the node that took it, else at its next "
+                   "step)\n";
     }
     return exit_ok;
   }
