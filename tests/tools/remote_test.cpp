@@ -321,6 +321,29 @@ BOOST_AUTO_TEST_CASE(an_embedder_serves_and_connects_with_the_library) {
   BOOST_REQUIRE((*n)->drain());
 }
 
+BOOST_AUTO_TEST_CASE(a_malformed_peer_key_or_one_without_listen_is_refused_before_the_store) {
+  auto try_serve = [&](const std::string& env, const std::string& args) {
+    auto out = db.dir / "peer.out";
+    std::string cmd = "env " + env + " timeout 30 " FLOWGATE_BINARY " --db '" + location +
+                      "' serve --node-id x " + args + " >'" + out.string() + "' 2>&1";
+    int status = std::system(cmd.c_str());
+    std::ifstream in{out};
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 1), text);
+    return text;
+  };
+  std::string tls_flags;
+  for (const auto& f : tls("node")) {
+    tls_flags += "'" + f + "' ";
+  }
+  auto malformed = try_serve("FLOWGATE_PEER_KEY=not-a-key", "--listen 127.0.0.1:0 " + tls_flags);
+  BOOST_TEST(malformed.find("peer key") != std::string::npos, malformed);
+  auto valid = make_key("--operator --name peers");
+  auto unheard = try_serve("FLOWGATE_PEER_KEY=" + valid, "");
+  BOOST_TEST(unheard.find("--listen") != std::string::npos, unheard);
+  BOOST_TEST(flowgate::testing::store_sql(location, "SELECT count(*) FROM nodes") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(listen_without_tls_is_refused) {
   auto out = db.dir / "notls.out";
   std::string cmd = "timeout 30 " FLOWGATE_BINARY " --db '" + location +
