@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <type_traits>
+#include <unordered_map>
 
 namespace flowgate {
 
@@ -66,6 +67,8 @@ caf::expected<tenant_scope> allowed_scope(const api_key_record& key, const tenan
 
 struct door_state {
   door_setup setup;
+  /// Requests in flight per key id (from the key check to the answer).
+  std::unordered_map<std::string, int64_t> in_flight;
 };
 
 template <class Out, class Req>
@@ -94,8 +97,36 @@ caf::typed_response_promise<Out> admit(door_pointer self, const std::shared_ptr<
           rp.deliver(scope.error());
           return;
         }
+        auto& n = st->in_flight[key.key_id];
+        if (n >= st->setup.max_key_requests) {
+          log_line("warn", "remote request refused: too many in flight for its key",
+                   {{"key_id", key.key_id}, {"limit", std::to_string(n)}});
+          rp.deliver(make_error(errc::too_many_requests,
+                                "API key " + key.key_id + " has " + std::to_string(n) +
+                                  " requests in flight at this node, the most it may "
+                                  "(FLOWGATE_MAX_KEY_REQUESTS); retry when some are answered"));
+          return;
+        }
+        ++n;
         held->scope = std::move(*scope);
-        rp.delegate(st->setup.gateway, std::move(*held));
+        auto id = key.key_id;
+        auto done = [st, id] {
+          if (auto it = st->in_flight.find(id); it != st->in_flight.end() && --it->second <= 0) {
+            st->in_flight.erase(it);
+          }
+        };
+        // No timeout of its own: the gateway's runner bounds every request
+        // (a wait by its timeout) and answers, or fails the promise if it dies.
+        self->request(st->setup.gateway, caf::infinite, std::move(*held))
+          .then(
+            [rp, done](Out& out) mutable {
+              done();
+              rp.deliver(std::move(out));
+            },
+            [rp, done](caf::error& err) mutable {
+              done();
+              rp.deliver(std::move(err));
+            });
       },
       [rp](caf::error& err) mutable {
         rp.deliver(code_of(err) == errc::not_found ? not_accepted() : std::move(err));

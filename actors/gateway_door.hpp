@@ -15,8 +15,13 @@
 ///   name is `forbidden`, and so are operator requests (tenant list, db
 ///   info, quota scan, cluster status, keys). Another tenant's run is then
 ///   `not_found` like a missing one (the gateway's rule);
-/// - the request goes on to the gateway by delegation (its runner answers
-///   the client); the gateway itself is never exposed, only this door.
+/// - the request goes on to the gateway (its runner works on it) and the
+///   door answers the client with the result; the gateway itself is never
+///   exposed, only this door;
+/// - a key may have `max_key_requests` requests in flight at this door
+///   (counted from the key check to the answer); one more is refused with
+///   `too_many_requests` before it reaches the gateway, so one key's long
+///   `run wait`s cannot take every thread of the node.
 ///
 /// The key never travels further than the door: the scope it forwards has
 /// no key. The door holds no state but its handles; if it dies, the
@@ -37,6 +42,7 @@ struct door_setup {
   /// Normalizes tenant ids the way the gateway does.
   std::string default_tenant_id;
   std::chrono::milliseconds request_timeout{15'000};
+  int64_t max_key_requests = 32;
 };
 
 gateway_actor spawn_gateway_door(caf::actor_system& sys, door_setup setup);

@@ -161,8 +161,8 @@ caf::error node::publish_door() {
                         " needs TLS: a certificate, its key and the cluster's CA (flowgate serve "
                         "--tls-cert, --tls-key, --tls-ca; embedders: enable_tls_network)");
   }
-  door_ = spawn_gateway_door(
-    sys_, door_setup{gateway(), reader_, settings_.default_tenant_id, request_timeout});
+  door_ = spawn_gateway_door(sys_, door_setup{gateway(), reader_, settings_.default_tenant_id,
+                                              request_timeout, settings_.max_key_requests});
   auto port = caf::openssl::publish(door_, where->second, where->first.c_str(), true);
   if (!port) {
     return make_error(errc::invalid_argument,

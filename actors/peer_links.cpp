@@ -76,6 +76,7 @@ void send_poke(links_pointer self, const gateway_actor& door, const std::string&
                const tenant_id& tenant) {
   poke_run_request req;
   req.scope.tenant = tenant.value;
+  req.scope.all = tenant.value.empty(); // accepted for every tenant: the run's own is unknown
   req.scope.key = self->state.setup.key;
   req.run = run.value;
   self->request(door, self->state.setup.timeout, std::move(req))

@@ -103,6 +103,7 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
         int_var{"FLOWGATE_TENANT_MAX_CONCURRENT_RUNS", &s.tenant_max_concurrent_runs, 0, 1'000'000},
         int_var{"FLOWGATE_MAX_DOCUMENT_BYTES", &s.max_document_bytes, 1024, int64_t{64} << 20},
         int_var{"FLOWGATE_MAX_BATCH", &s.max_write_batch, 1, 1'000'000},
+        int_var{"FLOWGATE_MAX_KEY_REQUESTS", &s.max_key_requests, 1, 100'000},
         int_var{"FLOWGATE_LEASE_TTL_MS", &s.lease_ttl_ms, 200, 3'600'000},
         int_var{"FLOWGATE_POLL_MS", &s.poll_interval_ms, 1, 60'000},
         int_var{"FLOWGATE_CLAIM_BATCH", &s.claim_batch, 1, 10'000},

@@ -54,6 +54,10 @@ struct node_settings {
   /// signal or cancellation was stored for it (actors/peer_links.hpp).
   /// Needs `listen` (TLS). Empty: the holder finds it at its next append.
   std::string peer_key;
+  /// FLOWGATE_MAX_KEY_REQUESTS: most requests one API key may have in
+  /// flight at this node's door (each is answered on a thread of its own);
+  /// more are refused with `too_many_requests`.
+  int64_t max_key_requests = 32;
   /// FLOWGATE_LEASE_TTL_MS: how long a run lease lasts without renewal.
   int64_t lease_ttl_ms = 30'000;
   /// FLOWGATE_POLL_MS: how often the dispatcher looks for claimable runs.

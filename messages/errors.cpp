@@ -73,6 +73,8 @@ std::string to_string(errc x) {
     return "forbidden";
   case errc::node_unreachable:
     return "node_unreachable";
+  case errc::too_many_requests:
+    return "too_many_requests";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
@@ -117,7 +119,8 @@ bool is_retriable(const caf::error& e) {
   if (e.category() == category()) {
     auto c = static_cast<errc>(e.code());
     return c == errc::store_busy || c == errc::store_full || c == errc::store_io ||
-           c == errc::deadline_exceeded || c == errc::tenant_at_limit;
+           c == errc::deadline_exceeded || c == errc::tenant_at_limit ||
+           c == errc::too_many_requests;
   }
   return e.category() == caf::atom("system") &&
          static_cast<caf::sec>(e.code()) == caf::sec::request_timeout;

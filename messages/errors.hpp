@@ -75,6 +75,10 @@ enum class errc : uint8_t {
   /// A remote node could not be reached, or refused the connection (its TLS
   /// handshake failed).
   node_unreachable = 27,
+  /// The API key has as many requests in flight at this node as it may
+  /// (`FLOWGATE_MAX_KEY_REQUESTS`): nothing was done; retry when some are
+  /// answered.
+  too_many_requests = 28,
 };
 
 /// Name of the code, e.g. "unknown_tenant".

@@ -9,6 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <caf/scoped_actor.hpp>
+
 #include <chrono>
 #include <string>
 
@@ -172,6 +174,44 @@ BOOST_AUTO_TEST_CASE(a_missing_malformed_unknown_wrong_or_revoked_key_is_refused
   BOOST_TEST(code(n->revoke_key("0000000000000000")) == errc::not_found);
   BOOST_TEST(store_fingerprint() == fingerprint);
   BOOST_TEST(count("SELECT count(*) FROM runs") == runs);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_has_a_bounded_number_of_requests_in_flight) {
+  caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
+  door = spawn_gateway_door(
+    *sys, door_setup{n->gateway(), n->reader(), "default", std::chrono::seconds{10}, 2});
+  BOOST_REQUIRE(n->put_config("acme", "hold", "1", R"({"name":"hold","root":{"sequence":[
+    {"id":"w","wait":{"event":"never"}}]}})"));
+  auto held = n->start_run("acme", "hold", "{}");
+  BOOST_REQUIRE(held);
+  auto wait = [&](const std::string& key) {
+    wait_run_request r;
+    r.scope = tenant_scope{"acme"};
+    r.scope.key = key;
+    r.run = held->run.id.value;
+    r.timeout_ms = 3'000;
+    r.stop_at_waiting = false; // it never ends: each wait lasts its timeout
+    return r;
+  };
+  // Sent in order from one actor: the door checks keys in order (one
+  // reader), so the third finds two in flight.
+  caf::scoped_actor self{*sys};
+  auto first = self->request(door, std::chrono::seconds{30}, wait(acme_key));
+  auto second = self->request(door, std::chrono::seconds{30}, wait(acme_key));
+  auto third = self->request(door, std::chrono::seconds{30}, wait(acme_key));
+  auto other = self->request(door, std::chrono::seconds{30}, wait(operator_key));
+  auto code_of_reply = [&](auto& handle) {
+    errc code = errc::none;
+    handle.receive([&](run_record&) { code = errc::none; },
+                   [&](caf::error& err) { code = flowgate::code_of(err); });
+    return code;
+  };
+  BOOST_TEST(code_of_reply(third) == errc::too_many_requests);
+  BOOST_TEST(code_of_reply(first) == errc::deadline_exceeded);
+  BOOST_TEST(code_of_reply(second) == errc::deadline_exceeded);
+  BOOST_TEST(code_of_reply(other) == errc::deadline_exceeded); // another key: not counted
+  // Answered: the key may send again.
+  BOOST_TEST(code(as(acme_key)->get_run(tenant_scope{"acme"}, held->run.id.value)) == errc::none);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
