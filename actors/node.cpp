@@ -127,11 +127,8 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
                                             s.tenant_max_concurrent_runs, s.schedule_poll_ms, 100});
   }
   if (!s.peer_key.empty()) {
-    if (!tls_network_enabled(sys)) {
-      return make_error(errc::invalid_argument,
-                        "a peer key needs TLS networking: a certificate, its key and the "
-                        "cluster's CA (--tls-cert, --tls-key, --tls-ca)");
-    }
+    // It needs `listen` (checked above), and publish_door() below refuses to
+    // listen without TLS: its links then use the same TLS.
     n->peers_ = spawn_peer_links(
       sys, peer_links_setup{n->reader_, s.node_id, s.peer_key, n->request_timeout});
   }

@@ -295,10 +295,7 @@ public:
                           "WHERE lease_owner = ?1 AND lease_incarnation = ?2 "
                           "AND status = 'RUNNING'");
     st.bind_all(owner, incarnation, now_ms);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes();
+    return rows_changed(st);
   }
 
   // -- history ---------------------------------------------------------------------
@@ -455,10 +452,7 @@ public:
     auto& st = db_.cached("UPDATE run_waits SET resolution = 'resuming' WHERE run_id = ?1 "
                           "AND kind = 'quota' AND resolved_at_ms IS NULL AND resolution IS NULL");
     st.bind_all(run);
-    if (auto err = st.run()) {
-      return err;
-    }
-    auto changed = db_.changes();
+    auto changed = rows_changed(st);
     if (!changed) {
       return changed.error();
     }
@@ -714,10 +708,7 @@ public:
                                          const std::string& id) override {
     auto& st = db_.cached("DELETE FROM schedules WHERE tenant_id = ?1 AND schedule_id = ?2");
     st.bind_all(tenant, id);
-    if (auto err = st.run()) {
-      return err;
-    }
-    return db_.changes();
+    return rows_changed(st);
   }
 
 private:
@@ -747,14 +738,20 @@ private:
 
   /// Runs a conditional statement: true if it changed exactly one row.
   template <class St> caf::expected<bool> changed_one(St& st) {
-    if (auto err = st.run()) {
-      return err;
-    }
-    auto changed = db_.changes();
+    auto changed = rows_changed(st);
     if (!changed) {
       return changed.error();
     }
     return *changed == 1;
+  }
+
+  /// Runs a statement: the rows it changed, or its error (on PostgreSQL
+  /// also that of a statement queued before it).
+  template <class St> caf::expected<int64_t> rows_changed(St& st) {
+    if (auto err = st.run()) {
+      return err;
+    }
+    return db_.changes();
   }
 
   Db& db_;

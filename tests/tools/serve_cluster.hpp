@@ -299,6 +299,25 @@ struct cluster_fixture {
     return false;
   }
 
+  /// Runs whose steps were driven by more than one holder (node or lease
+  /// epoch): a subquery of run ids.
+  static constexpr const char* moved_runs =
+    "SELECT run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT node_id) > 1 OR "
+    "count(DISTINCT lease_epoch) > 1";
+
+  /// The ledger rows `where` selects, a line each in start order: run,
+  /// step#attempt, status, node, epoch, started and finished times.
+  std::string attempts_text(const std::string& where) {
+    return flowgate::testing::store_text(
+      location, "SELECT coalesce(" +
+                  flowgate::testing::concat_sql(
+                    "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || s.status || "
+                    "' ' || s.node_id || ' epoch ' || s.lease_epoch || ' ' || s.started_at_ms || "
+                    "' ' || coalesce(s.finished_at_ms, 0)",
+                    "\n", on_postgres()) +
+                  ", '') FROM (SELECT * FROM run_steps " + where + " ORDER BY started_at_ms) s");
+  }
+
   /// The invariants every history and ledger must keep.
   void check_invariants() {
     // Gap-free histories: 1..n and next_seq = n + 1.
@@ -333,47 +352,22 @@ struct cluster_fixture {
     BOOST_TEST((WIFEXITED(code) && WEXITSTATUS(code) == 0), text);
     BOOST_TEST(text.find(": clean") != std::string::npos, text);
     // A run whose steps were driven by more than one holder: its ledger.
-    auto moved =
-      query("SELECT count(*) FROM (SELECT run_id FROM run_steps GROUP BY run_id "
-            "HAVING count(DISTINCT node_id) > 1 OR count(DISTINCT lease_epoch) > 1) AS x");
-    if (moved > 0) {
+    if (query("SELECT count(*) FROM (" + std::string{moved_runs} + ") AS x") > 0) {
       BOOST_TEST_MESSAGE(
         "runs driven by more than one holder, their attempts:\n"
-        << flowgate::testing::store_text(
-             location, "SELECT coalesce(" +
-                         flowgate::testing::concat_sql(
-                           "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
-                           "s.status || ' ' || s.node_id || ' epoch ' || s.lease_epoch || "
-                           "' ' || s.started_at_ms || ' ' || coalesce(s.finished_at_ms, 0)",
-                           "\n", on_postgres()) +
-                         ", '') FROM (SELECT * FROM run_steps WHERE run_id IN (SELECT "
-                         "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
-                         "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY "
-                         "started_at_ms) s")
-        << "\ntheir events:\n"
+        << attempts_text("WHERE run_id IN (" + std::string{moved_runs} + ")") << "\ntheir events:\n"
         << flowgate::testing::store_text(
              location, "SELECT coalesce(" +
                          flowgate::testing::concat_sql(
                            "e.run_id || ' ' || e.seq || ' ' || e.event_type || ' ' || "
                            "e.node_path || '#' || e.attempt || ' ' || e.created_at_ms",
                            "\n", on_postgres()) +
-                         ", '') FROM (SELECT * FROM run_events WHERE run_id IN (SELECT "
-                         "run_id FROM run_steps GROUP BY run_id HAVING count(DISTINCT "
-                         "node_id) > 1 OR count(DISTINCT lease_epoch) > 1) ORDER BY run_id, "
-                         "seq) e"));
+                         ", '') FROM (SELECT * FROM run_events WHERE run_id IN (" + moved_runs +
+                         ") ORDER BY run_id, seq) e"));
     }
     if (text.find("over_limit") != std::string::npos) {
       // The attempts behind it, in start order: who stamped what, and when.
-      BOOST_TEST_MESSAGE("attempts:\n"
-                         << flowgate::testing::store_text(
-                              location,
-                              "SELECT coalesce(" +
-                                flowgate::testing::concat_sql(
-                                  "s.run_id || ' ' || s.step_path || '#' || s.attempt || ' ' || "
-                                  "s.status || ' ' || s.node_id || ' ' || s.started_at_ms || ' ' "
-                                  "|| coalesce(s.finished_at_ms, 0)",
-                                  "\n", on_postgres()) +
-                                ", '') FROM (SELECT * FROM run_steps ORDER BY started_at_ms) s"));
+      BOOST_TEST_MESSAGE("attempts:\n" << attempts_text(""));
     }
   }
 };
