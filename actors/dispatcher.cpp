@@ -142,6 +142,13 @@ void forget(dispatcher_pointer self, int64_t run) {
   st.stats.active = static_cast<int64_t>(st.held.size());
 }
 
+/// News for the other nodes, if this node has links to them.
+void tell_peers(dispatcher_pointer self, cluster_news news) {
+  if (self->state.setup.peers) {
+    self->send(self->state.setup.peers, news_atom::value, std::move(news));
+  }
+}
+
 void complete_drain(dispatcher_pointer self) {
   auto& st = self->state;
   if (st.drain_answered || !st.drain_promise.pending()) {
@@ -153,8 +160,14 @@ void complete_drain(dispatcher_pointer self) {
   }
   release_leases op{node_id{st.setup.settings.node_id}, st.setup.incarnation, {}, 0};
   self->request(st.setup.writer, store_timeout, std::move(op))
-    .then([=](int64_t n) mutable { self->state.drain_promise.deliver(n); },
-          [=](caf::error& err) mutable { self->state.drain_promise.deliver(std::move(err)); });
+    .then(
+      [=](int64_t n) mutable {
+        if (n > 0) {
+          tell_peers(self, cluster_news{{}, {}, true}); // the runs it let go
+        }
+        self->state.drain_promise.deliver(n);
+      },
+      [=](caf::error& err) mutable { self->state.drain_promise.deliver(std::move(err)); });
 }
 
 void schedule_poll(dispatcher_pointer self, bool at_once) {
@@ -210,8 +223,17 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
     st.claim_cursor = claimed.last_tenant;
   }
   st.stats.claimed += static_cast<int64_t>(claimed.runs.size());
+  cluster_news admitted;
   for (const auto& r : claimed.runs) {
     spawn_for(self, r, nullptr, false);
+    if (r.epoch == 1) {
+      // Its first claim: it was created unclaimed, maybe queued at its
+      // tenant's limit with a starter parked on another node.
+      admitted.admitted.push_back(admitted_run{r.id, r.tenant});
+    }
+  }
+  if (!admitted.admitted.empty()) {
+    tell_peers(self, std::move(admitted));
   }
   if (st.poll_pending) {
     st.poll_pending = false;
@@ -424,6 +446,10 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
         }
         if (created.created && created.run.lease_owner == self->state.setup.settings.node_id) {
           spawn_for(self, created.run, snapshot, true, first, terms);
+        } else if (created.created && !claim && created.run.status == run_status::pending &&
+                   created.queued_deadline_ms == 0) {
+          // No room here: a node with room claims it now.
+          tell_peers(self, cluster_news{{}, {}, true});
         }
         if (created.created && created.queued_deadline_ms > 0 &&
             created.run.status == run_status::pending) {
@@ -520,6 +546,12 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       // The tenant's permit is free: a queued run of it may start now.
       st.freed.insert(tenant.value);
       admit_freed(self);
+      if (st.draining || st.fenced) {
+        // Not here: another node claims the tenant's queued runs and the
+        // run handed back.
+        st.freed.erase(tenant.value);
+        tell_peers(self, cluster_news{{tenant.value}, {}, why == done_reason::handed_back});
+      }
       for (const auto& w : st.watchers) {
         caf::anon_send(w, run_finished{run, tenant, why});
       }
@@ -552,6 +584,19 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       }
       self->send(it->second.actor, inbox_atom::value);
       return true;
+    },
+    [=](news_atom, cluster_news& news) {
+      auto& st = self->state;
+      for (auto& a : news.admitted) {
+        self->send(st.setup.limiters, admitted_atom::value, a.tenant, a.run);
+      }
+      for (auto& t : news.freed_tenants) {
+        st.freed.insert(std::move(t));
+      }
+      admit_freed(self);
+      if (news.claim) {
+        schedule_poll(self, true);
+      }
     },
     [=](watch_atom, caf::actor& watcher) {
       self->state.watchers.push_back(std::move(watcher));

@@ -32,6 +32,15 @@
 /// - `inbox_atom, run, tenant` -> held: if this node holds `run` (of
 ///   `tenant`, unless blank), its orchestrator is told to read the run's
 ///   inbox now (a signal or cancellation was stored); false otherwise.
+/// - `news_atom, cluster_news` (another node, through its door and the
+///   gateway): claims the freed tenants' queued runs now (as for a permit
+///   freed here), tells the tenant limiters which queued runs the other
+///   node admitted (their parked starters stop waiting), and polls now if
+///   asked to claim.
+/// News to the other nodes (through `peers`, when set): the queued runs a
+/// claim admitted (first claims), the tenant of every run that leaves this
+/// node while it drains and a claim request (it hands runs back), and a
+/// claim request for a run created here unclaimed for lack of room.
 /// - `watch_atom, actor` -> ok: the actor receives `run_finished` for every
 ///   run that leaves this node.
 /// - `stats_atom` -> `dispatcher_stats`.
@@ -61,6 +70,9 @@ struct dispatcher_setup {
   activity_pool_actor pool;
   quota_accountant_actor accountant;
   tenant_directory_actor limiters;
+  /// The links to the other nodes (null without a peer key): news they
+  /// act on at once instead of at their next poll.
+  peer_links_actor peers;
 };
 
 dispatcher_actor spawn_dispatcher(caf::actor_system& sys, dispatcher_setup setup);

@@ -62,6 +62,8 @@ public:
   caf::expected<cancel_outcome> cancel_run(const tenant_scope& scope, int64_t run,
                                            const std::string& reason);
   caf::expected<bool> poke_run(const tenant_scope& scope, int64_t run);
+  caf::expected<bool> take_news(cluster_news news);
+  caf::expected<bool> take_hello(peer_hello_request& hello);
   caf::expected<run_record> get_run(const tenant_scope& scope, int64_t run);
   caf::expected<std::vector<run_record>> list_runs(const tenant_scope& scope,
                                                    caf::optional<run_status> status,
@@ -587,6 +589,28 @@ caf::expected<bool> gateway_core::poke_run(const tenant_scope& scope, int64_t ru
                             *id);
 }
 
+caf::expected<bool> gateway_core::take_news(cluster_news news) {
+  if (!dispatcher_) {
+    return false; // executes nothing
+  }
+  caf::anon_send(dispatcher_, news_atom::value, std::move(news));
+  return true;
+}
+
+caf::expected<bool> gateway_core::take_hello(peer_hello_request& hello) {
+  if (!peers_) {
+    return make_error(errc::invalid_argument,
+                      "node '" + settings_.node_id +
+                        "' links to no peers: it was started without a peer key");
+  }
+  if (!hello.door || hello.node.empty() || hello.node == settings_.node_id) {
+    return make_error(errc::invalid_argument, "a peer hello names its node and its door");
+  }
+  caf::anon_send(peers_, link_atom::value, node_id{hello.node}, hello.address,
+                 caf::actor_cast<gateway_actor>(hello.door), std::string{});
+  return true;
+}
+
 caf::expected<cancel_outcome> gateway_core::cancel_run(const tenant_scope& scope, int64_t run,
                                                        const std::string& reason) {
   auto id = run_tenant(scope);
@@ -707,8 +731,30 @@ caf::expected<replay_report> gateway_core::replay(const tenant_scope& scope, int
 }
 
 caf::expected<std::vector<node_record>> gateway_core::list_nodes() {
-  return blocking_ask<std::vector<node_record>>(sys_, request_timeout, reader_,
-                                                flowgate::list_nodes{});
+  auto nodes =
+    blocking_ask<std::vector<node_record>>(sys_, request_timeout, reader_, flowgate::list_nodes{});
+  if (!nodes || !peers_) {
+    return nodes; // no links: nothing to say about reachability
+  }
+  auto links =
+    blocking_ask<std::vector<peer_link>>(sys_, request_timeout, peers_, stats_atom::value);
+  if (!links) {
+    return links.error();
+  }
+  for (auto& n : *nodes) {
+    if (n.node.value == settings_.node_id) {
+      n.link = "self";
+      continue;
+    }
+    for (const auto& l : *links) {
+      if (l.node == n.node && l.address == n.address) {
+        n.link = l.state;
+        n.link_since_ms = l.since_ms;
+        n.link_error = l.error;
+      }
+    }
+  }
+  return nodes;
 }
 
 /// A key record as it may be shown: without its secret's hash.
@@ -894,6 +940,13 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
       return done(core->cancel_run(r.scope, r.run, r.reason));
     },
     [=](poke_run_request& r) -> result<bool> { return done(core->poke_run(r.scope, r.run)); },
+    [=](peer_hello_request& r) -> result<bool> {
+      return done(as_operator(r.scope, "peer hello", [&] { return core->take_hello(r); }));
+    },
+    [=](cluster_news_request& r) -> result<bool> {
+      return done(
+        as_operator(r.scope, "cluster news", [&] { return core->take_news(std::move(r.news)); }));
+    },
     [=](get_run_request& r) -> result<run_record> { return done(core->get_run(r.scope, r.run)); },
     [=](list_runs_request& r) -> result<std::vector<run_record>> {
       return done(core->list_runs(r.scope, r.status, r.after_run, r.limit));
@@ -1009,6 +1062,8 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](signal_run_request& r) { return run(r); },
     [=](cancel_run_request& r) { return run(r); },
     [=](poke_run_request& r) { return run(r); },
+    [=](cluster_news_request& r) { return run(r); },
+    [=](peer_hello_request& r) { return run(r); },
     [=](get_run_request& r) { return run(r); },
     [=](list_runs_request& r) { return run(r); },
     [=](run_history_request& r) { return run(r); },

@@ -27,7 +27,8 @@ constexpr bool operator_request =
   std::is_same_v<Req, list_tenants_request> || std::is_same_v<Req, db_info_request> ||
   std::is_same_v<Req, scan_quota_request> || std::is_same_v<Req, list_nodes_request> ||
   std::is_same_v<Req, create_key_request> || std::is_same_v<Req, list_keys_request> ||
-  std::is_same_v<Req, revoke_key_request>;
+  std::is_same_v<Req, revoke_key_request> || std::is_same_v<Req, cluster_news_request> ||
+  std::is_same_v<Req, peer_hello_request>;
 
 caf::error not_accepted() {
   return make_error(errc::unauthenticated,
@@ -149,6 +150,8 @@ gateway_actor::behavior_type door(door_pointer self, std::shared_ptr<door_state>
     [=](signal_run_request& r) { return admit<signal_accepted>(self, st, r); },
     [=](cancel_run_request& r) { return admit<cancel_outcome>(self, st, r); },
     [=](poke_run_request& r) { return admit<bool>(self, st, r); },
+    [=](cluster_news_request& r) { return admit<bool>(self, st, r); },
+    [=](peer_hello_request& r) { return admit<bool>(self, st, r); },
     [=](get_run_request& r) { return admit<run_record>(self, st, r); },
     [=](list_runs_request& r) { return admit<std::vector<run_record>>(self, st, r); },
     [=](run_history_request& r) { return admit<std::vector<history_record>>(self, st, r); },

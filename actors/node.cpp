@@ -104,6 +104,13 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     if (auto err = n->register_membership()) {
       return err;
     }
+    if (!s.peer_key.empty()) {
+      // It needs `listen` (checked above), and publish_door() below refuses
+      // to listen without TLS: its links then use the same TLS.
+      peer_links_setup ps{n->reader_, s.node_id, s.peer_key, n->request_timeout};
+      ps.refresh_ms = std::chrono::milliseconds{std::max<int64_t>(s.lease_ttl_ms / 2, 100)};
+      n->peers_ = spawn_peer_links(sys, std::move(ps));
+    }
     dispatcher_setup ds;
     ds.settings = s;
     ds.incarnation = n->incarnation_;
@@ -114,6 +121,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     ds.pool = n->pool_;
     ds.accountant = n->accountant_;
     ds.limiters = n->limiters_;
+    ds.peers = n->peers_;
     n->dispatcher_ = spawn_dispatcher(sys, std::move(ds));
   }
   // A node that does not execute scans only when asked (`flowgate quota scan`).
@@ -125,12 +133,6 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     n->firer_ =
       spawn_schedule_firer(sys, firer_setup{n->writer_, n->reader_, n->configs_, n->dispatcher_,
                                             s.tenant_max_concurrent_runs, s.schedule_poll_ms, 100});
-  }
-  if (!s.peer_key.empty()) {
-    // It needs `listen` (checked above), and publish_door() below refuses to
-    // listen without TLS: its links then use the same TLS.
-    n->peers_ = spawn_peer_links(
-      sys, peer_links_setup{n->reader_, s.node_id, s.peer_key, n->request_timeout});
   }
   n->attach(
     spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
@@ -172,6 +174,9 @@ caf::error node::publish_door() {
                           publish_node{node_id{settings_.node_id}, incarnation_, listening_at_});
   if (!recorded) {
     return recorded.error();
+  }
+  if (peers_) {
+    caf::anon_send(peers_, put_atom::value, door_); // its hellos carry it
   }
   log_line("info", "listening for remote clients (TLS)",
            {{"node", settings_.node_id}, {"address", listening_at_}});

@@ -1,9 +1,10 @@
-// Pokes to the nodes holding runs (peer_links.hpp).
+// Links to the other nodes' doors (peer_links.hpp).
 
 #include "actors/peer_links.hpp"
 
 #include "actors/client.hpp"
 #include "actors/log.hpp"
+#include "actors/wall_clock.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>
@@ -13,21 +14,38 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <unordered_map>
+#include <variant>
 
 namespace flowgate {
 
 namespace {
 
+constexpr size_t max_waiting = 1'000;
+
+using waiting_item = std::variant<poke_run_request, cluster_news>;
+
 struct peer {
+  std::string address;
   gateway_actor door;
+  bool connecting = false;
+  /// "connected", "unreachable", or empty before the first attempt ends.
+  std::string state;
+  int64_t since_ms = 0;
+  std::string error;
   /// Not tried again before this (steady clock, ms).
   int64_t retry_at_ms = 0;
+  /// Sent once the connection being made is up.
+  std::vector<waiting_item> waiting;
 };
 
 struct peer_links_state {
   peer_links_state() = default;
   peer_links_setup setup;
   std::unordered_map<std::string, peer> peers;
+  bool refreshing = false;
+  /// This node's door and the address it publishes, sent in hellos.
+  gateway_actor own_door;
+  std::string own_address;
   static inline const char* name = "flowgate.peer_links";
 };
 
@@ -39,54 +57,165 @@ int64_t steady_ms() {
     .count();
 }
 
-/// The door of `node`, connected now if need be; null if it cannot be had.
-gateway_actor door_of(links_pointer self, const std::string& node, const std::string& address) {
-  auto& p = self->state.peers[node];
-  if (p.door) {
-    return p.door;
+void set_state(links_pointer self, peer& p, const char* state, std::string error) {
+  if (p.state != state) {
+    p.since_ms = wall_clock_ms(self->home_system());
   }
-  auto now = steady_ms();
-  if (now < p.retry_at_ms) {
-    return {};
-  }
-  auto retry = [&](const std::string& why) {
-    p.retry_at_ms = now + self->state.setup.retry_ms.count();
-    log_line("debug", "peer not reachable: pokes dropped for a while",
-             {{"peer", node}, {"address", address}, {"error", why}});
-    return gateway_actor{};
-  };
-  if (address.empty()) {
-    return retry("it publishes no address (serve --listen)");
-  }
-  auto where = parse_address(address);
-  if (!where) {
-    return retry(describe(where.error()));
-  }
-  auto door =
-    caf::openssl::remote_actor<gateway_actor>(self->home_system(), where->first, where->second);
-  if (!door) {
-    return retry(self->home_system().render(door.error()));
-  }
-  p.door = *door;
-  self->monitor(p.door);
-  return p.door;
+  p.state = state;
+  p.error = std::move(error);
 }
 
-void send_poke(links_pointer self, const gateway_actor& door, const std::string& node, run_id run,
-               const tenant_id& tenant) {
-  poke_run_request req;
-  req.scope.tenant = tenant.value;
-  req.scope.all = tenant.value.empty(); // accepted for every tenant: the run's own is unknown
-  req.scope.key = self->state.setup.key;
-  req.run = run.value;
-  self->request(door, self->state.setup.timeout, std::move(req))
-    .then([](bool) {},
-          [self, node, run](caf::error& err) {
-            log_line("debug", "poke not delivered",
-                     {{"peer", node},
-                      {"run", std::to_string(run.value)},
-                      {"error", self->home_system().render(err)}});
-          });
+/// This node's hello to a node it links to.
+peer_hello_request hello_of(links_pointer self) {
+  const auto& st = self->state;
+  peer_hello_request req{tenant_scope::all_tenants(), st.setup.node_id, st.own_address,
+                         caf::actor_cast<caf::actor>(st.own_door)};
+  req.scope.key = st.setup.key;
+  return req;
+}
+
+/// The link to `node` stopped working: dropped (linked again at a later
+/// refresh, by whichever node links).
+void drop_link(links_pointer self, const std::string& node, peer& p, std::string why) {
+  if (p.door) {
+    self->demonitor(p.door.address());
+    p.door = nullptr;
+  }
+  p.retry_at_ms = 0;
+  set_state(self, p, "unreachable", std::move(why));
+  log_line("warn", "lost the link to a peer node", {{"peer", node}, {"error", p.error}});
+}
+
+void send_item(links_pointer self, const std::string& node, const gateway_actor& door,
+               waiting_item item) {
+  auto failed = [self, node, door](caf::error& err) {
+    log_line("debug", "news for a peer not delivered",
+             {{"peer", node}, {"error", self->home_system().render(err)}});
+    auto it = self->state.peers.find(node);
+    if (err == caf::sec::request_timeout && it != self->state.peers.end() &&
+        it->second.door == door) {
+      // It hangs with its connection open: linked again at a later refresh.
+      drop_link(self, node, it->second, "no answer within the request timeout");
+    }
+  };
+  const auto& key = self->state.setup.key;
+  if (auto* poke = std::get_if<poke_run_request>(&item)) {
+    poke->scope.key = key;
+    self->request(door, self->state.setup.timeout, std::move(*poke)).then([](bool) {}, failed);
+  } else {
+    auto req = cluster_news_request{tenant_scope::all_tenants(), std::get<cluster_news>(item)};
+    req.scope.key = key;
+    self->request(door, self->state.setup.timeout, std::move(req)).then([](bool) {}, failed);
+  }
+}
+
+/// Starts a connection attempt to `node` on a thread of its own.
+void connect(links_pointer self, const std::string& node, peer& p) {
+  auto where = parse_address(p.address);
+  if (!where) {
+    set_state(self, p, "unreachable", describe(where.error()));
+    p.retry_at_ms = steady_ms() + self->state.setup.retry_ms.count();
+    return;
+  }
+  p.connecting = true;
+  auto links = peer_links_actor{self};
+  auto address = p.address;
+  self->home_system().spawn<caf::detached>([links, node, address,
+                                            where = *where](caf::event_based_actor* me) {
+    auto door =
+      caf::openssl::remote_actor<gateway_actor>(me->home_system(), where.first, where.second);
+    caf::anon_send(links, link_atom::value, node_id{node}, address, door ? *door : gateway_actor{},
+                   door ? std::string{} : me->home_system().render(door.error()));
+    me->quit();
+  });
+}
+
+/// Reads the live nodes: links to new ones, forgets those gone.
+void refresh(links_pointer self) {
+  auto& st = self->state;
+  if (st.refreshing) {
+    return;
+  }
+  st.refreshing = true;
+  self->request(st.setup.reader, st.setup.timeout, list_nodes{})
+    .then(
+      [=](std::vector<node_record>& nodes) {
+        auto& s = self->state;
+        s.refreshing = false;
+        std::unordered_map<std::string, std::string> live;
+        for (auto& n : nodes) {
+          if (n.node.value == s.setup.node_id) {
+            s.own_address = n.address;
+          } else if (n.live) {
+            live[n.node.value] = n.address;
+          }
+        }
+        for (auto it = s.peers.begin(); it != s.peers.end();) {
+          auto found = live.find(it->first);
+          if (found == live.end()) {
+            if (it->second.door) {
+              self->demonitor(it->second.door.address());
+            }
+            it = s.peers.erase(it); // not live: what waited for it is dropped
+            continue;
+          }
+          auto& p = it->second;
+          if (found->second != p.address) {
+            // A new process at a new address: linked afresh.
+            if (p.door) {
+              self->demonitor(p.door.address());
+            }
+            p.door = nullptr;
+            p.connecting = false; // an attempt to the old address is ignored
+            p.retry_at_ms = 0;
+            p.state.clear();
+          }
+          ++it;
+        }
+        auto now = steady_ms();
+        for (auto& [node, address] : live) {
+          auto& p = s.peers[node];
+          p.address = address;
+          if (p.door || p.connecting || now < p.retry_at_ms) {
+            continue;
+          }
+          if (node < s.setup.node_id) {
+            continue; // it links to this node (its hello brings its door)
+          }
+          if (!s.own_door || s.own_address.empty()) {
+            continue; // not listening yet: nothing to say hello with
+          }
+          if (address.empty()) {
+            set_state(self, p, "unreachable", "it publishes no address (serve --listen)");
+            p.waiting.clear();
+            continue;
+          }
+          connect(self, node, p);
+        }
+      },
+      [=](caf::error& err) {
+        self->state.refreshing = false;
+        log_line("debug", "peers not read", {{"error", self->home_system().render(err)}});
+      });
+}
+
+/// Sends `item` to `node` now, after its connection is made, or not at all.
+void deliver(links_pointer self, const std::string& node, waiting_item item) {
+  auto& st = self->state;
+  auto it = st.peers.find(node);
+  if (it != st.peers.end() && it->second.door) {
+    send_item(self, node, it->second.door, std::move(item));
+    return;
+  }
+  if (it != st.peers.end() && it->second.state == "unreachable" &&
+      steady_ms() < it->second.retry_at_ms) {
+    return; // the poll is the safety net
+  }
+  auto& p = st.peers[node];
+  if (p.waiting.size() < max_waiting) {
+    p.waiting.push_back(std::move(item));
+  }
+  refresh(self); // connects to it if it is live
 }
 
 peer_links_actor::behavior_type peer_links(links_pointer self, peer_links_setup setup) {
@@ -94,42 +223,101 @@ peer_links_actor::behavior_type peer_links(links_pointer self, peer_links_setup 
   self->set_down_handler([self](caf::down_msg& msg) {
     for (auto& [node, p] : self->state.peers) {
       if (p.door && p.door.address() == msg.source) {
-        p.door = nullptr; // connected again by the next poke
+        drop_link(self, node, p, "connection lost: " + self->home_system().render(msg.reason));
       }
     }
   });
+  self->send(self, tick_atom::value);
   return {
-    [=](poke_atom, const node_id& node, run_id run, const tenant_id& tenant) {
+    [=](tick_atom) {
+      refresh(self);
+      self->delayed_send(self, self->state.setup.refresh_ms, tick_atom::value);
+    },
+    [=](link_atom, const node_id& node, const std::string& address, gateway_actor& door,
+        const std::string& error) {
       auto& st = self->state;
-      if (node.value.empty() || node.value == st.setup.node_id) {
+      auto it = st.peers.find(node.value);
+      // From a hello: only a node with a smaller id links to this one.
+      bool hello = node.value < st.setup.node_id;
+      if (hello) {
+        // The other node linked to this one: its address is the one it
+        // publishes now (a refresh may not have read it yet).
+        it = st.peers.try_emplace(node.value).first;
+        if (it->second.address != address) {
+          if (it->second.door) {
+            self->demonitor(it->second.door.address());
+          }
+          it->second = peer{};
+          it->second.address = address;
+        }
+      }
+      if (it == st.peers.end() || it->second.address != address) {
+        return; // forgotten meanwhile; a handle, if any, is dropped
+      }
+      auto& p = it->second;
+      p.connecting = false;
+      if (p.door) {
+        return; // linked already
+      }
+      if (!door) {
+        p.retry_at_ms = steady_ms() + st.setup.retry_ms.count();
+        set_state(self, p, "unreachable", error);
+        p.waiting.clear();
+        log_line("debug", "peer not reachable: news for it dropped for a while",
+                 {{"peer", node.value}, {"address", address}, {"error", error}});
         return;
       }
-      auto known = st.peers.find(node.value);
-      if (known != st.peers.end() && known->second.door) {
-        send_poke(self, known->second.door, node.value, run, tenant);
+      p.door = std::move(door);
+      self->monitor(p.door);
+      set_state(self, p, "connected", "");
+      if (!hello) {
+        // This node connected: the other one reaches it over this link.
+        self->request(p.door, st.setup.timeout, hello_of(self))
+          .then([](bool) {},
+                [self, node](caf::error& err) {
+                  log_line("warn",
+                           "a peer node did not take this node's hello: it reaches this "
+                           "node only at its polls",
+                           {{"peer", node.value}, {"error", self->home_system().render(err)}});
+                });
+      }
+      auto waiting = std::move(p.waiting);
+      p.waiting.clear();
+      for (auto& item : waiting) {
+        send_item(self, node.value, p.door, std::move(item));
+      }
+    },
+    [=](put_atom, gateway_actor& door) { self->state.own_door = std::move(door); },
+    [=](poke_atom, const node_id& node, run_id run, const tenant_id& tenant) {
+      if (node.value.empty() || node.value == self->state.setup.node_id) {
         return;
       }
-      if (known != st.peers.end() && steady_ms() < known->second.retry_at_ms) {
-        return;
+      poke_run_request req;
+      req.scope.tenant = tenant.value;
+      req.scope.all = tenant.value.empty(); // accepted for every tenant: its own is unknown
+      req.run = run.value;
+      deliver(self, node.value, std::move(req));
+    },
+    [=](news_atom, const cluster_news& news) {
+      // To every live node: the last refresh's view (a node that joined
+      // since is linked by the next one).
+      std::vector<std::string> nodes;
+      for (const auto& [node, p] : self->state.peers) {
+        nodes.push_back(node);
       }
-      // The address of the node's live registration.
-      self->request(st.setup.reader, st.setup.timeout, list_nodes{})
-        .then(
-          [=](std::vector<node_record>& nodes) {
-            std::string address;
-            for (const auto& n : nodes) {
-              if (n.node == node && n.live) {
-                address = n.address;
-              }
-            }
-            if (auto door = door_of(self, node.value, address)) {
-              send_poke(self, door, node.value, run, tenant);
-            }
-          },
-          [=](caf::error& err) {
-            log_line("debug", "peer address not read",
-                     {{"peer", node.value}, {"error", self->home_system().render(err)}});
-          });
+      for (const auto& node : nodes) {
+        deliver(self, node, news);
+      }
+    },
+    [=](stats_atom) {
+      std::vector<peer_link> out;
+      for (const auto& [node, p] : self->state.peers) {
+        auto state = !p.state.empty()                   ? p.state
+                     : node < self->state.setup.node_id ? std::string{"awaiting its link"}
+                                                        : std::string{"connecting"};
+        out.push_back(peer_link{node_id{node}, p.address, state, p.since_ms, p.error});
+      }
+      return out;
     },
   };
 }
@@ -137,7 +325,7 @@ peer_links_actor::behavior_type peer_links(links_pointer self, peer_links_setup 
 } // namespace
 
 peer_links_actor spawn_peer_links(caf::actor_system& sys, peer_links_setup setup) {
-  return sys.spawn<caf::detached>(peer_links, std::move(setup));
+  return sys.spawn(peer_links, std::move(setup));
 }
 
 } // namespace flowgate

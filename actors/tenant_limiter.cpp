@@ -7,6 +7,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -27,6 +28,10 @@ struct limiter_state {
   /// messages. (Admission order is the store's: a tenant's queued runs are
   /// claimed oldest first.)
   std::unordered_map<int64_t, caf::typed_response_promise<admission_wait>> parked;
+  /// Queued runs another node admitted lately (cluster news), newest last:
+  /// a starter that parks for one after its news came is answered at once.
+  std::deque<int64_t> admitted_elsewhere;
+  static constexpr size_t max_admitted_elsewhere = 256;
   /// Bumped by every message: an idle check from before is stale.
   int64_t generation = 0;
   /// Messages the directory routed here (hold, release, park): the
@@ -113,10 +118,26 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
       drop_holder(self, run.value);
       touch(self);
     },
+    [=](admitted_atom, run_id run) {
+      // Claimed by another node (its dispatcher's news).
+      auto& st = self->state;
+      st.routed += 1;
+      if (st.parked.count(run.value) != 0) {
+        answer_parked(self, run.value, true);
+      } else {
+        st.admitted_elsewhere.push_back(run.value);
+        if (st.admitted_elsewhere.size() > limiter_state::max_admitted_elsewhere) {
+          st.admitted_elsewhere.pop_front();
+        }
+      }
+      touch(self);
+    },
     [=](park_atom, run_id run, int64_t deadline_ms) -> caf::result<admission_wait> {
       auto& st = self->state;
       st.routed += 1;
-      if (st.holders.count(run.value) != 0) {
+      if (st.holders.count(run.value) != 0 ||
+          std::find(st.admitted_elsewhere.begin(), st.admitted_elsewhere.end(), run.value) !=
+            st.admitted_elsewhere.end()) {
         return admission_wait{true, false}; // admitted before the starter asked
       }
       auto rp = self->make_response_promise<admission_wait>();
@@ -232,6 +253,10 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
       if (self->state.limiters.count(tenant.value) != 0) {
         self->send(route(self, tenant), release_atom::value, run);
       }
+    },
+    [=](admitted_atom, tenant_id& tenant, run_id run) {
+      // Spawned if need be: the starter's park may be on its way.
+      self->send(route(self, tenant), admitted_atom::value, run);
     },
     [=](idle_atom, tenant_id& tenant, int64_t routed) {
       // The limiter was idle having handled `routed` messages. Equal to what

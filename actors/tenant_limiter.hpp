@@ -24,6 +24,10 @@
 ///   `timed_out` exactly once and the run stays PENDING, claimed later
 ///   like any queued run, never lost. An admission after the deadline
 ///   reaches no one.
+/// - `admitted_atom, run` (the dispatcher, from another node's news): that
+///   node claimed the queued run; its starter parked here is answered
+///   admitted now. A park that arrives after the news is answered at once
+///   (the last 256 such runs are remembered).
 /// - `stats_atom` -> `limiter_stats`.
 ///
 /// A limiter with no holders and no parked starters stops after

@@ -50,5 +50,11 @@ using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using inbox_atom = caf::atom_constant<caf::atom("inbox")>;
 /// Tell the node holding a run's lease that its inbox has news.
 using poke_atom = caf::atom_constant<caf::atom("poke")>;
+/// News for the other nodes' dispatchers (freed permits, admitted runs, runs to claim).
+using news_atom = caf::atom_constant<caf::atom("news")>;
+/// A queued run was admitted (claimed) by some node: its parked starter may stop waiting.
+using admitted_atom = caf::atom_constant<caf::atom("admitted")>;
+/// peer_links: the outcome of a connection attempt to a peer's door.
+using link_atom = caf::atom_constant<caf::atom("link")>;
 
 } // namespace flowgate

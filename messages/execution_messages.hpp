@@ -130,4 +130,21 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.admitted_after_wait, x.timed_out, x.holders_died);
 }
 
+/// This node's link to another node's door (actors/peer_links.hpp).
+struct peer_link {
+  node_id node;
+  std::string address;
+  /// "connected" or "unreachable".
+  std::string state;
+  /// Wall clock (ms) since the link is in that state.
+  int64_t since_ms = 0;
+  /// Why it is unreachable.
+  std::string error;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, peer_link& x) {
+  return f(caf::meta::type_name("flowgate::peer_link"), x.node, x.address, x.state, x.since_ms,
+           x.error);
+}
+
 } // namespace flowgate

@@ -21,6 +21,7 @@
 #include "messages/schedule_messages.hpp"
 #include "messages/store_messages.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -209,6 +210,52 @@ struct poke_run_request {
   int64_t run = 0;
 };
 FLOWGATE_REQUEST(poke_run_request, x.scope, x.run)
+
+/// A queued run some node just admitted (its first claim).
+struct admitted_run {
+  run_id run;
+  tenant_id tenant;
+};
+FLOWGATE_REQUEST(admitted_run, x.run, x.tenant)
+
+/// What one node's dispatcher tells the others' (actors/peer_links.hpp).
+/// It carries no run data: each item only makes a dispatcher look at the
+/// store, or a parked starter read it, sooner than its next poll.
+struct cluster_news {
+  /// Tenants whose permit freed on the sender while it could not claim
+  /// their queued runs itself (draining, or no room): claim them.
+  std::vector<std::string> freed_tenants;
+  /// Queued runs the sender admitted: a starter parked here for one of
+  /// them is answered now (else it would wait for its deadline).
+  std::vector<admitted_run> admitted;
+  /// The sender handed runs back (drain) or left a new run unclaimed (no
+  /// room): claim now.
+  bool claim = false;
+};
+FLOWGATE_REQUEST(cluster_news, x.freed_tenants, x.admitted, x.claim)
+
+/// Cluster news from a peer node (operator scope: the peer key) -> true.
+struct cluster_news_request {
+  tenant_scope scope;
+  cluster_news news;
+};
+FLOWGATE_REQUEST(cluster_news_request, x.scope, x.news)
+
+/// A peer node linked to this one (operator scope: the peer key) -> true.
+/// Between two nodes only the one with the smaller id connects (CAF 0.17
+/// closes a second connection between two nodes, and with it the first):
+/// it then sends its own door over that connection, and the other node
+/// reaches it through it (actors/peer_links.hpp).
+struct peer_hello_request {
+  tenant_scope scope;
+  std::string node;
+  /// The address the sender publishes (`serve --listen`).
+  std::string address;
+  /// The sender's door (a `gateway_actor`; untyped here because that
+  /// interface is made of these requests).
+  caf::actor door;
+};
+FLOWGATE_REQUEST(peer_hello_request, x.scope, x.node, x.address, x.door)
 
 /// One run -> run_record.
 struct get_run_request {

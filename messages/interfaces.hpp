@@ -85,48 +85,13 @@ using orchestrator_actor =
                    caf::reacts_to<drain_atom>, caf::reacts_to<inbox_atom>>;
 
 /// Claims runs, spawns orchestrators, renews leases (actors/dispatcher.hpp).
-using dispatcher_actor =
-  caf::typed_actor<caf::replies_to<start_atom, run_record>::with<run_created>,
-                   caf::reacts_to<poll_atom>, caf::reacts_to<tick_atom>, caf::reacts_to<renew_atom>,
-                   caf::reacts_to<done_atom, run_id, done_reason>,
-                   caf::replies_to<drain_atom>::with<int64_t>, caf::reacts_to<deadline_atom>,
-                   caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
-                   caf::replies_to<inbox_atom, run_id, tenant_id>::with<bool>,
-                   caf::replies_to<stats_atom>::with<dispatcher_stats>>;
-
-/// Pokes to the nodes holding runs (actors/peer_links.hpp).
-using peer_links_actor = caf::typed_actor<caf::reacts_to<poke_atom, node_id, run_id, tenant_id>>;
-
-/// Step-quota terms and reservations per tenant (actors/quota_accountant.hpp).
-using quota_accountant_actor =
-  caf::typed_actor<caf::replies_to<get_atom, tenant_id>::with<quota_terms>,
-                   caf::replies_to<reserve_step>::with<step_reservation>,
-                   caf::reacts_to<put_atom, tenant_id>,
-                   caf::replies_to<stats_atom>::with<accountant_stats>>;
-
-/// One tenant's concurrency permits on this node (actors/tenant_limiter.hpp).
-using tenant_limiter_actor =
-  caf::typed_actor<caf::reacts_to<hold_atom, run_id, caf::actor>,
-                   caf::reacts_to<release_atom, run_id>,
-                   caf::replies_to<park_atom, run_id, int64_t>::with<admission_wait>,
-                   caf::reacts_to<deadline_atom, run_id>, caf::reacts_to<idle_atom, int64_t>,
-                   caf::replies_to<stats_atom>::with<limiter_stats>>;
-
-/// Spawns limiters on first use and routes to them (actors/tenant_limiter.hpp).
-using tenant_directory_actor =
-  caf::typed_actor<caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
-                   caf::reacts_to<release_atom, tenant_id, run_id>,
-                   caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
-                   caf::reacts_to<idle_atom, tenant_id, int64_t>,
-                   caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
-
-/// Resumes quota-paused runs (actors/resume_scanner.hpp).
-using resume_scanner_actor =
-  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
-
-/// Fires due schedules (actors/schedule_firer.hpp).
-using schedule_firer_actor =
-  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
+using dispatcher_actor = caf::typed_actor<
+  caf::replies_to<start_atom, run_record>::with<run_created>, caf::reacts_to<poll_atom>,
+  caf::reacts_to<tick_atom>, caf::reacts_to<renew_atom>,
+  caf::reacts_to<done_atom, run_id, done_reason>, caf::replies_to<drain_atom>::with<int64_t>,
+  caf::reacts_to<deadline_atom>, caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
+  caf::replies_to<inbox_atom, run_id, tenant_id>::with<bool>,
+  caf::reacts_to<news_atom, cluster_news>, caf::replies_to<stats_atom>::with<dispatcher_stats>>;
 
 /// The public protocol of a node (actors/gateway.hpp, messages/gateway_messages.hpp).
 using gateway_actor = caf::typed_actor<
@@ -142,7 +107,9 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<start_run_request>::with<run_created>,
   caf::replies_to<signal_run_request>::with<signal_accepted>,
   caf::replies_to<cancel_run_request>::with<cancel_outcome>,
-  caf::replies_to<poke_run_request>::with<bool>, caf::replies_to<get_run_request>::with<run_record>,
+  caf::replies_to<poke_run_request>::with<bool>, caf::replies_to<cluster_news_request>::with<bool>,
+  caf::replies_to<peer_hello_request>::with<bool>,
+  caf::replies_to<get_run_request>::with<run_record>,
   caf::replies_to<list_runs_request>::with<std::vector<run_record>>,
   caf::replies_to<run_history_request>::with<std::vector<history_record>>,
   caf::replies_to<wait_run_request>::with<run_record>,
@@ -163,5 +130,44 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<create_key_request>::with<key_created>,
   caf::replies_to<list_keys_request>::with<std::vector<api_key_record>>,
   caf::replies_to<revoke_key_request>::with<api_key_record>>;
+
+/// Links to the other nodes' doors: pokes and news (actors/peer_links.hpp).
+using peer_links_actor =
+  caf::typed_actor<caf::reacts_to<poke_atom, node_id, run_id, tenant_id>,
+                   caf::reacts_to<news_atom, cluster_news>, caf::reacts_to<tick_atom>,
+                   caf::reacts_to<link_atom, node_id, std::string, gateway_actor, std::string>,
+                   caf::reacts_to<put_atom, gateway_actor>,
+                   caf::replies_to<stats_atom>::with<std::vector<peer_link>>>;
+
+/// Step-quota terms and reservations per tenant (actors/quota_accountant.hpp).
+using quota_accountant_actor =
+  caf::typed_actor<caf::replies_to<get_atom, tenant_id>::with<quota_terms>,
+                   caf::replies_to<reserve_step>::with<step_reservation>,
+                   caf::reacts_to<put_atom, tenant_id>,
+                   caf::replies_to<stats_atom>::with<accountant_stats>>;
+
+/// One tenant's concurrency permits on this node (actors/tenant_limiter.hpp).
+using tenant_limiter_actor = caf::typed_actor<
+  caf::reacts_to<hold_atom, run_id, caf::actor>, caf::reacts_to<release_atom, run_id>,
+  caf::replies_to<park_atom, run_id, int64_t>::with<admission_wait>,
+  caf::reacts_to<deadline_atom, run_id>, caf::reacts_to<idle_atom, int64_t>,
+  caf::reacts_to<admitted_atom, run_id>, caf::replies_to<stats_atom>::with<limiter_stats>>;
+
+/// Spawns limiters on first use and routes to them (actors/tenant_limiter.hpp).
+using tenant_directory_actor =
+  caf::typed_actor<caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
+                   caf::reacts_to<release_atom, tenant_id, run_id>,
+                   caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
+                   caf::reacts_to<idle_atom, tenant_id, int64_t>,
+                   caf::reacts_to<admitted_atom, tenant_id, run_id>,
+                   caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
+
+/// Resumes quota-paused runs (actors/resume_scanner.hpp).
+using resume_scanner_actor =
+  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
+
+/// Fires due schedules (actors/schedule_firer.hpp).
+using schedule_firer_actor =
+  caf::typed_actor<caf::reacts_to<poll_atom>, caf::replies_to<wake_atom>::with<int64_t>>;
 
 } // namespace flowgate

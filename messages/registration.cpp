@@ -28,6 +28,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<signal_run_request>("flowgate::signal_run_request");
   cfg.add_message_type<cancel_run_request>("flowgate::cancel_run_request");
   cfg.add_message_type<poke_run_request>("flowgate::poke_run_request");
+  cfg.add_message_type<cluster_news>("flowgate::cluster_news");
+  cfg.add_message_type<cluster_news_request>("flowgate::cluster_news_request");
+  cfg.add_message_type<peer_hello_request>("flowgate::peer_hello_request");
   cfg.add_message_type<get_run_request>("flowgate::get_run_request");
   cfg.add_message_type<list_runs_request>("flowgate::list_runs_request");
   cfg.add_message_type<run_history_request>("flowgate::run_history_request");
@@ -143,6 +146,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<admission_wait>("flowgate::admission_wait");
   cfg.add_message_type<limiter_stats>("flowgate::limiter_stats");
   cfg.add_message_type<std::vector<limiter_stats>>("std::vector<flowgate::limiter_stats>");
+  cfg.add_message_type<peer_link>("flowgate::peer_link");
+  cfg.add_message_type<std::vector<peer_link>>("std::vector<flowgate::peer_link>");
   cfg.add_message_type<quota_exhausted>("flowgate::quota_exhausted");
   cfg.add_message_type<resume_quota_waits>("flowgate::resume_quota_waits");
   cfg.add_message_type<resume_run>("flowgate::resume_run");

@@ -453,12 +453,18 @@ struct node_record {
   bool live = false;
   /// Runs whose live lease this incarnation holds.
   int64_t held_runs = 0;
+  /// As seen by the node that answered (not stored): "self", "connected",
+  /// "unreachable", or empty when it keeps no links (no peer key).
+  std::string link;
+  /// Since when (wall ms) the link is in that state; why it is unreachable.
+  int64_t link_since_ms = 0;
+  std::string link_error;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, node_record& x) {
   return f(caf::meta::type_name("flowgate::node_record"), x.node, x.incarnation, x.host, x.pid,
            x.address, x.ttl_ms, x.started_at_ms, x.heartbeat_at_ms, x.stopped_at_ms, x.live,
-           x.held_runs);
+           x.held_runs, x.link, x.link_since_ms, x.link_error);
 }
 
 /// Every registered node (read side).

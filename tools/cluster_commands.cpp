@@ -29,6 +29,13 @@ lease TTL / 2).
 States: live (heartbeat within its lease TTL), dead (heartbeat older: its
 leases expire and other nodes take its runs over first), stopped (drained or
 shut down).
+
+LINK (through a node, 'flowgate --connect'): whether the node that answers
+reaches each live node's door: self, connected, connecting or unreachable
+(with why, in --json). A node links to the others only with a peer key
+('serve --peer-key-file'); without one, and when the command reads the
+database itself, LINK is '-'. A link is watched with heartbeats: a node
+that dies or hangs shows as unreachable within about 5 s.
 )";
 
 namespace {
@@ -65,7 +72,10 @@ int cluster_command(gateway_client& n, const args& a, bool as_json) {
                                  {"started_at", format_time(x.started_at_ms)},
                                  {"heartbeat_at", format_time(x.heartbeat_at_ms)},
                                  {"heartbeat_age_ms", now - x.heartbeat_at_ms},
-                                 {"stopped_at", format_time(x.stopped_at_ms)}});
+                                 {"stopped_at", format_time(x.stopped_at_ms)},
+                                 {"link", x.link},
+                                 {"link_since", format_time(x.link_since_ms)},
+                                 {"link_error", x.link_error}});
     }
     print_json(json::object{{"nodes", out}});
     return exit_ok;
@@ -74,14 +84,15 @@ int cluster_command(gateway_client& n, const args& a, bool as_json) {
     std::cout << "no node has served on this database\n";
     return exit_ok;
   }
-  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s\n", "NODE", "STATE", "INC", "HOST", "PID",
-              "ADDRESS", "HELD", "HEARTBEAT");
+  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s %s\n", "NODE", "STATE", "INC", "HOST", "PID",
+              "ADDRESS", "HELD", "HEARTBEAT", "LINK");
   for (const auto& x : *nodes) {
     auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
-    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s\n", x.node.value.c_str(),
+    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s %s\n", x.node.value.c_str(),
                 state_of(x), static_cast<long long>(x.incarnation), x.host.c_str(),
                 static_cast<long long>(x.pid), x.address.empty() ? "-" : x.address.c_str(),
-                static_cast<long long>(x.held_runs), age.c_str());
+                static_cast<long long>(x.held_runs), age.c_str(),
+                x.link.empty() ? "-" : x.link.c_str());
   }
   return exit_ok;
 }

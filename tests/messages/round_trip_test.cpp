@@ -157,6 +157,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
     run_created{r, false, rejection_reason::soft_limit, "tenant 'a' has 21 active runs", 30000});
   check(admission_wait{true, false});
   check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
+  check(peer_link{node_id{"n2"}, "127.0.0.1:4000", "connected", 5, ""});
+  check(std::vector<peer_link>{peer_link{node_id{"n3"}, "", "unreachable", 6, "no address"}});
   check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
   check(read_tenant_stats{tenant_id{"a"}, 10, 2});
   subscription_record sub{tenant_id{"a"}, "sub_1", "active", 1, 2, R"({"x":"1"})", "{}", 3};
@@ -221,7 +223,9 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
   check(stop_node{node_id{"n1"}, 2, 8});
-  check(node_record{node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3});
+  check(node_record{node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3, "", 0, ""});
+  check(node_record{node_id{"n2"}, 2, "h", 4, "127.0.0.1:1", 2000, 5, 6, 0, true, 3, "unreachable",
+                    7, "connection refused"});
   check(std::vector<node_record>{node_record{}});
   check(list_nodes{9});
   check(tenant_scope{"acme"});
@@ -239,6 +243,10 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(signal_run_request{"acme", 4, "go", "null"});
   check(cancel_run_request{"acme", 4, "stop"});
   check(poke_run_request{"acme", 4});
+  cluster_news news{{"acme", "b"}, {admitted_run{run_id{4}, tenant_id{"acme"}}}, true};
+  check(news);
+  check(cluster_news_request{all, news});
+  check(peer_hello_request{all, "n1", "127.0.0.1:4000", caf::actor{}});
   check(get_run_request{"acme", 4});
   check(list_runs_request{all, run_status::running, 3, 50});
   check(list_runs_request{all, caf::none, 3, 50});

@@ -18,6 +18,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <thread>
 
 using flowgate::testing::child;
 using flowgate::testing::cluster_fixture;
@@ -72,9 +73,10 @@ struct remote_fixture : cluster_fixture {
             "--tls-ca",   dir + "/ca.pem"};
   }
 
-  void start(const std::string& id) {
+  void start(const std::string& id, const std::vector<std::string>& more = {}) {
     auto extra = tls("node");
     extra.insert(extra.begin(), {"--listen", "127.0.0.1:0"});
+    extra.insert(extra.end(), more.begin(), more.end());
     nodes[id] = serve(id, 5000, "", "", extra);
     BOOST_REQUIRE(registered(id, 1));
     auto listed = "SELECT count(*) FROM nodes WHERE node_id = '" + id + "' AND address <> ''";
@@ -123,6 +125,93 @@ struct remote_fixture : cluster_fixture {
       "(SELECT count(*) FROM tenants) || '/' || (SELECT coalesce(max(updated_at_ms), 0) FROM "
       "tenants) || '/' || (SELECT count(*) FROM pipeline_configs) || '/' || (SELECT count(*) "
       "FROM api_keys WHERE revoked_at_ms = 0)");
+  }
+
+  /// `cluster status` through `id`: each node's link as that node sees it.
+  std::map<std::string, std::string> links_seen_by(const std::string& id, const std::string& key) {
+    std::map<std::string, std::string> out;
+    auto status = via(id, key, "--json cluster status");
+    if (status.first != 0) {
+      out["error"] = status.second;
+      return out;
+    }
+    auto parsed = boost::json::parse(status.second);
+    for (const auto& n : parsed.as_object().at("nodes").as_array()) {
+      const auto& o = n.as_object();
+      out[std::string{o.at("node_id").as_string()}] = std::string{o.at("link").as_string()};
+    }
+    return out;
+  }
+
+  static std::string seen_text(const std::map<std::string, std::string>& seen) {
+    std::string out;
+    for (const auto& [node, link] : seen) {
+      out += node + "=" + link + " ";
+    }
+    return out;
+  }
+
+  /// Waits (bounded) until `id` sees `want`; returns what it saw last.
+  std::map<std::string, std::string> await_links(const std::string& id, const std::string& key,
+                                                 const std::map<std::string, std::string>& want,
+                                                 std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    auto seen = links_seen_by(id, key);
+    while (seen != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(200ms);
+      seen = links_seen_by(id, key);
+    }
+    return seen;
+  }
+
+  /// Starts `ids` with a peer key (an operator key): they link to each other.
+  std::string start_linked(const std::vector<std::string>& ids,
+                           const std::vector<std::string>& more = {}) {
+    auto op = make_key("--operator --name peers");
+    setenv("FLOWGATE_PEER_KEY", op.c_str(), 1);
+    for (const auto& id : ids) {
+      start(id, more);
+    }
+    unsetenv("FLOWGATE_PEER_KEY");
+    // News reaches the nodes linked when it is sent: wait until every node
+    // has linked to every other (within a refresh, lease TTL / 2).
+    for (const auto& id : ids) {
+      std::map<std::string, std::string> want;
+      for (const auto& other : ids) {
+        want[other] = other == id ? "self" : "connected";
+      }
+      auto seen = await_links(id, op, want, 30s);
+      std::string logs;
+      for (const auto& other : ids) {
+        logs += log_of(other);
+      }
+      BOOST_REQUIRE_MESSAGE(seen == want, "as seen by " << id << ": " << seen_text(seen) << "\n"
+                                                        << logs);
+    }
+    return op;
+  }
+
+  /// A pipeline of one sleep of `ms`, then a noop step.
+  void put_slow(const std::string& tenant, int64_t ms) {
+    std::ofstream(db.dir / "slow.json")
+      << R"({"name":"slow","root":{"sequence":[{"id":"a","activity":"sleep","input":{"ms":)" << ms
+      << R"(}},{"id":"b","activity":"noop"}]}})";
+    BOOST_REQUIRE(flowgate("config put --tenant " + tenant + " --queue slow --version 1 '" + dir +
+                           "/slow.json'") == 0);
+  }
+
+  /// The node that recorded each attempt of `run`: "a#1@n1 b#1@n2".
+  std::string attempts_of(const std::string& run) {
+    return flowgate::testing::store_text(
+      location, "SELECT " +
+                  flowgate::testing::concat_sql("step_path || '#' || attempt || '@' || node_id",
+                                                " ", on_postgres()) +
+                  " FROM (SELECT * FROM run_steps WHERE run_id = " + run +
+                  " ORDER BY step_path, attempt) s");
+  }
+
+  static std::string run_of(const std::string& json) {
+    return std::to_string(boost::json::parse(json).as_object().at("run").as_int64());
   }
 
   ~remote_fixture() {
@@ -226,6 +315,89 @@ BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_
                                                          " ", on_postgres()) +
                            " FROM run_steps WHERE run_id = " + run) == "a#1:canceled",
              log_of("n1") + log_of("n2"));
+}
+
+BOOST_AUTO_TEST_CASE(linked_nodes_show_their_links_and_a_dead_peer_becomes_unreachable) {
+  auto op = start_linked({"n1", "n2", "n3"});
+  std::map<std::string, std::string> all = {
+    {"n1", "connected"}, {"n2", "self"}, {"n3", "connected"}};
+  auto seen = await_links("n2", op, all, 30s);
+  BOOST_TEST((seen == all), log_of("n2"));
+  // n3 dies: its connections close, and the others see it unreachable at
+  // once (until its registration expires and it is no peer any more).
+  BOOST_TEST(nodes["n3"]->stop(SIGKILL, 15s) == -1);
+  nodes.erase("n3");
+  std::map<std::string, std::string> dead = {
+    {"n1", "self"}, {"n2", "connected"}, {"n3", "unreachable"}};
+  seen = await_links("n1", op, dead, 30s);
+  BOOST_TEST((seen == dead), log_of("n1"));
+  BOOST_TEST(log_of("n1").find("lost the link to a peer node") != std::string::npos);
+  // Without a peer key a node keeps no links: LINK is empty.
+  start("n4");
+  seen = links_seen_by("n4", op);
+  BOOST_TEST(seen["n4"] == "");
+  BOOST_TEST(seen["n1"] == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_starter_parked_on_one_node_is_answered_when_another_node_admits_its_run) {
+  // acme may run one run at a time; a start at the limit is queued, its
+  // starter waits up to two minutes. Neither node polls in that time.
+  std::ofstream(db.dir / "one.json")
+    << R"({"tier":"pro","max_concurrent_runs":1,"admission":"queue",)"
+    << R"("admission_deadline_ms":120000})";
+  BOOST_REQUIRE(flowgate("tenant put acme '" + dir + "/one.json'") == 0);
+  put_slow("acme", 4000);
+  auto op = start_linked({"n1", "n2"}, {"--poll-ms", "60000"});
+  auto first = via("n1", op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(first.first == 0, first.second);
+  // Queued through n2 (acme is at its limit on n1) and parked there. When
+  // the first run ends, n1 claims the queued run with the freed permit and
+  // tells n2, whose limiter answers the starter. Without that news it would
+  // wait for its deadline, past this command's 60 s timeout.
+  auto second = via("n2", op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(second.first == 0, second.second + log_of("n1") + log_of("n2"));
+  BOOST_TEST(second.second.find("\"status\":\"RUNNING\"") != std::string::npos, second.second);
+  auto run = run_of(second.second);
+  auto waited = via("n2", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+  BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos, waited.second);
+  BOOST_TEST(attempts_of(run) == "a#1@n1 b#1@n1");
+}
+
+BOOST_AUTO_TEST_CASE(runs_a_draining_node_hands_back_are_claimed_by_another_at_once) {
+  put_slow("acme", 1500);
+  auto op = start_linked({"n1", "n2"}, {"--poll-ms", "60000"});
+  auto started = via("n1", op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+  auto run = run_of(started.second);
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM run_steps WHERE run_id = " + run +
+                             " AND step_path = 'a' AND node_id = 'n1'",
+                           1, 10s));
+  // n1 drains: it records a#1, hands the run back and tells n2, which
+  // claims it now rather than at its next poll (a minute away).
+  BOOST_TEST(nodes["n1"]->stop(SIGTERM, 15s) == 0, log_of("n1"));
+  nodes.erase("n1");
+  auto waited = via("n2", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+  BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos,
+             waited.second + log_of("n1") + log_of("n2"));
+  BOOST_TEST(attempts_of(run) == "a#1@n1 b#1@n2");
+}
+
+BOOST_AUTO_TEST_CASE(a_run_created_on_a_full_node_is_claimed_by_another_at_once) {
+  put_slow("acme", 4000);
+  put_slow("other", 10);
+  auto op = start_linked({"n1", "n2"}, {"--poll-ms", "60000", "--max-active", "1"});
+  auto busy = via("n1", op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(busy.first == 0, busy.second);
+  // n1 drives one run at most: this one is created unclaimed, and n2 is
+  // told to claim it (else: at a poll a minute away, or when n1's run
+  // ends, and then only if that run's tenant's queue were the one).
+  auto started = via("n1", op, "--json run start --tenant other --queue slow");
+  BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+  auto run = run_of(started.second);
+  auto waited = via("n1", op, "--json run wait " + run + " --tenant other --timeout-ms 30000");
+  BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos,
+             waited.second + log_of("n1") + log_of("n2"));
+  BOOST_TEST(attempts_of(run) == "a#1@n2 b#1@n2");
 }
 
 BOOST_AUTO_TEST_CASE(no_certificate_a_rogue_ca_or_no_valid_key_is_refused_and_changes_nothing) {
