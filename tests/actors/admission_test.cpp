@@ -380,6 +380,31 @@ BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
 }
 
+BOOST_AUTO_TEST_CASE(a_starter_is_answered_when_another_node_admits_its_run) {
+  // Another node claimed the queued runs (its dispatcher's news reaches
+  // this node's directory): a starter parked for one is answered admitted
+  // at once, before its deadline; one that parks after the news came too.
+  auto directory = spawn_tenant_directory(*sys, 60'000);
+  caf::scoped_actor self{*sys};
+  auto deadline = wall_clock_ms() + 60'000;
+  // (A plain send: the answer comes back as a message to receive below.)
+  self->send(directory, park_atom::value, tenant_id{"x"}, run_id{int64_t{11}}, deadline);
+  self->send(directory, admitted_atom::value, tenant_id{"x"}, run_id{int64_t{11}});
+  self->receive([](admission_wait& w) { BOOST_TEST((w.admitted && !w.timed_out)); },
+                caf::after(std::chrono::seconds{30}) >> [] { BOOST_FAIL("not answered"); });
+  self->send(directory, admitted_atom::value, tenant_id{"x"}, run_id{int64_t{12}});
+  self->request(directory, 30s, park_atom::value, tenant_id{"x"}, run_id{int64_t{12}}, deadline)
+    .receive([](admission_wait& w) { BOOST_TEST((w.admitted && !w.timed_out)); },
+             [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  // An unrelated run still waits (here: for its short deadline).
+  self
+    ->request(directory, 30s, park_atom::value, tenant_id{"x"}, run_id{int64_t{13}},
+              wall_clock_ms() + 50)
+    .receive([](admission_wait& w) { BOOST_TEST((!w.admitted && w.timed_out)); },
+             [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_CASE(an_idle_limiter_stops_without_losing_what_was_routed_to_it) {
   // Limiters stop after 1 ms without work, again and again, while holds
   // and releases keep coming at varying gaps: none is lost in a stop.
