@@ -311,6 +311,10 @@ int main(int argc, char** argv) {
       }
       return dispatch(**c);
     }
+    // The serving node's own settings (FLOWGATE_LISTEN, FLOWGATE_PEER_KEY)
+    // do not apply to a command: a shell that serves can also run them.
+    settings->listen.clear();
+    settings->peer_key.clear();
     auto n = flowgate::node::start(sys, *settings);
     if (!n) {
       return fail(n.error());

@@ -129,6 +129,25 @@ BOOST_AUTO_TEST_CASE(reading_a_missing_database_fails_without_creating_it) {
   BOOST_TEST(!std::filesystem::exists(dir / "flowgate.db"));
 }
 
+BOOST_AUTO_TEST_CASE(a_serving_nodes_environment_does_not_break_commands) {
+  // FLOWGATE_LISTEN and FLOWGATE_PEER_KEY are serve's: a shell that serves
+  // with them exported still runs commands.
+  BOOST_TEST(run("db migrate").code == 0);
+  auto r = run("--json key create --operator --name peers");
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r.err);
+  auto key = std::string{boost::json::parse(r.out).at("key").as_string()};
+  auto listed = run("--json tenant list");
+  BOOST_REQUIRE(listed.code == 0);
+  std::string cmd_env = "FLOWGATE_LISTEN=127.0.0.1:0 FLOWGATE_PEER_KEY=" + key + " ";
+  auto out = dir / "env.out";
+  int status =
+    std::system(("cd '" + dir.string() + "' && env -u FLOWGATE_DB " + cmd_env +
+                 "timeout 60 " FLOWGATE_BINARY " --json tenant list >'" + out.string() + "' 2>&1")
+                  .c_str());
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), slurp(out));
+  BOOST_TEST(slurp(out) == listed.out);
+}
+
 BOOST_AUTO_TEST_CASE(tenant_and_config_round_trip_with_json_output) {
   BOOST_TEST(run("db migrate").code == 0);
   auto t = run("--json tenant put ' Acme ' -", R"({"name": "Acme", "tier": "pro"})");
