@@ -15,26 +15,12 @@
 set -euo pipefail
 BUILD=${1:-build}
 FG=$(realpath "$BUILD/tools/flowgate")
+HERE=$(dirname "$(realpath "$0")")
 N=${N:-20}
 POLL_MS=${POLL_MS:-1000}
-D=$(mktemp -d /tmp/flowgate-news-latency.XXXXXX)
-PID_A=
-PID_B=
-cleanup() {
-  for p in ${PID_A:-} ${PID_B:-}; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  if [ -z "${KEEP_DIR:-}" ]; then rm -rf "$D"; else echo "kept $D" >&2; fi
-}
-trap cleanup EXIT
-cd "$D"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj "/CN=bench-ca" 2>/dev/null
-for n in node client; do
-  openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj "/CN=$n" 2>/dev/null
-  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 1 2>/dev/null
-done
-export FLOWGATE_TLS_CERT=$D/client.pem FLOWGATE_TLS_KEY=$D/client.key FLOWGATE_TLS_CA=$D/ca.pem
-DB=$D/fg.db
-fg() { "$FG" --db "$DB" "$@"; }
-fg db migrate >/dev/null
+BENCH=news-latency
+# shellcheck source=benchmarks/cluster_setup.sh
+source "$HERE/cluster_setup.sh"
 for t in acme other; do
   echo '{"name":"T","max_concurrent_runs":0}' | fg tenant put $t - >/dev/null
   echo '{"id":"sub_'$t'","status":"active","current_period_start":"2026-01-01T00:00:00Z","current_period_end":"2099-01-01T00:00:00Z","price_metadata":{"workflow_step_limit":"unlimited"},"product_metadata":{}}' |
@@ -56,15 +42,6 @@ serve_node() { # ID ARGS...: started in the background (its pid in $!)
     --listen 127.0.0.1:0 --tls-cert node.pem --tls-key node.key --tls-ca ca.pem "$@" \
     >>"serve-$id.log" 2>&1 &
 }
-address_of() {
-  for _ in $(seq 1 100); do
-    a=$(sqlite3 "$DB" "SELECT address FROM nodes WHERE node_id = '$1' AND stopped_at_ms IS NULL" 2>/dev/null || true)
-    [ -n "$a" ] && { echo "$a"; return; }
-    sleep 0.1
-  done
-  echo "node $1 did not publish its address" >&2
-  exit 1
-}
 await() { # SQL VALUE: up to 60 s
   for _ in $(seq 1 600); do
     [ "$(sqlite3 "$DB" "$1")" = "$2" ] && return
@@ -72,6 +49,9 @@ await() { # SQL VALUE: up to 60 s
   done
   echo "timed out waiting for: $1 = $2" >&2
   exit 1
+}
+peak_rss() { # PID
+  awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"
 }
 stats() {
   awk '{a[NR] = $1} function at(p, i) { i = int(NR * p) + 1; if (i > NR) i = NR; return a[i] }
@@ -96,8 +76,8 @@ for mode in with without; do
   PID_A=$!
   serve_node b
   PID_B=$!
-  ADDR_A=$(address_of a)
-  ADDR_B=$(address_of b)
+  ADDR_A=$(address_of "$DB" a)
+  ADDR_B=$(address_of "$DB" b)
   [ $mode = with ] && links_up
   # Started through a: a node that creates a run claims it.
   for _ in $(seq 1 "$N"); do
@@ -112,7 +92,7 @@ for mode in with without; do
   # Full node: a drives one long run and has no room for the others.
   serve_node a --max-active 1
   PID_A=$!
-  ADDR_A=$(address_of a)
+  ADDR_A=$(address_of "$DB" a)
   [ $mode = with ] && links_up
   busy=$("$FG" --connect "$ADDR_A" --key "$KEY" --json run start --tenant acme --queue long | grep -o '"run":[0-9]*' | cut -d: -f2)
   await "SELECT count(*) FROM run_steps WHERE run_id = $busy" 1
@@ -124,9 +104,9 @@ for mode in with without; do
   await "SELECT count(*) FROM runs WHERE run_id >= $first AND status = 'COMPLETED'" "$N"
   echo "full node, $mode a peer key: run created on a -> first step started on b: $(sqlite3 "$DB" "SELECT s.started_at_ms - r.created_at_ms FROM runs r JOIN run_steps s ON s.run_id = r.run_id WHERE r.run_id >= $first ORDER BY 1" | stats) ($(sqlite3 "$DB" "SELECT group_concat(DISTINCT node_id) FROM run_steps WHERE run_id >= $first") ran them)"
   fg run cancel "$busy" --tenant acme >/dev/null
+  echo "peak RSS, $mode a peer key: node a $(peak_rss "$PID_A"), node b $(peak_rss "$PID_B")"
   kill -TERM "$PID_A" "$PID_B"
   wait "$PID_A" "$PID_B" || true
   PID_A=
   PID_B=
 done
-echo "peak RSS: not measured here (latency only; see flowgate-bench for memory)"

@@ -15,24 +15,11 @@
 set -euo pipefail
 BUILD=${1:-build}
 FG=$(realpath "$BUILD/tools/flowgate")
+HERE=$(dirname "$(realpath "$0")")
 N=${N:-40}
-D=$(mktemp -d /tmp/flowgate-signal-latency.XXXXXX)
-PID=
-cleanup() {
-  for p in $PID ${PID_A:-} ${PID_B:-}; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  if [ -z "${KEEP_DIR:-}" ]; then rm -rf "$D"; else echo "kept $D" >&2; fi
-}
-trap cleanup EXIT
-cd "$D"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj "/CN=bench-ca" 2>/dev/null
-for n in node client; do
-  openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj "/CN=$n" 2>/dev/null
-  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 1 2>/dev/null
-done
-export FLOWGATE_TLS_CERT=$D/client.pem FLOWGATE_TLS_KEY=$D/client.key FLOWGATE_TLS_CA=$D/ca.pem
-DB=$D/fg.db
-fg() { "$FG" --db "$DB" "$@"; }
-fg db migrate >/dev/null
+BENCH=signal-latency
+# shellcheck source=benchmarks/cluster_setup.sh
+source "$HERE/cluster_setup.sh"
 echo '{"name":"Acme","max_concurrent_runs":0}' | fg tenant put acme - >/dev/null
 echo '{"id":"sub_1","status":"active","current_period_start":"2026-01-01T00:00:00Z","current_period_end":"2099-01-01T00:00:00Z","price_metadata":{"workflow_step_limit":"unlimited"},"product_metadata":{}}' |
   fg subscription set --tenant acme - >/dev/null
@@ -43,13 +30,7 @@ KEY=$(fg key create --operator --name bench | grep -o 'fgk_[0-9a-f_]*' | head -1
 "$FG" --db "$DB" serve --node-id bench ${SERVE_ARGS:-} --listen 127.0.0.1:0 --tls-cert node.pem \
   --tls-key node.key --tls-ca ca.pem >serve.log 2>&1 &
 PID=$!
-ADDR=
-for _ in $(seq 1 100); do
-  ADDR=$(sqlite3 "$DB" "SELECT address FROM nodes WHERE node_id = 'bench' AND stopped_at_ms IS NULL" 2>/dev/null || true)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "the node did not publish its address" >&2; cat serve.log >&2; exit 1; }
+ADDR=$(address_of "$DB" bench) || { cat serve.log >&2; exit 1; }
 for _ in $(seq 1 $((2 * N))); do fg run start --tenant acme --queue q >/dev/null; done
 for _ in $(seq 1 100); do
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE status = 'WAITING'")" = $((2 * N)) ] && break
@@ -90,15 +71,6 @@ serve_node() { # ID: started in the background (its pid in $!)
   "$FG" --db "$DB" serve --node-id "$1" ${SERVE_ARGS:-} --workers 64 --listen 127.0.0.1:0 \
     --tls-cert node.pem --tls-key node.key --tls-ca ca.pem >>"serve-$1.log" 2>&1 &
 }
-address_of() {
-  for _ in $(seq 1 100); do
-    a=$(sqlite3 "$DB" "SELECT address FROM nodes WHERE node_id = '$1' AND stopped_at_ms IS NULL" 2>/dev/null || true)
-    [ -n "$a" ] && { echo "$a"; return; }
-    sleep 0.1
-  done
-  echo "node $1 did not publish its address" >&2
-  exit 1
-}
 cancel_round() { # LABEL: N runs started through b, canceled through a
   local first last
   first=$(($(sqlite3 "$DB" "SELECT coalesce(max(run_id), 0) FROM runs") + 1))
@@ -124,8 +96,8 @@ for mode in with without; do
   PID_A=$!
   serve_node b
   PID_B=$!
-  ADDR_A=$(address_of a)
-  ADDR_B=$(address_of b)
+  ADDR_A=$(address_of "$DB" a)
+  ADDR_B=$(address_of "$DB" b)
   cancel_round "$mode a peer key"
   kill -TERM "$PID_A" "$PID_B"
   wait "$PID_A" "$PID_B" || true
