@@ -88,24 +88,33 @@ void drop_link(links_pointer self, const std::string& node, peer& p, std::string
 
 void send_item(links_pointer self, const std::string& node, const gateway_actor& door,
                waiting_item item) {
-  auto failed = [self, node, door](caf::error& err) {
+  // The same link: not replaced or dropped meanwhile.
+  auto same = [self, node, door]() -> peer* {
+    auto it = self->state.peers.find(node);
+    return it != self->state.peers.end() && it->second.door == door ? &it->second : nullptr;
+  };
+  auto answered = [self, same](bool) {
+    if (auto* p = same(); p != nullptr && p->state != "connected") {
+      set_state(self, *p, "connected", ""); // it answers again
+    }
+  };
+  auto failed = [self, node, same](caf::error& err) {
     log_line("debug", "news for a peer not delivered",
              {{"peer", node}, {"error", self->home_system().render(err)}});
-    auto it = self->state.peers.find(node);
-    if (err == caf::sec::request_timeout && it != self->state.peers.end() &&
-        it->second.door == door) {
-      // It hangs with its connection open: linked again at a later refresh.
-      drop_link(self, node, it->second, "no answer within the request timeout");
+    if (auto* p = same(); p != nullptr && err == caf::sec::request_timeout) {
+      // It hangs with its connection open. The link stays (a closed
+      // connection drops it): the next answer shows it connected again.
+      set_state(self, *p, "unreachable", "no answer within the request timeout");
     }
   };
   const auto& key = self->state.setup.key;
   if (auto* poke = std::get_if<poke_run_request>(&item)) {
     poke->scope.key = key;
-    self->request(door, self->state.setup.timeout, std::move(*poke)).then([](bool) {}, failed);
+    self->request(door, self->state.setup.timeout, std::move(*poke)).then(answered, failed);
   } else {
     auto req = cluster_news_request{tenant_scope::all_tenants(), std::get<cluster_news>(item)};
     req.scope.key = key;
-    self->request(door, self->state.setup.timeout, std::move(req)).then([](bool) {}, failed);
+    self->request(door, self->state.setup.timeout, std::move(req)).then(answered, failed);
   }
 }
 

@@ -35,17 +35,15 @@
 /// A connection that failed is tried again after `retry_ms`.
 ///
 /// Liveness: a door is monitored, so a peer whose connection closes (the
-/// process died, the host rebooted) is "unreachable" at once; a peer that
-/// does not answer a poke or news within `timeout` (it hangs with its
-/// connection open) is dropped as well. Either is linked again at a later
-/// refresh. There is no periodic probe: over CAF 0.17's OpenSSL transport,
-/// periodic traffic between nodes (BASP heartbeats with
-/// `middleman.heartbeat-interval`, or a ping request at every refresh) made
-/// links between healthy nodes close with `remote_link_unreachable` within
-/// seconds, on both sides at once; without it no link closed. Connecting
-/// blocks in CAF 0.17 (`remote_actor`), so each attempt runs on a
-/// short-lived thread of its own: a peer whose packets are dropped delays
-/// nothing else.
+/// process died, the host rebooted) is "unreachable" at once and linked
+/// again at a later refresh; a peer that does not answer a poke or news
+/// within `timeout` (it hangs with its connection open) shows
+/// "unreachable" until it answers one again. There is no periodic probe: over CAF 0.17's OpenSSL
+/// transport, periodic traffic between nodes (BASP heartbeats with `middleman.heartbeat-interval`,
+/// or a ping request at every refresh) made links between healthy nodes close with
+/// `remote_link_unreachable` within seconds, on both sides at once; without it no link closed.
+/// Connecting blocks in CAF 0.17 (`remote_actor`), so each attempt runs on a short-lived thread of
+/// its own: a peer whose packets are dropped delays nothing else.
 ///
 /// If the actor dies, pokes and news are lost and runs progress at their
 /// next poll or append.

@@ -167,7 +167,6 @@ BOOST_AUTO_TEST_CASE(two_processes_reserve_exactly_the_step_quota_together) {
     return flowgate("subscription set --tenant acme '" + (db.dir / "s.json").string() + "'");
   };
   BOOST_REQUIRE(subscription("25") == 0);
-  start_runs(20);
   // Short terms cache so that the subscription change below reaches both
   // processes quickly; no periodic scan (the CLI scans); small claims so
   // that both processes take runs.
@@ -181,6 +180,11 @@ BOOST_AUTO_TEST_CASE(two_processes_reserve_exactly_the_step_quota_together) {
                         "FLOWGATE_CLAIM_BATCH", "FLOWGATE_MAX_ACTIVE_RUNS"}) {
     unsetenv(v);
   }
+  // Runs only once both serve: one process alone could use up the 25
+  // attempts (30 ms each) while the other is still starting (CI saw it).
+  BOOST_REQUIRE(registered("a", 1));
+  BOOST_REQUIRE(registered("b", 1));
+  start_runs(20);
   BOOST_REQUIRE(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED' OR wait_reason "
                            "= 'quota'",
                            20, 60s));
