@@ -63,10 +63,13 @@ Options (defaults from the environment, then the built-in value):
                            Every remote request also needs an API key
                            ('flowgate key create'); see README "Cluster".
   --peer-key-file FILE     an operator key this node presents at the other
-                           nodes' doors: a signal or cancel it accepts for a
-                           run another node holds reaches that node at once
+                           nodes' doors: the nodes link to each other ('cluster
+                           status' through a node shows the links), a signal
+                           or cancel for a run another node holds reaches it
+                           at once, and so do runs a draining or full node
+                           leaves and admissions of starts parked elsewhere
                            ($FLOWGATE_PEER_KEY; needs --listen; without it
-                           the holder finds it at its next step)
+                           these wait for the other nodes' polls and steps)
   --db PATH|URL, --synchronous MODE, --json   as for every command
 
 Tenant limits (cluster-wide mode): a tenant's max_concurrent_runs (else
