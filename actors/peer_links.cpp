@@ -118,6 +118,16 @@ void send_item(links_pointer self, const std::string& node, const gateway_actor&
   }
 }
 
+/// One connection attempt (blocking, on a thread of its own): its outcome
+/// goes back to `links` as `link_atom`.
+void connector(caf::event_based_actor* me, peer_links_actor links, std::string node,
+               std::string address, std::string host, uint16_t port) {
+  auto door = caf::openssl::remote_actor<gateway_actor>(me->home_system(), host, port);
+  caf::anon_send(links, link_atom::value, node_id{node}, address, door ? *door : gateway_actor{},
+                 door ? std::string{} : me->home_system().render(door.error()));
+  me->quit();
+}
+
 /// Starts a connection attempt to `node` on a thread of its own.
 void connect(links_pointer self, const std::string& node, peer& p) {
   auto where = parse_address(p.address);
@@ -127,16 +137,10 @@ void connect(links_pointer self, const std::string& node, peer& p) {
     return;
   }
   p.connecting = true;
-  auto links = peer_links_actor{self};
-  auto address = p.address;
-  self->home_system().spawn<caf::detached>([links, node, address,
-                                            where = *where](caf::event_based_actor* me) {
-    auto door =
-      caf::openssl::remote_actor<gateway_actor>(me->home_system(), where.first, where.second);
-    caf::anon_send(links, link_atom::value, node_id{node}, address, door ? *door : gateway_actor{},
-                   door ? std::string{} : me->home_system().render(door.error()));
-    me->quit();
-  });
+  // Everything as spawn arguments: CAF 0.17's init_fun_factory dereferences
+  // a null pointer for a function actor spawned without any (UBSan).
+  self->home_system().spawn<caf::detached>(connector, peer_links_actor{self}, node, p.address,
+                                           where->first, where->second);
 }
 
 /// Reads the live nodes: links to new ones, forgets those gone.
