@@ -544,13 +544,13 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       forget(self, run.value);
       (why == done_reason::lost ? st.stats.lost : st.stats.finished) += 1;
       // The tenant's permit is free: a queued run of it may start now.
-      st.freed.insert(tenant.value);
-      admit_freed(self);
       if (st.draining || st.fenced) {
         // Not here: another node claims the tenant's queued runs and the
         // run handed back.
-        st.freed.erase(tenant.value);
         tell_peers(self, cluster_news{{tenant.value}, {}, why == done_reason::handed_back});
+      } else {
+        st.freed.insert(tenant.value);
+        admit_freed(self);
       }
       for (const auto& w : st.watchers) {
         caf::anon_send(w, run_finished{run, tenant, why});
