@@ -1,5 +1,6 @@
 #include "actors/activity.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -52,6 +53,20 @@ bool is_valid_activity_name(const std::string& name) {
 
 } // namespace
 
+bool activity_context::sleep_for(std::chrono::milliseconds d) const {
+  constexpr auto slice = std::chrono::milliseconds{20};
+  auto until = std::chrono::steady_clock::now() + d;
+  while (!stop_requested()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::min(left, slice));
+  }
+  return false;
+}
+
 activity_registry::activity_registry() {
   add(
     "noop", [](const json::value&, const activity_context&) { return activity_outcome::success(); },
@@ -62,12 +77,14 @@ activity_registry::activity_registry() {
       return activity_outcome::success(input);
     },
     activity_mode::inline_fast);
-  add("sleep", [](const json::value& input, const activity_context&) {
+  add("sleep", [](const json::value& input, const activity_context& ctx) {
     auto ms = int_in(input, "ms", 0);
     if (ms < 0 || ms > 24 * 3600 * 1000) {
       return activity_outcome::failure("InvalidInput", "sleep: ms must be in [0, 86400000]", false);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds{ms});
+    if (!ctx.sleep_for(std::chrono::milliseconds{ms})) {
+      return activity_outcome::failure("Stopped", "sleep: asked to stop", true);
+    }
     return activity_outcome::success();
   });
   add(

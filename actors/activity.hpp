@@ -7,12 +7,22 @@
 /// the activity pool and may block. It must be safe to run more than once
 /// per attempt number only in the sense every durable runtime has: an
 /// attempt cut off by a crash is followed by a new attempt.
+///
+/// An attempt whose result will not be used any more (it passed its
+/// start-to-close timeout, or the node is stopping after its drain) is
+/// asked to stop: `activity_context::stop_requested()` turns true. A
+/// long-running activity checks it and returns early (any outcome; it is
+/// discarded), or waits with `activity_context::sleep_for`, which wakes
+/// at the request. One that does neither keeps its worker thread until it
+/// returns, and a stopping node waits for it before its process exits.
 
 #include "messages/ids.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,6 +45,15 @@ struct activity_context {
   boost::json::object secrets;
   /// The tenant config's `restrictions`.
   std::vector<std::string> restrictions;
+  /// Set by the activity pool when this attempt's result will not be used.
+  std::shared_ptr<const std::atomic<bool>> stop;
+
+  /// True once the attempt is asked to stop (see the file comment).
+  bool stop_requested() const { return stop != nullptr && stop->load(std::memory_order_relaxed); }
+
+  /// Sleeps `d`, or less if the attempt is asked to stop first (checked
+  /// every 20 ms). Returns false if it was asked to stop.
+  bool sleep_for(std::chrono::milliseconds d) const;
 };
 
 /// An activity's failure.

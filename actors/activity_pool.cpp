@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
@@ -33,8 +34,12 @@ activity_result error_result(std::string type, std::string message, bool retryab
   return r;
 }
 
-/// Runs one attempt on the calling (worker) thread.
-activity_result execute(const activity_registry& activities, const activity_request& req) {
+using stop_flag = std::shared_ptr<std::atomic<bool>>;
+
+/// Runs one attempt on the calling (worker) thread; `stop` (may be null)
+/// asks it to stop early.
+activity_result execute(const activity_registry& activities, const activity_request& req,
+                        const stop_flag& stop) {
   const auto* fn = activities.find(req.activity);
   if (fn == nullptr) {
     return error_result("unknown_activity",
@@ -52,6 +57,7 @@ activity_result execute(const activity_registry& activities, const activity_requ
   ctx.run = req.run;
   ctx.step_path = req.step_path;
   ctx.attempt = req.attempt;
+  ctx.stop = stop;
   if (req.tenant_config.size() > 2) {
     auto config = parse_json(req.tenant_config, ec);
     if (!ec && config.is_object()) {
@@ -90,11 +96,20 @@ activity_result execute(const activity_registry& activities, const activity_requ
 }
 
 worker_actor::behavior_type activity_worker(worker_actor::pointer,
-                                            std::shared_ptr<const activity_registry> activities) {
+                                            std::shared_ptr<const activity_registry> activities,
+                                            stop_flag stop) {
   return {
-    [activities](const activity_request& req) { return execute(*activities, req); },
+    [activities, stop](const activity_request& req) { return execute(*activities, req, stop); },
   };
 }
+
+/// A worker and the flag that asks its current attempt to stop. A worker
+/// whose attempt is abandoned is retired, never reused, so the flag is
+/// never cleared.
+struct pooled_worker {
+  worker_actor actor;
+  stop_flag stop;
+};
 
 /// The tenant config's `weight` (1 to 1000; default 1).
 int64_t weight_of(const std::string& tenant_config) {
@@ -128,7 +143,7 @@ struct activity_pool_state {
   std::vector<worker_actor> idle;
   /// Every worker spawned, to stop them with the pool. Shared: the exit
   /// functor runs after CAF destroyed the state.
-  std::shared_ptr<std::vector<worker_actor>> all = std::make_shared<std::vector<worker_actor>>();
+  std::shared_ptr<std::vector<pooled_worker>> all = std::make_shared<std::vector<pooled_worker>>();
   /// Per-tenant FIFO queues and the round-robin order of tenants with work.
   std::map<std::string, std::deque<job>> queues;
   std::deque<std::string> turn;
@@ -146,21 +161,28 @@ using pool_pointer = activity_pool_actor::stateful_pointer<activity_pool_state>;
 
 worker_actor spawn_worker(pool_pointer self) {
   auto& sys = self->home_system();
-  auto w = spawns_detached(sys) ? sys.spawn<caf::detached>(activity_worker, self->state.activities)
-                                : sys.spawn(activity_worker, self->state.activities);
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto w = spawns_detached(sys)
+             ? sys.spawn<caf::detached>(activity_worker, self->state.activities, stop)
+             : sys.spawn(activity_worker, self->state.activities, stop);
   auto& st = self->state;
-  st.all->push_back(w);
+  st.all->push_back(pooled_worker{w, std::move(stop)});
   st.stats.workers = static_cast<int32_t>(st.all->size());
   return w;
 }
 
-/// Stops `worker` (it exits once its current call returns) and drops it
-/// from the pool.
+/// Stops `worker` (its current attempt is asked to stop; it exits once
+/// the call returns) and drops it from the pool.
 void retire(pool_pointer self, const worker_actor& worker) {
   auto& st = self->state;
   caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
   auto& all = *st.all;
-  all.erase(std::remove(all.begin(), all.end(), worker), all.end());
+  auto it =
+    std::find_if(all.begin(), all.end(), [&](const pooled_worker& w) { return w.actor == worker; });
+  if (it != all.end()) {
+    it->stop->store(true, std::memory_order_relaxed);
+    all.erase(it);
+  }
   st.stats.workers = static_cast<int32_t>(all.size());
 }
 
@@ -318,7 +340,8 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
   }
   self->attach_functor([all = st.all] {
     for (auto& w : *all) {
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+      w.stop->store(true, std::memory_order_relaxed);
+      caf::anon_send_exit(w.actor, caf::exit_reason::user_shutdown);
     }
   });
   return {
@@ -326,7 +349,7 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
       auto& s = self->state;
       if (s.activities->is_inline(req.activity)) {
         s.stats.executed += 1;
-        return execute(*s.activities, req);
+        return execute(*s.activities, req, nullptr);
       }
       auto rp = self->make_response_promise<activity_result>();
       auto tenant = req.tenant.value;

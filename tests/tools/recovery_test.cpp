@@ -123,6 +123,27 @@ BOOST_AUTO_TEST_CASE(sigterm_records_attempts_in_flight_and_releases_leases) {
   BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status = 'cut_off'") == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_stop_asks_attempts_past_the_drain_to_stop_instead_of_waiting_for_them) {
+  // Steps sleep 10 minutes; the drain waits 3 s. The built-in sleep wakes
+  // when the stopping pool asks it to, so the process exits at once
+  // instead of when the sleeps end (stop() fails after 15 s).
+  prepare(600000);
+  start_runs(2);
+  auto node = serve("stopping", 30000);
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM run_steps WHERE status = 'started'", 2, 30s));
+  BOOST_TEST(node->stop(SIGTERM, 15s) == 0);
+  BOOST_TEST(query("SELECT count(*) FROM runs WHERE lease_owner IS NOT NULL") == 0);
+  // The attempts stopped past the drain have no outcome: the next holder
+  // cuts them off and starts the next attempt, and stops as fast.
+  auto next = serve("next", 30000);
+  BOOST_TEST(eventually("SELECT count(*) FROM run_steps WHERE status = 'cut_off'", 2, 30s));
+  BOOST_TEST(eventually("SELECT count(*) FROM run_steps WHERE status = 'started'", 2, 30s));
+  BOOST_TEST(next->stop(SIGTERM, 15s) == 0);
+  BOOST_TEST(query("SELECT count(*) FROM runs WHERE lease_owner IS NOT NULL") == 0);
+  BOOST_TEST(query("SELECT count(*) FROM run_steps WHERE status NOT IN ('cut_off', 'started')") ==
+             0);
+}
+
 BOOST_AUTO_TEST_CASE(two_processes_never_exceed_a_tenant_limit_together) {
   prepare(30, R"({"max_concurrent_runs": 2})");
   start_runs(30);

@@ -289,7 +289,7 @@ BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_
   start("n2");
   unsetenv("FLOWGATE_PEER_KEY");
   std::ofstream(db.dir / "slow.json")
-    << R"({"name":"slow","root":{"sequence":[{"id":"a","activity":"sleep","input":{"ms":4000}},)"
+    << R"({"name":"slow","root":{"sequence":[{"id":"a","activity":"sleep","input":{"ms":20000}},)"
     << R"({"id":"b","activity":"noop"}]}})";
   BOOST_REQUIRE(
     flowgate("config put --tenant acme --queue slow --version 1 '" + dir + "/slow.json'") == 0);
@@ -302,7 +302,7 @@ BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_
                            1, 10s));
   // Canceled through n1: stored in the run's inbox, and n1 pokes n2, whose
   // orchestrator takes it now. Found at n2's next step instead, a#1 would
-  // have completed (4 s later) and b#1 be the canceled one.
+  // have completed (20 s later) and b#1 be the canceled one.
   auto canceled = via("n1", op, "--json run cancel " + run + " --tenant acme");
   BOOST_REQUIRE_MESSAGE(canceled.first == 0, canceled.second);
   BOOST_TEST(canceled.second.find("\"canceled_now\":false") != std::string::npos, canceled.second);
