@@ -9,12 +9,12 @@
 /// attempt cut off by a crash is followed by a new attempt.
 ///
 /// An attempt whose result will not be used any more (it passed its
-/// start-to-close timeout, or the node is stopping after its drain) is
-/// asked to stop: `activity_context::stop_requested()` turns true. A
-/// long-running activity checks it and returns early (any outcome; it is
-/// discarded), or waits with `activity_context::sleep_for`, which wakes
-/// at the request. One that does neither keeps its worker thread until it
-/// returns, and a stopping node waits for it before its process exits.
+/// start-to-close timeout, its run was canceled or its lease lost, or the
+/// node is stopping after its drain) is asked to stop: `activity_context::stop_requested()` turns
+/// true. A long-running activity checks it and returns early (any outcome; it is discarded), or
+/// waits with `activity_context::sleep_for`, which wakes at the request. One that does neither
+/// keeps its worker thread until it returns, and a stopping node waits for it before its process
+/// exits.
 
 #include "messages/ids.hpp"
 

@@ -103,12 +103,13 @@ worker_actor::behavior_type activity_worker(worker_actor::pointer,
   };
 }
 
-/// A worker and the flag that asks its current attempt to stop. A worker
-/// whose attempt is abandoned is retired, never reused, so the flag is
-/// never cleared.
+/// A worker, the flag that asks its current attempt to stop (cleared when
+/// the worker is given back idle: it reads the flag only inside an
+/// attempt) and the run of that attempt (0 while idle).
 struct pooled_worker {
   worker_actor actor;
   stop_flag stop;
+  int64_t run = 0;
 };
 
 /// The tenant config's `weight` (1 to 1000; default 1).
@@ -171,17 +172,22 @@ worker_actor spawn_worker(pool_pointer self) {
   return w;
 }
 
+pooled_worker* find_worker(pool_pointer self, const worker_actor& worker) {
+  auto& all = *self->state.all;
+  auto it =
+    std::find_if(all.begin(), all.end(), [&](const pooled_worker& w) { return w.actor == worker; });
+  return it == all.end() ? nullptr : &*it;
+}
+
 /// Stops `worker` (its current attempt is asked to stop; it exits once
 /// the call returns) and drops it from the pool.
 void retire(pool_pointer self, const worker_actor& worker) {
   auto& st = self->state;
   caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
   auto& all = *st.all;
-  auto it =
-    std::find_if(all.begin(), all.end(), [&](const pooled_worker& w) { return w.actor == worker; });
-  if (it != all.end()) {
-    it->stop->store(true, std::memory_order_relaxed);
-    all.erase(it);
+  if (auto* w = find_worker(self, worker); w != nullptr) {
+    w->stop->store(true, std::memory_order_relaxed);
+    all.erase(all.begin() + (w - all.data()));
   }
   st.stats.workers = static_cast<int32_t>(all.size());
 }
@@ -251,9 +257,13 @@ void give_back(pool_pointer self, const worker_actor& worker) {
   auto& st = self->state;
   if (st.all->size() > static_cast<size_t>(st.size)) {
     retire(self, worker);
-  } else {
-    st.idle.push_back(worker);
+    return;
   }
+  if (auto* w = find_worker(self, worker); w != nullptr) {
+    w->stop->store(false, std::memory_order_relaxed);
+    w->run = 0;
+  }
+  st.idle.push_back(worker);
 }
 
 void dispatch(pool_pointer self) {
@@ -283,6 +293,9 @@ void dispatch(pool_pointer self) {
     st.busy_of[tenant] += 1;
     st.stats.queued -= 1;
     st.stats.busy += 1;
+    if (auto* w = find_worker(self, worker); w != nullptr) {
+      w->run = next.request.run.value;
+    }
     auto timeout = next.request.timeout_ms > 0 ? next.request.timeout_ms : st.default_timeout_ms;
     auto activity = next.request.activity;
     auto rp = next.promise;
@@ -362,6 +375,38 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
       s.stats.queued += 1;
       dispatch(self);
       return rp;
+    },
+    [=](cancel_atom, run_id run) {
+      auto& s = self->state;
+      for (auto& w : *s.all) {
+        if (w.run == run.value) {
+          w.stop->store(true, std::memory_order_relaxed);
+        }
+      }
+      for (auto it = s.queues.begin(); it != s.queues.end();) {
+        auto& queue = it->second;
+        for (auto j = queue.begin(); j != queue.end();) {
+          if (j->request.run == run) {
+            j->promise.deliver(
+              error_result("canceled", "the attempt's run ended before it started", false));
+            j = queue.erase(j);
+            s.stats.queued -= 1;
+          } else {
+            ++j;
+          }
+        }
+        if (queue.empty()) {
+          if (!s.turn.empty() && s.turn.front() == it->first) {
+            s.served_in_turn = 0;
+          }
+          if (auto t = std::find(s.turn.begin(), s.turn.end(), it->first); t != s.turn.end()) {
+            s.turn.erase(t);
+          }
+          it = s.queues.erase(it);
+        } else {
+          ++it;
+        }
+      }
     },
     [=](stats_atom) { return self->state.stats; },
   };

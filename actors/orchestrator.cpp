@@ -91,6 +91,10 @@ void finish(orchestrator_pointer self, done_reason why) {
     return;
   }
   st.done = true;
+  if (!st.dispatched.empty()) {
+    // Their outcomes will not be recorded here: the pool asks them to stop.
+    self->send(st.setup.pool, cancel_atom::value, st.setup.run.id);
+  }
   self->send(st.setup.dispatcher, done_atom::value, st.setup.run.id, why);
   self->quit();
 }

@@ -54,6 +54,8 @@ using poke_atom = caf::atom_constant<caf::atom("poke")>;
 using news_atom = caf::atom_constant<caf::atom("news")>;
 /// A queued run was admitted (claimed) by some node: its parked starter may stop waiting.
 using admitted_atom = caf::atom_constant<caf::atom("admitted")>;
+/// activity_pool: a run's attempts will not be recorded; ask them to stop.
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 /// peer_links: the outcome of a connection attempt to a peer's door.
 using link_atom = caf::atom_constant<caf::atom("link")>;
 

@@ -77,6 +77,7 @@ using store_reader_actor =
 /// Worker slots running activities, fair per tenant (actors/activity_pool.hpp).
 using activity_pool_actor =
   caf::typed_actor<caf::replies_to<activity_request>::with<activity_result>,
+                   caf::reacts_to<cancel_atom, run_id>,
                    caf::replies_to<stats_atom>::with<pool_stats>>;
 
 /// One run's driver while this node holds its lease (actors/orchestrator.hpp).

@@ -11,6 +11,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -35,6 +36,8 @@ struct pool_fixture {
   std::shared_ptr<std::mutex> mtx = std::make_shared<std::mutex>();
   std::shared_ptr<std::vector<std::string>> started = std::make_shared<std::vector<std::string>>();
   std::shared_ptr<gate> held = std::make_shared<gate>();
+  /// How many `until_stopped` attempts returned because they were asked to.
+  std::shared_ptr<std::atomic<int>> stopped = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<activity_registry> reg = std::make_shared<activity_registry>();
   activity_pool_actor pool;
 
@@ -55,6 +58,15 @@ struct pool_fixture {
     reg->add("quick", [](const boost::json::value&, const activity_context&) {
       return activity_outcome::success();
     });
+    // Runs until asked to stop (bounded: 30 s), and says which it was.
+    reg->add("until_stopped",
+             [n = stopped](const boost::json::value&, const activity_context& ctx) {
+               if (ctx.sleep_for(30s)) {
+                 return activity_outcome::success("not asked to stop");
+               }
+               *n += 1;
+               return activity_outcome::failure("Stopped", "asked to stop", true);
+             });
     pool = spawn_activity_pool(*sys, reg, 2, 10'000);
   }
 
@@ -114,6 +126,12 @@ struct pool_fixture {
     self->receive_for(answered, heavy + light)([](activity_result&) {});
     std::lock_guard<std::mutex> guard{*mtx};
     return *started;
+  }
+
+  activity_request of_run(int64_t run, const std::string& activity, int64_t timeout_ms = 0) {
+    auto r = request("a", activity, "{}", "null", timeout_ms);
+    r.run = run_id{run};
+    return r;
   }
 
   activity_result ask(activity_request r) {
@@ -214,6 +232,54 @@ BOOST_AUTO_TEST_CASE(slow_attempts_of_one_tenant_do_not_hold_another_back) {
   BOOST_TEST(st.workers == 2);
   BOOST_TEST(st.busy == 0);
   BOOST_TEST(st.executed == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancel_stops_a_runs_running_attempts_and_drops_its_queued_ones) {
+  caf::scoped_actor self{*sys};
+  // Run 7's three attempts: two take both workers, one queues; run 8's queues.
+  for (int i = 0; i < 3; ++i) {
+    self->send(pool, of_run(7, "until_stopped"));
+  }
+  self->send(pool, of_run(8, "until_stopped"));
+  auto st = stats();
+  BOOST_TEST(st.busy == 2);
+  BOOST_TEST(st.queued == 2);
+  self->send(pool, cancel_atom::value, run_id{7});
+  std::vector<std::string> outcomes;
+  int answered = 0;
+  self->receive_for(answered, 3)([&](activity_result& r) {
+    BOOST_TEST(!r.ok);
+    outcomes.push_back(r.error_type + (r.retryable ? "" : "(final)"));
+  });
+  std::sort(outcomes.begin(), outcomes.end());
+  BOOST_TEST((outcomes == std::vector<std::string>{"Stopped", "Stopped", "canceled(final)"}));
+  // Run 8 runs on a freed worker, not asked to stop: the flag was cleared.
+  st = stats();
+  BOOST_TEST(st.busy == 1);
+  BOOST_TEST(st.queued == 0);
+  BOOST_TEST(st.workers == 2);
+  self->send(pool, cancel_atom::value, run_id{8});
+  self->receive([](activity_result& r) { BOOST_TEST(r.error_type == "Stopped"); });
+  BOOST_TEST(*stopped == 3);
+}
+
+BOOST_AUTO_TEST_CASE(an_attempt_past_its_timeout_is_asked_to_stop) {
+  caf::scoped_actor self{*sys};
+  auto timed_out = ask(of_run(9, "until_stopped", 50));
+  BOOST_TEST(timed_out.error_type == "timeout");
+  // The attempt returns because it was asked to (bounded wait; it would
+  // otherwise sleep 30 s).
+  for (int i = 0; i < 1000 && *stopped == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(*stopped == 1);
+  // Its worker was retired and replaced: the pool has its 2 workers, free.
+  auto a = ask(of_run(10, "quick"));
+  BOOST_TEST(a.ok);
+  auto st = stats();
+  BOOST_TEST(st.workers == 2);
+  BOOST_TEST(st.busy == 0);
+  BOOST_TEST(st.timed_out == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

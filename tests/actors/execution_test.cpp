@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(cancel_of_a_running_run_is_taken_by_its_holder_at_once) {
   // a sleeps long enough that the cancel 100 ms in surely finds it running,
   // and that the holder, told at once, cancels the run before a ends.
   put("slow", R"({"name":"p","root":{"sequence":[
-    {"id":"a","activity":"sleep","input":{"ms":3000}},{"id":"b","activity":"noop"}]}})");
+    {"id":"a","activity":"sleep","input":{"ms":60000}},{"id":"b","activity":"noop"}]}})");
   auto started = n->start_run("acme", "slow", "{}");
   BOOST_REQUIRE(started);
   std::this_thread::sleep_for(100ms);
@@ -330,31 +330,54 @@ BOOST_AUTO_TEST_CASE(cancel_of_a_running_run_is_taken_by_its_holder_at_once) {
   // instead, the ledger would be "a#1:completed b#1:canceled".
   BOOST_TEST(ledger(started->run.id.value) == "a#1:canceled");
   check_gap_free(started->run.id.value);
+  // And the pool asked the sleep to stop: its worker is free long before
+  // the minute is up.
+  caf::scoped_actor self{*sys};
+  int32_t busy = -1;
+  for (int i = 0; i < 1000 && busy != 0; ++i) {
+    self->request(n->pool(), 5s, stats_atom::value)
+      .receive([&](pool_stats& s) { busy = s.busy; }, [](caf::error&) {});
+    if (busy != 0) {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  BOOST_TEST(busy == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_stale_epoch_is_fenced_off_and_its_orchestrator_stops) {
   put("slow", R"({"name":"p","root":{"sequence":[
-    {"id":"a","activity":"sleep","input":{"ms":400}},{"id":"b","activity":"noop"}]}})");
+    {"id":"a","activity":"sleep","input":{"ms":2000}},{"id":"b","activity":"noop"}]}})");
   auto started = n->start_run("acme", "slow", "{}");
   BOOST_REQUIRE(started);
   auto id = std::to_string(started->run.id.value);
-  std::this_thread::sleep_for(100ms);
-  // Another node takes the run over while attempt a#1 runs here.
+  // Bounded waits, not sleeps: a loaded machine can take any time to get here.
+  auto within = [](auto done) {
+    for (int i = 0; i < 3000 && !done(); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return done();
+  };
+  BOOST_REQUIRE(within([&] { return ledger(started->run.id.value) == "a#1:started"; }));
+  // Another node takes the run over while attempt a#1 runs here (2 s).
   exec("UPDATE runs SET lease_owner = 'thief', lease_epoch = lease_epoch + 1, "
        "lease_expires_at_ms = 9000000000000, wake_at_ms = 9000000000000 "
        "WHERE run_id = " +
        id);
   auto events_before = count("SELECT count(*) FROM run_events WHERE run_id = " + id);
-  std::this_thread::sleep_for(800ms);
-  // The outcome of a#1 was refused (lease_lost): nothing written, b never scheduled.
+  BOOST_REQUIRE(ledger(started->run.id.value) == "a#1:started"); // the take-over came first
+  // The orchestrator stops: its renewal or a#1's outcome is refused (lease_lost).
+  caf::scoped_actor self{*sys};
+  BOOST_TEST(within([&] {
+    dispatcher_stats stats;
+    stats.active = -1;
+    self->request(n->dispatcher(), 5s, stats_atom::value)
+      .receive([&](dispatcher_stats& s) { stats = s; }, [](caf::error&) {});
+    return stats.active == 0;
+  }));
+  // Nothing written under the old epoch: b never scheduled.
   BOOST_TEST(count("SELECT count(*) FROM run_events WHERE run_id = " + id) == events_before);
   BOOST_TEST(ledger(started->run.id.value) == "a#1:started");
   BOOST_TEST(text("SELECT lease_owner FROM runs WHERE run_id = " + id) == "thief");
-  caf::scoped_actor self{*sys};
-  dispatcher_stats stats;
-  self->request(n->dispatcher(), 5s, stats_atom::value)
-    .receive([&](dispatcher_stats& s) { stats = s; }, [](caf::error&) {});
-  BOOST_TEST(stats.active == 0);
 
   // The same through the store directly: a write under the old epoch fails.
   append_history op;

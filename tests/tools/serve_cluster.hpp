@@ -221,13 +221,14 @@ struct cluster_fixture {
                            (db.dir / "p.json").string() + "'") == 0);
   }
 
-  void start_runs(int n) {
+  /// Starts `n` runs; `total` runs are stored after it (default `n`).
+  void start_runs(int n, int total = -1) {
     std::string cmd = "for i in $(seq 1 " + std::to_string(n) +
                       "); do timeout 60 " FLOWGATE_BINARY " --db '" + location +
                       "' --synchronous normal run start --tenant acme --queue q --input "
                       "\"{\\\"i\\\": $i}\" >/dev/null || exit 1; done";
     BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
-    BOOST_REQUIRE(query("SELECT count(*) FROM runs") == n);
+    BOOST_REQUIRE(query("SELECT count(*) FROM runs") == (total < 0 ? n : total));
   }
 
   /// The runs that have not completed, one line each, for a failure message.
