@@ -235,6 +235,14 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
   if (!admitted.admitted.empty()) {
     tell_peers(self, std::move(admitted));
   }
+  if (!claimed.left_to_others.empty()) {
+    // Permits freed here whose queued runs are another node's share.
+    cluster_news freed;
+    for (const auto& t : claimed.left_to_others) {
+      freed.freed_tenants.push_back(t.value);
+    }
+    tell_peers(self, std::move(freed));
+  }
   if (st.poll_pending) {
     st.poll_pending = false;
     poll(self);
@@ -287,15 +295,20 @@ void admit_freed(dispatcher_pointer self) {
   st.freed.clear();
   st.claiming = true;
   self
-    ->request(
-      st.setup.writer, store_timeout,
-      claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)), std::move(tenants)))
+    ->request(st.setup.writer, store_timeout,
+              claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)), tenants))
     .then(
       [=](runs_claimed& claimed) {
         take_claimed(self, claimed);
         admit_freed(self);
       },
-      [=](caf::error& err) { claim_failed(self, err); });
+      [=](caf::error& err) {
+        // Not lost: the next claim (the poll claim_failed schedules) takes them.
+        for (const auto& t : tenants) {
+          self->state.freed.insert(t.value);
+        }
+        claim_failed(self, err);
+      });
 }
 
 /// This incarnation is no longer registered: its leases are void in the

@@ -223,7 +223,8 @@ FLOWGATE_REQUEST(admitted_run, x.run, x.tenant)
 /// store, or a parked starter read it, sooner than its next poll.
 struct cluster_news {
   /// Tenants whose permit freed on the sender while it could not claim
-  /// their queued runs itself (draining, or no room): claim them.
+  /// their queued runs itself (draining, no room, or the runs are within
+  /// another node's share of the tenant's limit): claim them.
   std::vector<std::string> freed_tenants;
   /// Queued runs the sender admitted: a starter parked here for one of
   /// them is answered now (else it would wait for its deadline).

@@ -345,10 +345,14 @@ struct runs_claimed {
   std::vector<run_record> runs;
   /// The tenant served last (empty if none); the next claim starts after it.
   tenant_id last_tenant;
+  /// A targeted claim's tenants (`claim_runs::tenants`) that still have a
+  /// due run this node left to the other nodes' shares: the claimer tells
+  /// them (cluster news), or the freed permit would wait for their polls.
+  std::vector<tenant_id> left_to_others;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
-  return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant);
+  return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others);
 }
 
 /// Extend the leases `owner` holds (epoch and incarnation unchanged, not

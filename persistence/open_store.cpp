@@ -4,10 +4,19 @@
 #include "persistence/pg_store.hpp"
 #include "persistence/sqlite_store.hpp"
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 namespace flowgate {
 
 bool is_postgres_location(const std::string& db) {
   return pg::is_url(db);
+}
+
+std::string store_library_versions() {
+  auto pq = PQlibVersion(); // e.g. 150018
+  return std::string{"SQLite "} + sqlite3_libversion() + ", libpq " + std::to_string(pq / 10000) +
+         "." + std::to_string(pq % 100);
 }
 
 std::string store_display_name(const std::string& db) {

@@ -19,6 +19,10 @@ namespace flowgate {
 /// True if `db` names a PostgreSQL database.
 bool is_postgres_location(const std::string& db);
 
+/// The store client libraries this build runs on, e.g.
+/// "SQLite 3.40.1, libpq 15.18" (for `flowgate --version`).
+std::string store_library_versions();
+
 /// `db` as messages show it: a URL without its password.
 std::string store_display_name(const std::string& db);
 

@@ -585,7 +585,22 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
         if (slot.share >= 0) {
           want = std::min(want, slot.share);
           if (want == 0) {
-            continue; // the other nodes' share
+            // The other nodes' share. A targeted claim (a permit of the
+            // tenant just freed here) says so if a run is due, so that a
+            // node with a share claims it now rather than at its poll.
+            if (!op.tenants.empty() && !slot.drained[cls] &&
+                std::find(out.left_to_others.begin(), out.left_to_others.end(),
+                          tenant_id{slot.tenant}) == out.left_to_others.end()) {
+              auto due = b.due_runs(slot.tenant, claim_classes[cls], op.now_ms, 1);
+              if (!due) {
+                return due.error();
+              }
+              if (!due->empty()) {
+                out.left_to_others.emplace_back(slot.tenant);
+              }
+            }
+            slot.drained[cls] = true; // nothing more for this node in this class
+            continue;
           }
         }
         auto ids = b.due_runs(slot.tenant, claim_classes[cls], op.now_ms, want);

@@ -22,6 +22,8 @@
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/config.hpp>
+#include <openssl/crypto.h>
 
 #include <filesystem>
 #include <fstream>
@@ -31,6 +33,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace json = boost::json;
 using flowgate::cli::args;
@@ -89,6 +92,7 @@ Options:
   --tls-key FILE      its private key ($FLOWGATE_TLS_KEY)
   --tls-ca FILE       the cluster's CA certificate ($FLOWGATE_TLS_CA)
   --help, -h          help for flowgate or for a group/command
+  --version           the version of flowgate and of the libraries it runs on
 
 A blank tenant id ("") means the default tenant ($FLOWGATE_DEFAULT_TENANT_ID, else
 00000000-0000-4000-8000-000000000000); ids are trimmed and lower-cased.
@@ -112,6 +116,13 @@ bool may_create_database(const args& a) {
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view{argv[1]} == "--version") {
+    std::cout << "flowgate " << FLOWGATE_VERSION << " (CAF " << CAF_VERSION / 10000 << "."
+              << CAF_VERSION / 100 % 100 << "." << CAF_VERSION % 100 << ", "
+              << flowgate::store_library_versions() << ", OpenSSL "
+              << OpenSSL_version(OPENSSL_VERSION_STRING) << ")\n";
+    return exit_ok;
+  }
   std::string parse_error;
   auto parsed = flowgate::cli::parse_args(argc, argv, parse_error);
   if (!parsed) {

@@ -14,6 +14,7 @@ packages=(
   libhowardhinnant-date-dev tzdata
   libssl-dev openssl
   gdb  # stacks of a stalled node in the process-level tests' failure messages
+  iproute2  # network namespaces as hosts in test_multihost
 )
 
 missing=()

@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    2,
                    8});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
-  check(runs_claimed{{r}, tenant_id{"b"}});
+  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});

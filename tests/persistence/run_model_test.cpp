@@ -452,6 +452,58 @@ BOOST_AUTO_TEST_CASE(shares_rotate_and_an_idle_nodes_share_goes_to_the_others) {
   BOOST_TEST(claim(other, other_inc, 20'700, 1, "", 500).runs.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_targeted_claim_names_tenants_whose_due_runs_it_left_to_another_share) {
+  add_tenant("t", R"({"max_concurrent_runs": 1})");
+  add_tenant("quiet");
+  auto a = join("a", 10'000);
+  auto b = join("b", 10'000);
+  queue_run("t", 10'000);
+  auto targeted = [&](const std::string& node, int64_t inc, int64_t now) {
+    claim_runs op;
+    op.owner = node_id{node};
+    op.incarnation = inc;
+    op.now_ms = now;
+    op.lease_ttl_ms = ttl;
+    op.max_runs = 10;
+    op.spread_grace_ms = 500;
+    op.tenants = {tenant_id{"t"}, tenant_id{"quiet"}};
+    auto out = write(op);
+    BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+    return std::move(*out);
+  };
+  // Both nodes claiming. In some second the permit is b's share: a's
+  // targeted claim (a permit of t freed on a) takes nothing and names t, so
+  // that a tells b. In the seconds it is a's, a takes the run.
+  bool left = false;
+  for (int64_t second = 0; second < 8 && !left; ++second) {
+    auto now = 10'000 + second * 1000;
+    BOOST_REQUIRE(write(renew_leases{node_id{"a"}, a, {}, now, ttl}));
+    BOOST_REQUIRE(write(renew_leases{node_id{"b"}, b, {}, now, ttl}));
+    auto touch_b = targeted("b", b, now); // b claims (and may take the run)
+    if (!touch_b.runs.empty()) {
+      exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_expires_at_ms = 0, "
+           "wake_at_ms = 0 WHERE tenant_id = 't'");
+    }
+    auto got = targeted("a", a, now);
+    if (got.runs.empty()) {
+      BOOST_TEST(got.left_to_others.size() == 1u);
+      BOOST_TEST(got.left_to_others.front().value == "t");
+      left = true;
+    } else {
+      BOOST_TEST(got.left_to_others.empty());
+      exec("UPDATE runs SET status = 'PENDING', lease_owner = NULL, lease_expires_at_ms = 0, "
+           "wake_at_ms = 0 WHERE tenant_id = 't'");
+    }
+  }
+  BOOST_TEST(left);
+  // No due run: nothing to tell, whoever's share it is.
+  exec("UPDATE runs SET status = 'COMPLETED', lease_owner = NULL WHERE tenant_id = 't'");
+  for (int64_t second = 8; second < 10; ++second) {
+    auto now = 10'000 + second * 1000;
+    BOOST_TEST(targeted("a", a, now).left_to_others.empty());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
   add_tenant("a");
   add_tenant("b");

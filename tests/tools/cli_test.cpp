@@ -112,6 +112,16 @@ BOOST_AUTO_TEST_CASE(help_is_available_everywhere) {
   BOOST_TEST(none.code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(version_names_flowgate_and_its_libraries) {
+  auto r = run("--version");
+  BOOST_TEST(r.code == 0);
+  BOOST_TEST(r.out.rfind("flowgate 0.", 0) == 0, r.out);
+  for (const char* part : {"(CAF 0.17.", "SQLite 3.", "libpq ", "OpenSSL 3."}) {
+    BOOST_TEST(r.out.find(part) != std::string::npos, part << " in " << r.out);
+  }
+  BOOST_TEST(r.err.empty());
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2_with_text_on_stderr) {
   for (const char* args : {"bogus", "tenant", "tenant frob", "config put --queue q --version 1 x",
                            "--wat tenant list", "--synchronous sometimes db migrate"}) {

@@ -352,15 +352,18 @@ BOOST_AUTO_TEST_CASE(a_starter_parked_on_one_node_is_answered_when_another_node_
   BOOST_REQUIRE_MESSAGE(first.first == 0, first.second);
   // Queued through n2 (acme is at its limit on n1) and parked there. When
   // the first run ends, n1 claims the queued run with the freed permit and
-  // tells n2, whose limiter answers the starter. Without that news it would
-  // wait for its deadline, past this command's 60 s timeout.
+  // tells n2, whose limiter answers the starter; or, in a second when the
+  // permit is n2's share of acme's limit, n1 tells n2 of the freed permit
+  // and n2 claims it. Without that news the starter would wait for its
+  // deadline, past this command's 60 s timeout.
   auto second = via("n2", op, "--json run start --tenant acme --queue slow");
   BOOST_REQUIRE_MESSAGE(second.first == 0, second.second + log_of("n1") + log_of("n2"));
   BOOST_TEST(second.second.find("\"status\":\"RUNNING\"") != std::string::npos, second.second);
   auto run = run_of(second.second);
   auto waited = via("n2", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
   BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos, waited.second);
-  BOOST_TEST(attempts_of(run) == "a#1@n1 b#1@n1");
+  auto attempts = attempts_of(run);
+  BOOST_TEST((attempts == "a#1@n1 b#1@n1" || attempts == "a#1@n2 b#1@n2"), attempts);
 }
 
 BOOST_AUTO_TEST_CASE(runs_a_draining_node_hands_back_are_claimed_by_another_at_once) {
