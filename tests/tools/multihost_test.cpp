@@ -123,50 +123,73 @@ private:
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(multihost, cluster_fixture)
+/// PostgreSQL in host "db", nodes a and b in hosts "a" and "b" (lease TTL
+/// 2 s), 20 runs of two 300 ms steps, until a holds some of them.
+struct multihost_fixture : cluster_fixture {
+  static constexpr int64_t ttl_ms = 2000;
+  // Declared in this order: the nodes stop before the server, the server
+  // before its host.
+  std::unique_ptr<hosts> net;
+  std::unique_ptr<pg_test_server> pg;
+  std::unique_ptr<child> a;
+  std::unique_ptr<child> b;
+  /// The runs a held (comma-separated) and how many.
+  std::string held;
+  int64_t held_count = 0;
+
+  /// False (and says why) where namespaces cannot be made: skip the case.
+  bool start_two_nodes() {
+    net = std::make_unique<hosts>(std::vector<std::string>{"db", "a", "b"});
+    if (!net->ok()) {
+      std::cerr << "multihost: SKIPPED: " << net->why() << "\n";
+      BOOST_TEST_MESSAGE("SKIPPED: " << net->why());
+      return false;
+    }
+    pg = std::make_unique<pg_test_server>(
+      pg_server_options{net->netns(0), net->address(0), net->network()});
+    // The database is reached over the bridge, by the nodes and by this test.
+    location = pg->fresh_database();
+    prepare(300);
+    start_runs(20);
+    a = serve("a", ttl_ms, "", net->netns(1));
+    b = serve("b", ttl_ms, "", net->netns(2));
+    BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
+    BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
+                                     "status = 'RUNNING'",
+                                     1, 30s),
+                          "node a never held a run:\n"
+                            << log_of("a"));
+    for (auto id : ids("SELECT run_id FROM runs WHERE lease_owner = 'a' AND status = 'RUNNING'")) {
+      held += (held.empty() ? "" : ",") + std::to_string(id);
+      held_count += 1;
+    }
+    return true;
+  }
+
+  /// Waits (up to 30 s) until b holds or has finished every run a held;
+  /// prints how long that took after `since` (a figure, not a check).
+  bool taken_over_by_b(std::chrono::steady_clock::time_point since, const char* what) {
+    auto continued =
+      eventually("SELECT count(*) FROM runs WHERE run_id IN (" + held +
+                   ") AND (lease_owner = 'b' OR status IN ('COMPLETED', 'FAILED', 'CANCELED'))",
+                 held_count, 30s);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - since)
+                  .count();
+    std::cerr << "multihost: " << what << ": its " << held_count << " runs taken over after "
+              << took << " ms (lease ttl " << ttl_ms << " ms)\n";
+    return continued;
+  }
+};
+
+BOOST_FIXTURE_TEST_SUITE(multihost, multihost_fixture)
 
 BOOST_AUTO_TEST_CASE(a_removed_hosts_runs_continue_on_another_host_within_two_ttls) {
-  hosts net{{"db", "a", "b"}};
-  if (!net.ok()) {
-    std::cerr << "multihost: SKIPPED: " << net.why() << "\n";
-    BOOST_TEST_MESSAGE("SKIPPED: " << net.why());
+  if (!start_two_nodes()) {
     return;
   }
-  pg_test_server pg{pg_server_options{net.netns(0), net.address(0), net.network()}};
-  // The database is reached over the bridge, by the nodes and by this test.
-  location = pg.fresh_database();
-  BOOST_TEST_MESSAGE("database " << location << "; nodes in " << net.netns(1) << " and "
-                                 << net.netns(2));
-  constexpr int64_t ttl_ms = 2000;
-  prepare(300);
-  start_runs(20);
-  auto a = serve("a", ttl_ms, "", net.netns(1));
-  auto b = serve("b", ttl_ms, "", net.netns(2));
-  BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
-  BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
-                                   "status = 'RUNNING'",
-                                   1, 30s),
-                        "node a never held a run:\n"
-                          << log_of("a"));
-  auto held = ids("SELECT run_id FROM runs WHERE lease_owner = 'a' AND status = 'RUNNING'");
-  hosts::kill_all(net.netns(1));
-  auto removed = std::chrono::steady_clock::now();
-  BOOST_TEST_MESSAGE("host a removed holding " << held.size() << " runs");
-  std::string list;
-  for (auto id : held) {
-    list += (list.empty() ? "" : ",") + std::to_string(id);
-  }
-  // Every run a held is taken over by b (or already finished) within 2 TTLs.
-  auto continued =
-    eventually("SELECT count(*) FROM runs WHERE run_id IN (" + list +
-                 ") AND (lease_owner = 'b' OR status IN ('COMPLETED', 'FAILED', 'CANCELED'))",
-               static_cast<int64_t>(held.size()), 30s);
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - removed)
-                .count();
-  std::cerr << "multihost: a removed host's runs taken over after " << took << " ms (lease ttl "
-            << ttl_ms << " ms)\n";
-  BOOST_REQUIRE(continued);
+  hosts::kill_all(net->netns(1));
+  BOOST_REQUIRE(taken_over_by_b(std::chrono::steady_clock::now(), "a removed host"));
   BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s));
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
   check_invariants();
@@ -175,49 +198,19 @@ BOOST_AUTO_TEST_CASE(a_removed_hosts_runs_continue_on_another_host_within_two_tt
 }
 
 BOOST_AUTO_TEST_CASE(a_partitioned_host_is_fenced_its_runs_continue_and_it_serves_when_healed) {
-  hosts net{{"db", "a", "b"}};
-  if (!net.ok()) {
-    std::cerr << "multihost: SKIPPED: " << net.why() << "\n";
-    BOOST_TEST_MESSAGE("SKIPPED: " << net.why());
+  if (!start_two_nodes()) {
     return;
-  }
-  pg_test_server pg{pg_server_options{net.netns(0), net.address(0), net.network()}};
-  location = pg.fresh_database();
-  constexpr int64_t ttl_ms = 2000;
-  prepare(300);
-  start_runs(20);
-  auto a = serve("a", ttl_ms, "", net.netns(1));
-  auto b = serve("b", ttl_ms, "", net.netns(2));
-  BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
-  BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
-                                   "status = 'RUNNING'",
-                                   1, 30s),
-                        "node a never held a run:\n"
-                          << log_of("a"));
-  auto held = ids("SELECT run_id FROM runs WHERE lease_owner = 'a' AND status = 'RUNNING'");
-  BOOST_REQUIRE(net.cut(1));
-  auto cut_at = std::chrono::steady_clock::now();
-  std::string list;
-  for (auto id : held) {
-    list += (list.empty() ? "" : ",") + std::to_string(id);
   }
   // a lives on but cannot reach the database: b takes its runs once their
   // leases expire.
-  auto continued =
-    eventually("SELECT count(*) FROM runs WHERE run_id IN (" + list +
-                 ") AND (lease_owner = 'b' OR status IN ('COMPLETED', 'FAILED', 'CANCELED'))",
-               static_cast<int64_t>(held.size()), 30s);
-  auto took =
-    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - cut_at)
-      .count();
-  std::cerr << "multihost: a partitioned host's " << held.size() << " runs taken over after "
-            << took << " ms (lease ttl " << ttl_ms << " ms)\n";
-  BOOST_REQUIRE_MESSAGE(continued, log_of("b"));
+  BOOST_REQUIRE(net->cut(1));
+  BOOST_REQUIRE_MESSAGE(taken_over_by_b(std::chrono::steady_clock::now(), "a partitioned host"),
+                        log_of("b"));
   BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s),
              unfinished_runs());
   // Healed: a's statements that waited in the partition reach the server
   // now, and its writes under the leases it lost are refused.
-  BOOST_REQUIRE(net.heal(1));
+  BOOST_REQUIRE(net->heal(1));
   auto healed_at = std::chrono::steady_clock::now();
   // b stops; a, still the same process and registration, serves the next runs.
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
@@ -236,7 +229,7 @@ BOOST_AUTO_TEST_CASE(a_partitioned_host_is_fenced_its_runs_continue_and_it_serve
   // The runs a held were finished by b: fenced, a completed none of their
   // steps after the cut (a step's completion counts once, checked above).
   BOOST_TEST(
-    query("SELECT count(*) FROM run_steps WHERE run_id IN (" + list + ") AND node_id = 'b'") > 0);
+    query("SELECT count(*) FROM run_steps WHERE run_id IN (" + held + ") AND node_id = 'b'") > 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
