@@ -200,6 +200,17 @@ void done_for(pool_pointer self, const std::string& tenant) {
 }
 
 /// Takes `tenant`'s next job; a tenant whose queue empties leaves the turn.
+/// `tenant`'s queue emptied: it leaves the round-robin turn.
+void leave_turn(pool_pointer self, const std::string& tenant) {
+  auto& st = self->state;
+  if (!st.turn.empty() && st.turn.front() == tenant) {
+    st.served_in_turn = 0;
+  }
+  if (auto t = std::find(st.turn.begin(), st.turn.end(), tenant); t != st.turn.end()) {
+    st.turn.erase(t);
+  }
+}
+
 job take(pool_pointer self, const std::string& tenant) {
   auto& st = self->state;
   auto& queue = st.queues[tenant];
@@ -207,10 +218,7 @@ job take(pool_pointer self, const std::string& tenant) {
   queue.pop_front();
   if (queue.empty()) {
     st.queues.erase(tenant);
-    if (st.turn.front() == tenant) {
-      st.served_in_turn = 0;
-    }
-    st.turn.erase(std::find(st.turn.begin(), st.turn.end(), tenant));
+    leave_turn(self, tenant);
   }
   return next;
 }
@@ -396,12 +404,7 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
           }
         }
         if (queue.empty()) {
-          if (!s.turn.empty() && s.turn.front() == it->first) {
-            s.served_in_turn = 0;
-          }
-          if (auto t = std::find(s.turn.begin(), s.turn.end(), it->first); t != s.turn.end()) {
-            s.turn.erase(t);
-          }
+          leave_turn(self, it->first);
           it = s.queues.erase(it);
         } else {
           ++it;
