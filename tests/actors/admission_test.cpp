@@ -73,6 +73,13 @@ struct admission_fixture : flowgate::testing::node_fixture {
                       p->leave(ctx.tenant.value);
                       return activity_outcome::success();
                     });
+    // Holds a permit until its run is canceled, outside the probe: a
+    // canceled attempt stops within ~20 ms after the cancel commits and
+    // frees the permit, so it may overlap the next run's first instants.
+    activities->add("hold", [](const boost::json::value&, const activity_context& ctx) {
+      (void)ctx.sleep_for(std::chrono::minutes{10});
+      return activity_outcome::success();
+    });
     auto s = settings();
     s.node_id = "admission";
     s.poll_interval_ms = 10;
@@ -92,6 +99,16 @@ struct admission_fixture : flowgate::testing::node_fixture {
     auto c = n->put_config(id, "q", "1", R"({"name":"p","root":{"sequence":[
       {"id":"work","activity":"probe","input":{"$ref":"/input/ms"}}]}})");
     BOOST_REQUIRE_MESSAGE(c, (c ? "" : describe(c.error())));
+    auto h = n->put_config(id, "hold", "1", R"({"name":"h","root":{"sequence":[
+      {"id":"hold","activity":"hold"}]}})");
+    BOOST_REQUIRE_MESSAGE(h, (h ? "" : describe(h.error())));
+  }
+
+  /// A run that holds one of the tenant's permits until it is canceled.
+  int64_t start_holder(const std::string& tenant_id) {
+    auto r = n->start_run(tenant_id, "hold", "{}");
+    BOOST_REQUIRE_MESSAGE(r, (r ? "" : describe(r.error())));
+    return r->run.id.value;
   }
 
   int64_t start(const std::string& tenant_id, int ms) {
@@ -156,14 +173,17 @@ BOOST_AUTO_TEST_CASE(concurrency_limits_hold_exactly_under_a_storm) {
 
 BOOST_AUTO_TEST_CASE(queue_mode_keeps_runs_pending_until_a_permit_frees) {
   tenant("solo", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
-  // a runs long enough that b and c are surely still queued when checked.
-  auto a = start("solo", 1000);
+  // a runs until it is canceled: b and c are surely still queued when
+  // checked, however slow the machine (a timed step ended early in CI).
+  auto a = start_holder("solo");
   auto b = start("solo", 10);
   auto c = start("solo", 10);
   BOOST_TEST(n->get_run("solo", a)->status == run_status::running);
   BOOST_TEST(n->get_run("solo", b)->status == run_status::pending);
   BOOST_TEST(n->get_run("solo", c)->status == run_status::pending);
-  BOOST_REQUIRE(all_completed(3, 30s));
+  BOOST_REQUIRE(n->cancel_run("solo", a, "done"));
+  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_TEST(n->get_run("solo", a)->status == run_status::canceled);
   BOOST_TEST(seen->highest() == 1);
 }
 
@@ -171,7 +191,7 @@ BOOST_AUTO_TEST_CASE(reject_mode_refuses_a_run_over_the_limit_and_stores_nothing
   tenant("strict", R"({"max_concurrent_runs": 1, "admission": "reject"})");
   // Runs until canceled below (a short step could end before the checks
   // on a loaded machine: seen in CI).
-  auto first = start("strict", 600000);
+  auto first = start_holder("strict");
   auto refused = n->start_run("strict", "q", R"({"ms": 1})");
   BOOST_REQUIRE(!refused);
   BOOST_TEST(code_of(refused.error()) == errc::tenant_at_limit);
@@ -255,7 +275,8 @@ BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
 
 BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
   tenant("single", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
-  // A run held by a node that died: it counts until its lease expires.
+  // A run held by a node that died: it counts until its lease expires
+  // (3 s: the checks below come before it on a loaded machine).
   auto snap = n->get_config("single", "q", "1");
   BOOST_REQUIRE(snap);
   run_record r;
@@ -269,7 +290,7 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
   caf::scoped_actor self{*sys};
   self
     ->request(n->writer(), 5s,
-              create_run{r, node_id{"dead"}, 0, 400, now, {}, {}, 0, {}, 0, {}, 0, 8})
+              create_run{r, node_id{"dead"}, 0, 3000, now, {}, {}, 0, {}, 0, {}, 0, 8})
     .receive([](run_created&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   auto waiting = start("single", 1);
   BOOST_TEST(n->get_run("single", waiting)->status == run_status::pending);
@@ -282,15 +303,29 @@ BOOST_AUTO_TEST_CASE(a_dead_holders_permit_is_freed_when_its_lease_expires) {
 
 BOOST_AUTO_TEST_CASE(a_starter_waits_for_admission_up_to_the_deadline) {
   tenant("waits", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 20000})");
-  auto first = start("waits", 600);
+  // The first run holds the only permit until it is canceled, once the
+  // second starter is seen parked (no step duration to race with).
+  auto first = start_holder("waits");
   BOOST_TEST(n->get_run("waits", first)->status == run_status::running);
+  std::thread canceler{[&] {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto now = n->limiter_stats();
+      if (now && !now->empty() && now->front().parked == 1) {
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    (void)n->cancel_run("waits", first, "make room");
+  }};
   // The second start is parked in the tenant's limiter until the first
   // run gives its permit back, then answered with the run admitted.
   auto second = n->start_run("waits", "q", R"({"ms": 10})");
+  canceler.join();
   BOOST_REQUIRE_MESSAGE(second, (second ? "" : describe(second.error())));
   BOOST_TEST(second->run.status != run_status::pending);
-  BOOST_TEST(n->get_run("waits", first)->status == run_status::completed);
-  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_TEST(n->get_run("waits", first)->status == run_status::canceled);
+  BOOST_REQUIRE(all_completed(1, 30s));
   BOOST_TEST(seen->highest() == 1);
   auto stats = n->limiter_stats();
   BOOST_REQUIRE(stats);
@@ -302,7 +337,7 @@ BOOST_AUTO_TEST_CASE(a_starter_waits_for_admission_up_to_the_deadline) {
 
 BOOST_AUTO_TEST_CASE(a_missed_deadline_leaves_the_run_pending_and_queued) {
   tenant("late", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 100})");
-  auto first = start("late", 1500);
+  auto first = start_holder("late");
   // Parked for 100 ms while the first run holds the only permit: answered
   // at the deadline with the run still PENDING.
   auto second = n->start_run("late", "q", R"({"ms": 10})");
@@ -314,21 +349,25 @@ BOOST_AUTO_TEST_CASE(a_missed_deadline_leaves_the_run_pending_and_queued) {
   BOOST_TEST(stats->front().timed_out == 1);
   BOOST_TEST(stats->front().parked == 0);
   // Never lost: it runs once the permit frees.
-  BOOST_REQUIRE(all_completed(2, 30s));
+  BOOST_REQUIRE(n->cancel_run("late", first, "make room"));
+  BOOST_REQUIRE(all_completed(1, 30s));
   BOOST_TEST(seen->highest() == 1);
   BOOST_TEST(n->limiter_stats()->front().admitted_after_wait == 0);
 }
 
 BOOST_AUTO_TEST_CASE(limiters_track_the_permits_held_on_this_node) {
   tenant("held", R"({"max_concurrent_runs": 2, "admission_deadline_ms": 1})");
-  start("held", 800);
-  start("held", 800);
+  // Two runs hold both permits until canceled; the third waits.
+  auto a = start_holder("held");
+  auto b = start_holder("held");
   start("held", 10);
   auto stats = n->limiter_stats();
   BOOST_REQUIRE(stats);
   BOOST_REQUIRE(stats->size() == 1u);
   BOOST_TEST(stats->front().held == 2);
-  BOOST_REQUIRE(all_completed(3, 30s));
+  BOOST_REQUIRE(n->cancel_run("held", a, "done"));
+  BOOST_REQUIRE(n->cancel_run("held", b, "done"));
+  BOOST_REQUIRE(all_completed(1, 30s));
   // All permits given back once the runs finished (the release follows
   // the commit that finished the run).
   auto deadline = std::chrono::steady_clock::now() + 10s;
