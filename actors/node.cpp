@@ -160,9 +160,7 @@ caf::error node::publish_door() {
                         " needs TLS: a certificate, its key and the cluster's CA (flowgate serve "
                         "--tls-cert, --tls-key, --tls-ca; embedders: enable_tls_network)");
   }
-  door_ = spawn_gateway_door(sys_, door_setup{gateway(), reader_, settings_.default_tenant_id,
-                                              request_timeout, settings_.max_key_requests});
-  auto port = caf::openssl::publish(door_, where->second, where->first.c_str(), true);
+  auto port = caf::openssl::publish(door(), where->second, where->first.c_str(), true);
   if (!port) {
     return make_error(errc::invalid_argument,
                       "cannot listen on " + settings_.listen + ": " + sys_.render(port.error()));
@@ -181,6 +179,14 @@ caf::error node::publish_door() {
   log_line("info", "listening for remote clients (TLS)",
            {{"node", settings_.node_id}, {"address", listening_at_}});
   return {};
+}
+
+gateway_actor node::door() {
+  if (!door_) {
+    door_ = spawn_gateway_door(sys_, door_setup{gateway(), reader_, settings_.default_tenant_id,
+                                                request_timeout, settings_.max_key_requests});
+  }
+  return door_;
 }
 
 node::~node() {

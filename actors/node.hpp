@@ -113,6 +113,11 @@ public:
   /// the system chose for port 0); empty unless `settings.listen` was set.
   const std::string& listening_at() const { return listening_at_; }
 
+  /// The keyed entrance to this node's gateway (actors/gateway_door.hpp):
+  /// what `settings.listen` publishes and the HTTP API calls. Spawned on
+  /// first use; call it from the thread that started the node.
+  gateway_actor door();
+
 private:
   node(caf::actor_system& sys, node_settings settings);
 

@@ -127,6 +127,7 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
   }
   s.node_id = get("FLOWGATE_NODE_ID");
   s.listen = get("FLOWGATE_LISTEN");
+  s.http = get("FLOWGATE_HTTP");
   s.peer_key = get("FLOWGATE_PEER_KEY");
   if (auto v = get("FLOWGATE_ON_NONDETERMINISM"); !v.empty()) {
     auto policy = parse_nondeterminism_policy(v);

@@ -49,6 +49,9 @@ struct node_settings {
   /// gateway's door for remote clients (actors/gateway_door.hpp), over TLS
   /// only; port 0 picks a free one. Empty: not published.
   std::string listen;
+  /// FLOWGATE_HTTP: `HOST:PORT` of this node's HTTP/JSON API
+  /// (api/http_server.hpp; `flowgate serve --http`). Empty: none.
+  std::string http;
   /// FLOWGATE_PEER_KEY: the API key (an operator key) this node presents at
   /// the other nodes' doors to tell the holder of a run's lease that a
   /// signal or cancellation was stored for it (actors/peer_links.hpp).

@@ -13,8 +13,12 @@
 /// - `lock_tenant` serializes, until the transaction ends, every
 ///   transaction that counts or changes a tenant's runs (admission, claims,
 ///   quota). SQLite gets it from its database-wide write lock (a no-op
-///   here); a row-lock store locks the tenant's row, and the run store
-///   takes tenant locks in id order, so they cannot deadlock.
+///   here); a row-lock store locks the tenant's row. A claim, which visits
+///   many tenants in round-robin order, never waits for a tenant's lock
+///   (`try_lock_tenant`): it skips a tenant another transaction holds, so
+///   claims of several nodes cannot deadlock with each other or with a
+///   batch that created runs (each such transaction waits for at most one
+///   tenant's lock at a time, held by a transaction that waits for none).
 /// - Conditional primitives (`claim_run`, `fenced_update`, `renew_lease`,
 ///   `release_lease`, `take_usage_unit`, `insert_attempt`) decide in the
 ///   statement that changes the row: a row that no longer matches is not
@@ -156,6 +160,9 @@ public:
   tenant_configs() = 0;
   /// Serializes the tenant's admission until the transaction ends (see above).
   [[nodiscard]] virtual caf::error lock_tenant(const std::string& tenant) = 0;
+  /// As `lock_tenant`, but false at once if another transaction holds the
+  /// tenant's lock (nothing is locked then).
+  [[nodiscard]] virtual caf::expected<bool> try_lock_tenant(const std::string& tenant) = 0;
   /// RUNNING runs of the tenant with a live lease, over every process.
   [[nodiscard]] virtual caf::expected<int64_t> count_live_running(const std::string& tenant,
                                                                   int64_t now_ms) = 0;

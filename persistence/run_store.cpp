@@ -453,6 +453,9 @@ struct claim_slot {
   int64_t share = -1;
   /// Per class: no due run left.
   bool drained[std::size(claim_classes)] = {};
+  /// Another transaction held the tenant's lock: this claim takes nothing
+  /// of it (a targeted claim tells the other nodes).
+  bool busy = false;
 };
 
 /// Resolves a slot's weight and budget: the tenant's limit less its live
@@ -473,8 +476,14 @@ caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& r
   if (terms->max_running <= 0) {
     return {};
   }
-  if (auto err = b.lock_tenant(slot.tenant)) {
-    return err;
+  auto locked = b.try_lock_tenant(slot.tenant);
+  if (!locked) {
+    return locked.error();
+  }
+  if (!*locked) {
+    slot.busy = true;
+    slot.budget = 0;
+    return {};
   }
   auto live = b.count_live_running(slot.tenant, op.now_ms);
   if (!live) {
@@ -573,6 +582,11 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
         if (!slot.resolved) {
           if (auto err = resolve_slot(b, op, *rank, slot)) {
             return err;
+          }
+          if (slot.busy && !op.tenants.empty()) {
+            // Its admission is being decided elsewhere right now; that
+            // node, or one told here, takes a permit freed meanwhile.
+            out.left_to_others.emplace_back(slot.tenant);
           }
         }
         if (slot.budget == 0 || slot.drained[cls]) {

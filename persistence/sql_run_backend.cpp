@@ -81,6 +81,21 @@ public:
     }
   }
 
+  caf::expected<bool> try_lock_tenant(const std::string& tenant) override {
+    if constexpr (std::is_same_v<Db, sqlite::connection>) {
+      (void)tenant;
+      return true; // the write transaction holds the database's write lock
+    } else {
+      auto& st = db_.cached("SELECT 1 FROM tenants WHERE tenant_id = ?1 FOR UPDATE SKIP LOCKED");
+      st.bind_all(tenant);
+      auto row = optional_row<int64_t>(st, [](const auto& r) { return r.column_int64(0); });
+      if (!row) {
+        return row.error();
+      }
+      return row->has_value();
+    }
+  }
+
   caf::expected<int64_t> count_live_running(const std::string& tenant, int64_t now_ms) override {
     auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
                           "AND lease_expires_at_ms > ?2");

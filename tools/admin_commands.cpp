@@ -4,6 +4,7 @@
 #include "tools/admin_commands.hpp"
 
 #include "actors/node.hpp"
+#include "api/views.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "messages/errors.hpp"
@@ -54,19 +55,6 @@ Migrations are numbered and recorded in the database; a database written by a
 newer flowgate is refused.
 )";
 
-json::object tenant_json(const flowgate::tenant_record& t) {
-  json::object o;
-  o["id"] = t.id.value;
-  o["name"] = t.name;
-  o["tier"] = t.tier;
-  boost::system::error_code ec;
-  auto cfg = parse_json(t.config_json, ec);
-  o["config"] = ec ? json::value(t.config_json) : cfg;
-  o["created_at"] = format_time(t.created_at_ms);
-  o["updated_at"] = format_time(t.updated_at_ms);
-  return o;
-}
-
 // -- commands -------------------------------------------------------------------
 
 int tenant_command(gateway_client& n, const args& a, bool as_json) {
@@ -81,7 +69,7 @@ int tenant_command(gateway_client& n, const args& a, bool as_json) {
       return fail(t.error());
     }
     if (as_json) {
-      print_json(tenant_json(*t));
+      print_json(views::tenant(*t));
     } else {
       std::cout << "tenant " << t->id.value << " stored (tier " << t->tier << ")\n";
     }
@@ -96,7 +84,7 @@ int tenant_command(gateway_client& n, const args& a, bool as_json) {
       return fail(t.error());
     }
     if (as_json) {
-      print_json(tenant_json(*t));
+      print_json(views::tenant(*t));
     } else {
       std::cout << "id:      " << t->id.value << "\nname:    " << t->name
                 << "\ntier:    " << t->tier << "\nconfig:  " << t->config_json
@@ -111,11 +99,7 @@ int tenant_command(gateway_client& n, const args& a, bool as_json) {
       return fail(ts.error());
     }
     if (as_json) {
-      json::array arr;
-      for (const auto& t : *ts) {
-        arr.push_back(tenant_json(t));
-      }
-      print_json(arr);
+      print_json(views::tenants(*ts));
     } else {
       std::printf("%-40s %-8s %s\n", "ID", "TIER", "NAME");
       for (const auto& t : *ts) {
@@ -130,23 +114,7 @@ int tenant_command(gateway_client& n, const args& a, bool as_json) {
       return fail(xs.error());
     }
     if (as_json) {
-      json::array arr;
-      for (const auto& x : *xs) {
-        arr.push_back(json::object{
-          {"tenant", x.tenant.value},
-          {"running", x.running},
-          {"queued", x.queued},
-          {"waiting", x.waiting},
-          {"limit", x.limit},
-          {"permits_free", x.limit > 0 ? std::max<int64_t>(x.limit - x.running, 0) : -1},
-          {"admission", x.admission},
-          {"soft_limit", x.soft_limit},
-          {"hard_limit", x.hard_limit},
-          {"rejected", json::object{{"tenant_at_limit", x.rejected_at_limit},
-                                    {"soft_limit", x.rejected_soft},
-                                    {"hard_limit", x.rejected_hard}}}});
-      }
-      print_json(arr);
+      print_json(views::stats(*xs));
     } else {
       std::printf("%-40s %7s %7s %7s %6s %-9s %5s %5s %s\n", "TENANT", "RUNNING", "QUEUED",
                   "WAITING", "LIMIT", "ADMISSION", "SOFT", "HARD", "REJECTED (at_limit/soft/hard)");
@@ -167,16 +135,6 @@ int tenant_command(gateway_client& n, const args& a, bool as_json) {
   throw std::logic_error("tenant command '" + cmd + "' is in the table but not handled");
 }
 
-json::object summary_json(const flowgate::config_summary& c) {
-  return json::object{{"tenant", c.tenant.value},
-                      {"queue", c.queue.value},
-                      {"version", c.version.value},
-                      {"checksum", c.checksum},
-                      {"pipeline", c.pipeline_name},
-                      {"active", c.active},
-                      {"created_at", format_time(c.created_at_ms)}};
-}
-
 int config_command(gateway_client& n, const args& a, bool as_json) {
   const auto& cmd = a.words.size() > 1 ? a.words[1] : std::string{};
   if (cmd == "put") {
@@ -192,11 +150,7 @@ int config_command(gateway_client& n, const args& a, bool as_json) {
       return fail(stored.error());
     }
     if (as_json) {
-      print_json(json::object{{"tenant", stored->tenant.value},
-                              {"queue", stored->queue.value},
-                              {"version", stored->version.value},
-                              {"checksum", stored->checksum},
-                              {"created", stored->created}});
+      print_json(views::config_stored(*stored));
     } else {
       std::cout << "config " << stored->tenant.value << "/" << stored->queue.value << " version "
                 << stored->version.value << " "
@@ -214,16 +168,8 @@ int config_command(gateway_client& n, const args& a, bool as_json) {
       return fail(snap.error());
     }
     const auto& s = *snap;
-    boost::system::error_code ec;
-    auto doc = parse_json(s.document, ec);
     if (as_json) {
-      print_json(json::object{{"tenant", s.tenant},
-                              {"queue", s.queue},
-                              {"version", s.version},
-                              {"checksum", s.checksum},
-                              {"pipeline", s.pipeline_name},
-                              {"nodes", s.node_count},
-                              {"document", doc}});
+      print_json(views::config(s));
     } else {
       std::cout << "tenant:   " << s.tenant << "\nqueue:    " << s.queue
                 << "\nversion:  " << s.version << "\nchecksum: " << s.checksum
@@ -239,11 +185,7 @@ int config_command(gateway_client& n, const args& a, bool as_json) {
       return fail(xs.error());
     }
     if (as_json) {
-      json::array arr;
-      for (const auto& c : *xs) {
-        arr.push_back(summary_json(c));
-      }
-      print_json(arr);
+      print_json(views::configs(*xs));
     } else {
       std::printf("%-20s %-12s %-6s %-24s %s\n", "QUEUE", "VERSION", "ACTIVE", "PIPELINE",
                   "CHECKSUM");
@@ -261,10 +203,7 @@ int config_command(gateway_client& n, const args& a, bool as_json) {
       return fail(done.error());
     }
     if (as_json) {
-      print_json(json::object{{"tenant", done->tenant.value},
-                              {"queue", done->queue.value},
-                              {"version", done->version.value},
-                              {"previous", done->previous.value}});
+      print_json(views::config_activated(*done));
     } else {
       std::cout << "config " << done->tenant.value << "/" << done->queue.value << ": version "
                 << done->version.value << " active"

@@ -4,6 +4,7 @@
 #include "tools/billing_commands.hpp"
 
 #include "actors/node.hpp"
+#include "api/views.hpp"
 #include "config/billing.hpp"
 #include "config/json_text.hpp"
 #include "tools/cli_common.hpp"
@@ -67,8 +68,7 @@ int subscription_command(gateway_client& n, const args& a, bool as_json) {
       return fail(stored.error());
     }
     if (as_json) {
-      print_json(json::object{
-        {"tenant", stored->tenant.value}, {"id", stored->id}, {"status", stored->status}});
+      print_json(views::subscription_stored(*stored));
     } else {
       std::cout << "subscription " << stored->id << " of tenant " << stored->tenant.value
                 << " stored (" << stored->status << ")\n";
@@ -80,21 +80,7 @@ int subscription_command(gateway_client& n, const args& a, bool as_json) {
     return fail(subs.error());
   }
   if (as_json) {
-    json::array arr;
-    for (const auto& x : *subs) {
-      boost::system::error_code ec;
-      arr.push_back(json::object{
-        {"id", x.id},
-        {"status", x.status},
-        {"current_period_start", x.period_start_ms > 0
-                                   ? json::value(format_rfc3339(x.period_start_ms))
-                                   : json::value(nullptr)},
-        {"current_period_end",
-         x.period_end_ms > 0 ? json::value(format_rfc3339(x.period_end_ms)) : json::value(nullptr)},
-        {"price_metadata", parse_json(x.price_metadata, ec)},
-        {"product_metadata", parse_json(x.product_metadata, ec)}});
-    }
-    print_json(arr);
+    print_json(views::subscriptions(*subs));
   } else {
     std::printf("%-24s %-10s %-22s %-22s %s\n", "ID", "STATUS", "PERIOD START", "PERIOD END",
                 "METADATA (price / product)");
@@ -122,12 +108,7 @@ int quota_reconcile(gateway_client& n, const args& a, bool as_json) {
     return fail(r.error());
   }
   if (as_json) {
-    print_json(json::object{{"tenant", r->tenant.value},
-                            {"period_start", format_rfc3339(r->period_start_ms)},
-                            {"period_end", format_rfc3339(r->period_end_ms)},
-                            {"counter", r->counter},
-                            {"ledger", r->ledger},
-                            {"drift", r->drift}});
+    print_json(views::reconciliation(*r));
   } else {
     std::cout << "tenant:  " << r->tenant.value
               << "\nperiod:  " << format_rfc3339(r->period_start_ms) << " .. "
@@ -162,21 +143,7 @@ int quota_command(gateway_client& n, const args& a, bool as_json) {
   }
   const auto& p = q->period;
   if (as_json) {
-    json::array warnings;
-    for (const auto& w : p.warnings) {
-      warnings.push_back(json::value(w));
-    }
-    print_json(json::object{
-      {"tenant", q->tenant},
-      {"tier", q->tier},
-      {"period_start", format_rfc3339(p.start_ms)},
-      {"period_end", format_rfc3339(p.end_ms)},
-      {"period_source", p.period_source},
-      {"limit", p.limit < 0 ? json::value("unlimited") : json::value(p.limit)},
-      {"limit_source", p.limit_source},
-      {"used", q->used},
-      {"remaining", q->remaining < 0 ? json::value("unlimited") : json::value(q->remaining)},
-      {"warnings", warnings}});
+    print_json(views::quota(*q));
   } else {
     std::cout << "tenant:    " << q->tenant << " (tier " << q->tier
               << ")\nperiod:    " << format_rfc3339(p.start_ms) << " .. "

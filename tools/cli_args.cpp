@@ -42,6 +42,7 @@ const std::set<std::string>& value_options() {
                                            "max-findings",
                                            "id",
                                            "listen",
+                                           "http",
                                            "connect",
                                            "key",
                                            "key-file",

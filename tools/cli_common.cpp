@@ -64,18 +64,6 @@ std::string read_document(const args& a, size_t word_index, const std::string& f
   return fallback;
 }
 
-std::string format_time(int64_t ms) {
-  if (ms <= 0) {
-    return "-";
-  }
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void print_json(const boost::json::value& v) {
   std::cout << boost::json::serialize(v) << "\n";
 }

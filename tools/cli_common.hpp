@@ -3,6 +3,7 @@
 /// Helpers shared by the `flowgate` commands: exit codes, error output,
 /// option access, time formatting, JSON output.
 
+#include "api/views.hpp"
 #include "messages/errors.hpp"
 #include "tools/cli_args.hpp"
 
@@ -40,8 +41,8 @@ std::string read_document(const args& a, size_t word_index, const std::string& f
 /// Reads a whole file ('-' = stdin); throws std::runtime_error naming it.
 std::string read_file(const std::string& path);
 
-/// RFC 3339 UTC, or "-" for 0.
-std::string format_time(int64_t ms);
+/// RFC 3339 UTC, or "-" for 0 (the API's views print times the same way).
+using views::format_time;
 
 void print_json(const boost::json::value& v);
 

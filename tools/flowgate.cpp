@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   bool as_json = a.has_flag("json");
   if (group == "serve") {
-    return serve_command(sys, *settings, as_json);
+    return serve_command(sys, *settings, tls, as_json);
   }
   // Every group but db runs on the gateway's API: this process's node,
   // or a remote node's door.
@@ -322,9 +322,11 @@ int main(int argc, char** argv) {
       }
       return dispatch(**c);
     }
-    // The serving node's own settings (FLOWGATE_LISTEN, FLOWGATE_PEER_KEY)
-    // do not apply to a command: a shell that serves can also run them.
+    // The serving node's own settings (FLOWGATE_LISTEN, FLOWGATE_HTTP,
+    // FLOWGATE_PEER_KEY) do not apply to a command: a shell that serves can
+    // also run them.
     settings->listen.clear();
+    settings->http.clear();
     settings->peer_key.clear();
     auto n = flowgate::node::start(sys, *settings);
     if (!n) {

@@ -4,6 +4,7 @@
 #include "tools/run_commands.hpp"
 
 #include "actors/node.hpp"
+#include "api/views.hpp"
 #include "config/billing.hpp"
 #include "config/json_text.hpp"
 #include "tools/cli_common.hpp"
@@ -61,38 +62,6 @@ non-deterministic.
 )";
 
 namespace {
-
-json::object run_json(const run_record& r) {
-  auto parsed = [](const std::string& text) -> json::value {
-    if (text.empty()) {
-      return nullptr;
-    }
-    boost::system::error_code ec;
-    auto v = parse_json(text, ec);
-    return ec ? json::value(text) : v;
-  };
-  json::object o{{"run", r.id.value},
-                 {"tenant", r.tenant.value},
-                 {"queue", r.queue.value},
-                 {"config_tenant", r.config_tenant.value},
-                 {"config_version", r.version.value},
-                 {"config_checksum", r.checksum},
-                 {"status", to_string(r.status)},
-                 {"wait_reason", to_string(r.wait_reason)},
-                 {"node_path", r.node_path},
-                 {"input", parsed(r.input)},
-                 {"output", parsed(r.output)},
-                 {"error_type", r.error_type},
-                 {"error_message", r.error_message},
-                 {"idempotency_key", r.idempotency_key},
-                 {"next_seq", r.next_seq},
-                 {"lease_owner", r.lease_owner},
-                 {"lease_epoch", r.epoch},
-                 {"created_at", format_time(r.created_at_ms)},
-                 {"started_at", format_time(r.started_at_ms)},
-                 {"finished_at", format_time(r.finished_at_ms)}};
-  return o;
-}
 
 /// `--status S` (any case); absent or blank: any status.
 caf::optional<run_status> status_filter(const args& a) {
@@ -155,7 +124,7 @@ int print_run_result(const caf::expected<run_record>& r, bool as_json) {
     return fail(r.error());
   }
   if (as_json) {
-    print_json(run_json(*r));
+    print_json(views::run(*r));
   } else {
     print_run(*r);
   }
@@ -207,7 +176,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       return print_run_result(done, as_json);
     }
     if (as_json) {
-      auto o = run_json(created->run);
+      auto o = views::run(created->run);
       o["created"] = created->created;
       print_json(o);
     } else {
@@ -235,11 +204,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       return fail(runs.error());
     }
     if (as_json) {
-      json::array arr;
-      for (const auto& r : *runs) {
-        arr.push_back(run_json(r));
-      }
-      print_json(arr);
+      print_json(views::runs(*runs));
     } else {
       std::printf("%-8s %-24s %-16s %-8s %-10s %-20s %s\n", "RUN", "TENANT", "QUEUE", "VERSION",
                   "STATUS", "NODE", "CREATED");
@@ -258,18 +223,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       return fail(events.error());
     }
     if (as_json) {
-      json::array arr;
-      for (const auto& e : *events) {
-        boost::system::error_code ec;
-        auto payload = parse_json(e.payload, ec);
-        arr.push_back(json::object{{"seq", e.seq},
-                                   {"type", e.type},
-                                   {"node_path", e.node_path},
-                                   {"attempt", e.attempt},
-                                   {"payload", ec ? json::value(e.payload) : payload},
-                                   {"at", format_time(e.created_at_ms)}});
-      }
-      print_json(arr);
+      print_json(views::history(*events));
     } else {
       std::printf("%-5s %-16s %-24s %-7s %s\n", "SEQ", "EVENT", "NODE", "ATTEMPT", "PAYLOAD");
       for (const auto& e : *events) {
@@ -292,8 +246,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       return fail(sent.error());
     }
     if (as_json) {
-      print_json(json::object{
-        {"run", id}, {"signal_id", sent->signal_id}, {"status", to_string(sent->status)}});
+      print_json(views::signal(id, *sent));
     } else {
       std::cout << "signal delivered to run " << id << " (run is " << sent->status << ")\n";
     }
@@ -306,9 +259,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
       return fail(c.error());
     }
     if (as_json) {
-      auto o = run_json(c->run);
-      o["canceled_now"] = c->canceled_now;
-      print_json(o);
+      print_json(views::cancel(*c));
     } else if (c->canceled_now) {
       std::cout << "run " << id << " canceled\n";
     } else {
@@ -327,7 +278,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
     }
     if (r->resumed) {
       if (as_json) {
-        print_json(json::object{{"run", id}, {"resumed", true}});
+        print_json(views::resume(id, *r));
       } else {
         std::cout << "run " << id << " resumed: a node continues it at its next poll\n";
       }
@@ -336,16 +287,7 @@ int run_command(gateway_client& n, const args& a, bool as_json) {
     const auto& x = r->exhausted;
     auto limit = x.limit < 0 ? std::string{"unlimited"} : std::to_string(x.limit);
     if (as_json) {
-      print_json(
-        json::object{{"run", id},
-                     {"resumed", false},
-                     {"error", "quota_exhausted"},
-                     {"tenant", x.tenant.value},
-                     {"node_path", x.node_path},
-                     {"used", x.used},
-                     {"limit", x.limit < 0 ? json::value("unlimited") : json::value(x.limit)},
-                     {"period_start", format_rfc3339(x.period_start_ms)},
-                     {"period_end", format_rfc3339(x.period_end_ms)}});
+      print_json(views::resume(id, *r));
       return exit_failure;
     }
     return fail("tenant '" + x.tenant.value + "' has used " + std::to_string(x.used) + " of " +

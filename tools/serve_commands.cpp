@@ -5,6 +5,7 @@
 
 #include "actors/activity.hpp"
 #include "actors/node.hpp"
+#include "api/http_server.hpp"
 #include "persistence/open_store.hpp"
 #include "tools/cli_common.hpp"
 
@@ -62,6 +63,12 @@ Options (defaults from the environment, then the built-in value):
                            certificate it signed ($FLOWGATE_TLS_CA)
                            Every remote request also needs an API key
                            ('flowgate key create'); see README "Cluster".
+  --http HOST:PORT         serve the HTTP/JSON API and /healthz ($FLOWGATE_HTTP;
+                           default: none); every request needs an API key
+                           (Authorization: Bearer KEY). With --tls-cert and
+                           --tls-key it is HTTPS; without them only a loopback
+                           address (127.0.0.1, ::1) is accepted. See README
+                           "HTTP API" and docs/openapi.yaml.
   --peer-key-file FILE     an operator key this node presents at the other
                            nodes' doors: the nodes link to each other ('cluster
                            status' through a node shows the links), a signal
@@ -109,6 +116,12 @@ void apply_serve_flags(const args& a, node_settings& s) {
   if (auto l = a.option("listen")) {
     s.listen = *l;
   }
+  if (auto h = a.option("http")) {
+    if (h->empty()) {
+      throw usage_error{"--http needs HOST:PORT"};
+    }
+    s.http = *h;
+  }
   if (auto f = a.option("peer-key-file")) {
     try {
       s.peer_key = read_file(*f);
@@ -134,7 +147,8 @@ sigset_t stop_signals() {
   return set;
 }
 
-int serve_command(caf::actor_system& sys, const node_settings& settings, bool as_json) {
+int serve_command(caf::actor_system& sys, const node_settings& settings, const tls_files& tls,
+                  bool as_json) {
   // A fenced node (a newer process took its id) stops serving: the handler
   // records why and wakes the sigwait below.
   static std::atomic<bool> fenced{false};
@@ -156,6 +170,23 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
     return fail(n.error());
   }
   const auto& s = (*n)->settings();
+  std::unique_ptr<http_server> api;
+  if (!s.http.empty()) {
+    http_server_settings hs;
+    hs.address = s.http;
+    hs.tls_certificate = tls.certificate;
+    hs.tls_key = tls.key;
+    hs.max_body_bytes = s.max_document_bytes + 64 * 1024;
+    hs.api.door = (*n)->door();
+    hs.api.request_timeout_ms = (*n)->request_timeout.count();
+    auto started = http_server::start(sys, std::move(hs));
+    if (!started) {
+      return fail(started.error());
+    }
+    api = std::move(*started);
+  }
+  auto http_address =
+    api ? std::string{api->tls() ? "https://" : "http://"} + api->address() : std::string{};
   if (as_json) {
     print_json(json::object{{"event", "serving"},
                             {"node_id", s.node_id},
@@ -164,7 +195,8 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
                             {"pid", static_cast<int64_t>(getpid())},
                             {"lease_ttl_ms", s.lease_ttl_ms},
                             {"workers", s.workers},
-                            {"listening", (*n)->listening_at()}});
+                            {"listening", (*n)->listening_at()},
+                            {"http", http_address}});
   } else {
     std::cout << "flowgate serve: node " << s.node_id << " (incarnation " << (*n)->incarnation()
               << ") on " << store_display_name(s.db_path) << " (pid " << getpid() << ", lease ttl "
@@ -172,6 +204,7 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
               << ((*n)->listening_at().empty()
                     ? std::string{}
                     : "; listening on " + (*n)->listening_at() + " (TLS)")
+              << (http_address.empty() ? std::string{} : "; HTTP API at " + http_address)
               << "); stop with SIGINT or SIGTERM" << std::endl;
   }
   auto set = stop_signals();
@@ -191,7 +224,11 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, bool as
     std::cout << "flowgate serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining"
               << std::endl;
   }
+  if (api) {
+    api->drain(); // 503 from now on: clients go to another node
+  }
   auto released = (*n)->drain();
+  api.reset();
   if (!released) {
     return fail(released.error());
   }

@@ -2,6 +2,7 @@
 
 /// `flowgate serve`.
 
+#include "actors/client.hpp"
 #include "config/node_settings.hpp"
 #include "tools/cli_args.hpp"
 
@@ -22,6 +23,8 @@ sigset_t stop_signals();
 
 /// Runs a node until SIGINT/SIGTERM, then drains it; exits 1 if the node
 /// was fenced (a newer process registered its node id).
-int serve_command(caf::actor_system& sys, const node_settings& settings, bool as_json);
+/// `tls`: the node's certificate and key also serve its HTTP API as HTTPS.
+int serve_command(caf::actor_system& sys, const node_settings& settings, const tls_files& tls,
+                  bool as_json);
 
 } // namespace flowgate::cli

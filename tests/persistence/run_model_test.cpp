@@ -4,6 +4,7 @@
 // an input: every operation carries its `now_ms`.
 
 #include "messages/errors.hpp"
+#include "persistence/pg.hpp"
 #include "persistence/sqlite.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "tests/persistence/store_sessions.hpp"
@@ -502,6 +503,44 @@ BOOST_AUTO_TEST_CASE(a_targeted_claim_names_tenants_whose_due_runs_it_left_to_an
     auto now = 10'000 + second * 1000;
     BOOST_TEST(targeted("a", a, now).left_to_others.empty());
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_claim_skips_a_tenant_another_transaction_holds_instead_of_waiting) {
+  // PostgreSQL locks tenant rows (SQLite's write lock is database-wide):
+  // a claim that waited for a tenant held by another node's transaction
+  // could deadlock with it (claims visit tenants in round-robin order, and
+  // a batch holds the tenants its creates locked). It skips the tenant.
+  if (!testing::postgres_backend()) {
+    return;
+  }
+  add_tenant("held", R"({"max_concurrent_runs": 5})");
+  add_tenant("free", R"({"max_concurrent_runs": 5})");
+  queue_run("held", 100);
+  queue_run("free", 100);
+  auto other = pg::connection::open(location);
+  BOOST_REQUIRE_MESSAGE(other, (other ? "" : describe(other.error())));
+  BOOST_REQUIRE(!(*other)->exec("BEGIN"));
+  BOOST_REQUIRE((*other)->query_int("SELECT 1 FROM tenants WHERE tenant_id = 'held' FOR UPDATE") ==
+                1);
+  auto got = claim("n", 0, 1000, 10);
+  BOOST_REQUIRE(got.runs.size() == 1u);
+  BOOST_TEST(got.runs.front().tenant.value == "free");
+  // A targeted claim names the tenant it skipped: the other nodes are told.
+  claim_runs op;
+  op.owner = node_id{"n"};
+  op.now_ms = 1000;
+  op.lease_ttl_ms = ttl;
+  op.max_runs = 10;
+  op.tenants = {tenant_id{"held"}};
+  auto targeted = write(op);
+  BOOST_REQUIRE_MESSAGE(targeted, (targeted ? "" : describe(targeted.error())));
+  BOOST_TEST(targeted->runs.empty());
+  BOOST_REQUIRE(targeted->left_to_others.size() == 1u);
+  BOOST_TEST(targeted->left_to_others.front().value == "held");
+  BOOST_REQUIRE(!(*other)->exec("ROLLBACK"));
+  auto later = claim("n", 0, 1000, 10);
+  BOOST_REQUIRE(later.runs.size() == 1u);
+  BOOST_TEST(later.runs.front().tenant.value == "held");
 }
 
 BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
