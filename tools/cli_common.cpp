@@ -65,7 +65,9 @@ std::string read_document(const args& a, size_t word_index, const std::string& f
 }
 
 void print_json(const boost::json::value& v) {
-  std::cout << boost::json::serialize(v) << "\n";
+  // Flushed: `serve --json` prints its "serving" line and then runs for
+  // hours; whoever reads it (a supervisor, a test) needs it now.
+  std::cout << boost::json::serialize(v) << std::endl;
 }
 
 } // namespace flowgate::cli
