@@ -29,7 +29,7 @@ struct api_error {
 };
 
 http_response json_response(int status, const json::value& v) {
-  return http_response{status, json::serialize(v), {}};
+  return http_response{status, json::serialize(v), "application/json", {}};
 }
 
 http_response error_of(int status, errc code, const std::string& message) {
@@ -327,7 +327,7 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
       return answer(c.list_runs(scope, *status, *after, static_cast<int32_t>(*limit)),
                     [](const auto& xs) { return json::value(views::runs(xs)); });
     }
-    return http_response{405, "", {{"Allow", "GET, POST"}}};
+    return http_response{405, "", "application/json", {{"Allow", "GET, POST"}}};
   }
   auto id = run_number(t.path[2]);
   if (!id) {
@@ -340,7 +340,7 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
   }
   auto only = [&](const char* method) -> std::optional<http_response> {
     if (m != method) {
-      return http_response{405, "", {{"Allow", method}}};
+      return http_response{405, "", "application/json", {{"Allow", method}}};
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -460,7 +460,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
   };
   auto only = [&](const char* method) -> std::optional<http_response> {
     if (m != method) {
-      return http_response{405, "", {{"Allow", method}}};
+      return http_response{405, "", "application/json", {{"Allow", method}}};
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -483,7 +483,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
                     [](const auto& x) { return json::value(views::tenant(x)); });
     }
     if (m != "GET") {
-      return http_response{405, "", {{"Allow", "GET, PUT"}}};
+      return http_response{405, "", "application/json", {{"Allow", "GET, PUT"}}};
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -543,7 +543,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
                     [](const auto& x) { return json::value(views::subscription_stored(x)); });
     }
     if (m != "GET") {
-      return http_response{405, "", {{"Allow", "GET, POST"}}};
+      return http_response{405, "", "application/json", {{"Allow", "GET, POST"}}};
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -582,7 +582,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
       return json_response(stored->created ? 201 : 200, views::config_stored(*stored));
     }
     if (m != "GET") {
-      return http_response{405, "", {{"Allow", "GET, PUT"}}};
+      return http_response{405, "", "application/json", {{"Allow", "GET, PUT"}}};
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -653,10 +653,25 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
   const auto& p = t->path;
   if (p.size() == 1 && p[0] == "healthz") {
     if (req.method != "GET") {
-      return http_response{405, "", {{"Allow", "GET"}}};
+      return http_response{405, "", "application/json", {{"Allow", "GET"}}};
     }
     return stopping ? error_of(503, errc::shutting_down, "the node is stopping")
                     : json_response(200, json::object{{"status", "serving"}});
+  }
+  if (p.size() == 1 && p[0] == "metrics" && setup.metrics) {
+    if (req.method != "GET") {
+      return http_response{405, "", "application/json", {{"Allow", "GET"}}};
+    }
+    if (!t->query.empty()) {
+      return error_of(400, errc::invalid_argument, "/metrics takes no query parameters");
+    }
+    gateway_client scraper{sys, setup.door, bearer_key(req.authorization)};
+    scraper.request_timeout = std::chrono::milliseconds{setup.request_timeout_ms};
+    auto text = render_metrics(sys, *setup.metrics, scraper, scraper.request_timeout);
+    if (!text) {
+      return error_response(text.error());
+    }
+    return http_response{200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8", {}};
   }
   if (p.size() < 2 || p[0] != "v1") {
     return error_of(404, errc::not_found, "no such endpoint: " + req.method + " " + req.target);
@@ -671,7 +686,7 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
   }
   if (p.size() == 3 && p[1] == "quota" && p[2] == "scan") {
     if (req.method != "POST") {
-      return http_response{405, "", {{"Allow", "POST"}}};
+      return http_response{405, "", "application/json", {{"Allow", "POST"}}};
     }
     return answer(client.scan_quota_waits(), [](int64_t n) {
       return json::value(json::object{{"resumed", n}});

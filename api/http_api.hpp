@@ -11,6 +11,7 @@
 /// docs/openapi.yaml and the README:
 ///
 ///   GET  /healthz                                        (no key)
+///   GET  /metrics                                        Prometheus text
 ///   POST /v1/runs                                        start
 ///   GET  /v1/runs?tenant=&status=&after=&limit=          list
 ///   GET  /v1/runs/{run}                                  status
@@ -35,6 +36,7 @@
 /// wait polling the run every 50 ms until its bound or `stopping`); the
 /// server runs it off its I/O thread.
 
+#include "api/metrics.hpp"
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
 
@@ -42,6 +44,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,8 +64,8 @@ struct http_request {
 
 struct http_response {
   int status = 200;
-  /// JSON.
   std::string body;
+  std::string content_type = "application/json";
   /// Extra headers (`Allow`, `Retry-After`, `WWW-Authenticate`).
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -75,6 +78,8 @@ struct http_api_setup {
   int64_t request_timeout_ms = 15'000;
   /// Bound of a `wait` (its `timeout_ms` may not exceed it).
   int64_t max_wait_ms = 300'000;
+  /// `GET /metrics` (api/metrics.hpp); none without.
+  std::optional<metrics_sources> metrics;
 };
 
 /// The HTTP status of an error code: 400 bad input, 401/403 keys, 404

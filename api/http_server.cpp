@@ -46,7 +46,7 @@ http::response<http::string_body> to_beast(const http_response& r, unsigned vers
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "flowgate");
   if (!r.body.empty()) {
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type, r.content_type);
   }
   res.set(http::field::cache_control, "no-store");
   for (const auto& [name, value] : r.headers) {

@@ -128,6 +128,21 @@ caf::expected<node_settings> settings_from_environment(env_lookup lookup) {
   s.node_id = get("FLOWGATE_NODE_ID");
   s.listen = get("FLOWGATE_LISTEN");
   s.http = get("FLOWGATE_HTTP");
+  if (auto v = get("FLOWGATE_METRICS_TENANTS"); !v.empty()) {
+    if (v == "all") {
+      s.metrics_tenants = -1;
+    } else if (v == "none") {
+      s.metrics_tenants = 0;
+    } else {
+      auto n = parse_int("FLOWGATE_METRICS_TENANTS", v, 0, 100'000);
+      if (!n) {
+        return make_error(errc::invalid_argument,
+                          "FLOWGATE_METRICS_TENANTS must be 'all', 'none' or a count: " +
+                            describe(n.error()));
+      }
+      s.metrics_tenants = *n;
+    }
+  }
   s.peer_key = get("FLOWGATE_PEER_KEY");
   if (auto v = get("FLOWGATE_ON_NONDETERMINISM"); !v.empty()) {
     auto policy = parse_nondeterminism_policy(v);

@@ -52,6 +52,9 @@ struct node_settings {
   /// FLOWGATE_HTTP: `HOST:PORT` of this node's HTTP/JSON API
   /// (api/http_server.hpp; `flowgate serve --http`). Empty: none.
   std::string http;
+  /// FLOWGATE_METRICS_TENANTS: tenant labels on `/metrics`: `all` (-1),
+  /// `none` (0) or the N busiest plus `other` (api/metrics.hpp).
+  int64_t metrics_tenants = 100;
   /// FLOWGATE_PEER_KEY: the API key (an operator key) this node presents at
   /// the other nodes' doors to tell the holder of a run's lease that a
   /// signal or cancellation was stored for it (actors/peer_links.hpp).

@@ -179,6 +179,9 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, const t
     hs.max_body_bytes = s.max_document_bytes + 64 * 1024;
     hs.api.door = (*n)->door();
     hs.api.request_timeout_ms = (*n)->request_timeout.count();
+    hs.api.metrics =
+      metrics_sources{s.node_id,    (*n)->incarnation(), (*n)->writer(),   (*n)->dispatcher(),
+                      (*n)->pool(), (*n)->accountant(),  s.metrics_tenants};
     auto started = http_server::start(sys, std::move(hs));
     if (!started) {
       return fail(started.error());

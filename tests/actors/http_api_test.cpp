@@ -69,6 +69,17 @@ struct http_api_fixture : testing::node_fixture {
     setup.door = n->door();
     setup.request_timeout_ms = 10'000;
     setup.max_wait_ms = 60'000;
+    setup.metrics = metrics_sources{"http",    n->incarnation(), n->writer(), n->dispatcher(),
+                                    n->pool(), n->accountant(),  -1};
+  }
+
+  /// The value of one exposition line `name{labels} value`, or -1.
+  static double sample(const std::string& text, const std::string& series) {
+    auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) {
+      return -1;
+    }
+    return std::stod(text.substr(at + series.size() + 2));
   }
 
   reply call(const std::string& method, const std::string& target, const std::string& key,
@@ -396,6 +407,49 @@ BOOST_AUTO_TEST_CASE(status_codes_follow_http_conventions) {
   BOOST_TEST(at_limit.code() == "tenant_at_limit");
   BOOST_TEST(at_limit.header("Retry-After") == "1");
   BOOST_TEST(op("POST", "/v1/runs/" + std::to_string(holder) + "/cancel").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_are_prometheus_text_scoped_by_the_key) {
+  start(operator_key, R"({"tenant":"acme","queue":"w"})"); // waits for its event
+  auto done = start(operator_key, R"({"tenant":"other","queue":"q"})");
+  op("GET", "/v1/runs/" + std::to_string(done) + "/wait?timeout_ms=20000");
+  BOOST_REQUIRE(op("GET", "/v1/runs?tenant=acme&status=waiting").body.as_array().size() == 1u);
+  http_request req{"GET", "/metrics", "Bearer " + operator_key, "", ""};
+  auto all = handle_request(*sys, setup, req, stopping);
+  BOOST_REQUIRE_MESSAGE(all.status == 200, all.body);
+  BOOST_TEST(all.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  const auto& text = all.body;
+  BOOST_TEST(text.find("# TYPE flowgate_runs_started_total counter") != std::string::npos);
+  BOOST_TEST(sample(text, "flowgate_runs_started_total") >= 2);
+  BOOST_TEST(sample(text, "flowgate_writer_batches_total") > 0);
+  BOOST_TEST(sample(text, "flowgate_activity_attempts_total") >= 1);
+  BOOST_TEST(sample(text, R"(flowgate_node_info{incarnation="1",node="http"})") == 1);
+  BOOST_TEST(sample(text, R"(flowgate_tenant_runs{state="waiting",tenant="acme"})") == 1);
+  BOOST_TEST(sample(text, R"(flowgate_tenant_runs{state="running",tenant="other"})") == 0);
+  BOOST_TEST(sample(text, R"(flowgate_tenant_quota_used{tenant="other"})") == 1);
+  BOOST_TEST(sample(text, R"(flowgate_tenant_quota_limit{tenant="other"})") == 750); // pro tier
+  BOOST_TEST(sample(text, R"(flowgate_tenant_quota_remaining{tenant="other"})") == 749);
+  // A tenant key sees its own tenant's series only; no key gets 401.
+  req.authorization = "Bearer " + acme_key;
+  auto mine = handle_request(*sys, setup, req, stopping);
+  BOOST_REQUIRE(mine.status == 200);
+  BOOST_TEST(mine.body.find(R"(tenant="acme")") != std::string::npos);
+  BOOST_TEST(mine.body.find(R"(tenant="other")") == std::string::npos);
+  req.authorization.clear();
+  BOOST_TEST(handle_request(*sys, setup, req, stopping).status == 401);
+  // The cardinality guard: the busiest tenant by name, the rest as "(other)".
+  setup.metrics->max_tenants = 1;
+  req.authorization = "Bearer " + operator_key;
+  auto guarded = handle_request(*sys, setup, req, stopping).body;
+  BOOST_TEST(sample(guarded, R"(flowgate_tenant_runs{state="waiting",tenant="acme"})") == 1);
+  BOOST_TEST(guarded.find(R"(tenant="default")") == std::string::npos);
+  BOOST_TEST(guarded.find(R"(tenant="other")") == std::string::npos);
+  BOOST_TEST(sample(guarded, R"x(flowgate_tenant_runs{state="waiting",tenant="(other)"})x") == 0);
+  BOOST_TEST(sample(guarded, R"x(flowgate_tenant_runs{state="running",tenant="(other)"})x") == 0);
+  BOOST_TEST(guarded.find(R"x(flowgate_tenant_quota_used{tenant="(other)"})x") ==
+             std::string::npos);
+  setup.metrics->max_tenants = 0;
+  BOOST_TEST(handle_request(*sys, setup, req, stopping).body.find("tenant=") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
