@@ -21,27 +21,8 @@ namespace json = boost::json;
 
 namespace {
 
-/// A request the API refuses before it reaches the door.
-struct api_error {
-  int status;
-  errc code;
-  std::string message;
-};
-
 http_response json_response(int status, const json::value& v) {
   return http_response{status, json::serialize(v), "application/json", {}};
-}
-
-http_response error_of(int status, errc code, const std::string& message) {
-  auto r = json_response(
-    status, json::object{{"error", json::object{{"code", to_string(code)}, {"message", message}}}});
-  if (status == 401) {
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  }
-  if (status == 429 || status == 503) {
-    r.headers.emplace_back("Retry-After", "1");
-  }
-  return r;
 }
 
 /// `%XX` escapes decoded; in a query, '+' is a space. A bad escape clears
@@ -250,11 +231,7 @@ caf::expected<caf::optional<run_status>> status_filter(const std::string& text) 
   if (text.empty()) {
     return caf::optional<run_status>{};
   }
-  std::string upper;
-  for (char ch : text) {
-    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  }
-  auto status = from_string<run_status>(upper);
+  auto status = run_status_from_any_case(text);
   if (!status) {
     return make_error(errc::invalid_argument,
                       "query parameter 'status' must be PENDING, RUNNING, WAITING, COMPLETED, "
@@ -262,6 +239,28 @@ caf::expected<caf::optional<run_status>> status_filter(const std::string& text) 
                         text + "'");
   }
   return caf::optional<run_status>{*status};
+}
+
+/// 405 with the methods the path takes.
+http_response method_not_allowed(const char* allow) {
+  return http_response{405, "", "application/json", {{"Allow", allow}}};
+}
+
+http_response no_endpoint(const http_request& req) {
+  return error_response(404, errc::not_found, "no such endpoint: " + req.method + " " + req.target);
+}
+
+/// Refuses a request to a one-method endpoint: another method (405), or a
+/// query parameter the endpoint did not read (400). Nothing when it may go on.
+std::optional<http_response> only(const char* method, const http_request& req,
+                                  const query_args& q) {
+  if (req.method != method) {
+    return method_not_allowed(method);
+  }
+  if (auto err = q.unknown()) {
+    return error_response(err);
+  }
+  return std::nullopt;
 }
 
 /// The run endpoints under /v1/runs.
@@ -293,11 +292,11 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
         }
       }
       if (queue->empty()) {
-        return error_of(400, errc::invalid_argument, "field 'queue' is required");
+        return error_response(400, errc::invalid_argument, "field 'queue' is required");
       }
       if (!key->empty() && !req.idempotency_key.empty() && *key != req.idempotency_key) {
-        return error_of(400, errc::invalid_argument,
-                        "the Idempotency-Key header and the body's idempotency_key differ");
+        return error_response(400, errc::invalid_argument,
+                              "the Idempotency-Key header and the body's idempotency_key differ");
       }
       auto created = c.start_run(*tenant, *queue, value_text(*o, "input"), *version,
                                  key->empty() ? req.idempotency_key : *key);
@@ -327,7 +326,7 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
       return answer(c.list_runs(scope, *status, *after, static_cast<int32_t>(*limit)),
                     [](const auto& xs) { return json::value(views::runs(xs)); });
     }
-    return http_response{405, "", "application/json", {{"Allow", "GET, POST"}}};
+    return method_not_allowed("GET, POST");
   }
   auto id = run_number(t.path[2]);
   if (!id) {
@@ -336,25 +335,16 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
   auto scope = scope_of();
   std::string sub = t.path.size() > 3 ? t.path[3] : std::string{};
   if (t.path.size() > 4) {
-    return error_of(404, errc::not_found, "no such endpoint: " + m + " " + req.target);
+    return no_endpoint(req);
   }
-  auto only = [&](const char* method) -> std::optional<http_response> {
-    if (m != method) {
-      return http_response{405, "", "application/json", {{"Allow", method}}};
-    }
-    if (auto err = q.unknown()) {
-      return error_response(err);
-    }
-    return std::nullopt;
-  };
   if (sub.empty()) {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.get_run(scope, *id), [](const auto& r) { return json::value(views::run(r)); });
   }
   if (sub == "history") {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.run_history(scope, *id),
@@ -363,16 +353,16 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
   if (sub == "wait") {
     auto timeout = q.integer("timeout_ms", 30'000, 0, setup.max_wait_ms);
     auto until = q.text("until", "finished");
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     if (!timeout) {
       return error_response(timeout.error());
     }
     if (until != "finished" && until != "waiting") {
-      return error_of(400, errc::invalid_argument,
-                      "query parameter 'until' must be 'finished' or 'waiting', got '" + until +
-                        "'");
+      return error_response(400, errc::invalid_argument,
+                            "query parameter 'until' must be 'finished' or 'waiting', got '" +
+                              until + "'");
     }
     // Polled here rather than in one gateway request, so that a stopping
     // server ends it at once and no gateway thread waits with it.
@@ -390,13 +380,14 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
         return json_response(200, out);
       }
       if (stopping) {
-        return error_of(503, errc::shutting_down, "the node is stopping; wait again elsewhere");
+        return error_response(503, errc::shutting_down,
+                              "the node is stopping; wait again elsewhere");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
   }
   if (sub == "signal") {
-    if (auto r = only("POST")) {
+    if (auto r = only("POST", req, q)) {
       return *r;
     }
     auto o = body_object(req.body, {"event", "payload"});
@@ -408,13 +399,13 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
       return error_response(event.error());
     }
     if (event->empty()) {
-      return error_of(400, errc::invalid_argument, "field 'event' is required");
+      return error_response(400, errc::invalid_argument, "field 'event' is required");
     }
     return answer(c.signal_run(scope, *id, *event, value_text(*o, "payload")),
                   [&](const auto& s) { return json::value(views::signal(*id, s)); });
   }
   if (sub == "cancel") {
-    if (auto r = only("POST")) {
+    if (auto r = only("POST", req, q)) {
       return *r;
     }
     auto o = body_object(req.body, {"reason"});
@@ -429,7 +420,7 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
                   [](const auto& x) { return json::value(views::cancel(x)); });
   }
   if (sub == "resume") {
-    if (auto r = only("POST")) {
+    if (auto r = only("POST", req, q)) {
       return *r;
     }
     if (auto o = body_object(req.body, {}); !o) {
@@ -447,7 +438,7 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
     // Refused while the quota is used up: the structured answer, 409.
     return json_response(r->resumed ? 200 : 409, views::resume(*id, *r));
   }
-  return error_of(404, errc::not_found, "no such endpoint: " + m + " " + req.target);
+  return no_endpoint(req);
 }
 
 /// The tenant endpoints under /v1/tenants.
@@ -455,20 +446,8 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
   query_args q{t.query};
   const auto& m = req.method;
   const auto& p = t.path;
-  auto not_found = [&] {
-    return error_of(404, errc::not_found, "no such endpoint: " + m + " " + req.target);
-  };
-  auto only = [&](const char* method) -> std::optional<http_response> {
-    if (m != method) {
-      return http_response{405, "", "application/json", {{"Allow", method}}};
-    }
-    if (auto err = q.unknown()) {
-      return error_response(err);
-    }
-    return std::nullopt;
-  };
   if (p.size() == 2) {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.list_tenants(), [](const auto& xs) { return json::value(views::tenants(xs)); });
@@ -483,7 +462,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
                     [](const auto& x) { return json::value(views::tenant(x)); });
     }
     if (m != "GET") {
-      return http_response{405, "", "application/json", {{"Allow", "GET, PUT"}}};
+      return method_not_allowed("GET, PUT");
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -493,7 +472,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
   }
   const auto& what = p[3];
   if (p.size() == 4 && what == "stats") {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.tenant_stats(tenant),
@@ -501,14 +480,14 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
   }
   if (p.size() == 4 && what == "configs") {
     auto queue = q.text("queue");
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.list_configs(tenant, queue),
                   [](const auto& xs) { return json::value(views::configs(xs)); });
   }
   if (p.size() == 4 && what == "quota") {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.summarize_quota(tenant),
@@ -516,15 +495,15 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
   }
   if (p.size() == 5 && what == "quota" && p[4] == "reconcile") {
     auto period = q.text("period_start");
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     int64_t start = 0;
     if (!period.empty()) {
       auto parsed = parse_rfc3339(period);
       if (!parsed) {
-        return error_of(400, errc::invalid_argument,
-                        "query parameter 'period_start': " + describe(parsed.error()));
+        return error_response(400, errc::invalid_argument,
+                              "query parameter 'period_start': " + describe(parsed.error()));
       }
       start = *parsed;
     }
@@ -543,7 +522,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
                     [](const auto& x) { return json::value(views::subscription_stored(x)); });
     }
     if (m != "GET") {
-      return http_response{405, "", "application/json", {{"Allow", "GET, POST"}}};
+      return method_not_allowed("GET, POST");
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -552,7 +531,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
                   [](const auto& xs) { return json::value(views::subscriptions(xs)); });
   }
   if (what == "queues" && p.size() == 6 && p[5] == "config") {
-    if (auto r = only("GET")) {
+    if (auto r = only("GET", req, q)) {
       return *r;
     }
     return answer(c.view_config(tenant, p[4], ""),
@@ -562,14 +541,14 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
     const auto& queue = p[4];
     const auto& version = p[6];
     if (p.size() == 8 && p[7] == "activate") {
-      if (auto r = only("POST")) {
+      if (auto r = only("POST", req, q)) {
         return *r;
       }
       return answer(c.activate_config(tenant, queue, version),
                     [](const auto& x) { return json::value(views::config_activated(x)); });
     }
     if (p.size() != 7) {
-      return not_found();
+      return no_endpoint(req);
     }
     if (m == "PUT") {
       if (auto err = q.unknown()) {
@@ -582,7 +561,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
       return json_response(stored->created ? 201 : 200, views::config_stored(*stored));
     }
     if (m != "GET") {
-      return http_response{405, "", "application/json", {{"Allow", "GET, PUT"}}};
+      return method_not_allowed("GET, PUT");
     }
     if (auto err = q.unknown()) {
       return error_response(err);
@@ -590,7 +569,7 @@ http_response tenants_endpoint(gateway_client& c, const http_request& req, const
     return answer(c.view_config(tenant, queue, version),
                   [](const auto& x) { return json::value(views::config(x)); });
   }
-  return not_found();
+  return no_endpoint(req);
 }
 
 } // namespace
@@ -634,36 +613,48 @@ int status_of(errc code) {
   }
 }
 
+http_response error_response(int status, errc code, const std::string& message) {
+  auto r = json_response(
+    status, json::object{{"error", json::object{{"code", to_string(code)}, {"message", message}}}});
+  if (status == 401) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  }
+  if (status == 429 || status == 503) {
+    r.headers.emplace_back("Retry-After", "1");
+  }
+  return r;
+}
+
 http_response error_response(const caf::error& err) {
   auto code = code_of(err);
   if (code == errc::none) {
     // A CAF error: the request timed out or the door is gone.
-    return error_of(503, errc::deadline_exceeded, describe(err));
+    return error_response(503, errc::deadline_exceeded, describe(err));
   }
-  return error_of(status_of(code), code, describe(err));
+  return error_response(status_of(code), code, describe(err));
 }
 
 http_response handle_request(caf::actor_system& sys, const http_api_setup& setup,
                              const http_request& req, const std::atomic<bool>& stopping) {
   auto t = parse_target(req.target);
   if (!t) {
-    return error_of(400, errc::invalid_argument,
-                    "malformed request target (a path with %XX escapes): " + req.target);
+    return error_response(400, errc::invalid_argument,
+                          "malformed request target (a path with %XX escapes): " + req.target);
   }
   const auto& p = t->path;
   if (p.size() == 1 && p[0] == "healthz") {
     if (req.method != "GET") {
-      return http_response{405, "", "application/json", {{"Allow", "GET"}}};
+      return method_not_allowed("GET");
     }
-    return stopping ? error_of(503, errc::shutting_down, "the node is stopping")
+    return stopping ? error_response(503, errc::shutting_down, "the node is stopping")
                     : json_response(200, json::object{{"status", "serving"}});
   }
   if (p.size() == 1 && p[0] == "metrics" && setup.metrics) {
     if (req.method != "GET") {
-      return http_response{405, "", "application/json", {{"Allow", "GET"}}};
+      return method_not_allowed("GET");
     }
     if (!t->query.empty()) {
-      return error_of(400, errc::invalid_argument, "/metrics takes no query parameters");
+      return error_response(400, errc::invalid_argument, "/metrics takes no query parameters");
     }
     gateway_client scraper{sys, setup.door, bearer_key(req.authorization)};
     scraper.request_timeout = std::chrono::milliseconds{setup.request_timeout_ms};
@@ -674,7 +665,7 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
     return http_response{200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8", {}};
   }
   if (p.size() < 2 || p[0] != "v1") {
-    return error_of(404, errc::not_found, "no such endpoint: " + req.method + " " + req.target);
+    return no_endpoint(req);
   }
   gateway_client client{sys, setup.door, bearer_key(req.authorization)};
   client.request_timeout = std::chrono::milliseconds{setup.request_timeout_ms};
@@ -686,13 +677,13 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
   }
   if (p.size() == 3 && p[1] == "quota" && p[2] == "scan") {
     if (req.method != "POST") {
-      return http_response{405, "", "application/json", {{"Allow", "POST"}}};
+      return method_not_allowed("POST");
     }
     return answer(client.scan_quota_waits(), [](int64_t n) {
       return json::value(json::object{{"resumed", n}});
     });
   }
-  return error_of(404, errc::not_found, "no such endpoint: " + req.method + " " + req.target);
+  return no_endpoint(req);
 }
 
 } // namespace flowgate

@@ -87,7 +87,11 @@ struct http_api_setup {
 /// stopping, 500 for a store failure.
 int status_of(errc code);
 
-/// The JSON error response for `err`.
+/// The JSON error response `{"error":{"code","message"}}` with `status`;
+/// 401 names the Bearer scheme, 429 and 503 carry `Retry-After`.
+http_response error_response(int status, errc code, const std::string& message);
+
+/// The error response for `err`, with the status of its code.
 http_response error_response(const caf::error& err);
 
 /// Answers one request. `stopping` ends a wait early (node shutdown) with

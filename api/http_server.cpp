@@ -58,12 +58,6 @@ http::response<http::string_body> to_beast(const http_response& r, unsigned vers
   return res;
 }
 
-http_response refusal(int status, errc code, const std::string& message) {
-  auto r = error_response(make_error(code, message));
-  r.status = status;
-  return r;
-}
-
 /// One connection: reads requests one at a time, has each answered off
 /// the I/O thread, writes the answer back, and closes on error, timeout,
 /// `Connection: close` or a stopping server.
@@ -118,15 +112,15 @@ private:
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit) {
-      reply(refusal(413, errc::payload_too_large,
-                    "the request body exceeds " + std::to_string(core_.settings.max_body_bytes) +
-                      " bytes"),
+      reply(error_response(413, errc::payload_too_large,
+                           "the request body exceeds " +
+                             std::to_string(core_.settings.max_body_bytes) + " bytes"),
             11, false);
       return;
     }
     if (ec == http::error::header_limit) {
-      reply(refusal(431, errc::invalid_argument, "the request header exceeds 16384 bytes"), 11,
-            false);
+      reply(error_response(431, errc::invalid_argument, "the request header exceeds 16384 bytes"),
+            11, false);
       return;
     }
     if (ec) {
@@ -134,8 +128,9 @@ private:
       // connection ends (a malformed request gets a 400 first).
       if (ec.category() == beast::error_code{http::error::bad_target}.category() &&
           ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        reply(refusal(400, errc::invalid_argument, "malformed HTTP request: " + ec.message()), 11,
-              false);
+        reply(
+          error_response(400, errc::invalid_argument, "malformed HTTP request: " + ec.message()),
+          11, false);
         return;
       }
       close();
@@ -145,14 +140,14 @@ private:
     auto version = req.version();
     bool keep = req.keep_alive();
     if (core_.draining || core_.stopping) {
-      reply(refusal(503, errc::shutting_down, "the node is stopping"), version, false);
+      reply(error_response(503, errc::shutting_down, "the node is stopping"), version, false);
       return;
     }
     if (++core_.in_flight > core_.settings.max_in_flight) {
       --core_.in_flight;
-      reply(refusal(503, errc::too_many_requests,
-                    "the node answers " + std::to_string(core_.settings.max_in_flight) +
-                      " requests at once; retry"),
+      reply(error_response(503, errc::too_many_requests,
+                           "the node answers " + std::to_string(core_.settings.max_in_flight) +
+                             " requests at once; retry"),
             version, keep);
       return;
     }

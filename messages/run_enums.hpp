@@ -161,6 +161,20 @@ template <> inline std::optional<done_reason> from_string<done_reason>(std::stri
   return detail::enum_parse<done_reason>(text, detail::done_reason_names);
 }
 
+/// A run status as users type it, in any case (`running`, `Completed`);
+/// nullopt for anything else (the CLI's `--status`, the API's `?status=`).
+inline std::optional<run_status> run_status_from_any_case(std::string_view text) {
+  char upper[16];
+  if (text.size() > sizeof upper) {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    upper[i] = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+  }
+  return from_string<run_status>(std::string_view{upper, text.size()});
+}
+
 /// True for a value the enum names (a value from the wire may not be).
 constexpr bool is_valid(run_status x) {
   return static_cast<size_t>(x) < detail::run_status_names.size();

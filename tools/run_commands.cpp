@@ -11,7 +11,6 @@
 
 #include <boost/json.hpp>
 
-#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -69,11 +68,7 @@ caf::optional<run_status> status_filter(const args& a) {
   if (text.empty()) {
     return caf::none;
   }
-  std::string upper;
-  for (char c : text) {
-    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  auto status = from_string<run_status>(upper);
+  auto status = run_status_from_any_case(text);
   if (!status) {
     throw usage_error{"--status '" + text +
                       "' must be PENDING, RUNNING, WAITING, COMPLETED, FAILED or CANCELED"};

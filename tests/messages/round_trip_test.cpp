@@ -367,6 +367,12 @@ BOOST_FIXTURE_TEST_CASE(run_enums_round_trip, fixture) {
                                                      "handed_back", "lost", "abandoned"});
   // Lower case is not the stored text of a run status.
   BOOST_TEST(!from_string<run_status>("completed"));
+  // What users type is taken in any case, and nothing else.
+  BOOST_TEST((run_status_from_any_case("completed") == run_status::completed));
+  BOOST_TEST((run_status_from_any_case("Waiting") == run_status::waiting));
+  BOOST_TEST(!run_status_from_any_case("done"));
+  BOOST_TEST(!run_status_from_any_case(""));
+  BOOST_TEST(!run_status_from_any_case("completedcompletedcompleted"));
   // Records print the text, not the number.
   run_record r;
   r.status = run_status::waiting;
