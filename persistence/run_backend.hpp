@@ -163,7 +163,11 @@ public:
   /// As `lock_tenant`, but false at once if another transaction holds the
   /// tenant's lock (nothing is locked then).
   [[nodiscard]] virtual caf::expected<bool> try_lock_tenant(const std::string& tenant) = 0;
-  /// RUNNING runs of the tenant with a live lease, over every process.
+  /// RUNNING runs of the tenant with a live lease, over every process: the
+  /// permits in use. A store whose transactions overlap (PostgreSQL) also
+  /// revokes the expired leases it counts as free, so that a renewal in
+  /// flight elsewhere cannot revive one; an expired lease whose row another
+  /// transaction holds counts as live. Call it in a write transaction.
   [[nodiscard]] virtual caf::expected<int64_t> count_live_running(const std::string& tenant,
                                                                   int64_t now_ms) = 0;
   /// Unfinished (PENDING, RUNNING, WAITING) runs of the tenant.

@@ -168,6 +168,14 @@ caf::error refused_append(run_backend& b, const append_history& op) {
                                 : " held by '" + r->lease_owner + "' (incarnation " +
                                     std::to_string(r->lease_incarnation) + ")"));
   }
+  if (r->lease_expires_at_ms == 0) {
+    return make_error(errc::lease_lost,
+                      "run " + std::to_string(op.run.value) + ": node '" + op.owner.value +
+                        "' (incarnation " + std::to_string(op.incarnation) +
+                        ") writes under lease epoch " + std::to_string(op.epoch) +
+                        ", but that lease expired and was revoked when its permit was counted "
+                        "free");
+  }
   if (r->lease_expires_at_ms <= op.now_ms) {
     // The holder's lease ran out (it stalled, or could not renew in time):
     // its permit may already be another run's, so its work is not recorded.
