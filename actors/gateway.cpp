@@ -69,6 +69,7 @@ public:
                                                    caf::optional<run_status> status,
                                                    int64_t after_run, int32_t limit);
   caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope, int64_t run);
+  caf::expected<std::vector<attempt_record>> run_attempts(const tenant_scope& scope, int64_t run);
   caf::expected<run_record> wait_for_run(const tenant_scope& scope, int64_t run,
                                          std::chrono::milliseconds timeout, bool stop_at_waiting);
   caf::expected<subscription_record> put_subscription(std::string_view raw_tenant,
@@ -662,6 +663,16 @@ caf::expected<std::vector<history_record>> gateway_core::run_history(const tenan
                                                    load_history{run_id{run}, 0});
 }
 
+caf::expected<std::vector<attempt_record>> gateway_core::run_attempts(const tenant_scope& scope,
+                                                                      int64_t run) {
+  auto r = get_run(scope, run);
+  if (!r) {
+    return r.error();
+  }
+  return blocking_ask<std::vector<attempt_record>>(sys_, request_timeout, reader_,
+                                                   load_attempts{run_id{run}});
+}
+
 caf::expected<run_record> gateway_core::wait_for_run(const tenant_scope& scope, int64_t run,
                                                      std::chrono::milliseconds timeout,
                                                      bool stop_at_waiting) {
@@ -954,6 +965,9 @@ gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
     [=](run_history_request& r) -> result<std::vector<history_record>> {
       return done(core->run_history(r.scope, r.run));
     },
+    [=](run_attempts_request& r) -> result<std::vector<attempt_record>> {
+      return done(core->run_attempts(r.scope, r.run));
+    },
     [=](wait_run_request& r) -> result<run_record> {
       return done(core->wait_for_run(r.scope, r.run, std::chrono::milliseconds{r.timeout_ms},
                                      r.stop_at_waiting));
@@ -1067,6 +1081,7 @@ gateway_actor::behavior_type gateway(gateway_actor::pointer self,
     [=](get_run_request& r) { return run(r); },
     [=](list_runs_request& r) { return run(r); },
     [=](run_history_request& r) { return run(r); },
+    [=](run_attempts_request& r) { return run(r); },
     [=](wait_run_request& r) { return run(r); },
     [=](replay_run_request& r) { return run(r); },
     [=](put_subscription_request& r) { return run(r); },

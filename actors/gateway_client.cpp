@@ -109,6 +109,11 @@ caf::expected<std::vector<history_record>> gateway_client::run_history(const ten
   return ask<std::vector<history_record>>(request_timeout, run_history_request{scope, run});
 }
 
+caf::expected<std::vector<attempt_record>> gateway_client::run_attempts(const tenant_scope& scope,
+                                                                        int64_t run) {
+  return ask<std::vector<attempt_record>>(request_timeout, run_attempts_request{scope, run});
+}
+
 caf::expected<run_record> gateway_client::wait_for_run(const tenant_scope& scope, int64_t run,
                                                        std::chrono::milliseconds timeout,
                                                        bool stop_at_waiting) {

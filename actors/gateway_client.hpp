@@ -83,6 +83,9 @@ public:
                                                                  int64_t after_run, int32_t limit);
   [[nodiscard]] caf::expected<std::vector<history_record>> run_history(const tenant_scope& scope,
                                                                        int64_t run);
+  /// The run's step attempts as the ledger counted them, in start order.
+  [[nodiscard]] caf::expected<std::vector<attempt_record>> run_attempts(const tenant_scope& scope,
+                                                                        int64_t run);
   /// Polls the store until the run is finished (or WAITING, if
   /// `stop_at_waiting`), or `timeout` passed (then `deadline_exceeded`).
   [[nodiscard]] caf::expected<run_record> wait_for_run(const tenant_scope& scope, int64_t run,

@@ -155,6 +155,7 @@ gateway_actor::behavior_type door(door_pointer self, std::shared_ptr<door_state>
     [=](get_run_request& r) { return admit<run_record>(self, st, r); },
     [=](list_runs_request& r) { return admit<std::vector<run_record>>(self, st, r); },
     [=](run_history_request& r) { return admit<std::vector<history_record>>(self, st, r); },
+    [=](run_attempts_request& r) { return admit<std::vector<attempt_record>>(self, st, r); },
     [=](wait_run_request& r) { return admit<run_record>(self, st, r); },
     [=](replay_run_request& r) { return admit<replay_report>(self, st, r); },
     [=](put_subscription_request& r) { return admit<subscription_record>(self, st, r); },

@@ -36,6 +36,7 @@ store_reader_actor::behavior_type store_reader(reader_pointer self,
     [&s](const find_run& q) -> caf::result<run_record> { return s.apply(q); },
     [&s](const list_runs& q) -> caf::result<std::vector<run_record>> { return s.apply(q); },
     [&s](const load_history& q) -> caf::result<std::vector<history_record>> { return s.apply(q); },
+    [&s](const load_attempts& q) -> caf::result<std::vector<attempt_record>> { return s.apply(q); },
     [&s](const read_tenant_stats& q) -> caf::result<std::vector<tenant_stats>> {
       return s.apply(q);
     },

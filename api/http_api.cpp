@@ -1,6 +1,7 @@
 #include "api/http_api.hpp"
 
 #include "actors/gateway_client.hpp"
+#include "actors/wall_clock.hpp"
 #include "api/views.hpp"
 #include "config/billing.hpp"
 #include "config/json_text.hpp"
@@ -350,6 +351,13 @@ http_response runs_endpoint(gateway_client& c, const http_request& req, const ta
     return answer(c.run_history(scope, *id),
                   [](const auto& xs) { return json::value(views::history(xs)); });
   }
+  if (sub == "attempts") {
+    if (auto r = only("GET", req, q)) {
+      return *r;
+    }
+    return answer(c.run_attempts(scope, *id),
+                  [](const auto& xs) { return json::value(views::attempts(xs)); });
+  }
   if (sub == "wait") {
     auto timeout = q.integer("timeout_ms", 30'000, 0, setup.max_wait_ms);
     auto until = q.text("until", "finished");
@@ -674,6 +682,14 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
   }
   if (p[1] == "tenants") {
     return tenants_endpoint(client, req, *t);
+  }
+  if (p.size() == 2 && p[1] == "nodes") {
+    if (auto r = only("GET", req, query_args{t->query})) {
+      return *r;
+    }
+    return answer(client.list_nodes(), [](const auto& xs) {
+      return json::value(json::object{{"nodes", views::nodes(xs, wall_clock_ms())}});
+    });
   }
   if (p.size() == 3 && p[1] == "quota" && p[2] == "scan") {
     if (req.method != "POST") {

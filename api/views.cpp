@@ -92,6 +92,24 @@ json::array history(const std::vector<history_record>& xs) {
   return out;
 }
 
+json::array attempts(const std::vector<attempt_record>& xs) {
+  json::array out;
+  for (const auto& a : xs) {
+    out.push_back(json::object{{"step", a.step_path},
+                               {"attempt", a.attempt},
+                               {"status", a.status},
+                               {"node_id", a.node},
+                               {"lease_epoch", a.lease_epoch},
+                               {"started_at", format_time(a.started_at_ms)},
+                               {"finished_at", format_time(a.finished_at_ms)},
+                               {"period_start", format_time(a.period_start_ms)},
+                               {"period_end", format_time(a.period_end_ms)},
+                               {"error_type", a.error_type},
+                               {"error_message", a.error_message}});
+  }
+  return out;
+}
+
 json::object signal(int64_t run, const signal_accepted& s) {
   return json::object{{"run", run}, {"signal_id", s.signal_id}, {"status", to_string(s.status)}};
 }
@@ -236,6 +254,41 @@ json::object reconciliation(const usage_reconciliation& r) {
                       {"counter", r.counter},
                       {"ledger", r.ledger},
                       {"drift", r.drift}};
+}
+
+const char* node_state(const node_record& x) {
+  if (x.stopped_at_ms != 0) {
+    return "stopped";
+  }
+  return x.live ? "live" : "dead";
+}
+
+json::array nodes(const std::vector<node_record>& xs, int64_t now_ms) {
+  json::array out;
+  for (const auto& x : xs) {
+    json::array tenants;
+    for (const auto& t : x.held_tenants) {
+      tenants.push_back(json::value(t));
+    }
+    out.push_back(json::object{{"node_id", x.node.value},
+                               {"state", node_state(x)},
+                               {"live", x.live},
+                               {"incarnation", x.incarnation},
+                               {"host", x.host},
+                               {"pid", x.pid},
+                               {"address", x.address},
+                               {"lease_ttl_ms", x.ttl_ms},
+                               {"held_runs", x.held_runs},
+                               {"held_tenants", tenants},
+                               {"started_at", format_time(x.started_at_ms)},
+                               {"heartbeat_at", format_time(x.heartbeat_at_ms)},
+                               {"heartbeat_age_ms", now_ms - x.heartbeat_at_ms},
+                               {"stopped_at", format_time(x.stopped_at_ms)},
+                               {"link", x.link},
+                               {"link_since", format_time(x.link_since_ms)},
+                               {"link_error", x.link_error}});
+  }
+  return out;
 }
 
 } // namespace flowgate::views

@@ -23,6 +23,8 @@ std::string format_time(int64_t ms);
 boost::json::object run(const run_record& r);
 boost::json::array runs(const std::vector<run_record>& xs);
 boost::json::array history(const std::vector<history_record>& xs);
+/// The ledger's step attempts of a run.
+boost::json::array attempts(const std::vector<attempt_record>& xs);
 boost::json::object signal(int64_t run, const signal_accepted& s);
 /// The run as it stands and whether the cancel ended it now.
 boost::json::object cancel(const cancel_outcome& c);
@@ -42,5 +44,10 @@ boost::json::object subscription_stored(const subscription_record& s);
 boost::json::array subscriptions(const std::vector<subscription_record>& xs);
 boost::json::object quota(const quota_summary& q);
 boost::json::object reconciliation(const usage_reconciliation& r);
+
+/// live, dead (heartbeat older than its TTL) or stopped.
+const char* node_state(const node_record& x);
+/// `flowgate cluster status`; heartbeat ages against `now_ms`.
+boost::json::array nodes(const std::vector<node_record>& xs, int64_t now_ms);
 
 } // namespace flowgate::views

@@ -282,6 +282,13 @@ struct run_history_request {
 };
 FLOWGATE_REQUEST(run_history_request, x.scope, x.run)
 
+/// A run's step attempts, as the ledger counted them -> std::vector<attempt_record>.
+struct run_attempts_request {
+  tenant_scope scope;
+  int64_t run = 0;
+};
+FLOWGATE_REQUEST(run_attempts_request, x.scope, x.run)
+
 /// Waits (bounded) until the run finishes (or waits, if `stop_at_waiting`)
 /// -> run_record; `deadline_exceeded` after `timeout_ms`.
 struct wait_run_request {

@@ -43,6 +43,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<reconcile_quota_request>("flowgate::reconcile_quota_request");
   cfg.add_message_type<scan_quota_request>("flowgate::scan_quota_request");
   cfg.add_message_type<list_nodes_request>("flowgate::list_nodes_request");
+  cfg.add_message_type<run_attempts_request>("flowgate::run_attempts_request");
   cfg.add_message_type<check_request>("flowgate::check_request");
   cfg.add_message_type<check_report>("flowgate::check_report");
   cfg.add_message_type<check_database>("flowgate::check_database");
@@ -96,6 +97,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<find_run>("flowgate::find_run");
   cfg.add_message_type<list_runs>("flowgate::list_runs");
   cfg.add_message_type<load_history>("flowgate::load_history");
+  cfg.add_message_type<load_attempts>("flowgate::load_attempts");
+  cfg.add_message_type<attempt_record>("flowgate::attempt_record");
+  cfg.add_message_type<std::vector<attempt_record>>("std::vector<flowgate::attempt_record>");
   cfg.add_message_type<std::vector<run_record>>("std::vector<flowgate::run_record>");
   cfg.add_message_type<std::vector<history_record>>("std::vector<flowgate::history_record>");
   cfg.add_message_type<std::vector<step_change>>("std::vector<flowgate::step_change>");

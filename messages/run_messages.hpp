@@ -463,12 +463,14 @@ struct node_record {
   /// Since when (wall ms) the link is in that state; why it is unreachable.
   int64_t link_since_ms = 0;
   std::string link_error;
+  /// The tenants of the runs it holds, by id.
+  std::vector<std::string> held_tenants;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, node_record& x) {
   return f(caf::meta::type_name("flowgate::node_record"), x.node, x.incarnation, x.host, x.pid,
            x.address, x.ttl_ms, x.started_at_ms, x.heartbeat_at_ms, x.stopped_at_ms, x.live,
-           x.held_runs, x.link, x.link_since_ms, x.link_error);
+           x.held_runs, x.link, x.link_since_ms, x.link_error, x.held_tenants);
 }
 
 /// Every registered node (read side).
@@ -637,6 +639,42 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, read_tenant_stats& x) {
   return f(caf::meta::type_name("flowgate::read_tenant_stats"), x.tenant, x.now_ms,
            x.default_limit);
+}
+
+/// One step attempt as the ledger records it (table run_steps): what was
+/// counted against the tenant's quota, by whom, and how it ended.
+struct attempt_record {
+  std::string step_path;
+  int32_t attempt = 0;
+  /// started, completed, failed, cut_off or canceled.
+  std::string status;
+  /// The billing period it was counted in.
+  int64_t period_start_ms = 0;
+  int64_t period_end_ms = 0;
+  /// The node that ran it and the lease epoch it ran under.
+  std::string node;
+  int64_t lease_epoch = 0;
+  int64_t started_at_ms = 0;
+  /// 0 while started.
+  int64_t finished_at_ms = 0;
+  std::string error_type;
+  std::string error_message;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_record& x) {
+  return f(caf::meta::type_name("flowgate::attempt_record"), x.step_path, x.attempt, x.status,
+           x.period_start_ms, x.period_end_ms, x.node, x.lease_epoch, x.started_at_ms,
+           x.finished_at_ms, x.error_type, x.error_message);
+}
+
+/// A run's step attempts in the order they started.
+struct load_attempts {
+  run_id run;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, load_attempts& x) {
+  return f(caf::meta::type_name("flowgate::load_attempts"), x.run);
 }
 
 /// A run's history from `after_seq + 1` on.

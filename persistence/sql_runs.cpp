@@ -176,6 +176,31 @@ caf::expected<std::vector<history_record>> apply(Db& db, const load_history& q) 
 
 #undef FLOWGATE_RUN_COLUMNS
 
+template <class Db>
+caf::expected<std::vector<attempt_record>> apply(Db& db, const load_attempts& q) {
+  auto& st = db.cached(
+    "SELECT step_path, attempt, status, period_start_ms, period_end_ms, coalesce(node_id, ''), "
+    "lease_epoch, started_at_ms, coalesce(finished_at_ms, 0), coalesce(error_type, ''), "
+    "coalesce(error_message, '') FROM run_steps WHERE run_id = ?1 "
+    "ORDER BY started_at_ms, step_path, attempt");
+  st.bind_all(q.run.value);
+  return all_rows<attempt_record>(st, [](const auto& s) {
+    attempt_record x;
+    x.step_path = s.column_text(0);
+    x.attempt = static_cast<int32_t>(s.column_int64(1));
+    x.status = s.column_text(2);
+    x.period_start_ms = s.column_int64(3);
+    x.period_end_ms = s.column_int64(4);
+    x.node = s.column_text(5);
+    x.lease_epoch = s.column_int64(6);
+    x.started_at_ms = s.column_int64(7);
+    x.finished_at_ms = s.column_int64(8);
+    x.error_type = s.column_text(9);
+    x.error_message = s.column_text(10);
+    return x;
+  });
+}
+
 template <class Db> caf::expected<std::vector<node_record>> apply(Db& db, const list_nodes& q) {
   auto& st = db.cached(
     "SELECT n.node_id, n.incarnation, n.host, n.pid, n.address, n.ttl_ms, n.started_at_ms, "
@@ -184,7 +209,7 @@ template <class Db> caf::expected<std::vector<node_record>> apply(Db& db, const 
     "n.incarnation AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?1) "
     "FROM nodes n ORDER BY n.node_id");
   st.bind_all(q.now_ms);
-  return all_rows<node_record>(st, [&q](const auto& row) {
+  auto nodes = all_rows<node_record>(st, [&q](const auto& row) {
     node_record x;
     x.node = node_id{row.column_text(0)};
     x.incarnation = row.column_int64(1);
@@ -199,6 +224,25 @@ template <class Db> caf::expected<std::vector<node_record>> apply(Db& db, const 
     x.live = x.stopped_at_ms == 0 && x.heartbeat_at_ms + x.ttl_ms > q.now_ms;
     return x;
   });
+  if (!nodes) {
+    return nodes;
+  }
+  for (auto& x : *nodes) {
+    if (x.held_runs == 0) {
+      continue;
+    }
+    auto& held = db.cached("SELECT DISTINCT tenant_id FROM runs WHERE lease_owner = ?1 AND "
+                           "lease_incarnation = ?2 AND status = 'RUNNING' AND "
+                           "lease_expires_at_ms > ?3 ORDER BY tenant_id");
+    held.bind_all(x.node.value, x.incarnation, q.now_ms);
+    auto tenants =
+      all_rows<std::string>(held, [](const auto& row) { return std::string{row.column_text(0)}; });
+    if (!tenants) {
+      return tenants.error();
+    }
+    x.held_tenants = std::move(*tenants);
+  }
+  return nodes;
 }
 
 template <class Db>
@@ -251,6 +295,7 @@ template <class Db> caf::expected<usage_reconciliation> apply(Db& db, const reco
   template caf::expected<run_record> apply(Db&, const find_run&);                                  \
   template caf::expected<std::vector<run_record>> apply(Db&, const list_runs&);                    \
   template caf::expected<std::vector<history_record>> apply(Db&, const load_history&);             \
+  template caf::expected<std::vector<attempt_record>> apply(Db&, const load_attempts&);            \
   template caf::expected<std::vector<tenant_stats>> apply(Db&, const read_tenant_stats&);          \
   template caf::expected<std::vector<subscription_record>> apply(Db&, const list_subscriptions&);  \
   template caf::expected<std::vector<schedule_record>> apply(Db&, const list_schedules&);          \

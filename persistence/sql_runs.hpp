@@ -23,6 +23,8 @@ template <class Db>
 template <class Db>
 [[nodiscard]] caf::expected<std::vector<history_record>> apply(Db& db, const load_history& q);
 template <class Db>
+[[nodiscard]] caf::expected<std::vector<attempt_record>> apply(Db& db, const load_attempts& q);
+template <class Db>
 [[nodiscard]] caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& q);
 template <class Db>
 [[nodiscard]] caf::expected<std::vector<subscription_record>> apply(Db& db,

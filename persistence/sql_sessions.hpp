@@ -511,6 +511,9 @@ public:
   caf::expected<std::vector<history_record>> apply(const load_history& q) override {
     return sql_runs::apply(db_, q);
   }
+  caf::expected<std::vector<attempt_record>> apply(const load_attempts& q) override {
+    return sql_runs::apply(db_, q);
+  }
   caf::expected<std::vector<tenant_stats>> apply(const read_tenant_stats& q) override {
     return sql_runs::apply(db_, q);
   }

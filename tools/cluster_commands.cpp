@@ -23,7 +23,7 @@ incarnation of its latest process (each 'flowgate serve' start takes the
 next one; leases carry it, so an older or duplicate process can never
 renew, release or append), host and pid, the address it listens on for
 remote clients ('serve --listen'; '-' if none), the runs whose live lease it
-holds, and its last heartbeat (written with every lease renewal, every
+holds and their tenants, and its last heartbeat (written with every lease renewal, every
 lease TTL / 2).
 
 States: live (heartbeat within its lease TTL), dead (heartbeat older: its
@@ -38,17 +38,6 @@ database itself, LINK is '-'. A link is watched with heartbeats: a node
 that dies or hangs shows as unreachable within about 5 s.
 )";
 
-namespace {
-
-const char* state_of(const node_record& x) {
-  if (x.stopped_at_ms != 0) {
-    return "stopped";
-  }
-  return x.live ? "live" : "dead";
-}
-
-} // namespace
-
 int cluster_command(gateway_client& n, const args& a, bool as_json) {
   // main() admits only the commands in its table.
   (void)a;
@@ -58,41 +47,26 @@ int cluster_command(gateway_client& n, const args& a, bool as_json) {
   }
   auto now = wall_clock_ms();
   if (as_json) {
-    json::array out;
-    for (const auto& x : *nodes) {
-      out.push_back(json::object{{"node_id", x.node.value},
-                                 {"state", state_of(x)},
-                                 {"live", x.live},
-                                 {"incarnation", x.incarnation},
-                                 {"host", x.host},
-                                 {"pid", x.pid},
-                                 {"address", x.address},
-                                 {"lease_ttl_ms", x.ttl_ms},
-                                 {"held_runs", x.held_runs},
-                                 {"started_at", format_time(x.started_at_ms)},
-                                 {"heartbeat_at", format_time(x.heartbeat_at_ms)},
-                                 {"heartbeat_age_ms", now - x.heartbeat_at_ms},
-                                 {"stopped_at", format_time(x.stopped_at_ms)},
-                                 {"link", x.link},
-                                 {"link_since", format_time(x.link_since_ms)},
-                                 {"link_error", x.link_error}});
-    }
-    print_json(json::object{{"nodes", out}});
+    print_json(json::object{{"nodes", views::nodes(*nodes, now)}});
     return exit_ok;
   }
   if (nodes->empty()) {
     std::cout << "no node has served on this database\n";
     return exit_ok;
   }
-  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s %s\n", "NODE", "STATE", "INC", "HOST", "PID",
-              "ADDRESS", "HELD", "HEARTBEAT", "LINK");
+  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s %-12s %s\n", "NODE", "STATE", "INC", "HOST",
+              "PID", "ADDRESS", "HELD", "HEARTBEAT", "LINK", "TENANTS");
   for (const auto& x : *nodes) {
     auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
-    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s %s\n", x.node.value.c_str(),
-                state_of(x), static_cast<long long>(x.incarnation), x.host.c_str(),
+    std::string tenants;
+    for (const auto& t : x.held_tenants) {
+      tenants += (tenants.empty() ? "" : ",") + t;
+    }
+    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s %-12s %s\n", x.node.value.c_str(),
+                views::node_state(x), static_cast<long long>(x.incarnation), x.host.c_str(),
                 static_cast<long long>(x.pid), x.address.empty() ? "-" : x.address.c_str(),
                 static_cast<long long>(x.held_runs), age.c_str(),
-                x.link.empty() ? "-" : x.link.c_str());
+                x.link.empty() ? "-" : x.link.c_str(), tenants.empty() ? "-" : tenants.c_str());
   }
   return exit_ok;
 }

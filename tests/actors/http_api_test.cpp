@@ -9,6 +9,7 @@
 #include "tests/actors/node_fixture.hpp"
 #include "tests/printing.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -160,6 +161,19 @@ BOOST_AUTO_TEST_CASE(a_run_started_over_http_is_driven_and_read_back) {
   BOOST_TEST(history.status == 200);
   BOOST_TEST(history.body.as_array().size() >= 3u);
   BOOST_TEST(history.body.as_array().front().at("seq").as_int64() == 1);
+  // The ledger's attempts: each counted once, completed, on this node.
+  auto attempts = op("GET", "/v1/runs/" + id + "/attempts");
+  BOOST_REQUIRE_MESSAGE(attempts.status == 200, attempts.raw.body);
+  BOOST_REQUIRE(!attempts.body.as_array().empty());
+  BOOST_TEST(static_cast<int64_t>(attempts.body.as_array().size()) ==
+             count("SELECT count(*) FROM run_steps WHERE run_id = " + id));
+  for (const auto& a : attempts.body.as_array()) {
+    BOOST_TEST(a.at("status").as_string() == "completed");
+    BOOST_TEST(a.at("attempt").as_int64() == 1);
+    BOOST_TEST(!a.at("node_id").as_string().empty());
+    BOOST_TEST(a.at("finished_at").as_string() != "-");
+  }
+  BOOST_TEST(op("GET", "/v1/runs/" + id + "/attempts?x=1").status == 400);
   auto listed = op("GET", "/v1/runs?tenant=acme&status=completed&limit=10");
   BOOST_REQUIRE(listed.status == 200);
   BOOST_REQUIRE(listed.body.as_array().size() == 1u);
@@ -192,7 +206,7 @@ BOOST_AUTO_TEST_CASE(a_tenant_key_sees_and_touches_its_own_tenant_only) {
   BOOST_TEST(hidden.code() == missing.code());
   BOOST_TEST(hidden.message() == "run " + std::to_string(theirs) + " does not exist");
   BOOST_TEST(missing.message() == "run 999999 does not exist");
-  for (const auto* sub : {"/history", "/wait?timeout_ms=10"}) {
+  for (const auto* sub : {"/history", "/attempts", "/wait?timeout_ms=10"}) {
     BOOST_TEST(call("GET", "/v1/runs/" + std::to_string(theirs) + sub, acme_key).status == 404);
   }
   auto signal =
@@ -213,6 +227,7 @@ BOOST_AUTO_TEST_CASE(a_tenant_key_sees_and_touches_its_own_tenant_only) {
   BOOST_TEST(call("GET", "/v1/tenants/other", acme_key).status == 403);
   BOOST_TEST(call("GET", "/v1/tenants", acme_key).status == 403);
   BOOST_TEST(call("POST", "/v1/quota/scan", acme_key).status == 403);
+  BOOST_TEST(call("GET", "/v1/nodes", acme_key).status == 403);
   auto before = count("SELECT count(*) FROM runs WHERE tenant_id = 'other'");
   auto foreign = call("POST", "/v1/runs", acme_key, R"({"tenant":"other","queue":"q"})");
   BOOST_TEST(foreign.status == 403);
@@ -373,6 +388,14 @@ BOOST_AUTO_TEST_CASE(tenants_and_configs_answer_like_the_cli) {
   auto scan = op("POST", "/v1/quota/scan");
   BOOST_TEST(scan.status == 200);
   BOOST_TEST(scan.obj().contains("resumed"));
+  // The node serving the API lists itself, live.
+  auto nodes = op("GET", "/v1/nodes");
+  BOOST_REQUIRE_MESSAGE(nodes.status == 200, nodes.raw.body);
+  const auto& list = nodes.obj().at("nodes").as_array();
+  BOOST_REQUIRE(!list.empty());
+  BOOST_TEST(std::any_of(list.begin(), list.end(), [](const json::value& node) {
+    return node.at("state").as_string() == "live" && node.at("held_tenants").is_array();
+  }));
 }
 
 BOOST_AUTO_TEST_CASE(status_codes_follow_http_conventions) {

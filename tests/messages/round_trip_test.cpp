@@ -223,9 +223,23 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
   check(stop_node{node_id{"n1"}, 2, 8});
-  check(node_record{node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3, "", 0, ""});
-  check(node_record{node_id{"n2"}, 2, "h", 4, "127.0.0.1:1", 2000, 5, 6, 0, true, 3, "unreachable",
-                    7, "connection refused"});
+  check(node_record{
+    node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3, "", 0, "", {"acme", "beta"}});
+  check(node_record{node_id{"n2"},
+                    2,
+                    "h",
+                    4,
+                    "127.0.0.1:1",
+                    2000,
+                    5,
+                    6,
+                    0,
+                    true,
+                    3,
+                    "unreachable",
+                    7,
+                    "connection refused",
+                    {}});
   check(std::vector<node_record>{node_record{}});
   check(list_nodes{9});
   check(tenant_scope{"acme"});
@@ -251,6 +265,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(list_runs_request{all, run_status::running, 3, 50});
   check(list_runs_request{all, caf::none, 3, 50});
   check(run_history_request{"acme", 4});
+  check(run_attempts_request{"acme", 4});
   check(wait_run_request{"acme", 4, 1000, false});
   check(replay_run_request{"acme", 4});
   check(put_subscription_request{"acme", "{}"});
@@ -294,6 +309,10 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(list_runs{tenant_id{"acme"}, run_status::running, 10, 50});
   check(list_runs{tenant_id{"acme"}, caf::none, 10, 50});
   check(load_history{run_id{int64_t{1}}, 4});
+  check(load_attempts{run_id{int64_t{7}}});
+  check(std::vector<attempt_record>{
+    attempt_record{"a/b", 2, "failed", 10, 20, "n1", 3, 11, 12, "activity_error", "boom"},
+    attempt_record{}});
   check(activity_request{tenant_id{"acme"}, run_id{int64_t{1}}, "a", 2, "echo", "[1]", "{}", 100});
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6});

@@ -295,6 +295,8 @@ BOOST_AUTO_TEST_CASE(cluster_listing_shows_liveness_and_held_runs) {
   BOOST_TEST((*nodes)[0].node.value == "a");
   BOOST_TEST((*nodes)[0].live);
   BOOST_TEST((*nodes)[0].held_runs == 2);
+  BOOST_TEST((*nodes)[0].held_tenants == std::vector<std::string>{"t"});
+  BOOST_TEST((*nodes)[1].held_tenants.empty());
   BOOST_TEST((*nodes)[1].held_runs == 0);
   auto later = reader->apply(list_nodes{1000 + ttl + 1});
   BOOST_REQUIRE(later);
