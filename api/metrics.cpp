@@ -40,6 +40,7 @@ struct tenant_figures {
   int64_t running = 0;
   int64_t queued = 0;
   int64_t waiting = 0;
+  int64_t paused_on_quota = 0;
   int64_t limit = 0;
   int64_t at_limit = 0;
   int64_t soft = 0;
@@ -49,6 +50,7 @@ struct tenant_figures {
     running += x.running;
     queued += x.queued;
     waiting += x.waiting;
+    paused_on_quota += x.paused_on_quota;
     at_limit += x.rejected_at_limit;
     soft += x.rejected_soft;
     hard += x.rejected_hard;
@@ -171,6 +173,11 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
                    .Name("flowgate_tenant_runs")
                    .Help("A tenant's unfinished runs by state, over every node.")
                    .Register(r);
+    auto& paused = BuildGauge()
+                     .Name("flowgate_tenant_runs_paused_on_quota")
+                     .Help("Of a tenant's waiting runs, those paused because its quota is used "
+                           "up.")
+                     .Register(r);
     auto& limit = BuildGauge()
                     .Name("flowgate_tenant_concurrency_limit")
                     .Help("A tenant's concurrent-run limit (0 = unlimited).")
@@ -183,6 +190,7 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
       runs.Add({{"tenant", tenant}, {"state", "running"}}).Set(static_cast<double>(f.running));
       runs.Add({{"tenant", tenant}, {"state", "queued"}}).Set(static_cast<double>(f.queued));
       runs.Add({{"tenant", tenant}, {"state", "waiting"}}).Set(static_cast<double>(f.waiting));
+      paused.Add({{"tenant", tenant}}).Set(static_cast<double>(f.paused_on_quota));
       if (tenant != other_tenants) {
         limit.Add({{"tenant", tenant}}).Set(static_cast<double>(f.limit));
       }

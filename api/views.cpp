@@ -64,9 +64,11 @@ json::object run(const run_record& r) {
                       {"next_seq", r.next_seq},
                       {"lease_owner", r.lease_owner},
                       {"lease_epoch", r.epoch},
+                      {"lease_expires_at", format_time(r.lease_expires_at_ms)},
                       {"created_at", format_time(r.created_at_ms)},
                       {"started_at", format_time(r.started_at_ms)},
-                      {"finished_at", format_time(r.finished_at_ms)}};
+                      {"finished_at", format_time(r.finished_at_ms)},
+                      {"updated_at", format_time(r.updated_at_ms)}};
 }
 
 json::array runs(const std::vector<run_record>& xs) {
@@ -161,6 +163,7 @@ json::array stats(const std::vector<tenant_stats>& xs) {
                    {"running", x.running},
                    {"queued", x.queued},
                    {"waiting", x.waiting},
+                   {"paused_on_quota", x.paused_on_quota},
                    {"limit", x.limit},
                    {"permits_free", x.limit > 0 ? std::max<int64_t>(x.limit - x.running, 0) : -1},
                    {"admission", x.admission},

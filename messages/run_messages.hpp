@@ -188,12 +188,14 @@ struct tenant_stats {
   int64_t rejected_at_limit = 0;
   int64_t rejected_soft = 0;
   int64_t rejected_hard = 0;
+  /// Of the WAITING runs, those paused because the quota is used up.
+  int64_t paused_on_quota = 0;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, tenant_stats& x) {
   return f(caf::meta::type_name("flowgate::tenant_stats"), x.tenant, x.running, x.queued, x.waiting,
            x.limit, x.admission, x.soft_limit, x.hard_limit, x.rejected_at_limit, x.rejected_soft,
-           x.rejected_hard);
+           x.rejected_hard, x.paused_on_quota);
 }
 
 /// Outcome of `append_history`.

@@ -88,7 +88,9 @@ caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& 
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
     "AND x.reason = 'soft_limit'), 0), "
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
-    "AND x.reason = 'hard_limit'), 0) "
+    "AND x.reason = 'hard_limit'), 0), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'WAITING' "
+    "AND r.wait_reason = 'quota') "
     "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
   st.bind_all(q.tenant.value, q.now_ms);
   caf::error bad_config;
@@ -110,6 +112,7 @@ caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& 
     x.rejected_at_limit = s.column_int64(5);
     x.rejected_soft = s.column_int64(6);
     x.rejected_hard = s.column_int64(7);
+    x.paused_on_quota = s.column_int64(8);
     return x;
   });
   if (bad_config) {

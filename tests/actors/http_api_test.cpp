@@ -324,6 +324,11 @@ BOOST_AUTO_TEST_CASE(a_quota_paused_run_resumes_only_once_quota_is_raised) {
   BOOST_TEST(quota.obj().at("used").as_int64() == 1);
   BOOST_TEST(quota.obj().at("limit").as_int64() == 1);
   BOOST_TEST(quota.obj().at("remaining").as_int64() == 0);
+  auto stats = op("GET", "/v1/tenants/acme/stats");
+  BOOST_TEST(stats.body.as_array()[0].at("paused_on_quota").as_int64() == 1);
+  http_request scrape{"GET", "/metrics", "Bearer " + operator_key, "", ""};
+  BOOST_TEST(sample(handle_request(*sys, setup, scrape, stopping).body,
+                    R"(flowgate_tenant_runs_paused_on_quota{tenant="acme"})") == 1);
   // Refused while the quota is used up: the structured answer.
   auto refused = op("POST", "/v1/runs/" + std::to_string(second) + "/resume");
   BOOST_TEST(refused.status == 409);
@@ -341,6 +346,8 @@ BOOST_AUTO_TEST_CASE(a_quota_paused_run_resumes_only_once_quota_is_raised) {
                .obj()
                .at("status")
                .as_string() == "COMPLETED");
+  BOOST_TEST(
+    op("GET", "/v1/tenants/acme/stats").body.as_array()[0].at("paused_on_quota").as_int64() == 0);
   auto rec = op("GET", "/v1/tenants/acme/quota/reconcile");
   BOOST_TEST(rec.status == 200);
   BOOST_TEST(rec.obj().at("drift").as_int64() == 0);

@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
   check(peer_link{node_id{"n2"}, "127.0.0.1:4000", "connected", 5, ""});
   check(std::vector<peer_link>{peer_link{node_id{"n3"}, "", "unreachable", 6, "no address"}});
-  check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9});
+  check(tenant_stats{tenant_id{"a"}, 1, 2, 3, 4, "reject", 5, 6, 7, 8, 9, 10});
   check(read_tenant_stats{tenant_id{"a"}, 10, 2});
   subscription_record sub{tenant_id{"a"}, "sub_1", "active", 1, 2, R"({"x":"1"})", "{}", 3};
   check(sub);
