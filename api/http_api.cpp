@@ -2,6 +2,7 @@
 
 #include "actors/gateway_client.hpp"
 #include "actors/wall_clock.hpp"
+#include "api/console_assets.hpp"
 #include "api/views.hpp"
 #include "config/billing.hpp"
 #include "config/json_text.hpp"
@@ -671,6 +672,28 @@ http_response handle_request(caf::actor_system& sys, const http_api_setup& setup
       return error_response(text.error());
     }
     return http_response{200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8", {}};
+  }
+  if (p.empty() || p[0] == "console") {
+    std::string path;
+    for (const auto& segment : p) {
+      path += "/" + segment;
+    }
+    if (auto asset = console_asset_at(path.empty() ? "/" : path)) {
+      if (req.method != "GET") {
+        return method_not_allowed("GET");
+      }
+      // The page runs only its own script and style, talks only to this
+      // node, and is never framed.
+      return http_response{
+        200,
+        std::string{asset->body},
+        std::string{asset->content_type},
+        {{"Cache-Control", "no-cache"},
+         {"X-Content-Type-Options", "nosniff"},
+         {"Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                     "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                                     "form-action 'self'; frame-ancestors 'none'"}}};
+    }
   }
   if (p.size() < 2 || p[0] != "v1") {
     return no_endpoint(req);

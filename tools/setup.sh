@@ -17,7 +17,13 @@ packages=(
   curl  # the HTTP API tests (and the README examples they run)
   gdb  # stacks of a stalled node in the process-level tests' failure messages
   iproute2  # network namespaces as hosts in test_multihost
+  chromium  # the web console's browser tests (headless)
 )
+# Node.js and npm drive that browser (playwright-core, tests/console); the
+# machine's own are used when present, else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,18 +32,27 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The browser tests' npm packages, exactly as package-lock.json pins them
+# (playwright-core only: it drives Debian's Chromium, it downloads no browser).
+console_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/console"
+if ! cmp -s "$console_tests/package-lock.json" \
+  "$console_tests/node_modules/.installed-from-lock" 2>/dev/null; then
+  echo "setup: npm ci in tests/console"
+  (cd "$console_tests" && npm ci --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.installed-from-lock)
+fi
 echo "setup: done"

@@ -225,3 +225,51 @@ BOOST_AUTO_TEST_CASE(every_endpoint_in_the_openapi_document_is_served) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- the web console in a real browser ------------------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(console, http_fixture)
+
+BOOST_AUTO_TEST_CASE(the_console_renders_quota_runs_and_nodes_and_resumes_in_chromium) {
+  // tests/console/console_test.mjs drives Debian's Chromium (headless,
+  // playwright-core from tests/console's npm install) against this node and
+  // checks what the pages show; its screenshots stay in the build tree.
+  const std::string scripts = std::string{FLOWGATE_SOURCE_DIR} + "/tests/console";
+  BOOST_REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/chromium"),
+                        "chromium is not installed: run tools/setup.sh");
+  BOOST_REQUIRE_MESSAGE(std::filesystem::exists(scripts + "/node_modules/playwright-core"),
+                        "playwright-core is not installed: run tools/setup.sh");
+  auto node = serve("console", 30'000, "", "", {"--http", "127.0.0.1:0", "--json"});
+  auto url = url_of("console");
+  auto key = operator_key();
+  // The page is served with the API, without a key; it holds no data.
+  auto [page_code, page] = sh("curl -sS --max-time 30 -D - '" + url + "/'");
+  BOOST_REQUIRE_MESSAGE(page_code == 0, errors());
+  BOOST_TEST(page.find("text/html; charset=utf-8") != std::string::npos, page);
+  BOOST_TEST(page.find("Content-Security-Policy: default-src 'none'") != std::string::npos, page);
+  BOOST_TEST(page.find("/console/app.js") != std::string::npos);
+  BOOST_TEST(status_of("'" + url + "/console/app.js'") == "200");
+  BOOST_TEST(status_of("'" + url + "/console/nothing.js'") == "404");
+  BOOST_TEST(status_of("-X POST '" + url + "/'") == "405");
+  for (const char* tenant : {"acme", "beta"}) {
+    auto [code, out] =
+      sh("curl -sS --fail-with-body --max-time 30 -X PUT -H 'Authorization: Bearer " + key + "' '" +
+         url + "/v1/tenants/" + tenant + "' -d '{\"tier\":\"pro\"}'");
+    BOOST_REQUIRE_MESSAGE(code == 0, out << errors());
+  }
+  auto [tk_code, tk] = sh("timeout 60 " FLOWGATE_BINARY " --db '" + location +
+                          "' --json key create --tenant acme --name console");
+  BOOST_REQUIRE_MESSAGE(tk_code == 0, errors());
+  auto tenant_key = std::string{boost::json::parse(tk).at("key").as_string()};
+  auto shots = std::filesystem::current_path() / "console-screenshots";
+  std::filesystem::remove_all(shots);
+  auto [code, out] = sh("cd '" + scripts + "' && FLOWGATE_URL='" + url + "' FLOWGATE_KEY='" + key +
+                        "' FLOWGATE_TENANT_KEY='" + tenant_key + "' SCREENSHOTS='" +
+                        shots.string() + "' timeout 110 node console_test.mjs 2>&1");
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(code == 0, "the browser checks failed:\n" << out << errors() << log_of("console"));
+  BOOST_TEST(std::filesystem::exists(shots / "06-run-completed.png"));
+  BOOST_TEST(node->stop(SIGTERM, 20s) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
