@@ -18,6 +18,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace flowgate {
@@ -30,6 +31,9 @@ struct held_run {
   lease_epoch epoch = 0;
   tenant_id tenant;
   orchestrator_actor actor;
+  /// Its pipeline's series if the pipeline has the "metrics" feature
+  /// (points into `dispatcher_state::pipelines`, whose nodes stay put).
+  pipeline_series* series = nullptr;
 };
 
 struct dispatcher_state {
@@ -60,6 +64,9 @@ struct dispatcher_state {
   bool drain_answered = false;
   caf::typed_response_promise<int64_t> drain_promise;
   dispatcher_stats stats;
+  /// Series of the pipeline versions with the "metrics" feature run here:
+  /// one per (tenant, queue, version) this node drove since it started.
+  std::map<std::tuple<std::string, std::string, std::string>, pipeline_series> pipelines;
   static inline const char* name = "flowgate.dispatcher";
 };
 
@@ -76,6 +83,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   const auto& s = st.setup.settings;
   orchestrator_setup os;
   os.run = run;
+  const bool os_metrics = snapshot && snapshot->definition.has_feature("metrics");
   os.snapshot = std::move(snapshot);
   os.fresh = fresh;
   os.first_command = std::move(first);
@@ -102,7 +110,19 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   self->send(st.setup.limiters, hold_atom::value, run.tenant, run.id,
              caf::actor_cast<caf::actor>(actor));
   st.by_actor[actor.address()] = run.id.value;
-  st.held[run.id.value] = held_run{run.epoch, run.tenant, actor};
+  pipeline_series* series = nullptr;
+  if (os_metrics) {
+    auto& x = st.pipelines[{run.tenant.value, run.queue.value, run.version.value}];
+    if (x.ended.empty()) {
+      x.tenant = run.tenant.value;
+      x.queue = run.queue.value;
+      x.version = run.version.value;
+      x.ended.assign(static_cast<size_t>(done_reason::abandoned) + 1, 0);
+    }
+    x.started += 1;
+    series = &x;
+  }
+  st.held[run.id.value] = held_run{run.epoch, run.tenant, actor, series};
   st.stats.started += 1;
   st.stats.active = static_cast<int64_t>(st.held.size());
   if (st.draining) {
@@ -554,6 +574,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         return;
       }
       auto tenant = it->second.tenant;
+      if (auto* series = it->second.series;
+          series != nullptr && static_cast<size_t>(why) < series->ended.size()) {
+        series->ended[static_cast<size_t>(why)] += 1;
+      }
       forget(self, run.value);
       (why == done_reason::lost ? st.stats.lost : st.stats.finished) += 1;
       // The tenant's permit is free: a queued run of it may start now.
@@ -615,7 +639,13 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       self->state.watchers.push_back(std::move(watcher));
       return ok_atom::value;
     },
-    [=](stats_atom) { return self->state.stats; },
+    [=](stats_atom) {
+      auto out = self->state.stats;
+      for (const auto& [key, series] : self->state.pipelines) {
+        out.pipelines.push_back(series);
+      }
+      return out;
+    },
   };
 }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace flowgate {
 
@@ -96,11 +97,13 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
         static_cast<double>(writer->largest_batch));
   gauge(r, "flowgate_writer_broken", "1 when the store was found damaged (nothing is written).",
         writer->broken ? 1 : 0);
+  std::vector<pipeline_series> pipelines;
   if (src.dispatcher) {
     auto d = blocking_ask<dispatcher_stats>(sys, timeout, src.dispatcher, stats_atom::value);
     if (!d) {
       return d.error();
     }
+    pipelines = std::move(d->pipelines);
     counter(r, "flowgate_runs_claimed_total", "Run leases this node claimed.",
             static_cast<double>(d->claimed));
     counter(r, "flowgate_runs_started_total", "Runs this node started driving.",
@@ -229,6 +232,41 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
         remaining.Add({{"tenant", tenant}}).Set(static_cast<double>(q->remaining));
       }
       period_end.Add({{"tenant", tenant}}).Set(static_cast<double>(q->period.end_ms) / 1000.0);
+    }
+  }
+  // Pipelines with the "metrics" feature, of the labelled tenants (the key's
+  // scope and the guard): runs this node drove and how they left it.
+  std::set<std::string> labelled;
+  for (size_t i = 0; i < named; ++i) {
+    labelled.insert(xs[i].tenant.value);
+  }
+  bool any = false;
+  for (const auto& p : pipelines) {
+    any = any || labelled.count(p.tenant) > 0;
+  }
+  if (any) {
+    auto& started = BuildCounter()
+                      .Name("flowgate_pipeline_runs_started_total")
+                      .Help("Runs of the pipeline version this node started driving (pipelines "
+                            "with the \"metrics\" feature).")
+                      .Register(r);
+    auto& ended = BuildCounter()
+                    .Name("flowgate_pipeline_runs_ended_total")
+                    .Help("How runs of the pipeline version left this node: completed, failed, "
+                          "canceled, waiting, handed_back, lost, abandoned.")
+                    .Register(r);
+    for (const auto& p : pipelines) {
+      if (labelled.count(p.tenant) == 0) {
+        continue;
+      }
+      std::map<std::string, std::string> labels{
+        {"tenant", p.tenant}, {"queue", p.queue}, {"version", p.version}};
+      started.Add(labels).Increment(static_cast<double>(p.started));
+      for (size_t i = 0; i < p.ended.size(); ++i) {
+        auto with = labels;
+        with["reason"] = to_string(static_cast<done_reason>(i));
+        ended.Add(with).Increment(static_cast<double>(p.ended[i]));
+      }
     }
   }
   return prometheus::TextSerializer{}.Serialize(registry->Collect());

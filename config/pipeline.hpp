@@ -94,6 +94,15 @@ struct pipeline_node {
 /// A validated pipeline document.
 struct pipeline {
   std::string name;
+  /// What the pipeline's runs take part in (FORMATS.md):
+  /// - "quota": a start of it is subject to the tenant's soft and hard
+  ///   active-run limits (`quota.soft_limit`, `quota.hard_limit`); without
+  ///   it such a start is never refused by them (its runs still count).
+  /// - "metrics": its runs get per-pipeline (tenant, queue, version) series
+  ///   at /metrics.
+  /// A document without `features` has {"quota"}: what every pipeline did
+  /// before the list had effects. Step attempts are billed and concurrency
+  /// limits apply whatever the list says.
   std::vector<std::string> features;
   pipeline_node root;
   /// Number of nodes in the tree.

@@ -88,7 +88,10 @@ public:
       fail_doc("field 'name' must be a non-empty string of at most 128 characters");
     }
     result.name = std::string{name->get_string()};
-    if (const auto* features = obj->if_contains("features")) {
+    const auto* features = obj->if_contains("features");
+    if (features == nullptr) {
+      result.features = {"quota"}; // config/pipeline.hpp: the default
+    } else {
       if (!features->is_array()) {
         fail_doc("field 'features' must be an array of strings");
       }

@@ -69,6 +69,23 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.timed_out, x.lent);
 }
 
+/// One pipeline version's runs on this node (pipelines with the "metrics"
+/// feature): orchestrations started, and how they ended here, counted by
+/// `done_reason` (index = the enum's value).
+struct pipeline_series {
+  std::string tenant;
+  std::string queue;
+  std::string version;
+  int64_t started = 0;
+  std::vector<int64_t> ended;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pipeline_series& x) {
+  return f(caf::meta::type_name("flowgate::pipeline_series"), x.tenant, x.queue, x.version,
+           x.started, x.ended);
+}
+
 /// A run left a node's hands: finished, paused or handed back.
 struct run_finished {
   run_id run;
@@ -92,12 +109,15 @@ struct dispatcher_stats {
   bool fenced = false;
   /// General claims sent (polls that found room).
   int64_t polls = 0;
+  /// Per pipeline version with the "metrics" feature, by (tenant, queue,
+  /// version); filled when the stats are asked for.
+  std::vector<pipeline_series> pipelines;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
-           x.finished, x.lost, x.draining, x.fenced, x.polls);
+           x.finished, x.lost, x.draining, x.fenced, x.polls, x.pipelines);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

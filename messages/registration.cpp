@@ -110,6 +110,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pool_stats>("flowgate::pool_stats");
   cfg.add_message_type<run_finished>("flowgate::run_finished");
   cfg.add_message_type<dispatcher_stats>("flowgate::dispatcher_stats");
+  cfg.add_message_type<pipeline_series>("flowgate::pipeline_series");
+  cfg.add_message_type<std::vector<pipeline_series>>("std::vector<flowgate::pipeline_series>");
   cfg.add_message_type<tenant_stats>("flowgate::tenant_stats");
   cfg.add_message_type<std::vector<tenant_stats>>("std::vector<flowgate::tenant_stats>");
   cfg.add_message_type<read_tenant_stats>("flowgate::read_tenant_stats");

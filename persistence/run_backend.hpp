@@ -155,6 +155,10 @@ public:
   /// The tenant's stored config text; nullopt if the tenant does not exist.
   [[nodiscard]] virtual caf::expected<std::optional<std::string>>
   tenant_config(const std::string& tenant) = 0;
+  /// A stored pipeline version's document; nullopt if there is none.
+  [[nodiscard]] virtual caf::expected<std::optional<std::string>>
+  pipeline_document(const std::string& tenant, const std::string& queue,
+                    const std::string& version) = 0;
   /// Every tenant's (id, config text), ordered by id.
   [[nodiscard]] virtual caf::expected<std::vector<std::pair<std::string, std::string>>>
   tenant_configs() = 0;

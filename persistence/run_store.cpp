@@ -5,6 +5,7 @@
 #include "persistence/run_store.hpp"
 
 #include "config/json_text.hpp"
+#include "config/pipeline_parser.hpp"
 #include "config/tenant_config.hpp"
 #include "messages/errors.hpp"
 
@@ -57,6 +58,35 @@ caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& t
     return make_error(errc::unknown_tenant, "tenant '" + tenant + "' does not exist");
   }
   return terms_of(tenant, **text, default_limit);
+}
+
+/// Whether a start of `r`'s pipeline is subject to the tenant's soft and
+/// hard active-run limits: its features include "quota" (a document
+/// without `features` has it; config/pipeline.hpp). Decided from the
+/// stored document, cached by checksum (a version's document never
+/// changes); a version that is not stored is subject to them.
+caf::expected<bool> under_active_run_limits(run_backend& b, const run_record& r) {
+  thread_local std::unordered_map<std::string, bool> by_checksum;
+  if (auto it = by_checksum.find(r.checksum); it != by_checksum.end() && !r.checksum.empty()) {
+    return it->second;
+  }
+  auto doc = b.pipeline_document(r.config_tenant.value, r.queue.value, r.version.value);
+  if (!doc) {
+    return doc.error();
+  }
+  bool subject = true;
+  if (*doc) {
+    auto parsed = parse_pipeline_text(**doc, r.version.value);
+    if (!parsed) {
+      return parsed.error();
+    }
+    subject = parsed->definition.has_feature("quota");
+  }
+  if (by_checksum.size() >= 4096) {
+    by_checksum.clear(); // bounded: the versions recently started stay warm
+  }
+  by_checksum[r.checksum] = subject;
+  return subject;
 }
 
 /// Writes the heartbeat of (owner, incarnation); `lease_lost` if that
@@ -274,7 +304,15 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   if (auto err = b.lock_tenant(r.tenant.value)) {
     return err;
   }
-  if (terms->soft > 0 || terms->hard > 0) {
+  bool active_limits = terms->soft > 0 || terms->hard > 0;
+  if (active_limits) {
+    auto subject = under_active_run_limits(b, r);
+    if (!subject) {
+      return subject.error();
+    }
+    active_limits = *subject;
+  }
+  if (active_limits) {
     auto active = b.count_active(r.tenant.value);
     if (!active) {
       return active.error();

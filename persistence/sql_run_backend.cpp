@@ -64,6 +64,15 @@ public:
     return optional_row<std::string>(st, [](const auto& row) { return row.column_text(0); });
   }
 
+  caf::expected<std::optional<std::string>> pipeline_document(const std::string& tenant,
+                                                              const std::string& queue,
+                                                              const std::string& version) override {
+    auto& st = db_.cached("SELECT document FROM pipeline_configs WHERE tenant_id = ?1 AND "
+                          "queue = ?2 AND version = ?3");
+    st.bind_all(tenant, queue, version);
+    return optional_row<std::string>(st, [](const auto& row) { return row.column_text(0); });
+  }
+
   caf::expected<std::vector<std::pair<std::string, std::string>>> tenant_configs() override {
     auto& st = db_.cached("SELECT tenant_id, config_json FROM tenants ORDER BY tenant_id");
     return all_rows<std::pair<std::string, std::string>>(

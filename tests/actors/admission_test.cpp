@@ -255,6 +255,35 @@ BOOST_AUTO_TEST_CASE(soft_and_hard_limits_reject_new_runs_with_the_counts) {
   BOOST_TEST(n->start_run("hard", "w", "{}").engaged());
 }
 
+BOOST_AUTO_TEST_CASE(the_quota_feature_decides_which_pipelines_the_active_run_limits_bind) {
+  // A pipeline whose `features` omit "quota" is not refused by the soft or
+  // hard limit (its runs still count); one without `features` is, as is
+  // one that lists "quota".
+  BOOST_REQUIRE(n->put_tenant("mixed", R"({"quota": {"hard_limit": 2}})"));
+  BOOST_REQUIRE(
+    n->put_config("mixed", "plain", "1",
+                  R"({"name":"p","root":{"sequence":[{"id":"w","wait":{"event":"go"}}]}})"));
+  BOOST_REQUIRE(n->put_config(
+    "mixed", "listed", "1",
+    R"({"name":"l","features":["quota","metrics"],"root":{"sequence":[{"id":"w","wait":{"event":"go"}}]}})"));
+  BOOST_REQUIRE(n->put_config(
+    "mixed", "free", "1",
+    R"({"name":"f","features":["metrics"],"root":{"sequence":[{"id":"w","wait":{"event":"go"}}]}})"));
+  BOOST_REQUIRE(n->start_run("mixed", "plain", "{}"));
+  BOOST_REQUIRE(n->start_run("mixed", "free", "{}"));
+  for (const char* q : {"plain", "listed"}) {
+    auto refused = n->start_run("mixed", q, "{}");
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(describe(refused.error()) ==
+               "tenant 'mixed' has 2 active runs, at its hard limit of 2");
+  }
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(n->start_run("mixed", "free", "{}").engaged());
+  }
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE tenant_id = 'mixed'") == 5);
+  BOOST_TEST(!n->start_run("mixed", "plain", "{}"));
+}
+
 BOOST_AUTO_TEST_CASE(a_changed_limit_applies_without_a_restart) {
   tenant("grow", R"({"max_concurrent_runs": 1, "admission_deadline_ms": 1})");
   for (int i = 0; i < 24; ++i) {

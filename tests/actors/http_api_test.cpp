@@ -482,4 +482,33 @@ BOOST_AUTO_TEST_CASE(metrics_are_prometheus_text_scoped_by_the_key) {
   BOOST_TEST(handle_request(*sys, setup, req, stopping).body.find("tenant=") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(the_metrics_feature_adds_per_pipeline_series) {
+  BOOST_REQUIRE(op("PUT", "/v1/tenants/acme/queues/m/versions/1",
+                   R"({"name":"m","features":["metrics"],"root":{"id":"a","activity":"noop"}})")
+                  .status == 201);
+  auto with = start(operator_key, R"({"tenant":"acme","queue":"m"})");
+  auto without = start(operator_key, R"({"tenant":"acme","queue":"q"})");
+  for (auto id : {with, without}) {
+    BOOST_REQUIRE(op("GET", "/v1/runs/" + std::to_string(id) + "/wait?timeout_ms=20000")
+                    .obj()
+                    .at("status")
+                    .as_string() == "COMPLETED");
+  }
+  http_request req{"GET", "/metrics", "Bearer " + operator_key, "", ""};
+  auto text = handle_request(*sys, setup, req, stopping).body;
+  BOOST_TEST(
+    sample(text, R"(flowgate_pipeline_runs_started_total{queue="m",tenant="acme",version="1"})") ==
+    1);
+  BOOST_TEST(sample(text, R"(flowgate_pipeline_runs_ended_total{queue="m",reason="completed",)"
+                          R"(tenant="acme",version="1"})") == 1);
+  BOOST_TEST(sample(text, R"(flowgate_pipeline_runs_ended_total{queue="m",reason="failed",)"
+                          R"(tenant="acme",version="1"})") == 0);
+  // A pipeline without the feature (no `features`: quota only) has none.
+  BOOST_TEST(text.find(R"(queue="q")") == std::string::npos);
+  // The guard at none: no tenant-labelled series, these included.
+  setup.metrics->max_tenants = 0;
+  BOOST_TEST(handle_request(*sys, setup, req, stopping).body.find("flowgate_pipeline_") ==
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

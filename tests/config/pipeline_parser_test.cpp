@@ -51,12 +51,28 @@ std::string error_of(const std::string& doc) {
 
 BOOST_AUTO_TEST_SUITE(pipeline_parser)
 
+BOOST_AUTO_TEST_CASE(features_default_to_quota_and_a_list_names_exactly_what_is_on) {
+  auto absent = parse_pipeline_text(R"({"name":"p","root":{"id":"a","activity":"x"}})", "1");
+  BOOST_REQUIRE_MESSAGE(absent, (absent ? "" : describe(absent.error())));
+  BOOST_TEST(absent->definition.features == std::vector<std::string>{"quota"});
+  auto none =
+    parse_pipeline_text(R"({"name":"p","features":[],"root":{"id":"a","activity":"x"}})", "1");
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->definition.features.empty());
+  auto metrics = parse_pipeline_text(
+    R"({"name":"p","features":["metrics"],"root":{"id":"a","activity":"x"}})", "1");
+  BOOST_REQUIRE(metrics);
+  BOOST_TEST(metrics->definition.has_feature("metrics"));
+  BOOST_TEST(!metrics->definition.has_feature("quota"));
+}
+
 BOOST_AUTO_TEST_CASE(parses_the_formats_example) {
   auto p = parse_pipeline_text(formats_example, "1");
   BOOST_REQUIRE_MESSAGE(p, (p ? "" : describe(p.error())));
   const auto& def = p->definition;
   BOOST_TEST(def.name == "order-fulfillment");
   BOOST_TEST(def.has_feature("quota"));
+  BOOST_TEST(def.has_feature("metrics"));
   BOOST_TEST(def.node_count == 7u);
   BOOST_REQUIRE(def.root.kind == node_kind::sequence);
   BOOST_REQUIRE(def.root.children.size() == 5u);

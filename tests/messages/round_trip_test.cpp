@@ -317,7 +317,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, done_reason::handed_back});
-  check(dispatcher_stats{1, 2, 3, 4, 5, true, true, 6});
+  check(dispatcher_stats{
+    1, 2, 3, 4, 5, true, true, 6, {pipeline_series{"acme", "q", "1", 3, {1, 0, 0, 2, 0, 0, 0}}}});
 }
 
 BOOST_AUTO_TEST_CASE(keys_and_remote_access_round_trip) {

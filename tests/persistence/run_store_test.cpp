@@ -34,6 +34,11 @@ public:
     note("tenant_config", t);
     return in_->tenant_config(t);
   }
+  caf::expected<std::optional<std::string>>
+  pipeline_document(const std::string& t, const std::string& q, const std::string& v) override {
+    note("pipeline_document", t);
+    return in_->pipeline_document(t, q, v);
+  }
   caf::expected<std::vector<std::pair<std::string, std::string>>> tenant_configs() override {
     note("tenant_configs");
     return in_->tenant_configs();
