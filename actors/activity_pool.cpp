@@ -155,10 +155,28 @@ struct activity_pool_state {
   /// Attempts running per tenant (tenants with none are not in it).
   std::map<std::string, int32_t> busy_of;
   pool_stats stats;
+  /// Durations and failures per activity name (at most 256 names; the
+  /// rest under "(other)").
+  std::map<std::string, activity_series> by_activity;
   static inline const char* name = "flowgate.activity_pool";
 };
 
 using pool_pointer = activity_pool_actor::stateful_pointer<activity_pool_state>;
+
+/// Counts an attempt of `activity` that ran on a worker since `began`.
+void timed(pool_pointer self, const std::string& activity,
+           std::chrono::steady_clock::time_point began, bool failed) {
+  auto& m = self->state.by_activity;
+  auto name = m.count(activity) > 0 || m.size() < 256 ? activity : std::string{"(other)"};
+  auto& x = m[name];
+  if (x.seconds.counts.empty()) {
+    x.activity = name;
+    x.seconds = histogram{latency_bounds()};
+  }
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  x.seconds.observe(took);
+  x.failures += failed ? 1 : 0;
+}
 
 worker_actor spawn_worker(pool_pointer self) {
   auto& sys = self->home_system();
@@ -307,12 +325,14 @@ void dispatch(pool_pointer self) {
     auto timeout = next.request.timeout_ms > 0 ? next.request.timeout_ms : st.default_timeout_ms;
     auto activity = next.request.activity;
     auto rp = next.promise;
+    auto began = std::chrono::steady_clock::now();
     self->request(worker, std::chrono::milliseconds{timeout}, std::move(next.request))
       .then(
         [=](activity_result& r) mutable {
           auto& s = self->state;
           s.stats.busy -= 1;
           s.stats.executed += 1;
+          timed(self, activity, began, !r.ok);
           done_for(self, tenant);
           give_back(self, worker);
           rp.deliver(std::move(r));
@@ -322,6 +342,7 @@ void dispatch(pool_pointer self) {
           auto& s = self->state;
           s.stats.busy -= 1;
           s.stats.executed += 1;
+          timed(self, activity, began, true);
           done_for(self, tenant);
           // The worker may still be inside the activity: retire it (it exits
           // once the call returns) and put a fresh one in its place, unless
@@ -370,7 +391,10 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
       auto& s = self->state;
       if (s.activities->is_inline(req.activity)) {
         s.stats.executed += 1;
-        return execute(*s.activities, req, nullptr);
+        auto began = std::chrono::steady_clock::now();
+        auto r = execute(*s.activities, req, nullptr);
+        timed(self, req.activity, began, !r.ok);
+        return r;
       }
       auto rp = self->make_response_promise<activity_result>();
       auto tenant = req.tenant.value;
@@ -411,7 +435,13 @@ activity_pool_actor::behavior_type activity_pool(pool_pointer self,
         }
       }
     },
-    [=](stats_atom) { return self->state.stats; },
+    [=](stats_atom) {
+      auto out = self->state.stats;
+      for (const auto& [name, x] : self->state.by_activity) {
+        out.activities.push_back(x);
+      }
+      return out;
+    },
   };
 }
 

@@ -215,6 +215,12 @@ void admit_freed(dispatcher_pointer self);
 
 /// A claim of up to `batch` runs (of `tenants` only, if not empty) from
 /// the round-robin cursor.
+/// A claim's round trip to the store writer (queueing and commit included).
+void observe_claim(dispatcher_pointer self, std::chrono::steady_clock::time_point began) {
+  self->state.stats.claim_seconds.observe(
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+}
+
 claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_id> tenants) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
@@ -287,9 +293,11 @@ void poll(dispatcher_pointer self) {
   auto batch = static_cast<int32_t>(std::min(room, s.claim_batch));
   st.claiming = true;
   st.stats.polls += 1;
+  auto began = std::chrono::steady_clock::now();
   self->request(st.setup.writer, store_timeout, claim_op(self, batch, {}))
     .then(
       [=](runs_claimed& claimed) {
+        observe_claim(self, began);
         auto n = static_cast<int32_t>(claimed.runs.size());
         take_claimed(self, claimed);
         schedule_poll(self, n == batch);
@@ -314,11 +322,13 @@ void admit_freed(dispatcher_pointer self) {
   }
   st.freed.clear();
   st.claiming = true;
+  auto began = std::chrono::steady_clock::now();
   self
     ->request(st.setup.writer, store_timeout,
               claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)), tenants))
     .then(
       [=](runs_claimed& claimed) {
+        observe_claim(self, began);
         take_claimed(self, claimed);
         admit_freed(self);
       },

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace flowgate {
 
@@ -35,6 +36,18 @@ int threshold() {
 
 } // namespace
 
+namespace {
+
+std::mutex context_mutex;
+log_fields context;
+
+} // namespace
+
+void set_log_context(log_fields fields) {
+  std::lock_guard<std::mutex> guard{context_mutex};
+  context = std::move(fields);
+}
+
 bool log_enabled(const char* level) {
   return rank(level) >= threshold();
 }
@@ -44,6 +57,12 @@ void log_line(const char* level, const std::string& message, const log_fields& f
     return;
   }
   boost::json::object line{{"ts_ms", wall_clock_ms()}, {"level", level}, {"msg", message}};
+  {
+    std::lock_guard<std::mutex> guard{context_mutex};
+    for (const auto& [k, v] : context) {
+      line[k] = v;
+    }
+  }
   for (const auto& [k, v] : fields) {
     line[k] = v;
   }

@@ -7,6 +7,7 @@
 #include <caf/actor_system.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -20,6 +21,7 @@ namespace {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
 using prometheus::Registry;
 
 void counter(Registry& r, const std::string& name, const std::string& help, double value,
@@ -30,6 +32,13 @@ void counter(Registry& r, const std::string& name, const std::string& help, doub
 void gauge(Registry& r, const std::string& name, const std::string& help, double value,
            const prometheus::Labels& labels = {}) {
   BuildGauge().Name(name).Help(help).Register(r).Add(labels).Set(value);
+}
+
+/// An actor's histogram as one Prometheus histogram series.
+void observe_all(prometheus::Family<prometheus::Histogram>& family, const histogram& h,
+                 const prometheus::Labels& labels = {}) {
+  std::vector<double> increments(h.counts.begin(), h.counts.end());
+  family.Add(labels, h.bounds).ObserveMultiple(increments, h.sum);
 }
 
 /// The label of the tenants beyond the guard's N: not a tenant id, which
@@ -97,6 +106,16 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
         static_cast<double>(writer->largest_batch));
   gauge(r, "flowgate_writer_broken", "1 when the store was found damaged (nothing is written).",
         writer->broken ? 1 : 0);
+  observe_all(BuildHistogram()
+                .Name("flowgate_writer_batch_size")
+                .Help("Operations per store transaction (group commit).")
+                .Register(r),
+              writer->batch_size);
+  observe_all(BuildHistogram()
+                .Name("flowgate_writer_commit_seconds")
+                .Help("Time in COMMIT per store transaction.")
+                .Register(r),
+              writer->commit_seconds);
   std::vector<pipeline_series> pipelines;
   if (src.dispatcher) {
     auto d = blocking_ask<dispatcher_stats>(sys, timeout, src.dispatcher, stats_atom::value);
@@ -118,6 +137,11 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
     gauge(r, "flowgate_node_draining", "1 while the node stops.", d->draining ? 1 : 0);
     gauge(r, "flowgate_node_fenced", "1 when a newer process took this node's id.",
           d->fenced ? 1 : 0);
+    observe_all(BuildHistogram()
+                  .Name("flowgate_claim_seconds")
+                  .Help("A claim's round trip to the store writer (queueing and commit included).")
+                  .Register(r),
+                d->claim_seconds);
   }
   if (src.pool) {
     auto p = blocking_ask<pool_stats>(sys, timeout, src.pool, stats_atom::value);
@@ -134,6 +158,20 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
           static_cast<double>(p->busy));
     gauge(r, "flowgate_activity_queued", "Attempts waiting for a worker.",
           static_cast<double>(p->queued));
+    if (!p->activities.empty()) {
+      auto& took = BuildHistogram()
+                     .Name("flowgate_activity_duration_seconds")
+                     .Help("Attempts of an activity on a worker, by how long they took.")
+                     .Register(r);
+      auto& failed = BuildCounter()
+                       .Name("flowgate_activity_failures_total")
+                       .Help("Attempts of an activity that failed, timed out or lost a worker.")
+                       .Register(r);
+      for (const auto& a : p->activities) {
+        observe_all(took, a.seconds, {{"activity", a.activity}});
+        failed.Add({{"activity", a.activity}}).Increment(static_cast<double>(a.failures));
+      }
+    }
   }
   if (src.accountant) {
     auto q = blocking_ask<accountant_stats>(sys, timeout, src.accountant, stats_atom::value);

@@ -3,6 +3,7 @@
 /// Messages of run execution: activity attempts between orchestrators and
 /// the activity pool, and what the dispatcher reports.
 
+#include "messages/histogram.hpp"
 #include "messages/ids.hpp"
 #include "messages/run_enums.hpp"
 
@@ -62,11 +63,13 @@ struct pool_stats {
   int64_t timed_out = 0;
   /// Attempts started on an extra worker.
   int64_t lent = 0;
+  /// Per activity (inline ones too).
+  std::vector<activity_series> activities;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
   return f(caf::meta::type_name("flowgate::pool_stats"), x.workers, x.busy, x.queued, x.executed,
-           x.timed_out, x.lent);
+           x.timed_out, x.lent, x.activities);
 }
 
 /// One pipeline version's runs on this node (pipelines with the "metrics"
@@ -112,12 +115,14 @@ struct dispatcher_stats {
   /// Per pipeline version with the "metrics" feature, by (tenant, queue,
   /// version); filled when the stats are asked for.
   std::vector<pipeline_series> pipelines;
+  /// Seconds from sending a claim to the store writer to its answer.
+  histogram claim_seconds{latency_bounds()};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
-           x.finished, x.lost, x.draining, x.fenced, x.polls, x.pipelines);
+           x.finished, x.lost, x.draining, x.fenced, x.polls, x.pipelines, x.claim_seconds);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

@@ -61,6 +61,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<step_reservation>("flowgate::step_reservation");
   cfg.add_message_type<schema_info>("flowgate::schema_info");
   cfg.add_message_type<writer_stats>("flowgate::writer_stats");
+  cfg.add_message_type<histogram>("flowgate::histogram");
+  cfg.add_message_type<activity_series>("flowgate::activity_series");
+  cfg.add_message_type<std::vector<activity_series>>("std::vector<flowgate::activity_series>");
   cfg.add_message_type<store_tenant>("flowgate::store_tenant");
   cfg.add_message_type<seed_tenants>("flowgate::seed_tenants");
   cfg.add_message_type<store_config>("flowgate::store_config");

@@ -10,6 +10,7 @@
 /// `store_writer` stamps it with its clock read under the write lock, so
 /// that recorded times follow commit order (also across processes).
 
+#include "messages/histogram.hpp"
 #include "messages/ids.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -165,12 +166,16 @@ struct writer_stats {
   /// Batches applied a second time, operation by operation in savepoints,
   /// because an operation failed in the first pass.
   uint64_t isolated_batches = 0;
+  /// Operations per committed batch.
+  histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}};
+  /// Seconds in COMMIT per batch (the fsync on SQLite's synchronous=full).
+  histogram commit_seconds{latency_bounds()};
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
            x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us, x.broken,
-           x.round_trips, x.statements, x.isolated_batches);
+           x.round_trips, x.statements, x.isolated_batches, x.batch_size, x.commit_seconds);
 }
 
 // -- write operations (store_writer) -------------------------------------------

@@ -394,15 +394,34 @@ public:
 
   // -- ledger and usage ------------------------------------------------------------
 
+  // An attempt's start and end are the times the check sweeps to prove that
+  // a tenant never had more runs in attempts than its limit. PostgreSQL
+  // stamps them with its own clock as the statement runs: a writer's clock
+  // is the server's read at BEGIN plus the time since, ahead of it by up to
+  // that round trip, and two nodes' leads differ; a run admitted on one
+  // node just after a run finished on the other could then look as if the
+  // two overlapped. The server's clock orders them as their commits do.
+  // (SQLite: one writer at a time, its clock read under the write lock.)
   caf::expected<bool> insert_attempt(const reserve_step& r, const std::string& node,
                                      int64_t epoch) override {
-    auto& st = db_.cached(
-      "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
-      "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', ?5, "
-      "?6, nullif(?7, ''), ?8, ?9) ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
-    st.bind_all(r.run.value, r.step_path, r.attempt, r.tenant.value, r.period_start_ms,
-                r.period_end_ms, node, epoch, r.now_ms);
-    return changed_one(st);
+    if constexpr (std::is_same_v<Db, sqlite::connection>) {
+      auto& st = db_.cached(
+        "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+        "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', "
+        "?5, ?6, nullif(?7, ''), ?8, ?9) ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
+      st.bind_all(r.run.value, r.step_path, r.attempt, r.tenant.value, r.period_start_ms,
+                  r.period_end_ms, node, epoch, r.now_ms);
+      return changed_one(st);
+    } else {
+      auto& st = db_.cached(
+        "INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, period_start_ms, "
+        "period_end_ms, node_id, lease_epoch, started_at_ms) VALUES (?1, ?2, ?3, ?4, 'started', "
+        "?5, ?6, nullif(?7, ''), ?8, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+        "ON CONFLICT (run_id, step_path, attempt) DO NOTHING");
+      st.bind_all(r.run.value, r.step_path, r.attempt, r.tenant.value, r.period_start_ms,
+                  r.period_end_ms, node, epoch);
+      return changed_one(st);
+    }
   }
 
   caf::error delete_attempt(int64_t run, const std::string& step_path, int32_t attempt) override {
@@ -413,17 +432,28 @@ public:
   }
 
   caf::expected<bool> finish_attempt(int64_t run, const step_change& s, int64_t now_ms) override {
+    // ?5 on SQLite; on PostgreSQL the server's clock (see insert_attempt), never
+    // before the attempt's start (see insert_attempt).
     auto& st = db_.cached(
-      "UPDATE run_steps SET status = ?4, finished_at_ms = ?5, error_type = nullif(?6, ''), "
-      "error_message = nullif(?7, '') WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3 "
-      "AND status = 'started'");
+      std::is_same_v<Db, sqlite::connection>
+        ? "UPDATE run_steps SET status = ?4, finished_at_ms = ?5, error_type = nullif(?6, ''), "
+          "error_message = nullif(?7, '') WHERE run_id = ?1 AND step_path = ?2 AND attempt = ?3 "
+          "AND status = 'started'"
+        : "UPDATE run_steps SET status = ?4, finished_at_ms = greatest(started_at_ms, "
+          "(extract(epoch FROM clock_timestamp()) * 1000)::bigint + 0 * ?5), "
+          "error_type = nullif(?6, ''), error_message = nullif(?7, '') WHERE run_id = ?1 AND "
+          "step_path = ?2 AND attempt = ?3 AND status = 'started'");
     st.bind_all(run, s.step_path, s.attempt, s.status, now_ms, s.error_type, s.error_message);
     return changed_one(st);
   }
 
   caf::error cancel_started_attempts(int64_t run, int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
-                          "WHERE run_id = ?1 AND status = 'started'");
+    auto& st = db_.cached(std::is_same_v<Db, sqlite::connection>
+                            ? "UPDATE run_steps SET status = 'canceled', finished_at_ms = ?2 "
+                              "WHERE run_id = ?1 AND status = 'started'"
+                            : "UPDATE run_steps SET status = 'canceled', finished_at_ms = "
+                              "greatest(started_at_ms, (extract(epoch FROM clock_timestamp()) * "
+                              "1000)::bigint + 0 * ?2) WHERE run_id = ?1 AND status = 'started'");
     st.bind_all(run, now_ms);
     return st.run();
   }

@@ -346,6 +346,7 @@ struct limit_sweep {
   int64_t open_runs = 0;
   int64_t worst = 0;
   int64_t worst_at = 0;
+  int64_t worst_for_ms = 0;
 
   void add(const check_interval& x) {
     while (!ends.empty() && ends.top().first <= x.started_at_ms) {
@@ -365,6 +366,8 @@ struct limit_sweep {
       if (open_runs > worst) {
         worst = open_runs;
         worst_at = x.started_at_ms;
+        // Until the first of the open attempts ends, at least.
+        worst_for_ms = ends.top().first - x.started_at_ms;
       }
     }
   }
@@ -374,7 +377,8 @@ struct limit_sweep {
       out.add(check_finding{check_kind::over_limit, tenant, 0, 0, "", 0, 0, 0,
                             "tenant '" + tenant + "' had " + std::to_string(worst) +
                               " runs with a step attempt open at " + format_rfc3339(worst_at) +
-                              ", above its concurrency limit " + std::to_string(limit)});
+                              " (for at least " + std::to_string(worst_for_ms) +
+                              " ms), above its concurrency limit " + std::to_string(limit)});
     }
   }
 };

@@ -4,6 +4,7 @@
 #include "tools/serve_commands.hpp"
 
 #include "actors/activity.hpp"
+#include "actors/log.hpp"
 #include "actors/node.hpp"
 #include "api/http_server.hpp"
 #include "persistence/open_store.hpp"
@@ -170,6 +171,8 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, const t
     return fail(n.error());
   }
   const auto& s = (*n)->settings();
+  // Every later log line of this process names its node.
+  set_log_context({{"node", s.node_id}, {"incarnation", std::to_string((*n)->incarnation())}});
   std::unique_ptr<http_server> api;
   if (!s.http.empty()) {
     http_server_settings hs;

@@ -459,6 +459,14 @@ BOOST_AUTO_TEST_CASE(metrics_are_prometheus_text_scoped_by_the_key) {
   BOOST_TEST(sample(text, R"(flowgate_tenant_quota_used{tenant="other"})") == 1);
   BOOST_TEST(sample(text, R"(flowgate_tenant_quota_limit{tenant="other"})") == 750); // pro tier
   BOOST_TEST(sample(text, R"(flowgate_tenant_quota_remaining{tenant="other"})") == 749);
+  // Histograms: batch sizes and commit times, claims, each activity's attempts.
+  BOOST_TEST(text.find("# TYPE flowgate_writer_commit_seconds histogram") != std::string::npos);
+  BOOST_TEST(sample(text, "flowgate_writer_batch_size_count") > 0);
+  BOOST_TEST(sample(text, R"(flowgate_writer_commit_seconds_bucket{le="+Inf"})") ==
+             sample(text, "flowgate_writer_commit_seconds_count"));
+  BOOST_TEST(sample(text, "flowgate_claim_seconds_count") >= 0);
+  BOOST_TEST(sample(text, R"(flowgate_activity_duration_seconds_count{activity="echo"})") >= 1);
+  BOOST_TEST(sample(text, R"(flowgate_activity_failures_total{activity="echo"})") == 0);
   // A tenant key sees its own tenant's series only; no key gets 401.
   req.authorization = "Bearer " + acme_key;
   auto mine = handle_request(*sys, setup, req, stopping);

@@ -63,6 +63,9 @@ struct check_fixture : testing::store_sessions {
     a.quota = terms(tenant);
     auto appended = write(a);
     BOOST_REQUIRE_MESSAGE(appended, (appended ? "" : describe(appended.error())));
+    // PostgreSQL stamps attempts with its own clock; these tests plant times.
+    exec("UPDATE run_steps SET started_at_ms = " + std::to_string(t0) + ", finished_at_ms = " +
+         std::to_string(t1) + " WHERE run_id = " + std::to_string(created->run.id.value));
     return created->run.id.value;
   }
 

@@ -270,6 +270,25 @@ BOOST_AUTO_TEST_CASE(the_console_renders_quota_runs_and_nodes_and_resumes_in_chr
   BOOST_TEST(code == 0, "the browser checks failed:\n" << out << errors() << log_of("console"));
   BOOST_TEST(std::filesystem::exists(shots / "06-run-completed.png"));
   BOOST_TEST(node->stop(SIGTERM, 20s) == 0);
+  // The node's log: JSON lines, each naming the node and its incarnation
+  // (the quota pause above names its tenant and run too).
+  std::istringstream log{log_of("console")};
+  int lines = 0;
+  bool paused_logged = false;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("\"level\"") == std::string::npos) {
+      continue; // the "serving" line on stdout
+    }
+    auto o = boost::json::parse(line).as_object();
+    BOOST_TEST(o.at("node").as_string() == "console", line);
+    BOOST_TEST(o.at("incarnation").as_string() == "1", line);
+    if (o.at("msg").as_string().find("quota exhausted") != std::string::npos) {
+      paused_logged = o.contains("tenant") && o.contains("run");
+    }
+    ++lines;
+  }
+  BOOST_TEST(lines > 0);
+  BOOST_TEST(paused_logged);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
