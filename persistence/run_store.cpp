@@ -76,7 +76,10 @@ caf::expected<bool> under_active_run_limits(run_backend& b, const run_record& r)
   }
   bool subject = true;
   if (*doc) {
-    auto parsed = parse_pipeline_text(**doc, r.version.value);
+    // Validated when it was stored, under the node's document limit then.
+    pipeline_limits stored;
+    stored.max_document_bytes = std::numeric_limits<size_t>::max();
+    auto parsed = parse_pipeline_text(**doc, r.version.value, stored);
     if (!parsed) {
       return parsed.error();
     }
