@@ -161,7 +161,7 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
     if (!p->activities.empty()) {
       auto& took = BuildHistogram()
                      .Name("flowgate_activity_duration_seconds")
-                     .Help("Attempts of an activity on a worker, by how long they took.")
+                     .Help("Attempts of an activity on this node, by how long they took.")
                      .Register(r);
       auto& failed = BuildCounter()
                        .Name("flowgate_activity_failures_total")
