@@ -171,10 +171,11 @@ void timed(pool_pointer self, const std::string& activity,
   auto& x = m[name];
   if (x.seconds.counts.empty()) {
     x.activity = name;
-    x.seconds = histogram{latency_bounds()};
+    x.seconds = latency_histogram();
   }
-  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  x.seconds.observe(took);
+  x.seconds.observe(
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began)
+      .count());
   x.failures += failed ? 1 : 0;
 }
 

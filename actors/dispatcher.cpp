@@ -218,7 +218,8 @@ void admit_freed(dispatcher_pointer self);
 /// A claim's round trip to the store writer (queueing and commit included).
 void observe_claim(dispatcher_pointer self, std::chrono::steady_clock::time_point began) {
   self->state.stats.claim_seconds.observe(
-    std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began)
+      .count());
 }
 
 claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_id> tenants) {

@@ -153,7 +153,7 @@ void flush(writer_pointer self) {
   st.stats.batches += 1;
   st.stats.operations += batch.size();
   st.stats.largest_batch = std::max<uint64_t>(st.stats.largest_batch, batch.size());
-  st.stats.batch_size.observe(static_cast<double>(batch.size()));
+  st.stats.batch_size.observe(static_cast<int64_t>(batch.size()));
   if (st.broken) {
     fail_batch(self, batch, st.broken);
     return;
@@ -220,7 +220,7 @@ void flush(writer_pointer self) {
   auto commit_err = st.session->commit();
   auto commit_us = micros_since(committing);
   st.stats.commit_us += commit_us;
-  st.stats.commit_seconds.observe(static_cast<double>(commit_us) / 1e6);
+  st.stats.commit_seconds.observe(static_cast<int64_t>(commit_us));
   st.stats.round_trips = static_cast<uint64_t>(st.session->round_trips());
   st.stats.statements = static_cast<uint64_t>(st.session->statements());
   st.stats.busy_us += micros_since(started);

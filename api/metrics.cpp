@@ -37,8 +37,13 @@ void gauge(Registry& r, const std::string& name, const std::string& help, double
 /// An actor's histogram as one Prometheus histogram series.
 void observe_all(prometheus::Family<prometheus::Histogram>& family, const histogram& h,
                  const prometheus::Labels& labels = {}) {
+  auto scale = static_cast<double>(h.scale > 0 ? h.scale : 1);
+  std::vector<double> bounds;
+  for (auto b : h.bounds) {
+    bounds.push_back(static_cast<double>(b) / scale);
+  }
   std::vector<double> increments(h.counts.begin(), h.counts.end());
-  family.Add(labels, h.bounds).ObserveMultiple(increments, h.sum);
+  family.Add(labels, bounds).ObserveMultiple(increments, static_cast<double>(h.sum) / scale);
 }
 
 /// The label of the tenants beyond the guard's N: not a tenant id, which

@@ -116,7 +116,7 @@ struct dispatcher_stats {
   /// version); filled when the stats are asked for.
   std::vector<pipeline_series> pipelines;
   /// Seconds from sending a claim to the store writer to its answer.
-  histogram claim_seconds{latency_bounds()};
+  histogram claim_seconds = latency_histogram();
 };
 
 template <class Inspector>

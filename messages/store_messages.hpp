@@ -167,9 +167,9 @@ struct writer_stats {
   /// because an operation failed in the first pass.
   uint64_t isolated_batches = 0;
   /// Operations per committed batch.
-  histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}};
-  /// Seconds in COMMIT per batch (the fsync on SQLite's synchronous=full).
-  histogram commit_seconds{latency_bounds()};
+  histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}, 1};
+  /// Time in COMMIT per batch (the fsync on SQLite's synchronous=full).
+  histogram commit_seconds = latency_histogram();
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {

@@ -91,13 +91,14 @@ BOOST_AUTO_TEST_CASE(records_round_trip) {
     config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"}, config_version{"1"}});
   check(step_reservation{true, false, 3, 10, 100, 200});
   check(schema_info{"x.db", 1, 1, "wal", "full", 1, 2, 3});
-  check(writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9, 10, histogram{{1, 2}}, histogram{{0.5}}});
-  histogram h{{1, 10}};
-  h.observe(0.5);
+  check(
+    writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9, 10, histogram{{1, 2}, 1}, latency_histogram()});
+  histogram h{{1, 10}, 1000};
+  h.observe(0);
   h.observe(1);
   h.observe(11);
   BOOST_TEST((h.counts == std::vector<uint64_t>{2, 0, 1}));
-  BOOST_TEST(h.sum == 12.5);
+  BOOST_TEST(h.sum == 12);
   check(h);
   auto doc = round_trip(sample_document());
   BOOST_TEST(doc.checksum == "sha256:ab");
@@ -322,7 +323,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
     attempt_record{}});
   check(activity_request{tenant_id{"acme"}, run_id{int64_t{1}}, "a", 2, "echo", "[1]", "{}", 100});
   check(activity_result{false, "null", "Busy", "busy", true});
-  check(pool_stats{8, 2, 3, 4, 5, 6, {activity_series{"echo", histogram{{0.1}}, 2}}});
+  check(pool_stats{8, 2, 3, 4, 5, 6, {activity_series{"echo", latency_histogram(), 2}}});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, done_reason::handed_back});
   check(dispatcher_stats{
     1, 2, 3, 4, 5, true, true, 6, {pipeline_series{"acme", "q", "1", 3, {1, 0, 0, 2, 0, 0, 0}}}});
