@@ -4,10 +4,10 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 namespace flowgate {
 
@@ -38,14 +38,15 @@ int threshold() {
 
 namespace {
 
-std::mutex context_mutex;
-log_fields context;
+/// Published whole, never changed after: a later set publishes a new one
+/// and leaves the old one to threads still reading it (set once per
+/// process, so at most a few are ever kept).
+std::atomic<const log_fields*> context{nullptr};
 
 } // namespace
 
 void set_log_context(log_fields fields) {
-  std::lock_guard<std::mutex> guard{context_mutex};
-  context = std::move(fields);
+  context.store(new log_fields(std::move(fields)), std::memory_order_release);
 }
 
 bool log_enabled(const char* level) {
@@ -57,9 +58,8 @@ void log_line(const char* level, const std::string& message, const log_fields& f
     return;
   }
   boost::json::object line{{"ts_ms", wall_clock_ms()}, {"level", level}, {"msg", message}};
-  {
-    std::lock_guard<std::mutex> guard{context_mutex};
-    for (const auto& [k, v] : context) {
+  if (const auto* shared = context.load(std::memory_order_acquire); shared != nullptr) {
+    for (const auto& [k, v] : *shared) {
       line[k] = v;
     }
   }
