@@ -250,6 +250,7 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
     st.claim_cursor = claimed.last_tenant;
   }
   st.stats.claimed += static_cast<int64_t>(claimed.runs.size());
+  st.stats.taken_over += claimed.taken_over;
   cluster_news admitted;
   for (const auto& r : claimed.runs) {
     spawn_for(self, r, nullptr, false);
@@ -397,6 +398,7 @@ void renew(dispatcher_pointer self) {
     .then(
       [=](std::vector<run_id>& renewed) {
         auto& state = self->state;
+        state.stats.renewed += static_cast<int64_t>(renewed.size());
         std::unordered_map<int64_t, bool> ok;
         for (const auto& r : renewed) {
           ok[r.value] = true;
@@ -578,6 +580,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       poll(self);
     },
     [=](renew_atom) { renew(self); },
+    [=](nondet_atom, run_id) { self->state.stats.nondeterminism += 1; },
     [=](done_atom, run_id run, done_reason why) {
       auto& st = self->state;
       auto it = st.held.find(run.value);
@@ -591,6 +594,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       }
       forget(self, run.value);
       (why == done_reason::lost ? st.stats.lost : st.stats.finished) += 1;
+      if (st.stats.ended.size() <= static_cast<size_t>(why)) {
+        st.stats.ended.resize(static_cast<size_t>(why) + 1, 0);
+      }
+      st.stats.ended[static_cast<size_t>(why)] += 1;
       // The tenant's permit is free: a queued run of it may start now.
       if (st.draining || st.fenced) {
         // Not here: another node claims the tenant's queued runs and the

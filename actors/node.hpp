@@ -43,6 +43,10 @@ namespace flowgate {
 
 class activity_registry;
 
+/// The id of a node started without one (`node_settings::node_id` empty):
+/// `HOSTNAME-PID`.
+std::string default_node_id();
+
 /// How a node starts.
 struct node_options {
   /// Claim and drive runs (dispatcher + activity pool).

@@ -461,6 +461,7 @@ void advance(orchestrator_pointer self) {
     auto fields = run_fields(self);
     fields.emplace_back("seq", std::to_string(p.conflict->seq));
     log_line("error", "non-determinism: " + p.change.error_message, fields);
+    self->send(st.setup.dispatcher, nondet_atom::value, st.setup.run.id);
   }
   auto to_dispatch = std::move(p.dispatches);
   auto hold_until = p.hold_until_ms;

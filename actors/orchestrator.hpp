@@ -12,6 +12,8 @@
 ///   the attempt in flight, records it, and hands the run back.
 /// When the run completes, fails, is canceled, pauses (WAITING) or is handed
 /// back, it sends `done_atom, run, status` to the dispatcher and exits.
+/// A replay at odds with the definition (non-determinism) is also told to
+/// the dispatcher (`nondet_atom, run`), which counts it for `/metrics`.
 ///
 /// Every step attempt (activity attempts and wait entries) is reserved
 /// against the tenant's quota in the append that schedules it; if the quota

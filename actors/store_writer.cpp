@@ -31,6 +31,9 @@ public:
   /// Answers the requester: the outcome, or `batch_error` if the whole
   /// transaction failed.
   virtual void finish(const caf::error* batch_error) = 0;
+  /// The last `apply` was refused by fencing (`lease_lost`: a stale lease
+  /// or node incarnation).
+  [[nodiscard]] virtual bool fenced_off() const = 0;
 };
 
 template <class Op, class R> class pending_op final : public pending_write {
@@ -81,6 +84,10 @@ public:
     } else {
       rp_.deliver(std::move(outcome_.error()));
     }
+  }
+
+  [[nodiscard]] bool fenced_off() const override {
+    return !outcome_ && code_of(outcome_.error()) == errc::lease_lost;
   }
 
 private:
@@ -205,6 +212,9 @@ void flush(writer_pointer self) {
     for (auto& p : batch) {
       if (!p->apply(*st.session, now, fatal, true)) {
         st.stats.failed_operations += 1;
+        if (p->fenced_off()) {
+          st.stats.fenced_writes += 1;
+        }
       }
     }
   }

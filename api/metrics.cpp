@@ -100,6 +100,10 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
   counter(r, "flowgate_writer_isolated_batches_total",
           "Batches applied again operation by operation after one failed.",
           static_cast<double>(writer->isolated_batches));
+  counter(r, "flowgate_writer_fenced_writes_total",
+          "Store writes refused by fencing: under a lease that expired or moved, or from a "
+          "replaced node incarnation.",
+          static_cast<double>(writer->fenced_writes));
   counter(r, "flowgate_writer_busy_retries_total", "Transactions retried on a busy store.",
           static_cast<double>(writer->busy_retries));
   counter(r, "flowgate_writer_busy_seconds_total",
@@ -138,6 +142,27 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
             static_cast<double>(d->lost));
     counter(r, "flowgate_claim_polls_total", "Claims this node sent while it had room.",
             static_cast<double>(d->polls));
+    counter(r, "flowgate_leases_renewed_total",
+            "Run leases extended by this node's renewals (one per run per renewal).",
+            static_cast<double>(d->renewed));
+    counter(r, "flowgate_leases_taken_over_total",
+            "Runs this node claimed while RUNNING: taken over from a holder whose lease expired, "
+            "or handed back by a draining node.",
+            static_cast<double>(d->taken_over));
+    counter(r, "flowgate_nondeterminism_total",
+            "Replays on this node that found a run's history at odds with its definition.",
+            static_cast<double>(d->nondeterminism));
+    {
+      auto& ended = BuildCounter()
+                      .Name("flowgate_runs_ended_total")
+                      .Help("How runs left this node's hands, by reason: completed, failed, "
+                            "canceled, waiting, handed_back, lost, abandoned.")
+                      .Register(r);
+      for (size_t i = 0; i <= static_cast<size_t>(done_reason::abandoned); ++i) {
+        ended.Add({{"reason", to_string(static_cast<done_reason>(i))}})
+          .Increment(static_cast<double>(i < d->ended.size() ? d->ended[i] : 0));
+      }
+    }
     gauge(r, "flowgate_runs_active", "Runs this node drives now.", static_cast<double>(d->active));
     gauge(r, "flowgate_node_draining", "1 while the node stops.", d->draining ? 1 : 0);
     gauge(r, "flowgate_node_fenced", "1 when a newer process took this node's id.",

@@ -10,7 +10,9 @@
 /// Series (counters end in `_total`):
 /// - `flowgate_node_info{node,incarnation}` 1;
 /// - runs: `flowgate_runs_claimed_total`, `_started_total`,
-///   `_finished_total`, `flowgate_leases_lost_total`, `flowgate_runs_active`,
+///   `_finished_total`, `flowgate_runs_ended_total{reason}`,
+///   `flowgate_leases_lost_total`, `_renewed_total`, `_taken_over_total`,
+///   `flowgate_nondeterminism_total`, `flowgate_runs_active`,
 ///   `flowgate_claim_polls_total`, `flowgate_node_draining`,
 ///   `flowgate_node_fenced`;
 /// - attempts: `flowgate_activity_attempts_total`,
@@ -18,7 +20,7 @@
 ///   `flowgate_activity_workers_busy`, `flowgate_activity_queued`;
 /// - store writer: `flowgate_writer_batches_total`,
 ///   `flowgate_writer_operations_total`, `_failed_operations_total`,
-///   `_isolated_batches_total`, `_busy_retries_total`,
+///   `_isolated_batches_total`, `_fenced_writes_total`, `_busy_retries_total`,
 ///   `flowgate_writer_commit_seconds_total`, `flowgate_writer_busy_seconds_total`;
 /// - quota: `flowgate_quota_reservations_total`, `_granted_total`,
 ///   `_refused_total`;

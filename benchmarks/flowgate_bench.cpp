@@ -62,6 +62,9 @@ struct options {
   /// Items of a for_each per run instead of --steps (0 = none).
   int64_t fan_out = 0;
   int64_t fan_out_concurrency = 16;
+  /// Only create the runs (PENDING) and leave them in --db for other
+  /// processes to run (benchmarks/cluster_throughput.sh).
+  bool preload = false;
 };
 
 const char* const help = R"(Usage: flowgate-bench [options]
@@ -88,6 +91,9 @@ const char* const help = R"(Usage: flowgate-bench [options]
   --fan-out N       each run is a for_each over N items (a noop attempt each)
                     instead of --steps noop steps
   --concurrency C   with --fan-out: items in flight per run (16)
+  --preload         only create the runs, PENDING (--window creations in
+                    flight), in --db (required) and leave them there for
+                    `flowgate serve` nodes to run (cluster_throughput.sh)
   --settle-s N      with --waiting: rest N seconds before each memory reading (0).
                     A finished request's timeout timer keeps its actor's memory
                     until it expires (CAF 0.17; store requests use 30 s), so
@@ -325,6 +331,10 @@ bool parse(int argc, char** argv, options& o) {
       o.waiting = true;
       continue;
     }
+    if (a == "--preload") {
+      o.preload = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::cerr << "flowgate-bench: " << a << " needs a value\n" << help;
       return false;
@@ -378,6 +388,42 @@ std::string month_subscription(const std::string& limit) {
   return R"({"id":"bench","status":"active","current_period_start":")" + format_rfc3339(start) +
          R"(","current_period_end":")" + format_rfc3339(end) +
          R"(","price_metadata":{"workflow_step_limit":")" + limit + R"("}})";
+}
+
+/// --preload: creates the runs PENDING through the store writer, `window`
+/// in flight, for other processes to claim.
+int preload_runs(const options& o, caf::actor_system& sys, node& n, std::vector<submission>& todo) {
+  caf::scoped_actor self{sys};
+  auto op = [&](size_t i) {
+    create_run c;
+    c.run = todo[i].run;
+    return c;
+  };
+  size_t sent = 0;
+  int64_t answered = 0;
+  bool failed = false;
+  auto t0 = clock_type::now();
+  for (; sent < std::min<size_t>(static_cast<size_t>(o.window), todo.size()); ++sent) {
+    self->send(n.writer(), op(sent));
+  }
+  while (answered < static_cast<int64_t>(todo.size()) && !failed) {
+    self->receive(
+      [&](run_created&) {
+        ++answered;
+        if (sent < todo.size()) {
+          self->send(n.writer(), op(sent++));
+        }
+      },
+      [&](caf::error& e) {
+        std::cerr << "flowgate-bench: " << sys.render(e) << "\n";
+        failed = true;
+      });
+  }
+  auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  std::printf("flowgate-bench: preloaded %lld PENDING runs of %lld tenants in %.2f s (%.0f/s)\n",
+              static_cast<long long>(answered), static_cast<long long>(o.tenants), elapsed,
+              static_cast<double>(answered) / elapsed);
+  return failed ? 1 : 0;
 }
 
 /// Step reservations through the quota_accountant (batched) next to one
@@ -568,6 +614,10 @@ int main(int argc, char** argv) {
     std::cerr << "flowgate-bench: " << describe(sync.error()) << "\n";
     return 2;
   }
+  if (o.preload && o.db.empty()) {
+    std::cerr << "flowgate-bench: --preload needs --db (the runs are left there)\n";
+    return 2;
+  }
   bool temporary = o.db.empty();
   auto dir =
     std::filesystem::temp_directory_path() / ("flowgate-bench-" + std::to_string(wall_clock_ms()));
@@ -593,7 +643,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   int rc = 0;
   {
-    auto n = node::start(sys, s, node_options{!o.quota, nullptr});
+    auto n = node::start(sys, s, node_options{!o.quota && !o.preload, nullptr});
     if (!n) {
       std::cerr << "flowgate-bench: " << describe(n.error()) << "\n";
       return 1;
@@ -657,6 +707,9 @@ int main(int argc, char** argv) {
       r.input = "{\"i\":" + std::to_string(i) +
                 (o.fan_out > 0 ? ",\"items\":[" + items + "]" : std::string{}) + "}";
       todo.push_back(submission{std::move(r)});
+    }
+    if (o.preload) {
+      return preload_runs(o, sys, **n, todo);
     }
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
                          o.waiting ? done_reason::waiting : done_reason::completed);

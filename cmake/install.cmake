@@ -4,7 +4,8 @@
 #   systemd unit (component `server`); the static libraries, headers
 #   (include/flowgate/...) and a CMake package (lib/cmake/flowgate) for
 #   embedders (component `dev`): find_package(flowgate) then link
-#   flowgate::flowgate (examples/consumer builds examples/embed.cpp so).
+#   flowgate::flowgate, and flowgate::http for the HTTP/JSON API and
+#   /metrics (examples/consumer builds examples/embed.cpp so).
 # - `cpack -G DEB` in the build directory: flowgate_VERSION_ARCH.deb (the
 #   server component; dependencies from dpkg-shlibdeps) and
 #   flowgate-dev_VERSION_ARCH.deb.
@@ -15,6 +16,8 @@ include(CMakePackageConfigHelpers)
 add_library(flowgate_library INTERFACE)
 target_link_libraries(flowgate_library INTERFACE flowgate_actors)
 set_target_properties(flowgate_library PROPERTIES EXPORT_NAME flowgate)
+set_target_properties(flowgate_http PROPERTIES EXPORT_NAME http)
+set_target_properties(flowgate_views PROPERTIES EXPORT_NAME views)
 
 install(TARGETS flowgate RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/flowgate.service
@@ -24,10 +27,11 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/flowgate.default
         COMPONENT server)
 
 install(TARGETS flowgate_library flowgate_options flowgate_messages flowgate_config
-                flowgate_engine flowgate_persistence flowgate_actors
+                flowgate_engine flowgate_persistence flowgate_actors flowgate_views
+                flowgate_http
         EXPORT flowgateTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
-foreach(dir messages config engine persistence actors)
+foreach(dir messages config engine persistence actors api)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/flowgate
           COMPONENT dev FILES_MATCHING PATTERN "*.hpp")
 endforeach()
@@ -59,7 +63,7 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME flowgate-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libcaf-dev (>= 0.17), libcaf-dev (<< 0.18), libboost-json1.81-dev, libsqlite3-dev, libpq-dev, libhowardhinnant-date-dev, libssl-dev")
+    "libcaf-dev (>= 0.17), libcaf-dev (<< 0.18), libboost-json1.81-dev, libsqlite3-dev, libpq-dev, libhowardhinnant-date-dev, libssl-dev, prometheus-cpp-dev, libboost1.81-dev")
 set(CPACK_COMPONENT_SERVER_DESCRIPTION
     "flowgate: the server and admin binary (flowgate serve) with a systemd unit")
 set(CPACK_COMPONENT_DEV_DESCRIPTION

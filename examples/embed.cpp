@@ -1,10 +1,12 @@
 // Embedding flowgate: a node inside your own caf::actor_system, with an
-// activity of your own next to the built-ins.
+// activity of your own next to the built-ins, and its HTTP/JSON API
+// (flowgate::http) for callers in other languages.
 //
 //   build/examples/flowgate-embed-example [DB]     (default: ./embed-example.db)
 
 #include "actors/activity.hpp"
 #include "actors/node.hpp"
+#include "api/http_server.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 
@@ -12,6 +14,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -78,6 +81,27 @@ int main(int argc, char** argv) {
   for (const auto& e : *history) {
     std::cout << "  " << e.seq << " " << e.type << " " << e.node_path << "\n";
   }
+  // 6. The HTTP/JSON API on loopback (README "HTTP API"), with a tenant key
+  //    for acme's application. Here one request is answered in-process;
+  //    curl would send the same to the printed address.
+  auto key = n.create_key("acme", false, "acme app");
+  check(key, "key");
+  flowgate::http_server_settings hs;
+  hs.address = "127.0.0.1:0";
+  hs.api.door = n.door();
+  auto api = flowgate::http_server::start(sys, hs);
+  check(api, "http");
+  std::cout << "HTTP API on http://" << (*api)->address() << "\n";
+  std::atomic<bool> stopping{false};
+  flowgate::http_request req{"GET", "/v1/runs/" + std::to_string(done->id.value),
+                             "Bearer " + key->key, "", ""};
+  auto res = flowgate::handle_request(sys, hs.api, req, stopping);
+  std::cout << "GET /v1/runs/" << done->id.value << ": " << res.status << " " << res.body << "\n";
+  if (res.status != 200) {
+    return 1;
+  }
+  (*api)->drain();
+  api->reset();
   // Stop claiming, finish attempts in flight, release leases.
   check(n.drain(), "drain");
   return done->status == flowgate::run_status::completed ? 0 : 1;

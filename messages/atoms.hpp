@@ -58,5 +58,8 @@ using admitted_atom = caf::atom_constant<caf::atom("admitted")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 /// peer_links: the outcome of a connection attempt to a peer's door.
 using link_atom = caf::atom_constant<caf::atom("link")>;
+/// Orchestrator -> dispatcher: a replay found the history at odds with the
+/// run's definition (counted for operators).
+using nondet_atom = caf::atom_constant<caf::atom("nondet")>;
 
 } // namespace flowgate

@@ -112,6 +112,16 @@ struct dispatcher_stats {
   bool fenced = false;
   /// General claims sent (polls that found room).
   int64_t polls = 0;
+  /// Leases extended by renewals (one per run per renewal).
+  int64_t renewed = 0;
+  /// Runs claimed while RUNNING: taken over from a holder whose lease
+  /// expired (it died or stalled), or handed back by a draining node.
+  int64_t taken_over = 0;
+  /// Replays that found the history at odds with the run's definition.
+  int64_t nondeterminism = 0;
+  /// How runs left this node, indexed by `done_reason` (completed, failed,
+  /// canceled, waiting, handed_back, lost, abandoned).
+  std::vector<int64_t> ended;
   /// Per pipeline version with the "metrics" feature, by (tenant, queue,
   /// version); filled when the stats are asked for.
   std::vector<pipeline_series> pipelines;
@@ -122,7 +132,8 @@ struct dispatcher_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
-           x.finished, x.lost, x.draining, x.fenced, x.polls, x.pipelines, x.claim_seconds);
+           x.finished, x.lost, x.draining, x.fenced, x.polls, x.renewed, x.taken_over,
+           x.nondeterminism, x.ended, x.pipelines, x.claim_seconds);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

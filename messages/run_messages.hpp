@@ -351,10 +351,14 @@ struct runs_claimed {
   /// due run this node left to the other nodes' shares: the claimer tells
   /// them (cluster news), or the freed permit would wait for their polls.
   std::vector<tenant_id> left_to_others;
+  /// Of `runs`, those claimed while RUNNING (their holder's lease expired,
+  /// or a draining node handed them back).
+  int64_t taken_over = 0;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
-  return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others);
+  return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others,
+           x.taken_over);
 }
 
 /// Extend the leases `owner` holds (epoch and incarnation unchanged, not

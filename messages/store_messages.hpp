@@ -166,6 +166,9 @@ struct writer_stats {
   /// Batches applied a second time, operation by operation in savepoints,
   /// because an operation failed in the first pass.
   uint64_t isolated_batches = 0;
+  /// Operations refused by fencing (`lease_lost`): a write under a lease
+  /// that expired or moved, or by a node incarnation that was replaced.
+  uint64_t fenced_writes = 0;
   /// Operations per committed batch.
   histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}, 1};
   /// Time in COMMIT per batch (the fsync on SQLite's synchronous=full).
@@ -175,7 +178,8 @@ struct writer_stats {
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, writer_stats& x) {
   return f(caf::meta::type_name("flowgate::writer_stats"), x.batches, x.operations,
            x.failed_operations, x.largest_batch, x.busy_retries, x.busy_us, x.commit_us, x.broken,
-           x.round_trips, x.statements, x.isolated_batches, x.batch_size, x.commit_seconds);
+           x.round_trips, x.statements, x.isolated_batches, x.fenced_writes, x.batch_size,
+           x.commit_seconds);
 }
 
 // -- write operations (store_writer) -------------------------------------------

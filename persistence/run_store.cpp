@@ -682,6 +682,9 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
             continue;
           }
           out.runs.push_back(std::move(**claimed));
+          if (claim_classes[cls] == run_status::running) {
+            out.taken_over += 1;
+          }
           out.last_tenant = tenant_id{slot.tenant};
           progress = true;
           if (slot.budget > 0) {

@@ -34,8 +34,11 @@ LINK (through a node, 'flowgate --connect'): whether the node that answers
 reaches each live node's door: self, connected, connecting or unreachable
 (with why, in --json). A node links to the others only with a peer key
 ('serve --peer-key-file'); without one, and when the command reads the
-database itself, LINK is '-'. A link is watched with heartbeats: a node
-that dies or hangs shows as unreachable within about 5 s.
+database itself, LINK is '-'. A node whose connection closes (its process
+died, its host rebooted) shows as unreachable at once; one that hangs with
+its connection open shows so once a message to it goes unanswered within
+the request timeout (there is no periodic probe; the run leases decide
+that a node is gone).
 )";
 
 int cluster_command(gateway_client& n, const args& a, bool as_json) {

@@ -20,7 +20,8 @@ echo "== cmake --install (server and dev) into $tmp/prefix"
 cmake --install "$build" --prefix "$tmp/prefix" --component server >/dev/null
 cmake --install "$build" --prefix "$tmp/prefix" --component dev >/dev/null
 for f in bin/flowgate lib/systemd/system/flowgate.service include/flowgate/actors/node.hpp \
-  lib/cmake/flowgate/flowgateConfig.cmake lib/libflowgate_actors.a; do
+  include/flowgate/api/http_server.hpp lib/cmake/flowgate/flowgateConfig.cmake \
+  lib/libflowgate_actors.a lib/libflowgate_http.a; do
   [ -e "$tmp/prefix/$f" ] || fail "the installed tree has no $f"
 done
 "$tmp/prefix/bin/flowgate" --version | grep -q "^flowgate $version " ||

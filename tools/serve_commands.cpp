@@ -166,6 +166,9 @@ int serve_command(caf::actor_system& sys, const node_settings& settings, const t
     broken = true;
     kill(getpid(), SIGTERM);
   };
+  // Lines written while the node starts (a busy store, a refused
+  // registration) name it too; the incarnation follows registration.
+  set_log_context({{"node", settings.node_id.empty() ? default_node_id() : settings.node_id}});
   auto n = node::start(sys, settings, std::move(opts));
   if (!n) {
     return fail(n.error());

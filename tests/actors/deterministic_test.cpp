@@ -251,6 +251,34 @@ BOOST_AUTO_TEST_CASE(a_dead_nodes_run_is_taken_over_before_the_tenants_queue) {
   BOOST_TEST(count("SELECT lease_epoch FROM runs WHERE run_id = " + std::to_string(ghost)) == 2);
   BOOST_TEST(count("SELECT count(DISTINCT started_at_ms) FROM run_steps WHERE step_path = 'a'") ==
              4);
+  // What /metrics reports: one run taken over, four completed here.
+  auto stats = ask<dispatcher_stats>(dispatcher, stats_atom::value);
+  BOOST_TEST(stats.taken_over == 1);
+  BOOST_TEST(stats.claimed == 4);
+  BOOST_REQUIRE(stats.ended.size() > static_cast<size_t>(done_reason::completed));
+  BOOST_TEST(stats.ended[static_cast<size_t>(done_reason::completed)] == 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_lease_held_through_short_timers_is_renewed_and_counted) {
+  // Twelve timers of 1.5 s, each held in memory (hold_timer_ms 2 s): the
+  // run keeps its lease for 18 s, across the renewal at half the 30 s TTL.
+  std::string steps = R"({"id":"a","activity":"noop"})";
+  for (int i = 0; i < 12; ++i) {
+    steps += R"(,{"id":"t)" + std::to_string(i) + R"(","wait":{"timer_ms":1500}})";
+  }
+  put("acme", "{}", R"({"name":"p","root":{"sequence":[)" + steps + "]}}");
+  auto id = std::to_string(ask<run_created>(writer, pending_run("acme")).run.id.value);
+  serve();
+  pass(20s, 500ms);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + id) == "COMPLETED");
+  // One claim: the lease never lapsed.
+  BOOST_TEST(count("SELECT lease_epoch FROM runs WHERE run_id = " + id) == 1);
+  auto stats = ask<dispatcher_stats>(dispatcher, stats_atom::value);
+  BOOST_TEST(stats.renewed >= 1);
+  BOOST_TEST(stats.taken_over == 0);
+  BOOST_TEST(stats.lost == 0);
+  BOOST_REQUIRE(stats.ended.size() > static_cast<size_t>(done_reason::completed));
+  BOOST_TEST(stats.ended[static_cast<size_t>(done_reason::completed)] == 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_pause_on_stale_cached_terms_is_resumed_with_fresh_ones) {

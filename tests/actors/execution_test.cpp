@@ -392,12 +392,18 @@ BOOST_AUTO_TEST_CASE(a_stale_epoch_is_fenced_off_and_its_orchestrator_stops) {
     .receive([](history_appended&) {}, [&](caf::error& e) { refused = e; });
   BOOST_TEST(code_of(refused) == errc::lease_lost);
   BOOST_TEST(describe(refused).find("thief") != std::string::npos);
+  // Counted for /metrics: the orchestrator's refused write and this one.
+  uint64_t fenced = 0;
+  self->request(n->writer(), 5s, stats_atom::value)
+    .receive([&](writer_stats& s) { fenced = s.fenced_writes; }, [](caf::error&) {});
+  BOOST_TEST(fenced >= 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_expires) {
   put("retry", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"echo","input":7,
     "retry":{"max_attempts":2,"initial_interval_ms":10}}]}})");
-  // A node that died after starting attempt a#1: its lease expires soon.
+  // A node that died after starting attempt a#1: its lease expires soon
+  // (long enough for the append below to come first on a loaded machine).
   caf::scoped_actor self{*sys};
   auto snap = n->get_config("acme", "retry", "1");
   BOOST_REQUIRE(snap);
@@ -412,7 +418,7 @@ BOOST_AUTO_TEST_CASE(a_cut_off_attempt_is_recorded_and_retried_after_the_lease_e
   run_created created;
   self
     ->request(n->writer(), 5s,
-              create_run{r, node_id{"dead"}, 0, 300, now, {}, {}, 0, {}, 0, {}, 0, 8})
+              create_run{r, node_id{"dead"}, 0, 1500, now, {}, {}, 0, {}, 0, {}, 0, 8})
     .receive([&](run_created& c) { created = c; }, [](caf::error& e) { BOOST_FAIL(describe(e)); });
   append_history op;
   op.run = created.run.id;
@@ -462,6 +468,12 @@ BOOST_AUTO_TEST_CASE(a_changed_history_is_caught_as_nondeterminism) {
   BOOST_TEST(done->status == run_status::failed);
   BOOST_TEST(done->error_type == "nondeterminism");
   BOOST_TEST(done->error_message.find("history event 2") != std::string::npos);
+  // Counted for /metrics (the replay above is the CLI's, not the node's).
+  caf::scoped_actor self{*sys};
+  int64_t detected = -1;
+  self->request(n->dispatcher(), 5s, stats_atom::value)
+    .receive([&](dispatcher_stats& s) { detected = s.nondeterminism; }, [](caf::error&) {});
+  BOOST_TEST(detected == 1);
 }
 
 BOOST_AUTO_TEST_CASE(nondeterminism_can_hold_the_run_for_an_operator) {

@@ -453,6 +453,17 @@ BOOST_AUTO_TEST_CASE(metrics_are_prometheus_text_scoped_by_the_key) {
   BOOST_TEST(sample(text, "flowgate_runs_started_total") >= 2);
   BOOST_TEST(sample(text, "flowgate_writer_batches_total") > 0);
   BOOST_TEST(sample(text, "flowgate_activity_attempts_total") >= 1);
+  // How runs left the node: one completed, one waiting on its event.
+  BOOST_TEST(sample(text, R"(flowgate_runs_ended_total{reason="completed"})") >= 1);
+  BOOST_TEST(sample(text, R"(flowgate_runs_ended_total{reason="waiting"})") >= 1);
+  BOOST_TEST(sample(text, R"(flowgate_runs_ended_total{reason="lost"})") == 0);
+  // Leases and fencing (their counts are tested in the actor suites).
+  for (const char* name :
+       {"flowgate_leases_renewed_total", "flowgate_leases_taken_over_total",
+        "flowgate_nondeterminism_total", "flowgate_writer_fenced_writes_total"}) {
+    BOOST_TEST(text.find(std::string{"# TYPE "} + name + " counter") != std::string::npos, name);
+    BOOST_TEST(sample(text, name) >= 0);
+  }
   BOOST_TEST(sample(text, R"(flowgate_node_info{incarnation="1",node="http"})") == 1);
   BOOST_TEST(sample(text, R"(flowgate_tenant_runs{state="waiting",tenant="acme"})") == 1);
   BOOST_TEST(sample(text, R"(flowgate_tenant_runs{state="running",tenant="other"})") == 0);

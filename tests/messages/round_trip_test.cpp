@@ -91,8 +91,8 @@ BOOST_AUTO_TEST_CASE(records_round_trip) {
     config_activated{tenant_id{"a"}, queue_name{"q"}, config_version{"2"}, config_version{"1"}});
   check(step_reservation{true, false, 3, 10, 100, 200});
   check(schema_info{"x.db", 1, 1, "wal", "full", 1, 2, 3});
-  check(
-    writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9, 10, histogram{{1, 2}, 1}, latency_histogram()});
+  check(writer_stats{1, 2, 3, 4, 5, 6, 7, false, 8, 9, 10, 11, histogram{{1, 2}, 1},
+                     latency_histogram()});
   histogram h{{1, 10}, 1000};
   h.observe(0);
   h.observe(1);
@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    2,
                    8});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
-  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}});
+  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}, 1});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
@@ -325,8 +325,19 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(activity_result{false, "null", "Busy", "busy", true});
   check(pool_stats{8, 2, 3, 4, 5, 6, {activity_series{"echo", latency_histogram(), 2}}});
   check(run_finished{run_id{int64_t{1}}, tenant_id{"acme"}, done_reason::handed_back});
-  check(dispatcher_stats{
-    1, 2, 3, 4, 5, true, true, 6, {pipeline_series{"acme", "q", "1", 3, {1, 0, 0, 2, 0, 0, 0}}}});
+  check(dispatcher_stats{1,
+                         2,
+                         3,
+                         4,
+                         5,
+                         true,
+                         true,
+                         6,
+                         7,
+                         8,
+                         9,
+                         {1, 0, 0, 0, 0, 2, 0},
+                         {pipeline_series{"acme", "q", "1", 3, {1, 0, 0, 2, 0, 0, 0}}}});
 }
 
 BOOST_AUTO_TEST_CASE(keys_and_remote_access_round_trip) {
