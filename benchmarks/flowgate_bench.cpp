@@ -638,7 +638,9 @@ int main(int argc, char** argv) {
   s.poll_interval_ms = 50;
   caf::actor_system_config cfg;
   register_types(cfg);
-  // As `flowgate serve`: leave a core to the store writer's thread.
+  // As `flowgate serve`: leave a core to the store writer's thread, and
+  // keep freed heap memory for reuse.
+  tune_allocator();
   cfg.set("scheduler.max-threads", static_cast<int>(scheduler_threads()));
   caf::actor_system sys{cfg};
   int rc = 0;

@@ -270,7 +270,11 @@ int main(int argc, char** argv) {
     return fail("database '" + settings->db_path +
                 "' does not exist (create it with 'flowgate db migrate' or any put command)");
   }
-  // Admin commands need little; serve leaves a core to the store writer.
+  // Admin commands need little; serve leaves a core to the store writer
+  // and keeps freed heap memory for reuse (actors/scheduler_threads.hpp).
+  if (group == "serve") {
+    flowgate::tune_allocator();
+  }
   cfg.set("scheduler.max-threads",
           group == "serve" ? static_cast<int>(flowgate::scheduler_threads()) : 2);
   caf::actor_system sys{cfg};
