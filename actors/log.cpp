@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace flowgate {
 
@@ -38,15 +39,28 @@ int threshold() {
 
 namespace {
 
-/// Published whole, never changed after: a later set publishes a new one
-/// and leaves the old one to threads still reading it (set once per
-/// process, so at most a few are ever kept).
-std::atomic<const log_fields*> context{nullptr};
+/// A context, published whole and never changed after. A later set
+/// publishes a new one that keeps the one it replaces (threads may still
+/// be reading it), so every context stays reachable and none is freed:
+/// set a few times per process, they cost a few bytes each.
+struct published_context {
+  log_fields fields;
+  std::unique_ptr<const published_context> previous;
+};
+
+std::atomic<const published_context*> context{nullptr};
 
 } // namespace
 
 void set_log_context(log_fields fields) {
-  context.store(new log_fields(std::move(fields)), std::memory_order_release);
+  auto* next = new published_context{std::move(fields), nullptr};
+  auto* current = context.load(std::memory_order_acquire);
+  // The chain owns the contexts it replaced; the global holds the newest.
+  do {
+    (void)next->previous.release(); // not ours: another set replaced it
+    next->previous.reset(current);
+  } while (!context.compare_exchange_weak(current, next, std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
 }
 
 bool log_enabled(const char* level) {
@@ -59,7 +73,7 @@ void log_line(const char* level, const std::string& message, const log_fields& f
   }
   boost::json::object line{{"ts_ms", wall_clock_ms()}, {"level", level}, {"msg", message}};
   if (const auto* shared = context.load(std::memory_order_acquire); shared != nullptr) {
-    for (const auto& [k, v] : *shared) {
+    for (const auto& [k, v] : shared->fields) {
       line[k] = v;
     }
   }
