@@ -38,7 +38,7 @@ struct held_run {
 
 struct dispatcher_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
-  dispatcher_state() = default;
+  dispatcher_state() { stats.ended.assign(done_reason_count, 0); }
 
   dispatcher_setup setup;
   /// Runs this node drives. Shared: the exit functor that stops the
@@ -117,7 +117,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
       x.tenant = run.tenant.value;
       x.queue = run.queue.value;
       x.version = run.version.value;
-      x.ended.assign(static_cast<size_t>(done_reason::abandoned) + 1, 0);
+      x.ended.assign(done_reason_count, 0);
     }
     x.started += 1;
     series = &x;
@@ -588,16 +588,15 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         return;
       }
       auto tenant = it->second.tenant;
-      if (auto* series = it->second.series;
-          series != nullptr && static_cast<size_t>(why) < series->ended.size()) {
-        series->ended[static_cast<size_t>(why)] += 1;
+      // Both by-reason counts are sized `done_reason_count`.
+      if (static_cast<size_t>(why) < done_reason_count) {
+        st.stats.ended[static_cast<size_t>(why)] += 1;
+        if (auto* series = it->second.series; series != nullptr) {
+          series->ended[static_cast<size_t>(why)] += 1;
+        }
       }
       forget(self, run.value);
       (why == done_reason::lost ? st.stats.lost : st.stats.finished) += 1;
-      if (st.stats.ended.size() <= static_cast<size_t>(why)) {
-        st.stats.ended.resize(static_cast<size_t>(why) + 1, 0);
-      }
-      st.stats.ended[static_cast<size_t>(why)] += 1;
       // The tenant's permit is free: a queued run of it may start now.
       if (st.draining || st.fenced) {
         // Not here: another node claims the tenant's queued runs and the

@@ -53,14 +53,10 @@ std::atomic<const published_context*> context{nullptr};
 } // namespace
 
 void set_log_context(log_fields fields) {
+  // The global holds the newest; each context owns the one it replaced
+  // (readers never look at `previous`).
   auto* next = new published_context{std::move(fields), nullptr};
-  auto* current = context.load(std::memory_order_acquire);
-  // The chain owns the contexts it replaced; the global holds the newest.
-  do {
-    (void)next->previous.release(); // not ours: another set replaced it
-    next->previous.reset(current);
-  } while (!context.compare_exchange_weak(current, next, std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
+  next->previous.reset(context.exchange(next, std::memory_order_acq_rel));
 }
 
 bool log_enabled(const char* level) {

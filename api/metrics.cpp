@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <vector>
 
 namespace flowgate {
 
@@ -32,6 +33,16 @@ void counter(Registry& r, const std::string& name, const std::string& help, doub
 void gauge(Registry& r, const std::string& name, const std::string& help, double value,
            const prometheus::Labels& labels = {}) {
   BuildGauge().Name(name).Help(help).Register(r).Add(labels).Set(value);
+}
+
+/// Counts indexed by `done_reason`, one series per reason (label `reason`).
+void add_by_reason(prometheus::Family<prometheus::Counter>& family,
+                   const prometheus::Labels& labels, const std::vector<int64_t>& ended) {
+  for (size_t i = 0; i < ended.size(); ++i) {
+    auto with = labels;
+    with["reason"] = to_string(static_cast<done_reason>(i));
+    family.Add(with).Increment(static_cast<double>(ended[i]));
+  }
 }
 
 /// An actor's histogram as one Prometheus histogram series.
@@ -152,17 +163,12 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
     counter(r, "flowgate_nondeterminism_total",
             "Replays on this node that found a run's history at odds with its definition.",
             static_cast<double>(d->nondeterminism));
-    {
-      auto& ended = BuildCounter()
-                      .Name("flowgate_runs_ended_total")
-                      .Help("How runs left this node's hands, by reason: completed, failed, "
-                            "canceled, waiting, handed_back, lost, abandoned.")
-                      .Register(r);
-      for (size_t i = 0; i <= static_cast<size_t>(done_reason::abandoned); ++i) {
-        ended.Add({{"reason", to_string(static_cast<done_reason>(i))}})
-          .Increment(static_cast<double>(i < d->ended.size() ? d->ended[i] : 0));
-      }
-    }
+    add_by_reason(BuildCounter()
+                    .Name("flowgate_runs_ended_total")
+                    .Help("How runs left this node's hands, by reason: completed, failed, "
+                          "canceled, waiting, handed_back, lost, abandoned.")
+                    .Register(r),
+                  {}, d->ended);
     gauge(r, "flowgate_runs_active", "Runs this node drives now.", static_cast<double>(d->active));
     gauge(r, "flowgate_node_draining", "1 while the node stops.", d->draining ? 1 : 0);
     gauge(r, "flowgate_node_fenced", "1 when a newer process took this node's id.",
@@ -330,11 +336,7 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
       std::map<std::string, std::string> labels{
         {"tenant", p.tenant}, {"queue", p.queue}, {"version", p.version}};
       started.Add(labels).Increment(static_cast<double>(p.started));
-      for (size_t i = 0; i < p.ended.size(); ++i) {
-        auto with = labels;
-        with["reason"] = to_string(static_cast<done_reason>(i));
-        ended.Add(with).Increment(static_cast<double>(p.ended[i]));
-      }
+      add_by_reason(ended, labels, p.ended);
     }
   }
   return prometheus::TextSerializer{}.Serialize(registry->Collect());

@@ -396,7 +396,7 @@ int preload_runs(const options& o, caf::actor_system& sys, node& n, std::vector<
   caf::scoped_actor self{sys};
   auto op = [&](size_t i) {
     create_run c;
-    c.run = todo[i].run;
+    c.run = std::move(todo[i].run); // each is sent once
     return c;
   };
   size_t sent = 0;

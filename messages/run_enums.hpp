@@ -93,6 +93,9 @@ enum class done_reason : uint8_t {
   abandoned = 6,
 };
 
+/// How many `done_reason` values there are (counts indexed by reason).
+inline constexpr size_t done_reason_count = static_cast<size_t>(done_reason::abandoned) + 1;
+
 namespace detail {
 
 template <class E, size_t N>
