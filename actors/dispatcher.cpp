@@ -50,6 +50,9 @@ struct dispatcher_state {
   std::vector<caf::actor> watchers;
   /// Tenants whose permits freed since the last targeted claim.
   std::set<std::string> freed;
+  /// Of those, the ones only another node's news named: a claim that
+  /// finds them owned elsewhere does not tell the others again.
+  std::set<std::string> freed_by_news;
   bool claiming = false;
   /// A general poll arrived while a claim was in flight: run it next.
   bool poll_pending = false;
@@ -222,6 +225,13 @@ void observe_claim(dispatcher_pointer self, std::chrono::steady_clock::time_poin
       .count());
 }
 
+/// How long a node's claim marks it as polling with room (claim_runs).
+/// Other nodes poll as often: a run due for two of their polls was theirs
+/// to take and may be taken here beyond this node's share.
+int64_t spread_grace_ms(const node_settings& s) {
+  return std::max<int64_t>(100, 2 * s.poll_interval_ms);
+}
+
 claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_id> tenants) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
@@ -233,17 +243,19 @@ claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_i
   op.default_limit = s.tenant_max_concurrent_runs;
   op.tenants = std::move(tenants);
   op.after_tenant = st.claim_cursor;
-  // Other nodes poll as often: a run due for two of their polls was theirs
-  // to take and may be taken here beyond this node's share.
-  op.spread_grace_ms = std::max<int64_t>(100, 2 * s.poll_interval_ms);
+  op.spread_grace_ms = spread_grace_ms(s);
+  op.room = s.max_active_runs - static_cast<int64_t>(st.held.size());
   return op;
 }
 
 void poll(dispatcher_pointer self);
 
-/// Ends a claim: counts the runs it won, starts their orchestrators, and
-/// runs the claim that waited for this one.
-void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
+/// Ends a claim: counts the runs it won, starts their orchestrators, tells
+/// the other nodes what they must act on, and runs the claim that waited
+/// for this one. `by_news`: the claim's tenants only another node's news
+/// named (their owners were told already).
+void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
+                  const std::set<std::string>& by_news = {}) {
   auto& st = self->state;
   st.claiming = false;
   if (!claimed.last_tenant.value.empty()) {
@@ -270,6 +282,16 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed) {
       freed.freed_tenants.push_back(t.value);
     }
     tell_peers(self, std::move(freed));
+  }
+  cluster_news to_owners;
+  for (const auto& t : claimed.owned_elsewhere) {
+    // A permit of a tenant another node owns freed here: its owner admits.
+    if (by_news.count(t.value) == 0) {
+      to_owners.freed_tenants.push_back(t.value);
+    }
+  }
+  if (!to_owners.freed_tenants.empty()) {
+    tell_peers(self, std::move(to_owners));
   }
   if (st.poll_pending) {
     st.poll_pending = false;
@@ -323,6 +345,8 @@ void admit_freed(dispatcher_pointer self) {
     tenants.emplace_back(t);
   }
   st.freed.clear();
+  auto by_news = std::move(st.freed_by_news);
+  st.freed_by_news.clear();
   st.claiming = true;
   auto began = std::chrono::steady_clock::now();
   self
@@ -331,7 +355,7 @@ void admit_freed(dispatcher_pointer self) {
     .then(
       [=](runs_claimed& claimed) {
         observe_claim(self, began);
-        take_claimed(self, claimed);
+        take_claimed(self, claimed, by_news);
         admit_freed(self);
       },
       [=](caf::error& err) {
@@ -339,6 +363,7 @@ void admit_freed(dispatcher_pointer self) {
         for (const auto& t : tenants) {
           self->state.freed.insert(t.value);
         }
+        self->state.freed_by_news.insert(by_news.begin(), by_news.end());
         claim_failed(self, err);
       });
 }
@@ -390,6 +415,7 @@ void renew(dispatcher_pointer self) {
   op.incarnation = st.setup.incarnation;
   op.now_ms = 0; // stamped by the writer at commit
   op.lease_ttl_ms = s.lease_ttl_ms;
+  op.default_limit = s.tenant_max_concurrent_runs;
   for (const auto& [run, h] : st.held) {
     op.leases.push_back(run_lease{run_id{run}, h.epoch});
   }
@@ -466,6 +492,8 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
   op.lease_ttl_ms = s.lease_ttl_ms;
   op.default_limit = s.tenant_max_concurrent_runs;
   op.quota = terms;
+  op.spread_grace_ms = spread_grace_ms(s);
+  op.room = claim ? s.max_active_runs - static_cast<int64_t>(st.held.size()) : -1;
   // A run this node drives records its first activity attempt in the
   // same commit that creates it.
   std::optional<engine::command> first;
@@ -496,6 +524,10 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
                    created.queued_deadline_ms == 0) {
           // No room here: a node with room claims it now.
           tell_peers(self, cluster_news{{}, {}, true});
+        } else if (created.created && !created.tenant_owner.empty() &&
+                   created.run.status == run_status::pending) {
+          // Another node owns the tenant: it admits the run now.
+          tell_peers(self, cluster_news{{created.run.tenant.value}, {}, false});
         }
         if (created.created && created.queued_deadline_ms > 0 &&
             created.run.status == run_status::pending) {
@@ -604,6 +636,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         tell_peers(self, cluster_news{{tenant.value}, {}, why == done_reason::handed_back});
       } else {
         st.freed.insert(tenant.value);
+        st.freed_by_news.erase(tenant.value);
         admit_freed(self);
       }
       for (const auto& w : st.watchers) {
@@ -645,7 +678,9 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         self->send(st.setup.limiters, admitted_atom::value, a.tenant, a.run);
       }
       for (auto& t : news.freed_tenants) {
-        st.freed.insert(std::move(t));
+        if (st.freed.insert(t).second) {
+          st.freed_by_news.insert(std::move(t));
+        }
       }
       admit_freed(self);
       if (news.claim) {

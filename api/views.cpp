@@ -273,6 +273,10 @@ json::array nodes(const std::vector<node_record>& xs, int64_t now_ms) {
     for (const auto& t : x.held_tenants) {
       tenants.push_back(json::value(t));
     }
+    json::array owned;
+    for (const auto& t : x.owned_tenants) {
+      owned.push_back(json::value(t));
+    }
     out.push_back(json::object{{"node_id", x.node.value},
                                {"state", node_state(x)},
                                {"live", x.live},
@@ -283,6 +287,7 @@ json::array nodes(const std::vector<node_record>& xs, int64_t now_ms) {
                                {"lease_ttl_ms", x.ttl_ms},
                                {"held_runs", x.held_runs},
                                {"held_tenants", tenants},
+                               {"owned_tenants", owned},
                                {"started_at", format_time(x.started_at_ms)},
                                {"heartbeat_at", format_time(x.heartbeat_at_ms)},
                                {"heartbeat_age_ms", now_ms - x.heartbeat_at_ms},

@@ -407,7 +407,8 @@ async function nodesView() {
   if (!r.ok) return show(h("h1", {}, "Nodes"), errorBox(r));
   show(h("h1", {}, "Nodes"), h("table", { id: "nodes" },
     h("thead", {}, h("tr", {}, ["Node", "State", "Incarnation", "Host", "Pid", "Address",
-                                "Held runs", "Tenants held", "Heartbeat", "Link"]
+                                "Held runs", "Tenants held", "Tenants owned", "Heartbeat",
+                                "Link"]
                                 .map((c) => h("th", {}, c)))),
     h("tbody", {}, r.data.nodes.map((n) => h("tr", { "data-node": n.node_id },
       h("td", {}, n.node_id), h("td", {}, badge(n.state)), h("td", {}, String(n.incarnation)),
@@ -418,6 +419,7 @@ async function nodesView() {
         ? n.held_tenants.map((t, i) => [i ? ", " : "",
             h("a", { href: `#/runs?tenant=${encodeURIComponent(t)}&status=running` }, t)])
         : "-"),
+      h("td", {}, n.owned_tenants.length ? n.owned_tenants.join(", ") : "-"),
       h("td", {}, n.state === "stopped" ? `stopped ${when(n.stopped_at)}`
                                          : `${Math.round(n.heartbeat_age_ms / 1000)} s ago`),
       h("td", {}, n.link || "-"))))));

@@ -153,11 +153,15 @@ struct run_created {
   /// concurrency limit (queue mode): the tenant's `admission_deadline_ms`,
   /// how long a starter may wait for it to be admitted.
   int64_t queued_deadline_ms = 0;
+  /// Not empty if the run was created PENDING (with `queued_deadline_ms`)
+  /// because another live, claiming node owns its tenant: that node admits
+  /// it (the creator tells it at once).
+  std::string tenant_owner;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_created& x) {
   return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created, x.rejection,
-           x.rejection_message, x.queued_deadline_ms);
+           x.rejection_message, x.queued_deadline_ms, x.tenant_owner);
 }
 
 /// The error for a refused start (`tenant_at_limit` or `quota_exceeded`
@@ -271,7 +275,10 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 /// at its concurrency limit (`max_concurrent_runs`, else `default_limit`;
 /// 0 = unlimited; counted over live leased RUNNING runs of every process),
 /// `tenant_at_limit` in `reject` mode, else the run is created PENDING
-/// (unclaimed, without `first_events`) and waits for a permit.
+/// (unclaimed, without `first_events`) and waits for a permit. Likewise
+/// when another live node owns the tenant, has claimed within
+/// `spread_grace_ms` and had room after it (docs/run-model.md "Tenant
+/// ownership"): that node admits it (`run_created::tenant_owner`).
 struct create_run {
   run_record run;
   node_id owner;
@@ -294,12 +301,16 @@ struct create_run {
   std::string parent_node_path;
   int32_t parent_attempt = 0;
   int32_t max_child_depth = 8;
+  int64_t spread_grace_ms = 500;
+  /// The creator's free run slots before this run (-1: unknown).
+  int64_t room = -1;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, create_run& x) {
   return f(caf::meta::type_name("flowgate::create_run"), x.run, x.owner, x.incarnation,
            x.lease_ttl_ms, x.now_ms, x.first_events, x.first_steps, x.default_limit, x.quota,
-           x.parent_run, x.parent_node_path, x.parent_attempt, x.max_child_depth);
+           x.parent_run, x.parent_node_path, x.parent_attempt, x.max_child_depth, x.spread_grace_ms,
+           x.room);
 }
 
 /// Claim up to `max_runs` due runs (ready, no live lease, wake time due):
@@ -321,6 +332,9 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// claimed within `spread_grace_ms` (it is polling and has room); when none
 /// has, it takes what the limit allows. Nodes share the work and no permit
 /// stays unused. Each claim records its time on the claimer's registration.
+/// A limited tenant owned by another live node that has claimed within
+/// `spread_grace_ms` and had room after it is left to that node (docs/run-model.md "Tenant
+/// ownership"); the owner takes what the limit allows, without shares.
 struct claim_runs {
   node_id owner;
   int64_t incarnation = 0;
@@ -334,12 +348,15 @@ struct claim_runs {
   /// Round-robin cursor: the tenant served last by the previous claim.
   tenant_id after_tenant;
   int64_t spread_grace_ms = 500;
+  /// The claimer's free run slots before this claim (-1: unknown, as if it
+  /// had room); what is left after it is recorded with the claim.
+  int64_t room = -1;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.incarnation, x.now_ms,
            x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant,
-           x.spread_grace_ms);
+           x.spread_grace_ms, x.room);
 }
 
 /// What a claim won, and where the next one starts its round-robin.
@@ -354,11 +371,14 @@ struct runs_claimed {
   /// Of `runs`, those claimed while RUNNING (their holder's lease expired,
   /// or a draining node handed them back).
   int64_t taken_over = 0;
+  /// A targeted claim's tenants that have a due run and are owned by
+  /// another live, claiming node: the claimer tells it (cluster news).
+  std::vector<tenant_id> owned_elsewhere;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
   return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others,
-           x.taken_over);
+           x.taken_over, x.owned_elsewhere);
 }
 
 /// Extend the leases `owner` holds (epoch and incarnation unchanged, not
@@ -367,17 +387,26 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// are lost. Fails with `lease_lost` if the node's registration is no longer
 /// `incarnation` (a newer process took the id, or this one was stopped):
 /// such a process must stop driving runs.
+///
+/// The same transaction settles the node's tenant ownerships
+/// (docs/run-model.md "Tenant ownership"): among the live nodes that
+/// publish an address, each limited tenant (`max_concurrent_runs`, else
+/// `default_limit`, > 0) belongs to the one with the highest rendezvous
+/// weight. This node renews the ownerships it holds, takes those that are
+/// its own and free (epoch + 1 at a change of owner), and gives up those
+/// that belong to another live node now (it takes them at its renewal).
 struct renew_leases {
   node_id owner;
   int64_t incarnation = 0;
   std::vector<run_lease> leases;
   int64_t now_ms = 0;
   int64_t lease_ttl_ms = 0;
+  int64_t default_limit = 0;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, renew_leases& x) {
   return f(caf::meta::type_name("flowgate::renew_leases"), x.owner, x.incarnation, x.leases,
-           x.now_ms, x.lease_ttl_ms);
+           x.now_ms, x.lease_ttl_ms, x.default_limit);
 }
 
 /// Give leases up: the runs are due at once for any node, taken over
@@ -471,12 +500,15 @@ struct node_record {
   std::string link_error;
   /// The tenants of the runs it holds, by id.
   std::vector<std::string> held_tenants;
+  /// The tenants whose live ownership lease it holds (it admits their
+  /// runs), by id.
+  std::vector<std::string> owned_tenants;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, node_record& x) {
   return f(caf::meta::type_name("flowgate::node_record"), x.node, x.incarnation, x.host, x.pid,
            x.address, x.ttl_ms, x.started_at_ms, x.heartbeat_at_ms, x.stopped_at_ms, x.live,
-           x.held_runs, x.link, x.link_since_ms, x.link_error, x.held_tenants);
+           x.held_runs, x.link, x.link_since_ms, x.link_error, x.held_tenants, x.owned_tenants);
 }
 
 /// Every registered node (read side).

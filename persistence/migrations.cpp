@@ -251,6 +251,23 @@ CREATE TABLE api_keys (
   revoked_at_ms INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql"},
+  {9, "tenant ownership", R"sql(
+-- A limited tenant's ownership lease (docs/run-model.md "Tenant
+-- ownership"): while its owner is live and claiming, only the owner admits
+-- the tenant's runs. Taken, renewed and given up in the owners' lease
+-- renewals; epoch + 1 at every change of owner. expires_at_ms 0: given up.
+CREATE TABLE tenant_owners (
+  tenant_id     TEXT PRIMARY KEY,
+  owner         TEXT NOT NULL,
+  incarnation   INTEGER NOT NULL,
+  epoch         INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  since_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Free run slots of a node after its last claim: an owner without room
+-- leaves its tenants' admissions to the other nodes.
+ALTER TABLE nodes ADD COLUMN room INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 } // namespace

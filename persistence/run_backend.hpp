@@ -145,6 +145,22 @@ struct live_node {
   std::string node;
   int64_t incarnation = 0;
   int64_t claimed_at_ms = 0;
+  /// Where its door listens (`serve --listen`); empty: nowhere.
+  std::string address;
+};
+
+/// A tenant's ownership lease (`tenant_owner`, `tenant_owners`).
+struct tenant_owner_row {
+  std::string tenant;
+  std::string owner;
+  int64_t incarnation = 0;
+  int64_t epoch = 0;
+  /// 0: given up.
+  int64_t expires_at_ms = 0;
+  /// The owner's last claim (its registration's), 0 if that registration
+  /// is gone, and its free run slots after it.
+  int64_t owner_claimed_at_ms = 0;
+  int64_t owner_room = 0;
 };
 
 class run_backend {
@@ -301,10 +317,37 @@ public:
                                                       int64_t now_ms) = 0;
   [[nodiscard]] virtual caf::expected<bool> mark_stopped(const std::string& node,
                                                          int64_t incarnation, int64_t now_ms) = 0;
+  /// Records a claim of (node, incarnation) at `now_ms` and the run slots
+  /// it has free after it.
   [[nodiscard]] virtual caf::error mark_claimed(const std::string& node, int64_t incarnation,
-                                                int64_t now_ms) = 0;
+                                                int64_t now_ms, int64_t room) = 0;
   /// Live registrations (not stopped, heartbeat within their TTL) by id.
   [[nodiscard]] virtual caf::expected<std::vector<live_node>> live_nodes(int64_t now_ms) = 0;
+
+  // -- tenant ownership ------------------------------------------------------------
+  /// The tenant's ownership lease row, with its owner's last claim; nullopt
+  /// if none was ever taken.
+  [[nodiscard]] virtual caf::expected<std::optional<tenant_owner_row>>
+  tenant_owner(const std::string& tenant) = 0;
+  /// Every ownership lease row, by tenant.
+  [[nodiscard]] virtual caf::expected<std::vector<tenant_owner_row>> tenant_owners() = 0;
+  /// Takes the tenant's ownership for (owner, incarnation) until
+  /// `expires_at_ms`: the row is inserted (epoch 1), or updated where it is
+  /// that registration's already (epoch kept) or expired at `now_ms`
+  /// (epoch + 1). False if another registration's lease is live.
+  [[nodiscard]] virtual caf::expected<bool> take_tenant(const std::string& tenant,
+                                                        const std::string& owner,
+                                                        int64_t incarnation, int64_t now_ms,
+                                                        int64_t expires_at_ms) = 0;
+  /// Extends every unexpired ownership of (owner, incarnation) to
+  /// `expires_at_ms`; returns how many.
+  [[nodiscard]] virtual caf::expected<int64_t> renew_tenants(const std::string& owner,
+                                                             int64_t incarnation, int64_t now_ms,
+                                                             int64_t expires_at_ms) = 0;
+  /// Gives up the ownership of `tenant` (every tenant if empty) held by
+  /// (owner, incarnation); returns how many.
+  [[nodiscard]] virtual caf::expected<int64_t>
+  release_tenants(const std::string& owner, int64_t incarnation, const std::string& tenant) = 0;
 
   // -- billing ---------------------------------------------------------------------
   [[nodiscard]] virtual caf::error put_subscription(const subscription_record& s,

@@ -126,6 +126,17 @@ caf::expected<run_created> refuse(run_backend& b, const std::string& tenant,
   return out;
 }
 
+/// Whether the ownership lease `o` leaves the tenant's admissions to
+/// another node: it is live, not (owner, incarnation)'s, and its owner
+/// has claimed within the grace (it is polling and has room; an owner
+/// that is full or idle leaves them to any node, so no permit stays
+/// unused).
+bool owns_elsewhere(const tenant_owner_row& o, const std::string& owner, int64_t incarnation,
+                    int64_t now_ms, int64_t grace_ms) {
+  return o.expires_at_ms > now_ms && !(o.owner == owner && o.incarnation == incarnation) &&
+         o.owner_claimed_at_ms >= now_ms - grace_ms && o.owner_room > 0;
+}
+
 /// The highest number of active runs the soft limit allows: soft + 5%.
 int64_t soft_cap(int64_t soft) {
   return soft + soft * 5 / 100;
@@ -273,7 +284,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       if (!found) {
         return found.error();
       }
-      return run_created{std::move(*found), false, {}, {}, 0};
+      return run_created{std::move(*found), false, {}, {}, 0, {}};
     }
     auto parent = b.lineage(op.parent_run);
     if (!parent) {
@@ -297,7 +308,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       return existing.error();
     }
     if (*existing) {
-      return run_created{std::move(**existing), false, {}, {}, 0};
+      return run_created{std::move(**existing), false, {}, {}, 0, {}};
     }
   }
   auto terms = terms_of_tenant(b, r.tenant.value, op.default_limit);
@@ -350,8 +361,20 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
                     op.now_ms);
     }
   }
+  // Another live node that is claiming owns the tenant: it admits the run.
+  std::string owner_elsewhere;
+  if (!op.owner.value.empty() && !at_limit && terms->max_running > 0) {
+    auto owner = b.tenant_owner(r.tenant.value);
+    if (!owner) {
+      return owner.error();
+    }
+    if (*owner &&
+        owns_elsewhere(**owner, op.owner.value, op.incarnation, op.now_ms, op.spread_grace_ms)) {
+      owner_elsewhere = (*owner)->owner;
+    }
+  }
   // At its limit, a run waits PENDING (unclaimed) for a permit.
-  bool claimed = !op.owner.value.empty() && !at_limit;
+  bool claimed = !op.owner.value.empty() && !at_limit && owner_elsewhere.empty();
   if (op.owner.value.empty() && !op.first_events.empty()) {
     return make_error(errc::invalid_argument,
                       "a run created without an owner cannot carry decisions");
@@ -364,6 +387,13 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       return beat.error();
     }
     claimed = *beat;
+  }
+  // This run takes the creator's last free slot: until its next claim, an
+  // owner elsewhere leaves its tenants to the other nodes (as above).
+  if (claimed && op.incarnation > 0 && op.room == 1) {
+    if (auto err = b.mark_claimed(op.owner.value, op.incarnation, op.now_ms, 0)) {
+      return err;
+    }
   }
   static const std::vector<history_record> no_events;
   static const std::vector<step_change> no_steps;
@@ -423,7 +453,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       if (!stored) {
         return stored.error();
       }
-      return run_created{std::move(*stored), true, {}, {}, 0};
+      return run_created{std::move(*stored), true, {}, {}, 0, {}};
     }
   }
   int64_t seq = 2;
@@ -444,8 +474,9 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   if (!stored) {
     return stored.error();
   }
-  return run_created{
-    std::move(*stored), true, {}, {}, at_limit && !op.owner.value.empty() ? terms->deadline_ms : 0};
+  bool queued = (at_limit || !owner_elsewhere.empty()) && !op.owner.value.empty();
+  return run_created{std::move(*stored),        true, {}, {}, queued ? terms->deadline_ms : 0,
+                     std::move(owner_elsewhere)};
 }
 
 // -- claims ------------------------------------------------------------------------
@@ -469,11 +500,8 @@ struct node_rank {
   std::vector<bool> active;
 };
 
-/// Records this claim on the claimer's registration, then ranks it.
+/// Ranks the claimer among the live nodes.
 caf::expected<node_rank> rank_of(run_backend& b, const claim_runs& op) {
-  if (auto err = b.mark_claimed(op.owner.value, op.incarnation, op.now_ms)) {
-    return err;
-  }
   auto nodes = b.live_nodes(op.now_ms);
   if (!nodes) {
     return nodes.error();
@@ -505,6 +533,9 @@ struct claim_slot {
   /// Another transaction held the tenant's lock: this claim takes nothing
   /// of it (a targeted claim tells the other nodes).
   bool busy = false;
+  /// Another live, claiming node owns the tenant: this claim takes nothing
+  /// of it (a targeted claim tells the owner).
+  bool owned_elsewhere = false;
 };
 
 /// Resolves a slot's weight and budget: the tenant's limit less its live
@@ -525,6 +556,22 @@ caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& r
   if (terms->max_running <= 0) {
     return {};
   }
+  // Tenant ownership: the owner admits the tenant's runs, all of its limit.
+  auto owner = b.tenant_owner(slot.tenant);
+  if (!owner) {
+    return owner.error();
+  }
+  bool mine = false;
+  if (*owner) {
+    const auto& o = **owner;
+    if (owns_elsewhere(o, op.owner.value, op.incarnation, op.now_ms, op.spread_grace_ms)) {
+      slot.owned_elsewhere = true;
+      slot.budget = 0;
+      return {};
+    }
+    mine =
+      o.expires_at_ms > op.now_ms && o.owner == op.owner.value && o.incarnation == op.incarnation;
+  }
   auto locked = b.try_lock_tenant(slot.tenant);
   if (!locked) {
     return locked.error();
@@ -539,7 +586,7 @@ caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& r
     return live.error();
   }
   slot.budget = std::max<int64_t>(0, terms->max_running - *live);
-  if (rank.live > 1 && rank.index >= 0 && slot.budget > 0) {
+  if (rank.live > 1 && rank.index >= 0 && slot.budget > 0 && !mine) {
     auto limit = terms->max_running;
     auto turn =
       static_cast<int64_t>(std::hash<std::string>{}(slot.tenant) % 1'000'003) + op.now_ms / 1000;
@@ -558,6 +605,119 @@ caf::error resolve_slot(run_backend& b, const claim_runs& op, const node_rank& r
       return held.error();
     }
     slot.share = std::max<int64_t>(0, share_of(rank.index) - *held);
+  }
+  return {};
+}
+
+/// Whether the tenant has a due run of any claim class.
+caf::expected<bool> any_due(run_backend& b, const std::string& tenant, int64_t now_ms) {
+  for (auto cls : claim_classes) {
+    auto due = b.due_runs(tenant, cls, now_ms, 1);
+    if (!due) {
+      return due.error();
+    }
+    if (!due->empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Rendezvous weight of (tenant, node): of the candidate nodes, the one
+/// with the highest weight owns the tenant. Every node computes the same
+/// owner from the same `nodes` rows, and a node that joins or leaves moves
+/// only the tenants whose highest weight is its own. FNV-1a, then the
+/// splitmix64 finalizer to spread similar ids.
+uint64_t rendezvous_weight(const std::string& tenant, const std::string& node) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](unsigned char c) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  };
+  for (char c : tenant) {
+    mix(static_cast<unsigned char>(c));
+  }
+  mix(0);
+  for (char c : node) {
+    mix(static_cast<unsigned char>(c));
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+/// Settles this node's tenant ownerships in its renewal (see
+/// `renew_leases`).
+caf::error settle_tenant_owners(run_backend& b, const renew_leases& op) {
+  const auto& me = op.owner.value;
+  auto expires = op.now_ms + op.lease_ttl_ms;
+  if (auto renewed = b.renew_tenants(me, op.incarnation, op.now_ms, expires); !renewed) {
+    return renewed.error();
+  }
+  auto nodes = b.live_nodes(op.now_ms);
+  if (!nodes) {
+    return nodes.error();
+  }
+  std::vector<std::string> candidates;
+  bool listening = false;
+  for (const auto& n : *nodes) {
+    if (n.address.empty()) {
+      continue;
+    }
+    candidates.push_back(n.node);
+    listening = listening || (n.node == me && n.incarnation == op.incarnation);
+  }
+  if (!listening) {
+    // No other node can reach this one: it owns nothing.
+    auto released = b.release_tenants(me, op.incarnation, "");
+    return released ? caf::error{} : released.error();
+  }
+  auto rows = b.tenant_owners();
+  if (!rows) {
+    return rows.error();
+  }
+  // In this process's order (a server's collation may differ).
+  std::sort(rows->begin(), rows->end(), [](const tenant_owner_row& x, const tenant_owner_row& y) {
+    return x.tenant < y.tenant;
+  });
+  auto tenants = b.tenant_configs();
+  if (!tenants) {
+    return tenants.error();
+  }
+  for (const auto& [tenant, text] : *tenants) {
+    auto row = std::lower_bound(
+      rows->begin(), rows->end(), tenant,
+      [](const tenant_owner_row& r, const std::string& t) { return r.tenant < t; });
+    bool mine = row != rows->end() && row->tenant == tenant && row->owner == me &&
+                row->incarnation == op.incarnation && row->expires_at_ms > op.now_ms;
+    auto terms = terms_of(tenant, text, op.default_limit);
+    bool limited = terms && terms->max_running > 0;
+    std::string best;
+    uint64_t best_weight = 0;
+    for (const auto& n : candidates) {
+      auto w = rendezvous_weight(tenant, n);
+      if (best.empty() || w > best_weight || (w == best_weight && n < best)) {
+        best = n;
+        best_weight = w;
+      }
+    }
+    if (limited && best == me) {
+      if (!mine) {
+        // Free (never taken, given up or expired) or still another's: in
+        // that case the owner gives it up at its renewal, and this one
+        // takes it at the next.
+        if (auto took = b.take_tenant(tenant, me, op.incarnation, op.now_ms, expires); !took) {
+          return took.error();
+        }
+      }
+    } else if (mine) {
+      if (auto released = b.release_tenants(me, op.incarnation, tenant); !released) {
+        return released.error();
+      }
+    }
   }
   return {};
 }
@@ -637,6 +797,16 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
             // node, or one told here, takes a permit freed meanwhile.
             out.left_to_others.emplace_back(slot.tenant);
           }
+          if (slot.owned_elsewhere && !op.tenants.empty()) {
+            // A permit of it freed here: its owner admits the next run.
+            auto due = any_due(b, slot.tenant, op.now_ms);
+            if (!due) {
+              return due.error();
+            }
+            if (*due) {
+              out.owned_elsewhere.emplace_back(slot.tenant);
+            }
+          }
         }
         if (slot.budget == 0 || slot.drained[cls]) {
           continue;
@@ -697,6 +867,14 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
       }
     }
   }
+  // Records the claim, and the room left after it, on the claimer's
+  // registration: other nodes leave it its share, and its tenants while
+  // it owns them and has room.
+  auto room = op.room < 0 ? int64_t{1}
+                          : std::max<int64_t>(0, op.room - static_cast<int64_t>(out.runs.size()));
+  if (auto err = b.mark_claimed(op.owner.value, op.incarnation, op.now_ms, room)) {
+    return err;
+  }
   return out;
 }
 
@@ -720,6 +898,9 @@ caf::expected<std::vector<run_id>> apply(run_backend& b, const renew_leases& op)
       renewed.push_back(l.run);
     }
   }
+  if (auto err = settle_tenant_owners(b, op)) {
+    return err;
+  }
   return renewed;
 }
 
@@ -731,6 +912,10 @@ caf::expected<int64_t> apply(run_backend& b, const release_leases& op) {
     }
     if (auto stopped = b.mark_stopped(op.owner.value, op.incarnation, op.now_ms); !stopped) {
       return stopped.error();
+    }
+    // A drained node admits nothing more: its tenants' next owners take them.
+    if (auto given = b.release_tenants(op.owner.value, op.incarnation, ""); !given) {
+      return given.error();
     }
     return *released;
   }
@@ -757,6 +942,9 @@ caf::expected<int64_t> apply(run_backend& b, const stop_node& op) {
     auto released = b.release_all_leases(op.node.value, op.incarnation, op.now_ms);
     if (!released) {
       return released.error();
+    }
+    if (auto given = b.release_tenants(op.node.value, op.incarnation, ""); !given) {
+      return given.error();
     }
   }
   return int64_t{*stopped ? 1 : 0};

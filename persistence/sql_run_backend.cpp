@@ -37,6 +37,18 @@ template <class St> run_lineage read_lineage(const St& st) {
   return l;
 }
 
+#define FLOWGATE_OWNER_SELECT                                                                      \
+  "SELECT o.tenant_id, o.owner, o.incarnation, o.epoch, o.expires_at_ms, "                         \
+  "coalesce(n.claimed_at_ms, 0), coalesce(n.room, 0) FROM tenant_owners o LEFT JOIN nodes n "      \
+  "ON n.node_id = o.owner "                                                                        \
+  "AND n.incarnation = o.incarnation"
+
+template <class St> tenant_owner_row owner_of_row(const St& st) {
+  return tenant_owner_row{st.column_text(0),  st.column_text(1),  st.column_int64(2),
+                          st.column_int64(3), st.column_int64(4), st.column_int64(5),
+                          st.column_int64(6)};
+}
+
 /// The first row of a run query, if any.
 template <class St> caf::expected<std::optional<run_record>> first_run(St& st) {
   auto rows = all_rows<run_record>(st, read_run<St>);
@@ -659,21 +671,75 @@ public:
     return changed_one(st);
   }
 
-  caf::error mark_claimed(const std::string& node, int64_t incarnation, int64_t now_ms) override {
-    auto& st = db_.cached("UPDATE nodes SET claimed_at_ms = ?3 WHERE node_id = ?1 AND "
+  caf::error mark_claimed(const std::string& node, int64_t incarnation, int64_t now_ms,
+                          int64_t room) override {
+    auto& st = db_.cached("UPDATE nodes SET claimed_at_ms = ?3, room = ?4 WHERE node_id = ?1 AND "
                           "incarnation = ?2");
-    st.bind_all(node, incarnation, now_ms);
+    st.bind_all(node, incarnation, now_ms, room);
     return st.run();
   }
 
   caf::expected<std::vector<live_node>> live_nodes(int64_t now_ms) override {
-    auto& st = db_.cached("SELECT node_id, incarnation, claimed_at_ms FROM nodes WHERE "
+    auto& st = db_.cached("SELECT node_id, incarnation, claimed_at_ms, address FROM nodes WHERE "
                           "incarnation > 0 AND stopped_at_ms IS NULL AND heartbeat_at_ms + ttl_ms "
                           "> ?1 ORDER BY node_id");
     st.bind_all(now_ms);
     return all_rows<live_node>(st, [](const auto& row) {
-      return live_node{row.column_text(0), row.column_int64(1), row.column_int64(2)};
+      return live_node{row.column_text(0), row.column_int64(1), row.column_int64(2),
+                       row.column_text(3)};
     });
+  }
+
+  // -- tenant ownership ------------------------------------------------------------
+
+  caf::expected<std::optional<tenant_owner_row>> tenant_owner(const std::string& tenant) override {
+    auto& st = db_.cached(FLOWGATE_OWNER_SELECT " WHERE o.tenant_id = ?1");
+    st.bind_all(tenant);
+    return optional_row<tenant_owner_row>(st, [](const auto& row) { return owner_of_row(row); });
+  }
+
+  caf::expected<std::vector<tenant_owner_row>> tenant_owners() override {
+    auto& st = db_.cached(FLOWGATE_OWNER_SELECT " ORDER BY o.tenant_id");
+    return all_rows<tenant_owner_row>(st, [](const auto& row) { return owner_of_row(row); });
+  }
+
+  caf::expected<bool> take_tenant(const std::string& tenant, const std::string& owner,
+                                  int64_t incarnation, int64_t now_ms,
+                                  int64_t expires_at_ms) override {
+    auto& st = db_.cached(
+      "INSERT INTO tenant_owners (tenant_id, owner, incarnation, epoch, expires_at_ms, since_ms) "
+      "VALUES (?1, ?2, ?3, 1, ?5, ?4) ON CONFLICT (tenant_id) DO UPDATE SET "
+      "epoch = CASE WHEN tenant_owners.owner = excluded.owner AND tenant_owners.incarnation = "
+      "excluded.incarnation THEN tenant_owners.epoch ELSE tenant_owners.epoch + 1 END, "
+      "since_ms = CASE WHEN tenant_owners.owner = excluded.owner AND tenant_owners.incarnation = "
+      "excluded.incarnation AND tenant_owners.expires_at_ms > ?4 THEN tenant_owners.since_ms "
+      "ELSE excluded.since_ms END, owner = excluded.owner, incarnation = excluded.incarnation, "
+      "expires_at_ms = excluded.expires_at_ms WHERE (tenant_owners.owner = excluded.owner AND "
+      "tenant_owners.incarnation = excluded.incarnation) OR tenant_owners.expires_at_ms <= ?4");
+    st.bind_all(tenant, owner, incarnation, now_ms, expires_at_ms);
+    return changed_one(st);
+  }
+
+  caf::expected<int64_t> renew_tenants(const std::string& owner, int64_t incarnation,
+                                       int64_t now_ms, int64_t expires_at_ms) override {
+    auto& st = db_.cached("UPDATE tenant_owners SET expires_at_ms = ?4 WHERE owner = ?1 AND "
+                          "incarnation = ?2 AND expires_at_ms > ?3");
+    st.bind_all(owner, incarnation, now_ms, expires_at_ms);
+    return rows_changed(st);
+  }
+
+  caf::expected<int64_t> release_tenants(const std::string& owner, int64_t incarnation,
+                                         const std::string& tenant) override {
+    if (tenant.empty()) {
+      auto& st = db_.cached("UPDATE tenant_owners SET expires_at_ms = 0 WHERE owner = ?1 AND "
+                            "incarnation = ?2 AND expires_at_ms > 0");
+      st.bind_all(owner, incarnation);
+      return rows_changed(st);
+    }
+    auto& st = db_.cached("UPDATE tenant_owners SET expires_at_ms = 0 WHERE owner = ?1 AND "
+                          "incarnation = ?2 AND tenant_id = ?3 AND expires_at_ms > 0");
+    st.bind_all(owner, incarnation, tenant);
+    return rows_changed(st);
   }
 
   // -- billing ---------------------------------------------------------------------

@@ -231,6 +231,15 @@ template <class Db> caf::expected<std::vector<node_record>> apply(Db& db, const 
     return nodes;
   }
   for (auto& x : *nodes) {
+    auto& owned = db.cached("SELECT tenant_id FROM tenant_owners WHERE owner = ?1 AND "
+                            "incarnation = ?2 AND expires_at_ms > ?3 ORDER BY tenant_id");
+    owned.bind_all(x.node.value, x.incarnation, q.now_ms);
+    auto owns =
+      all_rows<std::string>(owned, [](const auto& row) { return std::string{row.column_text(0)}; });
+    if (!owns) {
+      return owns.error();
+    }
+    x.owned_tenants = std::move(*owns);
     if (x.held_runs == 0) {
       continue;
     }

@@ -1,5 +1,6 @@
 // `flowgate cluster status`: the nodes table (membership), with each node's
-// liveness by heartbeat and the runs whose live lease it holds.
+// liveness by heartbeat, the runs whose live lease it holds and the tenants
+// it owns.
 
 #include "tools/cluster_commands.hpp"
 
@@ -25,6 +26,12 @@ renew, release or append), host and pid, the address it listens on for
 remote clients ('serve --listen'; '-' if none), the runs whose live lease it
 holds and their tenants, and its last heartbeat (written with every lease renewal, every
 lease TTL / 2).
+
+OWNS: the limited tenants whose ownership lease the node holds (they have a
+concurrency limit: 'max_concurrent_runs', else the node default). While a
+tenant's owner is live and claiming, it alone admits the tenant's runs, so
+its limit is served from one place; owners are spread over the live nodes
+that listen ('serve --listen') and move when one comes, dies or drains.
 
 States: live (heartbeat within its lease TTL), dead (heartbeat older: its
 leases expire and other nodes take its runs over first), stopped (drained or
@@ -57,19 +64,23 @@ int cluster_command(gateway_client& n, const args& a, bool as_json) {
     std::cout << "no node has served on this database\n";
     return exit_ok;
   }
-  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s %-12s %s\n", "NODE", "STATE", "INC", "HOST",
-              "PID", "ADDRESS", "HELD", "HEARTBEAT", "LINK", "TENANTS");
+  std::printf("%-24s %-8s %5s %-20s %8s %-21s %6s %12s %-12s %-20s %s\n", "NODE", "STATE", "INC",
+              "HOST", "PID", "ADDRESS", "HELD", "HEARTBEAT", "LINK", "TENANTS", "OWNS");
+  auto joined = [](const std::vector<std::string>& xs) {
+    std::string out;
+    for (const auto& t : xs) {
+      out += (out.empty() ? "" : ",") + t;
+    }
+    return out.empty() ? std::string{"-"} : out;
+  };
   for (const auto& x : *nodes) {
     auto age = std::to_string((now - x.heartbeat_at_ms) / 1000) + "s ago";
-    std::string tenants;
-    for (const auto& t : x.held_tenants) {
-      tenants += (tenants.empty() ? "" : ",") + t;
-    }
-    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s %-12s %s\n", x.node.value.c_str(),
-                views::node_state(x), static_cast<long long>(x.incarnation), x.host.c_str(),
-                static_cast<long long>(x.pid), x.address.empty() ? "-" : x.address.c_str(),
-                static_cast<long long>(x.held_runs), age.c_str(),
-                x.link.empty() ? "-" : x.link.c_str(), tenants.empty() ? "-" : tenants.c_str());
+    std::printf("%-24s %-8s %5lld %-20s %8lld %-21s %6lld %12s %-12s %-20s %s\n",
+                x.node.value.c_str(), views::node_state(x), static_cast<long long>(x.incarnation),
+                x.host.c_str(), static_cast<long long>(x.pid),
+                x.address.empty() ? "-" : x.address.c_str(), static_cast<long long>(x.held_runs),
+                age.c_str(), x.link.empty() ? "-" : x.link.c_str(), joined(x.held_tenants).c_str(),
+                joined(x.owned_tenants).c_str());
   }
   return exit_ok;
 }

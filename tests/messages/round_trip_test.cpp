@@ -161,8 +161,9 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   c.open_wait = flowgate::wait_reason::timer;
   check(c);
   check(run_lease{run_id{int64_t{1}}, 3});
-  check(
-    run_created{r, false, rejection_reason::soft_limit, "tenant 'a' has 21 active runs", 30000});
+  check(run_created{r, false, rejection_reason::soft_limit, "tenant 'a' has 21 active runs", 30000,
+                    ""});
+  check(run_created{r, true, rejection_reason::none, "", 30000, "n2"});
   check(admission_wait{true, false});
   check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
   check(peer_link{node_id{"n2"}, "127.0.0.1:4000", "connected", 5, ""});
@@ -224,15 +225,17 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    7,
                    "billing",
                    2,
-                   8});
-  check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}});
-  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}, 1});
-  check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5});
+                   8,
+                   400,
+                   3});
+  check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6});
+  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}, 1, {tenant_id{"e"}}});
+  check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5, 10});
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
   check(stop_node{node_id{"n1"}, 2, 8});
   check(node_record{
-    node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3, "", 0, "", {"acme", "beta"}});
+    node_id{"n1"}, 2, "host-a", 42, "", 2000, 5, 6, 0, true, 3, "", 0, "", {"acme", "beta"}, {}});
   check(node_record{node_id{"n2"},
                     2,
                     "h",
@@ -247,7 +250,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                     "unreachable",
                     7,
                     "connection refused",
-                    {}});
+                    {},
+                    {"acme", "gamma"}});
   check(std::vector<node_record>{node_record{}});
   check(list_nodes{9});
   check(tenant_scope{"acme"});

@@ -16,6 +16,7 @@
 #include <limits>
 
 #include <map>
+#include <sstream>
 
 using namespace flowgate;
 
@@ -608,6 +609,184 @@ BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
   auto out = write(op);
   BOOST_REQUIRE(out);
   BOOST_TEST(tenants_of(*out) == std::vector<std::string>{"b"});
+}
+
+// -- tenant ownership --------------------------------------------------------------
+
+namespace {
+
+/// Registers `node` publishing an address (it listens): it may own tenants.
+int64_t listen_as(run_model_fixture& f, const std::string& node, int64_t now) {
+  auto inc = f.write(register_node{node_id{node}, "host-a", 100, "127.0.0.1:1", ttl, now, 0});
+  BOOST_REQUIRE_MESSAGE(inc, (inc ? "" : describe(inc.error())));
+  return *inc;
+}
+
+void renew(run_model_fixture& f, const std::string& node, int64_t inc, int64_t now) {
+  auto out = f.write(renew_leases{node_id{node}, inc, {}, now, ttl, 0});
+  BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+}
+
+/// tenant -> "owner/epoch" of the live ownership leases at `now`.
+std::map<std::string, std::string> owners_at(run_model_fixture& f, int64_t now) {
+  std::map<std::string, std::string> out;
+  auto rows = f.text("SELECT coalesce(" +
+                     testing::concat_sql("tenant_id || '=' || owner || '/' || epoch", ",",
+                                         testing::postgres_backend()) +
+                     ", '') FROM (SELECT * FROM tenant_owners WHERE expires_at_ms > " +
+                     std::to_string(now) + " ORDER BY tenant_id) o");
+  std::stringstream in{rows};
+  for (std::string item; std::getline(in, item, ',');) {
+    auto eq = item.find('=');
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(limited_tenants_are_spread_over_listening_nodes_and_only_the_owner_admits) {
+  for (int i = 0; i < 8; ++i) {
+    add_tenant("t" + std::to_string(i), R"({"max_concurrent_runs": 3})");
+  }
+  add_tenant("free", R"({"max_concurrent_runs": 0})");
+  auto a = listen_as(*this, "a", 1000);
+  auto b = listen_as(*this, "b", 1000);
+  auto c = join("c", 1000); // publishes no address: owns nothing
+  renew(*this, "a", a, 1000);
+  renew(*this, "b", b, 1000);
+  renew(*this, "c", c, 1000);
+  auto owners = owners_at(*this, 1000);
+  BOOST_TEST(owners.size() == 8u); // every limited tenant, not "free"
+  std::string ta;
+  std::string tb;
+  for (const auto& [tenant, owner] : owners) {
+    BOOST_TEST((owner == "a/1" || owner == "b/1"), tenant << " " << owner);
+    (owner == "a/1" ? ta : tb) = tenant;
+  }
+  BOOST_REQUIRE_MESSAGE(!ta.empty() && !tb.empty(), "one node owns every tenant");
+  // Renewing again changes no owner (the choice is stable).
+  renew(*this, "a", a, 1100);
+  renew(*this, "b", b, 1100);
+  BOOST_TEST((owners_at(*this, 1100) == owners));
+  // Both owners claim (nothing yet): they poll and have room.
+  BOOST_TEST(claim("a", a, 1150, 10).runs.empty());
+  BOOST_TEST(claim("b", b, 1150, 10).runs.empty());
+  queue_run(ta, 1160);
+  queue_run(tb, 1160);
+  queue_run("free", 1160);
+  // a admits its tenant's run and the unlimited tenant's, not b's tenant's.
+  auto got_a = claim("a", a, 1200, 10);
+  auto tenants_a = tenants_of(got_a);
+  std::sort(tenants_a.begin(), tenants_a.end());
+  BOOST_TEST((tenants_a == std::vector<std::string>{"free", ta}));
+  // c, which owns nothing, admits nothing of theirs either.
+  BOOST_TEST(claim("c", c, 1210, 10).runs.empty());
+  BOOST_TEST(tenants_of(claim("b", b, 1220, 10)) == std::vector<std::string>{tb});
+  // A run created on a for b's tenant waits for b (a names it), a's own is
+  // created claimed.
+  auto op = testing::pending_run_op(tb, 1300);
+  op.owner = node_id{"a"};
+  op.incarnation = a;
+  op.lease_ttl_ms = ttl;
+  op.spread_grace_ms = 10'000;
+  auto queued = write(op);
+  BOOST_REQUIRE(queued);
+  BOOST_TEST(queued->run.status == run_status::pending);
+  BOOST_TEST(queued->tenant_owner == "b");
+  BOOST_TEST(queued->queued_deadline_ms > 0);
+  op.run.tenant = op.run.config_tenant = tenant_id{ta};
+  auto mine = write(op);
+  BOOST_REQUIRE(mine);
+  BOOST_TEST(mine->run.status == run_status::running);
+  BOOST_TEST(mine->tenant_owner.empty());
+  // A permit of b's tenant frees on a: a's targeted claim leaves the queued
+  // run to b and names the tenant, so that a tells b.
+  claim_runs targeted;
+  targeted.owner = node_id{"a"};
+  targeted.incarnation = a;
+  targeted.now_ms = 1400;
+  targeted.lease_ttl_ms = ttl;
+  targeted.spread_grace_ms = 10'000;
+  targeted.tenants = {tenant_id{tb}};
+  auto left = write(targeted);
+  BOOST_REQUIRE(left);
+  BOOST_TEST(left->runs.empty());
+  BOOST_TEST(left->owned_elsewhere == std::vector<tenant_id>{tenant_id{tb}});
+  // b is full after a claim that took its last slot: a admits b's tenant
+  // (no permit stays unused).
+  claim_runs full;
+  full.owner = node_id{"b"};
+  full.incarnation = b;
+  full.now_ms = 1500;
+  full.lease_ttl_ms = ttl;
+  full.max_runs = 1;
+  full.room = 1;
+  full.tenants = {tenant_id{tb}};
+  BOOST_TEST(write(full)->runs.size() == 1u);
+  queue_run(tb, 1510);
+  targeted.now_ms = 1600;
+  auto taken = write(targeted);
+  BOOST_REQUIRE(taken);
+  BOOST_TEST(taken->runs.size() == 1u);
+  BOOST_TEST(taken->owned_elsewhere.empty());
+  // The limit still holds over every node: tb has 3 RUNNING, none more.
+  queue_run(tb, 1610);
+  BOOST_TEST(claim("c", c, 1620, 10).runs.empty());
+  BOOST_TEST(
+    count("SELECT count(*) FROM runs WHERE status = 'RUNNING' AND tenant_id = '" + tb + "'") == 3);
+  // The listing shows what each node owns.
+  auto nodes = reader->apply(list_nodes{1700});
+  BOOST_REQUIRE(nodes);
+  BOOST_REQUIRE_EQUAL(nodes->size(), 3u);
+  std::vector<std::string> of_a;
+  for (const auto& [tenant, owner] : owners) {
+    if (owner == "a/1") {
+      of_a.push_back(tenant);
+    }
+  }
+  BOOST_TEST((*nodes)[0].owned_tenants == of_a);
+  BOOST_TEST((*nodes)[2].owned_tenants.empty());
+}
+
+BOOST_AUTO_TEST_CASE(ownership_moves_from_a_dead_owner_and_comes_back_when_it_returns) {
+  for (int i = 0; i < 8; ++i) {
+    add_tenant("t" + std::to_string(i), R"({"max_concurrent_runs": 1})");
+  }
+  auto a = listen_as(*this, "a", 1000);
+  auto b = listen_as(*this, "b", 1000);
+  renew(*this, "a", a, 1000);
+  renew(*this, "b", b, 1000);
+  auto before = owners_at(*this, 1000);
+  BOOST_REQUIRE(before.size() == 8u);
+  // a stops renewing (dead, or cut off from the store): once its
+  // ownerships expire, b's next renewal takes them, epoch 2.
+  renew(*this, "b", b, 1500);
+  BOOST_TEST(owners_at(*this, 1500).size() == 8u); // a's still live until 2000
+  renew(*this, "b", b, 2001);
+  auto moved = owners_at(*this, 2001);
+  BOOST_REQUIRE(moved.size() == 8u);
+  for (const auto& [tenant, owner] : before) {
+    BOOST_TEST(moved[tenant] == (owner == "a/1" ? std::string{"b/2"} : owner), tenant);
+  }
+  // a comes back (same registration): b holds its tenants, so a takes none
+  // yet; b gives them up at its next renewal, a takes them at its next.
+  renew(*this, "a", a, 2100);
+  BOOST_TEST((owners_at(*this, 2100) == moved));
+  renew(*this, "b", b, 2200);
+  renew(*this, "a", a, 2300);
+  auto back = owners_at(*this, 2300);
+  for (const auto& [tenant, owner] : before) {
+    BOOST_TEST(back[tenant] == (owner == "a/1" ? std::string{"a/3"} : owner), tenant);
+  }
+  // A drained node gives up what it owns at once.
+  BOOST_TEST(*write(release_leases{node_id{"a"}, a, {}, 2400}) == 0);
+  for (const auto& [tenant, owner] : owners_at(*this, 2400)) {
+    BOOST_TEST(owner.rfind("b/", 0) == 0, tenant << " " << owner);
+  }
+  // A stopped node too.
+  BOOST_TEST(*write(stop_node{node_id{"b"}, b, 2500}) == 1);
+  BOOST_TEST(owners_at(*this, 2500).empty());
 }
 
 // -- schedules ---------------------------------------------------------------------

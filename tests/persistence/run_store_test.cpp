@@ -232,13 +232,36 @@ public:
     note("mark_stopped");
     return in_->mark_stopped(n, i, now);
   }
-  caf::error mark_claimed(const std::string& n, int64_t i, int64_t now) override {
+  caf::error mark_claimed(const std::string& n, int64_t i, int64_t now, int64_t room) override {
     note("mark_claimed");
-    return in_->mark_claimed(n, i, now);
+    return in_->mark_claimed(n, i, now, room);
   }
   caf::expected<std::vector<live_node>> live_nodes(int64_t now) override {
     note("live_nodes");
     return in_->live_nodes(now);
+  }
+  caf::expected<std::optional<tenant_owner_row>> tenant_owner(const std::string& t) override {
+    note("tenant_owner", t);
+    return in_->tenant_owner(t);
+  }
+  caf::expected<std::vector<tenant_owner_row>> tenant_owners() override {
+    note("tenant_owners");
+    return in_->tenant_owners();
+  }
+  caf::expected<bool> take_tenant(const std::string& t, const std::string& o, int64_t i,
+                                  int64_t now, int64_t expires) override {
+    note("take_tenant", t);
+    return in_->take_tenant(t, o, i, now, expires);
+  }
+  caf::expected<int64_t> renew_tenants(const std::string& o, int64_t i, int64_t now,
+                                       int64_t expires) override {
+    note("renew_tenants");
+    return in_->renew_tenants(o, i, now, expires);
+  }
+  caf::expected<int64_t> release_tenants(const std::string& o, int64_t i,
+                                         const std::string& t) override {
+    note("release_tenants", t);
+    return in_->release_tenants(o, i, t);
   }
   caf::error put_subscription(const subscription_record& s, int64_t now) override {
     note("put_subscription", s.tenant.value);
