@@ -30,6 +30,13 @@ caf::error enable_tls_network(caf::actor_system_config& cfg, const tls_files& fi
       return make_error(errc::invalid_argument, std::string{flag} + ": cannot read '" + path + "'");
     }
   }
+  if (!tls_error_queue_cleared()) {
+    // Without it CAF 0.17 closes healthy links after any failed one.
+    return make_error(errc::invalid_argument,
+                      "this executable does not export flowgate's SSL_read, SSL_write, "
+                      "SSL_connect and SSL_accept (actors/tls_error_queue.cpp): link it with "
+                      "flowgate::flowgate's interface link options");
+  }
   cfg.load<caf::io::middleman>();
   cfg.load<caf::openssl::manager>();
   cfg.set("openssl.certificate", files.certificate);

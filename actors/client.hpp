@@ -51,6 +51,15 @@ struct tls_files {
   std::string ca;
 };
 
+/// TLS and the OpenSSL error queue: CAF 0.17 leaves OpenSSL errors of a
+/// failed connection queued on its middleman thread, and OpenSSL then
+/// reports the next healthy connection's "nothing to read yet" on that
+/// thread as a failure, so CAF closed links between nodes after a client
+/// came and went. flowgate's SSL_read, SSL_write, SSL_connect and
+/// SSL_accept (actors/tls_error_queue.cpp, exported from the executable)
+/// clear the queue first and call libssl's. True once they are linked.
+bool tls_error_queue_cleared();
+
 /// Loads CAF's middleman and OpenSSL manager into `cfg` with `files`.
 /// Errors: `invalid_argument` naming a missing setting or an unreadable file.
 [[nodiscard]] caf::error enable_tls_network(caf::actor_system_config& cfg, const tls_files& files);

@@ -268,7 +268,8 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
     spawn_for(self, r, nullptr, false);
     if (r.epoch == 1) {
       // Its first claim: it was created unclaimed, maybe queued at its
-      // tenant's limit with a starter parked on another node.
+      // tenant's limit (or for its owner) with a starter parked on another
+      // node (which also reads the store between rounds of its wait).
       admitted.admitted.push_back(admitted_run{r.id, r.tenant});
     }
   }
@@ -451,29 +452,46 @@ void renew(dispatcher_pointer self) {
       });
 }
 
-/// The run was queued at its tenant's limit: the starter waits for its
-/// admission up to the tenant's admission deadline (enforced by the
-/// limiter), then gets the run as it stands (RUNNING if admitted here or
-/// elsewhere, else still PENDING and queued).
-void park(dispatcher_pointer self, run_created created,
-          caf::typed_response_promise<run_created> rp) {
+/// The run was queued (at its tenant's limit, or for its tenant's owner):
+/// the starter waits for its admission up to the tenant's admission
+/// deadline, then gets the run as it stands (RUNNING if admitted here or
+/// elsewhere, else still PENDING and queued). The limiter answers at once
+/// when this node admits it or another node's news says it did; news
+/// between nodes can be lost (a link that closes), so the wait is cut into
+/// rounds (100 ms, doubling to 1 s), after each of which the run is read
+/// from the store: a lost news costs at most a round, never the deadline.
+void park_round(dispatcher_pointer self, run_created created,
+                caf::typed_response_promise<run_created> rp, int64_t deadline, int64_t step) {
   auto& st = self->state;
-  auto deadline = wall_clock_ms(self->home_system()) + created.queued_deadline_ms;
+  auto now = wall_clock_ms(self->home_system());
+  auto until = std::min(deadline, now + step);
   auto tenant = created.run.tenant;
   auto run = created.run.id;
-  auto answer = [=]() mutable {
+  auto check = [=](bool admitted) mutable {
     self->request(self->state.setup.reader, store_timeout, find_run{tenant, run})
       .then(
-        [=](run_record& now) mutable {
-          created.run = std::move(now);
-          rp.deliver(std::move(created));
+        [=](run_record& current) mutable {
+          bool queued = current.status == run_status::pending;
+          created.run = std::move(current);
+          if (admitted || !queued || wall_clock_ms(self->home_system()) >= deadline) {
+            rp.deliver(std::move(created));
+            return;
+          }
+          park_round(self, std::move(created), rp, deadline, std::min<int64_t>(2 * step, 1'000));
         },
         [=](caf::error&) mutable { rp.deliver(std::move(created)); });
   };
   self
-    ->request(st.setup.limiters, ms(created.queued_deadline_ms) + store_timeout, park_atom::value,
-              tenant, run, deadline)
-    .then([=](admission_wait&) mutable { answer(); }, [=](caf::error&) mutable { answer(); });
+    ->request(st.setup.limiters, ms(std::max<int64_t>(0, until - now)) + store_timeout,
+              park_atom::value, tenant, run, until, deadline)
+    .then([=](admission_wait& w) mutable { check(w.admitted); },
+          [=](caf::error&) mutable { check(false); });
+}
+
+void park(dispatcher_pointer self, run_created created,
+          caf::typed_response_promise<run_created> rp) {
+  auto deadline = wall_clock_ms(self->home_system()) + created.queued_deadline_ms;
+  park_round(self, std::move(created), rp, deadline, 100);
 }
 
 /// Creates a run (claimed by this node if it has room) and starts its

@@ -37,10 +37,15 @@
 ///   freed here), tells the tenant limiters which queued runs the other
 ///   node admitted (their parked starters stop waiting), and polls now if
 ///   asked to claim.
-/// News to the other nodes (through `peers`, when set): the queued runs a
-/// claim admitted (first claims), the tenant of every run that leaves this
-/// node while it drains and a claim request (it hands runs back), and a
-/// claim request for a run created here unclaimed for lack of room.
+/// News to the other nodes (through `peers`, when set): the tenant of
+/// every run that leaves this node while it drains and a claim request (it
+/// hands runs back); a claim request for a run created here unclaimed for
+/// lack of room; the tenant of a run created here PENDING because another
+/// node owns the tenant, and of a permit freed here of such a tenant (its
+/// owner admits: docs/run-model.md "Tenant ownership"); the queued runs a
+/// claim admitted (first claims), for starters parked on other nodes. News
+/// can be lost (a link that closes): a parked starter also reads its run
+/// from the store between rounds of its wait (100 ms doubling to 1 s).
 /// - `watch_atom, actor` -> ok: the actor receives `run_finished` for every
 ///   run that leaves this node.
 /// - `stats_atom` -> `dispatcher_stats`.

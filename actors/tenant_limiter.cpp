@@ -27,7 +27,12 @@ struct limiter_state {
   /// Parked starters by run; their deadlines are pending `deadline_atom`
   /// messages. (Admission order is the store's: a tenant's queued runs are
   /// claimed oldest first.)
-  std::unordered_map<int64_t, caf::typed_response_promise<admission_wait>> parked;
+  struct parked_starter {
+    caf::typed_response_promise<admission_wait> rp;
+    /// Its round ends at the starter's deadline: a timeout is counted.
+    bool last_round = false;
+  };
+  std::unordered_map<int64_t, parked_starter> parked;
   /// Queued runs another node admitted lately (cluster news), newest last:
   /// a starter that parks for one after its news came is answered at once.
   std::deque<int64_t> admitted_elsewhere;
@@ -68,9 +73,14 @@ void answer_parked(limiter_pointer self, int64_t run, bool admitted) {
   if (p == st.parked.end()) {
     return;
   }
-  p->second.deliver(admission_wait{admitted, !admitted});
+  p->second.rp.deliver(admission_wait{admitted, !admitted});
+  bool last_round = p->second.last_round;
   st.parked.erase(p);
-  (admitted ? st.stats.admitted_after_wait : st.stats.timed_out) += 1;
+  if (admitted) {
+    st.stats.admitted_after_wait += 1;
+  } else if (last_round) {
+    st.stats.timed_out += 1;
+  }
 }
 
 void drop_holder(limiter_pointer self, int64_t run) {
@@ -132,7 +142,8 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
       }
       touch(self);
     },
-    [=](park_atom, run_id run, int64_t deadline_ms) -> caf::result<admission_wait> {
+    [=](park_atom, run_id run, int64_t until_ms,
+        int64_t deadline_ms) -> caf::result<admission_wait> {
       auto& st = self->state;
       st.routed += 1;
       if (st.holders.count(run.value) != 0 ||
@@ -142,13 +153,15 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
       }
       auto rp = self->make_response_promise<admission_wait>();
       auto now = wall_clock_ms(self->home_system());
-      if (deadline_ms <= now || st.parked.count(run.value) != 0) {
-        st.stats.timed_out += 1;
+      if (until_ms <= now || st.parked.count(run.value) != 0) {
+        if (until_ms >= deadline_ms) {
+          st.stats.timed_out += 1;
+        }
         rp.deliver(admission_wait{false, true});
         return rp;
       }
-      st.parked.emplace(run.value, rp);
-      self->delayed_send(self, std::chrono::milliseconds{deadline_ms - now}, deadline_atom::value,
+      st.parked.emplace(run.value, limiter_state::parked_starter{rp, until_ms >= deadline_ms});
+      self->delayed_send(self, std::chrono::milliseconds{until_ms - now}, deadline_atom::value,
                          run);
       touch(self);
       return rp;
@@ -271,12 +284,14 @@ tenant_directory_actor::behavior_type directory(directory_pointer self, int64_t 
       self->demonitor(l.address());
       self->send_exit(l, caf::exit_reason::user_shutdown);
     },
-    [=](park_atom, tenant_id& tenant, run_id run,
+    [=](park_atom, tenant_id& tenant, run_id run, int64_t until_ms,
         int64_t deadline_ms) -> caf::result<admission_wait> {
       auto l = route(self, tenant);
       auto rp = self->make_response_promise<admission_wait>();
-      auto wait = std::max<int64_t>(deadline_ms - wall_clock_ms(self->home_system()), 0);
-      self->request(l, std::chrono::milliseconds{wait + 10'000}, park_atom::value, run, deadline_ms)
+      auto wait = std::max<int64_t>(until_ms - wall_clock_ms(self->home_system()), 0);
+      self
+        ->request(l, std::chrono::milliseconds{wait + 10'000}, park_atom::value, run, until_ms,
+                  deadline_ms)
         .then([rp](admission_wait& w) mutable { rp.deliver(w); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;

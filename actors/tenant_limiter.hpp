@@ -16,7 +16,10 @@
 ///   store counts it free at once).
 /// - `release_atom, run` (dispatcher): the run completed, failed, paused or
 ///   was handed back.
-/// - `park_atom, run, deadline_ms` -> `admission_wait`: a starter waits for
+/// - `park_atom, run, until_ms, deadline_ms` -> `admission_wait`: a
+///   starter waits (for one round, until `until_ms`; the dispatcher reads
+///   the run from the store between rounds, so a lost news costs one
+///   round) for
 ///   its queued (PENDING) run to be admitted. Parked runs are answered in
 ///   the order they are admitted (the store claims a tenant's runs oldest
 ///   first, and a freed permit triggers that claim at once); the deadline

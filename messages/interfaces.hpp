@@ -153,18 +153,17 @@ using quota_accountant_actor =
 /// One tenant's concurrency permits on this node (actors/tenant_limiter.hpp).
 using tenant_limiter_actor = caf::typed_actor<
   caf::reacts_to<hold_atom, run_id, caf::actor>, caf::reacts_to<release_atom, run_id>,
-  caf::replies_to<park_atom, run_id, int64_t>::with<admission_wait>,
+  caf::replies_to<park_atom, run_id, int64_t, int64_t>::with<admission_wait>,
   caf::reacts_to<deadline_atom, run_id>, caf::reacts_to<idle_atom, int64_t>,
   caf::reacts_to<admitted_atom, run_id>, caf::replies_to<stats_atom>::with<limiter_stats>>;
 
 /// Spawns limiters on first use and routes to them (actors/tenant_limiter.hpp).
-using tenant_directory_actor =
-  caf::typed_actor<caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
-                   caf::reacts_to<release_atom, tenant_id, run_id>,
-                   caf::replies_to<park_atom, tenant_id, run_id, int64_t>::with<admission_wait>,
-                   caf::reacts_to<idle_atom, tenant_id, int64_t>,
-                   caf::reacts_to<admitted_atom, tenant_id, run_id>,
-                   caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
+using tenant_directory_actor = caf::typed_actor<
+  caf::reacts_to<hold_atom, tenant_id, run_id, caf::actor>,
+  caf::reacts_to<release_atom, tenant_id, run_id>,
+  caf::replies_to<park_atom, tenant_id, run_id, int64_t, int64_t>::with<admission_wait>,
+  caf::reacts_to<idle_atom, tenant_id, int64_t>, caf::reacts_to<admitted_atom, tenant_id, run_id>,
+  caf::replies_to<stats_atom>::with<std::vector<limiter_stats>>>;
 
 /// Resumes quota-paused runs (actors/resume_scanner.hpp).
 using resume_scanner_actor =

@@ -446,7 +446,7 @@ BOOST_AUTO_TEST_CASE(a_limiter_frees_the_permit_of_a_holder_that_dies) {
              caf::actor_cast<caf::actor>(self));
   self
     ->request(directory, 5s, park_atom::value, tenant_id{"x"}, run_id{int64_t{9}},
-              wall_clock_ms() + 5'000)
+              wall_clock_ms() + 5'000, wall_clock_ms() + 5'000)
     .receive([](admission_wait& w) { BOOST_TEST(w.admitted); },
              [](caf::error& e) { BOOST_FAIL(describe(e)); });
   BOOST_TEST(stats().held == 1);
@@ -461,18 +461,20 @@ BOOST_AUTO_TEST_CASE(a_starter_is_answered_when_another_node_admits_its_run) {
   caf::scoped_actor self{*sys};
   auto deadline = wall_clock_ms() + 60'000;
   // (A plain send: the answer comes back as a message to receive below.)
-  self->send(directory, park_atom::value, tenant_id{"x"}, run_id{int64_t{11}}, deadline);
+  self->send(directory, park_atom::value, tenant_id{"x"}, run_id{int64_t{11}}, deadline, deadline);
   self->send(directory, admitted_atom::value, tenant_id{"x"}, run_id{int64_t{11}});
   self->receive([](admission_wait& w) { BOOST_TEST((w.admitted && !w.timed_out)); },
                 caf::after(std::chrono::seconds{30}) >> [] { BOOST_FAIL("not answered"); });
   self->send(directory, admitted_atom::value, tenant_id{"x"}, run_id{int64_t{12}});
-  self->request(directory, 30s, park_atom::value, tenant_id{"x"}, run_id{int64_t{12}}, deadline)
+  self
+    ->request(directory, 30s, park_atom::value, tenant_id{"x"}, run_id{int64_t{12}}, deadline,
+              deadline)
     .receive([](admission_wait& w) { BOOST_TEST((w.admitted && !w.timed_out)); },
              [](caf::error& e) { BOOST_FAIL(describe(e)); });
   // An unrelated run still waits (here: for its short deadline).
   self
     ->request(directory, 30s, park_atom::value, tenant_id{"x"}, run_id{int64_t{13}},
-              wall_clock_ms() + 50)
+              wall_clock_ms() + 50, wall_clock_ms() + 50)
     .receive([](admission_wait& w) { BOOST_TEST((!w.admitted && w.timed_out)); },
              [](caf::error& e) { BOOST_FAIL(describe(e)); });
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);

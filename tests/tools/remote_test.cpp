@@ -188,6 +188,12 @@ struct remote_fixture : cluster_fixture {
       BOOST_REQUIRE_MESSAGE(seen == want, "as seen by " << id << ": " << seen_text(seen) << "\n"
                                                         << logs);
     }
+    // The limited tenants (acme, other: the node default limit) are owned
+    // from the nodes' first renewals (lease TTL / 2): cases start runs
+    // once who admits them is settled.
+    BOOST_REQUIRE(eventually("SELECT count(*) FROM tenant_owners WHERE tenant_id IN ('acme', "
+                             "'other') AND expires_at_ms > 0",
+                             2, 30s));
     return op;
   }
 
@@ -208,6 +214,30 @@ struct remote_fixture : cluster_fixture {
                                                 " ", on_postgres()) +
                   " FROM (SELECT * FROM run_steps WHERE run_id = " + run +
                   " ORDER BY step_path, attempt) s");
+  }
+
+  /// The node that started attempt a#1 of `run` (waits up to 10 s; empty
+  /// if none did). Which node admits a run depends on who owns its tenant
+  /// (docs/run-model.md "Tenant ownership"), so cases ask rather than assume.
+  std::string runner_of(const std::string& run) {
+    auto where = "FROM run_steps WHERE run_id = " + run + " AND step_path = 'a' AND attempt = 1";
+    if (!eventually("SELECT count(*) " + where, 1, 10s)) {
+      return "";
+    }
+    return flowgate::testing::store_text(location, "SELECT node_id " + where);
+  }
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  }
+
+  /// The live owner of `tenant` as the store says (empty: none).
+  std::string owner_of(const std::string& tenant) {
+    return flowgate::testing::store_text(
+      location, "SELECT coalesce(max(owner), '') FROM tenant_owners WHERE tenant_id = '" + tenant +
+                  "' AND expires_at_ms > " + std::to_string(now_ms()));
   }
 
   static std::string run_of(const std::string& json) {
@@ -293,20 +323,21 @@ BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_
     << R"({"id":"b","activity":"noop"}]}})";
   BOOST_REQUIRE(
     flowgate("config put --tenant acme --queue slow --version 1 '" + dir + "/slow.json'") == 0);
-  // Started through n2, which claims it (it has room) and runs a#1.
+  // Started through n2; n2 or acme's owner runs a#1.
   auto started = via("n2", op, "--json run start --tenant acme --queue slow");
   BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
   auto run = std::to_string(boost::json::parse(started.second).as_object().at("run").as_int64());
-  BOOST_REQUIRE(eventually("SELECT count(*) FROM run_steps WHERE run_id = " + run +
-                             " AND step_path = 'a' AND status = 'started' AND node_id = 'n2'",
-                           1, 10s));
-  // Canceled through n1: stored in the run's inbox, and n1 pokes n2, whose
-  // orchestrator takes it now. Found at n2's next step instead, a#1 would
-  // have completed (20 s later) and b#1 be the canceled one.
-  auto canceled = via("n1", op, "--json run cancel " + run + " --tenant acme");
+  auto runner = runner_of(run);
+  BOOST_REQUIRE_MESSAGE(!runner.empty(), log_of("n1") + log_of("n2"));
+  auto other = runner == "n1" ? "n2" : "n1";
+  // Canceled through the other node: stored in the run's inbox, and that
+  // node pokes the runner, whose orchestrator takes it now. Found at the
+  // next step instead, a#1 would have completed (20 s later) and b#1 be the
+  // canceled one.
+  auto canceled = via(other, op, "--json run cancel " + run + " --tenant acme");
   BOOST_REQUIRE_MESSAGE(canceled.first == 0, canceled.second);
   BOOST_TEST(canceled.second.find("\"canceled_now\":false") != std::string::npos, canceled.second);
-  auto waited = via("n1", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+  auto waited = via(other, op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
   BOOST_TEST(waited.second.find("CANCELED") != std::string::npos, waited.second);
   BOOST_TEST(flowgate::testing::store_text(
                location, "SELECT " +
@@ -372,17 +403,18 @@ BOOST_AUTO_TEST_CASE(runs_a_draining_node_hands_back_are_claimed_by_another_at_o
   auto started = via("n1", op, "--json run start --tenant acme --queue slow");
   BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
   auto run = run_of(started.second);
-  BOOST_REQUIRE(eventually("SELECT count(*) FROM run_steps WHERE run_id = " + run +
-                             " AND step_path = 'a' AND node_id = 'n1'",
-                           1, 10s));
-  // n1 drains: it records a#1, hands the run back and tells n2, which
-  // claims it now rather than at its next poll (a minute away).
-  BOOST_TEST(nodes["n1"]->stop(SIGTERM, 15s) == 0, log_of("n1"));
-  nodes.erase("n1");
-  auto waited = via("n2", op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+  auto runner = runner_of(run);
+  BOOST_REQUIRE_MESSAGE(!runner.empty(), log_of("n1") + log_of("n2"));
+  std::string other = runner == "n1" ? "n2" : "n1";
+  // The runner drains: it records a#1, hands the run back (and gives up
+  // the tenants it owns) and tells the other node, which claims it now
+  // rather than at its next poll (a minute away).
+  BOOST_TEST(nodes[runner]->stop(SIGTERM, 15s) == 0, log_of(runner));
+  nodes.erase(runner);
+  auto waited = via(other, op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
   BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos,
              waited.second + log_of("n1") + log_of("n2"));
-  BOOST_TEST(attempts_of(run) == "a#1@n1 b#1@n2");
+  BOOST_TEST(attempts_of(run) == "a#1@" + runner + " b#1@" + other, log_of("n1") + log_of("n2"));
 }
 
 BOOST_AUTO_TEST_CASE(a_run_created_on_a_full_node_is_claimed_by_another_at_once) {
@@ -391,16 +423,82 @@ BOOST_AUTO_TEST_CASE(a_run_created_on_a_full_node_is_claimed_by_another_at_once)
   auto op = start_linked({"n1", "n2"}, {"--poll-ms", "60000", "--max-active", "1"});
   auto busy = via("n1", op, "--json run start --tenant acme --queue slow");
   BOOST_REQUIRE_MESSAGE(busy.first == 0, busy.second);
-  // n1 drives one run at most: this one is created unclaimed, and n2 is
-  // told to claim it (else: at a poll a minute away, or when n1's run
-  // ends, and then only if that run's tenant's queue were the one).
-  auto started = via("n1", op, "--json run start --tenant other --queue slow");
+  auto full = runner_of(run_of(busy.second));
+  BOOST_REQUIRE_MESSAGE(!full.empty(), log_of("n1") + log_of("n2"));
+  std::string other = full == "n1" ? "n2" : "n1";
+  // The runner drives one run at most: this one is created unclaimed, and
+  // the other node is told to claim it (else: at a poll a minute away, or
+  // when the busy run ends, and then only if that run's tenant's queue
+  // were the one). If the full node owns "other", it has no room, so it
+  // leaves that tenant's admissions to the other node.
+  auto started = via(full, op, "--json run start --tenant other --queue slow");
   BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
   auto run = run_of(started.second);
-  auto waited = via("n1", op, "--json run wait " + run + " --tenant other --timeout-ms 30000");
+  auto waited = via(full, op, "--json run wait " + run + " --tenant other --timeout-ms 30000");
   BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos,
              waited.second + log_of("n1") + log_of("n2"));
-  BOOST_TEST(attempts_of(run) == "a#1@n2 b#1@n2");
+  BOOST_TEST(attempts_of(run) == "a#1@" + other + " b#1@" + other);
+}
+
+BOOST_AUTO_TEST_CASE(
+  a_limited_tenants_runs_are_admitted_by_its_owner_and_ownership_moves_on_drain) {
+  // acme and other are limited (the node default, 10): each is owned by one
+  // of the three nodes, spread by rendezvous hashing, taken at their first
+  // renewals (lease TTL / 2).
+  put_slow("acme", 10);
+  auto op = start_linked({"n1", "n2", "n3"});
+  BOOST_REQUIRE_MESSAGE(
+    eventually("SELECT count(*) FROM tenant_owners WHERE tenant_id IN ('acme', 'other') AND "
+               "expires_at_ms > 0",
+               2, 30s),
+    log_of("n1") + log_of("n2") + log_of("n3"));
+  auto owner = owner_of("acme");
+  BOOST_REQUIRE(!owner.empty());
+  auto status = via("n1", op, "--json cluster status");
+  BOOST_REQUIRE(status.first == 0);
+  auto parsed = boost::json::parse(status.second);
+  for (const auto& n : parsed.as_object().at("nodes").as_array()) {
+    const auto& o = n.as_object();
+    bool owns = false;
+    for (const auto& t : o.at("owned_tenants").as_array()) {
+      owns = owns || t.as_string() == "acme";
+    }
+    BOOST_TEST(owns == (o.at("node_id").as_string() == owner), status.second);
+  }
+  // Started through another node, acme's runs are admitted by its owner.
+  std::string elsewhere = owner == "n1" ? "n2" : "n1";
+  for (int i = 0; i < 3; ++i) {
+    auto started = via(elsewhere, op, "--json run start --tenant acme --queue slow");
+    BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+    auto run = run_of(started.second);
+    auto waited =
+      via(elsewhere, op, "--json run wait " + run + " --tenant acme --timeout-ms 30000");
+    BOOST_TEST(waited.second.find("COMPLETED") != std::string::npos, waited.second);
+    BOOST_TEST(attempts_of(run) == "a#1@" + owner + " b#1@" + owner);
+  }
+  // The owner drains: it gives acme up, and a remaining node takes it at its
+  // next renewal.
+  auto drained_at = std::chrono::steady_clock::now();
+  BOOST_TEST(nodes[owner]->stop(SIGTERM, 15s) == 0, log_of(owner));
+  nodes.erase(owner);
+  BOOST_REQUIRE(eventually("SELECT count(*) FROM tenant_owners WHERE tenant_id = 'acme' AND "
+                           "owner <> '" +
+                             owner + "' AND expires_at_ms > 0",
+                           1, 30s));
+  std::cerr << "remote: acme re-homed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - drained_at)
+                 .count()
+            << " ms after its owner began to drain (lease TTL 5000 ms)\n";
+  auto next = owner_of("acme");
+  BOOST_TEST((next != owner && !next.empty()));
+  auto started =
+    via(elsewhere == owner ? next : elsewhere, op, "--json run start --tenant acme --queue slow");
+  BOOST_REQUIRE_MESSAGE(started.first == 0, started.second);
+  auto run = run_of(started.second);
+  BOOST_TEST(via(next, op, "--json run wait " + run + " --tenant acme --timeout-ms 30000")
+               .second.find("COMPLETED") != std::string::npos);
+  BOOST_TEST(attempts_of(run) == "a#1@" + next + " b#1@" + next);
 }
 
 BOOST_AUTO_TEST_CASE(no_certificate_a_rogue_ca_or_no_valid_key_is_refused_and_changes_nothing) {
