@@ -5,7 +5,10 @@
 // the runs it held must continue on the other within 2 x the lease TTL, and
 // `flowgate check` must be clean. Another host is partitioned away (its
 // link taken down) and healed: fencing holds, its runs continue on the other
-// host, and it serves again once healed. Everything made here is removed.
+// host, and it serves again once healed. The nodes listen (TLS) on their
+// hosts' addresses, so they own the limited tenants between them: a
+// removed or partitioned host's tenants move to the other host, and a
+// healed host's come back. Everything made here is removed.
 // Where namespaces cannot be made (not root, no `ip`), a case says so and
 // skips. The takeover times are printed (figures, not assertions: tests
 // never assert on wall time).
@@ -17,9 +20,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace flowgate::testing;
@@ -124,7 +129,9 @@ private:
 } // namespace
 
 /// PostgreSQL in host "db", nodes a and b in hosts "a" and "b" (lease TTL
-/// 2 s), 20 runs of two 300 ms steps, until a holds some of them.
+/// 2 s, listening on their hosts' addresses), 20 runs of two 1 s steps of
+/// an unlimited tenant (both nodes take them), and eight limited tenants
+/// without runs; until a and b own those between them and a holds runs.
 struct multihost_fixture : cluster_fixture {
   static constexpr int64_t ttl_ms = 2000;
   // Declared in this order: the nodes stop before the server, the server
@@ -136,6 +143,43 @@ struct multihost_fixture : cluster_fixture {
   /// The runs a held (comma-separated) and how many.
   std::string held;
   int64_t held_count = 0;
+  /// Limited tenants (no runs): owned by the nodes between them.
+  std::vector<std::string> limited = {"lim0", "lim1", "lim2", "lim3",
+                                      "lim4", "lim5", "lim6", "lim7"};
+  /// The limited tenants a owned once both nodes served.
+  std::string owned_by_a;
+
+  multihost_fixture() {
+    std::ofstream(db.dir / "limited.json") << R"({"tier":"pro","max_concurrent_runs":2})";
+  }
+
+  /// The limited tenants `node` owns now (live leases), comma-separated.
+  std::string owned_by(const std::string& node) {
+    return flowgate::testing::store_text(
+      location, "SELECT coalesce(string_agg(tenant_id, ',' ORDER BY tenant_id), '') FROM "
+                "tenant_owners WHERE owner = '" +
+                  node +
+                  "' AND tenant_id LIKE 'lim%' AND expires_at_ms > "
+                  "(extract(epoch from clock_timestamp()) * 1000)::bigint");
+  }
+
+  /// Waits (up to 30 s) until `node` owns exactly `want`; prints how long
+  /// that took after `since` (a figure, not a check).
+  bool owns(const std::string& node, const std::string& want,
+            std::chrono::steady_clock::time_point since, const char* what) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto now = owned_by(node);
+    while (now != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+      now = owned_by(node);
+    }
+    std::cerr << "multihost: " << what << " after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - since)
+                   .count()
+              << " ms (lease ttl " << ttl_ms << " ms): " << node << " owns " << now << "\n";
+    return now == want;
+  }
 
   /// False (and says why) where namespaces cannot be made: skip the case.
   bool start_two_nodes() {
@@ -149,11 +193,38 @@ struct multihost_fixture : cluster_fixture {
       pg_server_options{net->netns(0), net->address(0), net->network()});
     // The database is reached over the bridge, by the nodes and by this test.
     location = pg->fresh_database();
-    prepare(300);
+    // Steps of a second: the runs still go on once the ownership settled.
+    prepare(1000, R"({"tier":"pro","max_concurrent_runs":0})");
+    for (const auto& t : limited) {
+      BOOST_REQUIRE(flowgate("tenant put " + t + " '" + (db.dir / "limited.json").string() + "'") ==
+                    0);
+    }
     start_runs(20);
-    a = serve("a", ttl_ms, "", net->netns(1));
-    b = serve("b", ttl_ms, "", net->netns(2));
+    make_certificates(db.dir.string());
+    auto tls = [&](size_t host) {
+      auto d = db.dir.string();
+      return std::vector<std::string>{
+        "--listen",  net->address(host) + ":0", "--tls-cert", d + "/node.pem",
+        "--tls-key", d + "/node.key",           "--tls-ca",   d + "/ca.pem"};
+    };
+    a = serve("a", ttl_ms, "", net->netns(1), tls(1));
+    b = serve("b", ttl_ms, "", net->netns(2), tls(2));
     BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
+    BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) FROM tenant_owners WHERE expires_at_ms > 0 "
+                                     "AND tenant_id LIKE 'lim%'",
+                                     static_cast<int64_t>(limited.size()), 30s),
+                          log_of("a") << log_of("b"));
+    // Settled: a node that renewed before the other was live took every
+    // tenant, and gives the other's share up at its next renewal. Both
+    // own some (rendezvous over these names; if not, rename them).
+    BOOST_REQUIRE_MESSAGE(eventually("SELECT count(DISTINCT owner) FROM tenant_owners WHERE "
+                                     "expires_at_ms > 0 AND tenant_id LIKE 'lim%'",
+                                     2, 30s),
+                          "a: " << owned_by("a") << " b: " << owned_by("b"));
+    BOOST_REQUIRE(eventually("SELECT count(*) FROM tenant_owners WHERE expires_at_ms > 0 "
+                             "AND tenant_id LIKE 'lim%'",
+                             static_cast<int64_t>(limited.size()), 30s));
+    owned_by_a = owned_by("a");
     BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
                                      "status = 'RUNNING'",
                                      1, 30s),
@@ -188,8 +259,17 @@ BOOST_AUTO_TEST_CASE(a_removed_hosts_runs_continue_on_another_host_within_two_tt
   if (!start_two_nodes()) {
     return;
   }
+  auto all = owned_by("a") + "," + owned_by("b");
+  auto removed_at = std::chrono::steady_clock::now();
   hosts::kill_all(net->netns(1));
-  BOOST_REQUIRE(taken_over_by_b(std::chrono::steady_clock::now(), "a removed host"));
+  BOOST_REQUIRE(taken_over_by_b(removed_at, "a removed host"));
+  // Its tenants too: b owns them all (sorted, as owned_by lists them).
+  std::vector<std::string> sorted = limited;
+  std::string every;
+  for (const auto& t : sorted) {
+    every += (every.empty() ? "" : ",") + t;
+  }
+  BOOST_TEST(owns("b", every, removed_at, "a removed host's tenants re-homed"), all);
   BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s));
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
   check_invariants();
@@ -202,16 +282,26 @@ BOOST_AUTO_TEST_CASE(a_partitioned_host_is_fenced_its_runs_continue_and_it_serve
     return;
   }
   // a lives on but cannot reach the database: b takes its runs once their
-  // leases expire.
+  // leases expire, and its tenants once their ownership expires.
+  std::string every;
+  for (const auto& t : limited) {
+    every += (every.empty() ? "" : ",") + t;
+  }
+  auto b_owned = owned_by("b");
+  auto cut_at = std::chrono::steady_clock::now();
   BOOST_REQUIRE(net->cut(1));
-  BOOST_REQUIRE_MESSAGE(taken_over_by_b(std::chrono::steady_clock::now(), "a partitioned host"),
-                        log_of("b"));
+  BOOST_REQUIRE_MESSAGE(taken_over_by_b(cut_at, "a partitioned host"), log_of("b"));
+  BOOST_TEST(owns("b", every, cut_at, "a partitioned host's tenants re-homed"));
   BOOST_TEST(eventually("SELECT count(*) FROM runs WHERE status = 'COMPLETED'", 20, 60s),
              unfinished_runs());
   // Healed: a's statements that waited in the partition reach the server
   // now, and its writes under the leases it lost are refused.
   BOOST_REQUIRE(net->heal(1));
   auto healed_at = std::chrono::steady_clock::now();
+  // Its tenants come back to it (a is live again and their owner by
+  // rendezvous: b gives them up at a renewal, a takes them at its next).
+  BOOST_TEST(owns("a", owned_by_a, healed_at, "a healed host's tenants back"), warnings_of("a"));
+  BOOST_TEST(owns("b", b_owned, healed_at, "b owns its own share"));
   // b stops; a, still the same process and registration, serves the next runs.
   BOOST_TEST(b->stop(SIGTERM, 10s) == 0);
   start_runs(5, 25);

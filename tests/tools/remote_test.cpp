@@ -32,40 +32,12 @@ struct remote_fixture : cluster_fixture {
   std::map<std::string, std::string> address;
 
   remote_fixture() {
-    // A cluster CA, a certificate for the nodes and one for clients, and a
-    // rogue CA with a client certificate of its own.
-    std::string sh =
-      "cd '" + dir +
-      "' && set -e && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-      "-subj /CN=flowgate-test-ca && "
-      "for n in node client; do openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr "
-      "-subj /CN=$n && openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-      "-out $n.pem -days 2; done && "
-      "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
-      "-subj /CN=rogue && openssl req -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr "
-      "-subj /CN=rogue && openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key "
-      "-CAcreateserial -out rogue.pem -days 2";
-    BOOST_REQUIRE(
-      std::system(
-        ("timeout 60 sh -c '" + escaped(sh) + "' >'" + dir + "/openssl.log' 2>&1").c_str()) == 0);
+    flowgate::testing::make_certificates(dir);
     prepare(10);
     std::ofstream(db.dir / "other.json") << R"({"tier":"pro"})";
     BOOST_REQUIRE(flowgate("tenant put other '" + dir + "/other.json'") == 0);
     BOOST_REQUIRE(
       flowgate("config put --tenant other --queue q --version 1 '" + dir + "/p.json'") == 0);
-  }
-
-  static std::string escaped(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-      if (c == '\'') {
-        out += "'\\''";
-      } else {
-        out += c;
-      }
-    }
-    return out;
   }
 
   std::vector<std::string> tls(const std::string& who) const {

@@ -128,6 +128,42 @@ private:
   pid_t pid_ = -1;
 };
 
+/// `s` quoted for a single-quoted shell word.
+inline std::string shell_escaped(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// Makes, in `dir`, with the openssl command: a cluster CA (ca.pem), a
+/// certificate it signed for the nodes (node.pem, node.key) and one for
+/// clients (client.pem, client.key), and a rogue CA with a client
+/// certificate of its own (rogue.pem, rogue.key).
+inline void make_certificates(const std::string& dir) {
+  std::string sh =
+    "cd '" + dir +
+    "' && set -e && "
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+    "-subj /CN=flowgate-test-ca && "
+    "for n in node client; do openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr "
+    "-subj /CN=$n && openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+    "-out $n.pem -days 2; done && "
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+    "-subj /CN=rogue && openssl req -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr "
+    "-subj /CN=rogue && openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key "
+    "-CAcreateserial -out rogue.pem -days 2";
+  BOOST_REQUIRE(
+    std::system(
+      ("timeout 60 sh -c '" + shell_escaped(sh) + "' >'" + dir + "/openssl.log' 2>&1").c_str()) ==
+    0);
+}
+
 struct cluster_fixture {
   flowgate::testing::temp_db db;
   /// The SQLite file (in `db.dir`, with the logs) or the PostgreSQL URL.
