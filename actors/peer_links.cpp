@@ -43,6 +43,8 @@ struct peer_links_state {
   peer_links_setup setup;
   std::unordered_map<std::string, peer> peers;
   bool refreshing = false;
+  /// The next refresh is due then (steady clock, ms).
+  int64_t refresh_at_ms = 0;
   /// This node's door and the address it publishes, sent in hellos.
   gateway_actor own_door;
   std::string own_address;
@@ -87,7 +89,10 @@ void drop_link(links_pointer self, const std::string& node, peer& p, std::string
 }
 
 void send_item(links_pointer self, const std::string& node, const gateway_actor& door,
-               waiting_item item) {
+               waiting_item item, std::chrono::milliseconds timeout = {}) {
+  if (timeout.count() == 0) {
+    timeout = self->state.setup.timeout;
+  }
   // The same link: not replaced or dropped meanwhile.
   auto same = [self, node, door]() -> peer* {
     auto it = self->state.peers.find(node);
@@ -110,11 +115,11 @@ void send_item(links_pointer self, const std::string& node, const gateway_actor&
   const auto& key = self->state.setup.key;
   if (auto* poke = std::get_if<poke_run_request>(&item)) {
     poke->scope.key = key;
-    self->request(door, self->state.setup.timeout, std::move(*poke)).then(answered, failed);
+    self->request(door, timeout, std::move(*poke)).then(answered, failed);
   } else {
     auto req = cluster_news_request{tenant_scope::all_tenants(), std::get<cluster_news>(item)};
     req.scope.key = key;
-    self->request(door, self->state.setup.timeout, std::move(req)).then(answered, failed);
+    self->request(door, timeout, std::move(req)).then(answered, failed);
   }
 }
 
@@ -243,8 +248,21 @@ peer_links_actor::behavior_type peer_links(links_pointer self, peer_links_setup 
   self->send(self, tick_atom::value);
   return {
     [=](tick_atom) {
-      refresh(self);
-      self->delayed_send(self, self->state.setup.refresh_ms, tick_atom::value);
+      auto& st = self->state;
+      if (steady_ms() >= st.refresh_at_ms) {
+        st.refresh_at_ms = steady_ms() + st.setup.refresh_ms.count();
+        refresh(self);
+      }
+      // The probe: an empty news to every linked node. One that hangs with
+      // its connection open (stopped, swapping, its scheduler stuck) shows
+      // unreachable once a probe goes unanswered for `probe_timeout`, and
+      // connected again at its next answer.
+      for (const auto& [node, p] : st.peers) {
+        if (p.door) {
+          send_item(self, node, p.door, cluster_news{}, st.setup.probe_timeout);
+        }
+      }
+      self->delayed_send(self, std::min(st.setup.refresh_ms, st.setup.probe_ms), tick_atom::value);
     },
     [=](link_atom, const node_id& node, const std::string& address, gateway_actor& door,
         const std::string& error) {

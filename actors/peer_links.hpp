@@ -36,12 +36,14 @@
 ///
 /// Liveness: a door is monitored, so a peer whose connection closes (the
 /// process died, the host rebooted) is "unreachable" at once and linked
-/// again at a later refresh; a peer that does not answer a poke or news
-/// within `timeout` (it hangs with its connection open) shows
-/// "unreachable" until it answers one again. There is no periodic probe: over CAF 0.17's OpenSSL
-/// transport, periodic traffic between nodes (BASP heartbeats with `middleman.heartbeat-interval`,
-/// or a ping request at every refresh) made links between healthy nodes close with
-/// `remote_link_unreachable` within seconds, on both sides at once; without it no link closed.
+/// again at a later refresh. Every `probe_ms` each linked peer gets a
+/// probe (an empty news): a peer that does not answer it within
+/// `probe_timeout`, or a poke or news within `timeout` (it hangs with its
+/// connection open), shows
+/// "unreachable" until it answers one again. (Such periodic traffic used to
+/// close healthy links: CAF 0.17's OpenSSL transport left a failed
+/// connection's errors queued, and the next read on another connection
+/// failed on them; actors/tls_error_queue.cpp clears the queue first.)
 /// Connecting blocks in CAF 0.17 (`remote_actor`), so each attempt runs on a short-lived thread of
 /// its own: a peer whose packets are dropped delays nothing else.
 ///
@@ -67,6 +69,9 @@ struct peer_links_setup {
   std::chrono::milliseconds retry_ms{10'000};
   /// How often the `nodes` table is read for peers that came or went.
   std::chrono::milliseconds refresh_ms{2'000};
+  /// How often each linked peer is probed, and how long it has to answer.
+  std::chrono::milliseconds probe_ms{2'000};
+  std::chrono::milliseconds probe_timeout{5'000};
 };
 
 peer_links_actor spawn_peer_links(caf::actor_system& sys, peer_links_setup setup);

@@ -30,6 +30,8 @@ struct remote_fixture : cluster_fixture {
   std::string dir = db.dir.string();
   std::map<std::string, std::unique_ptr<child>> nodes;
   std::map<std::string, std::string> address;
+  /// The nodes' lease TTL (their registrations expire after it).
+  int64_t lease_ttl_ms = 5000;
 
   remote_fixture() {
     flowgate::testing::make_certificates(dir);
@@ -49,7 +51,7 @@ struct remote_fixture : cluster_fixture {
     auto extra = tls("node");
     extra.insert(extra.begin(), {"--listen", "127.0.0.1:0"});
     extra.insert(extra.end(), more.begin(), more.end());
-    nodes[id] = serve(id, 5000, "", "", extra);
+    nodes[id] = serve(id, lease_ttl_ms, "", "", extra);
     BOOST_REQUIRE(registered(id, 1));
     auto listed = "SELECT count(*) FROM nodes WHERE node_id = '" + id + "' AND address <> ''";
     BOOST_REQUIRE_MESSAGE(eventually(listed, 1, 5s), log_of(id));
@@ -321,6 +323,9 @@ BOOST_AUTO_TEST_CASE(a_cancel_accepted_by_one_node_reaches_the_node_holding_the_
 }
 
 BOOST_AUTO_TEST_CASE(linked_nodes_show_their_links_and_a_dead_peer_becomes_unreachable) {
+  // Registrations live 20 s: a hung node is seen by its unanswered probes
+  // (every 2 s, to be answered within 5 s) long before it expires.
+  lease_ttl_ms = 20'000;
   auto op = start_linked({"n1", "n2", "n3"});
   std::map<std::string, std::string> all = {
     {"n1", "connected"}, {"n2", "self"}, {"n3", "connected"}};
@@ -335,6 +340,29 @@ BOOST_AUTO_TEST_CASE(linked_nodes_show_their_links_and_a_dead_peer_becomes_unrea
   seen = await_links("n1", op, dead, 30s);
   BOOST_TEST((seen == dead), log_of("n1"));
   BOOST_TEST(log_of("n1").find("lost the link to a peer node") != std::string::npos);
+  // n2 hangs with its connection open (SIGSTOP): n1's probes go
+  // unanswered, so n1 shows it unreachable, and connected again once it
+  // answers (SIGCONT).
+  auto n2_seen_as = [&](const std::string& want) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto now = links_seen_by("n1", op);
+    while (now["n2"] != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(200ms);
+      now = links_seen_by("n1", op);
+    }
+    return now["n2"];
+  };
+  auto hung_at = std::chrono::steady_clock::now();
+  nodes["n2"]->signal(SIGSTOP);
+  auto hung = n2_seen_as("unreachable");
+  std::cerr << "remote: a hung peer shown unreachable after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - hung_at)
+                 .count()
+            << " ms (probes every 2 s, answered within 5 s)\n";
+  nodes["n2"]->signal(SIGCONT);
+  BOOST_TEST(hung == "unreachable", log_of("n1"));
+  BOOST_TEST(n2_seen_as("connected") == "connected", log_of("n1"));
   // Without a peer key a node keeps no links: LINK is empty.
   start("n4");
   seen = links_seen_by("n4", op);
@@ -357,8 +385,9 @@ BOOST_AUTO_TEST_CASE(a_starter_parked_on_one_node_is_answered_when_another_node_
   // the first run ends, n1 claims the queued run with the freed permit and
   // tells n2, whose limiter answers the starter; or, in a second when the
   // permit is n2's share of acme's limit, n1 tells n2 of the freed permit
-  // and n2 claims it. Without that news the starter would wait for its
-  // deadline, past this command's 60 s timeout.
+  // and n2 claims it (or acme's owner, told by the other, claims it).
+  // Without that news the queued run would wait for a poll a minute away,
+  // past this command's 60 s timeout.
   auto second = via("n2", op, "--json run start --tenant acme --queue slow");
   BOOST_REQUIRE_MESSAGE(second.first == 0, second.second + log_of("n1") + log_of("n2"));
   BOOST_TEST(second.second.find("\"status\":\"RUNNING\"") != std::string::npos, second.second);
