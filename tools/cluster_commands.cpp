@@ -43,9 +43,9 @@ reaches each live node's door: self, connected, connecting or unreachable
 ('serve --peer-key-file'); without one, and when the command reads the
 database itself, LINK is '-'. A node whose connection closes (its process
 died, its host rebooted) shows as unreachable at once; one that hangs with
-its connection open shows so once a message to it goes unanswered within
-the request timeout (there is no periodic probe; the run leases decide
-that a node is gone).
+its connection open shows so once a probe (every 2 s) goes unanswered for
+5 s. Links only show what the answering node reaches: the run leases, in
+the store, decide that a node is gone.
 )";
 
 int cluster_command(gateway_client& n, const args& a, bool as_json) {
