@@ -130,9 +130,9 @@ private:
 
 /// PostgreSQL in host "db", nodes a and b in hosts "a" and "b" (lease TTL
 /// 2 s, listening on their hosts' addresses), 20 runs of two 300 ms steps
-/// of an unlimited tenant (both nodes take them), until a holds some of
-/// them; and eight limited tenants without runs, which the nodes come to
-/// own between them.
+/// of an unlimited tenant (a serves alone until it holds some of them,
+/// then b joins), and eight limited tenants without runs, which the nodes
+/// come to own between them.
 struct multihost_fixture : cluster_fixture {
   static constexpr int64_t ttl_ms = 2000;
   // Declared in this order: the nodes stop before the server, the server
@@ -223,14 +223,16 @@ struct multihost_fixture : cluster_fixture {
         "--listen",  net->address(host) + ":0", "--tls-cert", d + "/node.pem",
         "--tls-key", d + "/node.key",           "--tls-ca",   d + "/ca.pem"};
     };
+    // a first, until it holds runs; then b (started together, on a busy
+    // machine one node could take every run before the other served).
     a = serve("a", ttl_ms, "", net->netns(1), tls(1));
-    b = serve("b", ttl_ms, "", net->netns(2), tls(2));
-    BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
     BOOST_REQUIRE_MESSAGE(eventually("SELECT count(*) > 0 FROM runs WHERE lease_owner = 'a' AND "
                                      "status = 'RUNNING'",
                                      1, 30s),
                           "node a never held a run:\n"
                             << log_of("a"));
+    b = serve("b", ttl_ms, "", net->netns(2), tls(2));
+    BOOST_REQUIRE(eventually("SELECT count(*) FROM nodes WHERE stopped_at_ms IS NULL", 2, 30s));
     for (auto id : ids("SELECT run_id FROM runs WHERE lease_owner = 'a' AND status = 'RUNNING'")) {
       held += (held.empty() ? "" : ",") + std::to_string(id);
       held_count += 1;
