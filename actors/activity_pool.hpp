@@ -30,7 +30,10 @@
 /// the weights of the tenants with work, at least 1) while another tenant
 /// runs more than its own gets an extra worker at once, at most `size`
 /// extra in all; an extra worker is retired when its attempt ends.
-/// Callers use a request timeout above the attempt's own timeout.
+/// Every accepted request is answered: an attempt in a worker is bounded by
+/// its start-to-close timeout, a queued one by a cancel or its turn. The
+/// node's orchestrators therefore ask without a timeout (`local_reply`,
+/// actors/node_local.hpp).
 
 #include "messages/interfaces.hpp"
 

@@ -25,8 +25,6 @@ namespace flowgate {
 
 namespace {
 
-constexpr std::chrono::seconds store_timeout{30};
-
 struct held_run {
   lease_epoch epoch = 0;
   tenant_id tenant;
@@ -182,7 +180,7 @@ void complete_drain(dispatcher_pointer self) {
     caf::anon_send_exit(h.actor, caf::exit_reason::user_shutdown);
   }
   release_leases op{node_id{st.setup.settings.node_id}, st.setup.incarnation, {}, 0};
-  self->request(st.setup.writer, store_timeout, std::move(op))
+  self->request(st.setup.writer, local_reply, std::move(op))
     .then(
       [=](int64_t n) mutable {
         if (n > 0) {
@@ -319,7 +317,7 @@ void poll(dispatcher_pointer self) {
   st.claiming = true;
   st.stats.polls += 1;
   auto began = std::chrono::steady_clock::now();
-  self->request(st.setup.writer, store_timeout, claim_op(self, batch, {}))
+  self->request(st.setup.writer, local_reply, claim_op(self, batch, {}))
     .then(
       [=](runs_claimed& claimed) {
         observe_claim(self, began);
@@ -351,7 +349,7 @@ void admit_freed(dispatcher_pointer self) {
   st.claiming = true;
   auto began = std::chrono::steady_clock::now();
   self
-    ->request(st.setup.writer, store_timeout,
+    ->request(st.setup.writer, local_reply,
               claim_op(self, static_cast<int32_t>(std::min(room, s.claim_batch)), tenants))
     .then(
       [=](runs_claimed& claimed) {
@@ -468,7 +466,7 @@ void park_round(dispatcher_pointer self, run_created created,
   auto tenant = created.run.tenant;
   auto run = created.run.id;
   auto check = [=](bool admitted) mutable {
-    self->request(self->state.setup.reader, store_timeout, find_run{tenant, run})
+    self->request(self->state.setup.reader, local_reply, find_run{tenant, run})
       .then(
         [=](run_record& current) mutable {
           bool queued = current.status == run_status::pending;
@@ -481,9 +479,7 @@ void park_round(dispatcher_pointer self, run_created created,
         },
         [=](caf::error&) mutable { rp.deliver(std::move(created)); });
   };
-  self
-    ->request(st.setup.limiters, ms(std::max<int64_t>(0, until - now)) + store_timeout,
-              park_atom::value, tenant, run, until, deadline)
+  self->request(st.setup.limiters, local_reply, park_atom::value, tenant, run, until, deadline)
     .then([=](admission_wait& w) mutable { check(w.admitted); },
           [=](caf::error&) mutable { check(false); });
 }
@@ -522,7 +518,7 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
       op.first_steps = to_step_changes(p->ledger);
     }
   }
-  self->request(st.setup.writer, store_timeout, std::move(op))
+  self->request(st.setup.writer, local_reply, std::move(op))
     .then(
       [=](run_created& created) mutable {
         if (auto refused = rejection_error(created)) {
@@ -577,7 +573,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
     // It died without handing the run back: release the lease so that the
     // run is replayed at once instead of after the TTL.
     self
-      ->request(st.setup.writer, store_timeout,
+      ->request(st.setup.writer, local_reply,
                 release_leases{node_id{st.setup.settings.node_id},
                                st.setup.incarnation,
                                {run_lease{run_id{run}, epoch}},
@@ -603,7 +599,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       // reserved under them in the commit that creates it.
       auto tenant = run.tenant;
       self
-        ->request(st.setup.configs, store_timeout, get_atom::value, run.config_tenant, run.queue,
+        ->request(st.setup.configs, local_reply, get_atom::value, run.config_tenant, run.queue,
                   run.version)
         .then(
           [=](config_snapshot_ptr& snapshot) mutable {
@@ -614,7 +610,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
                                       snapshot->checksum + ", the run names " + run.checksum));
               return;
             }
-            self->request(self->state.setup.accountant, store_timeout, get_atom::value, tenant)
+            self->request(self->state.setup.accountant, local_reply, get_atom::value, tenant)
               .then(
                 [=](quota_terms& terms) mutable {
                   create(self, std::move(run), std::move(snapshot), std::move(terms), rp);

@@ -35,15 +35,87 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
 namespace flowgate {
 
+struct node::guard_state {
+  caf::actor_system* sys = nullptr;
+  std::string node_id;
+  /// Set by the destructor before it stops the actors.
+  std::atomic<bool> stopping{false};
+  /// Set by the first actor that terminated while the node ran.
+  std::atomic<bool> tripped{false};
+  std::function<void(const caf::error&)> on_fatal;
+  std::once_flag fatal_once;
+  /// Written by guard_actors() before the first attach, then only read.
+  std::vector<std::pair<std::string, caf::actor_addr>> members;
+
+  void fatal(const caf::error& err) {
+    std::call_once(fatal_once, [&] {
+      if (on_fatal) {
+        on_fatal(err);
+      }
+    });
+  }
+
+  void terminated(const std::string& name, const caf::error& reason) {
+    if (stopping.load() || tripped.exchange(true)) {
+      return;
+    }
+    auto why = reason ? sys->render(reason) : std::string{"a normal exit"};
+    auto err = make_error(errc::shutting_down, "node '" + node_id + "' stops: its " + name +
+                                                 " terminated while it ran (" + why + ")");
+    log_line("error", "a node actor terminated: the node stops",
+             {{"node", node_id}, {"actor", name}, {"reason", why}});
+    for (const auto& [other, addr] : members) {
+      if (auto a = caf::actor_cast<caf::actor>(addr)) {
+        caf::anon_send_exit(a, caf::exit_reason::kill);
+      }
+    }
+    fatal(err);
+  }
+};
+
 node::node(caf::actor_system& sys, node_settings settings)
-    : gateway_client(sys, gateway_actor{}), settings_(std::move(settings)) {}
+    : gateway_client(sys, gateway_actor{}), settings_(std::move(settings)),
+      guard_(std::make_shared<guard_state>()) {
+  guard_->sys = &sys;
+  guard_->node_id = settings_.node_id;
+}
+
+void node::guard_actors() {
+  auto& m = guard_->members;
+  auto add = [&m](const char* name, const auto& handle) {
+    if (handle) {
+      m.emplace_back(name, caf::actor_cast<caf::actor_addr>(handle));
+    }
+  };
+  add("store writer", writer_);
+  add("store reader", reader_);
+  add("config registry", configs_);
+  add("quota accountant", accountant_);
+  add("activity pool", pool_);
+  add("tenant limiters", limiters_);
+  add("dispatcher", dispatcher_);
+  add("resume scanner", scanner_);
+  add("schedule firer", firer_);
+  add("gateway", gateway());
+  for (const auto& [name, addr] : m) {
+    // An actor that is gone already runs the functor at once.
+    if (auto a = caf::actor_cast<caf::actor>(addr)) {
+      a->attach_functor(
+        [g = guard_, name = name](const caf::error& reason) { g->terminated(name, reason); });
+    } else {
+      guard_->terminated(name, make_error(errc::shutting_down, "gone before the node started"));
+    }
+  }
+}
 
 std::string default_node_id() {
   char host[256] = {};
@@ -72,6 +144,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
     }
   }
   std::unique_ptr<node> n{new node(sys, std::move(settings))};
+  n->guard_->on_fatal = std::move(options.on_fatal);
   auto writer = open_store_writer(n->settings_, wall_clock_ms(sys), &n->applied_migrations_);
   if (!writer) {
     return writer.error();
@@ -82,7 +155,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   }
   n->writer_ = spawn_store_writer(sys, std::shared_ptr<write_session>{std::move(*writer)},
                                   static_cast<size_t>(n->settings_.max_write_batch),
-                                  std::move(options.on_fatal));
+                                  [g = n->guard_](const caf::error& err) { g->fatal(err); });
   n->reader_ = spawn_store_reader(sys, std::shared_ptr<read_session>{std::move(*reader)});
   config_registry_settings rs;
   rs.default_tenant_id = n->settings_.default_tenant_id;
@@ -137,6 +210,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, node_se
   n->attach(
     spawn_gateway(sys, gateway_setup{s, n->writer_, n->reader_, n->configs_, n->accountant_,
                                      n->scanner_, n->dispatcher_, n->peers_, n->request_timeout}));
+  n->guard_actors();
   if (!s.listen.empty()) {
     if (auto err = n->publish_door()) {
       return err;
@@ -190,7 +264,8 @@ gateway_actor node::door() {
 }
 
 node::~node() {
-  if (incarnation_ > 0) {
+  guard_->stopping = true;
+  if (incarnation_ > 0 && !guard_->tripped) {
     // Marks the registration stopped so the id can be reused at once; the
     // leases are left to expire (drain() hands them back first).
     (void)blocking_ask<int64_t>(sys_, std::chrono::milliseconds{2000}, writer_,

@@ -22,6 +22,16 @@
 /// flight are cut off and other nodes take the runs over at once). A non-executing node
 /// (admin tools) only reads and writes the store: the runs it starts are PENDING until an executing
 /// node claims them.
+///
+/// The guard: the node's actors ask each other without timeouts
+/// (`local_reply`, actors/node_local.hpp). If one of them (writer, reader,
+/// config registry, quota accountant, activity pool, tenant limiters,
+/// dispatcher, resume scanner, schedule firer, gateway) terminates while
+/// the node runs, the node fails: the error is logged with the actor's
+/// name and exit reason, every other actor of the node is stopped with that
+/// reason (the dispatcher takes its orchestrators with it; their leases
+/// expire and another node, or this one restarted, takes the runs over)
+/// and `on_fatal` is called. The destructor stops them without it.
 
 #include "actors/gateway_client.hpp"
 #include "actors/node_local.hpp"
@@ -57,8 +67,9 @@ struct node_options {
   /// driving runs; `flowgate serve` exits). Runs on an actor's thread.
   std::function<void(const caf::error&)> on_fenced = nullptr;
   /// Called once if the store is found damaged while the node runs (its
-  /// writer stops writing; `flowgate serve` exits 1). Runs on the writer's
-  /// thread.
+  /// writer stops writing) or one of the node's actors terminates while it
+  /// runs (the guard above stopped the others); `flowgate serve` exits 1.
+  /// Runs on the writer's thread or the terminated actor's.
   std::function<void(const caf::error&)> on_fatal = nullptr;
 };
 
@@ -130,6 +141,10 @@ private:
   [[nodiscard]] caf::error register_membership();
   /// Publishes the door at `settings_.listen` (TLS) and records the address.
   [[nodiscard]] caf::error publish_door();
+  /// Attaches the guard (see above) to every actor spawned so far.
+  void guard_actors();
+
+  struct guard_state;
 
   node_settings settings_;
   int64_t incarnation_ = 0;
@@ -146,6 +161,7 @@ private:
   tenant_directory_actor limiters_;
   gateway_actor door_;
   std::string listening_at_;
+  std::shared_ptr<guard_state> guard_;
 };
 
 } // namespace flowgate

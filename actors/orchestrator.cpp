@@ -31,13 +31,10 @@ using engine::event_type;
 using engine::run_state;
 
 constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
-constexpr std::chrono::seconds store_timeout{30};
 /// How often an append the store refused as busy is sent again.
 constexpr int max_busy_retries = 5;
 /// Terms older than this are asked for again before an attempt starts.
 constexpr int64_t terms_max_age_ms = 1'000;
-/// Beyond the attempt's own timeout, how long an attempt may queue in the pool.
-constexpr int64_t queue_allowance_ms = 600'000;
 
 struct orchestrator_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
@@ -261,7 +258,7 @@ void start_child(orchestrator_pointer self, const engine::command& cmd) {
   };
   auto input = json::serialize(cmd.input);
   self
-    ->request(st.setup.configs, store_timeout, get_atom::value, st.setup.run.tenant,
+    ->request(st.setup.configs, local_reply, get_atom::value, st.setup.run.tenant,
               queue_name{cmd.queue}, config_version{cmd.version})
     .then(
       [=](config_snapshot_ptr& snap) {
@@ -279,7 +276,7 @@ void start_child(orchestrator_pointer self, const engine::command& cmd) {
         op.parent_attempt = attempt;
         op.max_child_depth = s.setup.max_child_depth;
         auto version = snap->version;
-        self->request(s.setup.writer, store_timeout, std::move(op))
+        self->request(s.setup.writer, local_reply, std::move(op))
           .then(
             [=](run_created& rc) {
               if (rc.rejection != rejection_reason::none) {
@@ -340,9 +337,7 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
     conclude_attempt(self, path, attempt, std::move(e),
                      step_change{path, attempt, step_status::completed, "", ""});
   };
-  self
-    ->request(st.setup.pool, std::chrono::milliseconds{req.timeout_ms + queue_allowance_ms},
-              std::move(req))
+  self->request(st.setup.pool, local_reply, std::move(req))
     .then([on_result](activity_result& r) { on_result(r); },
           [self, on_result](caf::error& err) {
             activity_result r;
@@ -371,7 +366,7 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
   auto& st = self->state;
   auto tenant = st.setup.run.tenant;
   self->send(st.setup.accountant, put_atom::value, tenant);
-  self->request(st.setup.accountant, store_timeout, get_atom::value, tenant)
+  self->request(st.setup.accountant, local_reply, get_atom::value, tenant)
     .then(
       [=](quota_terms& fresh) {
         bool changed = fresh.limit != x.limit || fresh.period_start_ms != x.period_start_ms ||
@@ -381,7 +376,7 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
           return;
         }
         self
-          ->request(self->state.setup.writer, store_timeout,
+          ->request(self->state.setup.writer, local_reply,
                     resume_run{self->state.setup.run.id, fresh, 0})
           .then(
             [=](resume_outcome& r) {
@@ -506,7 +501,7 @@ void advance(orchestrator_pointer self) {
   *send = [=](append_history a, int tries) {
     auto again = a;
     auto retry = resend.lock(); // alive: it is being called
-    self->request(self->state.setup.writer, store_timeout, std::move(a))
+    self->request(self->state.setup.writer, local_reply, std::move(a))
       .then(
         [=](history_appended& r) {
           auto& s = self->state;
@@ -603,7 +598,7 @@ void advance(orchestrator_pointer self) {
     write(std::move(op));
     return;
   }
-  self->request(st.setup.accountant, store_timeout, get_atom::value, st.setup.run.tenant)
+  self->request(st.setup.accountant, local_reply, get_atom::value, st.setup.run.tenant)
     .then(
       [=](quota_terms& t) mutable {
         self->state.terms = t;
@@ -631,7 +626,7 @@ void load_history_then_advance(orchestrator_pointer self) {
     advance(self);
     return;
   }
-  self->request(st.setup.reader, store_timeout, load_history{st.setup.run.id, 0})
+  self->request(st.setup.reader, local_reply, load_history{st.setup.run.id, 0})
     .then(
       [=](std::vector<history_record>& records) {
         auto& s = self->state;
@@ -654,7 +649,7 @@ void load_history_then_advance(orchestrator_pointer self) {
 
 void load_tenant_then_history(orchestrator_pointer self) {
   auto& st = self->state;
-  self->request(st.setup.reader, store_timeout, find_tenant{st.setup.run.tenant})
+  self->request(st.setup.reader, local_reply, find_tenant{st.setup.run.tenant})
     .then(
       [=](tenant_record& t) {
         self->state.tenant_config = t.config_json;
@@ -682,8 +677,7 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
   } else {
     const auto& r = st.setup.run;
     self
-      ->request(st.setup.configs, store_timeout, get_atom::value, r.config_tenant, r.queue,
-                r.version)
+      ->request(st.setup.configs, local_reply, get_atom::value, r.config_tenant, r.queue, r.version)
       .then(
         [=](config_snapshot_ptr& snap) {
           if (snap->checksum != self->state.setup.run.checksum) {

@@ -1,6 +1,7 @@
 #include "actors/quota_accountant.hpp"
 
 #include "actors/log.hpp"
+#include "actors/node_local.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/billing.hpp"
 #include "messages/errors.hpp"
@@ -16,8 +17,6 @@
 namespace flowgate {
 
 namespace {
-
-constexpr std::chrono::seconds store_timeout{30};
 
 struct cached_terms {
   quota_terms terms;
@@ -81,10 +80,10 @@ void resolve(accountant_pointer self, const tenant_id& tenant) {
   auto fail = [self, key = tenant.value](caf::error& err) {
     deliver_all(self, key, nullptr, &err);
   };
-  self->request(st.setup.reader, store_timeout, find_tenant{tenant})
+  self->request(st.setup.reader, local_reply, find_tenant{tenant})
     .then(
       [=](tenant_record& t) {
-        self->request(self->state.setup.reader, store_timeout, list_subscriptions{tenant})
+        self->request(self->state.setup.reader, local_reply, list_subscriptions{tenant})
           .then(
             [=](std::vector<subscription_record>& subs) {
               std::vector<subscription> plain;
@@ -138,7 +137,7 @@ void flush(accountant_pointer self) {
   }
   st.batch_in_flight = true;
   st.stats.batches += 1;
-  self->request(st.setup.writer, store_timeout, std::move(op))
+  self->request(st.setup.writer, local_reply, std::move(op))
     .then(
       [=](std::vector<step_reservation>& out) {
         auto& s = self->state;

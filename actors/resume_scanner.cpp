@@ -1,6 +1,7 @@
 #include "actors/resume_scanner.hpp"
 
 #include "actors/log.hpp"
+#include "actors/node_local.hpp"
 #include "actors/periodic_rounds.hpp"
 #include "actors/quota_accountant.hpp"
 
@@ -14,8 +15,6 @@
 namespace flowgate {
 
 namespace {
-
-constexpr std::chrono::seconds store_timeout{30};
 
 struct scanner_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
@@ -53,11 +52,11 @@ void resume_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc, const 
              {{"tenant", t.value}, {"error", self->home_system().render(err)}});
     finish_tenant(self, sc);
   };
-  self->request(st.setup.accountant, store_timeout, get_atom::value, t)
+  self->request(st.setup.accountant, local_reply, get_atom::value, t)
     .then(
       [=](quota_terms& terms) {
         auto batch = self->state.setup.batch;
-        self->request(self->state.setup.writer, store_timeout, resume_quota_waits{terms, batch, 0})
+        self->request(self->state.setup.writer, local_reply, resume_quota_waits{terms, batch, 0})
           .then(
             [=](int64_t n) {
               if (n > 0) {
@@ -78,7 +77,7 @@ void resume_tenant(scanner_pointer self, const std::shared_ptr<scan>& sc, const 
 void run_scan(scanner_pointer self, round_done done) {
   auto sc = std::make_shared<scan>();
   sc->done = std::move(done);
-  self->request(self->state.setup.reader, store_timeout, list_quota_tenants{1000})
+  self->request(self->state.setup.reader, local_reply, list_quota_tenants{1000})
     .then(
       [=](std::vector<tenant_id>& tenants) {
         if (tenants.empty()) {

@@ -18,8 +18,6 @@ namespace flowgate {
 
 namespace {
 
-constexpr std::chrono::seconds store_timeout{30};
-
 struct firer_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
   firer_state() = default;
@@ -52,7 +50,7 @@ void finish_one(firer_pointer self, const std::shared_ptr<round>& r) {
 void send_fire(firer_pointer self, const std::shared_ptr<round>& r, fire_schedule op) {
   auto tenant = op.tenant.value;
   auto id = op.id;
-  self->request(self->state.setup.writer, store_timeout, std::move(op))
+  self->request(self->state.setup.writer, local_reply, std::move(op))
     .then(
       [=](schedule_fired& fired) {
         if (!fired.stale) {
@@ -90,7 +88,7 @@ void fire_one(firer_pointer self, const std::shared_ptr<round>& r, const schedul
     return;
   }
   self
-    ->request(self->state.setup.configs, store_timeout, get_atom::value, s.tenant,
+    ->request(self->state.setup.configs, local_reply, get_atom::value, s.tenant,
               queue_name{spec->queue}, config_version{spec->version})
     .then(
       [=](const config_snapshot_ptr& snap) mutable {
@@ -110,7 +108,7 @@ void run_round(firer_pointer self, round_done done) {
   r->done = std::move(done);
   auto batch = self->state.setup.batch;
   self
-    ->request(self->state.setup.reader, store_timeout,
+    ->request(self->state.setup.reader, local_reply,
               due_schedules{wall_clock_ms(self->home_system()), batch})
     .then(
       [=](std::vector<schedule_record>& due) {

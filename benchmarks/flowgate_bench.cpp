@@ -85,8 +85,8 @@ const char* const help = R"(Usage: flowgate-bench [options]
                     next to one transaction per reservation, in the same run
   --waiting         each run ends in a wait for the event "go": submits --runs
                     runs until all are WAITING and reports the node's memory
-                    then against before (after malloc_trim: resident and heap
-                    in use), then signals every run (--window in flight) and
+                    then against before (resident, and heap in use by the
+                    allocator's own count), then signals every run (--window in flight) and
                     reports signals/s and runs completed/s
   --fan-out N       each run is a for_each over N items (a noop attempt each)
                     instead of --steps noop steps
@@ -94,10 +94,7 @@ const char* const help = R"(Usage: flowgate-bench [options]
   --preload         only create the runs, PENDING (--window creations in
                     flight), in --db (required) and leave them there for
                     `flowgate serve` nodes to run (cluster_throughput.sh)
-  --settle-s N      with --waiting: rest N seconds before each memory reading (0).
-                    A finished request's timeout timer keeps its actor's memory
-                    until it expires (CAF 0.17; store requests use 30 s), so
-                    the memory at rest shows after about 35 s
+  --settle-s N      with --waiting: rest N seconds before each memory reading (0)
 
 Every bench tenant gets an unlimited subscription (usage is still counted),
 so runs never pause on quota; --quota uses a limit above the reservations.
@@ -128,9 +125,8 @@ struct memory_now {
 };
 
 memory_now measure_memory() {
-  malloc_trim(0);
   memory_now m;
-  m.heap_mb = static_cast<double>(mallinfo2().uordblks) / (1024.0 * 1024.0);
+  m.heap_mb = static_cast<double>(heap_in_use_bytes()) / (1024.0 * 1024.0);
   m.sqlite_mb = static_cast<double>(sqlite::memory_used()) / (1024.0 * 1024.0);
   std::ifstream status{"/proc/self/status"};
   std::string line;
@@ -205,7 +201,7 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
         auto& s = st.todo[st.next++];
         st.in_flight += 1;
         auto t0 = clock_type::now();
-        self->request(dispatcher, std::chrono::seconds{120}, start_atom::value, s.run)
+        self->request(dispatcher, local_reply, start_atom::value, s.run)
           .then(
             [=](run_created& c) {
               auto& state = self->state;
@@ -749,6 +745,10 @@ int main(int argc, char** argv) {
       }
       return rc;
     }
+    // What the node keeps after the burst (the bench's own id list freed
+    // first): its heap in use against the node at rest before it.
+    ids = {};
+    auto after_burst = measure_memory();
     // Step latency from the ledger (ms resolution).
     std::vector<double> step_ms;
     bool readable =
@@ -783,11 +783,12 @@ int main(int argc, char** argv) {
                   static_cast<long long>(o.fan_out), static_cast<long long>(o.fan_out_concurrency));
     }
     std::printf("flowgate-bench: runs=%lld steps=%lld tenants=%lld window=%lld workers=%lld "
-                "tenant_limit=%lld synchronous=%s max_batch=%lld\n",
+                "tenant_limit=%lld synchronous=%s max_batch=%lld allocator=%s\n",
                 static_cast<long long>(o.runs), static_cast<long long>(o.fan_out > 0 ? 0 : o.steps),
                 static_cast<long long>(o.tenants), static_cast<long long>(o.window),
                 static_cast<long long>(o.workers), static_cast<long long>(o.tenant_limit),
-                o.synchronous.c_str(), static_cast<long long>(s.max_write_batch));
+                o.synchronous.c_str(), static_cast<long long>(s.max_write_batch),
+                allocator_name().c_str());
     std::printf("  completed        %lld of %lld runs in %.2f s\n",
                 static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
     std::printf("  runs/s           %.0f\n", static_cast<double>(completed) / elapsed);
@@ -816,6 +817,11 @@ int main(int argc, char** argv) {
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",
                 100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
                 100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));
+    std::printf("  heap in use      %.1f MB at rest before, %.1f MB after the burst (%.0f bytes "
+                "per finished run; the bench's latencies included)\n",
+                before.heap_mb, after_burst.heap_mb,
+                (after_burst.heap_mb - before.heap_mb) * 1024.0 * 1024.0 /
+                  static_cast<double>(std::max<int64_t>(1, completed)));
     if (ws.round_trips > 0) {
       auto per_run = [&](uint64_t count) {
         return static_cast<double>(count) / static_cast<double>(std::max<int64_t>(1, completed));

@@ -13,6 +13,7 @@ packages=(
   libpq-dev postgresql
   libhowardhinnant-date-dev tzdata
   libssl-dev openssl
+  libjemalloc-dev  # the executables' malloc (FLOWGATE_ALLOCATOR)
   prometheus-cpp-dev  # /metrics: registry and text exposition
   curl  # the HTTP API tests (and the README examples they run)
   gdb  # stacks of a stalled node in the process-level tests' failure messages
