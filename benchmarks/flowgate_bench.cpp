@@ -817,11 +817,12 @@ int main(int argc, char** argv) {
     std::printf("  writer busy      %.0f%% of the run (commit/fsync %.0f%%)\n",
                 100.0 * static_cast<double>(ws.busy_us) / (elapsed * 1e6),
                 100.0 * static_cast<double>(ws.commit_us) / (elapsed * 1e6));
-    std::printf("  heap in use      %.1f MB at rest before, %.1f MB after the burst (%.0f bytes "
-                "per finished run; the bench's latencies included)\n",
-                before.heap_mb, after_burst.heap_mb,
-                (after_burst.heap_mb - before.heap_mb) * 1024.0 * 1024.0 /
-                  static_cast<double>(std::max<int64_t>(1, completed)));
+    std::printf("  heap in use      %.1f MB at rest before, %.1f MB after the burst, of it SQLite "
+                "%.1f MB (%.0f bytes per finished run besides SQLite's caches; the bench's "
+                "latencies included)\n",
+                before.heap_mb, after_burst.heap_mb, after_burst.sqlite_mb,
+                (after_burst.heap_mb - after_burst.sqlite_mb - before.heap_mb + before.sqlite_mb) *
+                  1024.0 * 1024.0 / static_cast<double>(std::max<int64_t>(1, completed)));
     if (ws.round_trips > 0) {
       auto per_run = [&](uint64_t count) {
         return static_cast<double>(count) / static_cast<double>(std::max<int64_t>(1, completed));

@@ -50,6 +50,11 @@ grep -q 'lib/systemd/system/flowgate.service$' <<<"$server_files" ||
 grep -q 'flowgate.default.example$' <<<"$server_files" ||
   fail "the .deb has no example /etc/default/flowgate"
 dpkg-deb -f "$server_deb" Depends | grep -q 'libpq5' || fail "the .deb does not depend on libpq5"
+# The allocator the binary links (FLOWGATE_ALLOCATOR=jemalloc) is a dependency too.
+if ldd "$tmp/prefix/bin/flowgate" | grep -q libjemalloc; then
+  dpkg-deb -f "$server_deb" Depends | grep -q 'libjemalloc2' ||
+    fail "the binary links jemalloc but the .deb does not depend on libjemalloc2"
+fi
 grep -q 'flowgateConfig.cmake$' <<<"$dev_files" || fail "the -dev .deb has no CMake package"
 grep -q 'include/flowgate/actors/node.hpp$' <<<"$dev_files" || fail "the -dev .deb has no headers"
 dpkg-deb -x "$server_deb" "$tmp/unpacked"
