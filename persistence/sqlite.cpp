@@ -7,7 +7,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -15,6 +17,28 @@ namespace flowgate::sqlite {
 
 int64_t memory_used() {
   return sqlite3_memory_used();
+}
+
+namespace {
+
+/// SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS, on by default) take
+/// a process-wide mutex around every allocation SQLite makes; flowgate
+/// reads them only in the benchmarks. Off unless `keep_memory_statistics`
+/// ran first. Applies only if this process has not used SQLite yet (an
+/// embedder's own use of it first keeps SQLite's default).
+std::atomic<bool> memory_statistics{false};
+
+void configure_once() {
+  static std::once_flag once;
+  std::call_once(
+    once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, memory_statistics.load() ? 1 : 0); });
+}
+
+} // namespace
+
+void keep_memory_statistics() {
+  memory_statistics = true;
+  configure_once();
 }
 
 caf::error translate(int rc, sqlite3* db, std::string_view what) {
@@ -159,6 +183,7 @@ caf::expected<connection> connection::open(const open_options& opts) {
       ::close(fd);
     }
   }
+  configure_once();
   auto rc = sqlite3_open_v2(opts.path.c_str(), &c.db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     return translate(rc, nullptr, "opening database '" + opts.path + "'");

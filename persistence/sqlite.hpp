@@ -31,8 +31,15 @@ namespace flowgate::sqlite {
 /// Turns a SQLite result code into a flowgate error; `what` says what was attempted.
 caf::error translate(int rc, sqlite3* db, std::string_view what);
 
-/// Heap bytes SQLite holds now in this process (page caches, statements).
+/// Heap bytes SQLite holds now in this process (page caches, statements);
+/// 0 unless `keep_memory_statistics()` ran before SQLite was first used.
 int64_t memory_used();
+
+/// Keeps SQLite's memory statistics on (flowgate turns them off when it
+/// opens its first connection: they cost a process-wide mutex around each
+/// of SQLite's allocations). Call before anything in the process uses
+/// SQLite; the benchmarks that report SQLite's memory do.
+void keep_memory_statistics();
 
 /// How to open a database.
 struct open_options {
