@@ -523,25 +523,63 @@ private:
   /// branch outputs in order.
   template <class WalkBranch>
   outcome walk_concurrent(const pipeline_node& n, const std::string& path, size_t count,
-                          size_t limit, json::array& outputs, WalkBranch&& walk_branch) {
+                          size_t limit, json::array& outputs, WalkBranch&& walk_branch,
+                          walk_cache::concurrent_loop* memo = nullptr) {
     constexpr int64_t never = std::numeric_limits<int64_t>::max();
     auto* outer = cur_;
     auto commands_mark = out_.commands.size();
     auto awaits_mark = out_.awaits.size();
-    // Split the rest of the view: each branch's events, in order; the
-    // first event of anything else is where the node must have ended.
-    std::vector<view> views(count);
-    auto prefix = path + "/";
+    auto taken_mark = taken_.size();
+    std::vector<char> consumed_at_entry;
+    if (memo != nullptr) {
+      consumed_at_entry.reserve(signals_.size());
+      for (const auto& sig : signals_) {
+        consumed_at_entry.push_back(sig.consumed ? 1 : 0);
+      }
+    }
+    // Walked whole (no cache): a cancellation or a failure in the loop.
+    auto uncached = [&] {
+      *memo = walk_cache::concurrent_loop{};
+      return walk_concurrent(n, path, count, limit, outputs, walk_branch, nullptr);
+    };
+    // Split the rest of the view: each branch's events, in order (as
+    // indexes into the view); the first event of anything else is where
+    // the node must have ended. With a cache, only what is new is read.
+    std::vector<std::vector<size_t>> split_here;
+    auto* split = &split_here;
     size_t boundary = outer->size();
-    for (size_t k = outer->pos; k < outer->size(); ++k) {
+    size_t with_events = 0;
+    size_t from = outer->pos;
+    if (memo != nullptr) {
+      if (memo->item_events.size() != count || memo->start != outer->pos || memo->limit != limit ||
+          memo->scanned > outer->size()) {
+        *memo = walk_cache::concurrent_loop{};
+        memo->start = outer->pos;
+        memo->count = count;
+        memo->limit = limit;
+        memo->scanned = outer->pos;
+        memo->item_events.resize(count);
+        memo->last = outer->pos;
+      }
+      split = &memo->item_events;
+      from = memo->scanned;
+      boundary = memo->boundary;
+      with_events = memo->items_with_events;
+    } else {
+      split_here.resize(count);
+    }
+    auto prefix = path + "/";
+    for (size_t k = from; k < outer->size(); ++k) {
       const auto& e = outer->at(k);
       if (e.type == event_type::signal_received) {
         continue;
       }
       if (e.type == event_type::run_canceled) {
-        for (auto& v : views) {
-          v.events.push_back(&e);
-          v.outer.push_back(k);
+        if (memo != nullptr) {
+          return uncached();
+        }
+        for (auto& v : *split) {
+          v.push_back(k);
         }
         continue;
       }
@@ -558,47 +596,88 @@ private:
         digits = true;
       }
       if (!digits || i >= count || at >= e.node_path.size() || e.node_path[at] != '/') {
+        if (memo != nullptr) {
+          *memo = walk_cache::concurrent_loop{};
+        }
         conflict(e.seq,
                  "an event of one of the " + std::to_string(count) + " branches of '" + n.id + "'",
                  describe(e));
         return outcome::stop;
       }
-      views[i].events.push_back(&e);
-      views[i].outer.push_back(k);
+      (*split)[i].push_back(k);
+      with_events = std::max(with_events, i + 1);
     }
-    std::vector<branch_walk> branches(count);
+    if (memo != nullptr) {
+      memo->scanned = outer->size();
+      memo->boundary = boundary;
+      memo->items_with_events = with_events;
+    }
     // Finish times of the admitted items in flight: the earliest frees
-    // the next slot.
+    // the next slot. Settled items (cache) are not walked again: their
+    // state is restored as their walk left it.
     std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> in_flight;
     int64_t admitted_at = 0;
-    for (size_t i = 0; i < count; ++i) {
-      auto& v = views[i];
+    size_t first = 0;
+    size_t last = outer->pos;
+    if (memo != nullptr && memo->settled > 0) {
+      in_flight = decltype(in_flight){std::greater<>{}, memo->in_flight};
+      admitted_at = memo->admitted_at;
+      first = memo->settled;
+      last = memo->last;
+      for (auto seq : memo->signals) {
+        if (auto* sig = signal_by_seq(seq)) {
+          sig->consumed = true;
+        }
+        taken_.push_back(seq);
+      }
+    }
+    auto view_of = [&](size_t i) {
+      view v;
+      v.events.reserve((*split)[i].size());
+      v.outer = (*split)[i];
+      for (auto k : v.outer) {
+        v.events.push_back(&outer->at(k));
+      }
+      return v;
+    };
+    // The branches walked: items first, first + 1, ...
+    std::vector<view> views;
+    std::vector<branch_walk> branches;
+    bool settling = memo != nullptr;
+    for (size_t i = first; i < count; ++i) {
       if (i >= limit) {
         admitted_at = std::max(admitted_at, in_flight.top());
         in_flight.pop();
       }
       if (admitted_at == never) {
-        // Not admitted yet: no event of it may exist.
-        if (const auto* first = first_event(v)) {
-          conflict(first->seq,
-                   "no event of '" + prefix + std::to_string(i) + "' while " +
-                     std::to_string(limit) + " items of '" + n.id + "' are in flight",
-                   describe(*first));
-          return outcome::stop;
+        // Not admitted yet, and neither is any later item: none of them
+        // may have an event.
+        for (size_t j = i; j < with_events; ++j) {
+          if (const auto* e = first_event(view_of(j))) {
+            conflict(e->seq,
+                     "no event of '" + prefix + std::to_string(j) + "' while " +
+                       std::to_string(limit) + " items of '" + n.id + "' are in flight",
+                     describe(*e));
+            return outcome::stop;
+          }
         }
-        continue;
+        break;
       }
-      if (const auto* first = first_event(v); first != nullptr && first->seq <= admitted_at) {
-        conflict(first->seq,
+      views.push_back(view_of(i));
+      auto& v = views.back();
+      if (const auto* e = first_event(v); e != nullptr && e->seq <= admitted_at) {
+        conflict(e->seq,
                  "no event of '" + prefix + std::to_string(i) + "' before event " +
                    std::to_string(admitted_at) + " frees a slot of '" + n.id + "'",
-                 describe(*first));
+                 describe(*e));
         return outcome::stop;
       }
       cur_ = &v;
-      auto& b = branches[i];
+      branches.emplace_back();
+      auto& b = branches.back();
       failure_type_.clear();
       failure_message_.clear();
+      auto taken_before = taken_.size();
       b.o = walk_branch(i, prefix + std::to_string(i) + "/", b.result);
       cur_ = outer;
       if (halted_) {
@@ -608,10 +687,38 @@ private:
         b.finished = std::max(admitted_at, v.pos > 0 ? v.at(v.pos - 1).seq : int64_t{0});
       }
       if (b.o == outcome::failed) {
+        if (memo != nullptr) {
+          // Walked whole: the failure rules look at every branch's events.
+          out_.commands.resize(commands_mark);
+          out_.awaits.resize(awaits_mark);
+          for (size_t t = 0; t < signals_.size(); ++t) {
+            signals_[t].consumed = consumed_at_entry[t] != 0;
+          }
+          taken_.resize(taken_mark);
+          return uncached();
+        }
         b.failure_type = failure_type_;
         b.failure_message = failure_message_;
       }
       in_flight.push(b.finished);
+      if (settling && b.o == outcome::done) {
+        // Completed, and so are all items before it: settled for good.
+        memo->settled = i + 1;
+        memo->outputs.get_array().push_back(b.result != nullptr ? *b.result : json::value{});
+        memo->signals.insert(memo->signals.end(),
+                             taken_.begin() + static_cast<std::ptrdiff_t>(taken_before),
+                             taken_.end());
+        if (v.pos > 0) {
+          memo->last = std::max(memo->last, v.outer[v.pos - 1] + 1);
+        }
+        memo->admitted_at = admitted_at;
+        memo->in_flight.clear();
+        for (auto copy = in_flight; !copy.empty(); copy.pop()) {
+          memo->in_flight.push_back(copy.top());
+        }
+      } else {
+        settling = false;
+      }
     }
     // The first failure in the history fails the node; what other branches
     // did after it is ignored, and none of them decided anything after it.
@@ -622,7 +729,6 @@ private:
         first_failure = &b;
       }
     }
-    size_t last = outer->pos;
     for (const auto& v : views) {
       for (size_t k = 0; k < v.pos; ++k) {
         const auto& e = v.at(k);
@@ -645,6 +751,9 @@ private:
       failure_message_ = first_failure->failure_message;
       return outcome::failed;
     }
+    if (first + branches.size() < count) {
+      return outcome::stop; // items not admitted yet
+    }
     for (const auto& b : branches) {
       if (b.o != outcome::done) {
         return outcome::stop;
@@ -656,8 +765,17 @@ private:
       return outcome::stop;
     }
     outer->pos = last;
-    for (const auto& b : branches) {
-      outputs.push_back(b.result != nullptr ? *b.result : json::value{});
+    if (memo != nullptr) {
+      for (const auto& o : memo->outputs.get_array()) {
+        outputs.push_back(o);
+      }
+      for (size_t b = memo->settled - first; b < branches.size(); ++b) {
+        outputs.push_back(branches[b].result != nullptr ? *branches[b].result : json::value{});
+      }
+    } else {
+      for (const auto& b : branches) {
+        outputs.push_back(b.result != nullptr ? *b.result : json::value{});
+      }
     }
     return outcome::done;
   }
@@ -828,13 +946,18 @@ private:
       items == &scratch ? owned(std::move(scratch)).get_array() : items->get_array();
     json::array outputs;
     if (n.concurrency > 1) {
-      auto o = walk_concurrent(n, path, array.size(), static_cast<size_t>(n.concurrency), outputs,
-                               [&](size_t i, const std::string& prefix, const json::value*& r) {
-                                 scope inner = sc;
-                                 inner.item = &array[i];
-                                 inner.index = static_cast<int64_t>(i);
-                                 return walk(n.body(), prefix, inner, r);
-                               });
+      // At the top level the walk cache keeps the items that settled.
+      walk_cache::concurrent_loop* memo =
+        cache_ != nullptr && cur_ == &top_ ? &cache_->concurrent[path] : nullptr;
+      auto o = walk_concurrent(
+        n, path, array.size(), static_cast<size_t>(n.concurrency), outputs,
+        [&](size_t i, const std::string& prefix, const json::value*& r) {
+          scope inner = sc;
+          inner.item = &array[i];
+          inner.index = static_cast<int64_t>(i);
+          return walk(n.body(), prefix, inner, r);
+        },
+        memo);
       if (o != outcome::done) {
         return o;
       }
@@ -848,10 +971,8 @@ private:
       if (memo->items > 0 && memo->start == top_.pos && memo->items <= array.size() &&
           memo->end <= history_.size()) {
         for (auto seq : memo->signals) {
-          for (auto& sig : signals_) {
-            if (sig.e->seq == seq) {
-              sig.consumed = true;
-            }
+          if (auto* sig = signal_by_seq(seq)) {
+            sig->consumed = true;
           }
         }
         top_.pos = memo->end;
@@ -997,6 +1118,14 @@ private:
     const event* e;
     bool consumed;
   };
+
+  /// The buffered signal with sequence number `seq` (they are in history
+  /// order), or nullptr.
+  buffered_signal* signal_by_seq(int64_t seq) {
+    auto it = std::lower_bound(signals_.begin(), signals_.end(), seq,
+                               [](const buffered_signal& s, int64_t x) { return s.e->seq < x; });
+    return it != signals_.end() && it->e->seq == seq ? &*it : nullptr;
+  }
 
   const pipeline& pipeline_;
   const json::value& input_;

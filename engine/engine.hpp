@@ -169,7 +169,13 @@ struct decision {
 /// costs the same whatever the history's length: for each `for_each` run
 /// one item after another (at the top level of the walk), the items that
 /// finished, where in the history they ended, their outputs and the signals
-/// they took; and where the history's signals are. Owned by the run's
+/// they took; for each concurrent `for_each` (`concurrency` > 1, at the top
+/// level), the history split by item as far as it was read, and the
+/// longest run of items from the first that all completed ("settled": their
+/// outputs, the signals they took, where their events end and the slots in
+/// flight after them), so a decision walks only the items after it; and
+/// where the history's signals are. A concurrent loop whose history holds a
+/// cancellation or a failed item is walked whole. Owned by the run's
 /// driver and valid while its history only grows: `clear()` it when the
 /// history is cut back. Decisions with and without a cache are identical.
 struct walk_cache {
@@ -186,12 +192,38 @@ struct walk_cache {
     std::vector<int64_t> signals;
   };
   std::map<std::string, loop> loops;
+  struct concurrent_loop {
+    /// History index where the walk reached the loop; its size and limit.
+    size_t start = 0;
+    size_t count = 0;
+    size_t limit = 0;
+    /// History events read so far (from `start`), by item: their indexes.
+    size_t scanned = 0;
+    std::vector<std::vector<size_t>> item_events;
+    /// 1 + the highest item that has an event (0: none).
+    size_t items_with_events = 0;
+    /// First index of an event that is neither the loop's nor a signal.
+    size_t boundary = static_cast<size_t>(-1);
+    /// Items settled, from the first: all completed.
+    size_t settled = 0;
+    /// Their outputs (an array), and the signals they took.
+    boost::json::value outputs = boost::json::array{};
+    std::vector<int64_t> signals;
+    /// History index after the last event they read.
+    size_t last = 0;
+    /// Admission state after them: when the next item may start and when
+    /// the items in flight finish (a heap).
+    int64_t admitted_at = 0;
+    std::vector<int64_t> in_flight;
+  };
+  std::map<std::string, concurrent_loop> concurrent;
   /// Indexes of `signal_received` events among the first `scanned` events.
   std::vector<size_t> signal_index;
   size_t scanned = 0;
 
   void clear() {
     loops.clear();
+    concurrent.clear();
     signal_index.clear();
     scanned = 0;
   }

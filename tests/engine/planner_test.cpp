@@ -306,6 +306,66 @@ BOOST_AUTO_TEST_CASE(replaying_the_histories_it_produced_yields_identical_plans)
   BOOST_TEST(runs_finished > 700);
 }
 
+BOOST_AUTO_TEST_CASE(concurrent_loops_plan_the_same_with_and_without_the_walk_cache) {
+  // Long concurrent loops at the top level, where the walk cache keeps the
+  // settled items: every plan the cached driver made is made again from the
+  // same history without a cache (failures, retries, timers, restarts,
+  // cancellations and signals included).
+  std::mt19937 gen{20261203};
+  const int64_t intervals[] = {10, 3000, 100000};
+  int finished = 0;
+  size_t plans = 0;
+  for (int c = 0; c < 150; ++c) {
+    auto pick = [&](int n) { return static_cast<int>(gen() % static_cast<unsigned>(n)); };
+    std::ostringstream text;
+    text << R"({"name":"gen","root":{"sequence":[)";
+    if (pick(2) == 0) {
+      text << R"({"id":"before","activity":"act"},)";
+    }
+    text << R"({"id":"c","for_each":{"$ref":"/input/items"},"concurrency":)" << 2 + pick(4)
+         << R"(,"do":{"sequence":[{"id":"cb","activity":"act","retry":{"max_attempts":)"
+         << 1 + pick(3) << R"(,"initial_interval_ms":)" << intervals[pick(3)] << "}}";
+    if (pick(2) == 0) {
+      text << R"(,{"id":"ct","wait":{"timer_ms":)" << intervals[pick(3)] << "}}";
+    }
+    text << "]}}";
+    if (pick(2) == 0) {
+      text << R"(,{"id":"after","activity":"act"})";
+    }
+    if (pick(3) == 0) {
+      text << R"(,{"id":"w","wait":{"event":"e0","timeout_ms":3000,"on_timeout":"continue"}})";
+    }
+    text << "]}}";
+    BOOST_TEST_CONTEXT("case " << c << ": " << text.str()) {
+      world w{
+        parse(text.str()), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false, {}};
+      json::array items;
+      for (int i = 0, n = 5 + w.roll(40); i < n; ++i) {
+        items.push_back(json::object{{"sku", i}});
+      }
+      w.input = json::object{{"items", items}};
+      event start;
+      start.type = event_type::run_started;
+      start.payload = w.input;
+      w.append(std::move(start));
+      for (int i = 0; i < 3000 && !w.finished; ++i) {
+        w.step();
+      }
+      finished += w.finished ? 1 : 0;
+      plans += w.log.size();
+      for (const auto& entry : w.log) {
+        std::vector<event> prefix{w.history.begin(),
+                                  w.history.begin() + static_cast<ptrdiff_t>(entry.history_size)};
+        auto again = plan(w.definition, w.input, std::move(prefix), entry.ctx);
+        BOOST_TEST_REQUIRE(show(again) == show(entry.result));
+      }
+    }
+  }
+  BOOST_TEST_MESSAGE(plans << " plans of concurrent loops replayed, " << finished
+                           << " of 150 runs finished");
+  BOOST_TEST(finished > 100);
+}
+
 BOOST_AUTO_TEST_CASE(a_quota_cut_point_is_the_scheduling_event) {
   // A timer wait: its event has attempt 0, its ledger row attempt 1; the
   // ledger change names the event, so the store needs no engine knowledge.
