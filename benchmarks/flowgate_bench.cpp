@@ -65,6 +65,8 @@ struct options {
   /// Only create the runs (PENDING) and leave them in --db for other
   /// processes to run (benchmarks/cluster_throughput.sh).
   bool preload = false;
+  /// Submissions per second, paced (0: as fast as the window allows).
+  int64_t rate = 0;
 };
 
 const char* const help = R"(Usage: flowgate-bench [options]
@@ -73,6 +75,8 @@ const char* const help = R"(Usage: flowgate-bench [options]
   --steps S         noop steps per run (3)
   --tenants T       tenants the runs are spread over (100)
   --window N        submissions in flight (2000)
+  --rate N          submit N runs per second, paced (open loop, up to --window
+                    in flight), to read latency below the peak rate (0: no pacing)
   --workers N       activity workers (8)
   --tenant-limit N  max_concurrent_runs of every tenant (0 = unlimited, the default);
                     reports the highest number of runs of one tenant running at once
@@ -167,6 +171,10 @@ struct submitter_state {
   size_t next = 0;
   int64_t in_flight = 0;
   int64_t window = 0;
+  /// Paced submissions: per second (0: none), and since when.
+  int64_t rate = 0;
+  clock_type::time_point paced_from;
+  bool pacing_armed = false;
   std::unordered_map<int64_t, clock_type::time_point> started;
   std::unordered_map<int64_t, std::pair<clock_type::time_point, done_reason>> early;
   bench_result result;
@@ -179,9 +187,11 @@ struct submitter_state {
 };
 
 caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_actor dispatcher,
-                        std::vector<submission> todo, int64_t window, done_reason expect) {
+                        std::vector<submission> todo, int64_t window, done_reason expect,
+                        int64_t rate) {
   self->state.todo = std::move(todo);
   self->state.window = window;
+  self->state.rate = rate;
   self->state.expect = expect;
   auto account = [self](int64_t run, clock_type::time_point t0, clock_type::time_point t1,
                         done_reason why) {
@@ -197,7 +207,22 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
   return {
     [=](submit_atom) {
       auto& st = self->state;
-      while (st.in_flight < st.window && st.next < st.todo.size()) {
+      // Paced: as many as are due by now (the first call starts the clock).
+      size_t due = st.todo.size();
+      if (st.rate > 0) {
+        auto now = clock_type::now();
+        if (st.next == 0 && !st.pacing_armed) {
+          st.paced_from = now;
+        }
+        auto elapsed = std::chrono::duration<double>(now - st.paced_from).count();
+        due =
+          std::min(st.todo.size(), static_cast<size_t>(elapsed * static_cast<double>(st.rate)) + 1);
+        if (due < st.todo.size() && !st.pacing_armed) {
+          st.pacing_armed = true;
+          self->delayed_send(self, std::chrono::milliseconds{1}, tick_atom::value);
+        }
+      }
+      while (st.in_flight < st.window && st.next < due) {
         auto& s = st.todo[st.next++];
         st.in_flight += 1;
         auto t0 = clock_type::now();
@@ -221,6 +246,10 @@ caf::behavior submitter(caf::stateful_actor<submitter_state>* self, dispatcher_a
               self->quit(err);
             });
       }
+    },
+    [=](tick_atom) {
+      self->state.pacing_armed = false;
+      self->send(self, submit_atom::value);
     },
     [=](const run_finished& f) {
       auto& st = self->state;
@@ -353,6 +382,8 @@ bool parse(int argc, char** argv, options& o) {
       ok = num(o.tenants, 1);
     } else if (a == "--window") {
       ok = num(o.window, 1);
+    } else if (a == "--rate") {
+      ok = num(o.rate, 0);
     } else if (a == "--workers") {
       ok = num(o.workers, 1);
     } else if (a == "--fan-out") {
@@ -715,7 +746,7 @@ int main(int argc, char** argv) {
       return preload_runs(o, sys, **n, todo);
     }
     auto sub = sys.spawn(submitter, (*n)->dispatcher(), std::move(todo), o.window,
-                         o.waiting ? done_reason::waiting : done_reason::completed);
+                         o.waiting ? done_reason::waiting : done_reason::completed, o.rate);
     caf::scoped_actor self{sys};
     self->request((*n)->dispatcher(), std::chrono::seconds{10}, watch_atom::value, sub)
       .receive([](ok_atom) {}, [](caf::error&) {});
@@ -788,12 +819,12 @@ int main(int argc, char** argv) {
                   static_cast<long long>(o.fan_out), static_cast<long long>(o.fan_out_concurrency));
     }
     std::printf("flowgate-bench: runs=%lld steps=%lld tenants=%lld window=%lld workers=%lld "
-                "tenant_limit=%lld synchronous=%s max_batch=%lld allocator=%s\n",
+                "tenant_limit=%lld synchronous=%s max_batch=%lld rate=%lld allocator=%s\n",
                 static_cast<long long>(o.runs), static_cast<long long>(o.fan_out > 0 ? 0 : o.steps),
                 static_cast<long long>(o.tenants), static_cast<long long>(o.window),
                 static_cast<long long>(o.workers), static_cast<long long>(o.tenant_limit),
                 o.synchronous.c_str(), static_cast<long long>(s.max_write_batch),
-                allocator_name().c_str());
+                static_cast<long long>(o.rate), allocator_name().c_str());
     std::printf("  completed        %lld of %lld runs in %.2f s\n",
                 static_cast<long long>(completed), static_cast<long long>(o.runs), elapsed);
     std::printf("  runs/s           %.0f\n", static_cast<double>(completed) / elapsed);
