@@ -68,6 +68,17 @@ struct dispatcher_state {
   /// Series of the pipeline versions with the "metrics" feature run here:
   /// one per (tenant, queue, version) this node drove since it started.
   std::map<std::tuple<std::string, std::string, std::string>, pipeline_series> pipelines;
+  /// Parked starters whose round ended, waiting for the store's word on
+  /// their runs: read together, one `find_runs` at a time.
+  struct parked_check {
+    run_created created;
+    caf::typed_response_promise<run_created> rp;
+    int64_t deadline = 0;
+    int64_t step = 0;
+    bool admitted = false;
+  };
+  std::vector<parked_check> checks;
+  bool checking = false;
   static inline const char* name = "flowgate.dispatcher";
 };
 
@@ -458,6 +469,56 @@ void renew(dispatcher_pointer self) {
 /// between nodes can be lost (a link that closes), so the wait is cut into
 /// rounds (100 ms, doubling to 1 s), after each of which the run is read
 /// from the store: a lost news costs at most a round, never the deadline.
+/// The reads of all starters whose rounds ended meanwhile are one
+/// `find_runs` (one at a time): with many parked starters, one read per
+/// starter and round cost about a third of the node's CPU.
+void park_round(dispatcher_pointer self, run_created created,
+                caf::typed_response_promise<run_created> rp, int64_t deadline, int64_t step);
+
+void check_parked(dispatcher_pointer self) {
+  auto& st = self->state;
+  if (st.checking || st.checks.empty()) {
+    return;
+  }
+  st.checking = true;
+  auto batch = std::make_shared<std::vector<dispatcher_state::parked_check>>(std::move(st.checks));
+  st.checks.clear();
+  find_runs q;
+  for (const auto& c : *batch) {
+    q.runs.push_back(c.created.run.id);
+  }
+  auto settle = [self, batch](const std::vector<run_record>* found) {
+    std::unordered_map<int64_t, const run_record*> by_id;
+    if (found != nullptr) {
+      for (const auto& r : *found) {
+        by_id.emplace(r.id.value, &r);
+      }
+    }
+    auto now = wall_clock_ms(self->home_system());
+    for (auto& c : *batch) {
+      auto it = by_id.find(c.created.run.id.value);
+      if (it == by_id.end()) {
+        // Not readable (an error, or gone): the starter gets what it has.
+        c.rp.deliver(std::move(c.created));
+        continue;
+      }
+      bool queued = it->second->status == run_status::pending;
+      c.created.run = *it->second;
+      if (c.admitted || !queued || now >= c.deadline) {
+        c.rp.deliver(std::move(c.created));
+        continue;
+      }
+      park_round(self, std::move(c.created), c.rp, c.deadline,
+                 std::min<int64_t>(2 * c.step, 1'000));
+    }
+    self->state.checking = false;
+    check_parked(self);
+  };
+  self->request(st.setup.reader, local_reply, std::move(q))
+    .then([settle](std::vector<run_record>& found) { settle(&found); },
+          [settle](caf::error&) { settle(nullptr); });
+}
+
 void park_round(dispatcher_pointer self, run_created created,
                 caf::typed_response_promise<run_created> rp, int64_t deadline, int64_t step) {
   auto& st = self->state;
@@ -466,18 +527,8 @@ void park_round(dispatcher_pointer self, run_created created,
   auto tenant = created.run.tenant;
   auto run = created.run.id;
   auto check = [=](bool admitted) mutable {
-    self->request(self->state.setup.reader, local_reply, find_run{tenant, run})
-      .then(
-        [=](run_record& current) mutable {
-          bool queued = current.status == run_status::pending;
-          created.run = std::move(current);
-          if (admitted || !queued || wall_clock_ms(self->home_system()) >= deadline) {
-            rp.deliver(std::move(created));
-            return;
-          }
-          park_round(self, std::move(created), rp, deadline, std::min<int64_t>(2 * step, 1'000));
-        },
-        [=](caf::error&) mutable { rp.deliver(std::move(created)); });
+    self->state.checks.push_back({std::move(created), rp, deadline, step, admitted});
+    check_parked(self);
   };
   self->request(st.setup.limiters, local_reply, park_atom::value, tenant, run, until, deadline)
     .then([=](admission_wait& w) mutable { check(w.admitted); },

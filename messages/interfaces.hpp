@@ -60,6 +60,7 @@ using store_reader_actor =
                    caf::replies_to<list_configs>::with<std::vector<config_summary>>,
                    caf::replies_to<read_schema_info>::with<schema_info>,
                    caf::replies_to<find_run>::with<run_record>,
+                   caf::replies_to<find_runs>::with<std::vector<run_record>>,
                    caf::replies_to<list_runs>::with<std::vector<run_record>>,
                    caf::replies_to<load_history>::with<std::vector<history_record>>,
                    caf::replies_to<load_attempts>::with<std::vector<attempt_record>>,

@@ -98,6 +98,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<signal_run>("flowgate::signal_run");
   cfg.add_message_type<cancel_run>("flowgate::cancel_run");
   cfg.add_message_type<find_run>("flowgate::find_run");
+  cfg.add_message_type<find_runs>("flowgate::find_runs");
   cfg.add_message_type<list_runs>("flowgate::list_runs");
   cfg.add_message_type<load_history>("flowgate::load_history");
   cfg.add_message_type<load_attempts>("flowgate::load_attempts");

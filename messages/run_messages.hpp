@@ -597,6 +597,17 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
   return f(caf::meta::type_name("flowgate::find_run"), x.tenant, x.run);
 }
 
+/// Several runs of `tenant` (any tenant if empty) by id, in one read: those
+/// that exist, in the order asked (a missing one is left out).
+struct find_runs {
+  tenant_id tenant;
+  std::vector<run_id> runs;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, find_runs& x) {
+  return f(caf::meta::type_name("flowgate::find_runs"), x.tenant, x.runs);
+}
+
 /// Runs ordered by id (filters are optional: empty = any).
 struct list_runs {
   tenant_id tenant;

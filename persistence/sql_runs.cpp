@@ -66,6 +66,20 @@ template <class Db> caf::expected<run_record> apply(Db& db, const find_run& q) {
   return tenant_run(db, q.tenant, q.run);
 }
 
+template <class Db> caf::expected<std::vector<run_record>> apply(Db& db, const find_runs& q) {
+  std::vector<run_record> out;
+  out.reserve(q.runs.size());
+  for (auto id : q.runs) {
+    auto r = tenant_run(db, q.tenant, id);
+    if (r) {
+      out.push_back(std::move(*r));
+    } else if (code_of(r.error()) != errc::not_found) {
+      return r.error();
+    }
+  }
+  return out;
+}
+
 template <class Db> caf::expected<std::vector<run_record>> apply(Db& db, const list_runs& q) {
   auto& st = db.cached("SELECT " FLOWGATE_RUN_COLUMNS " FROM runs WHERE run_id > ?1 "
                        "AND (?2 = '' OR tenant_id = ?2) AND (?3 = '' OR status = ?3) "
@@ -305,6 +319,7 @@ template <class Db> caf::expected<usage_reconciliation> apply(Db& db, const reco
 
 #define FLOWGATE_SQL_RUNS_FOR(Db)                                                                  \
   template caf::expected<run_record> apply(Db&, const find_run&);                                  \
+  template caf::expected<std::vector<run_record>> apply(Db&, const find_runs&);                    \
   template caf::expected<std::vector<run_record>> apply(Db&, const list_runs&);                    \
   template caf::expected<std::vector<history_record>> apply(Db&, const load_history&);             \
   template caf::expected<std::vector<attempt_record>> apply(Db&, const load_attempts&);            \

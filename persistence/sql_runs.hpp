@@ -19,6 +19,8 @@ namespace flowgate::sql_runs {
 
 template <class Db> [[nodiscard]] caf::expected<run_record> apply(Db& db, const find_run& q);
 template <class Db>
+[[nodiscard]] caf::expected<std::vector<run_record>> apply(Db& db, const find_runs& q);
+template <class Db>
 [[nodiscard]] caf::expected<std::vector<run_record>> apply(Db& db, const list_runs& q);
 template <class Db>
 [[nodiscard]] caf::expected<std::vector<history_record>> apply(Db& db, const load_history& q);

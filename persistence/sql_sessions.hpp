@@ -505,6 +505,9 @@ public:
   }
 
   caf::expected<run_record> apply(const find_run& q) override { return sql_runs::apply(db_, q); }
+  caf::expected<std::vector<run_record>> apply(const find_runs& q) override {
+    return sql_runs::apply(db_, q);
+  }
   caf::expected<std::vector<run_record>> apply(const list_runs& q) override {
     return sql_runs::apply(db_, q);
   }

@@ -104,6 +104,7 @@ public:
   [[nodiscard]] virtual caf::expected<std::vector<config_summary>> apply(const list_configs& q) = 0;
   [[nodiscard]] virtual caf::expected<schema_info> apply(const read_schema_info& q) = 0;
   [[nodiscard]] virtual caf::expected<run_record> apply(const find_run& q) = 0;
+  [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const find_runs& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<run_record>> apply(const list_runs& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<history_record>> apply(const load_history& q) = 0;
   [[nodiscard]] virtual caf::expected<std::vector<attempt_record>>

@@ -318,6 +318,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(signal_run{tenant_id{"acme"}, run_id{int64_t{1}}, "approved", R"({"by":"ann"})", 3});
   check(cancel_run{tenant_id{"acme"}, run_id{int64_t{1}}, "stop", 3});
   check(find_run{tenant_id{"acme"}, run_id{int64_t{1}}});
+  check(find_runs{tenant_id{"acme"}, {run_id{int64_t{1}}, run_id{int64_t{7}}}});
   check(list_runs{tenant_id{"acme"}, run_status::running, 10, 50});
   check(list_runs{tenant_id{"acme"}, caf::none, 10, 50});
   check(load_history{run_id{int64_t{1}}, 4});
