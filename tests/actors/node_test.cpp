@@ -183,49 +183,4 @@ BOOST_AUTO_TEST_CASE(a_status_no_enum_names_is_refused_by_the_gateway) {
   BOOST_TEST(describe(bad.error()).find("status 200 is not a run status") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(a_node_actor_that_terminates_stops_the_node) {
-  // Its actors ask each other without timeouts (local_reply): one that
-  // terminates while the node runs must not leave the others waiting.
-  auto fatal = std::make_shared<std::promise<caf::error>>();
-  node_options opts;
-  opts.execute = true;
-  opts.on_fatal = [fatal](const caf::error& err) { fatal->set_value(err); };
-  auto s = settings();
-  s.node_id = "guarded";
-  restart(s, std::move(opts));
-  caf::scoped_actor self{*sys};
-  self->monitor(n->dispatcher());
-  self->monitor(n->writer());
-  caf::anon_send_exit(n->accountant(), caf::exit_reason::kill);
-  auto called = fatal->get_future();
-  BOOST_REQUIRE(called.wait_for(std::chrono::seconds{30}) == std::future_status::ready);
-  auto err = called.get();
-  BOOST_TEST(code_of(err) == errc::shutting_down);
-  BOOST_TEST(describe(err).find("its quota accountant terminated") != std::string::npos,
-             describe(err));
-  int down = 0;
-  for (int i = 0; i < 2; ++i) {
-    self->receive([&](caf::down_msg&) { down += 1; },
-                  caf::after(std::chrono::seconds{30}) >> [] {});
-  }
-  BOOST_TEST(down == 2); // the dispatcher and the writer were stopped with it
-  // The guard stays quiet when the node itself stops.
-  n.reset();
-}
-
-BOOST_AUTO_TEST_CASE(a_node_that_stops_calls_no_on_fatal) {
-  auto calls = std::make_shared<std::atomic<int>>(0);
-  node_options opts;
-  opts.execute = true;
-  opts.on_fatal = [calls](const caf::error&) { *calls += 1; };
-  auto s = settings();
-  s.node_id = "stopping";
-  restart(s, std::move(opts));
-  caf::scoped_actor self{*sys};
-  self->monitor(n->writer());
-  n.reset();
-  self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds{30}) >> [] {});
-  BOOST_TEST(calls->load() == 0);
-}
-
 BOOST_AUTO_TEST_SUITE_END()

@@ -139,6 +139,23 @@ struct world {
 
   int roll(int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); }
 
+  /// Starts the run with `items` items as its input and steps it up to
+  /// `steps` times (or to its end).
+  void drive(int items, int steps) {
+    json::array list;
+    for (int i = 0; i < items; ++i) {
+      list.push_back(json::object{{"sku", i}});
+    }
+    input = json::object{{"items", list}};
+    event start;
+    start.type = event_type::run_started;
+    start.payload = input;
+    append(std::move(start));
+    for (int i = 0; i < steps && !finished; ++i) {
+      step();
+    }
+  }
+
   void append(event e) {
     e.seq = static_cast<int64_t>(history.size()) + 1;
     history.push_back(std::move(e));
@@ -261,6 +278,17 @@ struct world {
   }
 };
 
+/// Every plan the world's driver made (with its walk cache) is made again,
+/// without a cache, from the same history prefix and context.
+void replay_matches(const world& w) {
+  for (const auto& entry : w.log) {
+    std::vector<event> prefix{w.history.begin(),
+                              w.history.begin() + static_cast<ptrdiff_t>(entry.history_size)};
+    auto again = plan(w.definition, w.input, std::move(prefix), entry.ctx);
+    BOOST_TEST_REQUIRE(show(again) == show(entry.result));
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(planner)
@@ -273,27 +301,11 @@ BOOST_AUTO_TEST_CASE(replaying_the_histories_it_produced_yields_identical_plans)
     auto text = generate_pipeline(gen);
     BOOST_TEST_CONTEXT("case " << c << ": " << text) {
       world w{parse(text), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false, {}};
-      json::array items;
-      for (int i = 0, n = w.roll(6); i < n; ++i) {
-        items.push_back(json::object{{"sku", i}});
-      }
-      w.input = json::object{{"items", items}};
-      event start;
-      start.type = event_type::run_started;
-      start.payload = w.input;
-      w.append(std::move(start));
-      for (int i = 0; i < 400 && !w.finished; ++i) {
-        w.step();
-      }
+      w.drive(w.roll(6), 400);
       runs_finished += w.finished ? 1 : 0;
       plans += w.log.size();
       // Replay: the same history prefix and context give the same plan.
-      for (const auto& entry : w.log) {
-        std::vector<event> prefix{w.history.begin(),
-                                  w.history.begin() + static_cast<ptrdiff_t>(entry.history_size)};
-        auto again = plan(w.definition, w.input, std::move(prefix), entry.ctx);
-        BOOST_TEST_REQUIRE(show(again) == show(entry.result));
-      }
+      replay_matches(w);
       // The final history is gap-free.
       for (size_t i = 0; i < w.history.size(); ++i) {
         BOOST_TEST_REQUIRE(w.history[i].seq == static_cast<int64_t>(i) + 1);
@@ -339,26 +351,10 @@ BOOST_AUTO_TEST_CASE(concurrent_loops_plan_the_same_with_and_without_the_walk_ca
     BOOST_TEST_CONTEXT("case " << c << ": " << text.str()) {
       world w{
         parse(text.str()), json::object{}, std::mt19937{gen()}, {}, 1'000'000, {}, {}, false, {}};
-      json::array items;
-      for (int i = 0, n = 5 + w.roll(40); i < n; ++i) {
-        items.push_back(json::object{{"sku", i}});
-      }
-      w.input = json::object{{"items", items}};
-      event start;
-      start.type = event_type::run_started;
-      start.payload = w.input;
-      w.append(std::move(start));
-      for (int i = 0; i < 3000 && !w.finished; ++i) {
-        w.step();
-      }
+      w.drive(5 + w.roll(40), 3000);
       finished += w.finished ? 1 : 0;
       plans += w.log.size();
-      for (const auto& entry : w.log) {
-        std::vector<event> prefix{w.history.begin(),
-                                  w.history.begin() + static_cast<ptrdiff_t>(entry.history_size)};
-        auto again = plan(w.definition, w.input, std::move(prefix), entry.ctx);
-        BOOST_TEST_REQUIRE(show(again) == show(entry.result));
-      }
+      replay_matches(w);
     }
   }
   BOOST_TEST_MESSAGE(plans << " plans of concurrent loops replayed, " << finished
