@@ -529,14 +529,9 @@ private:
     auto* outer = cur_;
     auto commands_mark = out_.commands.size();
     auto awaits_mark = out_.awaits.size();
+    // Every signal this walk takes (restored from the cache or taken by a
+    // branch) is recorded in `taken_` from here on.
     auto taken_mark = taken_.size();
-    std::vector<char> consumed_at_entry;
-    if (memo != nullptr) {
-      consumed_at_entry.reserve(signals_.size());
-      for (const auto& sig : signals_) {
-        consumed_at_entry.push_back(sig.consumed ? 1 : 0);
-      }
-    }
     // Walked whole (no cache): a cancellation or a failure in the loop.
     auto uncached = [&] {
       *memo = walk_cache::concurrent_loop{};
@@ -555,7 +550,6 @@ private:
           memo->scanned > outer->size()) {
         *memo = walk_cache::concurrent_loop{};
         memo->start = outer->pos;
-        memo->count = count;
         memo->limit = limit;
         memo->scanned = outer->pos;
         memo->item_events.resize(count);
@@ -691,8 +685,10 @@ private:
           // Walked whole: the failure rules look at every branch's events.
           out_.commands.resize(commands_mark);
           out_.awaits.resize(awaits_mark);
-          for (size_t t = 0; t < signals_.size(); ++t) {
-            signals_[t].consumed = consumed_at_entry[t] != 0;
+          for (size_t t = taken_mark; t < taken_.size(); ++t) {
+            if (auto* sig = signal_by_seq(taken_[t])) {
+              sig->consumed = false;
+            }
           }
           taken_.resize(taken_mark);
           return uncached();

@@ -193,11 +193,11 @@ struct walk_cache {
   };
   std::map<std::string, loop> loops;
   struct concurrent_loop {
-    /// History index where the walk reached the loop; its size and limit.
+    /// History index where the walk reached the loop, and its limit.
     size_t start = 0;
-    size_t count = 0;
     size_t limit = 0;
-    /// History events read so far (from `start`), by item: their indexes.
+    /// History events read so far (from `start`), by item (one entry per
+    /// item of the loop): their indexes.
     size_t scanned = 0;
     std::vector<std::vector<size_t>> item_events;
     /// 1 + the highest item that has an event (0: none).
