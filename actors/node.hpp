@@ -28,10 +28,11 @@
 /// config registry, quota accountant, activity pool, tenant limiters,
 /// dispatcher, resume scanner, schedule firer, gateway) terminates while
 /// the node runs, the node fails: the error is logged with the actor's
-/// name and exit reason, every other actor of the node is stopped with that
-/// reason (the dispatcher takes its orchestrators with it; their leases
-/// expire and another node, or this one restarted, takes the runs over)
-/// and `on_fatal` is called. The destructor stops them without it.
+/// name and exit reason, every other actor of the node is killed (the
+/// dispatcher takes its orchestrators with it; their leases expire and
+/// another node, or this one restarted, takes the runs over) and
+/// `on_fatal` is called with that error. The destructor stops them without
+/// it.
 
 #include "actors/gateway_client.hpp"
 #include "actors/node_local.hpp"

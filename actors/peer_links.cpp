@@ -89,10 +89,7 @@ void drop_link(links_pointer self, const std::string& node, peer& p, std::string
 }
 
 void send_item(links_pointer self, const std::string& node, const gateway_actor& door,
-               waiting_item item, std::chrono::milliseconds timeout = {}) {
-  if (timeout.count() == 0) {
-    timeout = self->state.setup.timeout;
-  }
+               waiting_item item, std::chrono::milliseconds timeout) {
   // The same link: not replaced or dropped meanwhile.
   auto same = [self, node, door]() -> peer* {
     auto it = self->state.peers.find(node);
@@ -222,7 +219,7 @@ void deliver(links_pointer self, const std::string& node, waiting_item item) {
   auto& st = self->state;
   auto it = st.peers.find(node);
   if (it != st.peers.end() && it->second.door) {
-    send_item(self, node, it->second.door, std::move(item));
+    send_item(self, node, it->second.door, std::move(item), self->state.setup.timeout);
     return;
   }
   if (it != st.peers.end() && it->second.state == "unreachable" &&
@@ -315,7 +312,7 @@ peer_links_actor::behavior_type peer_links(links_pointer self, peer_links_setup 
       auto waiting = std::move(p.waiting);
       p.waiting.clear();
       for (auto& item : waiting) {
-        send_item(self, node.value, p.door, std::move(item));
+        send_item(self, node.value, p.door, std::move(item), self->state.setup.timeout);
       }
     },
     [=](put_atom, gateway_actor& door) { self->state.own_door = std::move(door); },
