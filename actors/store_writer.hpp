@@ -17,8 +17,11 @@
 /// (`writer_stats::isolated_batches` counts those second passes).
 /// If BEGIN or COMMIT fails, every operation of that batch gets the error
 /// (`store_busy` is retriable). The actor runs detached (its own thread):
-/// commits block on fsync. If it dies, pending requests time out at the
-/// caller (CAF 0.17 has no broken promise); callers use finite timeouts.
+/// commits block on fsync. If it dies, its pending requests are never
+/// answered (CAF 0.17 has no broken promise): a node's own actors ask it
+/// without a timeout (`local_reply`), so the node's guard stops the node
+/// when the writer dies (actors/node.hpp); callers outside the node (the
+/// gateway's runners, tools) ask with finite timeouts.
 /// A damaged file (`store_corrupt` from BEGIN, an operation or COMMIT):
 /// the batch is rolled back whole and every requester gets the error; from
 /// then on every operation is answered with it without touching the file,
