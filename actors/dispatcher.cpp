@@ -32,6 +32,9 @@ struct held_run {
   /// Its pipeline's series if the pipeline has the "metrics" feature
   /// (points into `dispatcher_state::pipelines`, whose nodes stay put).
   pipeline_series* series = nullptr;
+  /// Its orchestrator sent the append that leaves this node, and the
+  /// claim of its tenant's freed permit was queued behind it (`leaving`).
+  bool leaving = false;
 };
 
 struct dispatcher_state {
@@ -274,7 +277,10 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
   st.stats.taken_over += claimed.taken_over;
   cluster_news admitted;
   for (const auto& r : claimed.runs) {
-    spawn_for(self, r, nullptr, false);
+    // A run whose history is only its `run_started` (next_seq 2: created
+    // unclaimed, queued, or handed back before its first append) is not
+    // read back: its orchestrator starts from its input, as on creation.
+    spawn_for(self, r, nullptr, r.next_seq == 2);
     if (r.epoch == 1) {
       // Its first claim: it was created unclaimed, maybe queued at its
       // tenant's limit (or for its owner) with a starter parked on another
@@ -678,6 +684,29 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
     },
     [=](renew_atom) { renew(self); },
     [=](nondet_atom, run_id) { self->state.stats.nondeterminism += 1; },
+    [=](leaving_atom, run_id run, bool sent) {
+      // The append that ends (or pauses, or releases) the run is in the
+      // writer's mailbox ahead of any claim sent from here now, so that
+      // claim runs after it, in its transaction or a later one, and sees
+      // the tenant's permit free: the next queued run is admitted in the
+      // same commit instead of one commit after `done`.
+      auto& st = self->state;
+      auto it = st.held.find(run.value);
+      if (it == st.held.end()) {
+        return;
+      }
+      if (!sent) {
+        it->second.leaving = false; // the append kept the run RUNNING here
+        return;
+      }
+      if (st.draining || st.fenced) {
+        return; // `done` tells the other nodes
+      }
+      it->second.leaving = true;
+      st.freed.insert(it->second.tenant.value);
+      st.freed_by_news.erase(it->second.tenant.value);
+      admit_freed(self);
+    },
     [=](done_atom, run_id run, done_reason why) {
       auto& st = self->state;
       auto it = st.held.find(run.value);
@@ -685,6 +714,10 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         return;
       }
       auto tenant = it->second.tenant;
+      // The claim queued at `leaving` ran after the append that freed the
+      // permit; a run lost or abandoned left no such append.
+      auto claimed_at_leaving =
+        it->second.leaving && why != done_reason::lost && why != done_reason::abandoned;
       // Both by-reason counts are sized `done_reason_count`.
       if (static_cast<size_t>(why) < done_reason_count) {
         st.stats.ended[static_cast<size_t>(why)] += 1;
@@ -699,7 +732,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         // Not here: another node claims the tenant's queued runs and the
         // run handed back.
         tell_peers(self, cluster_news{{tenant.value}, {}, why == done_reason::handed_back});
-      } else {
+      } else if (!claimed_at_leaving) {
         st.freed.insert(tenant.value);
         st.freed_by_news.erase(tenant.value);
         admit_freed(self);

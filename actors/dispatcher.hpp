@@ -26,6 +26,18 @@
 ///   id), the node is fenced: every orchestrator stops, nothing is claimed
 ///   any more, and `on_fenced` is called once.
 /// - `done_atom, run, done_reason` (orchestrators): the run left this node.
+///   Its tenant's permit is free: a targeted claim of the tenant's queued
+///   runs follows, unless `leaving` already sent one.
+/// - `leaving_atom, run, true` (orchestrators): the append that ends,
+///   pauses or releases the run was just sent to the store writer. The
+///   targeted claim for its tenant is sent now: it is behind that append in
+///   the writer's mailbox, so it runs in the same transaction or a later
+///   one and sees the permit free, and the next queued run is admitted in
+///   the commit that ends this one rather than a commit later.
+///   `leaving_atom, run, false`: that append kept the run here after all
+///   (waiting for an ended child, or held on quota), or paused it on quota:
+///   `done` claims as without `leaving`. A run lost or abandoned claims at
+///   `done` as well.
 /// - `drain_atom` -> number of leases released: stop claiming, let
 ///   orchestrators record their attempt in flight and hand runs back, then
 ///   release every lease still held (at the latest after `drain_timeout_ms`).

@@ -506,6 +506,11 @@ void advance(orchestrator_pointer self) {
         [=](history_appended& r) {
           auto& s = self->state;
           s.writing = false;
+          if (leaving && (r.quota_paused || r.kept || r.quota_held)) {
+            // Not the way `leaving` announced: the dispatcher claims for
+            // this run's permit when it is done.
+            self->send(s.setup.dispatcher, leaving_atom::value, s.setup.run.id, false);
+          }
           s.next_seq = r.next_seq;
           s.resolve_waits = false;
           if (r.quota_paused) {
@@ -586,6 +591,11 @@ void advance(orchestrator_pointer self) {
           }
           abandon(self, err, "appending to the history");
         });
+    if (leaving) {
+      // Behind the append in the writer's mailbox: the claim of the
+      // tenant's freed permit this makes the dispatcher send (actors/dispatcher.hpp).
+      self->send(self->state.setup.dispatcher, leaving_atom::value, self->state.setup.run.id, true);
+    }
   };
   auto write = [send](append_history a) { (*send)(std::move(a), 0); };
   if (!starts_attempt) {

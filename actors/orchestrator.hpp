@@ -56,8 +56,11 @@ struct orchestrator_setup {
   run_record run;
   /// Null: load the pinned snapshot from the registry.
   config_snapshot_ptr snapshot;
-  /// True for a run this node just created: its history is `run_started`,
-  /// followed by `first_command` if the creation recorded one.
+  /// True when the run's history is known without reading it: its
+  /// `run_started` (from `run.input`), followed by `first_command` if the
+  /// creation recorded one. A run this node just created, or a claimed run
+  /// whose `next_seq` is 2 (nothing was appended after `run_started`:
+  /// signals wait in its inbox, which its first append takes).
   bool fresh = false;
   /// The first activity attempt, recorded with the run's creation: dispatch it.
   std::optional<engine::command> first_command;

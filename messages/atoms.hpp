@@ -26,6 +26,10 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using renew_atom = caf::atom_constant<caf::atom("renew")>;
 /// Orchestrator -> dispatcher: the run left this node (finished, paused, released).
 using done_atom = caf::atom_constant<caf::atom("done")>;
+/// Orchestrator -> dispatcher: `true`: the append that leaves this node (ends,
+/// pauses or releases the run) was just sent to the store writer; `false`:
+/// that append kept the run here after all (actors/dispatcher.hpp).
+using leaving_atom = caf::atom_constant<caf::atom("leaving")>;
 /// Stop taking work, finish what is in flight, give the leases back.
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 /// Orchestrator's self-message: a held timer is due.

@@ -91,9 +91,9 @@ using orchestrator_actor =
 using dispatcher_actor = caf::typed_actor<
   caf::replies_to<start_atom, run_record>::with<run_created>, caf::reacts_to<poll_atom>,
   caf::reacts_to<tick_atom>, caf::reacts_to<renew_atom>,
-  caf::reacts_to<done_atom, run_id, done_reason>, caf::reacts_to<nondet_atom, run_id>,
-  caf::replies_to<drain_atom>::with<int64_t>, caf::reacts_to<deadline_atom>,
-  caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
+  caf::reacts_to<done_atom, run_id, done_reason>, caf::reacts_to<leaving_atom, run_id, bool>,
+  caf::reacts_to<nondet_atom, run_id>, caf::replies_to<drain_atom>::with<int64_t>,
+  caf::reacts_to<deadline_atom>, caf::replies_to<watch_atom, caf::actor>::with<ok_atom>,
   caf::replies_to<inbox_atom, run_id, tenant_id>::with<bool>,
   caf::reacts_to<news_atom, cluster_news>, caf::replies_to<stats_atom>::with<dispatcher_stats>>;
 

@@ -337,4 +337,37 @@ BOOST_AUTO_TEST_CASE(polls_asked_for_from_outside_never_add_a_timer) {
   BOOST_TEST(idle >= 5);
 }
 
+BOOST_AUTO_TEST_CASE(a_finished_run_hands_its_permit_to_the_next_queued_run_without_a_poll) {
+  // Limit 1. The first run waits for "go", which was signaled while the
+  // run sat queued (its inbox, read by its first append), then a noop;
+  // three more queue behind it. No time passes: only the claims that
+  // freed permits send (at `leaving`, behind the append that ends a run)
+  // can start them, one after the other.
+  put("acme", R"({"max_concurrent_runs": 1})",
+      R"({"name":"p","root":{"sequence":[{"id":"w","wait":{"event":"go"}},
+        {"id":"a","activity":"noop"}]}})");
+  std::vector<int64_t> runs;
+  for (int i = 0; i < 4; ++i) {
+    runs.push_back(ask<run_created>(writer, pending_run("acme")).run.id.value);
+    ask<signal_accepted>(writer, signal_run{tenant_id{"acme"}, run_id{runs.back()}, "go",
+                                            R"({"n":)" + std::to_string(i) + "}", 0});
+  }
+  // Queued with only their `run_started`: their orchestrators start
+  // without reading the history back.
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE next_seq = 2") == 4);
+  serve();
+  settle();
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 4);
+  for (auto id : runs) {
+    auto where = " FROM run_events WHERE run_id = " + std::to_string(id);
+    // run_started, the wait, its signal, the attempt scheduled and
+    // completed, run_completed: numbered without gaps.
+    BOOST_TEST(count("SELECT count(*)" + where) == 6);
+    BOOST_TEST(count("SELECT max(seq)" + where) == 6);
+  }
+  auto stats = ask<dispatcher_stats>(dispatcher, stats_atom::value);
+  BOOST_TEST(stats.claimed == 4);
+  BOOST_TEST(stats.polls == 1); // the first claim at start only
+}
+
 BOOST_AUTO_TEST_SUITE_END()
