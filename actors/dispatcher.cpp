@@ -384,6 +384,15 @@ void admit_freed(dispatcher_pointer self) {
       });
 }
 
+/// A permit of `tenant` freed here (a run of it left, or is leaving):
+/// its queued runs are claimed now, not at the next poll.
+void permit_freed(dispatcher_pointer self, const tenant_id& tenant) {
+  auto& st = self->state;
+  st.freed.insert(tenant.value);
+  st.freed_by_news.erase(tenant.value);
+  admit_freed(self);
+}
+
 /// This incarnation is no longer registered: its leases are void in the
 /// store (every write is fenced by the incarnation), so it stops driving
 /// runs and claims nothing more.
@@ -703,9 +712,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         return; // `done` tells the other nodes
       }
       it->second.leaving = true;
-      st.freed.insert(it->second.tenant.value);
-      st.freed_by_news.erase(it->second.tenant.value);
-      admit_freed(self);
+      permit_freed(self, it->second.tenant);
     },
     [=](done_atom, run_id run, done_reason why) {
       auto& st = self->state;
@@ -733,9 +740,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
         // run handed back.
         tell_peers(self, cluster_news{{tenant.value}, {}, why == done_reason::handed_back});
       } else if (!claimed_at_leaving) {
-        st.freed.insert(tenant.value);
-        st.freed_by_news.erase(tenant.value);
-        admit_freed(self);
+        permit_freed(self, tenant);
       }
       for (const auto& w : st.watchers) {
         caf::anon_send(w, run_finished{run, tenant, why});
