@@ -12,6 +12,7 @@
 #include "tests/printing.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <caf/deep_to_string.hpp>
 
 #include <limits>
 
@@ -303,6 +304,63 @@ BOOST_AUTO_TEST_CASE(cluster_listing_shows_liveness_and_held_runs) {
   BOOST_REQUIRE(later);
   BOOST_TEST(!(*later)[0].live);
   BOOST_TEST((*later)[0].held_runs == 0); // its leases expired too
+}
+
+BOOST_AUTO_TEST_CASE(a_created_run_is_answered_as_the_store_holds_it) {
+  // The creation answers the run without reading it back: what it answers
+  // must be what a read finds, field for field, whichever way it was made.
+  add_tenant("t");
+  auto inc = join("n1", 1000, 60'000);
+  auto same_as_stored = [&](const run_created& made) {
+    BOOST_TEST_CONTEXT("run " << made.run.id.value) {
+      auto stored = reader->apply(find_run{made.run.tenant, made.run.id});
+      BOOST_REQUIRE_MESSAGE(stored, (stored ? "" : describe(stored.error())));
+      BOOST_TEST(caf::deep_to_string(made.run) == caf::deep_to_string(*stored));
+    }
+  };
+  auto make = [&](create_run op) {
+    auto made = write(op);
+    BOOST_REQUIRE_MESSAGE(made, (made ? "" : describe(made.error())));
+    BOOST_REQUIRE(made->created);
+    same_as_stored(*made);
+    return *made;
+  };
+  // Unclaimed, with an idempotency key and input as the caller wrote it.
+  auto pending = testing::pending_run_op("t", 1100);
+  pending.run.idempotency_key = "k-1";
+  pending.run.input = R"({ "b": [1, 2.50],  "a": "x" })";
+  BOOST_TEST(make(pending).run.status == run_status::pending);
+  // Claimed with its first step, reserved in the same commit.
+  auto claimed = testing::pending_run_op("t", 1200);
+  claimed.owner = node_id{"n1"};
+  claimed.incarnation = inc;
+  claimed.lease_ttl_ms = 60'000;
+  claimed.default_limit = 2;
+  claimed.quota.tenant = tenant_id{"t"};
+  claimed.quota.period_end_ms = 1'000'000;
+  claimed.first_events = {
+    history_record{2, "step_scheduled", "a", 1, R"({"activity":"noop","input":{}})", 0}};
+  claimed.first_steps = {step_change{"a", 1, step_status::started, "", "", 0}};
+  auto first = make(claimed);
+  BOOST_TEST(first.run.status == run_status::running);
+  BOOST_TEST(first.run.next_seq == 3);
+  BOOST_TEST(first.run.node_path == "a");
+  // A child of it, claimed without decisions.
+  auto child = claimed;
+  child.now_ms = 1300;
+  child.first_events.clear();
+  child.first_steps.clear();
+  child.parent_run = first.run.id.value;
+  child.parent_node_path = "a";
+  child.parent_attempt = 1;
+  BOOST_TEST(make(child).run.status == run_status::running);
+  // At the tenant's limit (2 running): queued PENDING, its decisions dropped.
+  auto queued = claimed;
+  queued.now_ms = 1400;
+  auto at_limit = make(queued);
+  BOOST_TEST(at_limit.run.status == run_status::pending);
+  BOOST_TEST(at_limit.run.next_seq == 2);
+  BOOST_TEST(at_limit.queued_deadline_ms > 0);
 }
 
 // -- claim order -------------------------------------------------------------------
