@@ -20,6 +20,7 @@
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 namespace flowgate {
 
@@ -93,7 +94,7 @@ std::chrono::milliseconds ms(int64_t x) {
 
 void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_ptr snapshot,
                bool fresh, std::optional<engine::command> first = std::nullopt,
-               quota_terms terms = {}) {
+               quota_terms terms = {}, std::optional<std::string> tenant_config = std::nullopt) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   orchestrator_setup os;
@@ -102,6 +103,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.snapshot = std::move(snapshot);
   os.fresh = fresh;
   os.first_command = std::move(first);
+  os.tenant_config = std::move(tenant_config);
   os.writer = st.setup.writer;
   os.reader = st.setup.reader;
   os.configs = st.setup.configs;
@@ -276,11 +278,18 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
   st.stats.claimed += static_cast<int64_t>(claimed.runs.size());
   st.stats.taken_over += claimed.taken_over;
   cluster_news admitted;
+  // The tenants' configs as the claim read them: not read again per run.
+  std::unordered_map<std::string, std::string> configs;
+  for (auto& t : claimed.tenant_configs) {
+    configs.emplace(std::move(t.tenant.value), std::move(t.config));
+  }
   for (const auto& r : claimed.runs) {
     // A run whose history is only its `run_started` (next_seq 2: created
     // unclaimed, queued, or handed back before its first append) is not
     // read back: its orchestrator starts from its input, as on creation.
-    spawn_for(self, r, nullptr, r.next_seq == 2);
+    auto config = configs.find(r.tenant.value);
+    spawn_for(self, r, nullptr, r.next_seq == 2, std::nullopt, {},
+              config == configs.end() ? std::nullopt : std::optional<std::string>{config->second});
     if (r.epoch == 1) {
       // Its first claim: it was created unclaimed, maybe queued at its
       // tenant's limit (or for its owner) with a starter parked on another
@@ -598,8 +607,12 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
           fields.emplace_back("limit", std::to_string(terms.limit));
           log_line("warn", "step quota exhausted: run created paused", fields);
         }
+        // The tenant's config as the admission read it in the same commit.
+        auto tenant_config = std::exchange(created.tenant_config, {});
         if (created.created && created.run.lease_owner == self->state.setup.settings.node_id) {
-          spawn_for(self, created.run, snapshot, true, first, terms);
+          spawn_for(self, created.run, snapshot, true, first, terms,
+                    tenant_config.empty() ? std::nullopt
+                                          : std::optional<std::string>{std::move(tenant_config)});
         } else if (created.created && !claim && created.run.status == run_status::pending &&
                    created.queued_deadline_ms == 0) {
           // No room here: a node with room claims it now.

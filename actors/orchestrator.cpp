@@ -659,6 +659,12 @@ void load_history_then_advance(orchestrator_pointer self) {
 
 void load_tenant_then_history(orchestrator_pointer self) {
   auto& st = self->state;
+  if (st.setup.tenant_config) {
+    st.tenant_config = std::move(*st.setup.tenant_config);
+    st.setup.tenant_config.reset();
+    load_history_then_advance(self);
+    return;
+  }
   self->request(st.setup.reader, local_reply, find_tenant{st.setup.run.tenant})
     .then(
       [=](tenant_record& t) {

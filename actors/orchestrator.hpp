@@ -48,6 +48,7 @@
 #include <caf/fwd.hpp>
 
 #include <optional>
+#include <string>
 
 namespace flowgate {
 
@@ -64,6 +65,9 @@ struct orchestrator_setup {
   bool fresh = false;
   /// The first activity attempt, recorded with the run's creation: dispatch it.
   std::optional<engine::command> first_command;
+  /// The tenant's stored config, if the spawner read it in the commit that
+  /// gave it the run (a creation's admission does): not read again.
+  std::optional<std::string> tenant_config;
   store_writer_actor writer;
   store_reader_actor reader;
   config_registry_actor configs;

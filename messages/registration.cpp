@@ -78,6 +78,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<run_record>("flowgate::run_record");
   cfg.add_message_type<history_record>("flowgate::history_record");
   cfg.add_message_type<step_change>("flowgate::step_change");
+  cfg.add_message_type<tenant_config_text>("flowgate::tenant_config_text");
   cfg.add_message_type<run_change>("flowgate::run_change");
   cfg.add_message_type<run_lease>("flowgate::run_lease");
   cfg.add_message_type<run_created>("flowgate::run_created");

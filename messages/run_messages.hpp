@@ -157,11 +157,16 @@ struct run_created {
   /// because another live, claiming node owns its tenant: that node admits
   /// it (the creator tells it at once).
   std::string tenant_owner;
+  /// The tenant's stored config as this creation's admission read it, if
+  /// the creator claimed the run: the orchestrator it starts hands it to
+  /// the run's activities without reading the tenant again. The creator
+  /// clears it before it answers the starter.
+  std::string tenant_config;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, run_created& x) {
   return f(caf::meta::type_name("flowgate::run_created"), x.run, x.created, x.rejection,
-           x.rejection_message, x.queued_deadline_ms, x.tenant_owner);
+           x.rejection_message, x.queued_deadline_ms, x.tenant_owner, x.tenant_config);
 }
 
 /// The error for a refused start (`tenant_at_limit` or `quota_exceeded`
@@ -359,6 +364,17 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
            x.spread_grace_ms, x.room);
 }
 
+/// A tenant's stored config text, as a transaction read it.
+struct tenant_config_text {
+  tenant_id tenant;
+  std::string config;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_config_text& x) {
+  return f(caf::meta::type_name("flowgate::tenant_config_text"), x.tenant, x.config);
+}
+
 /// What a claim won, and where the next one starts its round-robin.
 struct runs_claimed {
   std::vector<run_record> runs;
@@ -374,11 +390,15 @@ struct runs_claimed {
   /// A targeted claim's tenants that have a due run and are owned by
   /// another live, claiming node: the claimer tells it (cluster news).
   std::vector<tenant_id> owned_elsewhere;
+  /// The stored config of each tenant of `runs`, as the claim read it: the
+  /// orchestrators the claimer starts hand it to the runs' activities
+  /// without reading the tenants again.
+  std::vector<tenant_config_text> tenant_configs;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
   return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others,
-           x.taken_over, x.owned_elsewhere);
+           x.taken_over, x.owned_elsewhere, x.tenant_configs);
 }
 
 /// Extend the leases `owner` holds (epoch and incarnation unchanged, not

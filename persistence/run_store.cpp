@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <iterator>
 #include <limits>
+#include <set>
+#include <string_view>
 #include <unordered_map>
 
 namespace flowgate::run_store {
@@ -49,7 +51,7 @@ caf::expected<run_record> tenant_run(run_backend& b, const tenant_id& tenant, co
 
 /// The tenant's terms; `unknown_tenant` if it does not exist.
 caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& tenant,
-                                            int64_t default_limit) {
+                                            int64_t default_limit, std::string& config_text) {
   auto text = b.tenant_config(tenant);
   if (!text) {
     return text.error();
@@ -57,7 +59,8 @@ caf::expected<tenant_terms> terms_of_tenant(run_backend& b, const std::string& t
   if (!*text) {
     return make_error(errc::unknown_tenant, "tenant '" + tenant + "' does not exist");
   }
-  return terms_of(tenant, **text, default_limit);
+  config_text = std::move(**text);
+  return terms_of(tenant, config_text, default_limit);
 }
 
 /// Whether a start of `r`'s pipeline is subject to the tenant's soft and
@@ -315,7 +318,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       if (!found) {
         return found.error();
       }
-      return run_created{std::move(*found), false, {}, {}, 0, {}};
+      return run_created{std::move(*found), false, {}, {}, 0, {}, {}};
     }
     auto parent = b.lineage(op.parent_run);
     if (!parent) {
@@ -339,10 +342,11 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       return existing.error();
     }
     if (*existing) {
-      return run_created{std::move(**existing), false, {}, {}, 0, {}};
+      return run_created{std::move(**existing), false, {}, {}, 0, {}, {}};
     }
   }
-  auto terms = terms_of_tenant(b, r.tenant.value, op.default_limit);
+  std::string config_text;
+  auto terms = terms_of_tenant(b, r.tenant.value, op.default_limit, config_text);
   if (!terms) {
     return terms.error();
   }
@@ -484,7 +488,7 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       if (!stored) {
         return stored.error();
       }
-      return run_created{std::move(*stored), true, {}, {}, 0, {}};
+      return run_created{std::move(*stored), true, {}, {}, 0, {}, {}};
     }
   }
   int64_t seq = 2;
@@ -502,8 +506,13 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
     return err;
   }
   bool queued = (at_limit || !owner_elsewhere.empty()) && !op.owner.value.empty();
-  return run_created{stored_run(row, *id),      true, {}, {}, queued ? terms->deadline_ms : 0,
-                     std::move(owner_elsewhere)};
+  return run_created{stored_run(row, *id),
+                     true,
+                     {},
+                     {},
+                     queued ? terms->deadline_ms : 0,
+                     std::move(owner_elsewhere),
+                     claimed ? std::move(config_text) : std::string{}};
 }
 
 // -- claims ------------------------------------------------------------------------
@@ -897,6 +906,15 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
   // Records the claim, and the room left after it, on the claimer's
   // registration: other nodes leave it its share, and its tenants while
   // it owns them and has room.
+  std::set<std::string_view> with_runs;
+  for (const auto& r : out.runs) {
+    with_runs.insert(r.tenant.value);
+  }
+  for (const auto& slot : slots) {
+    if (with_runs.count(slot.tenant) != 0) {
+      out.tenant_configs.push_back(tenant_config_text{tenant_id{slot.tenant}, slot.config_text});
+    }
+  }
   auto room = op.room < 0 ? int64_t{1}
                           : std::max<int64_t>(0, op.room - static_cast<int64_t>(out.runs.size()));
   if (auto err = b.mark_claimed(op.owner.value, op.incarnation, op.now_ms, room)) {

@@ -162,8 +162,9 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
   check(c);
   check(run_lease{run_id{int64_t{1}}, 3});
   check(run_created{r, false, rejection_reason::soft_limit, "tenant 'a' has 21 active runs", 30000,
-                    ""});
-  check(run_created{r, true, rejection_reason::none, "", 30000, "n2"});
+                    "", ""});
+  check(tenant_config_text{tenant_id{"a"}, R"({"settings":{"region":"eu"}})"});
+  check(run_created{r, true, rejection_reason::none, "", 30000, "n2", R"({"weight":2})"});
   check(admission_wait{true, false});
   check(limiter_stats{tenant_id{"a"}, 2, 3, 4, 5, 6});
   check(peer_link{node_id{"n2"}, "127.0.0.1:4000", "connected", 5, ""});
@@ -229,7 +230,12 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    400,
                    3});
   check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6});
-  check(runs_claimed{{r}, tenant_id{"b"}, {tenant_id{"c"}, tenant_id{"d"}}, 1, {tenant_id{"e"}}});
+  check(runs_claimed{{r},
+                     tenant_id{"b"},
+                     {tenant_id{"c"}, tenant_id{"d"}},
+                     1,
+                     {tenant_id{"e"}},
+                     {tenant_config_text{tenant_id{"a"}, R"({"max_concurrent_runs":2})"}}});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5, 10});
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});
