@@ -689,7 +689,14 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
     st.input = nullptr;
   }
   if (st.setup.snapshot) {
+    bool starts_now = st.setup.fresh && st.setup.tenant_config.has_value();
     load_tenant_then_history(self);
+    if (starts_now) {
+      // It became `running` (and dispatched) above, within this function:
+      // CAF installs the behaviour returned here over any `become` made
+      // before it returns, so it must be that one.
+      return running(self);
+    }
   } else {
     const auto& r = st.setup.run;
     self
