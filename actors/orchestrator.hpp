@@ -25,8 +25,10 @@
 /// whatever the history lacks), write it in one `append_history`, execute
 /// it, record the outcome.
 ///
-/// States (behaviours): `loading` (snapshot, tenant, history), `running`
-/// (a due held timer or a drain decides again). At most one append is in
+/// States (behaviours): `loading` (snapshot, tenant config, history; each
+/// only if the spawner did not hand it over: a created run comes with all
+/// three, a claimed run with its tenant's config as the claim read it),
+/// `running` (a due held timer or a drain decides again). At most one append is in
 /// flight; it decides a missed renewal. Attempts of concurrent branches run
 /// side by side (all dispatched after the commit that schedules them);
 /// an outcome that arrives while an append is in flight is numbered after

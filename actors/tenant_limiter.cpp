@@ -10,7 +10,10 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace flowgate {
 
@@ -24,15 +27,23 @@ struct limiter_state {
   limiter_stats stats;
   std::unordered_map<int64_t, caf::actor_addr> holders;
   std::map<caf::actor_addr, int64_t> by_holder;
-  /// Parked starters by run; their deadlines are pending `deadline_atom`
-  /// messages. (Admission order is the store's: a tenant's queued runs are
-  /// claimed oldest first.)
+  /// Parked starters by run. (Admission order is the store's: a tenant's
+  /// queued runs are claimed oldest first.)
   struct parked_starter {
     caf::typed_response_promise<admission_wait> rp;
     /// Its round ends at the starter's deadline: a timeout is counted.
     bool last_round = false;
+    /// When its round ends (a tick of `round_grain_ms`).
+    int64_t tick_ms = 0;
   };
   std::unordered_map<int64_t, parked_starter> parked;
+  /// Round ends, by tick: (tick, run). One `deadline_atom` timer is armed
+  /// for the earliest tick instead of one per parked round: every timer is
+  /// a push to CAF's clock thread and a wake-up there (12% of a core with
+  /// 1,800 starters parked).
+  std::set<std::pair<int64_t, int64_t>> rounds;
+  /// Ticks of the timers in flight.
+  std::set<int64_t> armed;
   /// Queued runs another node admitted lately (cluster news), newest last:
   /// a starter that parks for one after its news came is answered at once.
   std::deque<int64_t> admitted_elsewhere;
@@ -66,6 +77,26 @@ void touch(limiter_pointer self) {
   }
 }
 
+/// Round ends are rounded up to ticks of this length: one timer serves
+/// every round that ends within the same tick.
+constexpr int64_t round_grain_ms = 50;
+
+/// Arms the timer for the earliest round end unless one that ends no later
+/// is armed already.
+void arm_rounds(limiter_pointer self, int64_t now_ms) {
+  auto& st = self->state;
+  if (st.rounds.empty()) {
+    return;
+  }
+  auto tick = st.rounds.begin()->first;
+  if (!st.armed.empty() && *st.armed.begin() <= tick) {
+    return;
+  }
+  st.armed.insert(tick);
+  self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(0, tick - now_ms)},
+                     deadline_atom::value, tick);
+}
+
 /// Answers the starter parked for `run`, if any (exactly once).
 void answer_parked(limiter_pointer self, int64_t run, bool admitted) {
   auto& st = self->state;
@@ -75,6 +106,7 @@ void answer_parked(limiter_pointer self, int64_t run, bool admitted) {
   }
   p->second.rp.deliver(admission_wait{admitted, !admitted});
   bool last_round = p->second.last_round;
+  st.rounds.erase({p->second.tick_ms, run});
   st.parked.erase(p);
   if (admitted) {
     st.stats.admitted_after_wait += 1;
@@ -160,15 +192,27 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         rp.deliver(admission_wait{false, true});
         return rp;
       }
-      st.parked.emplace(run.value, limiter_state::parked_starter{rp, until_ms >= deadline_ms});
-      self->delayed_send(self, std::chrono::milliseconds{until_ms - now}, deadline_atom::value,
-                         run);
+      auto tick = (until_ms + round_grain_ms - 1) / round_grain_ms * round_grain_ms;
+      st.parked.emplace(run.value,
+                        limiter_state::parked_starter{rp, until_ms >= deadline_ms, tick});
+      st.rounds.emplace(tick, run.value);
+      arm_rounds(self, now);
       touch(self);
       return rp;
     },
-    [=](deadline_atom, run_id run) {
-      // Still parked (not admitted in time): the run stays queued.
-      answer_parked(self, run.value, false);
+    [=](deadline_atom, int64_t tick) {
+      // The rounds that end by this tick and are still parked (not
+      // admitted in time): their runs stay queued.
+      auto& st = self->state;
+      st.armed.erase(tick);
+      std::vector<int64_t> ended;
+      for (auto it = st.rounds.begin(); it != st.rounds.end() && it->first <= tick; ++it) {
+        ended.push_back(it->second);
+      }
+      for (auto run : ended) {
+        answer_parked(self, run, false);
+      }
+      arm_rounds(self, wall_clock_ms(self->home_system()));
       touch(self);
     },
     [=](idle_atom, int64_t generation) {

@@ -26,7 +26,9 @@
 ///   is enforced here, server-side: when it passes the starter is answered
 ///   `timed_out` exactly once and the run stays PENDING, claimed later
 ///   like any queued run, never lost. An admission after the deadline
-///   reaches no one.
+///   reaches no one. Round ends are rounded up to 50 ms ticks and served
+///   by one timer for the earliest tick (`deadline_atom, tick`), not one
+///   timer per round: a round may end up to 50 ms after `until_ms`.
 /// - `admitted_atom, run` (the dispatcher, from another node's news): that
 ///   node claimed the queued run; its starter parked here is answered
 ///   admitted now. A park that arrives after the news is answered at once

@@ -155,7 +155,7 @@ using quota_accountant_actor =
 using tenant_limiter_actor = caf::typed_actor<
   caf::reacts_to<hold_atom, run_id, caf::actor>, caf::reacts_to<release_atom, run_id>,
   caf::replies_to<park_atom, run_id, int64_t, int64_t>::with<admission_wait>,
-  caf::reacts_to<deadline_atom, run_id>, caf::reacts_to<idle_atom, int64_t>,
+  caf::reacts_to<deadline_atom, int64_t>, caf::reacts_to<idle_atom, int64_t>,
   caf::reacts_to<admitted_atom, run_id>, caf::replies_to<stats_atom>::with<limiter_stats>>;
 
 /// Spawns limiters on first use and routes to them (actors/tenant_limiter.hpp).

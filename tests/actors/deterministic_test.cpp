@@ -337,6 +337,51 @@ BOOST_AUTO_TEST_CASE(polls_asked_for_from_outside_never_add_a_timer) {
   BOOST_TEST(idle >= 5);
 }
 
+BOOST_AUTO_TEST_CASE(parked_rounds_that_end_in_one_tick_share_one_timer) {
+  // Delayed messages pending in the clock (its timeouts, e.g. the
+  // directory's request timeout per park, are the ones in actor_lookup).
+  auto timers = [&] {
+    return sched.clock().schedule().size() - sched.clock().actor_lookup().size();
+  };
+  auto replies = [&] {
+    std::vector<admission_wait> out;
+    for (bool more = true; more;) {
+      more = false;
+      self->receive(
+        [&](admission_wait& w) {
+          out.push_back(w);
+          more = true;
+        },
+        caf::after(std::chrono::seconds{0}) >> [] {});
+    }
+    return out;
+  };
+  // Rounds ending within one 50 ms tick, a few hundred ms from now.
+  auto now = wall_clock_ms(sys);
+  auto tick = (now / 50 + 6) * 50; // the tick's start; its rounds end by tick + 50
+  auto park = [&](int64_t run, int64_t until) {
+    self->send(limiters, park_atom::value, tenant_id{"x"}, run_id{run}, until, until + 60'000);
+    settle();
+  };
+  park(1, tick + 1);
+  auto one = timers();
+  for (int64_t run = 2; run <= 20; ++run) {
+    park(run, tick + run);
+  }
+  // Before: one timer per parked round (19 more here).
+  BOOST_TEST(timers() == one);
+  sched.advance_time(std::chrono::milliseconds{tick + 49 - now});
+  settle();
+  BOOST_TEST(replies().empty()); // no round ends before its tick does
+  sched.advance_time(std::chrono::milliseconds{1});
+  settle();
+  auto ended = replies();
+  BOOST_TEST(ended.size() == 20u);
+  for (const auto& w : ended) {
+    BOOST_TEST(!w.admitted);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_finished_run_hands_its_permit_to_the_next_queued_run_without_a_poll) {
   // Limit 1. The first run waits for "go", which was signaled while the
   // run sat queued (its inbox, read by its first append), then a noop;
