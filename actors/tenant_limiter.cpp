@@ -77,8 +77,9 @@ void touch(limiter_pointer self) {
   }
 }
 
-/// Round ends are rounded up to ticks of this length: one timer serves
-/// every round that ends within the same tick.
+/// Round ends (but the last, at the starter's deadline) are rounded up to
+/// ticks of this length: one timer serves every round that ends within the
+/// same tick.
 constexpr int64_t round_grain_ms = 50;
 
 /// Arms the timer for the earliest round end unless one that ends no later
@@ -192,7 +193,10 @@ tenant_limiter_actor::behavior_type limiter(limiter_pointer self, tenant_id tena
         rp.deliver(admission_wait{false, true});
         return rp;
       }
-      auto tick = (until_ms + round_grain_ms - 1) / round_grain_ms * round_grain_ms;
+      // The last round ends at the starter's deadline, exactly.
+      auto tick = until_ms >= deadline_ms
+                    ? until_ms
+                    : (until_ms + round_grain_ms - 1) / round_grain_ms * round_grain_ms;
       st.parked.emplace(run.value,
                         limiter_state::parked_starter{rp, until_ms >= deadline_ms, tick});
       st.rounds.emplace(tick, run.value);

@@ -26,9 +26,10 @@
 ///   is enforced here, server-side: when it passes the starter is answered
 ///   `timed_out` exactly once and the run stays PENDING, claimed later
 ///   like any queued run, never lost. An admission after the deadline
-///   reaches no one. Round ends are rounded up to 50 ms ticks and served
-///   by one timer for the earliest tick (`deadline_atom, tick`), not one
-///   timer per round: a round may end up to 50 ms after `until_ms`.
+///   reaches no one. A round that ends before the deadline ends on the
+///   next 50 ms tick (up to 50 ms after `until_ms`); one timer serves the
+///   earliest pending tick (`deadline_atom, tick`), not one per round. The
+///   last round ends at the deadline exactly.
 /// - `admitted_atom, run` (the dispatcher, from another node's news): that
 ///   node claimed the queued run; its starter parked here is answered
 ///   admitted now. A park that arrives after the news is answered at once

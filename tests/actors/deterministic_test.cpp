@@ -370,9 +370,17 @@ BOOST_AUTO_TEST_CASE(parked_rounds_that_end_in_one_tick_share_one_timer) {
   }
   // Before: one timer per parked round (19 more here).
   BOOST_TEST(timers() == one);
-  sched.advance_time(std::chrono::milliseconds{tick + 49 - now});
+  // A last round (at the starter's deadline) ends exactly then.
+  self->send(limiters, park_atom::value, tenant_id{"x"}, run_id{int64_t{21}}, tick + 7, tick + 7);
   settle();
-  BOOST_TEST(replies().empty()); // no round ends before its tick does
+  sched.advance_time(std::chrono::milliseconds{tick + 7 - now});
+  settle();
+  auto last = replies();
+  BOOST_REQUIRE_EQUAL(last.size(), 1u);
+  BOOST_TEST(last[0].timed_out);
+  sched.advance_time(std::chrono::milliseconds{42});
+  settle();
+  BOOST_TEST(replies().empty()); // no other round ends before its tick does
   sched.advance_time(std::chrono::milliseconds{1});
   settle();
   auto ended = replies();
