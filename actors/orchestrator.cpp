@@ -41,6 +41,8 @@ struct orchestrator_state {
   orchestrator_state() = default;
 
   orchestrator_setup setup;
+  /// It became `running` (`start_running`).
+  bool started = false;
   json::value input;
   std::vector<engine::event> history;
   /// The stored history's next sequence number.
@@ -619,13 +621,21 @@ void advance(orchestrator_pointer self) {
       [=](caf::error& err) { abandon(self, err, "asking for its quota terms"); });
 }
 
+/// Leaves `loading`. Also when called within the spawn function, which
+/// then returns `running` (CAF installs the behaviour that function returns
+/// over a `become` made before it returns).
+void start_running(orchestrator_pointer self) {
+  self->state.started = true;
+  self->become(running(self));
+}
+
 void load_history_then_advance(orchestrator_pointer self) {
   auto& st = self->state;
   if (st.setup.fresh) {
     engine::event start{1, event_type::run_started, "", 0, st.input};
     st.history.push_back(std::move(start));
     st.next_seq = 2;
-    self->become(running(self));
+    start_running(self);
     if (const auto& first = st.setup.first_command) {
       st.history.push_back(engine::record(*first, 2, st.setup.run.created_at_ms));
       st.next_seq = 3;
@@ -651,7 +661,7 @@ void load_history_then_advance(orchestrator_pointer self) {
           // A write committed after the claim read the row: take the store's word.
           s.next_seq = std::max(s.next_seq, s.setup.run.next_seq);
         }
-        self->become(running(self));
+        start_running(self);
         advance(self);
       },
       [=](caf::error& err) { abandon(self, err, "loading the history"); });
@@ -689,12 +699,9 @@ orchestrator_actor::behavior_type orchestrator(orchestrator_pointer self,
     st.input = nullptr;
   }
   if (st.setup.snapshot) {
-    bool starts_now = st.setup.fresh && st.setup.tenant_config.has_value();
     load_tenant_then_history(self);
-    if (starts_now) {
-      // It became `running` (and dispatched) above, within this function:
-      // CAF installs the behaviour returned here over any `become` made
-      // before it returns, so it must be that one.
+    if (st.started) {
+      // Everything was handed over: it started above (`start_running`).
       return running(self);
     }
   } else {

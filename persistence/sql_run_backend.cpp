@@ -301,14 +301,11 @@ public:
     if constexpr (lite) {
       // The UPDATE decided (owner, epoch, incarnation, order); this reads
       // the row it changed.
-      auto changed = changed_one(st);
-      if (!changed || !*changed) {
-        return changed ? caf::expected<std::optional<fenced_row>>{std::nullopt}
-                       : caf::expected<std::optional<fenced_row>>{changed.error()};
-      }
-      auto& q = db_.cached("SELECT " FLOWGATE_FENCED_COLUMNS " FROM runs WHERE run_id = ?1");
-      q.bind_all(u.run);
-      return optional_row<fenced_row>(q, read);
+      return if_changed<fenced_row>(st, [&] {
+        auto& q = db_.cached("SELECT " FLOWGATE_FENCED_COLUMNS " FROM runs WHERE run_id = ?1");
+        q.bind_all(u.run);
+        return optional_row<fenced_row>(q, read);
+      });
     }
     return optional_row<fenced_row>(st, read);
   }
@@ -532,15 +529,12 @@ public:
     auto read = [](const auto& row) { return row.column_int64(0); };
     if constexpr (lite) {
       // The UPDATE decided (under the limit); this reads the count it left.
-      auto changed = changed_one(st);
-      if (!changed || !*changed) {
-        return changed ? caf::expected<std::optional<int64_t>>{std::nullopt}
-                       : caf::expected<std::optional<int64_t>>{changed.error()};
-      }
-      auto& q = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
-                           "AND period_start_ms = ?2 AND period_end_ms = ?3");
-      q.bind_all(tenant, period_start_ms, period_end_ms);
-      return optional_row<int64_t>(q, read);
+      return if_changed<int64_t>(st, [&] {
+        auto& q = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "
+                             "AND period_start_ms = ?2 AND period_end_ms = ?3");
+        q.bind_all(tenant, period_start_ms, period_end_ms);
+        return optional_row<int64_t>(q, read);
+      });
     }
     return optional_row<int64_t>(st, read);
   }
@@ -934,6 +928,21 @@ private:
   }
 
   /// Runs a conditional statement: true if it changed exactly one row.
+  /// SQLite's stand-in for `RETURNING` on a statement that changes at
+  /// most one row: runs it, and if it changed the row, `read()` reads what
+  /// `RETURNING` would have given (under the same write lock); else none.
+  template <class T, class St, class Read>
+  caf::expected<std::optional<T>> if_changed(St& st, Read read) {
+    auto changed = changed_one(st);
+    if (!changed) {
+      return changed.error();
+    }
+    if (!*changed) {
+      return std::optional<T>{};
+    }
+    return read();
+  }
+
   template <class St> caf::expected<bool> changed_one(St& st) {
     auto changed = rows_changed(st);
     if (!changed) {
