@@ -3,8 +3,10 @@
 #include "actors/log.hpp"
 #include "actors/orchestrator.hpp"
 #include "actors/quota_accountant.hpp"
+#include "actors/quota_pause.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
+#include "config/billing.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
@@ -83,6 +85,14 @@ struct dispatcher_state {
   };
   std::vector<parked_check> checks;
   bool checking = false;
+  /// Quota terms the accountant gave for a tenant's last run created here,
+  /// and when: a claim hands the current ones to the store, which records
+  /// a queued run's kept first step under them (`claim_runs::quotas`).
+  struct cached_terms {
+    quota_terms terms;
+    int64_t at_ms = 0;
+  };
+  std::unordered_map<std::string, cached_terms> terms;
   static inline const char* name = "flowgate.dispatcher";
 };
 
@@ -94,7 +104,8 @@ std::chrono::milliseconds ms(int64_t x) {
 
 void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_ptr snapshot,
                bool fresh, std::optional<engine::command> first = std::nullopt,
-               quota_terms terms = {}, std::optional<std::string> tenant_config = std::nullopt) {
+               quota_terms terms = {}, std::optional<std::string> tenant_config = std::nullopt,
+               bool first_recorded = false) {
   auto& st = self->state;
   const auto& s = st.setup.settings;
   orchestrator_setup os;
@@ -103,6 +114,7 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   os.snapshot = std::move(snapshot);
   os.fresh = fresh;
   os.first_command = std::move(first);
+  os.first_recorded = first_recorded;
   os.tenant_config = std::move(tenant_config);
   os.writer = st.setup.writer;
   os.reader = st.setup.reader;
@@ -147,8 +159,9 @@ void spawn_for(dispatcher_pointer self, const run_record& run, config_snapshot_p
   }
 }
 
-/// The first step commit of a new run this node drives, if it starts an
-/// activity attempt: recorded in the commit that creates the run.
+/// A new run's first step commit, if it starts one attempt
+/// (engine::first_step_plan): recorded in the commit that creates the run
+/// when this node drives it, else kept on the run for its claim.
 std::optional<engine::step_plan> first_step(const config_snapshot& snap,
                                             const std::string& input_text, int64_t now_ms) {
   boost::system::error_code ec;
@@ -156,15 +169,7 @@ std::optional<engine::step_plan> first_step(const config_snapshot& snap,
   if (ec) {
     return std::nullopt;
   }
-  engine::plan_context ctx;
-  ctx.next_seq = 2;
-  ctx.now_ms = now_ms;
-  auto p = engine::plan(snap.definition, input,
-                        {engine::event{1, engine::event_type::run_started, "", 0, input}}, ctx);
-  if (p.dispatches.size() == 1 && p.events.size() == 1 && !p.change.is_leaving()) {
-    return p;
-  }
-  return std::nullopt;
+  return engine::first_step_plan(snap.definition, input, now_ms);
 }
 
 void forget(dispatcher_pointer self, int64_t run) {
@@ -259,10 +264,60 @@ claim_runs claim_op(dispatcher_pointer self, int32_t batch, std::vector<tenant_i
   op.after_tenant = st.claim_cursor;
   op.spread_grace_ms = spread_grace_ms(s);
   op.room = s.max_active_runs - static_cast<int64_t>(st.held.size());
+  // Current terms (as fresh as an orchestrator's, actors/orchestrator.cpp)
+  // of the claim's tenants, or of all tenants for a general claim: their
+  // queued runs' kept first steps are recorded by the claim.
+  auto now = wall_clock_ms(self->home_system());
+  auto fresh = [&](const dispatcher_state::cached_terms& c) {
+    return c.terms.period_start_ms <= now && now < c.terms.period_end_ms &&
+           now - c.at_ms < terms_max_age_ms;
+  };
+  if (op.tenants.empty()) {
+    for (auto it = st.terms.begin(); it != st.terms.end();) {
+      if (fresh(it->second)) {
+        op.quotas.push_back(it->second.terms);
+        ++it;
+      } else {
+        it = st.terms.erase(it);
+      }
+    }
+  } else {
+    for (const auto& t : op.tenants) {
+      auto it = st.terms.find(t.value);
+      if (it != st.terms.end() && fresh(it->second)) {
+        op.quotas.push_back(it->second.terms);
+      }
+    }
+  }
   return op;
 }
 
 void poll(dispatcher_pointer self);
+
+/// A claim took a queued run but paused it on quota at its kept first
+/// step (WAITING on quota; not held here).
+void paused_at_claim(dispatcher_pointer self, const quota_exhausted& x) {
+  auto fields = log_fields{{"tenant", x.tenant.value},
+                           {"run", std::to_string(x.run.value)},
+                           {"period_start", format_rfc3339(x.period_start_ms)},
+                           {"period_end", format_rfc3339(x.period_end_ms)},
+                           {"step", x.node_path},
+                           {"used", std::to_string(x.used)},
+                           {"limit", std::to_string(x.limit)}};
+  log_line("warn", "step quota exhausted: run paused at its first claim", fields);
+  self->state.terms.erase(x.tenant.value); // asked for again at the next creation
+  recheck_quota_pause(self, self->state.setup.accountant, self->state.setup.writer, x,
+                      [=](std::optional<int64_t> resumed_limit) {
+                        if (resumed_limit) {
+                          log_line("info",
+                                   "run resumed: the tenant's fresh quota terms cover the step",
+                                   {{"tenant", x.tenant.value},
+                                    {"run", std::to_string(x.run.value)},
+                                    {"limit", std::to_string(*resumed_limit)}});
+                          schedule_poll(self, true);
+                        }
+                      });
+}
 
 /// Ends a claim: counts the runs it won, starts their orchestrators, tells
 /// the other nodes what they must act on, and runs the claim that waited
@@ -283,19 +338,29 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
   for (auto& t : claimed.tenant_configs) {
     configs.emplace(std::move(t.tenant.value), std::move(t.config));
   }
+  std::set<int64_t> recorded;
+  for (const auto& id : claimed.first_recorded) {
+    recorded.insert(id.value);
+  }
   for (const auto& r : claimed.runs) {
     // A run whose history is only its `run_started` (next_seq 2: created
-    // unclaimed, queued, or handed back before its first append) is not
-    // read back: its orchestrator starts from its input, as on creation.
+    // unclaimed, queued, or handed back before its first append), or that
+    // and the first step the claim recorded, is not read back: its
+    // orchestrator starts from its input, as on creation.
     auto config = configs.find(r.tenant.value);
-    spawn_for(self, r, nullptr, r.next_seq == 2, std::nullopt, {},
-              config == configs.end() ? std::nullopt : std::optional<std::string>{config->second});
+    bool first_recorded = recorded.count(r.id.value) != 0;
+    spawn_for(self, r, nullptr, r.next_seq == 2 || first_recorded, std::nullopt, {},
+              config == configs.end() ? std::nullopt : std::optional<std::string>{config->second},
+              first_recorded);
     if (r.epoch == 1) {
       // Its first claim: it was created unclaimed, maybe queued at its
       // tenant's limit (or for its owner) with a starter parked on another
       // node (which also reads the store between rounds of its wait).
       admitted.admitted.push_back(admitted_run{r.id, r.tenant});
     }
+  }
+  for (const auto& x : claimed.quota_paused) {
+    paused_at_claim(self, x);
   }
   if (!admitted.admitted.empty()) {
     tell_peers(self, std::move(admitted));
@@ -583,15 +648,13 @@ void create(dispatcher_pointer self, run_record run, config_snapshot_ptr snapsho
   op.quota = terms;
   op.spread_grace_ms = spread_grace_ms(s);
   op.room = claim ? s.max_active_runs - static_cast<int64_t>(st.held.size()) : -1;
-  // A run this node drives records its first activity attempt in the
-  // same commit that creates it.
+  // A run this node drives records its first attempt in the same commit
+  // that creates it; a run created PENDING keeps it for its first claim.
   std::optional<engine::command> first;
-  if (claim) {
-    if (auto p = first_step(*snapshot, op.run.input, now)) {
-      first = p->dispatches.front();
-      op.first_events = to_records(p->events);
-      op.first_steps = to_step_changes(p->ledger);
-    }
+  if (auto p = first_step(*snapshot, op.run.input, now)) {
+    first = p->dispatches.front();
+    op.first_events = to_records(p->events);
+    op.first_steps = to_step_changes(p->ledger);
   }
   self->request(st.setup.writer, local_reply, std::move(op))
     .then(
@@ -692,6 +755,7 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
             self->request(self->state.setup.accountant, local_reply, get_atom::value, tenant)
               .then(
                 [=](quota_terms& terms) mutable {
+                  self->state.terms[tenant.value] = {terms, wall_clock_ms(self->home_system())};
                   create(self, std::move(run), std::move(snapshot), std::move(terms), rp);
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -768,6 +832,21 @@ dispatcher_actor::behavior_type dispatcher(dispatcher_pointer self, dispatcher_s
       if (!st.draining) {
         st.draining = true;
         st.stats.draining = true;
+        // Before any run is handed back: the store shows this node taking
+        // nothing more, so the claim another node makes when told of a run
+        // handed back here (or at its poll) takes it, and this node's
+        // tenants' queued runs, rather than leaving them to this node as
+        // their owner or to its share of their limits. The orchestrators'
+        // appends reach the writer after this.
+        auto stop = claim_op(self, 0, {});
+        stop.room = 0;
+        stop.quotas.clear();
+        self->request(st.setup.writer, local_reply, std::move(stop))
+          .then([](runs_claimed&) {},
+                [self](caf::error& err) {
+                  log_line("warn", "recording that this node claims nothing more failed",
+                           {{"error", self->home_system().render(err)}});
+                });
         for (auto& [run, h] : st.held) {
           self->send(h.actor, drain_atom::value);
         }

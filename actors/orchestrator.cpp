@@ -1,6 +1,8 @@
 #include "actors/orchestrator.hpp"
 
 #include "actors/log.hpp"
+#include "actors/quota_accountant.hpp"
+#include "actors/quota_pause.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
 #include "config/billing.hpp"
@@ -33,8 +35,6 @@ using engine::run_state;
 constexpr int64_t never_ms = std::numeric_limits<int64_t>::max();
 /// How often an append the store refused as busy is sent again.
 constexpr int max_busy_retries = 5;
-/// Terms older than this are asked for again before an attempt starts.
-constexpr int64_t terms_max_age_ms = 1'000;
 
 struct orchestrator_state {
   // Declared so the state is no aggregate: CAF would try to build it from `self`.
@@ -361,37 +361,16 @@ void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
   fields.emplace_back("used", std::to_string(x.used));
   fields.emplace_back("limit", std::to_string(x.limit));
   log_line("warn", "step quota exhausted: run paused", fields);
-  // The cut was decided under this node's cached terms. If the tenant's
-  // terms changed since (a subscription raised through another process,
-  // whose scan may just have resumed this run), the fresh terms are read
-  // and a run they cover is resumed at once rather than at the next scan.
-  auto& st = self->state;
-  auto tenant = st.setup.run.tenant;
-  self->send(st.setup.accountant, put_atom::value, tenant);
-  self->request(st.setup.accountant, local_reply, get_atom::value, tenant)
-    .then(
-      [=](quota_terms& fresh) {
-        bool changed = fresh.limit != x.limit || fresh.period_start_ms != x.period_start_ms ||
-                       fresh.period_end_ms != x.period_end_ms;
-        if (!changed) {
-          finish(self, done_reason::waiting);
-          return;
-        }
-        self
-          ->request(self->state.setup.writer, local_reply,
-                    resume_run{self->state.setup.run.id, fresh, 0})
-          .then(
-            [=](resume_outcome& r) {
-              if (r.resumed) {
-                auto f = run_fields(self);
-                f.emplace_back("limit", std::to_string(fresh.limit));
-                log_line("info", "run resumed: the tenant's fresh quota terms cover the step", f);
-              }
-              finish(self, done_reason::waiting);
-            },
-            [=](caf::error&) { finish(self, done_reason::waiting); });
-      },
-      [=](caf::error&) { finish(self, done_reason::waiting); });
+  recheck_quota_pause(self, self->state.setup.accountant, self->state.setup.writer, x,
+                      [=](std::optional<int64_t> resumed_limit) {
+                        if (resumed_limit) {
+                          auto f = run_fields(self);
+                          f.emplace_back("limit", std::to_string(*resumed_limit));
+                          log_line("info",
+                                   "run resumed: the tenant's fresh quota terms cover the step", f);
+                        }
+                        finish(self, done_reason::waiting);
+                      });
 }
 
 /// The store cut the append before a step the quota does not cover, but
@@ -629,14 +608,36 @@ void start_running(orchestrator_pointer self) {
   self->become(running(self));
 }
 
+/// The attempt a claim recorded as the run's first step (`first_recorded`),
+/// planned again; nullopt if this plan is not that attempt.
+std::optional<engine::command> recorded_first_command(orchestrator_pointer self) {
+  auto& st = self->state;
+  auto p = engine::first_step_plan(st.setup.snapshot->definition, st.input,
+                                   wall_clock_ms(self->home_system()));
+  if (!p || p->dispatches.front().node_path != st.setup.run.node_path ||
+      st.setup.run.next_seq != 3) {
+    return std::nullopt;
+  }
+  return std::move(p->dispatches.front());
+}
+
 void load_history_then_advance(orchestrator_pointer self) {
   auto& st = self->state;
+  std::optional<engine::command> recorded;
+  if (st.setup.fresh && st.setup.first_recorded && !st.setup.first_command) {
+    recorded = recorded_first_command(self);
+    if (!recorded) {
+      log_line("warn", "the first step a claim recorded is not this pipeline's: history read",
+               run_fields(self));
+      st.setup.fresh = false;
+    }
+  }
   if (st.setup.fresh) {
     engine::event start{1, event_type::run_started, "", 0, st.input};
     st.history.push_back(std::move(start));
     st.next_seq = 2;
     start_running(self);
-    if (const auto& first = st.setup.first_command) {
+    if (const auto& first = st.setup.first_command ? st.setup.first_command : recorded) {
       st.history.push_back(engine::record(*first, 2, st.setup.run.created_at_ms));
       st.next_seq = 3;
       st.node_path = first->node_path;

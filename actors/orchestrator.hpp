@@ -67,6 +67,12 @@ struct orchestrator_setup {
   bool fresh = false;
   /// The first activity attempt, recorded with the run's creation: dispatch it.
   std::optional<engine::command> first_command;
+  /// With `fresh` and no `first_command`: the claim that gave the run its
+  /// first lease recorded its first attempt (the decision its creator kept,
+  /// engine::first_step_plan; `next_seq` is 3). The orchestrator plans that
+  /// attempt again from the run's input and dispatches it; if its plan
+  /// differs, it reads the history instead.
+  bool first_recorded = false;
   /// The tenant's stored config, if the spawner read it in the commit that
   /// gave it the run (a creation's admission does): not read again.
   std::optional<std::string> tenant_config;

@@ -33,6 +33,12 @@
 
 namespace flowgate {
 
+/// How long a driver (an orchestrator, a dispatcher's claim) puts terms
+/// the accountant gave into its store operations before asking again: a
+/// changed subscription reaches its reservations within this (plus the
+/// accountant's own `terms_ttl_ms`).
+inline constexpr int64_t terms_max_age_ms = 1'000;
+
 struct accountant_setup {
   store_writer_actor writer;
   store_reader_actor reader;

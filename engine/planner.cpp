@@ -280,4 +280,17 @@ step_plan plan(const pipeline& definition, const json::value& input, std::vector
   return p;
 }
 
+std::optional<step_plan> first_step_plan(const pipeline& definition, const json::value& input,
+                                         int64_t now_ms) {
+  plan_context ctx;
+  ctx.next_seq = 2;
+  ctx.now_ms = now_ms;
+  auto p = plan(definition, input, {event{1, event_type::run_started, "", 0, input}}, ctx);
+  if (p.dispatches.size() == 1 && p.events.size() == 1 && !p.change.is_leaving() &&
+      !p.read_inbox && p.hold_until_ms == 0 && !p.conflict) {
+    return p;
+  }
+  return std::nullopt;
+}
+
 } // namespace flowgate::engine

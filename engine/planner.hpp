@@ -151,4 +151,13 @@ struct step_plan {
 step_plan plan(const pipeline& definition, const boost::json::value& input,
                std::vector<event> history, const plan_context& ctx);
 
+/// A new run's first step commit (its history only `run_started` at seq 1)
+/// if that commit starts exactly one attempt (an activity or a child run)
+/// and nothing else:
+/// the commit a creator records with the run, or a claim with its first
+/// lease (messages/run_messages.hpp `create_run`). Nothing in it depends on
+/// `now_ms` (an attempt's event carries no time), so two calls agree.
+std::optional<step_plan> first_step_plan(const pipeline& definition,
+                                         const boost::json::value& input, int64_t now_ms);
+
 } // namespace flowgate::engine

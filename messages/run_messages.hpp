@@ -269,10 +269,14 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 // -- write operations (store_writer) -------------------------------------------
 
 /// Create a run (status PENDING, history `run_started` at seq 1), claimed at
-/// once by `owner` unless it is empty. A claimed run may carry its first
-/// decision (`first_events` from seq 2, with their ledger rows): one commit
-/// instead of two. With an idempotency key that exists for the tenant, the
-/// existing run is returned instead (and nothing is written).
+/// once by `owner` unless it is empty. A run may carry its first decision
+/// (`first_events` from seq 2, with their ledger rows; at most one attempt
+/// started, engine::first_step_plan): a claimed run records it in the
+/// commit that creates it (one commit instead of two); a run created
+/// PENDING keeps it on its row, and the claim that gives it its first
+/// lease records it (`claim_runs::quotas`). With an idempotency key that
+/// exists for the tenant, the existing run is returned instead (and
+/// nothing is written).
 ///
 /// Admission, decided inside the transaction from the tenant's stored
 /// config: `quota_exceeded` if the tenant's active (unfinished) runs are at
@@ -280,7 +284,7 @@ typename Inspector::result_type inspect(Inspector& f, cancel_outcome& x) {
 /// at its concurrency limit (`max_concurrent_runs`, else `default_limit`;
 /// 0 = unlimited; counted over live leased RUNNING runs of every process),
 /// `tenant_at_limit` in `reject` mode, else the run is created PENDING
-/// (unclaimed, without `first_events`) and waits for a permit. Likewise
+/// (unclaimed, its `first_events` kept for its claim) and waits for a permit. Likewise
 /// when another live node owns the tenant, has claimed within
 /// `spread_grace_ms` and had room after it (docs/run-model.md "Tenant
 /// ownership"): that node admits it (`run_created::tenant_owner`).
@@ -340,6 +344,20 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// A limited tenant owned by another live node that has claimed within
 /// `spread_grace_ms` and had room after it is left to that node (docs/run-model.md "Tenant
 /// ownership"); the owner takes what the limit allows, without shares.
+///
+/// A PENDING run claimed for the first time (history only `run_started`)
+/// whose creator kept its first decision on the row gets it recorded by the
+/// claim, as an append at epoch 1 would (`append_history`: the attempt
+/// reserved under the tenant's terms in `quotas`), if `quotas` has terms
+/// for its tenant whose period holds the store's clock and its inbox is
+/// empty: `runs_claimed::first_recorded`. Without quota for the step, the
+/// run is paused on quota instead (`runs_claimed::quota_paused`, not in
+/// `runs`). Otherwise the run is claimed with its history as it is.
+///
+/// `max_runs` 0 claims nothing and records that the claimer takes nothing
+/// more (a draining node, before it hands its runs back): no last claim,
+/// no room, so the other nodes admit its tenants' runs at once, up to their
+/// whole limits.
 struct claim_runs {
   node_id owner;
   int64_t incarnation = 0;
@@ -356,12 +374,15 @@ struct claim_runs {
   /// The claimer's free run slots before this claim (-1: unknown, as if it
   /// had room); what is left after it is recorded with the claim.
   int64_t room = -1;
+  /// Quota terms (the claimer's, current) of tenants whose new runs may get
+  /// their kept first step recorded by this claim; one per tenant.
+  std::vector<quota_terms> quotas;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, claim_runs& x) {
   return f(caf::meta::type_name("flowgate::claim_runs"), x.owner, x.incarnation, x.now_ms,
            x.lease_ttl_ms, x.max_runs, x.default_limit, x.tenants, x.after_tenant,
-           x.spread_grace_ms, x.room);
+           x.spread_grace_ms, x.room, x.quotas);
 }
 
 /// A tenant's stored config text, as a transaction read it.
@@ -394,11 +415,18 @@ struct runs_claimed {
   /// orchestrators the claimer starts hand it to the runs' activities
   /// without reading the tenants again.
   std::vector<tenant_config_text> tenant_configs;
+  /// Of `runs`, those whose first step this claim recorded (their kept
+  /// first decision; `next_seq` is past it): the claimer dispatches that
+  /// attempt without another append.
+  std::vector<run_id> first_recorded;
+  /// Runs this claim took but paused on quota at their kept first step
+  /// (WAITING on quota, no lease; not in `runs`): where and under which terms.
+  std::vector<quota_exhausted> quota_paused;
 };
 
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, runs_claimed& x) {
   return f(caf::meta::type_name("flowgate::runs_claimed"), x.runs, x.last_tenant, x.left_to_others,
-           x.taken_over, x.owned_elsewhere, x.tenant_configs);
+           x.taken_over, x.owned_elsewhere, x.tenant_configs, x.first_recorded, x.quota_paused);
 }
 
 /// Extend the leases `owner` holds (epoch and incarnation unchanged, not

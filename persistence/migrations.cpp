@@ -268,6 +268,13 @@ CREATE TABLE tenant_owners (
 -- leaves its tenants' admissions to the other nodes.
 ALTER TABLE nodes ADD COLUMN room INTEGER NOT NULL DEFAULT 0;
 )sql"},
+  {10, "first step of a queued run", R"sql(
+-- A run created PENDING keeps the first decision its creator planned (the
+-- events and ledger rows of its first attempt, JSON): the claim that
+-- gives it its first lease records it, one commit instead of two. Emptied
+-- by the run's first append.
+ALTER TABLE runs ADD COLUMN first_plan TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 } // namespace

@@ -63,6 +63,19 @@ struct new_run_row {
   std::string parent_node_path;
   int32_t parent_attempt = 0;
   int32_t child_depth = 0;
+  /// A PENDING run's first decision, kept for the claim that gives it its
+  /// first lease (JSON, run_store.cpp); empty: none.
+  std::string first_plan;
+};
+
+/// A run a claim took (`claim_run`).
+struct claimed_run {
+  run_record run;
+  /// The first decision kept on its row (`new_run_row::first_plan`); empty
+  /// once its history moved past `run_started`.
+  std::string first_plan;
+  /// A signal or cancellation waits in its inbox.
+  bool inbox_pending = false;
 };
 
 /// A run's place among child runs (`lineage`, `find_child`).
@@ -212,12 +225,12 @@ public:
   due_runs(const std::string& tenant, run_status status, int64_t now_ms, int64_t limit) = 0;
   /// Takes the lease of a due, unfinished run (epoch + 1, RUNNING); nullopt
   /// if it is no longer due or its lease is live.
-  [[nodiscard]] virtual caf::expected<std::optional<run_record>>
+  [[nodiscard]] virtual caf::expected<std::optional<claimed_run>>
   claim_run(int64_t run, const lease_grant& g) = 0;
   /// The append's one fenced statement: matches only while (owner,
   /// incarnation, epoch) holds the unexpired lease of the RUNNING run at
   /// `expected_seq`; nullopt otherwise. An expired lease fences too: its
-  /// permit may already be another run's.
+  /// permit may already be another run's. Empties the kept first decision.
   [[nodiscard]] virtual caf::expected<std::optional<fenced_row>>
   fenced_update(const fenced_run_update& u) = 0;
   /// A run created without quota for its first step: WAITING on quota at

@@ -302,10 +302,123 @@ run_record stored_run(const new_run_row& row, int64_t id) {
   return out;
 }
 
+/// A queued run's first decision as kept on its row (`first_plan`):
+/// {"events": [{"type", "node_path", "attempt", "payload" (JSON text)}],
+///  "steps": [{"step_path", "attempt", "status", "scheduled_by"}]}.
+/// Event numbers are implied (from 2), times are the claim's.
+std::string encode_first_plan(const std::vector<history_record>& events,
+                              const std::vector<step_change>& steps) {
+  json::array e;
+  for (const auto& x : events) {
+    e.push_back(json::object{{"type", x.type},
+                             {"node_path", x.node_path},
+                             {"attempt", x.attempt},
+                             {"payload", x.payload}});
+  }
+  json::array st;
+  for (const auto& x : steps) {
+    st.push_back(json::object{{"step_path", x.step_path},
+                              {"attempt", x.attempt},
+                              {"status", to_string(x.status)},
+                              {"scheduled_by", x.scheduled_by}});
+  }
+  return json::serialize(json::object{{"events", std::move(e)}, {"steps", std::move(st)}});
+}
+
+/// The decision `encode_first_plan` kept; nullopt if the text is not one
+/// (then the run is claimed as if none was kept: its driver decides again).
+struct first_plan {
+  std::vector<history_record> events;
+  std::vector<step_change> steps;
+};
+
+std::optional<first_plan> decode_first_plan(const std::string& text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return std::nullopt;
+  }
+  const auto& o = v.get_object();
+  const auto* events = o.if_contains("events");
+  const auto* steps = o.if_contains("steps");
+  if (events == nullptr || steps == nullptr || !events->is_array() || !steps->is_array()) {
+    return std::nullopt;
+  }
+  auto text_of = [](const json::object& x, std::string_view key, std::string& out) {
+    const auto* f = x.if_contains(key);
+    if (f == nullptr || !f->is_string()) {
+      return false;
+    }
+    out = std::string{f->get_string()};
+    return true;
+  };
+  auto int_of = [](const json::object& x, std::string_view key, int32_t& out) {
+    const auto* f = x.if_contains(key);
+    if (f == nullptr || !f->is_int64()) {
+      return false;
+    }
+    out = static_cast<int32_t>(f->get_int64());
+    return true;
+  };
+  first_plan out;
+  int64_t seq = 2;
+  for (const auto& x : events->get_array()) {
+    if (!x.is_object()) {
+      return std::nullopt;
+    }
+    history_record h;
+    h.seq = seq++;
+    const auto& e = x.get_object();
+    if (!text_of(e, "type", h.type) || !text_of(e, "node_path", h.node_path) ||
+        !int_of(e, "attempt", h.attempt) || !text_of(e, "payload", h.payload)) {
+      return std::nullopt;
+    }
+    out.events.push_back(std::move(h));
+  }
+  for (const auto& x : steps->get_array()) {
+    if (!x.is_object()) {
+      return std::nullopt;
+    }
+    step_change c;
+    std::string status;
+    const auto& e = x.get_object();
+    if (!text_of(e, "step_path", c.step_path) || !int_of(e, "attempt", c.attempt) ||
+        !text_of(e, "status", status) || !int_of(e, "scheduled_by", c.scheduled_by)) {
+      return std::nullopt;
+    }
+    auto parsed = from_string<step_status>(status);
+    if (!parsed) {
+      return std::nullopt;
+    }
+    c.status = *parsed;
+    out.steps.push_back(std::move(c));
+  }
+  if (out.events.empty()) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 } // namespace
 
 caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   const auto& r = op.run;
+  auto started_steps = std::count_if(op.first_steps.begin(), op.first_steps.end(),
+                                     [](const step_change& s) {
+                                       return s.status == step_status::started;
+                                     });
+  if (started_steps > 1 || op.first_steps.size() != static_cast<size_t>(started_steps) ||
+      (op.first_events.empty() && !op.first_steps.empty())) {
+    return make_error(errc::invalid_argument,
+                      "the first decision of a new run starts at most one attempt and "
+                      "finishes none (engine::first_step_plan)");
+  }
+  for (size_t i = 0; i < op.first_events.size(); ++i) {
+    if (op.first_events[i].seq != 2 + static_cast<int64_t>(i)) {
+      return make_error(errc::invalid_argument, "first events of a new run must be numbered "
+                                                "from 2 without gaps");
+    }
+  }
   int32_t depth = 0;
   if (op.parent_run > 0) {
     // One child per parent attempt: asking again finds it.
@@ -410,10 +523,6 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   }
   // At its limit, a run waits PENDING (unclaimed) for a permit.
   bool claimed = !op.owner.value.empty() && !at_limit && owner_elsewhere.empty();
-  if (op.owner.value.empty() && !op.first_events.empty()) {
-    return make_error(errc::invalid_argument,
-                      "a run created without an owner cannot carry decisions");
-  }
   // A claim is a heartbeat (no lease outlives its holder's liveness); a
   // stale incarnation claims nothing: the run waits PENDING for a live node.
   if (claimed && op.incarnation > 0) {
@@ -452,6 +561,10 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   row.parent_node_path = op.parent_node_path;
   row.parent_attempt = op.parent_attempt;
   row.child_depth = depth;
+  if (!claimed && !op.first_events.empty()) {
+    // Recorded by the claim that gives the run its first lease.
+    row.first_plan = encode_first_plan(op.first_events, op.first_steps);
+  }
   auto id = b.insert_run(row);
   if (!id) {
     return id.error();
@@ -491,17 +604,10 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       return run_created{std::move(*stored), true, {}, {}, 0, {}, {}};
     }
   }
-  int64_t seq = 2;
   std::vector<history_record> events;
   events.reserve(1 + first_events.size());
   events.push_back(std::move(started));
-  for (const auto& e : first_events) {
-    if (e.seq != seq++) {
-      return make_error(errc::invalid_argument, "first events of a new run must be numbered "
-                                                "from 2 without gaps");
-    }
-    events.push_back(e);
-  }
+  events.insert(events.end(), first_events.begin(), first_events.end());
   if (auto err = b.insert_events(*id, r.tenant.value, events, op.now_ms)) {
     return err;
   }
@@ -758,17 +864,73 @@ caf::error settle_tenant_owners(run_backend& b, const renew_leases& op) {
   return {};
 }
 
+enum class first_outcome { none, recorded, paused };
+
+/// A claimed run's kept first decision (`claim_runs`): recorded as the
+/// append its driver would make at epoch 1 (the attempt reserved under the
+/// claimer's terms for the tenant), if the history is still only
+/// `run_started`, the inbox is empty and the terms cover the store's clock.
+caf::expected<first_outcome> record_first_plan(run_backend& b, const claim_runs& op,
+                                               claimed_run& c, runs_claimed& out) {
+  if (c.run.next_seq != 2 || c.first_plan.empty() || c.inbox_pending) {
+    return first_outcome::none;
+  }
+  auto terms = std::find_if(op.quotas.begin(), op.quotas.end(), [&](const quota_terms& q) {
+    return q.tenant == c.run.tenant && q.period_start_ms <= op.now_ms &&
+           op.now_ms < q.period_end_ms;
+  });
+  if (terms == op.quotas.end()) {
+    return first_outcome::none;
+  }
+  auto plan = decode_first_plan(c.first_plan);
+  if (!plan) {
+    return first_outcome::none;
+  }
+  append_history a;
+  a.run = c.run.id;
+  a.tenant = c.run.tenant;
+  a.owner = op.owner;
+  a.incarnation = op.incarnation;
+  a.epoch = c.run.epoch;
+  a.expected_seq = 2;
+  a.events = std::move(plan->events);
+  a.steps = std::move(plan->steps);
+  a.change.status = run_status::running;
+  a.change.node_path = a.events.back().node_path;
+  a.now_ms = op.now_ms;
+  a.quota = *terms;
+  auto appended = apply(b, a);
+  if (!appended) {
+    return appended.error();
+  }
+  if (appended->quota_paused) {
+    out.quota_paused.push_back(appended->exhausted);
+    return first_outcome::paused;
+  }
+  c.run.next_seq = appended->next_seq;
+  c.run.node_path = a.change.node_path;
+  c.run.updated_at_ms = op.now_ms;
+  out.first_recorded.push_back(c.run.id);
+  return first_outcome::recorded;
+}
+
 } // namespace
 
 caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
   runs_claimed out;
-  if (op.max_runs <= 0) {
-    return out;
-  }
   // A claim is a heartbeat, so no lease it takes outlives the claimer's
   // liveness; a stale incarnation (stopped, or its id taken) claims nothing.
   if (auto err = beat_or_fence(b, op.owner, op.incarnation, op.now_ms, "it claims nothing")) {
     return err;
+  }
+  if (op.max_runs <= 0) {
+    // The claimer takes nothing more (it drains): its registration shows
+    // no claim and no room, so the other nodes' claims take its tenants'
+    // runs, and all of their limits, without waiting for it.
+    if (auto err = b.mark_claimed(op.owner.value, op.incarnation, 0, 0)) {
+      return err;
+    }
+    return out;
   }
   // The tenants in round-robin order, starting after the cursor.
   std::vector<claim_slot> slots;
@@ -887,7 +1049,15 @@ caf::expected<runs_claimed> apply(run_backend& b, const claim_runs& op) {
           if (!*claimed) {
             continue;
           }
-          out.runs.push_back(std::move(**claimed));
+          auto kept = record_first_plan(b, op, **claimed, out);
+          if (!kept) {
+            return kept.error();
+          }
+          if (*kept == first_outcome::paused) {
+            progress = true; // it holds no permit: it waits on quota
+            continue;
+          }
+          out.runs.push_back(std::move((*claimed)->run));
           if (claim_classes[cls] == run_status::running) {
             out.taken_over += 1;
           }

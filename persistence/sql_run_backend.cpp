@@ -34,9 +34,9 @@ using sql_rows::read_schedule;
   "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "        \
   "status, input, idempotency_key, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, "       \
   "lease_epoch, created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation, "       \
-  "parent_run_id, parent_node_path, parent_attempt, child_depth) "                                 \
+  "parent_run_id, parent_node_path, parent_attempt, child_depth, first_plan) "                     \
   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), ?9, ?10, nullif(?11, ''), ?12, ?13, "       \
-  "?14, ?14, nullif(?15, 0), ?16, ?17, ?18, ?19, ?20, ?21)"
+  "?14, ?14, nullif(?15, 0), ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
 
 #define FLOWGATE_TAKE_UNIT                                                                         \
   "UPDATE usage_periods SET used_count = used_count + 1, step_limit = ?4, "                        \
@@ -46,7 +46,7 @@ using sql_rows::read_schedule;
 #define FLOWGATE_FENCED_COLUMNS                                                                    \
   "tenant_id, inbox_pending, parent_run_id, parent_node_path, parent_attempt, has_children"
 #define FLOWGATE_FENCED_UPDATE                                                                     \
-  "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, "                       \
+  "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, first_plan = '', "      \
   "status = ?9, wait_reason = nullif(?10, ''), "                                                   \
   "output = coalesce(nullif(?11, ''), output), "                                                   \
   "error_type = coalesce(nullif(?12, ''), error_type), "                                           \
@@ -231,7 +231,7 @@ public:
                 n.status, r.input, r.idempotency_key, n.next_seq, n.wake_at_ms, n.lease_owner,
                 n.lease_expires_at_ms, n.lease_epoch, n.now_ms, n.started_at_ms, n.node_path,
                 n.lease_incarnation, n.parent_run, n.parent_node_path, int64_t{n.parent_attempt},
-                int64_t{n.child_depth});
+                int64_t{n.child_depth}, n.first_plan);
     if constexpr (lite) {
       if (auto err = st.run()) {
         return err;
@@ -264,16 +264,32 @@ public:
     return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }
 
-  caf::expected<std::optional<run_record>> claim_run(int64_t run, const lease_grant& g) override {
-    auto& st = db_.cached(
-      "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "
-      "lease_incarnation = ?5, lease_expires_at_ms = ?4, wake_at_ms = ?4, "
-      "lease_epoch = lease_epoch + 1, updated_at_ms = ?3, "
-      "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND status IN "
-      "('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
-      "RETURNING " FLOWGATE_RUN_COLUMNS);
+  caf::expected<std::optional<claimed_run>> claim_run(int64_t run, const lease_grant& g) override {
+    constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
+#define FLOWGATE_CLAIM_RUN                                                                         \
+  "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "                     \
+  "lease_incarnation = ?5, lease_expires_at_ms = ?4, wake_at_ms = ?4, "                            \
+  "lease_epoch = lease_epoch + 1, updated_at_ms = ?3, "                                            \
+  "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND status IN "                   \
+  "('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3"
+#define FLOWGATE_CLAIMED_COLUMNS FLOWGATE_RUN_COLUMNS ", first_plan, inbox_pending"
+    auto& st = db_.cached(lite ? FLOWGATE_CLAIM_RUN
+                               : FLOWGATE_CLAIM_RUN " RETURNING " FLOWGATE_CLAIMED_COLUMNS);
     st.bind_all(run, g.owner, g.now_ms, g.expires_at_ms, g.incarnation);
-    return first_run(st);
+    auto read = [](const auto& row) {
+      return claimed_run{read_run(row), row.column_text(24), row.column_int64(25) != 0};
+    };
+    if constexpr (lite) {
+      // The UPDATE decided (due, lease free); this reads the row it changed.
+      return if_changed<claimed_run>(st, [&] {
+        auto& q = db_.cached("SELECT " FLOWGATE_CLAIMED_COLUMNS " FROM runs WHERE run_id = ?1");
+        q.bind_all(run);
+        return optional_row<claimed_run>(q, read);
+      });
+    }
+    return optional_row<claimed_run>(st, read);
+#undef FLOWGATE_CLAIMED_COLUMNS
+#undef FLOWGATE_CLAIM_RUN
   }
 
   // The fenced statements below find their row by run_id; the owner is

@@ -229,13 +229,16 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    8,
                    400,
                    3});
-  check(claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6});
+  check(claim_runs{
+    node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6, {terms}});
   check(runs_claimed{{r},
                      tenant_id{"b"},
                      {tenant_id{"c"}, tenant_id{"d"}},
                      1,
                      {tenant_id{"e"}},
-                     {tenant_config_text{tenant_id{"a"}, R"({"max_concurrent_runs":2})"}}});
+                     {tenant_config_text{tenant_id{"a"}, R"({"max_concurrent_runs":2})"}},
+                     {run_id{int64_t{4}}},
+                     {ex}});
   check(renew_leases{node_id{"n1"}, 2, {run_lease{run_id{int64_t{1}}, 3}}, 4, 5, 10});
   check(release_leases{node_id{"n1"}, 2, {}, 4});
   check(register_node{node_id{"n1"}, "host-a", 42, "127.0.0.1:4000", 2000, 7, 41});

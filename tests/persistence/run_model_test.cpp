@@ -354,13 +354,18 @@ BOOST_AUTO_TEST_CASE(a_created_run_is_answered_as_the_store_holds_it) {
   child.parent_node_path = "a";
   child.parent_attempt = 1;
   BOOST_TEST(make(child).run.status == run_status::running);
-  // At the tenant's limit (2 running): queued PENDING, its decisions dropped.
+  // At the tenant's limit (2 running): queued PENDING, its decisions kept
+  // for its first claim, not recorded.
   auto queued = claimed;
   queued.now_ms = 1400;
   auto at_limit = make(queued);
   BOOST_TEST(at_limit.run.status == run_status::pending);
   BOOST_TEST(at_limit.run.next_seq == 2);
   BOOST_TEST(at_limit.queued_deadline_ms > 0);
+  BOOST_TEST(count("SELECT count(*) FROM run_events WHERE run_id = " +
+                   std::to_string(at_limit.run.id.value)) == 1);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " +
+                   std::to_string(at_limit.run.id.value)) == 0);
 }
 
 // -- claim order -------------------------------------------------------------------
@@ -669,6 +674,201 @@ BOOST_AUTO_TEST_CASE(targeted_claims_take_only_the_named_tenants) {
   BOOST_TEST(tenants_of(*out) == std::vector<std::string>{"b"});
 }
 
+// -- a queued run's first step -----------------------------------------------------
+
+namespace {
+
+/// A run of tenant "t" created unclaimed (PENDING) with its first step.
+create_run with_first_step(int64_t now) {
+  auto op = testing::pending_run_op("t", now);
+  op.first_events = {history_record{
+    2, "step_scheduled", "a", 1, R"({"activity":"noop","input":{},"timeout_ms":0})", 0}};
+  op.first_steps = {step_change{"a", 1, step_status::started, "", "", 0}};
+  return op;
+}
+
+quota_terms terms_of_t(int64_t limit) {
+  quota_terms q;
+  q.tenant = tenant_id{"t"};
+  q.period_start_ms = 0;
+  q.period_end_ms = 1'000'000;
+  q.limit = limit;
+  return q;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_queued_runs_kept_first_step_is_recorded_by_its_first_claim) {
+  add_tenant("t");
+  auto inc = join("n1", 1000, 60'000);
+  auto made = write(with_first_step(1100));
+  BOOST_REQUIRE(made && made->created);
+  auto id = made->run.id.value;
+  auto where = " WHERE run_id = " + std::to_string(id);
+  BOOST_TEST(made->run.next_seq == 2);
+  BOOST_TEST(count("SELECT count(*) FROM run_events" + where) == 1);
+  BOOST_TEST(!text("SELECT first_plan FROM runs" + where).empty());
+  claim_runs op;
+  op.owner = node_id{"n1"};
+  op.incarnation = inc;
+  op.now_ms = 1200;
+  op.lease_ttl_ms = 60'000;
+  op.max_runs = 10;
+  op.quotas = {terms_of_t(5)};
+  auto out = write(op);
+  BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+  BOOST_REQUIRE_EQUAL(out->runs.size(), 1u);
+  BOOST_TEST(out->first_recorded == std::vector<run_id>{run_id{id}});
+  BOOST_TEST(out->quota_paused.empty());
+  const auto& r = out->runs.front();
+  BOOST_TEST(r.next_seq == 3);
+  BOOST_TEST(r.node_path == "a");
+  BOOST_TEST(r.epoch == 1);
+  // Answered as the store holds it.
+  auto stored = reader->apply(find_run{tenant_id{"t"}, run_id{id}});
+  BOOST_REQUIRE(stored);
+  BOOST_TEST(caf::deep_to_string(r) == caf::deep_to_string(*stored));
+  // The history and the ledger hold the attempt, at the claim's time, under
+  // the claim's lease; the usage counts it once; the kept plan is gone.
+  BOOST_TEST(count("SELECT count(*) FROM run_events" + where +
+                   " AND seq = 2 AND event_type = 'step_scheduled' AND node_path = 'a' "
+                   "AND attempt = 1 AND created_at_ms = 1200") == 1);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps" + where +
+                   " AND step_path = 'a' AND attempt = 1 AND status = 'started' "
+                   "AND lease_epoch = 1 AND node_id = 'n1'") == 1);
+  BOOST_TEST(count("SELECT used_count FROM usage_periods WHERE tenant_id = 't'") == 1);
+  BOOST_TEST(text("SELECT first_plan FROM runs" + where).empty());
+  // Its driver goes on from seq 3 under the claim's lease.
+  append_history done;
+  done.run = run_id{id};
+  done.tenant = tenant_id{"t"};
+  done.owner = node_id{"n1"};
+  done.incarnation = inc;
+  done.epoch = 1;
+  done.expected_seq = 3;
+  done.events = {history_record{3, "step_completed", "a", 1, "{}", 0},
+                 history_record{4, "run_completed", "", 0, "{}", 0}};
+  done.steps = {step_change{"a", 1, step_status::completed, "", "", -1}};
+  done.change.status = run_status::completed;
+  done.now_ms = 1300;
+  auto appended = write(done);
+  BOOST_REQUIRE_MESSAGE(appended, (appended ? "" : describe(appended.error())));
+  BOOST_TEST(appended->next_seq == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_kept_first_step_waits_for_terms_and_an_empty_inbox) {
+  add_tenant("t");
+  auto inc = join("n1", 1000, 60'000);
+  auto a = write(with_first_step(1100))->run.id.value;
+  auto b = write(with_first_step(1100))->run.id.value;
+  auto c = write(with_first_step(1100))->run.id.value;
+  BOOST_REQUIRE(write(signal_run{tenant_id{"t"}, run_id{c}, "go", "{}", 1150}));
+  claim_runs op;
+  op.owner = node_id{"n1"};
+  op.incarnation = inc;
+  op.now_ms = 1200;
+  op.lease_ttl_ms = 60'000;
+  op.max_runs = 1;
+  // No terms for the tenant: claimed with its history as it is.
+  auto first = write(op);
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE_EQUAL(first->runs.size(), 1u);
+  BOOST_TEST(first->runs.front().id.value == a);
+  BOOST_TEST(first->runs.front().next_seq == 2);
+  BOOST_TEST(first->first_recorded.empty());
+  BOOST_TEST(count("SELECT count(*) FROM run_steps") == 0);
+  // Terms whose period does not hold the store's clock: the same.
+  auto ended = terms_of_t(5);
+  ended.period_end_ms = 1200;
+  op.quotas = {ended};
+  auto second = write(op);
+  BOOST_REQUIRE(second);
+  BOOST_REQUIRE_EQUAL(second->runs.size(), 1u);
+  BOOST_TEST(second->runs.front().id.value == b);
+  BOOST_TEST(second->first_recorded.empty());
+  // A signal waits in its inbox: its driver's first append takes it.
+  op.quotas = {terms_of_t(5)};
+  auto third = write(op);
+  BOOST_REQUIRE(third);
+  BOOST_REQUIRE_EQUAL(third->runs.size(), 1u);
+  BOOST_TEST(third->runs.front().id.value == c);
+  BOOST_TEST(third->runs.front().next_seq == 2);
+  BOOST_TEST(third->first_recorded.empty());
+  BOOST_TEST(count("SELECT count(*) FROM run_steps") == 0);
+  // The first append of a run claimed without recording its kept step
+  // empties it.
+  append_history own;
+  own.run = run_id{a};
+  own.tenant = tenant_id{"t"};
+  own.owner = node_id{"n1"};
+  own.incarnation = inc;
+  own.epoch = 1;
+  own.expected_seq = 2;
+  own.events = {history_record{2, "step_scheduled", "a", 1, "{}", 0}};
+  own.steps = {step_change{"a", 1, step_status::started, "", "", 0}};
+  own.change.node_path = "a";
+  own.quota = terms_of_t(5);
+  own.now_ms = 1300;
+  BOOST_REQUIRE(write(own));
+  BOOST_TEST(text("SELECT first_plan FROM runs WHERE run_id = " + std::to_string(a)).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_kept_first_step_without_quota_pauses_the_run_at_its_claim) {
+  add_tenant("t", R"({"max_concurrent_runs": 1})");
+  auto inc = join("n1", 1000, 60'000);
+  auto a = write(with_first_step(1100))->run.id.value;
+  auto b = write(with_first_step(1100))->run.id.value;
+  claim_runs op;
+  op.owner = node_id{"n1"};
+  op.incarnation = inc;
+  op.now_ms = 1200;
+  op.lease_ttl_ms = 60'000;
+  op.max_runs = 10;
+  op.quotas = {terms_of_t(0)};
+  auto out = write(op);
+  BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
+  // Both are taken and paused: a paused run holds no permit, so the
+  // tenant's limit of 1 let the claim go on to the second.
+  BOOST_TEST(out->runs.empty());
+  BOOST_TEST(out->first_recorded.empty());
+  BOOST_REQUIRE_EQUAL(out->quota_paused.size(), 2u);
+  BOOST_TEST(out->quota_paused[0].run.value == a);
+  BOOST_TEST(out->quota_paused[1].run.value == b);
+  BOOST_TEST(out->quota_paused[0].node_path == "a");
+  BOOST_TEST(out->quota_paused[0].limit == 0);
+  for (auto id : {a, b}) {
+    auto where = " WHERE run_id = " + std::to_string(id);
+    BOOST_TEST_CONTEXT("run " << id) {
+      BOOST_TEST(text("SELECT status || '/' || wait_reason FROM runs" + where) == "WAITING/quota");
+      BOOST_TEST(text("SELECT coalesce(lease_owner, '') FROM runs" + where).empty());
+      BOOST_TEST(count("SELECT next_seq FROM runs" + where) == 2);
+      BOOST_TEST(count("SELECT count(*) FROM run_events" + where) == 1);
+      BOOST_TEST(count("SELECT count(*) FROM run_waits" + where + " AND kind = 'quota'") == 1);
+      // Decided again by its driver once resumed.
+      BOOST_TEST(text("SELECT first_plan FROM runs" + where).empty());
+    }
+  }
+  BOOST_TEST(count("SELECT count(*) FROM run_steps") == 0);
+  BOOST_TEST(count("SELECT coalesce(sum(used_count), 0) FROM usage_periods") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_first_decision_that_is_not_one_attempt_is_refused_and_nothing_stored) {
+  add_tenant("t");
+  auto two = with_first_step(1100);
+  two.first_steps.push_back(step_change{"b", 1, step_status::started, "", "", 0});
+  auto finished = with_first_step(1100);
+  finished.first_steps.front().status = step_status::completed;
+  auto gap = with_first_step(1100);
+  gap.first_events.front().seq = 3;
+  for (const auto& op : {two, finished, gap}) {
+    auto out = write(op);
+    BOOST_REQUIRE(!out);
+    BOOST_TEST(code_of(out.error()) == errc::invalid_argument);
+  }
+  BOOST_TEST(count("SELECT count(*) FROM runs") == 0);
+  BOOST_TEST(count("SELECT count(*) FROM tenant_rejections") == 0);
+}
+
 // -- tenant ownership --------------------------------------------------------------
 
 namespace {
@@ -805,6 +1005,37 @@ BOOST_AUTO_TEST_CASE(limited_tenants_are_spread_over_listening_nodes_and_only_th
   }
   BOOST_TEST((*nodes)[0].owned_tenants == of_a);
   BOOST_TEST((*nodes)[2].owned_tenants.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_claims_nothing_more_leaves_its_tenants_and_share_to_the_others) {
+  // Found by test_remote on PostgreSQL: a draining node handed its run
+  // back and told the other node, whose claim found the tenant owned by
+  // the draining node (live, claimed lately, with room) and took nothing;
+  // its next poll was a minute away.
+  add_tenant("t", R"({"max_concurrent_runs": 2})");
+  // Later than the claims' grace (10 s): a claim at 0 is none.
+  const int64_t t0 = 100'000;
+  auto a = listen_as(*this, "a", t0);
+  auto b = listen_as(*this, "b", t0);
+  renew(*this, "a", a, t0);
+  renew(*this, "b", b, t0);
+  auto owners = owners_at(*this, t0);
+  BOOST_REQUIRE_EQUAL(owners.count("t"), 1u);
+  bool a_owns = owners["t"] == "a/1";
+  auto owner = a_owns ? "a" : "b";
+  auto owner_inc = a_owns ? a : b;
+  auto other = a_owns ? "b" : "a";
+  auto other_inc = a_owns ? b : a;
+  BOOST_TEST(claim(owner, owner_inc, t0 + 100, 10).runs.empty());
+  BOOST_TEST(claim(other, other_inc, t0 + 100, 10).runs.empty());
+  queue_run("t", t0 + 150);
+  queue_run("t", t0 + 150);
+  // The owner is claiming and has room: the other node leaves t to it.
+  BOOST_TEST(claim(other, other_inc, t0 + 200, 10).runs.empty());
+  // The owner drains: it claims nothing more. The other node takes t's
+  // runs now, the whole limit (no share is kept for the owner).
+  BOOST_TEST(claim(owner, owner_inc, t0 + 300, 0).runs.empty());
+  BOOST_TEST(claim(other, other_inc, t0 + 400, 10).runs.size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(ownership_moves_from_a_dead_owner_and_comes_back_when_it_returns) {

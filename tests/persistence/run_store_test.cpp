@@ -86,7 +86,7 @@ public:
     note("due_runs", t);
     return in_->due_runs(t, s, now, limit);
   }
-  caf::expected<std::optional<run_record>> claim_run(int64_t run, const lease_grant& g) override {
+  caf::expected<std::optional<claimed_run>> claim_run(int64_t run, const lease_grant& g) override {
     note("claim_run");
     return in_->claim_run(run, g);
   }
