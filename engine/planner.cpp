@@ -286,8 +286,8 @@ std::optional<step_plan> first_step_plan(const pipeline& definition, const json:
   ctx.next_seq = 2;
   ctx.now_ms = now_ms;
   auto p = plan(definition, input, {event{1, event_type::run_started, "", 0, input}}, ctx);
-  if (p.dispatches.size() == 1 && p.events.size() == 1 && !p.change.is_leaving() &&
-      !p.read_inbox && p.hold_until_ms == 0 && !p.conflict) {
+  if (p.dispatches.size() == 1 && p.events.size() == 1 && !p.change.is_leaving() && !p.read_inbox &&
+      p.hold_until_ms == 0 && !p.conflict) {
     return p;
   }
   return std::nullopt;

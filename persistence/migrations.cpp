@@ -275,6 +275,13 @@ ALTER TABLE nodes ADD COLUMN room INTEGER NOT NULL DEFAULT 0;
 -- by the run's first append.
 ALTER TABLE runs ADD COLUMN first_plan TEXT NOT NULL DEFAULT '';
 )sql"},
+  {11, "no index of all runs by status", R"sql(
+-- No statement looks runs up by status and wake time across tenants
+-- (claims use runs_tenant_due, the lease renewals runs_lease_holder), but
+-- every run's insert and every change of its status or wake time kept this
+-- index too: two B-tree writes per run for nothing.
+DROP INDEX IF EXISTS runs_due;
+)sql"},
 };
 
 } // namespace

@@ -403,10 +403,9 @@ std::optional<first_plan> decode_first_plan(const std::string& text) {
 
 caf::expected<run_created> apply(run_backend& b, const create_run& op) {
   const auto& r = op.run;
-  auto started_steps = std::count_if(op.first_steps.begin(), op.first_steps.end(),
-                                     [](const step_change& s) {
-                                       return s.status == step_status::started;
-                                     });
+  auto started_steps =
+    std::count_if(op.first_steps.begin(), op.first_steps.end(),
+                  [](const step_change& s) { return s.status == step_status::started; });
   if (started_steps > 1 || op.first_steps.size() != static_cast<size_t>(started_steps) ||
       (op.first_events.empty() && !op.first_steps.empty())) {
     return make_error(errc::invalid_argument,
@@ -870,8 +869,8 @@ enum class first_outcome { none, recorded, paused };
 /// append its driver would make at epoch 1 (the attempt reserved under the
 /// claimer's terms for the tenant), if the history is still only
 /// `run_started`, the inbox is empty and the terms cover the store's clock.
-caf::expected<first_outcome> record_first_plan(run_backend& b, const claim_runs& op,
-                                               claimed_run& c, runs_claimed& out) {
+caf::expected<first_outcome> record_first_plan(run_backend& b, const claim_runs& op, claimed_run& c,
+                                               runs_claimed& out) {
   if (c.run.next_seq != 2 || c.first_plan.empty() || c.inbox_pending) {
     return first_outcome::none;
   }

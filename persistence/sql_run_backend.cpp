@@ -693,7 +693,9 @@ public:
     return ok;
   }
 
-  void operation_began() override { ++operation_; }
+  void operation_began() override {
+    ++operation_;
+  }
 
   void operation_rolled_back() override {
     std::erase_if(beats_, [this](const beat& b) { return b.operation == operation_; });
@@ -719,7 +721,9 @@ public:
     return {};
   }
 
-  void transaction_rolled_back() override { beats_.clear(); }
+  void transaction_rolled_back() override {
+    beats_.clear();
+  }
 
   caf::expected<bool> mark_stopped(const std::string& node, int64_t incarnation,
                                    int64_t now_ms) override {

@@ -229,8 +229,8 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                    8,
                    400,
                    3});
-  check(claim_runs{
-    node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6, {terms}});
+  check(
+    claim_runs{node_id{"n1"}, 2, 1, 2, 3, 10, {tenant_id{"a"}}, tenant_id{"b"}, 400, 6, {terms}});
   check(runs_claimed{{r},
                      tenant_id{"b"},
                      {tenant_id{"c"}, tenant_id{"d"}},

@@ -681,8 +681,8 @@ namespace {
 /// A run of tenant "t" created unclaimed (PENDING) with its first step.
 create_run with_first_step(int64_t now) {
   auto op = testing::pending_run_op("t", now);
-  op.first_events = {history_record{
-    2, "step_scheduled", "a", 1, R"({"activity":"noop","input":{},"timeout_ms":0})", 0}};
+  op.first_events = {history_record{2, "step_scheduled", "a", 1,
+                                    R"({"activity":"noop","input":{},"timeout_ms":0})", 0}};
   op.first_steps = {step_change{"a", 1, step_status::started, "", "", 0}};
   return op;
 }
