@@ -332,6 +332,7 @@ void take_claimed(dispatcher_pointer self, runs_claimed& claimed,
   }
   st.stats.claimed += static_cast<int64_t>(claimed.runs.size());
   st.stats.taken_over += claimed.taken_over;
+  st.stats.first_steps_claimed += static_cast<int64_t>(claimed.first_recorded.size());
   cluster_news admitted;
   // The tenants' configs as the claim read them: not read again per run.
   std::unordered_map<std::string, std::string> configs;

@@ -160,6 +160,10 @@ caf::expected<std::string> render_metrics(caf::actor_system& sys, const metrics_
             "Runs this node claimed while RUNNING: taken over from a holder whose lease expired, "
             "or handed back by a draining node.",
             static_cast<double>(d->taken_over));
+    counter(r, "flowgate_first_steps_claimed_total",
+            "Queued runs whose first attempt the claim that admitted them recorded (one commit "
+            "instead of two).",
+            static_cast<double>(d->first_steps_claimed));
     counter(r, "flowgate_nondeterminism_total",
             "Replays on this node that found a run's history at odds with its definition.",
             static_cast<double>(d->nondeterminism));

@@ -117,6 +117,9 @@ struct dispatcher_stats {
   /// Runs claimed while RUNNING: taken over from a holder whose lease
   /// expired (it died or stalled), or handed back by a draining node.
   int64_t taken_over = 0;
+  /// Runs whose first attempt their claim recorded (the decision their
+  /// creator kept): dispatched without an append of their own.
+  int64_t first_steps_claimed = 0;
   /// Replays that found the history at odds with the run's definition.
   int64_t nondeterminism = 0;
   /// How runs left this node, indexed by `done_reason` (completed, failed,
@@ -133,7 +136,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatcher_stats& x) {
   return f(caf::meta::type_name("flowgate::dispatcher_stats"), x.active, x.claimed, x.started,
            x.finished, x.lost, x.draining, x.fenced, x.polls, x.renewed, x.taken_over,
-           x.nondeterminism, x.ended, x.pipelines, x.claim_seconds);
+           x.first_steps_claimed, x.nondeterminism, x.ended, x.pipelines, x.claim_seconds);
 }
 
 /// Answer to a parked admission (`park_atom`): the run was admitted on

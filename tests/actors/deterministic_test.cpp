@@ -423,4 +423,44 @@ BOOST_AUTO_TEST_CASE(a_finished_run_hands_its_permit_to_the_next_queued_run_with
   BOOST_TEST(stats.polls == 1); // the first claim at start only
 }
 
+BOOST_AUTO_TEST_CASE(a_queued_runs_first_attempt_is_recorded_by_the_claim_that_admits_it) {
+  // Limit 1. Each run's attempt is followed by a 500 ms timer held in
+  // memory, so the first run keeps the permit while the second is started
+  // and queued; its first attempt (kept on its row) is recorded by the
+  // claim that the first run's end sends, under the quota terms the
+  // dispatcher got for the second start (less than 1 s old then).
+  put("acme", R"({"max_concurrent_runs": 1})",
+      R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+        {"id":"t","wait":{"timer_ms":500}}]}})");
+  serve();
+  auto first = ask<run_created>(dispatcher, start_atom::value, pending_run("acme").run);
+  BOOST_TEST(first.run.status == run_status::running);
+  self->send(dispatcher, start_atom::value, pending_run("acme").run); // parks its starter
+  settle();
+  auto second = std::to_string(first.run.id.value + 1);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + second) == "PENDING");
+  BOOST_TEST(!text("SELECT first_plan FROM runs WHERE run_id = " + second).empty());
+  pass(2s);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 2);
+  auto stats = ask<dispatcher_stats>(dispatcher, stats_atom::value);
+  BOOST_TEST(stats.first_steps_claimed == 1);
+  // Its history is as its own append would have written it, its attempt
+  // counted once, and the kept decision is gone.
+  auto where = " FROM run_events WHERE run_id = " + second;
+  BOOST_TEST(count("SELECT count(*)" + where) == 6);
+  BOOST_TEST(text("SELECT event_type" + where + " AND seq = 2") == "step_scheduled");
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + second +
+                   " AND step_path = 'a' AND status = 'completed'") == 1);
+  // Two runs of two steps (the timer wait is billed as a step too).
+  BOOST_TEST(count("SELECT used_count FROM usage_periods WHERE tenant_id = 'acme'") == 4);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps") == 4);
+  BOOST_TEST(text("SELECT first_plan FROM runs WHERE run_id = " + second).empty());
+  // The parked starter was answered when the claim admitted the run.
+  bool answered = false;
+  self->receive([&](run_created& r) { answered = r.run.id.value == first.run.id.value + 1; },
+                [&](caf::error& e) { BOOST_FAIL(describe(e)); },
+                caf::after(std::chrono::seconds{0}) >> [] {});
+  BOOST_TEST(answered);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -458,9 +458,9 @@ BOOST_AUTO_TEST_CASE(metrics_are_prometheus_text_scoped_by_the_key) {
   BOOST_TEST(sample(text, R"(flowgate_runs_ended_total{reason="waiting"})") >= 1);
   BOOST_TEST(sample(text, R"(flowgate_runs_ended_total{reason="lost"})") == 0);
   // Leases and fencing (their counts are tested in the actor suites).
-  for (const char* name :
-       {"flowgate_leases_renewed_total", "flowgate_leases_taken_over_total",
-        "flowgate_nondeterminism_total", "flowgate_writer_fenced_writes_total"}) {
+  for (const char* name : {"flowgate_leases_renewed_total", "flowgate_leases_taken_over_total",
+                           "flowgate_first_steps_claimed_total", "flowgate_nondeterminism_total",
+                           "flowgate_writer_fenced_writes_total"}) {
     BOOST_TEST(text.find(std::string{"# TYPE "} + name + " counter") != std::string::npos, name);
     BOOST_TEST(sample(text, name) >= 0);
   }

@@ -349,6 +349,7 @@ BOOST_AUTO_TEST_CASE(run_messages_round_trip) {
                          6,
                          7,
                          8,
+                         10,
                          9,
                          {1, 0, 0, 0, 0, 2, 0},
                          {pipeline_series{"acme", "q", "1", 3, {1, 0, 0, 2, 0, 0, 0}}}});
