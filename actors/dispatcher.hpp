@@ -17,7 +17,13 @@
 ///   claim order (takeovers, then woken runs, then new runs; round-robin
 ///   over tenants from the cursor the previous claim returned). One claim
 ///   is in flight at a time; a poll that finds one in flight runs right
-///   after it; a full batch polls again at once.
+///   after it; a full batch polls again at once. A claim carries the quota
+///   terms the accountant gave for the tenants' starts here in the last
+///   second (`claim_runs::quotas`): a queued run's first attempt, kept on
+///   its row at its start, is then recorded by the claim and its
+///   orchestrator dispatches it at once; a run the claim paused on quota
+///   instead is logged and checked against fresh terms
+///   (actors/quota_pause.hpp).
 /// - `renew_atom` (own timer, every TTL/2, also with no lease held): the
 ///   node's heartbeat and the renewal of all held leases in one store
 ///   operation; a lease that was not renewed is lost: its orchestrator gets
@@ -38,7 +44,9 @@
 ///   (waiting for an ended child, or held on quota), or paused it on quota:
 ///   `done` claims as without `leaving`. A run lost or abandoned claims at
 ///   `done` as well.
-/// - `drain_atom` -> number of leases released: stop claiming, let
+/// - `drain_atom` -> number of leases released: stop claiming (first
+///   recorded in the store, a claim of no runs: the other nodes admit this
+///   node's tenants and take what it hands back at once), let
 ///   orchestrators record their attempt in flight and hand runs back, then
 ///   release every lease still held (at the latest after `drain_timeout_ms`).
 /// - `inbox_atom, run, tenant` -> held: if this node holds `run` (of
