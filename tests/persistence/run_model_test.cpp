@@ -687,6 +687,30 @@ create_run with_first_step(int64_t now) {
   return op;
 }
 
+/// n1's claim at 1200 (60 s leases) of up to `max` runs, with `quotas`.
+claim_runs claim_by_n1(int64_t incarnation, int32_t max, std::vector<quota_terms> quotas) {
+  claim_runs op;
+  op.owner = node_id{"n1"};
+  op.incarnation = incarnation;
+  op.now_ms = 1200;
+  op.lease_ttl_ms = 60'000;
+  op.max_runs = max;
+  op.quotas = std::move(quotas);
+  return op;
+}
+
+/// n1's append to run `id` of tenant "t" at epoch 1, from `expected_seq`.
+append_history append_by_n1(int64_t id, int64_t incarnation, int64_t expected_seq) {
+  append_history op;
+  op.run = run_id{id};
+  op.tenant = tenant_id{"t"};
+  op.owner = node_id{"n1"};
+  op.incarnation = incarnation;
+  op.epoch = 1;
+  op.expected_seq = expected_seq;
+  return op;
+}
+
 quota_terms terms_of_t(int64_t limit) {
   quota_terms q;
   q.tenant = tenant_id{"t"};
@@ -708,14 +732,7 @@ BOOST_AUTO_TEST_CASE(a_queued_runs_kept_first_step_is_recorded_by_its_first_clai
   BOOST_TEST(made->run.next_seq == 2);
   BOOST_TEST(count("SELECT count(*) FROM run_events" + where) == 1);
   BOOST_TEST(!text("SELECT first_plan FROM runs" + where).empty());
-  claim_runs op;
-  op.owner = node_id{"n1"};
-  op.incarnation = inc;
-  op.now_ms = 1200;
-  op.lease_ttl_ms = 60'000;
-  op.max_runs = 10;
-  op.quotas = {terms_of_t(5)};
-  auto out = write(op);
+  auto out = write(claim_by_n1(inc, 10, {terms_of_t(5)}));
   BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
   BOOST_REQUIRE_EQUAL(out->runs.size(), 1u);
   BOOST_TEST(out->first_recorded == std::vector<run_id>{run_id{id}});
@@ -739,13 +756,7 @@ BOOST_AUTO_TEST_CASE(a_queued_runs_kept_first_step_is_recorded_by_its_first_clai
   BOOST_TEST(count("SELECT used_count FROM usage_periods WHERE tenant_id = 't'") == 1);
   BOOST_TEST(text("SELECT first_plan FROM runs" + where).empty());
   // Its driver goes on from seq 3 under the claim's lease.
-  append_history done;
-  done.run = run_id{id};
-  done.tenant = tenant_id{"t"};
-  done.owner = node_id{"n1"};
-  done.incarnation = inc;
-  done.epoch = 1;
-  done.expected_seq = 3;
+  auto done = append_by_n1(id, inc, 3);
   done.events = {history_record{3, "step_completed", "a", 1, "{}", 0},
                  history_record{4, "run_completed", "", 0, "{}", 0}};
   done.steps = {step_change{"a", 1, step_status::completed, "", "", -1}};
@@ -763,12 +774,7 @@ BOOST_AUTO_TEST_CASE(a_kept_first_step_waits_for_terms_and_an_empty_inbox) {
   auto b = write(with_first_step(1100))->run.id.value;
   auto c = write(with_first_step(1100))->run.id.value;
   BOOST_REQUIRE(write(signal_run{tenant_id{"t"}, run_id{c}, "go", "{}", 1150}));
-  claim_runs op;
-  op.owner = node_id{"n1"};
-  op.incarnation = inc;
-  op.now_ms = 1200;
-  op.lease_ttl_ms = 60'000;
-  op.max_runs = 1;
+  auto op = claim_by_n1(inc, 1, {});
   // No terms for the tenant: claimed with its history as it is.
   auto first = write(op);
   BOOST_REQUIRE(first);
@@ -797,13 +803,7 @@ BOOST_AUTO_TEST_CASE(a_kept_first_step_waits_for_terms_and_an_empty_inbox) {
   BOOST_TEST(count("SELECT count(*) FROM run_steps") == 0);
   // The first append of a run claimed without recording its kept step
   // empties it.
-  append_history own;
-  own.run = run_id{a};
-  own.tenant = tenant_id{"t"};
-  own.owner = node_id{"n1"};
-  own.incarnation = inc;
-  own.epoch = 1;
-  own.expected_seq = 2;
+  auto own = append_by_n1(a, inc, 2);
   own.events = {history_record{2, "step_scheduled", "a", 1, "{}", 0}};
   own.steps = {step_change{"a", 1, step_status::started, "", "", 0}};
   own.change.node_path = "a";
@@ -818,14 +818,7 @@ BOOST_AUTO_TEST_CASE(a_kept_first_step_without_quota_pauses_the_run_at_its_claim
   auto inc = join("n1", 1000, 60'000);
   auto a = write(with_first_step(1100))->run.id.value;
   auto b = write(with_first_step(1100))->run.id.value;
-  claim_runs op;
-  op.owner = node_id{"n1"};
-  op.incarnation = inc;
-  op.now_ms = 1200;
-  op.lease_ttl_ms = 60'000;
-  op.max_runs = 10;
-  op.quotas = {terms_of_t(0)};
-  auto out = write(op);
+  auto out = write(claim_by_n1(inc, 10, {terms_of_t(0)}));
   BOOST_REQUIRE_MESSAGE(out, (out ? "" : describe(out.error())));
   // Both are taken and paused: a paused run holds no permit, so the
   // tenant's limit of 1 let the claim go on to the second.
