@@ -463,4 +463,42 @@ BOOST_AUTO_TEST_CASE(a_queued_runs_first_attempt_is_recorded_by_the_claim_that_a
   BOOST_TEST(answered);
 }
 
+BOOST_AUTO_TEST_CASE(a_run_paused_at_its_claim_on_stale_terms_is_resumed_with_fresh_ones) {
+  // Limit 1, two billed steps per run (an attempt and a held timer), and a
+  // subscription of 2 step attempts: the first run uses both. The second is
+  // queued with its first step kept; another process then raises the
+  // subscription, but this node's accountant and dispatcher keep the old
+  // terms, under which the claim that admits the second run pauses it on
+  // quota. The dispatcher then reads fresh terms and resumes it at once.
+  put("acme", R"({"max_concurrent_runs": 1})",
+      R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
+        {"id":"t","wait":{"timer_ms":500}}]}})");
+  auto now = wall_clock_ms(sys);
+  auto subscription = [&](const std::string& limit) {
+    return store_subscription{subscription_record{tenant_id{"acme"}, "sub", "active",
+                                                  now - 86'400'000, now + 30 * int64_t{86'400'000},
+                                                  R"({"workflow_step_limit":")" + limit + R"("})",
+                                                  "{}", 0},
+                              0};
+  };
+  ask<subscription_record>(writer, subscription("2"));
+  serve();
+  auto first = ask<run_created>(dispatcher, start_atom::value, pending_run("acme").run);
+  self->send(dispatcher, start_atom::value, pending_run("acme").run); // parks its starter
+  settle();
+  auto second = std::to_string(first.run.id.value + 1);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + second) == "PENDING");
+  ask<subscription_record>(writer, subscription("10"));
+  pass(3s);
+  BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + second) == "COMPLETED");
+  // Paused by the claim (one quota wait, resolved), then driven by its
+  // orchestrator: both steps counted once.
+  BOOST_TEST(count("SELECT count(*) FROM run_waits WHERE kind = 'quota' AND run_id = " + second +
+                   " AND resolved_at_ms IS NOT NULL") == 1);
+  BOOST_TEST(count("SELECT count(*) FROM run_steps WHERE run_id = " + second) == 2);
+  BOOST_TEST(count("SELECT used_count FROM usage_periods WHERE tenant_id = 'acme'") == 4);
+  auto stats = ask<dispatcher_stats>(dispatcher, stats_atom::value);
+  BOOST_TEST(stats.first_steps_claimed == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
