@@ -6,7 +6,6 @@
 #include "actors/quota_pause.hpp"
 #include "actors/run_codec.hpp"
 #include "actors/wall_clock.hpp"
-#include "config/billing.hpp"
 #include "config/json_text.hpp"
 #include "config/pipeline.hpp"
 #include "engine/engine.hpp"
@@ -297,23 +296,11 @@ void poll(dispatcher_pointer self);
 /// A claim took a queued run but paused it on quota at its kept first
 /// step (WAITING on quota; not held here).
 void paused_at_claim(dispatcher_pointer self, const quota_exhausted& x) {
-  auto fields = log_fields{{"tenant", x.tenant.value},
-                           {"run", std::to_string(x.run.value)},
-                           {"period_start", format_rfc3339(x.period_start_ms)},
-                           {"period_end", format_rfc3339(x.period_end_ms)},
-                           {"step", x.node_path},
-                           {"used", std::to_string(x.used)},
-                           {"limit", std::to_string(x.limit)}};
-  log_line("warn", "step quota exhausted: run paused at its first claim", fields);
   self->state.terms.erase(x.tenant.value); // asked for again at the next creation
   recheck_quota_pause(self, self->state.setup.accountant, self->state.setup.writer, x,
-                      [=](std::optional<int64_t> resumed_limit) {
-                        if (resumed_limit) {
-                          log_line("info",
-                                   "run resumed: the tenant's fresh quota terms cover the step",
-                                   {{"tenant", x.tenant.value},
-                                    {"run", std::to_string(x.run.value)},
-                                    {"limit", std::to_string(*resumed_limit)}});
+                      {{"tenant", x.tenant.value}, {"run", std::to_string(x.run.value)}},
+                      "step quota exhausted: run paused at its first claim", [=](bool resumed) {
+                        if (resumed) {
                           schedule_poll(self, true);
                         }
                       });

@@ -354,23 +354,9 @@ void dispatch(orchestrator_pointer self, const engine::command& cmd) {
 /// The store cut the append before a step the quota does not cover: the
 /// run is WAITING on quota now and no longer this node's.
 void paused_on_quota(orchestrator_pointer self, const quota_exhausted& x) {
-  auto fields = run_fields(self);
-  fields.emplace_back("period_start", format_rfc3339(x.period_start_ms));
-  fields.emplace_back("period_end", format_rfc3339(x.period_end_ms));
-  fields.emplace_back("step", x.node_path);
-  fields.emplace_back("used", std::to_string(x.used));
-  fields.emplace_back("limit", std::to_string(x.limit));
-  log_line("warn", "step quota exhausted: run paused", fields);
   recheck_quota_pause(self, self->state.setup.accountant, self->state.setup.writer, x,
-                      [=](std::optional<int64_t> resumed_limit) {
-                        if (resumed_limit) {
-                          auto f = run_fields(self);
-                          f.emplace_back("limit", std::to_string(*resumed_limit));
-                          log_line("info",
-                                   "run resumed: the tenant's fresh quota terms cover the step", f);
-                        }
-                        finish(self, done_reason::waiting);
-                      });
+                      run_fields(self), "step quota exhausted: run paused",
+                      [=](bool) { finish(self, done_reason::waiting); });
 }
 
 /// The store cut the append before a step the quota does not cover, but

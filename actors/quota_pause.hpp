@@ -12,19 +12,31 @@
 /// accountant's cached terms of the tenant are dropped first, so the
 /// terms read are the store's now.
 
+#include "actors/log.hpp"
 #include "actors/node_local.hpp"
+#include "config/billing.hpp"
 
 #include <cstdint>
-#include <optional>
+#include <string>
 
 namespace flowgate {
 
-/// `done(resumed_limit)` runs on `self` when the check ends: the fresh
-/// limit if the run was resumed under it, nullopt otherwise (terms
-/// unchanged, or any error: the resume scanner still covers the run).
+/// Logs the pause (`paused_message`, warn: `who` names the run, then the
+/// period, the step, the count and the limit), then checks. `done(resumed)`
+/// runs on `self` when the check ends: true if the run was resumed under
+/// fresh terms (also logged, info, with the fresh limit), false otherwise
+/// (terms unchanged, or any error: the resume scanner still covers the run).
 template <class Self, class Done>
 void recheck_quota_pause(Self* self, const quota_accountant_actor& accountant,
-                         const store_writer_actor& writer, const quota_exhausted& x, Done done) {
+                         const store_writer_actor& writer, const quota_exhausted& x, log_fields who,
+                         const char* paused_message, Done done) {
+  auto fields = who;
+  fields.emplace_back("period_start", format_rfc3339(x.period_start_ms));
+  fields.emplace_back("period_end", format_rfc3339(x.period_end_ms));
+  fields.emplace_back("step", x.node_path);
+  fields.emplace_back("used", std::to_string(x.used));
+  fields.emplace_back("limit", std::to_string(x.limit));
+  log_line("warn", paused_message, fields);
   self->send(accountant, put_atom::value, x.tenant);
   self->request(accountant, local_reply, get_atom::value, x.tenant)
     .then(
@@ -32,17 +44,22 @@ void recheck_quota_pause(Self* self, const quota_accountant_actor& accountant,
         bool changed = fresh.limit != x.limit || fresh.period_start_ms != x.period_start_ms ||
                        fresh.period_end_ms != x.period_end_ms;
         if (!changed) {
-          done(std::optional<int64_t>{});
+          done(false);
           return;
         }
         self->request(writer, local_reply, resume_run{x.run, fresh, 0})
           .then(
             [=](resume_outcome& r) {
-              done(r.resumed ? std::optional<int64_t>{fresh.limit} : std::optional<int64_t>{});
+              if (r.resumed) {
+                auto f = who;
+                f.emplace_back("limit", std::to_string(fresh.limit));
+                log_line("info", "run resumed: the tenant's fresh quota terms cover the step", f);
+              }
+              done(r.resumed);
             },
-            [=](caf::error&) { done(std::optional<int64_t>{}); });
+            [=](caf::error&) { done(false); });
       },
-      [=](caf::error&) { done(std::optional<int64_t>{}); });
+      [=](caf::error&) { done(false); });
 }
 
 } // namespace flowgate

@@ -22,6 +22,10 @@ namespace flowgate::sql_rows {
   "coalesce(lease_owner, ''), lease_expires_at_ms, lease_epoch, created_at_ms, updated_at_ms, "    \
   "coalesce(started_at_ms, 0), coalesce(finished_at_ms, 0), lease_incarnation"
 
+/// How many columns FLOWGATE_RUN_COLUMNS names (`read_run` reads them
+/// from 0): a statement's own columns after them start here.
+inline constexpr int run_columns = 24;
+
 template <class St> run_record read_run(const St& st) {
   run_record r;
   r.id = run_id{st.column_int64(0)};

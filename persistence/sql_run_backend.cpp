@@ -277,7 +277,8 @@ public:
                                : FLOWGATE_CLAIM_RUN " RETURNING " FLOWGATE_CLAIMED_COLUMNS);
     st.bind_all(run, g.owner, g.now_ms, g.expires_at_ms, g.incarnation);
     auto read = [](const auto& row) {
-      return claimed_run{read_run(row), row.column_text(24), row.column_int64(25) != 0};
+      return claimed_run{read_run(row), row.column_text(sql_rows::run_columns),
+                         row.column_int64(sql_rows::run_columns + 1) != 0};
     };
     if constexpr (lite) {
       // The UPDATE decided (due, lease free); this reads the row it changed.
@@ -947,7 +948,6 @@ private:
     std::erase_if(beats_, [&](const beat& b) { return b.node == node; });
   }
 
-  /// Runs a conditional statement: true if it changed exactly one row.
   /// SQLite's stand-in for `RETURNING` on a statement that changes at
   /// most one row: runs it, and if it changed the row, `read()` reads what
   /// `RETURNING` would have given (under the same write lock); else none.
@@ -963,6 +963,7 @@ private:
     return read();
   }
 
+  /// Runs a conditional statement: true if it changed exactly one row.
   template <class St> caf::expected<bool> changed_one(St& st) {
     auto changed = rows_changed(st);
     if (!changed) {

@@ -138,6 +138,16 @@ struct coordinator_fixture {
     return op;
   }
 
+  /// acme's active subscription of `limit` step attempts, from a day
+  /// before `now` to 30 days after.
+  static store_subscription acme_subscription(int64_t now, const std::string& limit) {
+    return store_subscription{subscription_record{tenant_id{"acme"}, "sub", "active",
+                                                  now - 86'400'000, now + 30 * int64_t{86'400'000},
+                                                  R"({"workflow_step_limit":")" + limit + R"("})",
+                                                  "{}", 0},
+                              0};
+  }
+
   void serve() {
     dispatcher_setup ds;
     ds.settings.node_id = "det";
@@ -285,14 +295,7 @@ BOOST_AUTO_TEST_CASE(a_pause_on_stale_cached_terms_is_resumed_with_fresh_ones) {
   put("acme", "{}", R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
     {"id":"b","activity":"noop"},{"id":"c","activity":"noop"}]}})");
   auto now = wall_clock_ms(sys);
-  auto subscription = [&](const std::string& limit) {
-    return store_subscription{subscription_record{tenant_id{"acme"}, "sub", "active",
-                                                  now - 86'400'000, now + 30 * int64_t{86'400'000},
-                                                  R"({"workflow_step_limit":")" + limit + R"("})",
-                                                  "{}", 0},
-                              0};
-  };
-  ask<subscription_record>(writer, subscription("1"));
+  ask<subscription_record>(writer, acme_subscription(now, "1"));
   serve();
   auto created = ask<run_created>(writer, pending_run("acme"));
   auto id = std::to_string(created.run.id.value);
@@ -303,7 +306,7 @@ BOOST_AUTO_TEST_CASE(a_pause_on_stale_cached_terms_is_resumed_with_fresh_ones) {
                   id) == "WAITING/quota/b");
   // Another process raises the subscription (this node's accountant keeps
   // its cached terms) and its scan resumes the run under the new terms.
-  ask<subscription_record>(writer, subscription("10"));
+  ask<subscription_record>(writer, acme_subscription(now, "10"));
   quota_terms raised;
   raised.tenant = tenant_id{"acme"};
   raised.period_start_ms = now - 86'400'000;
@@ -474,21 +477,14 @@ BOOST_AUTO_TEST_CASE(a_run_paused_at_its_claim_on_stale_terms_is_resumed_with_fr
       R"({"name":"p","root":{"sequence":[{"id":"a","activity":"noop"},
         {"id":"t","wait":{"timer_ms":500}}]}})");
   auto now = wall_clock_ms(sys);
-  auto subscription = [&](const std::string& limit) {
-    return store_subscription{subscription_record{tenant_id{"acme"}, "sub", "active",
-                                                  now - 86'400'000, now + 30 * int64_t{86'400'000},
-                                                  R"({"workflow_step_limit":")" + limit + R"("})",
-                                                  "{}", 0},
-                              0};
-  };
-  ask<subscription_record>(writer, subscription("2"));
+  ask<subscription_record>(writer, acme_subscription(now, "2"));
   serve();
   auto first = ask<run_created>(dispatcher, start_atom::value, pending_run("acme").run);
   self->send(dispatcher, start_atom::value, pending_run("acme").run); // parks its starter
   settle();
   auto second = std::to_string(first.run.id.value + 1);
   BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + second) == "PENDING");
-  ask<subscription_record>(writer, subscription("10"));
+  ask<subscription_record>(writer, acme_subscription(now, "10"));
   pass(3s);
   BOOST_TEST(text("SELECT status FROM runs WHERE run_id = " + second) == "COMPLETED");
   // Paused by the claim (one quota wait, resolved), then driven by its
