@@ -4,6 +4,7 @@
 
 #include "actors/activity.hpp"
 #include "config/json_text.hpp"
+#include "messages/actor_threads.hpp"
 
 #include <boost/json.hpp>
 #include <caf/actor_system.hpp>
@@ -95,9 +96,10 @@ activity_result execute(const activity_registry& activities, const activity_requ
   }
 }
 
-worker_actor::behavior_type activity_worker(worker_actor::pointer,
+worker_actor::behavior_type activity_worker(worker_actor::pointer self,
                                             std::shared_ptr<const activity_registry> activities,
                                             stop_flag stop) {
+  mark_detached_thread(self->home_system());
   return {
     [activities, stop](const activity_request& req) { return execute(*activities, req, stop); },
   };

@@ -14,6 +14,7 @@
 #include "config/tenant_config.hpp"
 #include "engine/engine.hpp"
 #include "engine/planner.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 
 #include <boost/json.hpp>
@@ -888,6 +889,7 @@ caf::expected<tenant_record> shown(caf::expected<tenant_record> t) {
 /// Answers one request, then exits.
 gateway_actor::behavior_type request_runner(gateway_actor::pointer self,
                                             std::shared_ptr<gateway_core> core) {
+  mark_detached_thread(self->home_system());
   auto done = [self](auto x) {
     self->quit();
     return x;

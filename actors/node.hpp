@@ -38,6 +38,7 @@
 #include "actors/node_local.hpp"
 #include "config/billing.hpp"
 #include "config/node_settings.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/interfaces.hpp"
 
 #include <caf/expected.hpp>

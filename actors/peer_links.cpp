@@ -5,6 +5,7 @@
 #include "actors/client.hpp"
 #include "actors/log.hpp"
 #include "actors/wall_clock.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>
@@ -124,6 +125,7 @@ void send_item(links_pointer self, const std::string& node, const gateway_actor&
 /// goes back to `links` as `link_atom`.
 void connector(caf::event_based_actor* me, peer_links_actor links, std::string node,
                std::string address, std::string host, uint16_t port) {
+  mark_detached_thread(me->home_system());
   auto door = caf::openssl::remote_actor<gateway_actor>(me->home_system(), host, port);
   caf::anon_send(links, link_atom::value, node_id{node}, address, door ? *door : gateway_actor{},
                  door ? std::string{} : me->home_system().render(door.error()));

@@ -1,6 +1,7 @@
 #include "actors/store_reader.hpp"
 
 #include "actors/wall_clock.hpp"
+#include "messages/actor_threads.hpp"
 
 #include "persistence/store.hpp"
 
@@ -24,6 +25,7 @@ using reader_pointer = store_reader_actor::stateful_pointer<store_reader_state>;
 
 store_reader_actor::behavior_type store_reader(reader_pointer self,
                                                std::shared_ptr<read_session> session) {
+  mark_detached_thread(self->home_system());
   self->state.session = std::move(session);
   auto& s = *self->state.session;
   return {

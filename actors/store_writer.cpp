@@ -2,6 +2,7 @@
 
 #include "actors/log.hpp"
 #include "actors/wall_clock.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 #include "persistence/store.hpp"
 
@@ -263,6 +264,7 @@ store_writer_actor::behavior_type store_writer(writer_pointer self,
                                                std::shared_ptr<write_session> session,
                                                size_t max_batch,
                                                std::function<void(const caf::error&)> on_fatal) {
+  mark_detached_thread(self->home_system());
   self->state.session = std::move(session);
   self->state.max_batch = std::max<size_t>(max_batch, 1);
   self->state.on_fatal = std::move(on_fatal);

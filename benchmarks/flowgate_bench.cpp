@@ -675,6 +675,7 @@ int main(int argc, char** argv) {
   }
   cfg.set("scheduler.max-threads", static_cast<int>(scheduler_threads()));
   caf::actor_system sys{cfg};
+  actor_threads_joined joined{sys};
   int rc = 0;
   {
     auto n = node::start(sys, s, node_options{!o.quota && !o.preload, nullptr});

@@ -6,6 +6,7 @@
 //
 // Usage: flowgate-bench-commit [--writes N] [--synchronous full|normal|off] [--dir PATH]
 
+#include "actors/node.hpp"
 #include "actors/store_writer.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
@@ -169,6 +170,7 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   register_types(cfg);
   caf::actor_system sys{cfg};
+  actor_threads_joined joined{sys};
   std::printf("group commit benchmark: step reservations (counter update + ledger row)\n");
   std::printf("synchronous=%s, writes per actor run=%d, database dir=%s\n", to_string(o.sync),
               o.writes, o.dir.c_str());

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   flowgate::register_types(cfg);
   caf::actor_system sys{cfg};
+  // Destroyed before `sys`: waits for the actors' threads (actors/node.hpp).
+  flowgate::actor_threads_joined joined{sys};
 
   // 1. Activities: C++ callables registered by name. They get the resolved
   //    input, the attempt number, the tenant id and the tenant's settings.

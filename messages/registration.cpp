@@ -1,5 +1,6 @@
 #include "messages/registration.hpp"
 
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 #include "messages/interfaces.hpp"
 
@@ -9,6 +10,7 @@
 namespace flowgate {
 
 void register_types(caf::actor_system_config& cfg) {
+  add_actor_thread_hook(cfg);
   cfg.add_message_type<tenant_id>("flowgate::tenant_id");
   cfg.add_message_type<queue_name>("flowgate::queue_name");
   cfg.add_message_type<config_version>("flowgate::config_version");

@@ -10,8 +10,9 @@ class actor_system_config;
 
 namespace flowgate {
 
-/// Adds every serializable flowgate message type and the `flowgate` error
-/// category (so `sys.render(e)` prints the sentence).
+/// Adds every serializable flowgate message type, the `flowgate` error
+/// category (so `sys.render(e)` prints the sentence) and the thread hook of
+/// messages/actor_threads.hpp.
 void register_types(caf::actor_system_config& cfg);
 
 } // namespace flowgate

@@ -278,6 +278,7 @@ int main(int argc, char** argv) {
   cfg.set("scheduler.max-threads",
           group == "serve" ? static_cast<int>(flowgate::scheduler_threads()) : 2);
   caf::actor_system sys{cfg};
+  flowgate::actor_threads_joined joined{sys};
   bool as_json = a.has_flag("json");
   if (group == "serve") {
     return serve_command(sys, *settings, tls, as_json);

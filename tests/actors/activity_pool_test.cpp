@@ -2,6 +2,7 @@
 
 #include "actors/activity.hpp"
 #include "actors/activity_pool.hpp"
+#include "actors/node.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 
@@ -80,6 +81,8 @@ struct pool_fixture {
 
   ~pool_fixture() {
     caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
+    pool = nullptr;
+    join_actor_threads(*sys);
     sys.reset();
   }
 

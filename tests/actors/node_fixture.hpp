@@ -31,6 +31,7 @@ struct node_fixture {
 
   ~node_fixture() {
     n.reset();
+    join_actor_threads(*sys);
     sys.reset();
   }
 

@@ -1,4 +1,6 @@
 #include "actors/store_writer.hpp"
+
+#include "actors/node.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "persistence/sqlite.hpp"
@@ -55,6 +57,7 @@ struct writer_fixture {
     waiter.reset();
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
     writer = nullptr;
+    join_actor_threads(*sys);
     sys.reset();
   }
 

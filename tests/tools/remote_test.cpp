@@ -554,6 +554,7 @@ BOOST_AUTO_TEST_CASE(an_embedder_serves_and_connects_with_the_library) {
   BOOST_REQUIRE(!flowgate::enable_tls_network(
     server_cfg, flowgate::tls_files{dir + "/node.pem", dir + "/node.key", dir + "/ca.pem"}));
   caf::actor_system server_sys{server_cfg};
+  flowgate::actor_threads_joined server_joined{server_sys};
   flowgate::node_settings s;
   s.db_path = location;
   s.synchronous = flowgate::sync_mode::normal;
