@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -87,7 +88,10 @@ void join_actor_threads(caf::actor_system& sys) {
   sys.await_all_actors_done();
   auto& c = counts();
   std::unique_lock<std::mutex> lock{c.mtx};
-  c.ended.wait(lock, [&] { return c.live[&sys] <= 0; });
+  // Bounded: a thread whose actor something still holds (a proxy of the
+  // network module, stopped only by the destructor) ends only after it; the
+  // destructor then waits for it as it always did.
+  c.ended.wait_for(lock, std::chrono::seconds{5}, [&] { return c.live[&sys] <= 0; });
   c.live.erase(&sys);
   c.hooked.erase(&sys);
 }

@@ -32,7 +32,8 @@ void add_actor_thread_hook(caf::actor_system_config& cfg);
 void mark_detached_thread(caf::actor_system& sys);
 
 /// Waits until every actor of `sys` has terminated and every counted
-/// thread has ended (the clock's queue then holds all their pushes).
+/// thread has ended (the clock's queue then holds all their pushes), the
+/// threads for at most 5 s.
 void join_actor_threads(caf::actor_system& sys);
 
 /// Declare one right after the `caf::actor_system` that holds nodes (before
