@@ -6,8 +6,8 @@
 //
 // Usage: flowgate-bench-commit [--writes N] [--synchronous full|normal|off] [--dir PATH]
 
-#include "actors/node.hpp"
 #include "actors/store_writer.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "persistence/sqlite_store.hpp"

@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   caf::actor_system_config cfg;
   flowgate::register_types(cfg);
   caf::actor_system sys{cfg};
-  // Destroyed before `sys`: waits for the actors' threads (actors/node.hpp).
+  // Destroyed before `sys`: waits for the actors' threads
+  // (messages/actor_threads.hpp, included by actors/node.hpp).
   flowgate::actor_threads_joined joined{sys};
 
   // 1. Activities: C++ callables registered by name. They get the resolved

@@ -1,8 +1,8 @@
 #pragma once
 
 /// The threads of flowgate's detached actors (activity workers, the store's
-/// reader and writer, the gateway's request runners, peer connectors), and waiting for them to end
-/// before an actor system dies.
+/// reader and writer, the gateway's request runners, peer connectors), and
+/// waiting for them to end before an actor system dies.
 ///
 /// Why: CAF 0.17's `~actor_system` stops its clock's thread and only then
 /// waits for the detached threads. Each detached actor makes one last push

@@ -2,7 +2,7 @@
 
 #include "actors/activity.hpp"
 #include "actors/activity_pool.hpp"
-#include "actors/node.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 

@@ -1,6 +1,5 @@
 #include "actors/store_writer.hpp"
-
-#include "actors/node.hpp"
+#include "messages/actor_threads.hpp"
 #include "messages/errors.hpp"
 #include "messages/registration.hpp"
 #include "persistence/sqlite.hpp"
