@@ -15,6 +15,7 @@
 #include "config/node_settings.hpp"
 #include "messages/errors.hpp"
 #include "persistence/open_store.hpp"
+#include "persistence/sqlite.hpp"
 
 #include <caf/expected.hpp>
 
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -51,6 +53,11 @@ flight.
                     scheduled and reserved)
   --tenants T       tenants the runs are spread over (100)
   --synchronous M   off | normal | full (full)
+  --rows-only       (SQLite) instead, the same rows written by the fewest
+                    statements a run could make, with no reads and no
+                    flowgate code between them: per run one INSERT per
+                    table and one UPDATE per row changed, a run's events of
+                    one append in one INSERT. SQLite's own floor for them
   --db PATH|URL     database file (default: a fresh temporary file, removed
                     after), or an empty PostgreSQL database (postgresql://...)
 )";
@@ -60,6 +67,7 @@ struct options {
   int64_t batch = 200;
   int64_t tenants = 100;
   int64_t steps = 1;
+  bool rows_only = false;
   sync_mode sync = sync_mode::full;
   std::string db;
 };
@@ -85,8 +93,7 @@ int64_t wall_ms() {
 }
 
 int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-           clock_type::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now().time_since_epoch())
     .count();
 }
 
@@ -112,6 +119,10 @@ bool parse(int argc, char** argv, options& o) {
       std::cout << help;
       std::exit(0);
     }
+    if (a == "--rows-only") {
+      o.rows_only = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::cerr << "flowgate-bench-store: " << a << " needs a value\n" << help;
       return false;
@@ -121,8 +132,8 @@ bool parse(int argc, char** argv, options& o) {
       char* end = nullptr;
       auto n = std::strtoll(v.c_str(), &end, 10);
       if (end == v.c_str() || *end != '\0' || n < min) {
-        std::cerr << "flowgate-bench-store: " << a << " must be an integer >= " << min
-                  << ", not '" << v << "'\n";
+        std::cerr << "flowgate-bench-store: " << a << " must be an integer >= " << min << ", not '"
+                  << v << "'\n";
         return false;
       }
       out = n;
@@ -189,7 +200,9 @@ struct open_run {
   int64_t step = 1;
 };
 
-std::string step_name(int64_t k) { return "s" + std::to_string(k); }
+std::string step_name(int64_t k) {
+  return "s" + std::to_string(k);
+}
 
 /// What its orchestrator appends when step `r.step` completed: the next
 /// step scheduled and reserved (one unit under `q`), or after the last one
@@ -222,6 +235,90 @@ append_history append_after(const open_run& r, int64_t steps, int64_t incarnatio
   op.now_ms = now;
   return op;
 }
+
+/// --rows-only: the rows the store's operations leave for each run, written
+/// by the fewest statements a run could make (no reads, no checks, no
+/// flowgate code): what SQLite itself takes for them on this machine.
+struct rows_only_writer {
+  sqlite::connection& db;
+  int64_t period_start = 0;
+  int64_t period_end = 0;
+
+  void events(int64_t run, const std::string& tenant, int64_t seq, const char* type1,
+              const std::string& path1, const char* payload1, const char* type2,
+              const std::string& path2, const char* payload2, int64_t now) {
+    auto& st = db.cached("INSERT INTO run_events (run_id, seq, tenant_id, event_type, node_path, "
+                         "attempt, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, "
+                         "?10), (?1, ?7, ?3, ?8, ?9, 1, ?11, ?10)");
+    st.bind_all(run, seq, tenant, type1, path1, payload1, seq + 1, type2, path2, now, payload2);
+    must(st.run(), "insert events");
+  }
+
+  void start_attempt(int64_t run, const std::string& tenant, const std::string& step,
+                     int64_t incarnation, int64_t now) {
+    auto& st = db.cached("INSERT INTO run_steps (run_id, step_path, attempt, tenant_id, status, "
+                         "period_start_ms, period_end_ms, node_id, lease_epoch, started_at_ms) "
+                         "VALUES (?1, ?2, 1, ?3, 'started', ?4, ?5, 'bench', ?6, ?7)");
+    st.bind_all(run, step, tenant, period_start, period_end, incarnation, now);
+    must(st.run(), "insert an attempt");
+    auto& u = db.cached("UPDATE usage_periods SET used_count = used_count + 1, updated_at_ms = "
+                        "?4 WHERE tenant_id = ?1 AND period_start_ms = ?2 AND period_end_ms = ?3");
+    u.bind_all(tenant, period_start, period_end, now);
+    must(u.run(), "count an attempt");
+  }
+
+  void finish_attempt(int64_t run, const std::string& step, int64_t now) {
+    auto& st = db.cached("UPDATE run_steps SET status = 'completed', finished_at_ms = ?3 WHERE "
+                         "run_id = ?1 AND step_path = ?2 AND attempt = 1");
+    st.bind_all(run, step, now);
+    must(st.run(), "finish an attempt");
+  }
+
+  int64_t create(const create_run& c, int64_t incarnation, int64_t now) {
+    auto& st = db.cached(
+      "INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, config_checksum, "
+      "status, input, next_seq, wake_at_ms, lease_owner, lease_expires_at_ms, lease_epoch, "
+      "created_at_ms, updated_at_ms, started_at_ms, node_path, lease_incarnation) VALUES (?1, ?2, "
+      "?1, ?3, ?4, 'RUNNING', ?5, 3, ?6, 'bench', ?6, 1, ?7, ?7, ?7, 's1', ?8)");
+    const auto& r = c.run;
+    st.bind_all(r.tenant.value, r.queue.value, r.version.value, r.checksum, r.input, now + 30'000,
+                now, incarnation);
+    must(st.run(), "insert a run");
+    auto id = db.last_insert_rowid();
+    events(id, r.tenant.value, 1, "run_started", "", r.input.c_str(), "step_scheduled", "s1",
+           scheduled_payload, now);
+    start_attempt(id, r.tenant.value, "s1", incarnation, now);
+    return id;
+  }
+
+  /// One append after step `step` of `steps`; true when the run ended.
+  bool append(int64_t run, const std::string& tenant, int64_t step, int64_t steps,
+              int64_t incarnation, int64_t now) {
+    auto seq = 1 + 2 * step;
+    finish_attempt(run, step_name(step), now);
+    bool last = step == steps;
+    if (!last) {
+      auto next = step_name(step + 1);
+      events(run, tenant, seq, "step_completed", step_name(step), "{}", "step_scheduled", next,
+             scheduled_payload, now);
+      start_attempt(run, tenant, next, incarnation, now);
+      auto& st = db.cached("UPDATE runs SET next_seq = ?2, node_path = ?3, updated_at_ms = ?4 "
+                           "WHERE run_id = ?1");
+      st.bind_all(run, seq + 2, next, now);
+      must(st.run(), "advance a run");
+      return false;
+    }
+    events(run, tenant, seq, "step_completed", step_name(step), "{}", "run_completed", "", "{}",
+           now);
+    auto& st = db.cached(
+      "UPDATE runs SET next_seq = ?2, status = 'COMPLETED', node_path = '', lease_owner = NULL, "
+      "lease_expires_at_ms = 0, lease_incarnation = 0, updated_at_ms = ?3, finished_at_ms = ?3 "
+      "WHERE run_id = ?1");
+    st.bind_all(run, seq + 2, now);
+    must(st.run(), "end a run");
+    return true;
+  }
+};
 
 } // namespace
 
@@ -259,6 +356,65 @@ int main(int argc, char** argv) {
   q.period_end_ms = period_end;
   q.limit = -1; // unlimited, still counted (as flowgate-bench's tenants)
 
+  // --rows-only: the schema and the tenants as above, then the session
+  // gives way to a bare connection on the same file.
+  std::optional<sqlite::connection> bare;
+  std::optional<rows_only_writer> rows;
+  int64_t statements = 0;
+  if (o.rows_only) {
+    if (is_postgres_location(o.db)) {
+      std::cerr << "flowgate-bench-store: --rows-only is for SQLite\n";
+      return 2;
+    }
+    w.reset();
+    bare = must(sqlite::connection::open(sqlite::open_options{o.db, 5000, o.sync, false}),
+                "cannot open the store");
+    rows.emplace(rows_only_writer{*bare, period_start, period_end});
+    must(bare->exec("BEGIN IMMEDIATE"), "begin");
+    for (int64_t t = 0; t < o.tenants; ++t) {
+      auto& st = bare->cached("INSERT INTO usage_periods (tenant_id, period_start_ms, "
+                              "period_end_ms, used_count, step_limit, updated_at_ms) VALUES "
+                              "(?1, ?2, ?3, 0, -1, ?4)");
+      st.bind_all("t" + std::to_string(t), period_start, period_end, start_ms);
+      must(st.run(), "create a usage counter");
+    }
+    must(bare->exec("COMMIT"), "commit");
+  }
+  auto begin = [&] { must(rows ? bare->exec("BEGIN IMMEDIATE") : w->begin(), "begin"); };
+  auto commit = [&] { must(rows ? bare->exec("COMMIT") : w->commit(), "commit"); };
+  // Creates run `i`: false if it was not created as a node creates it.
+  auto create = [&](int64_t i, int64_t now, std::vector<open_run>& out) {
+    auto op = creation(o, i, incarnation, q, now);
+    if (rows) {
+      auto id = rows->create(op, incarnation, now);
+      open_run r{std::move(op.run), 1};
+      r.run.id = run_id{id};
+      r.run.next_seq = 3;
+      out.push_back(std::move(r));
+      return true;
+    }
+    auto c = must(w->apply(op), "create a run");
+    if (!c.created || c.run.lease_owner != "bench" || c.run.next_seq != 3) {
+      return false;
+    }
+    out.push_back(open_run{std::move(c.run), 1});
+    return true;
+  };
+  // Appends run `r`'s next step (or its end): false if it did not advance.
+  auto advance = [&](open_run& r, int64_t now) {
+    if (rows) {
+      rows->append(r.run.id.value, r.run.tenant.value, r.step, o.steps, incarnation, now);
+      r.run.next_seq += 2;
+      return true;
+    }
+    auto h = must(w->apply(append_after(r, o.steps, incarnation, q, now)), "append");
+    if (h.next_seq != r.run.next_seq + 2 || h.quota_paused) {
+      return false;
+    }
+    r.run.next_seq = h.next_seq;
+    return true;
+  };
+
   int64_t create_us = 0, append_us = 0, commit_us = 0, commit_cpu_us = 0;
   int64_t transactions = 0, appends = 0;
   std::vector<open_run> open; // each advances by one append per transaction
@@ -267,36 +423,32 @@ int main(int argc, char** argv) {
   int64_t next = 0;
   while (next < o.runs || !open.empty()) {
     auto now = wall_ms();
-    must(session.begin(), "begin");
+    begin();
     auto a0 = now_us();
     std::vector<open_run> still;
     for (int64_t i = next; i < std::min(o.runs, next + o.batch); ++i) {
-      auto c = must(session.apply(creation(o, i, incarnation, q, now)), "create a run");
-      if (!c.created || c.run.lease_owner != "bench" || c.run.next_seq != 3) {
+      if (!create(i, now, still)) {
         std::cerr << "flowgate-bench-store: run " << i
                   << " was not created claimed with its first step\n";
         return 1;
       }
-      still.push_back(open_run{std::move(c.run), 1});
     }
     next = std::min(o.runs, next + o.batch);
     auto a1 = now_us();
     for (auto& r : open) {
-      auto h = must(session.apply(append_after(r, o.steps, incarnation, q, now)), "append");
-      if (h.next_seq != r.run.next_seq + 2 || h.quota_paused) {
+      if (!advance(r, now)) {
         std::cerr << "flowgate-bench-store: run " << r.run.id.value << " did not advance\n";
         return 1;
       }
       ++appends;
       if (r.step < o.steps) {
-        r.run.next_seq = h.next_seq;
         r.step += 1;
         still.push_back(std::move(r));
       }
     }
     auto a2 = now_us();
     auto c0 = thread_cpu_us();
-    must(session.commit(), "commit");
+    commit();
     commit_cpu_us += thread_cpu_us() - c0;
     auto a3 = now_us();
     create_us += a1 - a0;
@@ -307,14 +459,15 @@ int main(int argc, char** argv) {
   }
   auto wall_us = now_us() - t0;
   auto cpu_us = thread_cpu_us() - cpu0;
-  auto statements = session.statements();
+  statements = w ? w->statements() : 0;
   auto runs = static_cast<double>(o.runs);
   auto per_run = [&](int64_t us) { return static_cast<double>(us) / runs; };
   std::printf("flowgate-bench-store: runs=%lld steps=%lld batch=%lld tenants=%lld "
-              "synchronous=%s store=%s\n",
+              "synchronous=%s store=%s%s\n",
               static_cast<long long>(o.runs), static_cast<long long>(o.steps),
-              static_cast<long long>(o.batch), static_cast<long long>(o.tenants),
-              to_string(o.sync), is_postgres_location(o.db) ? "postgresql" : "sqlite");
+              static_cast<long long>(o.batch), static_cast<long long>(o.tenants), to_string(o.sync),
+              is_postgres_location(o.db) ? "postgresql" : "sqlite",
+              o.rows_only ? " rows-only" : "");
   auto secs = static_cast<double>(wall_us) / 1e6;
   std::printf("  runs/s           %.0f (one thread, no actors: one writer's ceiling)\n",
               runs / secs);
@@ -332,6 +485,8 @@ int main(int argc, char** argv) {
     std::printf("  server statements %.1f per run\n", static_cast<double>(statements) / runs);
   }
   std::printf("  peak RSS         %.1f MB\n", static_cast<double>(peak_rss_kb()) / 1024.0);
+  rows.reset();
+  bare.reset();
   w.reset();
   if (temp) {
     for (const char* suffix : {"", "-wal", "-shm"}) {
