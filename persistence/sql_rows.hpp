@@ -15,6 +15,11 @@
 
 namespace flowgate::sql_rows {
 
+// The condition of the partial index runs_tenant_due (schema 12), which
+// every statement that looks a tenant's runs up by status repeats word for
+// word: SQLite uses a partial index only for a query that contains it.
+#define FLOWGATE_UNFINISHED "status IN ('PENDING', 'RUNNING', 'WAITING')"
+
 #define FLOWGATE_RUN_COLUMNS                                                                       \
   "run_id, tenant_id, queue, config_tenant_id, config_version, config_checksum, status, "          \
   "coalesce(wait_reason, ''), node_path, input, coalesce(output, ''), coalesce(error_type, ''), "  \

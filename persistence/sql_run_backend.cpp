@@ -157,8 +157,9 @@ public:
     if constexpr (std::is_same_v<Db, sqlite::connection>) {
       // One writer at a time, its time read after it took the write lock:
       // no renewal can commit later with an earlier time.
-      auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = "
-                            "'RUNNING' AND lease_expires_at_ms > ?2");
+      auto& st =
+        db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                   " AND status = 'RUNNING' AND lease_expires_at_ms > ?2");
       st.bind_all(tenant, now_ms);
       return first_int(st);
     } else {
@@ -170,29 +171,30 @@ public:
       // statement (expiry 0, which no renewal or append matches), and one
       // whose row another transaction holds is counted as still live.
       auto& st = db_.cached(
-        "WITH expired AS (SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
-        "AND lease_expires_at_ms > 0 AND lease_expires_at_ms <= ?2 FOR UPDATE SKIP LOCKED), "
+        "WITH expired AS (SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+        " AND status = 'RUNNING' AND lease_expires_at_ms > 0 AND lease_expires_at_ms <= ?2 "
+        "FOR UPDATE SKIP LOCKED), "
         "revoked AS (UPDATE runs r SET lease_expires_at_ms = 0 FROM expired e "
         "WHERE r.run_id = e.run_id RETURNING r.run_id) "
-        "SELECT (SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = 'RUNNING' "
-        "AND lease_expires_at_ms > 0) - (SELECT count(*) FROM revoked)");
+        "SELECT (SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+        " AND status = 'RUNNING' AND lease_expires_at_ms > 0) - (SELECT count(*) FROM revoked)");
       st.bind_all(tenant, now_ms);
       return first_int(st);
     }
   }
 
   caf::expected<int64_t> count_active(const std::string& tenant) override {
-    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status IN "
-                          "('PENDING', 'RUNNING', 'WAITING')");
+    auto& st =
+      db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED);
     st.bind_all(tenant);
     return first_int(st);
   }
 
   caf::expected<int64_t> count_held(const std::string& tenant, const std::string& owner,
                                     int64_t incarnation, int64_t now_ms) override {
-    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND status = "
-                          "'RUNNING' AND lease_expires_at_ms > ?2 AND lease_owner = ?3 AND "
-                          "lease_incarnation = ?4");
+    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                          " AND status = 'RUNNING' AND lease_expires_at_ms > ?2 AND "
+                          "lease_owner = ?3 AND lease_incarnation = ?4");
     st.bind_all(tenant, now_ms, owner, incarnation);
     return first_int(st);
   }
@@ -249,17 +251,19 @@ public:
 
   caf::expected<std::vector<int64_t>> due_runs(const std::string& tenant, run_status status,
                                                int64_t now_ms, int64_t limit) override {
-    // Index runs_tenant_due; a RUNNING run's wake time is its lease expiry.
+    // Index runs_tenant_due (a class of unfinished runs: PENDING, RUNNING
+    // or WAITING); a RUNNING run's wake time is its lease expiry.
     // PostgreSQL: a row another transaction is changing (a renewal in
     // flight) is skipped, not waited for: this claim holds tenant locks,
     // and that transaction may be waiting for one of them.
-    auto& st = db_.cached(std::is_same_v<Db, sqlite::connection>
-                            ? "SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
-                              "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
-                              "ORDER BY wake_at_ms, run_id LIMIT ?4"
-                            : "SELECT run_id FROM runs WHERE tenant_id = ?1 AND status = ?2 "
-                              "AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3 "
-                              "ORDER BY wake_at_ms, run_id LIMIT ?4 FOR UPDATE SKIP LOCKED");
+    auto& st =
+      db_.cached(std::is_same_v<Db, sqlite::connection>
+                   ? "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                     " AND status = ?2 AND wake_at_ms <= ?3 AND lease_expires_at_ms "
+                     "<= ?3 ORDER BY wake_at_ms, run_id LIMIT ?4"
+                   : "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                     " AND status = ?2 AND wake_at_ms <= ?3 AND lease_expires_at_ms "
+                     "<= ?3 ORDER BY wake_at_ms, run_id LIMIT ?4 FOR UPDATE SKIP LOCKED");
     st.bind_all(tenant, status, now_ms, limit);
     return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }

@@ -92,10 +92,12 @@ template <class Db>
 caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& q) {
   auto& st = db.cached(
     "SELECT t.tenant_id, "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'RUNNING' "
-    "AND r.lease_expires_at_ms > ?2), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'PENDING'), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'WAITING'), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
+    " AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?2), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
+    " AND r.status = 'PENDING'), "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
+    " AND r.status = 'WAITING'), "
     "t.config_json, "
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
     "AND x.reason = 'tenant_at_limit'), 0), "
@@ -103,8 +105,8 @@ caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& 
     "AND x.reason = 'soft_limit'), 0), "
     "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
     "AND x.reason = 'hard_limit'), 0), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND r.status = 'WAITING' "
-    "AND r.wait_reason = 'quota') "
+    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
+    " AND r.status = 'WAITING' AND r.wait_reason = 'quota') "
     "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
   st.bind_all(q.tenant.value, q.now_ms);
   caf::error bad_config;

@@ -257,6 +257,18 @@ statement& connection::cached(const char* sql) {
   return *i->second;
 }
 
+int64_t statement::full_scan_steps() const {
+  return stmt_ == nullptr ? 0 : sqlite3_stmt_status(stmt_, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+}
+
+int64_t connection::full_scan_steps() const {
+  int64_t n = 0;
+  for (const auto& [sql, st] : cache_) {
+    n += st->full_scan_steps();
+  }
+  return n;
+}
+
 caf::expected<int64_t> connection::query_int(std::string_view sql) {
   auto stmt = prepare(sql);
   if (!stmt) {

@@ -86,6 +86,10 @@ public:
   std::string column_text(int col) const;
   bool column_is_null(int col) const;
 
+  /// Rows this statement stepped over in full table scans since it was
+  /// prepared (SQLITE_STMTSTATUS_FULLSCAN_STEP).
+  int64_t full_scan_steps() const;
+
 private:
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
@@ -128,6 +132,10 @@ public:
   /// whose pipelined statements report their errors here).
   [[nodiscard]] caf::expected<int64_t> changes() const;
   int64_t last_insert_rowid() const;
+  /// Rows the cached statements stepped over in full table scans so far:
+  /// a statement that should find its rows through an index and does not
+  /// shows here (tests).
+  int64_t full_scan_steps() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
 

@@ -61,6 +61,34 @@ BOOST_AUTO_TEST_CASE(reopening_applies_nothing_and_keeps_data) {
   BOOST_TEST(*c.query_int("SELECT count(*) FROM schema_migrations") == latest_schema_version());
 }
 
+BOOST_AUTO_TEST_CASE(schema_12_keeps_only_unfinished_runs_in_the_due_index) {
+  testing::temp_db db;
+  auto c = open(db.path);
+  BOOST_REQUIRE(migrate(c, 1));
+  // Back to schema 11 (the due index over every run), with runs in it.
+  BOOST_REQUIRE(!c.exec("DROP INDEX runs_tenant_due; CREATE INDEX runs_tenant_due ON runs "
+                        "(tenant_id, status, wake_at_ms); DELETE FROM schema_migrations "
+                        "WHERE version = 12"));
+  BOOST_REQUIRE(!c.exec("INSERT INTO tenants VALUES ('a', '', 'solo', '{}', 1, 1)"));
+  for (const char* status : {"PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELED"}) {
+    BOOST_REQUIRE(!c.exec(std::string{"INSERT INTO runs (tenant_id, queue, config_tenant_id, "
+                                      "config_version, config_checksum, status, "
+                                      "created_at_ms, updated_at_ms) VALUES ('a', 'q', 'a', "
+                                      "'1', 'c', '"} +
+                          status + "', 1, 1)"));
+  }
+  auto applied = migrate(c, 2);
+  BOOST_REQUIRE(applied);
+  BOOST_TEST(applied->size() == 1u);
+  BOOST_TEST(*c.query_int("SELECT count(*) FROM schema_migrations") == latest_schema_version());
+  // The rebuilt index holds the three unfinished runs, not the finished.
+  BOOST_TEST(*c.query_int("SELECT count(*) FROM runs INDEXED BY runs_tenant_due WHERE "
+                          "tenant_id = 'a' AND status IN ('PENDING', 'RUNNING', 'WAITING')") == 3);
+  BOOST_TEST(*c.query_int("SELECT count(*) FROM runs") == 6);
+  BOOST_TEST(c.query_text("SELECT sql FROM sqlite_master WHERE name = 'runs_tenant_due'")
+               ->find("WHERE status IN ('PENDING', 'RUNNING', 'WAITING')") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(newer_schema_is_refused) {
   testing::temp_db db;
   {

@@ -8,6 +8,7 @@
 #include "messages/errors.hpp"
 #include "persistence/run_store.hpp"
 #include "persistence/sql_run_backend.hpp"
+#include "persistence/sql_runs.hpp"
 #include "persistence/sqlite.hpp"
 #include "persistence/sqlite_store.hpp"
 #include "tests/persistence/store_sessions.hpp"
@@ -440,6 +441,45 @@ BOOST_AUTO_TEST_CASE(a_refused_reservation_takes_back_its_ledger_row) {
   BOOST_TEST(at("insert_attempt:t") < at("take_usage_unit:t"));
   BOOST_TEST(at("delete_attempt") > at("take_usage_unit:t"));
   BOOST_TEST(*conn.query_int("SELECT count(*) FROM run_steps") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_tenants_run_lookups_never_step_over_its_finished_runs) {
+  // runs_tenant_due holds unfinished runs only (schema 12): a statement
+  // that looks a tenant's runs up by status must repeat the index's
+  // condition, or SQLite scans the whole table, finished runs and all.
+  add_tenant("t", R"({"max_concurrent_runs": 2, "quota": {"hard_limit": 1000}})");
+  constexpr int64_t finished = 600;
+  BOOST_REQUIRE(
+    !conn.exec("WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+               std::to_string(finished) +
+               ") INSERT INTO runs (tenant_id, queue, config_tenant_id, config_version, "
+               "config_checksum, status, created_at_ms, updated_at_ms, finished_at_ms) "
+               "SELECT 't', 'q', 't', '1', 'c', 'COMPLETED', 1, 1, 1 FROM n"));
+  auto before = conn.full_scan_steps();
+  // Admission (active and live-running counts), a claim (live-running
+  // count, due runs by class), the held count, the tenant's figures.
+  auto created = flowgate::run_store::apply(backend, new_run("t"));
+  BOOST_REQUIRE(created);
+  BOOST_REQUIRE(created->created);
+  claim_runs op;
+  op.owner = node_id{"n"};
+  op.now_ms = 2000;
+  op.lease_ttl_ms = 1000;
+  op.max_runs = 10;
+  auto won = flowgate::run_store::apply(backend, op);
+  BOOST_REQUIRE(won);
+  BOOST_TEST(won->runs.size() == 1u);
+  for (auto status : {run_status::pending, run_status::running, run_status::waiting}) {
+    BOOST_TEST(static_cast<bool>(backend.due_runs("t", status, 5000, 10)));
+  }
+  auto held = backend.count_held("t", "n", 0, 2000);
+  BOOST_REQUIRE(held);
+  BOOST_TEST(*held == 1);
+  auto stats = sql_runs::apply(conn, read_tenant_stats{tenant_id{"t"}, 2000, 0});
+  BOOST_REQUIRE(stats);
+  BOOST_REQUIRE_EQUAL(stats->size(), 1u);
+  BOOST_TEST(stats->front().running == 1);
+  BOOST_TEST(conn.full_scan_steps() - before < finished);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
