@@ -52,6 +52,11 @@ flight.
                     more append (the step before completed, this one
                     scheduled and reserved)
   --tenants T       tenants the runs are spread over (100)
+  --tenant-limit N  max_concurrent_runs of every tenant (0 = none): a run
+                    created at its tenant's limit is queued, and each
+                    transaction ends with a claim of the tenants whose
+                    permits its completions freed (as a node's targeted
+                    claim rides behind the append that ends a run)
   --synchronous M   off | normal | full (full)
   --rows-only       (SQLite) instead, the same rows written by the fewest
                     statements a run could make, with no reads and no
@@ -68,6 +73,7 @@ struct options {
   int64_t tenants = 100;
   int64_t steps = 1;
   bool rows_only = false;
+  int64_t tenant_limit = 0;
   sync_mode sync = sync_mode::full;
   std::string db;
 };
@@ -146,6 +152,8 @@ bool parse(int argc, char** argv, options& o) {
       ok = count(o.batch, 1);
     } else if (a == "--steps") {
       ok = count(o.steps, 1);
+    } else if (a == "--tenant-limit") {
+      ok = count(o.tenant_limit, 0);
     } else if (a == "--tenants") {
       ok = count(o.tenants, 1);
     } else if (a == "--synchronous") {
@@ -339,11 +347,14 @@ int main(int argc, char** argv) {
   auto start_ms = wall_ms();
   auto w = must(open_store_writer(s, start_ms), "cannot open the store");
   auto& session = *w;
+  auto tenant_config = o.tenant_limit > 0
+                         ? R"({"max_concurrent_runs": )" + std::to_string(o.tenant_limit) + "}"
+                         : std::string{"{}"};
   // Tenants and the node, committed before the clock starts.
   must(session.begin(), "begin");
   for (int64_t t = 0; t < o.tenants; ++t) {
     must(session.apply(store_tenant{
-           tenant_record{tenant_id{"t" + std::to_string(t)}, "", "solo", "{}", 0, 0}, 5}),
+           tenant_record{tenant_id{"t" + std::to_string(t)}, "", "solo", tenant_config, 0, 0}, 5}),
          "store a tenant");
   }
   auto incarnation =
@@ -362,6 +373,11 @@ int main(int argc, char** argv) {
   std::optional<rows_only_writer> rows;
   int64_t statements = 0;
   if (o.rows_only) {
+    if (o.tenant_limit > 0) {
+      std::cerr << "flowgate-bench-store: --rows-only writes no admission; without "
+                   "--tenant-limit\n";
+      return 2;
+    }
     if (is_postgres_location(o.db)) {
       std::cerr << "flowgate-bench-store: --rows-only is for SQLite\n";
       return 2;
@@ -380,6 +396,7 @@ int main(int argc, char** argv) {
     }
     must(bare->exec("COMMIT"), "commit");
   }
+  int64_t queued = 0, claimed = 0; // --tenant-limit
   auto begin = [&] { must(rows ? bare->exec("BEGIN IMMEDIATE") : w->begin(), "begin"); };
   auto commit = [&] { must(rows ? bare->exec("COMMIT") : w->commit(), "commit"); };
   // Creates run `i`: false if it was not created as a node creates it.
@@ -394,10 +411,43 @@ int main(int argc, char** argv) {
       return true;
     }
     auto c = must(w->apply(op), "create a run");
+    if (c.created && c.run.status == run_status::pending && o.tenant_limit > 0) {
+      queued += 1; // at its tenant's limit: a freed permit's claim takes it
+      return true;
+    }
     if (!c.created || c.run.lease_owner != "bench" || c.run.next_seq != 3) {
       return false;
     }
     out.push_back(open_run{std::move(c.run), 1});
+    return true;
+  };
+  // Claims queued runs of the tenants whose permits `freed` holds (one
+  // entry per permit), as a node does after the appends that freed them.
+  auto claim = [&](const std::vector<tenant_id>& freed, int64_t now, std::vector<open_run>& out) {
+    claim_runs op;
+    op.owner = node_id{"bench"};
+    op.incarnation = incarnation;
+    op.now_ms = now;
+    op.lease_ttl_ms = 30'000;
+    op.max_runs = static_cast<int32_t>(freed.size());
+    op.room = 1'000'000;
+    for (const auto& t : freed) {
+      if (std::find(op.tenants.begin(), op.tenants.end(), t) == op.tenants.end()) {
+        op.tenants.push_back(t);
+        op.quotas.push_back(q);
+        op.quotas.back().tenant = t;
+      }
+    }
+    auto won = must(w->apply(op), "claim");
+    for (auto& r : won.runs) {
+      if (std::find(won.first_recorded.begin(), won.first_recorded.end(), r.id) ==
+          won.first_recorded.end()) {
+        return false;
+      }
+      out.push_back(open_run{std::move(r), 1});
+      queued -= 1;
+      claimed += 1;
+    }
     return true;
   };
   // Appends run `r`'s next step (or its end): false if it did not advance.
@@ -415,7 +465,7 @@ int main(int argc, char** argv) {
     return true;
   };
 
-  int64_t create_us = 0, append_us = 0, commit_us = 0, commit_cpu_us = 0;
+  int64_t create_us = 0, append_us = 0, claim_us = 0, commit_us = 0, commit_cpu_us = 0;
   int64_t transactions = 0, appends = 0;
   std::vector<open_run> open; // each advances by one append per transaction
   auto cpu0 = thread_cpu_us();
@@ -435,6 +485,7 @@ int main(int argc, char** argv) {
     }
     next = std::min(o.runs, next + o.batch);
     auto a1 = now_us();
+    std::vector<tenant_id> freed;
     for (auto& r : open) {
       if (!advance(r, now)) {
         std::cerr << "flowgate-bench-store: run " << r.run.id.value << " did not advance\n";
@@ -444,18 +495,30 @@ int main(int argc, char** argv) {
       if (r.step < o.steps) {
         r.step += 1;
         still.push_back(std::move(r));
+      } else if (queued > 0) {
+        freed.push_back(r.run.tenant);
       }
     }
     auto a2 = now_us();
+    if (!freed.empty() && !claim(freed, now, still)) {
+      std::cerr << "flowgate-bench-store: a claimed run's first step was not recorded\n";
+      return 1;
+    }
+    auto claimed_at = now_us();
+    claim_us += claimed_at - a2;
     auto c0 = thread_cpu_us();
     commit();
     commit_cpu_us += thread_cpu_us() - c0;
     auto a3 = now_us();
     create_us += a1 - a0;
     append_us += a2 - a1;
-    commit_us += a3 - a2;
+    commit_us += a3 - claimed_at;
     transactions += 1;
     open = std::move(still);
+  }
+  if (queued != 0) {
+    std::cerr << "flowgate-bench-store: " << queued << " runs were left queued\n";
+    return 1;
   }
   auto wall_us = now_us() - t0;
   auto cpu_us = thread_cpu_us() - cpu0;
@@ -479,6 +542,12 @@ int main(int argc, char** argv) {
   std::printf("    appends        %.1f us (%.1f per run: each next step reserved, then the "
               "run's end)\n",
               per_run(append_us), static_cast<double>(appends) / runs);
+  if (o.tenant_limit > 0) {
+    std::printf("    claims         %.1f us (%lld runs queued at their tenant's limit of %lld, "
+                "then claimed)\n",
+                per_run(claim_us), static_cast<long long>(claimed),
+                static_cast<long long>(o.tenant_limit));
+  }
   std::printf("    commits        %.1f us wall, %.1f us CPU (%lld transactions)\n",
               per_run(commit_us), per_run(commit_cpu_us), static_cast<long long>(transactions));
   if (statements > 0) {

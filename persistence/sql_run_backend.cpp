@@ -59,6 +59,25 @@ using sql_rows::read_schedule;
   "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "     \
   "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7"
 
+// SQLite rewrites an index entry whenever an UPDATE's SET names one of its
+// columns, whether or not the value changes: the statement above moves the
+// run's entries in runs_tenant_due and runs_lease_holder (a delete and an
+// insert each) even for an append that keeps the run RUNNING under its
+// lease. This one, for exactly those appends (a step's end and the next
+// step's start; a claim recording a kept first step), leaves the status,
+// the wake time and the lease out of SET, so no index entry moves. Same
+// WHERE, same parameters. PostgreSQL compares values (a HOT update when no
+// indexed value changes): it keeps the one statement.
+#define FLOWGATE_FENCED_KEEP                                                                       \
+  "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, first_plan = '', "      \
+  "wait_reason = nullif(?10, ''), "                                                                \
+  "output = coalesce(nullif(?11, ''), output), "                                                   \
+  "error_type = coalesce(nullif(?12, ''), error_type), "                                           \
+  "error_message = coalesce(nullif(?13, ''), error_message) "                                      \
+  "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "     \
+  "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "                    \
+  "AND ?9 = ?4 AND ?14 = 0 AND ?16 = 0 AND ?15 = ?15"
+
 template <class St> run_lineage read_lineage(const St& st) {
   run_lineage l;
   l.run = st.column_int64(0);
@@ -305,7 +324,8 @@ public:
   caf::expected<std::optional<fenced_row>> fenced_update(const fenced_run_update& u) override {
     const auto& c = *u.change;
     constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
-    auto& st = db_.cached(lite ? FLOWGATE_FENCED_UPDATE
+    bool keep = c.status == run_status::running && !u.leaving && !u.terminal;
+    auto& st = db_.cached(lite ? (keep ? FLOWGATE_FENCED_KEEP : FLOWGATE_FENCED_UPDATE)
                                : FLOWGATE_FENCED_UPDATE " RETURNING " FLOWGATE_FENCED_COLUMNS);
     st.bind_all(u.run, u.owner, u.epoch, run_status::running, u.expected_seq, u.events, u.now_ms,
                 c.node_path, c.status, c.wait_reason, c.output, c.error_type, c.error_message,

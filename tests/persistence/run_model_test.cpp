@@ -122,22 +122,25 @@ BOOST_AUTO_TEST_CASE(a_stale_incarnation_cannot_renew_release_or_append) {
   BOOST_TEST(*write(release_leases{node_id{"n1"}, old_inc, {}, 2100}) == 0);
   BOOST_TEST(count("SELECT lease_incarnation FROM runs WHERE run_id = " + std::to_string(id)) ==
              new_inc);
-  // Its append under either epoch is refused with lease_lost.
+  // Its append under either epoch is refused with lease_lost, whether it
+  // ends the run or keeps it RUNNING (on SQLite a statement of its own).
   for (auto e : {epoch, new_epoch}) {
-    append_history op;
-    op.run = run_id{id};
-    op.tenant = tenant_id{"t"};
-    op.owner = node_id{"n1"};
-    op.incarnation = old_inc;
-    op.epoch = e;
-    op.expected_seq = 2;
-    op.now_ms = 2100;
-    op.change.status = run_status::completed;
-    auto refused = write(op);
-    BOOST_REQUIRE(!refused);
-    BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
-    BOOST_TEST(describe(refused.error()).find("incarnation " + std::to_string(new_inc)) !=
-               std::string::npos);
+    for (auto status : {run_status::completed, run_status::running}) {
+      append_history op;
+      op.run = run_id{id};
+      op.tenant = tenant_id{"t"};
+      op.owner = node_id{"n1"};
+      op.incarnation = old_inc;
+      op.epoch = e;
+      op.expected_seq = 2;
+      op.now_ms = 2100;
+      op.change.status = status;
+      auto refused = write(op);
+      BOOST_REQUIRE(!refused);
+      BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
+      BOOST_TEST(describe(refused.error()).find("incarnation " + std::to_string(new_inc)) !=
+                 std::string::npos);
+    }
   }
   // The current incarnation renews (and heartbeats) and drains.
   auto ok =
@@ -169,18 +172,31 @@ BOOST_AUTO_TEST_CASE(an_expired_lease_cannot_append_even_if_nobody_took_it) {
   op.epoch = won.runs[0].epoch;
   op.expected_seq = 2;
   op.now_ms = 1000 + ttl; // the lease ran out at 1000 + ttl
+  // A step's end that keeps the run RUNNING, and the run's end: both fenced.
+  auto step = op;
+  step.events = {history_record{2, "step_completed", "a", 1, "{}", 0}};
+  step.change.status = run_status::running;
   op.change.status = run_status::completed;
-  auto refused = write(op);
-  BOOST_REQUIRE(!refused);
-  BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
-  BOOST_TEST(
-    describe(refused.error()).find("that lease expired at " + std::to_string(1000 + ttl)) !=
-    std::string::npos);
+  for (const auto* late : {&step, &op}) {
+    auto refused = write(*late);
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(code_of(refused.error()) == errc::lease_lost);
+    BOOST_TEST(
+      describe(refused.error()).find("that lease expired at " + std::to_string(1000 + ttl)) !=
+      std::string::npos);
+  }
   BOOST_TEST(count("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(id)) == 2);
-  // Renewed in time, the same append is recorded.
+  // Renewed in time, the same appends are recorded.
   BOOST_REQUIRE(write(
     renew_leases{node_id{"n1"}, inc, {run_lease{run_id{id}, op.epoch}}, 1000 + ttl - 1, ttl}));
-  op.now_ms = 1000 + ttl + 10;
+  step.now_ms = 1000 + ttl + 10;
+  BOOST_REQUIRE(write(step));
+  BOOST_TEST(count("SELECT next_seq FROM runs WHERE run_id = " + std::to_string(id)) == 3);
+  BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'RUNNING' AND lease_owner = 'n1' "
+                   "AND lease_expires_at_ms = " +
+                   std::to_string(1000 + ttl - 1 + ttl)) == 1);
+  op.expected_seq = 3;
+  op.now_ms = 1000 + ttl + 20;
   BOOST_REQUIRE(write(op));
   BOOST_TEST(count("SELECT count(*) FROM runs WHERE status = 'COMPLETED'") == 1);
 }
