@@ -286,10 +286,12 @@ public:
   [[nodiscard]] virtual caf::expected<usage_count>
   usage_counter(const std::string& tenant, int64_t period_start_ms, int64_t period_end_ms) = 0;
   /// Counts one unit if `limit` < 0 or used < limit; the new count, or
-  /// nullopt if refused (or the counter does not exist).
+  /// nullopt if refused (or the counter does not exist). With `read_count`
+  /// false a backend may answer 0 for the new count (SQLite then skips the
+  /// read that follows its UPDATE): for callers that only need the decision.
   [[nodiscard]] virtual caf::expected<std::optional<int64_t>>
   take_usage_unit(const std::string& tenant, int64_t period_start_ms, int64_t period_end_ms,
-                  int64_t limit, int64_t now_ms) = 0;
+                  int64_t limit, int64_t now_ms, bool read_count) = 0;
   [[nodiscard]] virtual caf::error create_usage_counter(const std::string& tenant,
                                                         int64_t period_start_ms,
                                                         int64_t period_end_ms, int64_t limit,

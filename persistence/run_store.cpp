@@ -581,7 +581,8 @@ caf::expected<run_created> apply(run_backend& b, const create_run& op) {
       continue;
     }
     auto want = reservation_of(op.quota, r.tenant, *id, s, op.now_ms);
-    auto got = reserve(b, want, op.owner.value, 1);
+    // (A granted reservation's count is not used here: not read back.)
+    auto got = reserve(b, want, op.owner.value, 1, false);
     if (!got) {
       return got.error();
     }
@@ -1297,7 +1298,8 @@ caf::expected<history_appended> apply(run_backend& b, const append_history& op) 
       continue;
     }
     auto want = reservation_of(op.quota, op.tenant, op.run.value, s, op.now_ms);
-    auto got = reserve(b, want, op.owner.value, op.epoch);
+    // (A granted reservation's count is not used here: not read back.)
+    auto got = reserve(b, want, op.owner.value, op.epoch, false);
     if (!got) {
       return got.error();
     }
@@ -1662,7 +1664,8 @@ caf::expected<subscription_record> apply(run_backend& b, const store_subscriptio
 }
 
 caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
-                                        const std::string& node, int64_t epoch) {
+                                        const std::string& node, int64_t epoch,
+                                        bool count_granted) {
   step_reservation out;
   out.limit = op.limit;
   out.period_start_ms = op.period_start_ms;
@@ -1700,8 +1703,8 @@ caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
   // is no refusal; only a counter read at or above the limit is.
   bool at_limit = false;
   for (int round = 0; round < 4 && !at_limit; ++round) {
-    auto taken =
-      b.take_usage_unit(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit, op.now_ms);
+    auto taken = b.take_usage_unit(op.tenant.value, op.period_start_ms, op.period_end_ms, op.limit,
+                                   op.now_ms, count_granted);
     if (!taken) {
       return taken.error();
     }

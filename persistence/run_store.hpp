@@ -48,8 +48,12 @@ namespace flowgate::run_store {
                                                        const store_subscription& op);
 /// Reserves one step attempt (see `reserve_step`); the ledger row names
 /// `node` and `epoch`. Used by every operation that starts an attempt.
+/// With `count_granted` false a granted reservation may report `used` as 0
+/// (the count is not read back): for callers that only need the decision.
+/// A refusal always reports the count.
 [[nodiscard]] caf::expected<step_reservation> reserve(run_backend& b, const reserve_step& op,
-                                                      const std::string& node, int64_t epoch);
+                                                      const std::string& node, int64_t epoch,
+                                                      bool count_granted = true);
 [[nodiscard]] caf::expected<std::vector<step_reservation>> apply(run_backend& b,
                                                                  const reserve_steps& op);
 [[nodiscard]] caf::expected<int64_t> apply(run_backend& b, const resume_quota_waits& op);

@@ -563,12 +563,15 @@ public:
   caf::expected<std::optional<int64_t>> take_usage_unit(const std::string& tenant,
                                                         int64_t period_start_ms,
                                                         int64_t period_end_ms, int64_t limit,
-                                                        int64_t now_ms) override {
+                                                        int64_t now_ms, bool read_count) override {
     constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
     auto& st = db_.cached(lite ? FLOWGATE_TAKE_UNIT : FLOWGATE_TAKE_UNIT " RETURNING used_count");
     st.bind_all(tenant, period_start_ms, period_end_ms, limit, now_ms);
     auto read = [](const auto& row) { return row.column_int64(0); };
     if constexpr (lite) {
+      if (!read_count) {
+        return if_changed<int64_t>(st, [] { return std::optional<int64_t>{0}; });
+      }
       // The UPDATE decided (under the limit); this reads the count it left.
       return if_changed<int64_t>(st, [&] {
         auto& q = db_.cached("SELECT used_count FROM usage_periods WHERE tenant_id = ?1 "

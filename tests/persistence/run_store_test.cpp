@@ -169,9 +169,10 @@ public:
     return in_->usage_counter(t, s, e);
   }
   caf::expected<std::optional<int64_t>> take_usage_unit(const std::string& t, int64_t s, int64_t e,
-                                                        int64_t l, int64_t now) override {
+                                                        int64_t l, int64_t now,
+                                                        bool read_count) override {
     note("take_usage_unit", t);
-    return in_->take_usage_unit(t, s, e, l, now);
+    return in_->take_usage_unit(t, s, e, l, now, read_count);
   }
   caf::error create_usage_counter(const std::string& t, int64_t s, int64_t e, int64_t l,
                                   int64_t now) override {
