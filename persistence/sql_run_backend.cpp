@@ -45,6 +45,11 @@ using sql_rows::read_schedule;
 
 #define FLOWGATE_FENCED_COLUMNS                                                                    \
   "tenant_id, inbox_pending, parent_run_id, parent_node_path, parent_attempt, has_children"
+// The fence of an append: its row, owner, epoch, order, incarnation and
+// a lease that has not expired, decided by the UPDATE itself.
+#define FLOWGATE_FENCED_WHERE                                                                      \
+  "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "     \
+  "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7"
 #define FLOWGATE_FENCED_UPDATE                                                                     \
   "UPDATE runs SET next_seq = ?5 + ?6, updated_at_ms = ?7, node_path = ?8, first_plan = '', "      \
   "status = ?9, wait_reason = nullif(?10, ''), "                                                   \
@@ -55,9 +60,7 @@ using sql_rows::read_schedule;
   "lease_owner = CASE WHEN ?14 <> 0 THEN NULL ELSE lease_owner END, "                              \
   "lease_expires_at_ms = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_expires_at_ms END, "                 \
   "lease_incarnation = CASE WHEN ?14 <> 0 THEN 0 ELSE lease_incarnation END, "                     \
-  "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END "                           \
-  "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "     \
-  "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7"
+  "finished_at_ms = CASE WHEN ?16 <> 0 THEN ?7 ELSE finished_at_ms END " FLOWGATE_FENCED_WHERE
 
 // SQLite rewrites an index entry whenever an UPDATE's SET names one of its
 // columns, whether or not the value changes: the statement above moves the
@@ -73,10 +76,8 @@ using sql_rows::read_schedule;
   "wait_reason = nullif(?10, ''), "                                                                \
   "output = coalesce(nullif(?11, ''), output), "                                                   \
   "error_type = coalesce(nullif(?12, ''), error_type), "                                           \
-  "error_message = coalesce(nullif(?13, ''), error_message) "                                      \
-  "WHERE run_id = ?1 AND coalesce(lease_owner, '') = ?2 AND lease_epoch = ?3 AND status = ?4 "     \
-  "AND next_seq = ?5 AND lease_incarnation = ?17 AND lease_expires_at_ms > ?7 "                    \
-  "AND ?9 = ?4 AND ?14 = 0 AND ?16 = 0 AND ?15 = ?15"
+  "error_message = coalesce(nullif(?13, ''), error_message) " FLOWGATE_FENCED_WHERE                \
+  " AND ?9 = ?4 AND ?14 = 0 AND ?16 = 0 AND ?15 = ?15"
 
 template <class St> run_lineage read_lineage(const St& st) {
   run_lineage l;
