@@ -48,6 +48,10 @@ struct migration {
   int32_t version;
   const char* name;
   const char* sql;
+  /// PostgreSQL's own statements where the translation of `sql` does not
+  /// apply (SQLite-only DDL); "" when there is nothing to do there. Null:
+  /// `postgres_ddl(sql)`.
+  const char* postgres_sql = nullptr;
 };
 
 /// Every migration, oldest first.

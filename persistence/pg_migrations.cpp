@@ -83,7 +83,8 @@ caf::expected<std::vector<std::string>> migrate(pg::connection& db, int64_t now_
       }
       continue;
     }
-    if (auto err = db.exec(postgres_ddl(m.sql))) {
+    auto ddl = m.postgres_sql != nullptr ? std::string{m.postgres_sql} : postgres_ddl(m.sql);
+    if (auto err = ddl.empty() ? caf::error{} : db.exec(ddl)) {
       (void)db.exec("ROLLBACK");
       return make_error(errc::store_failure, "migration " + std::to_string(m.version) + " (" +
                                                m.name + "): " + describe(err));

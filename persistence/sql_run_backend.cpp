@@ -178,7 +178,7 @@ public:
       // One writer at a time, its time read after it took the write lock:
       // no renewal can commit later with an earlier time.
       auto& st =
-        db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+        db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED_LITE
                    " AND status = 'RUNNING' AND lease_expires_at_ms > ?2");
       st.bind_all(tenant, now_ms);
       return first_int(st);
@@ -191,12 +191,12 @@ public:
       // statement (expiry 0, which no renewal or append matches), and one
       // whose row another transaction holds is counted as still live.
       auto& st = db_.cached(
-        "WITH expired AS (SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+        "WITH expired AS (SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED_PG
         " AND status = 'RUNNING' AND lease_expires_at_ms > 0 AND lease_expires_at_ms <= ?2 "
         "FOR UPDATE SKIP LOCKED), "
         "revoked AS (UPDATE runs r SET lease_expires_at_ms = 0 FROM expired e "
         "WHERE r.run_id = e.run_id RETURNING r.run_id) "
-        "SELECT (SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+        "SELECT (SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED_PG
         " AND status = 'RUNNING' AND lease_expires_at_ms > 0) - (SELECT count(*) FROM revoked)");
       st.bind_all(tenant, now_ms);
       return first_int(st);
@@ -204,17 +204,24 @@ public:
   }
 
   caf::expected<int64_t> count_active(const std::string& tenant) override {
-    auto& st =
-      db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED);
+    constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
+#define FLOWGATE_COUNT_ACTIVE(unfinished)                                                          \
+  "SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " unfinished
+    auto& st = db_.cached(FLOWGATE_WITH_UNFINISHED(lite, FLOWGATE_COUNT_ACTIVE));
+#undef FLOWGATE_COUNT_ACTIVE
     st.bind_all(tenant);
     return first_int(st);
   }
 
   caf::expected<int64_t> count_held(const std::string& tenant, const std::string& owner,
                                     int64_t incarnation, int64_t now_ms) override {
-    auto& st = db_.cached("SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
-                          " AND status = 'RUNNING' AND lease_expires_at_ms > ?2 AND "
-                          "lease_owner = ?3 AND lease_incarnation = ?4");
+    constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
+#define FLOWGATE_COUNT_HELD(unfinished)                                                            \
+  "SELECT count(*) FROM runs WHERE tenant_id = ?1 AND " unfinished                                 \
+  " AND status = 'RUNNING' AND lease_expires_at_ms > ?2 AND lease_owner = ?3 AND "                 \
+  "lease_incarnation = ?4"
+    auto& st = db_.cached(FLOWGATE_WITH_UNFINISHED(lite, FLOWGATE_COUNT_HELD));
+#undef FLOWGATE_COUNT_HELD
     st.bind_all(tenant, now_ms, owner, incarnation);
     return first_int(st);
   }
@@ -278,10 +285,10 @@ public:
     // and that transaction may be waiting for one of them.
     auto& st =
       db_.cached(std::is_same_v<Db, sqlite::connection>
-                   ? "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                   ? "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED_LITE
                      " AND status = ?2 AND wake_at_ms <= ?3 AND lease_expires_at_ms "
                      "<= ?3 ORDER BY wake_at_ms, run_id LIMIT ?4"
-                   : "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED
+                   : "SELECT run_id FROM runs WHERE tenant_id = ?1 AND " FLOWGATE_UNFINISHED_PG
                      " AND status = ?2 AND wake_at_ms <= ?3 AND lease_expires_at_ms "
                      "<= ?3 ORDER BY wake_at_ms, run_id LIMIT ?4 FOR UPDATE SKIP LOCKED");
     st.bind_all(tenant, status, now_ms, limit);
@@ -290,15 +297,16 @@ public:
 
   caf::expected<std::optional<claimed_run>> claim_run(int64_t run, const lease_grant& g) override {
     constexpr bool lite = std::is_same_v<Db, sqlite::connection>;
-#define FLOWGATE_CLAIM_RUN                                                                         \
+#define FLOWGATE_CLAIM_RUN(unfinished)                                                             \
   "UPDATE runs SET status = 'RUNNING', wait_reason = NULL, lease_owner = ?2, "                     \
   "lease_incarnation = ?5, lease_expires_at_ms = ?4, wake_at_ms = ?4, "                            \
   "lease_epoch = lease_epoch + 1, updated_at_ms = ?3, "                                            \
-  "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND status IN "                   \
-  "('PENDING', 'RUNNING', 'WAITING') AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3"
+  "started_at_ms = coalesce(started_at_ms, ?3) WHERE run_id = ?1 AND " unfinished                  \
+  " AND wake_at_ms <= ?3 AND lease_expires_at_ms <= ?3"
 #define FLOWGATE_CLAIMED_COLUMNS FLOWGATE_RUN_COLUMNS ", first_plan, inbox_pending"
-    auto& st = db_.cached(lite ? FLOWGATE_CLAIM_RUN
-                               : FLOWGATE_CLAIM_RUN " RETURNING " FLOWGATE_CLAIMED_COLUMNS);
+    auto& st = db_.cached(
+      lite ? FLOWGATE_CLAIM_RUN(FLOWGATE_UNFINISHED_LITE)
+           : FLOWGATE_CLAIM_RUN(FLOWGATE_UNFINISHED_PG) " RETURNING " FLOWGATE_CLAIMED_COLUMNS);
     st.bind_all(run, g.owner, g.now_ms, g.expires_at_ms, g.incarnation);
     auto read = [](const auto& row) {
       return claimed_run{read_run(row), row.column_text(sql_rows::run_columns),
@@ -879,8 +887,9 @@ public:
 
   caf::expected<std::vector<run_lineage>> ended_children(int64_t parent) override {
     auto& st = db_.cached(
-      "SELECT " FLOWGATE_LINEAGE_COLUMNS " FROM runs c WHERE c.parent_run_id = ?1 AND c.status IN "
-      "('COMPLETED', 'FAILED', 'CANCELED') AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = "
+      "SELECT " FLOWGATE_LINEAGE_COLUMNS " FROM runs c WHERE c.parent_run_id = ?1 AND (c.status = "
+      "'COMPLETED' OR c.status = 'FAILED' OR c.status = 'CANCELED') AND EXISTS (SELECT 1 FROM "
+      "run_steps s WHERE s.run_id = "
       "?1 AND s.step_path = c.parent_node_path AND s.attempt = c.parent_attempt AND s.status = "
       "'started') ORDER BY c.run_id");
     st.bind_all(parent);
@@ -895,8 +904,8 @@ public:
   }
 
   caf::expected<std::vector<int64_t>> unfinished_children(int64_t parent) override {
-    auto& st = db_.cached("SELECT run_id FROM runs WHERE parent_run_id = ?1 AND status IN "
-                          "('PENDING', 'RUNNING', 'WAITING') ORDER BY run_id");
+    auto& st = db_.cached("SELECT run_id FROM runs WHERE parent_run_id = ?1 AND (status = "
+                          "'PENDING' OR status = 'RUNNING' OR status = 'WAITING') ORDER BY run_id");
     st.bind_all(parent);
     return all_rows<int64_t>(st, [](const auto& row) { return row.column_int64(0); });
   }
@@ -906,8 +915,9 @@ public:
                     int64_t now_ms) override {
     auto& st = db_.cached(
       "UPDATE runs SET next_seq = next_seq + 1, wake_at_ms = ?4, updated_at_ms = ?4 "
-      "WHERE run_id = ?1 AND status = 'WAITING' AND wait_reason IN ('child', 'event', 'timer', "
-      "'retry') AND lease_owner IS NULL AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = ?1 "
+      "WHERE run_id = ?1 AND status = 'WAITING' AND (wait_reason = 'child' OR "
+      "wait_reason = 'event' OR wait_reason = 'timer' OR wait_reason = 'retry') AND lease_owner IS "
+      "NULL AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = ?1 "
       "AND s.step_path = ?2 AND s.attempt = ?3 AND s.status = 'started') AND NOT EXISTS (SELECT 1 "
       "FROM runs c WHERE c.parent_run_id = ?1 AND c.parent_node_path = ?2 AND c.parent_attempt > "
       "?3) RETURNING next_seq - 1, tenant_id");

@@ -90,24 +90,27 @@ template <class Db> caf::expected<std::vector<run_record>> apply(Db& db, const l
 
 template <class Db>
 caf::expected<std::vector<tenant_stats>> apply(Db& db, const read_tenant_stats& q) {
+#define FLOWGATE_TENANT_STATS(unfinished)                                                          \
+  "SELECT t.tenant_id, "                                                                           \
+  "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " unfinished                   \
+  " AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?2), "                                    \
+  "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " unfinished                   \
+  " AND r.status = 'PENDING'), "                                                                   \
+  "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " unfinished                   \
+  " AND r.status = 'WAITING'), "                                                                   \
+  "t.config_json, "                                                                                \
+  "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "            \
+  "AND x.reason = 'tenant_at_limit'), 0), "                                                        \
+  "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "            \
+  "AND x.reason = 'soft_limit'), 0), "                                                             \
+  "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "            \
+  "AND x.reason = 'hard_limit'), 0), "                                                             \
+  "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " unfinished                   \
+  " AND r.status = 'WAITING' AND r.wait_reason = 'quota') "                                        \
+  "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id"
   auto& st = db.cached(
-    "SELECT t.tenant_id, "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
-    " AND r.status = 'RUNNING' AND r.lease_expires_at_ms > ?2), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
-    " AND r.status = 'PENDING'), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
-    " AND r.status = 'WAITING'), "
-    "t.config_json, "
-    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
-    "AND x.reason = 'tenant_at_limit'), 0), "
-    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
-    "AND x.reason = 'soft_limit'), 0), "
-    "coalesce((SELECT rejected FROM tenant_rejections x WHERE x.tenant_id = t.tenant_id "
-    "AND x.reason = 'hard_limit'), 0), "
-    "(SELECT count(*) FROM runs r WHERE r.tenant_id = t.tenant_id AND " FLOWGATE_UNFINISHED
-    " AND r.status = 'WAITING' AND r.wait_reason = 'quota') "
-    "FROM tenants t WHERE ?1 = '' OR t.tenant_id = ?1 ORDER BY t.tenant_id");
+    FLOWGATE_WITH_UNFINISHED((std::is_same_v<Db, sqlite::connection>), FLOWGATE_TENANT_STATS));
+#undef FLOWGATE_TENANT_STATS
   st.bind_all(q.tenant.value, q.now_ms);
   caf::error bad_config;
   auto rows = all_rows<tenant_stats>(st, [&q, &bad_config](const auto& s) {

@@ -269,6 +269,14 @@ int64_t connection::full_scan_steps() const {
   return n;
 }
 
+std::vector<std::string> connection::cached_sql() const {
+  std::vector<std::string> out;
+  for (const auto& [sql, st] : cache_) {
+    out.emplace_back(sql);
+  }
+  return out;
+}
+
 caf::expected<int64_t> connection::query_int(std::string_view sql) {
   auto stmt = prepare(sql);
   if (!stmt) {

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -136,6 +137,9 @@ public:
   /// a statement that should find its rows through an index and does not
   /// shows here (tests).
   int64_t full_scan_steps() const;
+  /// The text of every statement prepared by `cached` (tests read their
+  /// programs with EXPLAIN).
+  std::vector<std::string> cached_sql() const;
   const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
 

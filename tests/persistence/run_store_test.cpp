@@ -483,4 +483,86 @@ BOOST_AUTO_TEST_CASE(a_tenants_run_lookups_never_step_over_its_finished_runs) {
   BOOST_TEST(conn.full_scan_steps() - before < finished);
 }
 
+BOOST_AUTO_TEST_CASE(no_statement_of_a_runs_life_builds_an_ephemeral_table) {
+  // SQLite builds an ephemeral B-tree, at every execution, for `x IN (a, b,
+  // c)` over three constants or more: in a WHERE, a CHECK or a partial
+  // index's condition (an INSERT or UPDATE evaluates those too). That was
+  // a third of a run's store CPU (schema 13). A run's whole life through
+  // the store: created and claimed with its first attempt, a second run
+  // queued at the tenant's limit, a step's end with the next step's start,
+  // the run's end, the queued run claimed with its kept first step, and
+  // the counts and figures read beside them.
+  add_tenant("t", R"({"max_concurrent_runs": 1, "quota": {"hard_limit": 1000}})");
+  quota_terms q;
+  q.tenant = tenant_id{"t"};
+  q.period_start_ms = 0;
+  q.period_end_ms = 1'000'000;
+  q.limit = 1000;
+  auto created_op = [&] {
+    auto op = new_run("t");
+    op.owner = node_id{"n"};
+    op.lease_ttl_ms = 10'000;
+    op.first_events = {history_record{2, "step_scheduled", "s1", 1, "{}", 0}};
+    op.first_steps = {step_change{"s1", 1, step_status::started, "", "", 0}};
+    op.quota = q;
+    op.room = 10;
+    return op;
+  };
+  auto first = flowgate::run_store::apply(backend, created_op());
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(first->created);
+  BOOST_TEST(first->run.status == run_status::running);
+  auto queued = flowgate::run_store::apply(backend, created_op());
+  BOOST_REQUIRE(queued);
+  BOOST_TEST(queued->run.status == run_status::pending);
+  append_history a;
+  a.run = first->run.id;
+  a.tenant = tenant_id{"t"};
+  a.owner = node_id{"n"};
+  a.epoch = first->run.epoch;
+  a.expected_seq = first->run.next_seq;
+  a.now_ms = 1500;
+  a.events = {history_record{a.expected_seq, "step_completed", "s1", 1, "{}", 0},
+              history_record{a.expected_seq + 1, "step_scheduled", "s2", 1, "{}", 0}};
+  a.steps = {step_change{"s1", 1, step_status::completed, "", "", -1},
+             step_change{"s2", 1, step_status::started, "", "", 1}};
+  a.change.status = run_status::running;
+  a.change.node_path = "s2";
+  a.quota = q;
+  auto kept = flowgate::run_store::apply(backend, a);
+  BOOST_REQUIRE(kept);
+  a.expected_seq = kept->next_seq;
+  a.events = {history_record{a.expected_seq, "step_completed", "s2", 1, "{}", 0},
+              history_record{a.expected_seq + 1, "run_completed", "", 0, "{}", 0}};
+  a.steps = {step_change{"s2", 1, step_status::completed, "", "", -1}};
+  a.change = run_change{};
+  a.change.status = run_status::completed;
+  a.change.release_lease = true;
+  BOOST_REQUIRE(flowgate::run_store::apply(backend, a));
+  claim_runs op;
+  op.owner = node_id{"n"};
+  op.now_ms = 2000;
+  op.lease_ttl_ms = 1000;
+  op.max_runs = 1;
+  op.tenants = {tenant_id{"t"}};
+  op.quotas = {q};
+  auto won = flowgate::run_store::apply(backend, op);
+  BOOST_REQUIRE(won);
+  BOOST_REQUIRE_EQUAL(won->runs.size(), 1u);
+  BOOST_TEST(won->first_recorded.size() == 1u);
+  BOOST_TEST(*backend.count_held("t", "n", 0, 2000) == 1);
+  BOOST_REQUIRE(sql_runs::apply(conn, read_tenant_stats{tenant_id{"t"}, 2000, 0}));
+  auto statements = conn.cached_sql();
+  BOOST_TEST(statements.size() > 15u);
+  for (const auto& sql : statements) {
+    auto program = conn.prepare("EXPLAIN " + sql);
+    BOOST_REQUIRE(program);
+    int64_t ephemeral = 0;
+    for (auto row = program->step(); row && *row; row = program->step()) {
+      ephemeral += program->column_text(1) == "OpenEphemeral" ? 1 : 0;
+    }
+    BOOST_TEST_CHECK(ephemeral == 0, sql);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
